@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: (GPL-3.0-or-later OR BSD-2-Clause) */
+/*
+ * Osprey kernel/user ABI.
+ *
+ * Shared by bpf/osprey.bpf.c and mirrored field by field in src/abi.rs
+ * (checked by the ABI test against the BTF of the compiled object).
+ * Every ring-buffer record starts with `struct osprey_hdr`, whose first byte
+ * is the record kind.  All integers are host-endian; addresses and ports are
+ * stored in network byte order exactly as the kernel holds them.
+ */
+#ifndef __OSPREY_H
+#define __OSPREY_H
+
+/* ---- limits ------------------------------------------------------------ */
+
+/* Largest payload one data record can carry (bytes).  The run-time cap
+ * (`capture_bytes`, default OSPREY_DEFAULT_CAPTURE) is clamped to this. */
+#define OSPREY_MAX_PAYLOAD     16384
+#define OSPREY_DEFAULT_CAPTURE 4096
+/* iovecs inspected per readv/writev/sendmsg/recvmsg; bytes past them are
+ * still counted (one record with cap_len 0 carries the remainder). */
+#define OSPREY_MAX_IOV         16
+/* Entries of the process allowlist maps. */
+#define OSPREY_MAX_FILTER_PIDS  256
+#define OSPREY_MAX_FILTER_COMMS 64
+/* Connections tracked at once in the kernel (LRU). */
+#define OSPREY_MAX_CONNS       65536
+#define OSPREY_COMM_LEN        16
+
+/* ---- record kinds ------------------------------------------------------ */
+
+enum osprey_kind {
+	OSPREY_KIND_OPEN  = 1, /* connection starts being tracked */
+	OSPREY_KIND_DATA  = 2, /* bytes moved by a data syscall */
+	OSPREY_KIND_CLOSE = 3, /* close() of a tracked connection */
+};
+
+enum osprey_dir {
+	OSPREY_DIR_EGRESS  = 0, /* the process sent the bytes */
+	OSPREY_DIR_INGRESS = 1, /* the process received the bytes */
+};
+
+enum osprey_role {
+	OSPREY_ROLE_UNKNOWN = 0,
+	OSPREY_ROLE_CLIENT  = 1,
+	OSPREY_ROLE_SERVER  = 2,
+};
+
+enum osprey_syscall {
+	OSPREY_SYS_UNKNOWN  = 0,
+	OSPREY_SYS_CONNECT  = 1,
+	OSPREY_SYS_ACCEPT   = 2,
+	OSPREY_SYS_ACCEPT4  = 3,
+	OSPREY_SYS_CLOSE    = 4,
+	OSPREY_SYS_READ     = 5,
+	OSPREY_SYS_WRITE    = 6,
+	OSPREY_SYS_READV    = 7,
+	OSPREY_SYS_WRITEV   = 8,
+	OSPREY_SYS_SENDTO   = 9,
+	OSPREY_SYS_RECVFROM = 10,
+	OSPREY_SYS_SENDMSG  = 11,
+	OSPREY_SYS_RECVMSG  = 12,
+};
+
+/* open-record flags */
+#define OSPREY_F_MIDSTREAM  0x1 /* first seen by a data syscall */
+#define OSPREY_F_ADDRS      0x2 /* addresses were read */
+
+/* ---- records ----------------------------------------------------------- */
+
+/* Connection identity: survives pid and fd reuse. */
+struct osprey_conn_id {
+	__u32 tgid;
+	__s32 fd;
+	__u64 proc_start_ns; /* start time of the process (group leader) */
+	__u64 gen;           /* unique per tracked connection */
+};
+
+/* Common header of every record (32 + 16 + 24 = 72 bytes). */
+struct osprey_hdr {
+	__u8  kind;    /* enum osprey_kind */
+	__u8  dir;     /* enum osprey_dir (data) */
+	__u8  role;    /* enum osprey_role */
+	__u8  flags;   /* OSPREY_F_* */
+	__u8  syscall; /* enum osprey_syscall */
+	__u8  _pad[3];
+	__u32 tgid;
+	__u32 tid;
+	__u64 ts_ns;   /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	char  comm[OSPREY_COMM_LEN];
+	struct osprey_conn_id conn;
+};
+
+struct osprey_addrs {
+	__u16 family;      /* AF_INET or AF_INET6 */
+	__be16 lport;      /* network order */
+	__be16 rport;      /* network order */
+	__u16 _pad;
+	__u8  laddr[16];   /* v4 in the first 4 bytes */
+	__u8  raddr[16];
+};
+
+struct osprey_open_event {
+	struct osprey_hdr hdr;
+	struct osprey_addrs addrs;
+};
+
+struct osprey_close_event {
+	struct osprey_hdr hdr;
+	__u64 tx_bytes; /* final egress position */
+	__u64 rx_bytes; /* final ingress position */
+};
+
+struct osprey_data_event {
+	struct osprey_hdr hdr;
+	__u64 start_ns; /* syscall entry time */
+	__u64 pos;      /* stream position of the first byte, this direction */
+	__u32 orig_len; /* bytes the syscall moved (this iovec) */
+	__u32 cap_len;  /* payload bytes that follow */
+	__u8  payload[OSPREY_MAX_PAYLOAD];
+};
+
+#define OSPREY_DATA_HDR_SIZE (sizeof(struct osprey_data_event) - OSPREY_MAX_PAYLOAD)
+
+/* Kernel counters, one slot each in the per-CPU `counters` map. */
+enum osprey_counter {
+	OSPREY_CNT_EVENTS = 0,     /* records written to the ring buffer */
+	OSPREY_CNT_RB_DROPS,       /* records lost: ring buffer full */
+	OSPREY_CNT_RB_DROP_BYTES,  /* payload bytes lost with them */
+	OSPREY_CNT_READ_ERRORS,    /* bpf_probe_read_user failures */
+	OSPREY_CNT_STASH_MISSES,   /* sys_exit without matching sys_enter */
+	OSPREY_CNT_CONN_TABLE_FULL,/* conns not tracked: table update failed */
+	OSPREY_CNT_TRUNC_BYTES,    /* bytes counted but not captured (cap) */
+	OSPREY_CNT_IOV_OVERFLOW,   /* iovecs past OSPREY_MAX_IOV */
+	OSPREY_CNT__MAX,
+};
+
+#endif /* __OSPREY_H */

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Thin loader: open → configure (rodata, map sizes) → load → fill the
+//! allowlist → attach, each step checked; then poll the ring buffer and hand
+//! decoded events to the pipeline until asked to stop.
+
+use std::ffi::OsStr;
+use std::mem::MaybeUninit;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, PrintLevel, RingBufferBuilder};
+
+use crate::abi;
+use crate::decode;
+use crate::pipeline::Pipeline;
+use crate::tracefs;
+
+#[allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, unused_imports)]
+pub(crate) mod skel {
+    include!(concat!(env!("OUT_DIR"), "/osprey.skel.rs"));
+}
+use skel::*;
+
+pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// What the user asked of the probe.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    pub pids: Vec<u32>,
+    pub comms: Vec<String>,
+    pub capture_bytes: u32,
+    pub ringbuf_bytes: u32,
+    /// Wake the reader once this many bytes are pending (0: every record).
+    pub wakeup_bytes: u64,
+    /// Poll timeout; bounds how long a record waits without a wakeup.
+    pub poll_interval: Duration,
+    pub btf: Option<PathBuf>,
+    pub verbose: bool,
+    /// Log counters every this often (None: never).
+    pub progress: Option<Duration>,
+}
+
+/// Kernel counters at the end of a run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct KernelCounters {
+    pub events: u64,
+    pub ringbuf_drops: u64,
+    pub ringbuf_drop_bytes: u64,
+    pub read_errors: u64,
+    pub stash_misses: u64,
+    pub conn_table_full: u64,
+    pub truncated_bytes: u64,
+    pub iov_overflow: u64,
+}
+
+impl KernelCounters {
+    fn from_array(c: &[u64; 8]) -> Self {
+        KernelCounters {
+            events: c[0],
+            ringbuf_drops: c[1],
+            ringbuf_drop_bytes: c[2],
+            read_errors: c[3],
+            stash_misses: c[4],
+            conn_table_full: c[5],
+            truncated_bytes: c[6],
+            iov_overflow: c[7],
+        }
+    }
+}
+
+// libbpf's messages: kept for error reports, forwarded to the log under -v.
+static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn libbpf_print(level: PrintLevel, msg: String) {
+    let msg = msg.trim_end().to_string();
+    match level {
+        PrintLevel::Debug => log::trace!("libbpf: {msg}"),
+        PrintLevel::Info => log::debug!("libbpf: {msg}"),
+        PrintLevel::Warn => log::debug!("libbpf: {msg}"),
+    }
+    if let Ok(mut v) = LIBBPF_LOG.lock() {
+        if v.len() > 20_000 {
+            v.drain(..10_000);
+        }
+        v.push(msg);
+    }
+}
+
+fn libbpf_log_tail(n: usize) -> String {
+    let v = LIBBPF_LOG.lock().map(|v| v.clone()).unwrap_or_default();
+    let start = v.len().saturating_sub(n);
+    v[start..].join("\n")
+}
+
+fn is_root() -> bool {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Checks that do not need the BPF object: privileges, BTF, tracefs.
+pub fn preflight(cfg: &ProbeConfig) -> Result<PathBuf> {
+    if !is_root() {
+        bail!(
+            "permission denied: loading BPF programs needs root (or CAP_BPF + CAP_PERFMON); \
+             run `sudo osprey ...`, or `osprey --synthetic` to try the output path without BPF"
+        );
+    }
+    match &cfg.btf {
+        Some(p) if !p.is_file() => bail!("--btf {}: no such file", p.display()),
+        Some(_) => {}
+        None if !Path::new(KERNEL_BTF).exists() => bail!(
+            "kernel BTF not found at {KERNEL_BTF} (kernel built without CONFIG_DEBUG_INFO_BTF); \
+             pass --btf FILE with this kernel's BTF (e.g. from a BTF archive)"
+        ),
+        None => {}
+    }
+    tracefs::ensure_mounted()
+}
+
+fn explain_load_error(e: &libbpf_rs::Error, verbose: bool) -> anyhow::Error {
+    let tail = libbpf_log_tail(if verbose { 400 } else { 12 });
+    let hint = if verbose { String::new() } else { "\n(rerun with -v for the full verifier log)".into() };
+    let perm = matches!(e.kind(), libbpf_rs::ErrorKind::PermissionDenied);
+    if perm {
+        anyhow!("loading the BPF programs was refused ({e}): run as root with CAP_BPF/CAP_SYS_ADMIN\n{tail}")
+    } else {
+        anyhow!("loading the BPF programs failed: {e}\nlibbpf said:\n{tail}{hint}")
+    }
+}
+
+fn comm_key(c: &str) -> Result<[u8; abi::COMM_LEN]> {
+    let b = c.as_bytes();
+    if b.is_empty() {
+        bail!("--comm: empty name");
+    }
+    if b.len() >= abi::COMM_LEN {
+        log::warn!("--comm {c}: the kernel keeps only 15 bytes of a command name; matching {:?}", &c[..15.min(c.len())]);
+    }
+    let mut k = [0u8; abi::COMM_LEN];
+    let n = b.len().min(abi::COMM_LEN - 1);
+    k[..n].copy_from_slice(&b[..n]);
+    Ok(k)
+}
+
+/// Read the kernel counters (.bss) without tearing the struct.
+fn read_counters(skel: &OspreySkel<'_>) -> KernelCounters {
+    match skel.maps.bss_data.as_deref() {
+        Some(bss) => {
+            let mut c = [0u64; 8];
+            for (i, slot) in c.iter_mut().enumerate() {
+                // SAFETY: the .bss map is mmap'ed and updated by the kernel
+                // concurrently; a volatile read of an aligned u64 is atomic.
+                *slot = unsafe { std::ptr::read_volatile(&bss.counters[i]) };
+            }
+            KernelCounters::from_array(&c)
+        }
+        None => KernelCounters::default(),
+    }
+}
+
+/// Load, attach, and pump events into `pipeline` until `stop` is set.
+pub fn run(cfg: &ProbeConfig, pipeline: &Pipeline, stop: &AtomicBool) -> Result<KernelCounters> {
+    let _tracefs = preflight(cfg)?;
+    libbpf_rs::set_print(Some((PrintLevel::Debug, libbpf_print)));
+
+    // open
+    let mut builder = OspreySkelBuilder::default();
+    if let Some(btf) = &cfg.btf {
+        builder.obj_builder.btf_custom_path(btf).context("--btf")?;
+    }
+    let mut storage = MaybeUninit::uninit();
+    let mut open = builder.open(&mut storage).map_err(|e| explain_load_error(&e, cfg.verbose))?;
+
+    // configure
+    let ro = open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
+    ro.self_tgid = std::process::id();
+    ro.filter_pids = !cfg.pids.is_empty();
+    ro.filter_comms = !cfg.comms.is_empty();
+    ro.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
+    ro.wakeup_bytes = cfg.wakeup_bytes;
+    open.maps
+        .events
+        .set_max_entries(cfg.ringbuf_bytes)
+        .with_context(|| format!("--ringbuf-size {}", cfg.ringbuf_bytes))?;
+
+    // load
+    let skel = open.load().map_err(|e| explain_load_error(&e, cfg.verbose))?;
+    log::debug!("BPF programs loaded and verified");
+
+    // allowlist, before anything is attached
+    for pid in &cfg.pids {
+        skel.maps.allowed_pids.update(&pid.to_ne_bytes(), &[1], MapFlags::ANY).context("--pid: filling allowlist")?;
+    }
+    for c in &cfg.comms {
+        skel.maps.allowed_comms.update(&comm_key(c)?, &[1], MapFlags::ANY).context("--comm: filling allowlist")?;
+    }
+
+    // attach, one program at a time so a failure names its tracepoint
+    let mut links: Vec<Link> = Vec::new();
+    for prog in skel.object().progs_mut() {
+        let section = prog.section().to_string_lossy().into_owned();
+        let tp = section.trim_start_matches("tracepoint/").replace('/', ":");
+        let link = prog.attach().map_err(|e| {
+            anyhow!(
+                "attaching {} to tracepoint {tp} failed: {e}\n\
+                 (is the tracepoint there? `osprey check` lists what this kernel has)",
+                prog.name().to_string_lossy()
+            )
+        })?;
+        links.push(link);
+    }
+    log::info!(
+        "attached {} tracepoints; capturing {} bytes per event; ring buffer {} KiB",
+        links.len(),
+        cfg.capture_bytes,
+        cfg.ringbuf_bytes / 1024
+    );
+
+    // poll
+    let mut decode_errors = 0u64;
+    let mut rbb = RingBufferBuilder::new();
+    rbb.add(&skel.maps.events, |data: &[u8]| {
+        match decode::decode(data) {
+            Ok(ev) => pipeline.submit(ev),
+            Err(e) => {
+                decode_errors += 1;
+                if decode_errors <= 5 {
+                    log::warn!("undecodable record: {e}");
+                }
+            }
+        }
+        0
+    })?;
+    let rb = rbb.build()?;
+    let mut last_progress = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(e) = rb.poll(cfg.poll_interval) {
+            if e.kind() != libbpf_rs::ErrorKind::Interrupted {
+                return Err(e).context("polling the ring buffer");
+            }
+        }
+        // records written with BPF_RB_NO_WAKEUP wait for us here
+        rb.consume().ok();
+        if let Some(every) = cfg.progress {
+            if last_progress.elapsed() >= every {
+                last_progress = Instant::now();
+                let k = read_counters(&skel);
+                let p = pipeline.stats();
+                log::info!(
+                    "progress: kernel events {} drops {} | decoded {} records {}",
+                    k.events,
+                    k.ringbuf_drops,
+                    p.events,
+                    p.records
+                );
+            }
+        }
+    }
+
+    // detach first, then drain what is left
+    drop(links);
+    rb.consume().ok();
+    drop(rb);
+    let counters = read_counters(&skel);
+    pipeline.add_decode_errors(decode_errors);
+    Ok(counters)
+}
+
+/// Names of the programs in the object with their sections (for `check`).
+pub fn program_sections() -> Result<Vec<(String, String)>> {
+    let builder = OspreySkelBuilder::default();
+    let mut storage = MaybeUninit::uninit();
+    let open = builder.open(&mut storage).context("opening the embedded BPF object")?;
+    Ok(open
+        .open_object()
+        .progs()
+        .map(|p| (p.name().to_string_lossy().into_owned(), OsStr::to_string_lossy(p.section()).into_owned()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    // ABI: the Rust mirror (src/abi.rs) must match the C layout the compiled
+    // object carries in its BTF (the skeleton's generated types).
+    #[test]
+    fn abi_layouts_match_c() {
+        use skel::types as c;
+        assert_eq!(size_of::<abi::Hdr>(), size_of::<c::osprey_hdr>());
+        assert_eq!(offset_of!(abi::Hdr, kind), offset_of!(c::osprey_hdr, kind));
+        assert_eq!(offset_of!(abi::Hdr, syscall), offset_of!(c::osprey_hdr, syscall));
+        assert_eq!(offset_of!(abi::Hdr, tgid), offset_of!(c::osprey_hdr, tgid));
+        assert_eq!(offset_of!(abi::Hdr, tid), offset_of!(c::osprey_hdr, tid));
+        assert_eq!(offset_of!(abi::Hdr, ts_ns), offset_of!(c::osprey_hdr, ts_ns));
+        assert_eq!(offset_of!(abi::Hdr, comm), offset_of!(c::osprey_hdr, comm));
+        assert_eq!(offset_of!(abi::Hdr, conn), offset_of!(c::osprey_hdr, conn));
+        assert_eq!(size_of::<abi::ConnIdRaw>(), size_of::<c::osprey_conn_id>());
+        assert_eq!(offset_of!(abi::ConnIdRaw, fd), offset_of!(c::osprey_conn_id, fd));
+        assert_eq!(offset_of!(abi::ConnIdRaw, proc_start_ns), offset_of!(c::osprey_conn_id, proc_start_ns));
+        assert_eq!(offset_of!(abi::ConnIdRaw, gen), offset_of!(c::osprey_conn_id, gen));
+        assert_eq!(size_of::<abi::Addrs>(), size_of::<c::osprey_addrs>());
+        assert_eq!(offset_of!(abi::Addrs, lport), offset_of!(c::osprey_addrs, lport));
+        assert_eq!(offset_of!(abi::Addrs, rport), offset_of!(c::osprey_addrs, rport));
+        assert_eq!(offset_of!(abi::Addrs, laddr), offset_of!(c::osprey_addrs, laddr));
+        assert_eq!(offset_of!(abi::Addrs, raddr), offset_of!(c::osprey_addrs, raddr));
+        assert_eq!(size_of::<abi::OpenRaw>(), size_of::<c::osprey_open_event>());
+        assert_eq!(offset_of!(abi::OpenRaw, addrs), offset_of!(c::osprey_open_event, addrs));
+        assert_eq!(size_of::<abi::CloseRaw>(), size_of::<c::osprey_close_event>());
+        assert_eq!(offset_of!(abi::CloseRaw, tx_bytes), offset_of!(c::osprey_close_event, tx_bytes));
+        assert_eq!(offset_of!(abi::CloseRaw, rx_bytes), offset_of!(c::osprey_close_event, rx_bytes));
+        assert_eq!(offset_of!(abi::DataHdrRaw, start_ns), offset_of!(c::osprey_data_event, start_ns));
+        assert_eq!(offset_of!(abi::DataHdrRaw, pos), offset_of!(c::osprey_data_event, pos));
+        assert_eq!(offset_of!(abi::DataHdrRaw, orig_len), offset_of!(c::osprey_data_event, orig_len));
+        assert_eq!(offset_of!(abi::DataHdrRaw, cap_len), offset_of!(c::osprey_data_event, cap_len));
+        assert_eq!(abi::DATA_HDR_SIZE, offset_of!(c::osprey_data_event, payload));
+        assert_eq!(size_of::<c::osprey_data_event>(), abi::DATA_HDR_SIZE + abi::MAX_PAYLOAD);
+        // counters[] in .bss: one slot per name
+        // SAFETY: plain integers and byte arrays; all-zero is valid.
+        let bss: c::bss = unsafe { std::mem::zeroed() };
+        assert_eq!(bss.counters.len(), abi::COUNTER_NAMES.len());
+    }
+}

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! `osprey check`: can this kernel run Osprey?
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::{bpf, tracefs};
+
+fn kernel_release() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+}
+
+/// (major, minor) of a release string like "6.1.0-26-amd64".
+pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut it = release.split(|c: char| !c.is_ascii_digit());
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+pub fn run(mount: bool) -> Result<()> {
+    let mut failures = 0;
+    let mut line = |ok: bool, what: &str, detail: String| {
+        if !ok {
+            failures += 1;
+        }
+        println!("{:4}  {what:<38} {detail}", if ok { "ok" } else { "FAIL" });
+    };
+    let rel = kernel_release();
+    let ver = kernel_version(&rel);
+    line(ver.is_some_and(|v| v >= (5, 8)), "kernel (ring buffer needs 5.8+)", rel.clone());
+    let btf = Path::new(bpf::KERNEL_BTF).exists();
+    line(btf, "kernel BTF", if btf { bpf::KERNEL_BTF.into() } else { format!("{} missing: use --btf FILE", bpf::KERNEL_BTF) });
+    // SAFETY: no arguments.
+    let root = unsafe { libc::geteuid() } == 0;
+    line(root, "privileges", if root { "root".into() } else { "not root: loading needs CAP_BPF + CAP_PERFMON".into() });
+
+    let root_dir = if mount { tracefs::ensure_mounted().map_err(|e| e.to_string()) } else { tracefs::find().ok_or_else(|| "not mounted".to_string()) };
+    match root_dir {
+        Err(e) => line(false, "tracefs", e),
+        Ok(dir) => {
+            line(true, "tracefs", dir.display().to_string());
+            for (tp, res) in tracefs::verify_layouts(&dir) {
+                match res {
+                    Ok(()) => line(true, &tp, "present, layout as assumed".into()),
+                    Err(e) => line(false, &tp, e),
+                }
+            }
+        }
+    }
+    match bpf::program_sections() {
+        Ok(p) => line(true, "embedded BPF object", format!("{} programs", p.len())),
+        Err(e) => line(false, "embedded BPF object", format!("{e:#}")),
+    }
+    if failures > 0 {
+        bail!("{failures} check(s) failed");
+    }
+    println!("all checks passed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions() {
+        assert_eq!(super::kernel_version("6.1.0-26-amd64"), Some((6, 1)));
+        assert_eq!(super::kernel_version("5.15.0"), Some((5, 15)));
+        assert_eq!(super::kernel_version("garbage"), None);
+    }
+}

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Raw ring-buffer record → owned [`Event`]. Never panics on any input.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::abi::{self, Addrs, CloseRaw, DataHdrRaw, Hdr, OpenRaw};
+use crate::event::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    Short { kind: u8, len: usize, need: usize },
+    UnknownKind(u8),
+    BadLength { cap_len: u32, avail: usize },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Short { kind, len, need } => {
+                write!(f, "record of kind {kind} is {len} bytes, need {need}")
+            }
+            DecodeError::UnknownKind(k) => write!(f, "unknown record kind {k}"),
+            DecodeError::BadLength { cap_len, avail } => {
+                write!(f, "data record claims {cap_len} payload bytes, {avail} present")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+fn read<T: plain::Plain + Default + Copy>(buf: &[u8], kind: u8) -> Result<T, DecodeError> {
+    let mut v = T::default();
+    plain::copy_from_bytes(&mut v, buf).map_err(|_| DecodeError::Short {
+        kind,
+        len: buf.len(),
+        need: std::mem::size_of::<T>(),
+    })?;
+    Ok(v)
+}
+
+pub fn comm_str(comm: &[u8]) -> String {
+    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..end]).into_owned()
+}
+
+fn conn_id(h: &Hdr) -> ConnId {
+    ConnId { tgid: h.conn.tgid, proc_start_ns: h.conn.proc_start_ns, fd: h.conn.fd, gen: h.conn.gen }
+}
+
+fn proc_info(h: &Hdr) -> ProcInfo {
+    ProcInfo { tgid: h.tgid, tid: h.tid, comm: comm_str(&h.comm) }
+}
+
+pub fn syscall(n: u8) -> Syscall {
+    match n {
+        1 => Syscall::Connect,
+        2 => Syscall::Accept,
+        3 => Syscall::Accept4,
+        4 => Syscall::Close,
+        5 => Syscall::Read,
+        6 => Syscall::Write,
+        7 => Syscall::Readv,
+        8 => Syscall::Writev,
+        9 => Syscall::Sendto,
+        10 => Syscall::Recvfrom,
+        11 => Syscall::Sendmsg,
+        12 => Syscall::Recvmsg,
+        _ => Syscall::Unknown,
+    }
+}
+
+fn role(n: u8) -> Role {
+    match n {
+        abi::ROLE_CLIENT => Role::Client,
+        abi::ROLE_SERVER => Role::Server,
+        _ => Role::Unknown,
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (dual-stack sockets) are shown as IPv4.
+pub fn sock_addrs(a: &Addrs) -> Option<SockAddrs> {
+    let ip = |b: &[u8; 16]| -> Option<IpAddr> {
+        match a.family {
+            abi::AF_INET => Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
+            abi::AF_INET6 => Some(Ipv6Addr::from(*b).to_canonical()),
+            _ => None,
+        }
+    };
+    Some(SockAddrs {
+        local: SocketAddr::new(ip(&a.laddr)?, u16::from_be(a.lport)),
+        remote: SocketAddr::new(ip(&a.raddr)?, u16::from_be(a.rport)),
+    })
+}
+
+/// Decode one ring-buffer record.
+pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
+    let kind = *buf.first().ok_or(DecodeError::Short { kind: 0, len: 0, need: 1 })?;
+    match kind {
+        abi::KIND_OPEN => {
+            let r: OpenRaw = read(buf, kind)?;
+            let addrs = if r.hdr.flags & abi::F_ADDRS != 0 { sock_addrs(&r.addrs) } else { None };
+            Ok(Event::Open(ConnOpen {
+                ts_ns: r.hdr.ts_ns,
+                conn: conn_id(&r.hdr),
+                proc: proc_info(&r.hdr),
+                role: role(r.hdr.role),
+                addrs,
+                midstream: r.hdr.flags & abi::F_MIDSTREAM != 0,
+                syscall: syscall(r.hdr.syscall),
+            }))
+        }
+        abi::KIND_DATA => {
+            let r: DataHdrRaw = read(buf, kind)?;
+            let avail = buf.len() - abi::DATA_HDR_SIZE;
+            let cap = r.cap_len as usize;
+            if cap > avail || cap > abi::MAX_PAYLOAD {
+                return Err(DecodeError::BadLength { cap_len: r.cap_len, avail });
+            }
+            let payload = buf[abi::DATA_HDR_SIZE..abi::DATA_HDR_SIZE + cap].to_vec();
+            Ok(Event::Data(DataEvent {
+                ts_ns: r.hdr.ts_ns,
+                start_ns: r.start_ns,
+                conn: conn_id(&r.hdr),
+                proc: proc_info(&r.hdr),
+                dir: if r.hdr.dir == abi::DIR_INGRESS { Direction::Ingress } else { Direction::Egress },
+                pos: r.pos,
+                orig_len: r.orig_len.max(r.cap_len),
+                payload,
+                syscall: syscall(r.hdr.syscall),
+            }))
+        }
+        abi::KIND_CLOSE => {
+            let r: CloseRaw = read(buf, kind)?;
+            Ok(Event::Close(CloseEvent {
+                ts_ns: r.hdr.ts_ns,
+                conn: conn_id(&r.hdr),
+                proc: proc_info(&r.hdr),
+                tx_bytes: r.tx_bytes,
+                rx_bytes: r.rx_bytes,
+            }))
+        }
+        k => Err(DecodeError::UnknownKind(k)),
+    }
+}
+
+/// Encode an event as the kernel would (used by tests and `--synthetic`
+/// so that the decoder is on the synthetic path too).
+pub fn encode(ev: &Event) -> Vec<u8> {
+    fn bytes_of<T: plain::Plain>(v: &T) -> &[u8] {
+        // SAFETY: T is Plain (POD, repr(C)); reading its bytes is sound.
+        unsafe { std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>()) }
+    }
+    fn hdr(kind: u8, ts: u64, c: &ConnId, p: &ProcInfo, sys: Syscall) -> Hdr {
+        let mut comm = [0u8; abi::COMM_LEN];
+        let n = p.comm.len().min(abi::COMM_LEN - 1);
+        comm[..n].copy_from_slice(&p.comm.as_bytes()[..n]);
+        Hdr {
+            kind,
+            syscall: (1..=12u8).find(|&n| syscall(n) == sys).unwrap_or(0),
+            tgid: p.tgid,
+            tid: p.tid,
+            ts_ns: ts,
+            comm,
+            conn: abi::ConnIdRaw { tgid: c.tgid, fd: c.fd, proc_start_ns: c.proc_start_ns, gen: c.gen },
+            ..Default::default()
+        }
+    }
+    match ev {
+        Event::Open(o) => {
+            let mut r = OpenRaw { hdr: hdr(abi::KIND_OPEN, o.ts_ns, &o.conn, &o.proc, o.syscall), ..Default::default() };
+            r.hdr.role = match o.role {
+                Role::Client => abi::ROLE_CLIENT,
+                Role::Server => abi::ROLE_SERVER,
+                Role::Unknown => abi::ROLE_UNKNOWN,
+            };
+            if o.midstream {
+                r.hdr.flags |= abi::F_MIDSTREAM;
+            }
+            if let Some(a) = &o.addrs {
+                r.hdr.flags |= abi::F_ADDRS;
+                let put = |ip: IpAddr, out: &mut [u8; 16]| match ip {
+                    IpAddr::V4(v4) => out[..4].copy_from_slice(&v4.octets()),
+                    IpAddr::V6(v6) => *out = v6.octets(),
+                };
+                r.addrs.family = if a.is_ipv6() { abi::AF_INET6 } else { abi::AF_INET };
+                r.addrs.lport = a.local.port().to_be();
+                r.addrs.rport = a.remote.port().to_be();
+                put(a.local.ip(), &mut r.addrs.laddr);
+                put(a.remote.ip(), &mut r.addrs.raddr);
+            }
+            bytes_of(&r).to_vec()
+        }
+        Event::Data(d) => {
+            let mut r = DataHdrRaw {
+                hdr: hdr(abi::KIND_DATA, d.ts_ns, &d.conn, &d.proc, d.syscall),
+                start_ns: d.start_ns,
+                pos: d.pos,
+                orig_len: d.orig_len,
+                cap_len: d.payload.len() as u32,
+            };
+            r.hdr.dir = if d.dir == Direction::Ingress { abi::DIR_INGRESS } else { abi::DIR_EGRESS };
+            let mut v = bytes_of(&r).to_vec();
+            v.extend_from_slice(&d.payload);
+            v
+        }
+        Event::Close(c) => {
+            let r = CloseRaw {
+                hdr: hdr(abi::KIND_CLOSE, c.ts_ns, &c.conn, &c.proc, Syscall::Close),
+                tx_bytes: c.tx_bytes,
+                rx_bytes: c.rx_bytes,
+            };
+            bytes_of(&r).to_vec()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc_() -> ProcInfo {
+        ProcInfo { tgid: 42, tid: 43, comm: "curl".into() }
+    }
+    fn conn() -> ConnId {
+        ConnId { tgid: 42, proc_start_ns: 7, fd: 5, gen: 9 }
+    }
+
+    fn samples() -> Vec<Event> {
+        vec![
+            Event::Open(ConnOpen {
+                ts_ns: 1,
+                conn: conn(),
+                proc: proc_(),
+                role: Role::Client,
+                addrs: Some(SockAddrs {
+                    local: "127.0.0.1:40000".parse().unwrap(),
+                    remote: "127.0.0.1:8080".parse().unwrap(),
+                }),
+                midstream: false,
+                syscall: Syscall::Connect,
+            }),
+            Event::Open(ConnOpen {
+                ts_ns: 1,
+                conn: conn(),
+                proc: proc_(),
+                role: Role::Unknown,
+                addrs: Some(SockAddrs { local: "[::1]:80".parse().unwrap(), remote: "[2001:db8::1]:5555".parse().unwrap() }),
+                midstream: true,
+                syscall: Syscall::Unknown,
+            }),
+            Event::Data(DataEvent {
+                ts_ns: 2,
+                start_ns: 1,
+                conn: conn(),
+                proc: proc_(),
+                dir: Direction::Ingress,
+                pos: 100,
+                orig_len: 9000,
+                payload: b"GET / HTTP/1.1\r\n".to_vec(),
+                syscall: Syscall::Recvfrom,
+            }),
+            Event::Close(CloseEvent { ts_ns: 3, conn: conn(), proc: proc_(), tx_bytes: 10, rx_bytes: 20 }),
+        ]
+    }
+
+    #[test]
+    fn roundtrip() {
+        for ev in samples() {
+            assert_eq!(decode(&encode(&ev)).unwrap(), ev);
+        }
+    }
+
+    #[test]
+    fn v4_mapped_is_shown_as_v4() {
+        let mut a = Addrs { family: abi::AF_INET6, lport: 80u16.to_be(), rport: 1234u16.to_be(), ..Default::default() };
+        a.laddr = "::ffff:127.0.0.1".parse::<Ipv6Addr>().unwrap().octets();
+        a.raddr = a.laddr;
+        let s = sock_addrs(&a).unwrap();
+        assert_eq!(s.local.to_string(), "127.0.0.1:80");
+        assert_eq!(s.remote.port(), 1234);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        for ev in samples() {
+            let bytes = encode(&ev);
+            let min = match ev {
+                Event::Data(_) => abi::DATA_HDR_SIZE + 16,
+                _ => bytes.len(),
+            };
+            for n in 0..min {
+                assert!(decode(&bytes[..n]).is_err(), "prefix {n} of {ev:?} decoded");
+            }
+        }
+        assert_eq!(decode(&[9u8; 200]), Err(DecodeError::UnknownKind(9)));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        for _ in 0..20000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 300) as usize;
+            let mut buf: Vec<u8> = (0..len).map(|i| (x >> (i % 56)) as u8).collect();
+            if let Some(b) = buf.first_mut() {
+                *b = (x % 4) as u8;
+            }
+            let _ = decode(&buf);
+        }
+    }
+}

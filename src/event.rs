@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Owned, platform-independent event model.
+//!
+//! Everything past the ring buffer works on these types: the decoder turns raw
+//! kernel records (see `include/osprey.h`) into them, `--synthetic` generates
+//! them, and the connection tracker consumes them. Nothing here needs root.
+
+use serde::Serialize;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+/// A connection id that survives pid and fd reuse: the process (tgid plus its
+/// start time) and the fd, plus a generation the probe assigns each time it
+/// starts tracking a connection on that fd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ConnId {
+    pub tgid: u32,
+    /// Process start time (ns since boot), distinguishes reused pids.
+    pub proc_start_ns: u64,
+    pub fd: i32,
+    /// Per-probe unique generation number of this connection.
+    pub gen: u64,
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}-{}-{}", self.tgid, self.proc_start_ns, self.fd, self.gen)
+    }
+}
+
+/// Direction of bytes relative to the traced process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// The process sent these bytes (write/send*).
+    Egress,
+    /// The process received these bytes (read/recv*).
+    Ingress,
+}
+
+impl Direction {
+    pub fn index(self) -> usize {
+        match self {
+            Direction::Egress => 0,
+            Direction::Ingress => 1,
+        }
+    }
+    pub fn opposite(self) -> Direction {
+        match self {
+            Direction::Egress => Direction::Ingress,
+            Direction::Ingress => Direction::Egress,
+        }
+    }
+}
+
+/// Which end of the TCP connection the traced process is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Not known (connection first seen mid-stream); the tracker infers it
+    /// from which side sends a request first.
+    Unknown,
+    /// The process called connect().
+    Client,
+    /// The process accepted the connection.
+    Server,
+}
+
+/// The syscall that produced an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Syscall {
+    Connect,
+    Accept,
+    Accept4,
+    Close,
+    Read,
+    Write,
+    Readv,
+    Writev,
+    Sendto,
+    Recvfrom,
+    Sendmsg,
+    Recvmsg,
+    /// Not a syscall: the connection was first seen mid-stream by a data event.
+    Unknown,
+}
+
+/// Local and remote address of a connection (IPv4 or IPv6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct SockAddrs {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+impl SockAddrs {
+    pub fn is_ipv6(&self) -> bool {
+        matches!(self.local.ip(), IpAddr::V6(_))
+    }
+}
+
+/// The traced process/thread that made the syscall.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProcInfo {
+    pub tgid: u32,
+    pub tid: u32,
+    pub comm: String,
+}
+
+/// A connection started being tracked: connect() or accept() returned, or a
+/// data syscall was seen on a socket the probe did not know yet.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConnOpen {
+    /// CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    pub conn: ConnId,
+    pub proc: ProcInfo,
+    pub role: Role,
+    /// None when the kernel could not read the addresses (e.g. no BTF).
+    pub addrs: Option<SockAddrs>,
+    /// The connection existed before the probe saw its setup.
+    pub midstream: bool,
+    pub syscall: Syscall,
+}
+
+/// Bytes moved by one data syscall (or one iovec of it).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DataEvent {
+    /// CLOCK_MONOTONIC nanoseconds at syscall exit.
+    pub ts_ns: u64,
+    /// CLOCK_MONOTONIC nanoseconds at syscall entry (0 if unknown).
+    pub start_ns: u64,
+    pub conn: ConnId,
+    pub proc: ProcInfo,
+    pub dir: Direction,
+    /// Stream position of the first byte of this event in its direction.
+    pub pos: u64,
+    /// Bytes the syscall really moved (may exceed `payload.len()`).
+    pub orig_len: u32,
+    /// Captured bytes: the first `payload.len()` bytes of the transfer.
+    #[serde(skip_serializing)]
+    pub payload: Vec<u8>,
+    pub syscall: Syscall,
+}
+
+impl DataEvent {
+    pub fn cap_len(&self) -> u32 {
+        self.payload.len() as u32
+    }
+    pub fn truncated(&self) -> bool {
+        (self.payload.len() as u64) < self.orig_len as u64
+    }
+}
+
+/// The traced process closed the connection (or the probe stopped tracking it).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CloseEvent {
+    pub ts_ns: u64,
+    pub conn: ConnId,
+    pub proc: ProcInfo,
+    /// Final stream positions: total bytes sent / received while tracked.
+    pub tx_bytes: u64,
+    pub rx_bytes: u64,
+}
+
+/// One decoded probe event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum Event {
+    Open(ConnOpen),
+    Data(DataEvent),
+    Close(CloseEvent),
+}
+
+impl Event {
+    pub fn conn(&self) -> &ConnId {
+        match self {
+            Event::Open(e) => &e.conn,
+            Event::Data(e) => &e.conn,
+            Event::Close(e) => &e.conn,
+        }
+    }
+    pub fn ts_ns(&self) -> u64 {
+        match self {
+            Event::Open(e) => e.ts_ns,
+            Event::Data(e) => e.ts_ns,
+            Event::Close(e) => e.ts_ns,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Osprey: host-side eBPF transaction probe.
+//!
+//! Everything past the ring buffer (decode, pipeline, tracker, parsers,
+//! sinks) is plain Rust and testable without root; `bpf` is the thin loader.
+pub mod abi;
+pub mod bpf;
+pub mod check;
+pub mod clock;
+pub mod decode;
+pub mod event;
+pub mod output;
+pub mod pipeline;
+pub mod record;
+pub mod sink;
+pub mod synthetic;
+pub mod tracefs;

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! osprey: host-side eBPF transaction probe (CLI).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use osprey::bpf::{self, ProbeConfig};
+use osprey::pipeline::{EventsWorker, Pipeline, Worker};
+use osprey::sink::JsonlSink;
+use osprey::{abi, check, clock, synthetic};
+
+const EXAMPLES: &str = "\
+Examples:
+  sudo osprey | jq .                          every HTTP transaction on this host
+  sudo osprey --comm nginx --comm curl        only these processes (kernel-side filter)
+  sudo osprey --pid 1234 -o /tmp/txns.jsonl   one process, to a file
+  sudo osprey --records events | jq 'select(.kind==\"data\")'
+                                              raw syscall events with payloads
+  sudo osprey check                           can this kernel run Osprey?
+  osprey --synthetic | jq .                   try the output without BPF or root
+
+Stop with Ctrl-C (or SIGTERM): the probe detaches, drains and prints a summary
+on stderr. Records go to stdout (or --output); logs go to stderr.";
+
+#[derive(Parser, Debug)]
+#[command(name = "osprey", version, about = "Host-side eBPF transaction probe: syscalls → HTTP transaction records as JSON lines", after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Capture (the default when no subcommand is given).
+    Run(RunArgs),
+    /// Check this kernel: version, BTF, tracefs, tracepoints and their layouts.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Do not mount tracefs when it is missing.
+    #[arg(long)]
+    no_mount: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Records {
+    /// Raw probe events (open/data/close), payload included.
+    Events,
+}
+
+#[derive(Args, Debug, Clone)]
+struct RunArgs {
+    /// Trace only this process id (repeatable; combined with --comm by OR).
+    #[arg(short, long = "pid", value_name = "PID")]
+    pids: Vec<u32>,
+    /// Trace only processes with this command name (repeatable; 15 chars max).
+    #[arg(short, long = "comm", value_name = "NAME")]
+    comms: Vec<String>,
+    /// Write records to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// What to emit.
+    #[arg(long, value_enum, default_value = "events")]
+    records: Records,
+    /// Payload bytes captured per syscall (max 16384); larger transfers are still counted.
+    #[arg(long, default_value_t = abi::DEFAULT_CAPTURE as u32, value_name = "BYTES")]
+    capture_bytes: u32,
+    /// Ring buffer size in bytes (a power of two, at least 4096).
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    ringbuf_size: u32,
+    /// Wake the reader once this many bytes are pending (0: on every record).
+    #[arg(long, default_value_t = 64 << 10, value_name = "BYTES")]
+    wakeup_bytes: u64,
+    /// Longest a record waits in the ring buffer without a wakeup.
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    poll_ms: u64,
+    /// Worker threads (sharded by connection).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Load with this BTF file instead of /sys/kernel/btf/vmlinux.
+    #[arg(long, value_name = "FILE")]
+    btf: Option<PathBuf>,
+    /// Generate realistic events without BPF (no root needed).
+    #[arg(long)]
+    synthetic: bool,
+    /// --synthetic: connections to generate.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    synthetic_conns: usize,
+    /// --synthetic: transactions per connection.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    synthetic_txns: usize,
+    /// More logging on stderr (-v: progress counters and libbpf messages, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(format!("osprey={level},{level}")))
+        .format_timestamp_millis()
+        .target(env_logger::Target::Stderr)
+        .init();
+}
+
+fn validate(a: &RunArgs) -> Result<()> {
+    if a.capture_bytes as usize > abi::MAX_PAYLOAD {
+        bail!("--capture-bytes {}: at most {} (OSPREY_MAX_PAYLOAD)", a.capture_bytes, abi::MAX_PAYLOAD);
+    }
+    if !a.ringbuf_size.is_power_of_two() || a.ringbuf_size < 4096 {
+        bail!("--ringbuf-size {}: must be a power of two and at least 4096", a.ringbuf_size);
+    }
+    if a.pids.len() > abi::MAX_FILTER_PIDS {
+        bail!("--pid given {} times: at most {}", a.pids.len(), abi::MAX_FILTER_PIDS);
+    }
+    if a.comms.len() > abi::MAX_FILTER_COMMS {
+        bail!("--comm given {} times: at most {}", a.comms.len(), abi::MAX_FILTER_COMMS);
+    }
+    if a.comms.iter().any(|c| c.is_empty()) {
+        bail!("--comm: empty name");
+    }
+    if a.workers == 0 || a.workers > 64 {
+        bail!("--workers {}: between 1 and 64", a.workers);
+    }
+    if let Some(d) = a.duration {
+        if !(d > 0.0 && d.is_finite()) {
+            bail!("--duration {d}: must be a positive number of seconds");
+        }
+    }
+    Ok(())
+}
+
+fn run(a: RunArgs) -> Result<()> {
+    validate(&a)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    if let Some(d) = a.duration {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs_f64(d));
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+
+    let offset = clock::realtime_offset_ns();
+    let sink = JsonlSink::open(a.output.as_deref())
+        .with_context(|| format!("opening output {}", a.output.as_deref().unwrap_or("-".as_ref()).display()))?;
+    let records = a.records;
+    let make = move |_shard: usize| -> Box<dyn Worker> {
+        match records {
+            Records::Events => Box::new(EventsWorker::new(offset)),
+        }
+    };
+    let pipeline = Pipeline::start(a.workers, 4096, make, Box::new(sink));
+    let started = Instant::now();
+
+    let kernel = if a.synthetic {
+        let mut g = synthetic::Synthetic::new(a.capture_bytes as usize, 0x05b2e7);
+        for ev in g.generate(a.synthetic_conns, a.synthetic_txns) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            pipeline.submit(ev);
+        }
+        None
+    } else {
+        let cfg = ProbeConfig {
+            pids: a.pids.clone(),
+            comms: a.comms.clone(),
+            capture_bytes: a.capture_bytes,
+            ringbuf_bytes: a.ringbuf_size,
+            wakeup_bytes: a.wakeup_bytes,
+            poll_interval: Duration::from_millis(a.poll_ms.max(1)),
+            btf: a.btf.clone(),
+            verbose: a.verbose > 0,
+            progress: (a.verbose > 0).then_some(Duration::from_secs(5)),
+        };
+        match bpf::run(&cfg, &pipeline, &stop) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                pipeline.finish();
+                return Err(e);
+            }
+        }
+    };
+
+    let summary = pipeline.finish();
+    let secs = started.elapsed().as_secs_f64();
+    let s = &summary.stats;
+    match &kernel {
+        Some(k) => eprintln!(
+            "osprey: {:.1}s, {} events ({} ring-buffer drops, {} bytes lost; {} bytes past the capture cap), {} records written, {} decode errors",
+            secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.truncated_bytes, s.records, s.decode_errors
+        ),
+        None => eprintln!("osprey: synthetic, {} events, {} records written", s.events, s.records),
+    }
+    if a.verbose > 0 {
+        let full = serde_json::json!({"kernel": kernel, "pipeline": summary.stats, "workers": summary.workers});
+        eprintln!("osprey: summary {full}");
+    }
+    if let Some(k) = &kernel {
+        if k.ringbuf_drops > 0 {
+            log::warn!(
+                "{} records were dropped because the ring buffer was full: raise --ringbuf-size or filter with --pid/--comm",
+                k.ringbuf_drops
+            );
+        }
+    }
+    if let Some(e) = summary.sink_error {
+        if !e.contains("Broken pipe") {
+            bail!("writing records failed: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbose = match &cli.cmd {
+        Some(Cmd::Run(r)) => r.verbose,
+        _ => cli.run.verbose,
+    };
+    init_logging(verbose);
+    let res = match cli.cmd {
+        None => run(cli.run),
+        Some(Cmd::Run(r)) => run(r),
+        Some(Cmd::Check(c)) => check::run(!c.no_mount),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("osprey: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
