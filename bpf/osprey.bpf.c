@@ -339,7 +339,8 @@ static __always_inline int data_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 ve
 	st.iovcnt = iovcnt;
 	st.syscall = syscall;
 	st.vectored = vectored;
-	bpf_map_update_elem(&stash, &pid_tgid, &st, BPF_ANY);
+	if (bpf_map_update_elem(&stash, &pid_tgid, &st, BPF_ANY))
+		count(OSPREY_CNT_STASH_FULL, 1);
 	return 0;
 }
 
@@ -468,7 +469,8 @@ static __always_inline int setup_enter(__s32 fd, __u8 syscall)
 	st.start_ns = bpf_ktime_get_ns();
 	st.fd = fd;
 	st.syscall = syscall;
-	bpf_map_update_elem(&stash, &pid_tgid, &st, BPF_ANY);
+	if (bpf_map_update_elem(&stash, &pid_tgid, &st, BPF_ANY))
+		count(OSPREY_CNT_STASH_FULL, 1);
 	return 0;
 }
 

@@ -128,7 +128,7 @@ enum osprey_counter {
 	OSPREY_CNT_RB_DROPS,       /* records lost: ring buffer full */
 	OSPREY_CNT_RB_DROP_BYTES,  /* payload bytes lost with them */
 	OSPREY_CNT_READ_ERRORS,    /* bpf_probe_read_user failures */
-	OSPREY_CNT_STASH_MISSES,   /* sys_exit without matching sys_enter */
+	OSPREY_CNT_STASH_FULL,     /* syscalls missed: stash map full */
 	OSPREY_CNT_CONN_TABLE_FULL,/* conns not tracked: table update failed */
 	OSPREY_CNT_TRUNC_BYTES,    /* bytes counted but not captured (cap) */
 	OSPREY_CNT_IOV_OVERFLOW,   /* iovecs past OSPREY_MAX_IOV */

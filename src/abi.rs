@@ -37,7 +37,7 @@ pub const COUNTER_NAMES: [&str; 8] = [
     "ringbuf_drops",
     "ringbuf_drop_bytes",
     "read_errors",
-    "stash_misses",
+    "stash_full",
     "conn_table_full",
     "truncated_bytes",
     "iov_overflow",

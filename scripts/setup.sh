@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what building and testing Osprey needs on a fresh Debian machine
+# (run as root). Idempotent: packages already present are not reinstalled.
+set -euo pipefail
+
+PKGS=(
+  clang llvm            # BPF compiler (clang 14 is enough)
+  libelf-dev zlib1g-dev # libbpf's static dependencies (libelf.a, libz.a)
+  pkg-config make gcc file
+  bpftool               # vmlinux.h regeneration, `bpftool prog list` in tests
+  curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# nginx-light's package starts a default server on :80; tests start their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+pkill -x nginx 2>/dev/null || true
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup.sh: cargo not found: install a Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-linux-gnu || true
+
+# tracefs: Osprey mounts it itself, but tools like bpftool expect it.
+if [ ! -d /sys/kernel/tracing/events ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
+echo "setup.sh: ok (clang $(clang --version | head -1 | grep -o '[0-9][0-9.]*' | head -1), $(cargo --version))" >&2

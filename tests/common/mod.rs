@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Helpers for live tests: run the real osprey binary as root against real
+//! servers and clients on loopback.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_osprey");
+
+/// Live tests need root. They fail (not pass) without it, unless the user
+/// explicitly opts out with OSPREY_SKIP_LIVE=1.
+pub fn require_root() -> bool {
+    if std::env::var("OSPREY_SKIP_LIVE").as_deref() == Ok("1") {
+        eprintln!("OSPREY_SKIP_LIVE=1: live test skipped");
+        return false;
+    }
+    // SAFETY: no arguments.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "live tests need root (or set OSPREY_SKIP_LIVE=1)");
+    true
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn wait_port(port: u16) {
+    let t0 = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "nothing listening on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("osprey-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A child killed on drop.
+pub struct Guard(pub Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// python3 -m http.server serving `dir` on `port`.
+pub fn python_server(dir: &std::path::Path, port: u16) -> Guard {
+    let c = Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    let g = Guard(c);
+    wait_port(port);
+    g
+}
+
+/// A running osprey, attached and ready.
+pub struct Osprey {
+    pub child: Child,
+    pub out: PathBuf,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Osprey {
+    /// Start `osprey -v -o OUT ARGS...` and wait until its probes are attached.
+    pub fn start(args: &[&str], out: PathBuf) -> Osprey {
+        let mut child = Command::new(BIN)
+            .arg("-v")
+            .arg("-o")
+            .arg(&out)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn osprey");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        let acc = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if line.contains("attached") {
+                    let _ = tx.send(());
+                }
+                acc.lock().unwrap().push_str(&line);
+                acc.lock().unwrap().push('\n');
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            panic!("osprey did not attach:\n{}", stderr.lock().unwrap());
+        }
+        Osprey { child, out, stderr }
+    }
+
+    /// SIGINT, wait, and return (exit status, records, stderr).
+    pub fn stop(mut self) -> (std::process::ExitStatus, Vec<serde_json::Value>, String) {
+        // give the poller one interval to pick up the last records
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: plain kill(2) on our child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if t0.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!("osprey did not exit on SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let recs = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect();
+        let err = self.stderr.lock().unwrap().clone();
+        (status, recs, err)
+    }
+}
+
+pub fn run_ok(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(o.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Names of loaded BPF programs (bpftool prog list).
+pub fn loaded_prog_names() -> Vec<String> {
+    let out = run_ok(Command::new("bpftool").args(["-j", "prog", "list"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or(serde_json::Value::Null);
+    v.as_array()
+        .map(|a| a.iter().filter_map(|p| p["name"].as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
