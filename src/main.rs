@@ -11,7 +11,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use osprey::bpf::{self, ProbeConfig};
-use osprey::pipeline::{EventsWorker, Pipeline, Worker};
+use osprey::pipeline::{EventsWorker, Pipeline, TrackerWorker, Worker};
+use osprey::tracker::TrackerConfig;
 use osprey::sink::JsonlSink;
 use osprey::{abi, check, clock, synthetic};
 
@@ -20,6 +21,7 @@ Examples:
   sudo osprey | jq .                          every HTTP transaction on this host
   sudo osprey --comm nginx --comm curl        only these processes (kernel-side filter)
   sudo osprey --pid 1234 -o /tmp/txns.jsonl   one process, to a file
+  sudo osprey | jq 'select(.status >= 500)'   server errors as they happen
   sudo osprey --records events | jq 'select(.kind==\"data\")'
                                               raw syscall events with payloads
   sudo osprey check                           can this kernel run Osprey?
@@ -54,6 +56,10 @@ struct CheckArgs {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Records {
+    /// One line per HTTP request/response pair.
+    Transactions,
+    /// One line per HTTP message (request or response), for debugging.
+    Messages,
     /// Raw probe events (open/data/close), payload included.
     Events,
 }
@@ -70,8 +76,17 @@ struct RunArgs {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// What to emit.
-    #[arg(long, value_enum, default_value = "events")]
+    #[arg(long, value_enum, default_value = "transactions")]
     records: Records,
+    /// Include request and response headers in records.
+    #[arg(long)]
+    headers: bool,
+    /// With --headers: do not redact Authorization, Proxy-Authorization, Cookie, Set-Cookie.
+    #[arg(long, requires = "headers")]
+    no_redact: bool,
+    /// Flush a connection's state after this long without events.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    idle_timeout: u64,
     /// Payload bytes captured per syscall (max 16384); larger transfers are still counted.
     #[arg(long, default_value_t = abi::DEFAULT_CAPTURE as u32, value_name = "BYTES")]
     capture_bytes: u32,
@@ -165,9 +180,19 @@ fn run(a: RunArgs) -> Result<()> {
     let sink = JsonlSink::open(a.output.as_deref())
         .with_context(|| format!("opening output {}", a.output.as_deref().unwrap_or("-".as_ref()).display()))?;
     let records = a.records;
+    let tcfg = TrackerConfig {
+        idle_timeout_ns: a.idle_timeout.saturating_mul(1_000_000_000),
+        headers: a.headers,
+        redact: !a.no_redact,
+        emit_transactions: records == Records::Transactions,
+        emit_messages: records == Records::Messages,
+        realtime_offset_ns: offset as i128,
+        ..TrackerConfig::default()
+    };
     let make = move |_shard: usize| -> Box<dyn Worker> {
         match records {
             Records::Events => Box::new(EventsWorker::new(offset)),
+            Records::Transactions | Records::Messages => Box::new(TrackerWorker::new(tcfg.clone())),
         }
     };
     let pipeline = Pipeline::start(a.workers, 4096, make, Box::new(sink));

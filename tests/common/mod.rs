@@ -47,6 +47,16 @@ pub fn tmpdir(name: &str) -> PathBuf {
 pub struct Guard(pub Child);
 impl Drop for Guard {
     fn drop(&mut self) {
+        // SIGTERM first so that servers (nginx) take their workers down too
+        // SAFETY: plain kill(2) on our child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -146,4 +156,34 @@ pub fn loaded_prog_names() -> Vec<String> {
     v.as_array()
         .map(|a| a.iter().filter_map(|p| p["name"].as_str().map(String::from)).collect())
         .unwrap_or_default()
+}
+
+/// nginx (one worker, access log off) serving `dir/www` on `port`.
+pub fn nginx_server(dir: &std::path::Path, port: u16) -> Guard {
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  include /etc/nginx/mime.types;\n  access_log off;\n  keepalive_requests 100000;\n\
+               client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n\
+               uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+               server {{ listen 127.0.0.1:{port}; root {d}/www; }}\n}}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let c = Command::new("nginx")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx (scripts/setup.sh installs nginx-light)");
+    let g = Guard(c);
+    wait_port(port);
+    g
 }

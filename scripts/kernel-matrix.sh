@@ -1,0 +1,435 @@
+#!/usr/bin/env bash
+# CO-RE kernel portability matrix: boots Debian kernels under qemu with a tiny
+# initramfs (static busybox + static osprey + scripts/matrix/init.sh), runs
+# `osprey check` and one captured wget → httpd exchange in each, and prints a
+# PASS/FAIL/SKIP table. The host kernel is one more row (same checks, run here).
+#
+# Usage (as root):  scripts/kernel-matrix.sh [options]
+#   --write-docs        also write the table to docs/compatibility.md
+#   --no-btf            add a row: bookworm's kernel with /sys/kernel/btf hidden
+#   --kernels "A B"     suites to boot (default: $DEFAULT_SUITES below); a suite
+#                       name picks the newest linux-image-amd64 from it and its
+#                       -security/-updates pockets, e.g. bullseye, bookworm,
+#                       bookworm-backports, trixie, trixie-backports, sid
+#   --no-host           skip the host row
+#   --accel kvm|tcg     default: kvm if /dev/kvm works, else tcg
+#   --timeout SECS      per-VM timeout (default 300)
+#   --refresh           refresh the private apt lists even if fresh (< 24 h)
+#   --offline           no apt-get at all: use cached kernels only
+#   --verbose           guests dump osprey's stderr and records even on PASS
+#
+# Environment: OSPREY_MATRIX_CACHE (default ~/.cache/osprey-matrix) holds the
+# private apt state, the kernel .debs, extracted vmlinuz files, the initrd and
+# one serial log per row (logs/<row>.log). OSPREY_MATRIX_MIRROR overrides the
+# Debian mirror (default: the one configured in /etc/apt/sources*).
+#
+# Kernels are fetched with apt-get download through a private apt
+# configuration in the cache dir (own sources list, lists and cache): the
+# host's apt configuration is never changed.
+#
+# Exit status: 0 unless a kernel >= 5.15 FAILs (or the script itself breaks).
+# Older kernels failing are reported as expected; unreachable ones are SKIP.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${OSPREY_MATRIX_CACHE:-$HOME/.cache/osprey-matrix}
+DEFAULT_SUITES="bullseye bookworm bookworm-backports trixie trixie-backports"
+SUITES=$DEFAULT_SUITES
+WRITE_DOCS=0 NO_BTF=0 HOST_ROW=1 ACCEL="" TIMEOUT=300 REFRESH=0 OFFLINE=0 VERBOSE=0
+MIN_SUPPORTED=5.15   # below this a FAIL is expected (no atomic fetch-add etc.)
+BIN=$ROOT/target/x86_64-unknown-linux-gnu/release/osprey
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --write-docs) WRITE_DOCS=1 ;;
+        --no-btf) NO_BTF=1 ;;
+        --kernels) SUITES=$2; shift ;;
+        --no-host) HOST_ROW=0 ;;
+        --accel) ACCEL=$2; shift ;;
+        --timeout) TIMEOUT=$2; shift ;;
+        --refresh) REFRESH=1 ;;
+        --offline) OFFLINE=1 ;;
+        --verbose) VERBOSE=1 ;;
+        -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "kernel-matrix: unknown option $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+log() { echo "kernel-matrix: $*" >&2; }
+die() { log "$*"; exit 2; }
+[ "$(id -u)" = 0 ] || die "run as root (apt-get, and the host row loads BPF)"
+
+T_START=$(date +%s)
+mkdir -p "$CACHE"/{apt/lists/partial,apt/cache/archives/partial,debs,kernels,logs}
+
+# ---------------------------------------------------------------- host tools
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || need+=(busybox-static)
+command -v cpio >/dev/null || need+=(cpio)
+command -v gzip >/dev/null || need+=(gzip)
+command -v file >/dev/null || need+=(file)
+if [ ${#need[@]} -gt 0 ]; then
+    [ $OFFLINE = 1 ] && die "missing ${need[*]} and --offline given"
+    log "installing ${need[*]}"
+    apt-get update -qq >/dev/null || log "apt-get update failed (continuing)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
+        die "apt-get install ${need[*]} failed"
+fi
+# busybox-static installs /bin/busybox; re-check it is the static one
+file -L /bin/busybox | grep -q 'statically linked' || die "/bin/busybox is not static (install busybox-static)"
+
+if [ ! -x "$BIN" ]; then
+    log "building osprey (cargo build --release)"
+    [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+    (cd "$ROOT" && cargo build --release) || die "cargo build failed"
+fi
+file "$BIN" | grep -qE 'statically linked|static-pie' || die "$BIN is not a static binary"
+
+if [ -z "$ACCEL" ]; then
+    ACCEL=tcg
+    if [ -r /dev/kvm ] && [ -w /dev/kvm ] &&
+        timeout 20 qemu-system-x86_64 -accel kvm -M q35 -display none -S -monitor none -serial none \
+            -device isa-debug-exit -no-reboot </dev/null >/dev/null 2>&1 & then
+        # qemu -S just sits there once KVM initialised: alive after 2 s = KVM works
+        qp=$!; sleep 2
+        if kill -0 $qp 2>/dev/null; then ACCEL=kvm; kill $qp; fi
+        wait $qp 2>/dev/null
+    fi
+fi
+case $ACCEL in
+    kvm) QEMU_ACCEL=(-accel kvm -cpu host) ;;
+    tcg) QEMU_ACCEL=(-accel tcg,thread=multi -cpu max) ;;
+    *) die "--accel: kvm or tcg" ;;
+esac
+log "accelerator: $ACCEL"
+
+# ------------------------------------------------------ private apt config
+MIRROR=${OSPREY_MATRIX_MIRROR:-}
+if [ -z "$MIRROR" ]; then
+    MIRROR=$(grep -rhoE '(URIs:|^deb)[^#]*https?://[^ ]*/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
+        grep -oE 'https?://[^ ]*/debian/?' | grep -v security | head -1)
+    MIRROR=${MIRROR%/}
+fi
+SEC_MIRROR=$(grep -rhoE 'https?://[^ ]*/debian-security/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -1)
+SEC_MIRROR=${SEC_MIRROR%/}
+[ -n "$SEC_MIRROR" ] || SEC_MIRROR=${MIRROR}-security
+[ -n "$MIRROR" ] || [ $OFFLINE = 1 ] || die "no Debian mirror configured in /etc/apt/sources* (set OSPREY_MATRIX_MIRROR)"
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+APTOPT=(-o "Dir::Etc::sourcelist=$CACHE/apt/sources.list" -o "Dir::Etc::sourceparts=-"
+    -o "Dir::State::lists=$CACHE/apt/lists" -o "Dir::Cache=$CACHE/apt/cache"
+    -o "Dir::State::status=/dev/null" -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
+    -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
+    -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
+    -o "Acquire::IndexTargets::deb::CNF::DefaultEnabled=false"
+    -o "APT::Get::List-Cleanup=false" -o "Debug::NoLocking=true")
+
+declare -A SUITE_OK=()   # suite -> 1 if its InRelease was fetched
+APT_STATE="not run"
+apt_prepare() {
+    local s pockets list=""
+    for s in $SUITES; do
+        pockets=$s
+        case $s in
+            *-backports|sid|unstable|experimental) ;;
+            *) pockets="$s $s-updates" ;;
+        esac
+        for p in $pockets; do list+="deb [signed-by=$KEYRING] $MIRROR $p main"$'\n'; done
+        case $s in
+            *-backports|sid|unstable|experimental) ;;
+            *) list+="deb [signed-by=$KEYRING] $SEC_MIRROR $s-security main"$'\n' ;;
+        esac
+    done
+    local fresh=0
+    if [ -f "$CACHE/apt/sources.list" ] && [ "$(cat "$CACHE/apt/sources.list")" = "${list%$'\n'}" ] &&
+        [ -n "$(find "$CACHE/apt/stamp" -mmin -1440 2>/dev/null)" ] && [ $REFRESH = 0 ]; then
+        fresh=1
+    fi
+    printf '%s' "$list" >"$CACHE/apt/sources.list"
+    if [ $fresh = 0 ]; then
+        local t0=$(date +%s)
+        log "apt-get update (private lists: $CACHE/apt)"
+        apt-get "${APTOPT[@]}" update >"$CACHE/logs/apt-update.log" 2>&1
+        APT_STATE="updated in $(( $(date +%s) - t0 )) s"
+        touch "$CACHE/apt/stamp"
+    else
+        APT_STATE="lists < 24 h old, reused"
+    fi
+    for s in $SUITES; do
+        # a suite is reachable if apt holds its Release file now
+        if ls "$CACHE/apt/lists/" 2>/dev/null | grep -qE "_dists_${s}_(In)?Release$"; then
+            SUITE_OK[$s]=1
+        fi
+    done
+}
+
+# resolve SUITE: prints "VERSION PKG" of the newest linux-image-amd64 in it
+# (PKG: the package that holds boot/vmlinuz-*)
+resolve() {
+    local s=$1 best="" v suite
+    while IFS='|' read -r _ v src; do
+        v=$(echo $v); suite=$(echo "$src" | awk '{print $2}'); suite=${suite%%/*}
+        case $suite in "$s"|"$s-security"|"$s-updates") ;; *) continue ;; esac
+        if [ -z "$best" ] || dpkg --compare-versions "$v" gt "$best"; then best=$v; fi
+    done < <(apt-cache "${APTOPT[@]}" madison linux-image-amd64 2>/dev/null)
+    [ -n "$best" ] || return 1
+    local img bin
+    img=$(apt-cache "${APTOPT[@]}" show "linux-image-amd64=$best" 2>/dev/null |
+        sed -n 's/^Depends: //p' | head -1 | grep -oE 'linux-image-[0-9][^ ,]*' | head -1)
+    [ -n "$img" ] || return 1
+    # newer Debian kernels split the image: vmlinuz is in linux-binary-*
+    bin=$(apt-cache "${APTOPT[@]}" show "$img=$best" 2>/dev/null |
+        sed -n 's/^Depends: //p' | head -1 | grep -oE 'linux-binary-[0-9][^ ,]*' | head -1)
+    echo "$best ${bin:-$img}"
+}
+
+# fetch SUITE: sets KDIR (dir with vmlinuz) or SKIP_REASON; cache first
+fetch() {
+    local s=$1 dir=$CACHE/kernels/$1 ver pkg deb t0
+    KDIR="" SKIP_REASON="" FETCH_NOTE=""
+    if [ $OFFLINE = 0 ] && [ -n "${SUITE_OK[$s]:-}" ]; then
+        if read -r ver pkg < <(resolve "$s"); then
+            if [ -f "$dir/vmlinuz" ] && [ "$(cat "$dir/deb-version" 2>/dev/null)" = "$ver $pkg" ]; then
+                KDIR=$dir; FETCH_NOTE="cached"; return 0
+            fi
+            t0=$(date +%s)
+            log "$s: apt-get download $pkg=$ver"
+            if (cd "$CACHE/debs" && apt-get "${APTOPT[@]}" download "$pkg=$ver" >>"$CACHE/logs/apt-download.log" 2>&1); then
+                deb=$(ls -t "$CACHE/debs/${pkg}_"*.deb 2>/dev/null | head -1)
+                rm -rf "$dir.tmp" && mkdir -p "$dir.tmp/x" &&
+                    dpkg-deb -x "$deb" "$dir.tmp/x" &&
+                    cp "$(ls "$dir.tmp/x/boot/"vmlinuz-* | head -1)" "$dir.tmp/vmlinuz" &&
+                    basename "$(ls "$dir.tmp/x/boot/"vmlinuz-* | head -1)" | sed 's/^vmlinuz-//' >"$dir.tmp/kernel-release" &&
+                    echo "$ver $pkg" >"$dir.tmp/deb-version" && rm -rf "$dir.tmp/x" &&
+                    rm -rf "$dir" && mv "$dir.tmp" "$dir" || { rm -rf "$dir.tmp"; SKIP_REASON="$pkg=$ver: no boot/vmlinuz-* in the package"; }
+                # keep only the newest .deb of this package
+                ls -t "$CACHE/debs/${pkg%%-[0-9]*}"*.deb 2>/dev/null | tail -n +4 | xargs -r rm -f
+                if [ -z "$SKIP_REASON" ]; then
+                    KDIR=$dir; FETCH_NOTE="fetched in $(( $(date +%s) - t0 )) s ($(du -m "$deb" | cut -f1) MB)"; return 0
+                fi
+            else
+                SKIP_REASON="apt-get download $pkg=$ver failed: $(tail -1 "$CACHE/logs/apt-download.log")"
+            fi
+        else
+            SKIP_REASON="no linux-image-amd64 in $s"
+        fi
+    elif [ $OFFLINE = 0 ]; then
+        SKIP_REASON="suite $s not reachable via $MIRROR (see $CACHE/logs/apt-update.log)"
+    else
+        SKIP_REASON="--offline and nothing cached"
+    fi
+    if [ -f "$dir/vmlinuz" ]; then
+        KDIR=$dir; FETCH_NOTE="cached (could not refresh: $SKIP_REASON)"; SKIP_REASON=""; return 0
+    fi
+    return 1
+}
+
+# ------------------------------------------------------------- initramfs
+INITRD=$CACHE/initrd.gz
+build_initrd() {
+    local r=$CACHE/initrd.root
+    rm -rf "$r" && mkdir -p "$r"/{bin,sbin,proc,sys,dev,tmp,run,etc}
+    cp /bin/busybox "$r/bin/busybox"
+    cp "$BIN" "$r/bin/osprey"
+    cp "$ROOT/scripts/matrix/init.sh" "$r/init"
+    chmod 755 "$r/init" "$r/bin/busybox" "$r/bin/osprey"
+    ln -s busybox "$r/bin/sh"
+    # the kernel wants /dev/console before devtmpfs is mounted
+    mknod -m 600 "$r/dev/console" c 5 1 2>/dev/null || true
+    (cd "$r" && find . | cpio -o -H newc --quiet | gzip -1) >"$INITRD.tmp" && mv "$INITRD.tmp" "$INITRD"
+    rm -rf "$r"
+}
+
+# ------------------------------------------------------------------- rows
+ROWS=()       # row ids in order
+declare -A R_KVER R_BTF R_RES R_SECS R_NOTE R_SRC R_COUNT
+
+# verdict ROW KVER RESULTLINE: fills R_RES / R_COUNT (1 = counts as a matrix failure)
+verdict() {
+    local row=$1 kver=$2 line=$3 mm
+    R_COUNT[$row]=0
+    case $line in
+        PASS*) R_RES[$row]=PASS ;;
+        FAIL*)
+            R_NOTE[$row]="${line#FAIL }${R_NOTE[$row]:+; ${R_NOTE[$row]}}"
+            mm=$(echo "$kver" | grep -oE '^[0-9]+\.[0-9]+')
+            if [[ $row == *no-btf* ]]; then
+                R_RES[$row]="FAIL (informational: BTF hidden)"
+            elif [ -n "$mm" ] && [ "$(printf '%s\n%s\n' "$mm" "$MIN_SUPPORTED" | sort -V | head -1)" = "$mm" ] && [ "$mm" != "$MIN_SUPPORTED" ]; then
+                R_RES[$row]="FAIL (expected: < $MIN_SUPPORTED)"
+            else
+                R_RES[$row]=FAIL; R_COUNT[$row]=1
+            fi ;;
+        *) R_RES[$row]="FAIL (no result line)"; R_COUNT[$row]=1
+           [[ $row == *no-btf* ]] && R_COUNT[$row]=0 ;;
+    esac
+}
+
+run_guest() {   # run_guest ROW KDIR EXTRA_APPEND
+    local row=$1 kdir=$2 extra=$3 logf=$CACHE/logs/$1.log t0 rc line kver btf
+    ROWS+=("$row")
+    R_SRC[$row]="$(cat "$kdir/deb-version" 2>/dev/null)"
+    log "$row: booting $(cat "$kdir/kernel-release" 2>/dev/null) ($ACCEL, timeout ${TIMEOUT}s) → $logf"
+    t0=$(date +%s)
+    timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 "${QEMU_ACCEL[@]}" -m 1024 -smp 2 \
+        -nographic -no-reboot -monitor none -serial stdio -nic none \
+        -kernel "$kdir/vmlinuz" -initrd "$INITRD" \
+        -append "console=ttyS0 panic=-1 quiet $extra" </dev/null >"$logf" 2>&1
+    rc=$?
+    R_SECS[$row]=$(( $(date +%s) - t0 ))
+    tr -d '\r' <"$logf" >"$logf.tmp" && mv "$logf.tmp" "$logf"
+    kver=$(sed -n 's/^OSPREY-MATRIX-KERNEL: //p' "$logf" | head -1)
+    btf=$(sed -n 's/^OSPREY-MATRIX-BTF: //p' "$logf" | head -1)
+    R_KVER[$row]=${kver:-$(cat "$kdir/kernel-release" 2>/dev/null)}
+    R_BTF[$row]=${btf:-?}
+    [[ $row == *no-btf* ]] && R_BTF[$row]="hidden"
+    line=$(sed -n 's/^OSPREY-MATRIX-RESULT: //p' "$logf" | tail -1)
+    if [ -z "$line" ]; then
+        if [ $rc = 124 ] || [ $rc = 137 ]; then R_NOTE[$row]="timed out after ${TIMEOUT}s"
+        else R_NOTE[$row]="qemu exit $rc, no result line (kernel panic? see log)"; fi
+        grep -m1 -E 'Kernel panic|BUG:|Oops' "$logf" >/dev/null && R_NOTE[$row]+=": $(grep -m1 -E 'Kernel panic|BUG:|Oops' "$logf")"
+    fi
+    verdict "$row" "${R_KVER[$row]}" "$line"
+    log "$row: ${R_RES[$row]} in ${R_SECS[$row]} s${R_NOTE[$row]:+ — ${R_NOTE[$row]}}"
+}
+
+run_host() {
+    local row=host logf=$CACHE/logs/host.log t0 line
+    ROWS+=("$row")
+    R_SRC[$row]="(host kernel, checks run directly)"
+    log "host: running the guest checks on this kernel → $logf"
+    t0=$(date +%s)
+    OSPREY_MATRIX_HOST=1 OSPREY_MATRIX_PORT=${OSPREY_MATRIX_PORT:-18080} OSPREY_MATRIX_OSPREY=$BIN \
+        OSPREY_MATRIX_BUSYBOX=/bin/busybox timeout -k 10 "$TIMEOUT" /bin/busybox sh "$ROOT/scripts/matrix/init.sh" >"$logf" 2>&1
+    R_SECS[$row]=$(( $(date +%s) - t0 ))
+    R_KVER[$row]=$(uname -r)
+    [ -f /sys/kernel/btf/vmlinux ] && R_BTF[$row]=yes || R_BTF[$row]=no
+    line=$(sed -n 's/^OSPREY-MATRIX-RESULT: //p' "$logf" | tail -1)
+    verdict "$row" "${R_KVER[$row]}" "$line"
+    log "host: ${R_RES[$row]} in ${R_SECS[$row]} s${R_NOTE[$row]:+ — ${R_NOTE[$row]}}"
+}
+
+skip_row() {   # skip_row ROW REASON
+    ROWS+=("$1"); R_KVER[$1]="-"; R_BTF[$1]="-"; R_RES[$1]=SKIP; R_SECS[$1]=0; R_NOTE[$1]=$2; R_COUNT[$1]=0
+    R_SRC[$1]=""
+    log "$1: SKIP — $2"
+}
+
+# ------------------------------------------------------------------- main
+if [ $OFFLINE = 0 ]; then apt_prepare; else APT_STATE="--offline"; fi
+build_initrd || die "initramfs build failed"
+
+T_FETCH=0
+declare -A KDIRS=() FETCH_SKIP=()
+for s in $SUITES; do
+    t0=$(date +%s)
+    if fetch "$s"; then
+        KDIRS[$s]=$KDIR
+        log "$s: $(cat "$KDIR/kernel-release") ($FETCH_NOTE)"
+    else
+        KDIRS[$s]=""; FETCH_SKIP[$s]=$SKIP_REASON
+    fi
+    T_FETCH=$((T_FETCH + $(date +%s) - t0))
+done
+T_BOOT0=$(date +%s)
+
+[ $HOST_ROW = 1 ] && run_host
+for s in $SUITES; do
+    if [ -n "${KDIRS[$s]}" ]; then
+        run_guest "$s" "${KDIRS[$s]}" "$([ $VERBOSE = 1 ] && echo osprey_matrix_verbose)"
+    else
+        skip_row "$s" "${FETCH_SKIP[$s]}"
+    fi
+done
+if [ $NO_BTF = 1 ]; then
+    if [ -n "${KDIRS[bookworm]:-}" ]; then
+        run_guest "bookworm/no-btf" "${KDIRS[bookworm]}" "osprey_matrix_nobtf $([ $VERBOSE = 1 ] && echo osprey_matrix_verbose)"
+    elif [[ " $SUITES " != *" bookworm "* ]] && fetch bookworm; then
+        run_guest "bookworm/no-btf" "$KDIR" "osprey_matrix_nobtf"
+    else
+        skip_row "bookworm/no-btf" "bookworm kernel unavailable"
+    fi
+fi
+T_END=$(date +%s)
+
+# ------------------------------------------------------------------ table
+fails=0
+table() {   # table md|text
+    local r
+    if [ "$1" = md ]; then
+        echo "| row | kernel | BTF | result | seconds | notes |"
+        echo "| --- | --- | --- | --- | ---: | --- |"
+    else
+        printf '%-20s %-28s %-6s %-34s %7s  %s\n' ROW KERNEL BTF RESULT SECONDS NOTES
+    fi
+    for r in "${ROWS[@]}"; do
+        if [ "$1" = md ]; then
+            printf '| %s | %s | %s | %s | %s | %s |\n' "$r" "${R_KVER[$r]}" "${R_BTF[$r]}" "${R_RES[$r]}" "${R_SECS[$r]}" \
+                "$(echo "${R_NOTE[$r]:-}" | sed 's/|/\\|/g')"
+        else
+            printf '%-20s %-28s %-6s %-34s %7s  %s\n' "$r" "${R_KVER[$r]}" "${R_BTF[$r]}" "${R_RES[$r]}" "${R_SECS[$r]}" "${R_NOTE[$r]:-}"
+        fi
+    done
+}
+for r in "${ROWS[@]}"; do fails=$((fails + ${R_COUNT[$r]:-0})); done
+
+echo
+echo "Osprey kernel matrix ($ACCEL; apt: $APT_STATE; fetch ${T_FETCH} s, boots/checks $((T_END - T_BOOT0)) s, total $((T_END - T_START)) s)"
+table text
+echo "logs: $CACHE/logs/"
+
+if [ $WRITE_DOCS = 1 ]; then
+    doc=$ROOT/docs/compatibility.md
+    args=""
+    [ "$SUITES" != "$DEFAULT_SUITES" ] && args+=" --kernels \"$SUITES\""
+    [ $NO_BTF = 1 ] && args+=" --no-btf"
+    [ $HOST_ROW = 0 ] && args+=" --no-host"
+    {
+        echo "# Kernel compatibility"
+        echo
+        echo "Generated $(date -u +%Y-%m-%d) by \`sudo scripts/kernel-matrix.sh --write-docs$args\`"
+        echo "(osprey $("$BIN" --version 2>/dev/null | awk '{print $2}'), $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?');"
+        echo "qemu accelerator: $ACCEL; boots and checks took $((T_END - T_BOOT0)) s in all)."
+        echo
+        echo "Each row boots one Debian kernel under qemu with an initramfs holding only"
+        echo "static busybox, the static \`osprey\` binary and"
+        echo "[\`scripts/matrix/init.sh\`](../scripts/matrix/init.sh). No kernel modules are loaded:"
+        echo "everything used (loopback, BPF, tracefs, BTF, serial console) is built in."
+        echo "In the guest the script runs \`osprey check\`, serves a file with \`busybox httpd\`,"
+        echo "captures one \`busybox wget\` of it with \`osprey --records events --comm wget --comm httpd\`"
+        echo "and asserts that the records hold the client's \`open\` event, the egress"
+        echo "\`GET /hello.txt\` request and the ingress response body; when \`osprey --help\` lists"
+        echo "\`--records transactions\` it also asserts an \`http_transaction\` with status 200."
+        echo "The \`host\` row runs the same script directly on the machine that ran the matrix."
+        echo
+        table md
+        echo
+        echo "Columns:"
+        echo
+        echo "- **row**: the Debian suite the kernel comes from (newest \`linux-image-amd64\` in that"
+        echo "  suite and its -security/-updates pockets), \`host\` for the running kernel,"
+        echo "  \`bookworm/no-btf\` for bookworm's kernel with \`/sys/kernel/btf\` hidden under a tmpfs."
+        echo "- **kernel**: \`uname -r\` as seen inside the guest."
+        echo "- **BTF**: whether \`/sys/kernel/btf/vmlinux\` exists (\`hidden\`: it exists but the row hides it)."
+        echo "- **result**: \`PASS\` when \`osprey check\` passes and every record assertion holds;"
+        echo "  \`FAIL\` otherwise, with the reason in *notes*. A FAIL on a kernel older than"
+        echo "  $MIN_SUPPORTED is expected (\`FAIL (expected: < $MIN_SUPPORTED)\`), the no-BTF row is"
+        echo "  informational; neither makes the matrix fail. \`SKIP\`: the kernel could not be fetched."
+        echo "- **seconds**: wall time of the row: VM boot, checks and power-off (under TCG"
+        echo "  software emulation when the accelerator is \`tcg\`)."
+        echo "- **notes**: the guest's failure reason (first error lines of osprey's stderr)."
+        echo
+        echo "Kernel packages:"
+        echo
+        for r in "${ROWS[@]}"; do [ -n "${R_SRC[$r]:-}" ] && echo "- $r: ${R_SRC[$r]}"; done
+        echo
+        echo "The full serial log of each row is kept in \`\$OSPREY_MATRIX_CACHE/logs/ROW.log\`"
+        echo "(default \`~/.cache/osprey-matrix\`); osprey's own output is in it, prefixed"
+        echo "\`[check]\`, \`[osprey-events]\`, \`[records-events]\`."
+    } >"$doc"
+    log "wrote $doc"
+fi
+
+[ $fails -eq 0 ]
