@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The documented output contract: real records (`--synthetic`, through the
+//! whole pipeline) validate against docs/schema/http_transaction.schema.json,
+//! and every `# recipe:` in docs/output.md gives the expected answer.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_osprey");
+
+fn synthetic() -> String {
+    let out = Command::new(BIN).args(["--synthetic", "--synthetic-conns", "5", "--synthetic-txns", "4"]).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn type_ok(v: &Value, t: &str) -> bool {
+    match t {
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        "array" => v.is_array(),
+        "object" => v.is_object(),
+        _ => panic!("schema type {t} not handled"),
+    }
+}
+
+/// The subset of JSON Schema the file uses: type, const, enum, required,
+/// properties, additionalProperties: false, items, minItems, maxItems.
+fn validate(v: &Value, s: &Value, path: &str) -> Result<(), String> {
+    if let Some(t) = s.get("type") {
+        let ok = match t {
+            Value::String(t) => type_ok(v, t),
+            Value::Array(ts) => ts.iter().any(|t| type_ok(v, t.as_str().unwrap())),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("{path}: {v} is not {t}"));
+        }
+    }
+    if let Some(c) = s.get("const") {
+        if v != c {
+            return Err(format!("{path}: {v} != {c}"));
+        }
+    }
+    if let Some(e) = s.get("enum") {
+        if !e.as_array().unwrap().contains(v) {
+            return Err(format!("{path}: {v} not in {e}"));
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        for r in s.get("required").and_then(Value::as_array).into_iter().flatten() {
+            if !obj.contains_key(r.as_str().unwrap()) {
+                return Err(format!("{path}: missing {r}"));
+            }
+        }
+        let props = s.get("properties").and_then(Value::as_object);
+        for (k, val) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => validate(val, ps, &format!("{path}.{k}"))?,
+                None if s.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    return Err(format!("{path}: undocumented field {k}"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let Some(a) = v.as_array() {
+        if let Some(n) = s.get("minItems").and_then(Value::as_u64) {
+            if (a.len() as u64) < n {
+                return Err(format!("{path}: fewer than {n} items"));
+            }
+        }
+        if let Some(n) = s.get("maxItems").and_then(Value::as_u64) {
+            if (a.len() as u64) > n {
+                return Err(format!("{path}: more than {n} items"));
+            }
+        }
+        if let Some(items) = s.get("items") {
+            for (i, x) in a.iter().enumerate() {
+                validate(x, items, &format!("{path}[{i}]"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn schema() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/http_transaction.schema.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn records_match_the_schema() {
+    let s = schema();
+    let out = synthetic();
+    let mut n = 0;
+    let mut seen = BTreeSet::new();
+    for line in out.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        validate(&v, &s, "$").unwrap_or_else(|e| panic!("{e}\n{line}"));
+        seen.extend(v.as_object().unwrap().keys().cloned());
+        n += 1;
+    }
+    assert_eq!(n, 40);
+    // every documented field appears in real output (headers: --headers)
+    let documented: BTreeSet<String> = s["properties"].as_object().unwrap().keys().cloned().collect();
+    let missing: Vec<_> = documented.difference(&seen).filter(|k| !k.ends_with("_headers")).collect();
+    assert!(missing.is_empty(), "documented but never emitted: {missing:?}");
+}
+
+#[test]
+fn schema_check_can_fail() {
+    let s = schema();
+    let line = synthetic().lines().next().unwrap().to_string();
+    let mut v: Value = serde_json::from_str(&line).unwrap();
+    v["status"] = Value::String("200".into());
+    assert!(validate(&v, &s, "$").is_err());
+    let mut v: Value = serde_json::from_str(&line).unwrap();
+    v.as_object_mut().unwrap().insert("surprise".into(), Value::Bool(true));
+    assert!(validate(&v, &s, "$").unwrap_err().contains("undocumented field surprise"));
+    let mut v: Value = serde_json::from_str(&line).unwrap();
+    v.as_object_mut().unwrap().remove("conn_id");
+    assert!(validate(&v, &s, "$").is_err());
+}
+
+fn recipes() -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/output.md")).unwrap();
+    let mut out = Vec::new();
+    let mut lines = doc.lines();
+    while let Some(l) = lines.next() {
+        if let Some(name) = l.strip_prefix("# recipe: ") {
+            let cmd = lines.next().unwrap();
+            let jq = cmd.split_once("| ").expect("recipe pipes osprey into jq").1;
+            out.push((name.trim().to_string(), jq.to_string()));
+        }
+    }
+    out
+}
+
+fn run_recipe(jq: &str, input: &str) -> Vec<Value> {
+    use std::io::Write;
+    let mut child = Command::new("sh")
+        .args(["-c", jq])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh/jq (scripts/setup.sh installs jq)");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{jq} failed");
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn documented_jq_recipes_work() {
+    let input = synthetic();
+    let r = recipes();
+    let names: Vec<&str> = r.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["status-histogram", "slowest", "per-process", "errors", "incomplete"]);
+    for (name, jq) in &r {
+        let got = run_recipe(jq, &input);
+        match name.as_str() {
+            "status-histogram" => assert_eq!(
+                got,
+                vec![serde_json::json!([{"status": 200, "count": 28}, {"status": 404, "count": 12}])]
+            ),
+            "slowest" => {
+                assert_eq!(got.len(), 5);
+                let ms: Vec<f64> = got.iter().map(|v| v["latency_ms"].as_f64().unwrap()).collect();
+                assert!(ms.windows(2).all(|w| w[0] >= w[1]), "{ms:?}");
+                assert!(got.iter().all(|v| v["method"] == "GET"));
+            }
+            "per-process" => assert_eq!(
+                got,
+                vec![serde_json::json!([
+                    {"comm": "curl", "role": "client", "count": 20},
+                    {"comm": "nginx", "role": "server", "count": 20}
+                ])]
+            ),
+            "errors" => {
+                assert_eq!(got.len(), 12);
+                assert!(got.iter().all(|v| v["status"] == 404 && v["target"] == "/missing"));
+            }
+            "incomplete" => assert!(got.is_empty(), "{got:?}"),
+            other => panic!("recipe {other} has no expectation"),
+        }
+    }
+}
