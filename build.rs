@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use libbpf_cargo::SkeletonBuilder;
 
-const SRC: &str = "bpf/osprey.bpf.c";
+/// (source, skeleton file): the CO-RE build and the BTF-less fallback.
+const OBJECTS: [(&str, &str); 2] = [("bpf/osprey.bpf.c", "osprey.skel.rs"), ("bpf/osprey_nobtf.bpf.c", "osprey_nobtf.skel.rs")];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("osprey.skel.rs");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     let arch = env::var("CARGO_CFG_TARGET_ARCH").expect("CARGO_CFG_TARGET_ARCH");
     // vmlinux/<arch>/vmlinux.h, produced by scripts/gen-vmlinux.sh
     let vmlinux_arch = match arch.as_str() {
@@ -20,21 +21,30 @@ fn main() {
     };
     let vmlinux_dir = manifest.join("vmlinux").join(vmlinux_arch);
     let include_dir = manifest.join("include");
+    // <linux/bpf.h> needs <asm/types.h> from the multiarch directory (the
+    // BTF-less build uses uapi headers instead of vmlinux.h); -idirafter
+    // keeps libbpf-cargo's own bpf_helpers.h first.
+    let multiarch = format!("/usr/include/{arch}-linux-gnu");
 
-    SkeletonBuilder::new()
-        .source(manifest.join(SRC))
-        .clang_args([
-            format!("-I{}", vmlinux_dir.display()),
-            format!("-I{}", include_dir.display()),
-            // v3: ALU32 and atomic fetch-add; clamped lengths stay provable.
-            "-mcpu=v3".to_string(),
-            "-Wall".to_string(),
-            "-Werror".to_string(),
-        ])
-        .build_and_generate(&out)
-        .unwrap_or_else(|e| panic!("building {SRC}: {e:#}"));
-
-    println!("cargo:rerun-if-changed={SRC}");
+    for (src, skel) in OBJECTS {
+        SkeletonBuilder::new()
+            .source(manifest.join(src))
+            .clang_args([
+                format!("-I{}", vmlinux_dir.display()),
+                format!("-I{}", include_dir.display()),
+                format!("-I{}", manifest.join("bpf").display()),
+                "-idirafter".to_string(),
+                multiarch.clone(),
+                // v3: ALU32 and atomic fetch-add; clamped lengths stay provable.
+                "-mcpu=v3".to_string(),
+                "-Wall".to_string(),
+                "-Werror".to_string(),
+            ])
+            .build_and_generate(out_dir.join(skel))
+            .unwrap_or_else(|e| panic!("building {src}: {e:#}"));
+        println!("cargo:rerun-if-changed={src}");
+    }
+    println!("cargo:rerun-if-changed=bpf/osprey_core.bpf.h");
     println!("cargo:rerun-if-changed=include/osprey.h");
     println!("cargo:rerun-if-changed={}", vmlinux_dir.join("vmlinux.h").display());
 }

@@ -23,7 +23,27 @@ use crate::tracefs;
 pub(crate) mod skel {
     include!(concat!(env!("OUT_DIR"), "/osprey.skel.rs"));
 }
+#[allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, unused_imports)]
+pub(crate) mod skel_nobtf {
+    include!(concat!(env!("OUT_DIR"), "/osprey_nobtf.skel.rs"));
+}
 use skel::*;
+use skel_nobtf::OspreyNobtfSkelBuilder;
+
+/// Which program set is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BtfMode {
+    /// CO-RE against /sys/kernel/btf/vmlinux.
+    Kernel,
+    /// CO-RE against a BTF file given with --btf.
+    File(PathBuf),
+    /// No BTF anywhere: the fallback program set without CO-RE.
+    None,
+}
+
+/// Generation numbers user space gives connections it seeds (fallback
+/// mode); far above anything the kernel's counter reaches.
+const USER_GEN_BASE: u64 = 1 << 62;
 
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
@@ -55,6 +75,10 @@ pub struct KernelCounters {
     pub conn_table_full: u64,
     pub truncated_bytes: u64,
     pub iov_overflow: u64,
+    /// Fallback mode: connections dropped in user space as not TCP.
+    pub non_tcp_dropped: u64,
+    /// Fallback mode: connections whose addresses could not be resolved.
+    pub addr_unresolved: u64,
 }
 
 impl KernelCounters {
@@ -68,6 +92,7 @@ impl KernelCounters {
             conn_table_full: c[5],
             truncated_bytes: c[6],
             iov_overflow: c[7],
+            ..Default::default()
         }
     }
 }
@@ -102,23 +127,42 @@ fn is_root() -> bool {
 }
 
 /// Checks that do not need the BPF object: privileges, BTF, tracefs.
-pub fn preflight(cfg: &ProbeConfig) -> Result<PathBuf> {
+pub fn preflight(cfg: &ProbeConfig) -> Result<(PathBuf, BtfMode)> {
     if !is_root() {
         bail!(
             "permission denied: loading BPF programs needs root (or CAP_BPF + CAP_PERFMON); \
              run `sudo osprey ...`, or `osprey --synthetic` to try the output path without BPF"
         );
     }
-    match &cfg.btf {
+    let mode = match &cfg.btf {
         Some(p) if !p.is_file() => bail!("--btf {}: no such file", p.display()),
-        Some(_) => {}
-        None if !Path::new(KERNEL_BTF).exists() => bail!(
-            "kernel BTF not found at {KERNEL_BTF} (kernel built without CONFIG_DEBUG_INFO_BTF); \
-             pass --btf FILE with this kernel's BTF (e.g. from a BTF archive)"
-        ),
-        None => {}
+        Some(p) => BtfMode::File(p.clone()),
+        None if !Path::new(KERNEL_BTF).exists() => BtfMode::None,
+        None => BtfMode::Kernel,
+    };
+    let tracefs = tracefs::ensure_mounted()?;
+    if mode == BtfMode::None {
+        // the fallback relies on the tracepoint layout alone: check it
+        let bad: Vec<String> = tracefs::verify_layouts(&tracefs)
+            .into_iter()
+            .filter_map(|(tp, r)| r.err().map(|e| format!("{tp}: {e}")))
+            .collect();
+        if !bad.is_empty() {
+            bail!(
+                "no kernel BTF ({KERNEL_BTF} missing) and the syscall tracepoints do not have the layout \
+                 the BTF-less fallback needs:\n  {}\npass --btf FILE with this kernel's BTF",
+                bad.join("\n  ")
+            );
+        }
+        log::warn!(
+            "no kernel BTF at {KERNEL_BTF}: running the BTF-less fallback. Lost: connections older than \
+             the probe are found only by a /proc scan at start-up, addresses come from /proc socket tables \
+             (missing for connections closed before they are looked up), accept() on non-TCP stream \
+             sockets is filtered in user space, and conn ids carry no process start time. \
+             Pass --btf FILE to get everything back."
+        );
     }
-    tracefs::ensure_mounted()
+    Ok((tracefs, mode))
 }
 
 fn explain_load_error(e: &libbpf_rs::Error, verbose: bool) -> anyhow::Error {
@@ -146,15 +190,15 @@ fn comm_key(c: &str) -> Result<[u8; abi::COMM_LEN]> {
     Ok(k)
 }
 
-/// Read the kernel counters (.bss) without tearing the struct.
-fn read_counters(skel: &OspreySkel<'_>) -> KernelCounters {
-    match skel.maps.bss_data.as_deref() {
-        Some(bss) => {
+/// Read the kernel counters (`counters[]` in the mmap'ed .bss).
+fn read_counters(counters: Option<&[u64; 8]>) -> KernelCounters {
+    match counters {
+        Some(src) => {
             let mut c = [0u64; 8];
             for (i, slot) in c.iter_mut().enumerate() {
                 // SAFETY: the .bss map is mmap'ed and updated by the kernel
                 // concurrently; a volatile read of an aligned u64 is atomic.
-                *slot = unsafe { std::ptr::read_volatile(&bss.counters[i]) };
+                *slot = unsafe { std::ptr::read_volatile(&src[i]) };
             }
             KernelCounters::from_array(&c)
         }
@@ -164,110 +208,249 @@ fn read_counters(skel: &OspreySkel<'_>) -> KernelCounters {
 
 /// Load, attach, and pump events into `pipeline` until `stop` is set.
 pub fn run(cfg: &ProbeConfig, pipeline: &Pipeline, stop: &AtomicBool) -> Result<KernelCounters> {
-    let _tracefs = preflight(cfg)?;
+    let (_tracefs, mode) = preflight(cfg)?;
     libbpf_rs::set_print(Some((PrintLevel::Debug, libbpf_print)));
-
-    // open
-    let mut builder = OspreySkelBuilder::default();
-    if let Some(btf) = &cfg.btf {
-        builder.obj_builder.btf_custom_path(btf).context("--btf")?;
+    match mode {
+        BtfMode::None => run_skel!(OspreyNobtfSkelBuilder, cfg, pipeline, stop, None::<&Path>, true),
+        BtfMode::File(p) => run_skel!(OspreySkelBuilder, cfg, pipeline, stop, Some(p.as_path()), false),
+        BtfMode::Kernel => run_skel!(OspreySkelBuilder, cfg, pipeline, stop, None::<&Path>, false),
     }
-    let mut storage = MaybeUninit::uninit();
-    let mut open = builder.open(&mut storage).map_err(|e| explain_load_error(&e, cfg.verbose))?;
+}
 
-    // configure
-    let ro = open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
-    ro.self_tgid = std::process::id();
-    ro.filter_pids = !cfg.pids.is_empty();
-    ro.filter_comms = !cfg.comms.is_empty();
-    ro.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
-    ro.wakeup_bytes = cfg.wakeup_bytes;
-    open.maps
-        .events
-        .set_max_entries(cfg.ringbuf_bytes)
-        .with_context(|| format!("--ringbuf-size {}", cfg.ringbuf_bytes))?;
+/// One body for both program sets (their skeletons have the same shape).
+macro_rules! run_skel {
+    ($builder:ty, $cfg:expr, $pipeline:expr, $stop:expr, $btf:expr, $fallback:expr) => {{
+        let cfg: &ProbeConfig = $cfg;
+        let pipeline: &Pipeline = $pipeline;
+        let stop: &AtomicBool = $stop;
+        let fallback: bool = $fallback;
 
-    // load
-    let skel = open.load().map_err(|e| explain_load_error(&e, cfg.verbose))?;
-    log::debug!("BPF programs loaded and verified");
+        // open
+        let mut builder = <$builder>::default();
+        if let Some(btf) = $btf {
+            builder.obj_builder.btf_custom_path(btf).context("--btf")?;
+        }
+        let mut storage = MaybeUninit::uninit();
+        let mut open = builder.open(&mut storage).map_err(|e| explain_load_error(&e, cfg.verbose))?;
 
-    // allowlist, before anything is attached
-    for pid in &cfg.pids {
-        skel.maps.allowed_pids.update(&pid.to_ne_bytes(), &[1], MapFlags::ANY).context("--pid: filling allowlist")?;
-    }
-    for c in &cfg.comms {
-        skel.maps.allowed_comms.update(&comm_key(c)?, &[1], MapFlags::ANY).context("--comm: filling allowlist")?;
-    }
+        // configure
+        let ro = open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
+        ro.self_tgid = std::process::id();
+        ro.filter_pids = !cfg.pids.is_empty();
+        ro.filter_comms = !cfg.comms.is_empty();
+        ro.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
+        ro.wakeup_bytes = cfg.wakeup_bytes;
+        open.maps
+            .events
+            .set_max_entries(cfg.ringbuf_bytes)
+            .with_context(|| format!("--ringbuf-size {}", cfg.ringbuf_bytes))?;
 
-    // attach, one program at a time so a failure names its tracepoint
-    let mut links: Vec<Link> = Vec::new();
-    for prog in skel.object().progs_mut() {
-        let section = prog.section().to_string_lossy().into_owned();
-        let tp = section.trim_start_matches("tracepoint/").replace('/', ":");
-        let link = prog.attach().map_err(|e| {
-            anyhow!(
-                "attaching {} to tracepoint {tp} failed: {e}\n\
-                 (is the tracepoint there? `osprey check` lists what this kernel has)",
-                prog.name().to_string_lossy()
-            )
+        // load
+        let skel = open.load().map_err(|e| explain_load_error(&e, cfg.verbose))?;
+        log::debug!("BPF programs loaded and verified ({})", if fallback { "BTF-less fallback" } else { "CO-RE" });
+
+        // allowlist, before anything is attached
+        for pid in &cfg.pids {
+            skel.maps.allowed_pids.update(&pid.to_ne_bytes(), &[1], MapFlags::ANY).context("--pid: filling allowlist")?;
+        }
+        for c in &cfg.comms {
+            skel.maps.allowed_comms.update(&comm_key(c)?, &[1], MapFlags::ANY).context("--comm: filling allowlist")?;
+        }
+        // fallback: the kernel cannot find pre-existing sockets; seed them
+        if fallback {
+            let seeded = seed_existing_connections(cfg, pipeline, |key, val| {
+                skel.maps.conns.update(key, val, MapFlags::NO_EXIST).is_ok()
+            });
+            log::info!("BTF-less fallback: seeded {seeded} established TCP connections from /proc");
+        }
+
+        // attach, one program at a time so a failure names its tracepoint
+        let mut links: Vec<Link> = Vec::new();
+        for prog in skel.object().progs_mut() {
+            let section = prog.section().to_string_lossy().into_owned();
+            let tp = section.trim_start_matches("tracepoint/").replace('/', ":");
+            let link = prog.attach().map_err(|e| {
+                anyhow!(
+                    "attaching {} to tracepoint {tp} failed: {e}\n\
+                     (is the tracepoint there? `osprey check` lists what this kernel has)",
+                    prog.name().to_string_lossy()
+                )
+            })?;
+            links.push(link);
+        }
+        log::info!(
+            "attached {} tracepoints; capturing {} bytes per event; ring buffer {} KiB",
+            links.len(),
+            cfg.capture_bytes,
+            cfg.ringbuf_bytes / 1024
+        );
+
+        // poll
+        let mut decode_errors = 0u64;
+        let mut enrich = Enricher::new(fallback);
+        let mut rbb = RingBufferBuilder::new();
+        rbb.add(&skel.maps.events, |data: &[u8]| {
+            match decode::decode(data) {
+                Ok(ev) => {
+                    if let Some(ev) = enrich.event(ev, |key| {
+                        let _ = skel.maps.conns.delete(key);
+                    }) {
+                        pipeline.submit(ev)
+                    }
+                }
+                Err(e) => {
+                    decode_errors += 1;
+                    if decode_errors <= 5 {
+                        log::warn!("undecodable record: {e}");
+                    }
+                }
+            }
+            0
         })?;
-        links.push(link);
-    }
-    log::info!(
-        "attached {} tracepoints; capturing {} bytes per event; ring buffer {} KiB",
-        links.len(),
-        cfg.capture_bytes,
-        cfg.ringbuf_bytes / 1024
-    );
-
-    // poll
-    let mut decode_errors = 0u64;
-    let mut rbb = RingBufferBuilder::new();
-    rbb.add(&skel.maps.events, |data: &[u8]| {
-        match decode::decode(data) {
-            Ok(ev) => pipeline.submit(ev),
-            Err(e) => {
-                decode_errors += 1;
-                if decode_errors <= 5 {
-                    log::warn!("undecodable record: {e}");
+        let rb = rbb.build()?;
+        let mut last_progress = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if let Err(e) = rb.poll(cfg.poll_interval) {
+                if e.kind() != libbpf_rs::ErrorKind::Interrupted {
+                    return Err(e).context("polling the ring buffer");
+                }
+            }
+            // records written with BPF_RB_NO_WAKEUP wait for us here
+            rb.consume().ok();
+            if let Some(every) = cfg.progress {
+                if last_progress.elapsed() >= every {
+                    last_progress = Instant::now();
+                    let k = read_counters(skel.maps.bss_data.as_deref().map(|b| &b.counters));
+                    let p = pipeline.stats();
+                    log::info!(
+                        "progress: kernel events {} drops {} | decoded {} records {}",
+                        k.events,
+                        k.ringbuf_drops,
+                        p.events,
+                        p.records
+                    );
                 }
             }
         }
-        0
-    })?;
-    let rb = rbb.build()?;
-    let mut last_progress = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        if let Err(e) = rb.poll(cfg.poll_interval) {
-            if e.kind() != libbpf_rs::ErrorKind::Interrupted {
-                return Err(e).context("polling the ring buffer");
-            }
-        }
-        // records written with BPF_RB_NO_WAKEUP wait for us here
+
+        // detach first, then drain what is left
+        drop(links);
         rb.consume().ok();
-        if let Some(every) = cfg.progress {
-            if last_progress.elapsed() >= every {
-                last_progress = Instant::now();
-                let k = read_counters(&skel);
-                let p = pipeline.stats();
-                log::info!(
-                    "progress: kernel events {} drops {} | decoded {} records {}",
-                    k.events,
-                    k.ringbuf_drops,
-                    p.events,
-                    p.records
-                );
-            }
-        }
+        drop(rb);
+        let mut counters = read_counters(skel.maps.bss_data.as_deref().map(|b| &b.counters));
+        counters.non_tcp_dropped = enrich.non_tcp;
+        counters.addr_unresolved = enrich.unresolved;
+        pipeline.add_decode_errors(decode_errors);
+        Ok(counters)
+    }};
+}
+use run_skel;
+
+/// Fallback mode only: give OPEN records without addresses their addresses
+/// from /proc, and drop connections that turn out not to be TCP.
+struct Enricher {
+    on: bool,
+    resolver: crate::procnet::Resolver,
+    not_tcp: std::collections::HashSet<crate::event::ConnId>,
+    non_tcp: u64,
+    unresolved: u64,
+}
+
+impl Enricher {
+    fn new(on: bool) -> Self {
+        Enricher { on, resolver: Default::default(), not_tcp: Default::default(), non_tcp: 0, unresolved: 0 }
     }
 
-    // detach first, then drain what is left
-    drop(links);
-    rb.consume().ok();
-    drop(rb);
-    let counters = read_counters(&skel);
-    pipeline.add_decode_errors(decode_errors);
-    Ok(counters)
+    fn event(&mut self, mut ev: crate::event::Event, forget: impl FnOnce(&[u8])) -> Option<crate::event::Event> {
+        use crate::event::Event;
+        use crate::procnet::Lookup;
+        if !self.on {
+            return Some(ev);
+        }
+        if !self.not_tcp.is_empty() && self.not_tcp.contains(ev.conn()) {
+            if let Event::Close(c) = &ev {
+                self.not_tcp.remove(&c.conn);
+            }
+            return None;
+        }
+        if let Event::Open(o) = &mut ev {
+            if o.addrs.is_none() {
+                let res = self.resolver.lookup(o.conn.tgid, o.conn.fd);
+                log::debug!("fallback: {}/{} fd {} resolved as {res:?}", o.proc.comm, o.conn.tgid, o.conn.fd);
+                match res {
+                    Lookup::Tcp(a) => o.addrs = Some(a),
+                    Lookup::NotTcp => {
+                        self.non_tcp += 1;
+                        self.not_tcp.insert(o.conn);
+                        let mut key = [0u8; 8];
+                        key[..4].copy_from_slice(&o.conn.tgid.to_ne_bytes());
+                        key[4..].copy_from_slice(&o.conn.fd.to_ne_bytes());
+                        forget(&key);
+                        return None;
+                    }
+                    Lookup::Gone => self.unresolved += 1,
+                }
+            }
+        }
+        Some(ev)
+    }
+}
+
+/// Fallback mode: find established TCP connections of the traced processes
+/// in /proc, register them in the kernel's `conns` map (so their data is
+/// captured) and announce them as mid-stream OPEN events. Returns how many.
+fn seed_existing_connections(cfg: &ProbeConfig, pipeline: &Pipeline, mut insert: impl FnMut(&[u8], &[u8]) -> bool) -> u64 {
+    use crate::event::{ConnId, ConnOpen, Event, ProcInfo, Role, Syscall};
+    use crate::procnet;
+    let me = std::process::id();
+    let now = crate::clock::mono_now_ns();
+    let mut n = 0u64;
+    for pid in procnet::pids() {
+        if pid == me {
+            continue;
+        }
+        let comm = procnet::comm(pid).unwrap_or_default();
+        let allowed = (cfg.pids.is_empty() && cfg.comms.is_empty())
+            || cfg.pids.contains(&pid)
+            || cfg.comms.iter().any(|c| c.as_bytes()[..c.len().min(15)] == comm.as_bytes()[..comm.len().min(15)]);
+        if !allowed {
+            continue;
+        }
+        let socks = procnet::process_sockets(pid);
+        if socks.is_empty() {
+            continue;
+        }
+        let table = procnet::tcp_table(pid);
+        for (fd, ino) in socks {
+            let Some(e) = table.get(&ino) else { continue };
+            if e.state != procnet::TCP_ESTABLISHED {
+                continue;
+            }
+            let gen = USER_GEN_BASE + n;
+            let mut key = [0u8; 8];
+            key[..4].copy_from_slice(&pid.to_ne_bytes());
+            key[4..].copy_from_slice(&fd.to_ne_bytes());
+            let val = skel_nobtf::types::conn_state { r#gen: gen, ..Default::default() };
+            // SAFETY: conn_state is a repr(C) POD generated from the object's BTF.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(&val as *const _ as *const u8, std::mem::size_of_val(&val))
+            };
+            if !insert(&key, bytes) {
+                continue;
+            }
+            n += 1;
+            pipeline.submit(Event::Open(ConnOpen {
+                ts_ns: now,
+                conn: ConnId { tgid: pid, proc_start_ns: 0, fd, gen },
+                proc: ProcInfo { tgid: pid, tid: pid, comm: comm.clone() },
+                role: Role::Unknown,
+                addrs: Some(e.addrs),
+                midstream: true,
+                syscall: Syscall::Unknown,
+            }));
+        }
+    }
+    n
 }
 
 /// Names of the programs in the object with their sections (for `check`).

@@ -32,7 +32,15 @@ pub fn run(mount: bool) -> Result<()> {
     let ver = kernel_version(&rel);
     line(ver.is_some_and(|v| v >= (5, 8)), "kernel (ring buffer needs 5.8+)", rel.clone());
     let btf = Path::new(bpf::KERNEL_BTF).exists();
-    line(btf, "kernel BTF", if btf { bpf::KERNEL_BTF.into() } else { format!("{} missing: use --btf FILE", bpf::KERNEL_BTF) });
+    line(
+        true,
+        "kernel BTF",
+        if btf {
+            bpf::KERNEL_BTF.into()
+        } else {
+            format!("{} missing: the BTF-less fallback will run (or pass --btf FILE)", bpf::KERNEL_BTF)
+        },
+    );
     // SAFETY: no arguments.
     let root = unsafe { libc::geteuid() } == 0;
     line(root, "privileges", if root { "root".into() } else { "not root: loading needs CAP_BPF + CAP_PERFMON".into() });

@@ -12,6 +12,7 @@ pub mod event;
 pub mod http;
 pub mod output;
 pub mod pipeline;
+pub mod procnet;
 pub mod record;
 pub mod sink;
 pub mod synthetic;

@@ -86,11 +86,23 @@ pub struct Osprey {
 impl Osprey {
     /// Start `osprey -v -o OUT ARGS...` and wait until its probes are attached.
     pub fn start(args: &[&str], out: PathBuf) -> Osprey {
-        let mut child = Command::new(BIN)
-            .arg("-v")
-            .arg("-o")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("-v").arg("-o").arg(&out).args(args);
+        Osprey::start_cmd(cmd, out)
+    }
+
+    /// Start osprey with kernel BTF hidden (a private mount namespace with
+    /// an empty tmpfs over /sys/kernel/btf), as on a kernel without BTF.
+    pub fn start_without_btf(args: &[&str], out: PathBuf) -> Osprey {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "sh", "-c", "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"", BIN, "-v", "-o"])
             .arg(&out)
-            .args(args)
+            .args(args);
+        Osprey::start_cmd(cmd, out)
+    }
+
+    pub fn start_cmd(mut cmd: Command, out: PathBuf) -> Osprey {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

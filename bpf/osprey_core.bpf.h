@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * Osprey kernel programs, shared by the two builds:
+ *   bpf/osprey.bpf.c        CO-RE against BTF (the normal build)
+ *   bpf/osprey_nobtf.bpf.c  OSPREY_NO_BTF: no CO-RE relocation at all, for
+ *                           kernels without /sys/kernel/btf/vmlinux
+ * Included once by each; the includer provides the kernel types.
+ */
+#ifndef __OSPREY_CORE_BPF_H
+#define __OSPREY_CORE_BPF_H
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET      2
+#define AF_INET6     10
+#define SOCK_STREAM  1
+#define S_IFMT       00170000
+#define S_IFSOCK     0140000
+#define EINPROGRESS  115
+
+/* User-space ABI structs (stable; declared here so that reading them needs
+ * no BTF and carries no CO-RE relocation). */
+struct osp_iovec {
+	__u64 iov_base;
+	__u64 iov_len;
+};
+
+struct osp_msghdr {
+	__u64 msg_name;
+	__s32 msg_namelen;
+	__u32 _pad;
+	__u64 msg_iov;
+	__u64 msg_iovlen;
+	__u64 msg_control;
+	__u64 msg_controllen;
+	__u32 msg_flags;
+};
+
+/* ---- configuration (set by the loader before load) ---------------------- */
+
+const volatile __u32 self_tgid = 0;        /* never traced */
+const volatile bool filter_pids = false;   /* allowlist by tgid active */
+const volatile bool filter_comms = false;  /* allowlist by comm active */
+const volatile __u32 capture_bytes = OSPREY_DEFAULT_CAPTURE;
+const volatile __u64 wakeup_bytes = 0;     /* 0: wake the reader per record */
+
+/* ---- counters and ids (.bss, read by user space) ------------------------ */
+
+__u64 counters[OSPREY_CNT__MAX] = {};
+__u64 next_gen = 0;
+
+/* Instances so that the skeleton's BTF carries the ABI types (ABI test). */
+struct osprey_open_event abi_open_event = {};
+struct osprey_close_event abi_close_event = {};
+struct osprey_data_event abi_data_event = {};
+
+/* ---- tracepoint contexts (layout checked by `osprey check`) ------------- */
+
+struct sys_enter_ctx {
+	__u64 common;           /* common_type/flags/preempt_count/pid */
+	__s64 syscall_nr;
+	__u64 args[6];
+};
+
+struct sys_exit_ctx {
+	__u64 common;
+	__s64 syscall_nr;
+	__s64 ret;
+};
+
+/* ---- maps --------------------------------------------------------------- */
+
+/* Records to user space; size set by the loader (--ringbuf-size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} events SEC(".maps");
+
+/* Arguments of an in-flight syscall.
+ * key: pid_tgid; value: struct stash; lifetime: sys_enter → sys_exit of the
+ * same thread, deleted on every exit path. */
+struct stash {
+	__u64 start_ns;
+	__u64 buf;       /* user buffer, or iovec array when vectored */
+	__s32 fd;
+	__u32 iovcnt;
+	__u8  syscall;   /* enum osprey_syscall */
+	__u8  vectored;
+	__u8  _pad[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct stash);
+} stash SEC(".maps");
+
+/* Tracked connections.
+ * key: {tgid, fd}; value: identity and per-direction stream positions;
+ * lifetime: connect/accept/first data → close (LRU bounds leaked entries of
+ * processes that exit without closing). */
+struct conn_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+struct conn_state {
+	__u64 gen;
+	__u64 proc_start_ns;
+	__u64 pos[2];    /* indexed by enum osprey_dir */
+	__u8  role;
+	__u8  _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, OSPREY_MAX_CONNS);
+	__type(key, struct conn_key);
+	__type(value, struct conn_state);
+} conns SEC(".maps");
+
+/* Process allowlist.  key: tgid / comm; value: unused; filled before attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, OSPREY_MAX_FILTER_PIDS);
+	__type(key, __u32);
+	__type(value, __u8);
+} allowed_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, OSPREY_MAX_FILTER_COMMS);
+	__type(key, char[OSPREY_COMM_LEN]);
+	__type(value, __u8);
+} allowed_comms SEC(".maps");
+
+/* Per-CPU scratch for building a data record (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct osprey_data_event);
+} scratch SEC(".maps");
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static __always_inline void count(enum osprey_counter c, __u64 n)
+{
+	if (c < OSPREY_CNT__MAX)
+		__sync_fetch_and_add(&counters[c], n);
+}
+
+/* Allowlist check, before anything is copied. */
+static __always_inline bool traced(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+
+	if (tgid == self_tgid)
+		return false;
+	if (!filter_pids && !filter_comms)
+		return true;
+	if (filter_pids && bpf_map_lookup_elem(&allowed_pids, &tgid))
+		return true;
+	if (filter_comms) {
+		char comm[OSPREY_COMM_LEN] = {};
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (bpf_map_lookup_elem(&allowed_comms, comm))
+			return true;
+	}
+	return false;
+}
+
+#ifndef OSPREY_NO_BTF
+
+/* fd → struct sock of an AF_INET/AF_INET6 stream socket, or NULL. */
+static __always_inline struct sock *tcp_sock_from_fd(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt;
+	struct file **fds;
+	struct file *file = NULL;
+	struct socket *sock;
+	struct sock *sk;
+	unsigned int max_fds;
+	umode_t mode;
+	__u16 family, type;
+
+	if (fd < 0)
+		return NULL;
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return NULL;
+	max_fds = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned int)fd >= max_fds)
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock)
+		return NULL;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	type = BPF_CORE_READ(sk, sk_type);
+	if (type != SOCK_STREAM)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void read_addrs(struct sock *sk, struct osprey_addrs *a)
+{
+	a->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	a->lport = bpf_htons(BPF_CORE_READ(sk, __sk_common.skc_num));
+	a->rport = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	if (a->family == AF_INET) {
+		BPF_CORE_READ_INTO((__u32 *)a->laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)a->raddr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&a->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&a->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+}
+
+static __always_inline __u64 proc_start_ns(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, group_leader, start_time);
+}
+
+#else /* OSPREY_NO_BTF */
+
+/* Without BTF nothing in the kernel's own structures can be read: sockets
+ * are known only from connect()/accept() (and the entries user space seeds
+ * from /proc at start-up), addresses are resolved by user space from the
+ * /proc socket tables, and the process start time is filled in there. */
+static __always_inline void *tcp_sock_from_fd(int fd)
+{
+	return NULL;
+}
+
+static __always_inline __u64 proc_start_ns(void)
+{
+	return 0;
+}
+
+#endif /* OSPREY_NO_BTF */
+
+/* Write a record; wake the reader only past `wakeup_bytes` of backlog,
+ * or at once when `urgent` (OPEN records: user space may have to look the
+ * connection up in /proc while it still exists). */
+static __always_inline void submit(void *rec, __u64 size, __u64 payload, bool urgent)
+{
+	__u64 flags = 0;
+
+	if (urgent) {
+		flags = BPF_RB_FORCE_WAKEUP;
+	} else if (wakeup_bytes) {
+		__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+		flags = avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	}
+	if (bpf_ringbuf_output(&events, rec, size, flags)) {
+		count(OSPREY_CNT_RB_DROPS, 1);
+		count(OSPREY_CNT_RB_DROP_BYTES, payload);
+	} else {
+		count(OSPREY_CNT_EVENTS, 1);
+	}
+}
+
+static __always_inline void fill_hdr(struct osprey_hdr *h, __u8 kind, __u8 syscall,
+				     __u64 pid_tgid, __s32 fd, const struct conn_state *cs)
+{
+	h->kind = kind;
+	h->dir = 0;
+	h->role = cs->role;
+	h->flags = 0;
+	h->syscall = syscall;
+	h->tgid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ts_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	h->conn.tgid = pid_tgid >> 32;
+	h->conn.fd = fd;
+	h->conn.proc_start_ns = cs->proc_start_ns;
+	h->conn.gen = cs->gen;
+}
+
+/* Start tracking {tgid, fd} as a new connection and emit an OPEN record. */
+static __always_inline struct conn_state *conn_open(__u64 pid_tgid, __s32 fd, void *sk,
+						    __u8 role, __u8 syscall, __u8 flags)
+{
+	struct conn_key key = { .tgid = pid_tgid >> 32, .fd = fd };
+	struct conn_state cs = {};
+	struct osprey_open_event ev = {};
+
+	cs.gen = __sync_fetch_and_add(&next_gen, 1) + 1;
+	cs.proc_start_ns = proc_start_ns();
+	cs.role = role;
+	if (bpf_map_update_elem(&conns, &key, &cs, BPF_ANY)) {
+		count(OSPREY_CNT_CONN_TABLE_FULL, 1);
+		return NULL;
+	}
+	fill_hdr(&ev.hdr, OSPREY_KIND_OPEN, syscall, pid_tgid, fd, &cs);
+	ev.hdr.flags = flags;
+#ifndef OSPREY_NO_BTF
+	if (sk) {
+		read_addrs(sk, &ev.addrs);
+		ev.hdr.flags |= OSPREY_F_ADDRS;
+	}
+#endif
+	submit(&ev, sizeof(ev), 0, true);
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+/* One DATA record for `len` bytes moved at `ubuf` (NULL: count only). */
+static __always_inline void emit_data(struct conn_state *cs, const struct stash *st, __u64 pid_tgid,
+				      __u8 dir, __u64 ubuf, __u64 len)
+{
+	__u32 zero = 0;
+	struct osprey_data_event *e;
+	__s64 n = len;
+	__s64 cap = capture_bytes;
+
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return;
+	fill_hdr(&e->hdr, OSPREY_KIND_DATA, st->syscall, pid_tgid, st->fd, cs);
+	e->hdr.dir = dir;
+	e->start_ns = st->start_ns;
+	e->pos = __sync_fetch_and_add(&cs->pos[dir & 1], len);
+	e->orig_len = len;
+
+	if (!ubuf)
+		n = 0;
+	if (n > cap)
+		n = cap;
+	if (n > OSPREY_MAX_PAYLOAD)
+		n = OSPREY_MAX_PAYLOAD;
+	if (n < 0)
+		n = 0;
+	if (n > 0 && bpf_probe_read_user(e->payload, n, (const void *)ubuf)) {
+		count(OSPREY_CNT_READ_ERRORS, 1);
+		n = 0;
+	}
+	e->cap_len = n;
+	if (len > (__u64)n)
+		count(OSPREY_CNT_TRUNC_BYTES, len - n);
+	submit(e, OSPREY_DATA_HDR_SIZE + n, n, false);
+}
+
+/* ---- data syscalls: enter ----------------------------------------------- */
+
+static __always_inline int data_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 vectored, __u8 syscall)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct conn_key key = { .tgid = pid_tgid >> 32, .fd = fd };
+	struct stash st = {};
+
+	if (!traced(pid_tgid))
+		return 0;
+	if (!bpf_map_lookup_elem(&conns, &key) && !tcp_sock_from_fd(fd))
+		return 0;
+	st.start_ns = bpf_ktime_get_ns();
+	st.buf = buf;
+	st.fd = fd;
+	st.iovcnt = iovcnt;
+	st.syscall = syscall;
+	st.vectored = vectored;
+	if (bpf_map_update_elem(&stash, &pid_tgid, &st, BPF_ANY))
+		count(OSPREY_CNT_STASH_FULL, 1);
+	return 0;
+}
+
+/* ---- data syscalls: exit ------------------------------------------------ */
+
+static __always_inline int data_exit(__s64 ret, __u8 dir)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct conn_key key = { .tgid = pid_tgid >> 32 };
+	struct conn_state *cs;
+	struct stash *stp, st;
+	void *sk;
+
+	stp = bpf_map_lookup_elem(&stash, &pid_tgid);
+	if (!stp)
+		return 0;
+	st = *stp;
+	bpf_map_delete_elem(&stash, &pid_tgid);
+	if (ret <= 0)
+		return 0;
+
+	key.fd = st.fd;
+	cs = bpf_map_lookup_elem(&conns, &key);
+	if (!cs) {
+		/* first seen mid-stream: a connection older than the probe */
+		sk = tcp_sock_from_fd(st.fd);
+		if (!sk)
+			return 0;
+		cs = conn_open(pid_tgid, st.fd, sk, OSPREY_ROLE_UNKNOWN, OSPREY_SYS_UNKNOWN,
+			       OSPREY_F_MIDSTREAM);
+		if (!cs)
+			return 0;
+	}
+
+	if (!st.vectored) {
+		emit_data(cs, &st, pid_tgid, dir, st.buf, ret);
+		return 0;
+	}
+
+	__u64 left = ret;
+	for (int i = 0; i < OSPREY_MAX_IOV; i++) {
+		struct osp_iovec iov = {};
+		__u64 len;
+
+		if (i >= st.iovcnt || !left)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(st.buf + i * sizeof(iov)))) {
+			count(OSPREY_CNT_READ_ERRORS, 1);
+			break;
+		}
+		len = iov.iov_len < left ? iov.iov_len : left;
+		if (!len)
+			continue;
+		emit_data(cs, &st, pid_tgid, dir, iov.iov_base, len);
+		left -= len;
+	}
+	if (left) {
+		/* past OSPREY_MAX_IOV (or unreadable): counted, not captured */
+		count(OSPREY_CNT_IOV_OVERFLOW, 1);
+		emit_data(cs, &st, pid_tgid, dir, 0, left);
+	}
+	return 0;
+}
+
+/* read/write/recvfrom/sendto: (fd, buf, len, ...) */
+#define PLAIN_PAIR(name, sys, dir)                                              \
+SEC("tracepoint/syscalls/sys_enter_" #name)                                     \
+int enter_##name(struct sys_enter_ctx *ctx)                                     \
+{                                                                               \
+	return data_enter((__s32)ctx->args[0], ctx->args[1], 0, 0, sys);        \
+}                                                                               \
+SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
+int exit_##name(struct sys_exit_ctx *ctx)                                       \
+{                                                                               \
+	return data_exit(ctx->ret, dir);                                        \
+}
+
+/* readv/writev: (fd, iov, iovcnt) */
+#define VEC_PAIR(name, sys, dir)                                                \
+SEC("tracepoint/syscalls/sys_enter_" #name)                                     \
+int enter_##name(struct sys_enter_ctx *ctx)                                     \
+{                                                                               \
+	return data_enter((__s32)ctx->args[0], ctx->args[1], (__u32)ctx->args[2], 1, sys); \
+}                                                                               \
+SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
+int exit_##name(struct sys_exit_ctx *ctx)                                       \
+{                                                                               \
+	return data_exit(ctx->ret, dir);                                        \
+}
+
+/* sendmsg/recvmsg: (fd, struct user_msghdr *, flags) */
+#define MSG_PAIR(name, sys, dir)                                                \
+SEC("tracepoint/syscalls/sys_enter_" #name)                                     \
+int enter_##name(struct sys_enter_ctx *ctx)                                     \
+{                                                                               \
+	struct osp_msghdr mh = {};                                              \
+	if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)ctx->args[1]))   \
+		return 0;                                                       \
+	return data_enter((__s32)ctx->args[0], mh.msg_iov,                      \
+			  (__u32)mh.msg_iovlen, 1, sys);                        \
+}                                                                               \
+SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
+int exit_##name(struct sys_exit_ctx *ctx)                                       \
+{                                                                               \
+	return data_exit(ctx->ret, dir);                                        \
+}
+
+PLAIN_PAIR(read, OSPREY_SYS_READ, OSPREY_DIR_INGRESS)
+PLAIN_PAIR(write, OSPREY_SYS_WRITE, OSPREY_DIR_EGRESS)
+PLAIN_PAIR(recvfrom, OSPREY_SYS_RECVFROM, OSPREY_DIR_INGRESS)
+PLAIN_PAIR(sendto, OSPREY_SYS_SENDTO, OSPREY_DIR_EGRESS)
+VEC_PAIR(readv, OSPREY_SYS_READV, OSPREY_DIR_INGRESS)
+VEC_PAIR(writev, OSPREY_SYS_WRITEV, OSPREY_DIR_EGRESS)
+MSG_PAIR(recvmsg, OSPREY_SYS_RECVMSG, OSPREY_DIR_INGRESS)
+MSG_PAIR(sendmsg, OSPREY_SYS_SENDMSG, OSPREY_DIR_EGRESS)
+
+/* ---- connection setup and teardown -------------------------------------- */
+
+static __always_inline int setup_enter(__s32 fd, __u8 syscall)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct stash st = {};
+
+	if (!traced(pid_tgid))
+		return 0;
+	st.start_ns = bpf_ktime_get_ns();
+	st.fd = fd;
+	st.syscall = syscall;
+	if (bpf_map_update_elem(&stash, &pid_tgid, &st, BPF_ANY))
+		count(OSPREY_CNT_STASH_FULL, 1);
+	return 0;
+}
+
+static __always_inline int setup_exit(__s64 ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct stash *stp;
+	void *sk;
+	__s32 fd;
+	__u8 syscall, role;
+
+	stp = bpf_map_lookup_elem(&stash, &pid_tgid);
+	if (!stp)
+		return 0;
+	fd = stp->fd;
+	syscall = stp->syscall;
+	bpf_map_delete_elem(&stash, &pid_tgid);
+
+	if (syscall == OSPREY_SYS_CONNECT) {
+		if (ret != 0 && ret != -EINPROGRESS)
+			return 0;
+		role = OSPREY_ROLE_CLIENT;
+	} else {
+		if (ret < 0)
+			return 0;
+		fd = ret;   /* the accepted socket */
+		role = OSPREY_ROLE_SERVER;
+	}
+	sk = tcp_sock_from_fd(fd);
+#ifndef OSPREY_NO_BTF
+	if (!sk)
+		return 0;   /* not an AF_INET/AF_INET6 stream socket */
+#endif
+	conn_open(pid_tgid, fd, sk, role, syscall, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct sys_enter_ctx *ctx)
+{
+	__u16 family = 0;
+
+	/* only IP destinations (also what keeps AF_UNIX out without BTF) */
+	if (bpf_probe_read_user(&family, sizeof(family), (const void *)ctx->args[1]))
+		return 0;
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return setup_enter((__s32)ctx->args[0], OSPREY_SYS_CONNECT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct sys_exit_ctx *ctx)
+{
+	return setup_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int enter_accept(struct sys_enter_ctx *ctx)
+{
+	return setup_enter((__s32)ctx->args[0], OSPREY_SYS_ACCEPT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct sys_exit_ctx *ctx)
+{
+	return setup_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int enter_accept4(struct sys_enter_ctx *ctx)
+{
+	return setup_enter((__s32)ctx->args[0], OSPREY_SYS_ACCEPT4);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct sys_exit_ctx *ctx)
+{
+	return setup_exit(ctx->ret);
+}
+
+/* close() of a tracked connection: final positions, then forget it. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct sys_enter_ctx *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct conn_key key = { .tgid = pid_tgid >> 32, .fd = (__s32)ctx->args[0] };
+	struct osprey_close_event ev = {};
+	struct conn_state *cs;
+
+	cs = bpf_map_lookup_elem(&conns, &key);
+	if (!cs)
+		return 0;
+	fill_hdr(&ev.hdr, OSPREY_KIND_CLOSE, OSPREY_SYS_CLOSE, pid_tgid, key.fd, cs);
+	ev.tx_bytes = cs->pos[OSPREY_DIR_EGRESS];
+	ev.rx_bytes = cs->pos[OSPREY_DIR_INGRESS];
+	bpf_map_delete_elem(&conns, &key);
+	submit(&ev, sizeof(ev), 0, false);
+	return 0;
+}
+
+#endif /* __OSPREY_CORE_BPF_H */

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Kernels without BTF (root): BTF hidden in a private mount namespace.
+//! With --btf FILE the CO-RE programs load against the file; without any
+//! BTF the fallback program set (no CO-RE relocations) runs.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+fn txns<'a>(recs: &'a [Value], comm: &str) -> Vec<&'a Value> {
+    let mut t: Vec<&Value> = recs.iter().filter(|r| r["type"] == "http_transaction" && r["comm"] == comm).collect();
+    t.sort_by_key(|r| r["ts_start_ns"].as_i64());
+    t
+}
+
+fn site(name: &str) -> (std::path::PathBuf, u16, Guard) {
+    let dir = tmpdir(name);
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/a.txt"), "a".repeat(321)).unwrap();
+    let port = free_port();
+    let g = nginx_server(&dir, port);
+    (dir, port, g)
+}
+
+#[test]
+fn external_btf_file_gives_full_co_re_mode() {
+    if !require_root() {
+        return;
+    }
+    let (dir, port, _nginx) = site("btf-file");
+    let btf = dir.join("vmlinux.btf");
+    std::fs::copy("/sys/kernel/btf/vmlinux", &btf).unwrap();
+    let probe = Osprey::start_without_btf(&["--btf", btf.to_str().unwrap(), "--comm", "curl", "--comm", "nginx"], dir.join("out.jsonl"));
+    run_ok(Command::new("curl").args(["-sS", "-o", "/dev/null", &format!("http://127.0.0.1:{port}/a.txt")]));
+    let (status, recs, err) = probe.stop();
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("fallback"), "--btf must not fall back:\n{err}");
+    for (comm, role) in [("curl", "client"), ("nginx", "server")] {
+        let t = txns(&recs, comm);
+        assert_eq!(t.len(), 1, "{comm}: {recs:?}");
+        assert_eq!(t[0]["status"], 200);
+        assert_eq!(t[0]["resp_body_bytes"], 321);
+        assert_eq!(t[0]["role"], role);
+        // CO-RE reads the addresses in the kernel: always there
+        assert_eq!(if role == "client" { &t[0]["remote_port"] } else { &t[0]["local_port"] }, port);
+    }
+}
+
+#[test]
+fn missing_btf_runs_the_fallback_and_says_what_it_lost() {
+    if !require_root() {
+        return;
+    }
+    let (dir, port, _nginx) = site("no-btf");
+    // a keep-alive client whose connection predates the probe
+    let mut client = Command::new("python3")
+        .args([
+            "-c",
+            "import http.client,sys\n\
+             c=http.client.HTTPConnection('127.0.0.1',int(sys.argv[1]))\n\
+             for line in sys.stdin:\n  c.request('GET','/a.txt'); r=c.getresponse(); print(r.status, len(r.read()), flush=True)\n",
+            &port.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut cin = client.stdin.take().unwrap();
+    let mut cout = BufReader::new(client.stdout.take().unwrap());
+    let mut ask = |cin: &mut std::process::ChildStdin| {
+        writeln!(cin, "go").unwrap();
+        let mut l = String::new();
+        cout.read_line(&mut l).unwrap();
+        assert_eq!(l.trim(), "200 321");
+    };
+    ask(&mut cin); // connection established before the probe
+
+    let probe = Osprey::start_without_btf(&["--comm", "curl", "--comm", "nginx"], dir.join("out.jsonl"));
+    ask(&mut cin); // same connection, now seen by the probe (seeded from /proc)
+    run_ok(Command::new("curl").args(["-sS", "-o", "/dev/null", &format!("http://127.0.0.1:{port}/a.txt")]));
+    ask(&mut cin);
+    drop(cin);
+    let _ = client.wait();
+    let (status, recs, err) = probe.stop();
+    assert!(status.success(), "{err}");
+    assert_eq!(err.matches("BTF-less fallback. Lost:").count(), 1, "must say once what is lost:\n{err}");
+    assert!(err.contains("seeded 1 established TCP connections"), "{err}");
+
+    // nginx side: the seeded keep-alive connection (2 txns) and curl's (1)
+    let t = txns(&recs, "nginx");
+    assert_eq!(t.len(), 3, "{t:#?}\n{err}");
+    assert!(t.iter().all(|r| r["status"] == 200 && r["resp_body_bytes"] == 321 && r["method"] == "GET"));
+    assert!(t.iter().all(|r| r["role"] == "server"));
+    let seeded: Vec<_> = t.iter().filter(|r| r["conn_id"] == t[0]["conn_id"]).collect();
+    assert_eq!(seeded.len(), 2, "keep-alive connection pairs two requests");
+    // addresses of the long-lived connection come from /proc
+    assert_eq!(seeded[0]["local_port"], port);
+    assert_eq!(seeded[0]["remote_addr"], "127.0.0.1");
+    // curl's side: connect() seen, transaction complete
+    let c = txns(&recs, "curl");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["role"], "client");
+    assert_eq!(c[0]["status"], 200);
+    assert_eq!(c[0]["resp_body_bytes"], 321);
+    // a short connection's addresses may be gone before /proc is read: then null, never wrong
+    if !c[0]["remote_port"].is_null() {
+        assert_eq!(c[0]["remote_port"], port);
+    }
+}
