@@ -25,6 +25,9 @@ Examples:
   sudo osprey --records events | jq 'select(.kind==\"data\")'
                                               raw syscall events with payloads
   sudo osprey check                           can this kernel run Osprey?
+  osprey wire capture.pcap | jq .             the same records from a pcap (wire side)
+  osprey recon-diff --wire capture.pcap --ebpf probe.jsonl
+                                              reconcile the two vantages field by field
   osprey --synthetic | jq .                   try the output without BPF or root
 
 Stop with Ctrl-C (or SIGTERM): the probe detaches, drains and prints a summary
@@ -45,6 +48,10 @@ enum Cmd {
     Run(RunArgs),
     /// Check this kernel: version, BTF, tracefs, tracepoints and their layouts.
     Check(CheckArgs),
+    /// Wire side: HTTP transaction records from a pcap/pcapng capture.
+    Wire(osprey::wire::WireArgs),
+    /// Reconcile probe records with wire-side records (or a pcap), field by field.
+    ReconDiff(osprey::recon::ReconArgs),
 }
 
 #[derive(Args, Debug)]
@@ -269,6 +276,16 @@ fn main() -> ExitCode {
         None => run(cli.run),
         Some(Cmd::Run(r)) => run(r),
         Some(Cmd::Check(c)) => check::run(!c.no_mount),
+        Some(Cmd::Wire(w)) => osprey::wire::wire_cmd(&w),
+        Some(Cmd::ReconDiff(r)) => {
+            return match osprey::recon::recon_cmd(&r) {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(e) => {
+                    eprintln!("osprey: error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,16 @@ use serde::Serialize;
 
 use crate::event::{Direction, Role};
 
+/// Where a record came from: the eBPF probe (syscalls of a traced process)
+/// or a packet capture (`osprey wire`), which has no process information.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    #[default]
+    Ebpf,
+    Wire,
+}
+
 /// One request paired with its response (or with none).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Transaction {
@@ -34,15 +44,18 @@ pub struct Transaction {
     pub resp_body_bytes: Option<u64>,
     pub req_content_type: Option<String>,
     pub resp_content_type: Option<String>,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
+    /// Null for wire records.
+    pub pid: Option<u32>,
+    pub tid: Option<u32>,
+    pub comm: Option<String>,
     pub conn_id: String,
     pub role: Role,
     pub local_addr: Option<String>,
     pub local_port: Option<u16>,
     pub remote_addr: Option<String>,
     pub remote_port: Option<u16>,
+    /// "ebpf" or "wire".
+    pub source: Source,
     /// Bytes were lost (or framing could not be followed) around this
     /// transaction; fields may be incomplete or pairing may be wrong.
     pub gap: bool,
@@ -92,15 +105,18 @@ pub struct MsgRecord {
     pub header_bytes: u64,
     pub body_bytes: u64,
     pub content_type: Option<String>,
-    pub pid: u32,
-    pub tid: u32,
-    pub comm: String,
+    /// Null for wire records.
+    pub pid: Option<u32>,
+    pub tid: Option<u32>,
+    pub comm: Option<String>,
     pub conn_id: String,
     pub role: Role,
     pub local_addr: Option<String>,
     pub local_port: Option<u16>,
     pub remote_addr: Option<String>,
     pub remote_port: Option<u16>,
+    /// "ebpf" or "wire".
+    pub source: Source,
     pub gap: bool,
     pub truncated: bool,
     /// A 1xx response other than 101.

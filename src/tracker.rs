@@ -19,7 +19,7 @@ use crate::http::parser::{
     BodyFraming, ChunkStep, ChunkedDecoder, Parse,
 };
 use crate::record::{
-    epoch_ns, iso8601_ns, output_headers, MsgKind, MsgRecord, Record, Transaction,
+    epoch_ns, iso8601_ns, output_headers, MsgKind, MsgRecord, Record, Source, Transaction,
 };
 
 /// Tracker settings.
@@ -46,6 +46,8 @@ pub struct TrackerConfig {
     /// A held out-of-order event older than this (relative to the newest
     /// event of its connection, or `now` in `expire`) forces a gap.
     pub reorder_timeout_ns: u64,
+    /// Record source: `Wire` records carry no pid/tid/comm.
+    pub source: Source,
 }
 
 impl Default for TrackerConfig {
@@ -62,6 +64,7 @@ impl Default for TrackerConfig {
             realtime_offset_ns: 0,
             reorder_window: 16,
             reorder_timeout_ns: 100_000_000,
+            source: Source::Ebpf,
         }
     }
 }
@@ -169,7 +172,7 @@ struct Msg {
     status: Option<u16>,
     reason: Option<String>,
     minor: u8,
-    headers: Vec<(String, String)>,
+    headers: parser::Headers,
     header_bytes: u64,
     body_bytes: u64,
     first_ts: u64,
@@ -193,10 +196,7 @@ impl Msg {
         }
     }
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.get(name)
     }
     fn host(&self) -> Option<String> {
         if let Some(h) = self.header("host") {
@@ -848,7 +848,7 @@ impl Conn {
                             method: Some(h.method),
                             target: Some(h.target),
                             minor: h.minor,
-                            headers: h.headers.0,
+                            headers: h.headers,
                             header_bytes: n as u64,
                             upgrade_intent,
                             ..Msg::default()
@@ -888,7 +888,7 @@ impl Conn {
                             status: Some(h.status),
                             reason: Some(h.reason),
                             minor: h.minor,
-                            headers: h.headers.0,
+                            headers: h.headers,
                             header_bytes: n as u64,
                             tunnel: framing == Ok(BodyFraming::Tunnel),
                             ..Msg::default()
@@ -1181,11 +1181,12 @@ impl Conn {
         let (la, lp, ra, rp) = self.addr_fields();
         let hdrs = |m: Option<&Msg>| {
             if ctx.cfg.headers {
-                m.map(|m| output_headers(&m.headers, ctx.cfg.redact))
+                m.map(|m| output_headers(&m.headers.to_pairs(), ctx.cfg.redact))
             } else {
                 None
             }
         };
+        let ebpf = ctx.cfg.source == Source::Ebpf;
         let t = Transaction {
             kind: "http_transaction",
             ts_start: iso8601_ns(epoch_ns(start, off) as i128),
@@ -1209,15 +1210,16 @@ impl Conn {
             resp_body_bytes: resp.map(|m| m.body_bytes),
             req_content_type: req.and_then(|m| m.header("content-type").map(str::to_string)),
             resp_content_type: resp.and_then(|m| m.header("content-type").map(str::to_string)),
-            pid: self.proc.tgid,
-            tid: any.tid,
-            comm: self.proc.comm.clone(),
+            pid: ebpf.then_some(self.proc.tgid),
+            tid: ebpf.then_some(any.tid),
+            comm: ebpf.then(|| self.proc.comm.clone()),
             conn_id: self.id.to_string(),
             role: self.role,
             local_addr: la,
             local_port: lp,
             remote_addr: ra,
             remote_port: rp,
+            source: ctx.cfg.source,
             gap: req.is_some_and(|m| m.gap) || resp.is_some_and(|m| m.gap) || req.is_none(),
             truncated: req.is_some_and(|m| m.truncated) || resp.is_some_and(|m| m.truncated),
             no_response: req.is_some() && resp.is_none(),
@@ -1241,6 +1243,7 @@ impl Conn {
         let start = m.start_mono();
         let end = m.last_ts.max(start);
         let (la, lp, ra, rp) = self.addr_fields();
+        let ebpf = ctx.cfg.source == Source::Ebpf;
         let r = MsgRecord {
             kind: "http_message",
             message: if m.is_req {
@@ -1264,21 +1267,22 @@ impl Conn {
             header_bytes: m.header_bytes,
             body_bytes: m.body_bytes,
             content_type: m.header("content-type").map(str::to_string),
-            pid: self.proc.tgid,
-            tid: m.tid,
-            comm: self.proc.comm.clone(),
+            pid: ebpf.then_some(self.proc.tgid),
+            tid: ebpf.then_some(m.tid),
+            comm: ebpf.then(|| self.proc.comm.clone()),
             conn_id: self.id.to_string(),
             role: self.role,
             local_addr: la,
             local_port: lp,
             remote_addr: ra,
             remote_port: rp,
+            source: ctx.cfg.source,
             gap: m.gap,
             truncated: m.truncated,
             interim: m.status.is_some_and(is_interim),
             upgraded: m.tunnel,
             headers: if ctx.cfg.headers {
-                Some(output_headers(&m.headers, ctx.cfg.redact))
+                Some(output_headers(&m.headers.to_pairs(), ctx.cfg.redact))
             } else {
                 None
             },
@@ -2430,6 +2434,7 @@ mod tests {
             "tid",
             "comm",
             "conn_id",
+            "source",
             "local_addr",
             "local_port",
             "remote_port",

@@ -125,6 +125,50 @@ fn schema_check_can_fail() {
     let mut v: Value = serde_json::from_str(&line).unwrap();
     v.as_object_mut().unwrap().remove("conn_id");
     assert!(validate(&v, &s, "$").is_err());
+    let mut v: Value = serde_json::from_str(&line).unwrap();
+    v.as_object_mut().unwrap().remove("source");
+    assert!(validate(&v, &s, "$").unwrap_err().contains("missing"));
+    let mut v: Value = serde_json::from_str(&line).unwrap();
+    v["source"] = Value::String("pcap".into());
+    assert!(validate(&v, &s, "$").is_err());
+    // wire records: no process, so pid/tid/comm are null
+    let mut v: Value = serde_json::from_str(&line).unwrap();
+    v["source"] = Value::String("wire".into());
+    for k in ["pid", "tid", "comm"] {
+        v[k] = Value::Null;
+    }
+    validate(&v, &s, "$").unwrap();
+}
+
+#[test]
+fn probe_records_say_source_ebpf() {
+    for line in synthetic().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["source"], "ebpf", "{line}");
+        assert!(v["pid"].is_u64() && v["comm"].is_string(), "{line}");
+    }
+}
+
+/// `osprey wire` on a real loopback capture: every record validates, says
+/// source "wire" and has null pid/tid/comm.
+#[test]
+fn wire_records_match_the_schema() {
+    let s = schema();
+    let pcap = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/recon/lo_python.pcap");
+    let out = Command::new(BIN).args(["wire", pcap]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut n = 0;
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        validate(&v, &s, "$").unwrap_or_else(|e| panic!("{e}\n{line}"));
+        assert_eq!(v["source"], "wire");
+        assert!(v["pid"].is_null() && v["tid"].is_null() && v["comm"].is_null());
+        n += 1;
+    }
+    assert_eq!(n, 6);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("6 transactions"), "{err}");
 }
 
 fn recipes() -> Vec<(String, String)> {

@@ -40,29 +40,77 @@ impl<T> Parse<T> {
 
 /// Header fields in wire order. Names keep their original case; look-ups are
 /// case-insensitive; repeated fields are all kept.
+///
+/// One allocation holds the text of every field (`text`), with the name and
+/// value of each field as byte ranges into it: parsing a head costs a few
+/// allocations, not two per field.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Headers(pub Vec<(String, String)>);
+pub struct Headers {
+    text: String,
+    /// [name start, name end, value start, value end] into `text`.
+    fields: Vec<[u32; 4]>,
+}
 
 impl Headers {
+    /// From (name, value) pairs (tests, synthetic input).
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Headers {
+        let mut h = Headers::default();
+        for (n, v) in pairs {
+            h.push(n.as_ref(), v.as_ref());
+        }
+        h
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        let a = self.text.len() as u32;
+        self.text.push_str(name);
+        let b = self.text.len() as u32;
+        self.text.push_str(value);
+        let c = self.text.len() as u32;
+        self.fields.push([a, b, b, c]);
+    }
+
+    /// From the raw header block and field ranges found in it. Valid UTF-8
+    /// (the normal case) is kept as one string; otherwise each field is
+    /// converted lossily.
+    fn from_block(block: &[u8], fields: Vec<[u32; 4]>) -> Headers {
+        match std::str::from_utf8(block) {
+            Ok(text) => Headers { text: text.to_owned(), fields },
+            Err(_) => {
+                let mut h = Headers { text: String::new(), fields: Vec::with_capacity(fields.len()) };
+                for [a, b, c, d] in fields {
+                    let n = String::from_utf8_lossy(&block[a as usize..b as usize]);
+                    let v = String::from_utf8_lossy(&block[c as usize..d as usize]);
+                    h.push(&n, &v);
+                }
+                h
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.fields.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.fields.is_empty()
+    }
+    /// (name, value) pairs in wire order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.fields
+            .iter()
+            .map(|&[a, b, c, d]| (&self.text[a as usize..b as usize], &self.text[c as usize..d as usize]))
+    }
+    /// Owned (name, value) pairs, for output.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        self.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
     }
     /// First value of `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
     /// All values of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
     /// True if any comma-separated element of any `name` field equals `token`
     /// (case-insensitive), e.g. `has_token("connection", "close")`.
@@ -115,8 +163,21 @@ pub fn is_interim(status: u16) -> bool {
 // ---------------------------------------------------------------------------
 // character classes
 
+/// RFC 9110 tchar, as a table (this runs for every byte of every name).
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+        c += 1;
+    }
+    t
+};
+
 fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+    TCHAR[c as usize]
 }
 fn is_target_char(c: u8) -> bool {
     c > 0x20 && c != 0x7f
@@ -177,12 +238,46 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A field value up to and including its line end (CRLF or LF). Values are
+/// the bulk of a head, so this finds the line end with memchr and checks the
+/// bytes in one branch-free pass instead of a per-byte combinator.
+fn field_value(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
+    fn all_field_chars(b: &[u8]) -> bool {
+        b.iter().fold(true, |ok, &c| ok & is_field_char(c))
+    }
+    match memchr::memchr(b'\n', i) {
+        Some(p) => {
+            let line = &i[..p];
+            let value = line.strip_suffix(b"\r").unwrap_or(line);
+            if all_field_chars(value) {
+                Ok((&i[p + 1..], value))
+            } else {
+                Err(Stop::Bad("bad header value"))
+            }
+        }
+        None => {
+            // a valid prefix so far, possibly ending in the CR of a CRLF
+            let body = i.strip_suffix(b"\r").unwrap_or(i);
+            if all_field_chars(body) {
+                Err(Stop::More)
+            } else {
+                Err(Stop::Bad("bad header value"))
+            }
+        }
+    }
+}
+
 /// Header fields up to and including the empty line.
-fn header_block(mut i: &[u8]) -> Result<(&[u8], Headers), Stop> {
-    let mut headers = Vec::new();
+fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
+    let mut i = block;
+    let off = |s: &[u8]| (s.as_ptr() as usize - block.as_ptr() as usize) as u32;
+    let mut headers: Vec<[u32; 4]> = Vec::with_capacity(16);
     loop {
         match eol(i) {
-            Ok((r, _)) => return Ok((r, Headers(headers))),
+            Ok((r, _)) => {
+                let end = off(i) as usize;
+                return Ok((r, Headers::from_block(&block[..end], headers)));
+            }
             Err(nom::Err::Incomplete(_)) => return Err(Stop::More),
             Err(_) => {}
         }
@@ -195,8 +290,7 @@ fn header_block(mut i: &[u8]) -> Result<(&[u8], Headers), Stop> {
         let (r, name) = step!(take_while1(is_tchar)(i), "bad header name");
         let (r, _) = step!(tag(":")(r), "bad header name");
         let (r, _) = step!(take_while(is_ows)(r), "bad header value");
-        let (r, value) = step!(take_while(is_field_char)(r), "bad header value");
-        let (r, _) = step!(eol(r), "bad header value");
+        let (r, value) = field_value(r)?;
         let mut v = value;
         while let Some((&last, rest)) = v.split_last() {
             if is_ows(last) {
@@ -205,7 +299,8 @@ fn header_block(mut i: &[u8]) -> Result<(&[u8], Headers), Stop> {
                 break;
             }
         }
-        headers.push((lossy(name), lossy(v)));
+        let (n0, v0) = (off(name), off(v));
+        headers.push([n0, n0 + name.len() as u32, v0, v0 + v.len() as u32]);
         i = r;
     }
 }

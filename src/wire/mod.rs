@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! `osprey wire`: the wire-side vantage. Reads a pcap/pcapng capture,
+//! reassembles TCP, turns every flow into the probe's event model (from the
+//! client's point of view) and runs the same [`Tracker`] to produce the same
+//! transaction records, with `"source": "wire"` and null pid/tid/comm.
+
+pub mod pcap;
+pub mod tcp;
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::event::Event;
+use crate::record::{Record, Source};
+use crate::tracker::{Tracker, TrackerConfig, TrackerStats};
+use pcap::{Reader, Skip};
+use tcp::{ReasmConfig, ReasmStats, Reassembler};
+
+/// Arguments of `osprey wire`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WireArgs {
+    /// Capture file (pcap or pcapng; link types Ethernet, Linux SLL/SLL2,
+    /// NULL/loopback, raw IP).
+    #[arg(value_name = "FILE.pcap")]
+    pub file: PathBuf,
+    /// Write JSONL records here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Include request/response header lists in records.
+    #[arg(long)]
+    pub headers: bool,
+    /// With --headers: do not redact credential headers.
+    #[arg(long)]
+    pub no_redact: bool,
+    /// Emit one record per message instead of per transaction.
+    #[arg(long)]
+    pub messages: bool,
+}
+
+/// Counters for one capture.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WireSummary {
+    pub packets: u64,
+    pub tcp_segments: u64,
+    pub skipped_non_ip: u64,
+    pub skipped_non_tcp: u64,
+    pub skipped_fragments: u64,
+    pub skipped_malformed: u64,
+    pub skipped_link_type: u64,
+    pub reassembly: ReasmStats,
+    pub tracker: TrackerStats,
+    /// A file-structure error that ended reading early (e.g. truncated last packet).
+    pub error: Option<String>,
+}
+
+impl WireSummary {
+    /// Human summary (several lines, for stderr).
+    pub fn human(&self) -> String {
+        let r = &self.reassembly;
+        let mut s = format!(
+            "wire: {} packets ({} TCP segments; skipped: {} non-IP, {} non-TCP, {} IP fragments, {} malformed, {} unsupported link type)\n\
+             wire: {} flows ({} mid-stream, {} closed, {} reset), {} payload bytes, {} retransmitted bytes, {} out-of-order segments\n\
+             wire: {} gaps ({} bytes missing from the capture), {} bytes cut by snaplen\n\
+             wire: {} transactions, {} messages, {} unanswered requests, {} unparseable heads",
+            self.packets,
+            self.tcp_segments,
+            self.skipped_non_ip,
+            self.skipped_non_tcp,
+            self.skipped_fragments,
+            self.skipped_malformed,
+            self.skipped_link_type,
+            r.flows,
+            r.flows_midstream,
+            r.flows_closed,
+            r.flows_reset,
+            r.bytes,
+            r.retransmitted_bytes,
+            r.out_of_order_segments,
+            r.gaps,
+            r.gap_bytes,
+            r.snaplen_cut_bytes,
+            self.tracker.transactions,
+            self.tracker.messages,
+            self.tracker.unanswered_requests,
+            self.tracker.unparseable,
+        );
+        if let Some(e) = &self.error {
+            s.push_str(&format!(
+                "\nwire: WARNING: stopped reading the capture {e}; everything before it was processed"
+            ));
+        }
+        s
+    }
+}
+
+/// A capture as a stream of records (pull-based, bounded memory).
+pub struct WireStream<R: Read> {
+    reader: Reader<R>,
+    reasm: Reassembler,
+    tracker: Tracker,
+    events: Vec<Event>,
+    recs: Vec<Record>,
+    queue: VecDeque<Record>,
+    last_expire: u64,
+    finished: bool,
+    summary: WireSummary,
+}
+
+/// Tracker settings for wire flows.
+pub fn tracker_config(headers: bool, redact: bool, messages: bool) -> TrackerConfig {
+    TrackerConfig {
+        headers,
+        redact,
+        emit_transactions: !messages,
+        emit_messages: messages,
+        realtime_offset_ns: 0,
+        // Reassembly already reorders: a position jump is a real gap.
+        reorder_window: 0,
+        source: Source::Wire,
+        ..TrackerConfig::default()
+    }
+}
+
+impl<R: Read> WireStream<R> {
+    /// Read the capture's file header; Err if it is not a capture at all.
+    pub fn new(r: R, cfg: TrackerConfig) -> Result<WireStream<R>, pcap::PcapError> {
+        Ok(WireStream {
+            reader: Reader::new(r)?,
+            reasm: Reassembler::new(ReasmConfig::default()),
+            tracker: Tracker::new(cfg),
+            events: Vec::new(),
+            recs: Vec::new(),
+            queue: VecDeque::new(),
+            last_expire: 0,
+            finished: false,
+            summary: WireSummary::default(),
+        })
+    }
+
+    fn feed_events(&mut self) {
+        for ev in self.events.drain(..) {
+            self.tracker.on_event(&ev, &mut self.recs);
+        }
+        self.queue.extend(self.recs.drain(..));
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        self.reasm.finish(&mut self.events);
+        self.feed_events();
+        self.tracker.flush_all(&mut self.recs);
+        self.queue.extend(self.recs.drain(..));
+    }
+
+    /// The next record, or None at the end of the capture.
+    pub fn next_record(&mut self) -> Option<Record> {
+        loop {
+            if let Some(r) = self.queue.pop_front() {
+                return Some(r);
+            }
+            if self.finished {
+                return None;
+            }
+            match self.reader.next_packet() {
+                Ok(Some(p)) => {
+                    self.summary.packets += 1;
+                    match pcap::decode(p.linktype, &p.data) {
+                        Ok(seg) => {
+                            self.summary.tcp_segments += 1;
+                            self.reasm.on_segment(p.ts_ns, &seg, &mut self.events);
+                        }
+                        Err(Skip::NotIp) => self.summary.skipped_non_ip += 1,
+                        Err(Skip::NotTcp) => self.summary.skipped_non_tcp += 1,
+                        Err(Skip::Fragment) => self.summary.skipped_fragments += 1,
+                        Err(Skip::Malformed) => self.summary.skipped_malformed += 1,
+                        Err(Skip::LinkType) => self.summary.skipped_link_type += 1,
+                    }
+                    self.feed_events();
+                    if p.ts_ns >= self.last_expire.saturating_add(1_000_000_000) {
+                        self.last_expire = p.ts_ns;
+                        self.tracker.expire(p.ts_ns, &mut self.recs);
+                        self.queue.extend(self.recs.drain(..));
+                    }
+                }
+                Ok(None) => self.finish(),
+                Err(e) => {
+                    self.summary.error = Some(e.to_string());
+                    self.finish();
+                }
+            }
+        }
+    }
+
+    /// Counters so far (complete once `next_record` returned None).
+    pub fn summary(&self) -> WireSummary {
+        let mut s = self.summary.clone();
+        s.reassembly = self.reasm.stats().clone();
+        s.tracker = self.tracker.stats();
+        s
+    }
+}
+
+impl<R: Read> Iterator for WireStream<R> {
+    type Item = Record;
+    fn next(&mut self) -> Option<Record> {
+        self.next_record()
+    }
+}
+
+/// Open a capture file as a record stream.
+pub fn open(
+    path: &std::path::Path,
+    cfg: TrackerConfig,
+) -> anyhow::Result<WireStream<BufReader<File>>> {
+    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    WireStream::new(BufReader::with_capacity(256 * 1024, f), cfg)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// True when the file starts with a pcap or pcapng magic number.
+pub fn is_capture(path: &std::path::Path) -> std::io::Result<bool> {
+    let mut head = [0u8; 4];
+    let mut f = File::open(path)?;
+    let mut n = 0;
+    while n < 4 {
+        match f.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(pcap::sniff(&head[..n]).is_some())
+}
+
+/// `osprey wire FILE`: capture → JSONL records; summary on stderr.
+pub fn wire_cmd(args: &WireArgs) -> anyhow::Result<()> {
+    let cfg = tracker_config(args.headers, !args.no_redact, args.messages);
+    let mut stream = open(&args.file, cfg)?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    for rec in stream.by_ref() {
+        writeln!(out, "{}", rec.to_json_line()).context("writing records")?;
+    }
+    out.flush().context("writing records")?;
+    eprintln!("{}", stream.summary().human());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
