@@ -218,24 +218,43 @@ macro_rules! step {
 }
 
 fn version(i: &[u8]) -> Result<(&[u8], u8), Stop> {
-    let (i, _) = step!(tag("HTTP/")(i), "bad http version");
-    let (i, major) = step!(
-        take_while_m_n(1, 1, |c: u8| c.is_ascii_digit())(i),
-        "bad http version"
-    );
-    let (i, _) = step!(tag(".")(i), "bad http version");
-    let (i, minor) = step!(
-        take_while_m_n(1, 1, |c: u8| c.is_ascii_digit())(i),
-        "bad http version"
-    );
-    if major[0] != b'1' || (minor[0] != b'0' && minor[0] != b'1') {
-        return Err(Stop::Bad("unsupported http version"));
+    // "HTTP/1.x": compared directly, a prefix of it needs more bytes
+    const V: &[u8] = b"HTTP/1.";
+    let n = i.len().min(V.len());
+    if i[..n] != V[..n] {
+        return Err(Stop::Bad(if i[..n.min(5)] == V[..n.min(5)] && i.len() > 5 && i[5].is_ascii_digit() {
+            "unsupported http version"
+        } else {
+            "bad http version"
+        }));
     }
-    Ok((i, minor[0] - b'0'))
+    match i.get(V.len()) {
+        None => Err(Stop::More),
+        Some(b'0') => Ok((&i[V.len() + 1..], 0)),
+        Some(b'1') => Ok((&i[V.len() + 1..], 1)),
+        Some(c) if c.is_ascii_digit() => Err(Stop::Bad("unsupported http version")),
+        Some(_) => Err(Stop::Bad("bad http version")),
+    }
 }
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// The request target, up to (not including) the space before the version.
+fn request_target(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
+    let end = memchr::memchr(b' ', i).unwrap_or(i.len());
+    let t = &i[..end];
+    if !t.iter().fold(true, |ok, &c| ok & is_target_char(c)) {
+        return Err(Stop::Bad("bad request target"));
+    }
+    if end == i.len() {
+        return Err(Stop::More);
+    }
+    if t.is_empty() {
+        return Err(Stop::Bad("bad request target"));
+    }
+    Ok((&i[end..], t))
 }
 
 /// A field value up to and including its line end (CRLF or LF). Values are
@@ -320,7 +339,7 @@ fn request_head(i: &[u8]) -> Result<(&[u8], RequestHead), Stop> {
         return Err(Stop::Bad("method too long"));
     }
     let (r, _) = step!(tag(" ")(r), "bad method");
-    let (r, target) = step!(take_while1(is_target_char)(r), "bad request target");
+    let (r, target) = request_target(r)?;
     let (r, _) = step!(tag(" ")(r), "bad request target");
     let (r, minor) = version(r)?;
     let (r, _) = step!(eol(r), "bad request line");
@@ -364,7 +383,7 @@ fn response_head(i: &[u8]) -> Result<(&[u8], ResponseHead), Stop> {
         ResponseHead {
             minor,
             status,
-            reason: lossy(reason).trim_end().to_string(),
+            reason: lossy(reason.trim_ascii_end()),
             headers,
         },
     ))
