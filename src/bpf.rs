@@ -239,7 +239,9 @@ macro_rules! run_skel {
         ro.filter_pids = !cfg.pids.is_empty();
         ro.filter_comms = !cfg.comms.is_empty();
         ro.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
-        ro.wakeup_bytes = cfg.wakeup_bytes;
+        // a wakeup threshold near the ring size would only wake the reader
+        // once the ring is already full: keep it at most a quarter of it
+        ro.wakeup_bytes = cfg.wakeup_bytes.min(cfg.ringbuf_bytes as u64 / 4);
         open.maps
             .events
             .set_max_entries(cfg.ringbuf_bytes)

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Shared pieces of the benchmark scripts (bench-overhead, bench-loss, bench-conns)."""
+import json, os, re, signal, socket, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/osprey")
+
+
+def require_root_and_binary(name):
+    if os.geteuid() != 0:
+        sys.exit(f"{name}: run as root")
+    if not os.path.exists(BIN):
+        sys.exit(f"{name}: build first (cargo build --release): {BIN} missing")
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def wait_port(port, timeout=20):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listening on {port}")
+
+
+def start_nginx(d, port, conns=4096):
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;
+worker_rlimit_nofile {conns * 2 + 100};
+events {{ worker_connections {conns + 100}; }}
+http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 300s; client_body_temp_path {d}/b; proxy_temp_path {d}/p;
+fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
+server {{ listen 127.0.0.1:{port} backlog=4096; root {d}/www; }} }}
+""")
+    p = subprocess.Popen(["nginx", "-c", conf, "-p", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p
+
+
+def proc_cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tck  # utime + stime
+
+
+def proc_status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def wrk(url, duration, conns, threads=1):
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", url],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return int(m.group(1)), float(rps.group(1))
+
+
+class Probe:
+    """osprey -v -o OUT ARGS..., started and attached."""
+
+    def __init__(self, args, out_path):
+        self.out = out_path
+        self.p = subprocess.Popen([BIN, "-v", "-o", out_path] + args, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        buf = ""
+        t0 = time.time()
+        while "attached" not in buf:
+            line = self.p.stderr.readline()
+            if not line:
+                sys.exit("osprey did not start:\n" + buf)
+            buf += line
+            if time.time() - t0 > 60:
+                sys.exit("osprey did not attach")
+        self.cpu0 = proc_cpu_s(self.p.pid)
+
+    def cpu_s(self):
+        return proc_cpu_s(self.p.pid) - self.cpu0
+
+    def stop(self):
+        """SIGINT; returns dict(cpu_s, rss_hwm_kib, drops, summary, records)."""
+        cpu = self.cpu_s()
+        hwm = proc_status_kib(self.p.pid, "VmHWM")
+        self.p.send_signal(signal.SIGINT)
+        err = self.p.stderr.read()
+        self.p.wait(timeout=120)
+        m = re.search(r'"ringbuf_drops":(\d+)', err)
+        recs = 0
+        with open(self.out) as f:
+            for line in f:
+                x = json.loads(line)
+                if x.get("type") == "http_transaction" and not x.get("no_response"):
+                    recs += 1
+        os.remove(self.out)
+        return {"cpu_s": cpu, "rss_hwm_kib": hwm, "drops": int(m.group(1)) if m else -1, "records": recs, "stderr": err}
+
+
+def machine_line():
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                         capture_output=True, text=True).stdout.strip()
+    return f"{time.strftime('%Y-%m-%d')}, kernel {os.uname().release}, {os.cpu_count()} CPUs ({cpu})"
