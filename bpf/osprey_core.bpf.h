@@ -135,12 +135,24 @@ struct {
 	__type(value, __u8);
 } allowed_comms SEC(".maps");
 
-/* Per-CPU scratch for building a data record (too big for the stack). */
+/* Per-CPU scratch for building a data record (too big for the stack).
+ * key: slot index; value: a slot claimed with cmpxchg on `busy` for the
+ * time between filling the record and writing it out; lifetime: the map.
+ * Several slots, because on preemptible kernels (PREEMPT_FULL/LAZY) a
+ * program can be preempted mid-record by another task whose program runs
+ * on the same CPU: with a single unguarded buffer it would overwrite the
+ * first record (seen on Debian 7.x kernels in the kernel matrix). */
+struct scratch_slot {
+	__u32 busy;
+	__u32 _pad;
+	struct osprey_data_event ev;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, OSPREY_SCRATCH_SLOTS);
 	__type(key, __u32);
-	__type(value, struct osprey_data_event);
+	__type(value, struct scratch_slot);
 } scratch SEC(".maps");
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -326,18 +338,34 @@ static __always_inline struct conn_state *conn_open(__u64 pid_tgid, __s32 fd, vo
 static __always_inline void emit_data(struct conn_state *cs, const struct stash *st, __u64 pid_tgid,
 				      __u8 dir, __u64 ubuf, __u64 len)
 {
-	__u32 zero = 0;
+	struct scratch_slot *slot = NULL;
 	struct osprey_data_event *e;
 	__s64 n = len;
 	__s64 cap = capture_bytes;
+	__u64 pos;
 
-	e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!e)
+	/* the position advances even if the record is lost: user space sees
+	 * exactly which bytes are missing */
+	pos = __sync_fetch_and_add(&cs->pos[dir & 1], len);
+
+	for (__u32 i = 0; i < OSPREY_SCRATCH_SLOTS; i++) {
+		__u32 k = i;
+		struct scratch_slot *s = bpf_map_lookup_elem(&scratch, &k);
+
+		if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0) {
+			slot = s;
+			break;
+		}
+	}
+	if (!slot) {
+		count(OSPREY_CNT_SCRATCH_BUSY, 1);
 		return;
+	}
+	e = &slot->ev;
 	fill_hdr(&e->hdr, OSPREY_KIND_DATA, st->syscall, pid_tgid, st->fd, cs);
 	e->hdr.dir = dir;
 	e->start_ns = st->start_ns;
-	e->pos = __sync_fetch_and_add(&cs->pos[dir & 1], len);
+	e->pos = pos;
 	e->orig_len = len;
 
 	if (!ubuf)
@@ -356,6 +384,7 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	if (len > (__u64)n)
 		count(OSPREY_CNT_TRUNC_BYTES, len - n);
 	submit(e, OSPREY_DATA_HDR_SIZE + n, n, false);
+	slot->busy = 0;
 }
 
 /* ---- data syscalls: enter ----------------------------------------------- */

@@ -26,6 +26,8 @@
 /* Connections tracked at once in the kernel (LRU). */
 #define OSPREY_MAX_CONNS       65536
 #define OSPREY_COMM_LEN        16
+/* Per-CPU record-building slots (nested/preempted programs on one CPU). */
+#define OSPREY_SCRATCH_SLOTS   4
 
 /* ---- record kinds ------------------------------------------------------ */
 
@@ -132,6 +134,7 @@ enum osprey_counter {
 	OSPREY_CNT_CONN_TABLE_FULL,/* conns not tracked: table update failed */
 	OSPREY_CNT_TRUNC_BYTES,    /* bytes counted but not captured (cap) */
 	OSPREY_CNT_IOV_OVERFLOW,   /* iovecs past OSPREY_MAX_IOV */
+	OSPREY_CNT_SCRATCH_BUSY,   /* records lost: every scratch slot in use */
 	OSPREY_CNT__MAX,
 };
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README, CI): installs what is missing, builds, runs unit
-# tests, live BPF tests (root) and the smoke script.
+# tests, live BPF tests (root), the smoke script and the kernel matrix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -9,3 +9,8 @@ cargo build --release
 # live tests load BPF programs and start servers: one at a time
 cargo test --release -- --test-threads=1
 tests/smoke/smoke.sh
+# CO-RE portability: Debian kernels under qemu, plus this host
+# (OSPREY_SKIP_MATRIX=1 skips it; a failing row is re-run once and says so)
+if [ "${OSPREY_SKIP_MATRIX:-0}" != 1 ]; then
+  OSPREY_MATRIX_RETRY_FAIL=1 scripts/kernel-matrix.sh --no-btf
+fi

@@ -32,7 +32,7 @@ pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// Kernel counters (`counters[]` in `.bss`), in header order.
-pub const COUNTER_NAMES: [&str; 8] = [
+pub const COUNTER_NAMES: [&str; 9] = [
     "events",
     "ringbuf_drops",
     "ringbuf_drop_bytes",
@@ -41,6 +41,7 @@ pub const COUNTER_NAMES: [&str; 8] = [
     "conn_table_full",
     "truncated_bytes",
     "iov_overflow",
+    "scratch_busy",
 ];
 pub const CNT_RB_DROPS: usize = 1;
 

@@ -75,6 +75,11 @@ pub struct KernelCounters {
     pub conn_table_full: u64,
     pub truncated_bytes: u64,
     pub iov_overflow: u64,
+    /// Records lost because every per-CPU scratch slot was in use.
+    pub scratch_busy: u64,
+    /// Program runs the kernel skipped (another BPF program was active on
+    /// that CPU; `recursion_misses`, kernels 6.7+ count it for tracepoints).
+    pub prog_misses: u64,
     /// Fallback mode: connections dropped in user space as not TCP.
     pub non_tcp_dropped: u64,
     /// Fallback mode: connections whose addresses could not be resolved.
@@ -82,7 +87,7 @@ pub struct KernelCounters {
 }
 
 impl KernelCounters {
-    fn from_array(c: &[u64; 8]) -> Self {
+    fn from_array(c: &[u64; 9]) -> Self {
         KernelCounters {
             events: c[0],
             ringbuf_drops: c[1],
@@ -92,6 +97,7 @@ impl KernelCounters {
             conn_table_full: c[5],
             truncated_bytes: c[6],
             iov_overflow: c[7],
+            scratch_busy: c[8],
             ..Default::default()
         }
     }
@@ -169,6 +175,13 @@ fn explain_load_error(e: &libbpf_rs::Error, verbose: bool) -> anyhow::Error {
     let tail = libbpf_log_tail(if verbose { 400 } else { 12 });
     let hint = if verbose { String::new() } else { "\n(rerun with -v for the full verifier log)".into() };
     let perm = matches!(e.kind(), libbpf_rs::ErrorKind::PermissionDenied);
+    if tail.contains("BPF_STX uses reserved fields") || tail.contains("unknown opcode") {
+        return anyhow!(
+            "loading the BPF programs failed: this kernel ({}) lacks BPF atomic fetch-and-add/cmpxchg \
+             (Linux 5.12+); Osprey supports kernels 5.15 and newer\nlibbpf said:\n{tail}{hint}",
+            crate::check::kernel_release()
+        );
+    }
     if perm {
         anyhow!("loading the BPF programs was refused ({e}): run as root with CAP_BPF/CAP_SYS_ADMIN\n{tail}")
     } else {
@@ -190,11 +203,28 @@ fn comm_key(c: &str) -> Result<[u8; abi::COMM_LEN]> {
     Ok(k)
 }
 
+/// Sum of `recursion_misses` over the given program fds: runs the kernel
+/// skipped because a BPF program was already active on that CPU (possible
+/// when a program is preempted, on PREEMPT_FULL/LAZY kernels).
+fn prog_misses(fds: impl Iterator<Item = std::os::fd::RawFd>) -> u64 {
+    let mut total = 0;
+    for fd in fds {
+        // SAFETY: zeroed bpf_prog_info is a valid out-parameter; len matches.
+        let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+        let rc = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+        if rc == 0 {
+            total += info.recursion_misses;
+        }
+    }
+    total
+}
+
 /// Read the kernel counters (`counters[]` in the mmap'ed .bss).
-fn read_counters(counters: Option<&[u64; 8]>) -> KernelCounters {
+fn read_counters(counters: Option<&[u64; 9]>) -> KernelCounters {
     match counters {
         Some(src) => {
-            let mut c = [0u64; 8];
+            let mut c = [0u64; 9];
             for (i, slot) in c.iter_mut().enumerate() {
                 // SAFETY: the .bss map is mmap'ed and updated by the kernel
                 // concurrently; a volatile read of an aligned u64 is atomic.
@@ -340,6 +370,10 @@ macro_rules! run_skel {
         rb.consume().ok();
         drop(rb);
         let mut counters = read_counters(skel.maps.bss_data.as_deref().map(|b| &b.counters));
+        counters.prog_misses = prog_misses(skel.object().progs().map(|p| {
+            use std::os::fd::{AsFd, AsRawFd};
+            p.as_fd().as_raw_fd()
+        }));
         counters.non_tcp_dropped = enrich.non_tcp;
         counters.addr_unresolved = enrich.unresolved;
         pipeline.add_decode_errors(decode_errors);

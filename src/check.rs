@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::{bpf, tracefs};
 
-fn kernel_release() -> String {
+pub fn kernel_release() -> String {
     fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
@@ -30,7 +30,16 @@ pub fn run(mount: bool) -> Result<()> {
     };
     let rel = kernel_release();
     let ver = kernel_version(&rel);
-    line(ver.is_some_and(|v| v >= (5, 8)), "kernel (ring buffer needs 5.8+)", rel.clone());
+    line(
+        ver.is_some_and(|v| v >= (5, 12)),
+        "kernel (5.12+: ring buffer, atomics)",
+        match ver {
+            Some(v) if v < (5, 12) => format!(
+                "{rel}: too old, the programs use BPF atomic fetch-and-add and cmpxchg (5.12+); supported: 5.15+"
+            ),
+            _ => rel.clone(),
+        },
+    );
     let btf = Path::new(bpf::KERNEL_BTF).exists();
     line(
         true,

@@ -240,8 +240,8 @@ fn run(a: RunArgs) -> Result<()> {
     let s = &summary.stats;
     match &kernel {
         Some(k) => eprintln!(
-            "osprey: {:.1}s, {} events ({} ring-buffer drops, {} bytes lost; {} bytes past the capture cap), {} records written, {} decode errors",
-            secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.truncated_bytes, s.records, s.decode_errors
+            "osprey: {:.1}s, {} events ({} ring-buffer drops, {} bytes lost, {} lost to busy scratch slots, {} program runs skipped by the kernel; {} bytes past the capture cap), {} records written, {} decode errors",
+            secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.scratch_busy, k.prog_misses, k.truncated_bytes, s.records, s.decode_errors
         ),
         None => eprintln!("osprey: synthetic, {} events, {} records written", s.events, s.records),
     }
@@ -250,6 +250,14 @@ fn run(a: RunArgs) -> Result<()> {
         eprintln!("osprey: summary {full}");
     }
     if let Some(k) = &kernel {
+        if k.prog_misses > 0 {
+            log::warn!(
+                "the kernel skipped {} runs of Osprey's programs because another BPF program was active on \
+                 the same CPU (a preempted program on PREEMPT_FULL/LAZY kernels, or other BPF tools): \
+                 the syscalls they would have seen are missing, and their records may be marked gap",
+                k.prog_misses
+            );
+        }
         if k.ringbuf_drops > 0 {
             log::warn!(
                 "{} records were dropped because the ring buffer was full: raise --ringbuf-size or filter with --pid/--comm",
