@@ -320,6 +320,7 @@ macro_rules! run_skel {
         // poll
         let mut decode_errors = 0u64;
         let mut enrich = Enricher::new(fallback);
+        let batch = std::cell::RefCell::new(pipeline.batcher());
         let mut rbb = RingBufferBuilder::new();
         rbb.add(&skel.maps.events, |data: &[u8]| {
             match decode::decode(data) {
@@ -327,7 +328,7 @@ macro_rules! run_skel {
                     if let Some(ev) = enrich.event(ev, |key| {
                         let _ = skel.maps.conns.delete(key);
                     }) {
-                        pipeline.submit(ev)
+                        batch.borrow_mut().push(ev)
                     }
                 }
                 Err(e) => {
@@ -349,6 +350,7 @@ macro_rules! run_skel {
             }
             // records written with BPF_RB_NO_WAKEUP wait for us here
             rb.consume().ok();
+            batch.borrow_mut().flush();
             if let Some(every) = cfg.progress {
                 if last_progress.elapsed() >= every {
                     last_progress = Instant::now();
@@ -369,6 +371,7 @@ macro_rules! run_skel {
         drop(links);
         rb.consume().ok();
         drop(rb);
+        batch.borrow_mut().flush();
         let mut counters = read_counters(skel.maps.bss_data.as_deref().map(|b| &b.counters));
         counters.prog_misses = prog_misses(skel.object().progs().map(|p| {
             use std::os::fd::{AsFd, AsRawFd};
