@@ -31,7 +31,7 @@ def start_nginx(d, port, conns=4096):
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;
-worker_rlimit_nofile {conns * 2 + 100};
+worker_rlimit_nofile {conns + 1000};
 events {{ worker_connections {conns + 100}; }}
 http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 300s; client_body_temp_path {d}/b; proxy_temp_path {d}/p;
 fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;

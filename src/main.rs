@@ -202,7 +202,7 @@ fn run(a: RunArgs) -> Result<()> {
             Records::Transactions | Records::Messages => Box::new(TrackerWorker::new(tcfg.clone())),
         }
     };
-    let pipeline = Pipeline::start(a.workers, 4096, make, Box::new(sink));
+    let pipeline = Pipeline::start(a.workers, 1024, make, Box::new(sink));
     let started = Instant::now();
 
     let kernel = if a.synthetic {

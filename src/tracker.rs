@@ -276,6 +276,7 @@ impl Dir {
         let last = self.span_at(self.buf_pos + n.max(1) as u64 - 1);
         self.buf.drain(..n);
         self.buf_pos += n as u64;
+        self.release_idle_buf();
         while self.spans.len() > 1 && self.spans.front().is_some_and(|s| s.end <= self.buf_pos) {
             self.spans.pop_front();
         }
@@ -288,7 +289,20 @@ impl Dir {
         self.buf.clear();
         self.buf_pos = self.next_pos;
         self.spans.clear();
+        self.release_idle_buf();
         n
+    }
+
+    /// An idle keep-alive connection should not pin the capacity of its
+    /// largest message: with thousands of connections open that is most
+    /// of the memory. Empty buffers give their allocation back.
+    fn release_idle_buf(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 512 {
+            self.buf = Vec::new();
+        }
+        if self.spans.is_empty() && self.spans.capacity() > 8 {
+            self.spans = VecDeque::new();
+        }
     }
 
     fn is_idle(&self) -> bool {
@@ -331,6 +345,26 @@ struct Conn {
     last_ts: u64,
     touch: u64,
     dirty: [bool; 2],
+}
+
+impl Conn {
+    /// Give back the allocations an idle keep-alive connection no longer
+    /// needs (queues and buffers keep the capacity of their busiest moment
+    /// otherwise): with 10k connections open that was most of the memory.
+    fn compact(&mut self) {
+        if self.reqs.is_empty() && self.reqs.capacity() > 0 {
+            self.reqs = VecDeque::new();
+        }
+        if self.resps.is_empty() && self.resps.capacity() > 0 {
+            self.resps = VecDeque::new();
+        }
+        if self.req_methods.is_empty() && self.req_methods.capacity() > 0 {
+            self.req_methods = VecDeque::new();
+        }
+        for d in &mut self.dirs {
+            d.release_idle_buf();
+        }
+    }
 }
 
 /// A parsed head as a message, its length and its framing; or Err(None) for
@@ -1296,7 +1330,8 @@ impl Conn {
 /// The connection tracker.
 pub struct Tracker {
     cfg: TrackerConfig,
-    conns: BTreeMap<ConnId, Conn>,
+    // boxed: B-tree nodes hold 11 entries inline, a large inline Conn wastes the empty slots
+    conns: BTreeMap<ConnId, Box<Conn>>,
     stats: TrackerStats,
     tick: u64,
 }
@@ -1337,14 +1372,14 @@ impl Tracker {
                 let mut c = Conn::new(id, o.role, o.addrs, o.proc.clone(), !o.midstream);
                 c.touch = self.tick;
                 c.last_ts = o.ts_ns;
-                self.conns.insert(id, c);
+                self.conns.insert(id, Box::new(c));
                 self.stats.conns_seen += 1;
             }
             Event::Data(e) => {
                 if !self.conns.contains_key(&id) {
                     self.make_room(out);
                     let c = Conn::new(id, Role::Unknown, None, e.proc.clone(), false);
-                    self.conns.insert(id, c);
+                    self.conns.insert(id, Box::new(c));
                     self.stats.conns_seen += 1;
                 }
                 let tick = self.tick;
@@ -1356,6 +1391,7 @@ impl Tracker {
                 let c = self.conns.get_mut(&id).expect("inserted above");
                 c.touch = tick;
                 c.on_data(e, &mut ctx);
+                c.compact();
             }
             Event::Close(cl) => {
                 if let Some(mut c) = self.conns.remove(&id) {
