@@ -106,7 +106,8 @@ struct RunArgs {
     /// Longest a record waits in the ring buffer without a wakeup.
     #[arg(long, default_value_t = 50, value_name = "MS")]
     poll_ms: u64,
-    /// Worker threads (sharded by connection).
+    /// Worker threads (sharded by connection); 0: process everything in the
+    /// ring-buffer thread (fewest thread hand-offs, for small machines).
     #[arg(long, default_value_t = 2)]
     workers: usize,
     /// Stop after this many seconds.
@@ -158,8 +159,8 @@ fn validate(a: &RunArgs) -> Result<()> {
     if a.comms.iter().any(|c| c.is_empty()) {
         bail!("--comm: empty name");
     }
-    if a.workers == 0 || a.workers > 64 {
-        bail!("--workers {}: between 1 and 64", a.workers);
+    if a.workers > 64 {
+        bail!("--workers {}: at most 64", a.workers);
     }
     if let Some(d) = a.duration {
         if !(d > 0.0 && d.is_finite()) {
@@ -236,18 +237,25 @@ fn run(a: RunArgs) -> Result<()> {
     };
 
     let summary = pipeline.finish();
+    // stderr may be gone (closed pipe): the summary must not turn into a panic
+    macro_rules! say {
+        ($($t:tt)*) => {{
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), $($t)*);
+        }};
+    }
     let secs = started.elapsed().as_secs_f64();
     let s = &summary.stats;
     match &kernel {
-        Some(k) => eprintln!(
+        Some(k) => say!(
             "osprey: {:.1}s, {} events ({} ring-buffer drops, {} bytes lost, {} lost to busy scratch slots, {} program runs skipped by the kernel; {} bytes past the capture cap), {} records written, {} decode errors",
             secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.scratch_busy, k.prog_misses, k.truncated_bytes, s.records, s.decode_errors
         ),
-        None => eprintln!("osprey: synthetic, {} events, {} records written", s.events, s.records),
+        None => say!("osprey: synthetic, {} events, {} records written", s.events, s.records),
     }
     if a.verbose > 0 {
         let full = serde_json::json!({"kernel": kernel, "pipeline": summary.stats, "workers": summary.workers});
-        eprintln!("osprey: summary {full}");
+        say!("osprey: summary {full}");
     }
     if let Some(k) = &kernel {
         if k.prog_misses > 0 {
@@ -298,7 +306,8 @@ fn main() -> ExitCode {
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("osprey: error: {e:#}");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "osprey: error: {e:#}");
             ExitCode::FAILURE
         }
     }

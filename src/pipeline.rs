@@ -53,10 +53,49 @@ pub struct PipelineStats {
 }
 
 pub struct Pipeline {
+    /// `--workers 0`: everything runs in the caller's (the poller's) thread.
+    inline: Option<std::sync::Mutex<Inline>>,
     shards: Vec<Sender<Vec<Event>>>,
     workers: Vec<JoinHandle<serde_json::Value>>,
     writer: Option<JoinHandle<std::io::Result<()>>>,
     counters: Arc<Counters>,
+}
+
+/// Inline mode state: the worker and the sink, driven by the poller.
+struct Inline {
+    worker: Box<dyn Worker>,
+    sink: Box<dyn Sink>,
+    out: Vec<Output>,
+    last_tick: Instant,
+    first_err: Option<std::io::Error>,
+}
+
+impl Inline {
+    fn write_out(&mut self, counters: &Counters) {
+        for item in self.out.drain(..) {
+            match self.sink.emit(&item) {
+                Ok(()) => {
+                    counters.records.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                    self.first_err.get_or_insert(e);
+                }
+            }
+        }
+    }
+
+    /// End of a poll round: expiry once a second, and flush the sink.
+    fn round(&mut self, counters: &Counters) {
+        if self.last_tick.elapsed() >= TICK {
+            self.last_tick = Instant::now();
+            self.worker.tick(mono_now_ns(), &mut self.out);
+            self.write_out(counters);
+        }
+        if let Err(e) = self.sink.flush() {
+            self.first_err.get_or_insert(e);
+        }
+    }
 }
 
 /// Final summary of a pipeline run.
@@ -80,6 +119,10 @@ pub struct Batcher<'a> {
 
 impl Batcher<'_> {
     pub fn push(&mut self, ev: Event) {
+        if self.p.inline.is_some() {
+            self.p.submit(ev);
+            return;
+        }
         let i = self.p.shard_of(&ev);
         self.bufs[i].push(ev);
         if self.bufs[i].len() >= BATCH {
@@ -93,8 +136,14 @@ impl Batcher<'_> {
         let _ = self.p.shards[i].send(batch);
     }
 
-    /// Send everything held.
+    /// Send everything held (inline mode: end of a poll round).
     pub fn flush(&mut self) {
+        if let Some(m) = &self.p.inline {
+            if let Ok(mut st) = m.lock() {
+                st.round(&self.p.counters);
+            }
+            return;
+        }
         for i in 0..self.bufs.len() {
             if !self.bufs[i].is_empty() {
                 self.send(i);
@@ -111,12 +160,25 @@ impl Drop for Batcher<'_> {
 
 impl Pipeline {
     /// Start `n_workers` workers made by `make_worker(shard)` and the writer.
+    /// With `n_workers == 0` nothing is started: events are processed and
+    /// written in the thread that submits them (fewest thread hand-offs; for
+    /// small machines).
     pub fn start<F>(n_workers: usize, channel_cap: usize, make_worker: F, mut sink: Box<dyn Sink>) -> Pipeline
     where
         F: Fn(usize) -> Box<dyn Worker>,
     {
-        let n = n_workers.max(1);
         let counters = Arc::new(Counters::default());
+        if n_workers == 0 {
+            let st = Inline { worker: make_worker(0), sink, out: Vec::new(), last_tick: Instant::now(), first_err: None };
+            return Pipeline {
+                inline: Some(std::sync::Mutex::new(st)),
+                shards: Vec::new(),
+                workers: Vec::new(),
+                writer: None,
+                counters,
+            };
+        }
+        let n = n_workers;
         let (out_tx, out_rx): (Sender<Vec<Output>>, Receiver<Vec<Output>>) = bounded(1024);
 
         let wc = counters.clone();
@@ -197,7 +259,7 @@ impl Pipeline {
                 .expect("spawning worker thread");
             workers.push(h);
         }
-        Pipeline { shards, workers, writer: Some(writer), counters }
+        Pipeline { inline: None, shards, workers, writer: Some(writer), counters }
     }
 
     fn shard_of(&self, ev: &Event) -> usize {
@@ -213,6 +275,14 @@ impl Pipeline {
     /// Hand one event to its connection's shard (blocks when the shard is full).
     pub fn submit(&self, ev: Event) {
         self.counters.events.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &self.inline {
+            if let Ok(mut st) = m.lock() {
+                let st = &mut *st;
+                st.worker.on_event(ev, &mut st.out);
+                st.write_out(&self.counters);
+            }
+            return;
+        }
         let idx = self.shard_of(&ev);
         // a send error means the worker died; its panic surfaces at finish()
         let _ = self.shards[idx].send(vec![ev]);
@@ -222,7 +292,7 @@ impl Pipeline {
     /// batches (at most BATCH, or whatever is held at `flush`), which keeps
     /// channel operations and thread wake-ups per event low.
     pub fn batcher(&self) -> Batcher<'_> {
-        Batcher { p: self, bufs: vec![Vec::new(); self.shards.len()] }
+        Batcher { p: self, bufs: vec![Vec::new(); self.shards.len().max(1)] }
     }
 
     pub fn add_decode_errors(&self, n: u64) {
@@ -240,6 +310,14 @@ impl Pipeline {
 
     /// Close the input, drain workers and writer, and return the summary.
     pub fn finish(mut self) -> PipelineSummary {
+        if let Some(m) = self.inline.take() {
+            let mut st = m.into_inner().unwrap_or_else(|p| p.into_inner());
+            st.worker.finish(&mut st.out);
+            st.write_out(&self.counters);
+            let flushed = st.sink.flush();
+            let sink_error = st.first_err.take().map(|e| e.to_string()).or(flushed.err().map(|e| e.to_string()));
+            return PipelineSummary { stats: self.stats(), workers: vec![st.worker.stats()], sink_error };
+        }
         self.shards.clear();
         let workers = std::mem::take(&mut self.workers)
             .into_iter()
@@ -293,6 +371,25 @@ mod tests {
             payload: vec![b'x'],
             syscall: Syscall::Write,
         })
+    }
+
+    #[test]
+    fn inline_mode_processes_in_the_callers_thread() {
+        let sink = VecSink::default();
+        let lines = sink.0.clone();
+        let p = Pipeline::start(0, 8, |_| Box::new(EventsWorker::new(0)), Box::new(sink));
+        let mut b = p.batcher();
+        for pos in 0..100 {
+            b.push(data(1, pos));
+        }
+        // no thread: the records are written before push returns
+        assert_eq!(lines.lock().unwrap().len(), 100);
+        b.flush();
+        drop(b);
+        p.submit(data(2, 0));
+        let s = p.finish();
+        assert_eq!((s.stats.events, s.stats.records), (101, 101));
+        assert_eq!(s.workers.len(), 1);
     }
 
     #[test]

@@ -219,11 +219,10 @@ fn sigterm_detaches_and_summarises() {
         return;
     }
     let dir = tmpdir("sigterm");
-    let probe = Osprey::start(&["--comm", "nothing-matches"], dir.join("out.jsonl"));
-    let mut child = probe.child;
+    let mut probe = Osprey::start(&["--comm", "nothing-matches"], dir.join("out.jsonl"));
     // SAFETY: plain kill(2) on our child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
+    unsafe { libc::kill(probe.child.id() as i32, libc::SIGTERM) };
+    let status = probe.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     std::thread::sleep(std::time::Duration::from_millis(100));
     let err = probe.stderr.lock().unwrap().clone();

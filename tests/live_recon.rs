@@ -32,8 +32,10 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("tcpdump (scripts/setup.sh installs it)");
+    let td_err = td.stderr.take().unwrap();
+    let mut td = Guard(td); // stopped even if an assertion fails
     let mut line = String::new();
-    BufReader::new(td.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(td_err).read_line(&mut line).unwrap();
     assert!(line.contains("listening on"), "tcpdump: {line}");
     let probe = Osprey::start(&["--comm", "curl", "--comm", "nginx", "--comm", "python3"], dir.join("probe.jsonl"));
 
@@ -64,8 +66,8 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
     let (status, recs, err) = probe.stop();
     assert!(status.success(), "{err}");
     // SAFETY: plain kill(2) on our child.
-    unsafe { libc::kill(td.id() as i32, libc::SIGINT) };
-    td.wait().unwrap();
+    unsafe { libc::kill(td.0.id() as i32, libc::SIGINT) };
+    td.0.wait().unwrap();
     let nginx_txns = recs.iter().filter(|r| r["comm"] == "nginx").count();
     assert_eq!(nginx_txns, 7, "probe saw {nginx_txns} nginx transactions\n{err}");
 

@@ -128,6 +128,7 @@ impl Osprey {
     }
 
     /// SIGINT, wait, and return (exit status, records, stderr).
+    /// (A test that panics before `stop` still ends the probe: see Drop.)
     pub fn stop(mut self) -> (std::process::ExitStatus, Vec<serde_json::Value>, String) {
         // give the poller one interval to pick up the last records
         std::thread::sleep(Duration::from_millis(300));
@@ -152,6 +153,17 @@ impl Osprey {
             .collect();
         let err = self.stderr.lock().unwrap().clone();
         (status, recs, err)
+    }
+}
+
+/// A failed assertion must not leave a probe attached (it would trace, and
+/// slow down, everything that runs after it).
+impl Drop for Osprey {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
