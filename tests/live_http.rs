@@ -230,3 +230,93 @@ fn wrk_load_every_request_is_a_record() {
         assert!(answered + gaps + drops >= wrk_requests, "drops do not explain the missing records\n{err}");
     }
 }
+
+#[test]
+fn headers_are_opt_in_and_secrets_redacted() {
+    if !require_root() {
+        return;
+    }
+    let dir = www("headers", &[("h.txt", 5)]);
+    let port = free_port();
+    let _nginx = nginx_server(&dir, port);
+    let url = format!("http://127.0.0.1:{port}/h.txt");
+    let curl = |tag: &str| {
+        run_ok(Command::new("curl").args([
+            "-sS", "-o", "/dev/null", "-H", "Authorization: Bearer s3cr3t", "-H", "Cookie: sid=abc",
+            "-H", &format!("X-Tag: {tag}"), &url,
+        ]));
+    };
+    for (args, tag) in [(vec![], "plain"), (vec!["--headers"], "redacted"), (vec!["--headers", "--no-redact"], "raw")] {
+        let mut a = vec!["--comm", "curl"];
+        a.extend(args.iter().copied());
+        let probe = Osprey::start(&a, dir.join(format!("{tag}.jsonl")));
+        curl(tag);
+        let (status, recs, err) = probe.stop();
+        assert!(status.success(), "{err}");
+        let t = txns(&recs, "curl");
+        assert_eq!(t.len(), 1, "{tag}: {recs:?}");
+        let r = t[0];
+        let hdr = |name: &str| -> Option<String> {
+            r["req_headers"].as_array()?.iter().find(|h| h[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name))).map(|h| h[1].as_str().unwrap().to_string())
+        };
+        match tag {
+            "plain" => {
+                assert!(r.get("req_headers").is_none() && r.get("resp_headers").is_none(), "{r}");
+                assert!(!r.to_string().contains("s3cr3t"));
+            }
+            "redacted" => {
+                assert_eq!(hdr("authorization").as_deref(), Some("[REDACTED]"));
+                assert_eq!(hdr("cookie").as_deref(), Some("[REDACTED]"));
+                assert_eq!(hdr("x-tag").as_deref(), Some("redacted"));
+                assert!(r["resp_headers"].as_array().is_some_and(|h| !h.is_empty()));
+                assert!(!r.to_string().contains("s3cr3t"), "secret leaked: {r}");
+            }
+            _ => {
+                assert_eq!(hdr("authorization").as_deref(), Some("Bearer s3cr3t"));
+                assert_eq!(hdr("cookie").as_deref(), Some("sid=abc"));
+            }
+        }
+    }
+}
+
+#[test]
+fn expect_100_continue_pairs_interim_and_final_response() {
+    if !require_root() {
+        return;
+    }
+    let dir = www("expect", &[("e", 1)]);
+    let port = free_port();
+    // http.server answers Expect: 100-continue when it speaks HTTP/1.1
+    let py = std::process::Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--protocol", "HTTP/1.1"])
+        .current_dir(dir.join("www"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _py = Guard(py);
+    wait_port(port);
+    let probe = Osprey::start(&["--comm", "curl", "--comm", "python3"], dir.join("out.jsonl"));
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect: 100-continue", "--data-binary", "0123456789",
+               &format!("http://127.0.0.1:{port}/e")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "501");
+    let (status, recs, err) = probe.stop();
+    assert!(status.success(), "{err}");
+    let mut body = Vec::new();
+    for comm in ["curl", "python3"] {
+        let t = txns(&recs, comm);
+        assert_eq!(t.len(), 1, "{comm}: {recs:?}");
+        assert_eq!(t[0]["method"], "POST");
+        assert_eq!(t[0]["interim_status"], 100, "{}", t[0]);
+        assert_eq!(t[0]["status"], 501);
+        sane_latency(t[0]);
+        body.push(t[0]["req_body_bytes"].as_u64().unwrap());
+    }
+    // curl sends the body after the 100; http.server answers 501 and closes
+    // without reading it: each end reports what its own syscalls moved
+    assert_eq!(body[0], 10, "curl sent the 10-byte body after 100 Continue");
+    assert!(body[1] <= 10);
+}
