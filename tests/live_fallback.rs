@@ -9,13 +9,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use common::*;
-use serde_json::Value;
-
-fn txns<'a>(recs: &'a [Value], comm: &str) -> Vec<&'a Value> {
-    let mut t: Vec<&Value> = recs.iter().filter(|r| r["type"] == "http_transaction" && r["comm"] == comm).collect();
-    t.sort_by_key(|r| r["ts_start_ns"].as_i64());
-    t
-}
 
 fn site(name: &str) -> (std::path::PathBuf, u16, Guard) {
     let dir = tmpdir(name);

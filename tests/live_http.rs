@@ -13,14 +13,6 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
-/// A process's transactions in request order (records of different
-/// connections may be written in any order: workers are sharded).
-fn txns<'a>(recs: &'a [Value], comm: &str) -> Vec<&'a Value> {
-    let mut t: Vec<&Value> = recs.iter().filter(|r| r["type"] == "http_transaction" && r["comm"] == comm).collect();
-    t.sort_by_key(|r| r["ts_start_ns"].as_i64());
-    t
-}
-
 fn sane_latency(t: &Value) {
     let lat = t["latency_ns"].as_u64().unwrap_or_else(|| panic!("no latency: {t}"));
     assert!(lat > 0 && lat < 10_000_000_000, "latency {lat}: {t}");
@@ -228,21 +220,6 @@ fn wrk_load_every_request_is_a_record() {
     } else {
         let gaps = t.iter().filter(|r| r["gap"] == true).count() as u64;
         assert!(answered + gaps + drops >= wrk_requests, "drops do not explain the missing records\n{err}");
-    }
-}
-
-/// Wait until something listens on `port` without connecting to it (the
-/// test server accepts exactly one connection).
-fn wait_listening(port: u16) {
-    let hex = format!(":{port:04X} ");
-    let t0 = std::time::Instant::now();
-    while !std::fs::read_to_string("/proc/net/tcp")
-        .unwrap()
-        .lines()
-        .any(|l| l.contains(&hex) && l.split_whitespace().nth(3) == Some("0A"))
-    {
-        assert!(t0.elapsed().as_secs() < 20, "nothing listening on {port}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

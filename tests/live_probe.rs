@@ -122,7 +122,7 @@ fn connection_opened_before_the_probe_is_seen_midstream() {
         .spawn()
         .unwrap();
     let echo = Guard(echo);
-    wait_port_accepting(echo_port);
+    wait_listening(echo_port);
     let mut conn = TcpStream::connect(("127.0.0.1", echo_port)).unwrap();
     conn.write_all(b"before\n").unwrap();
     let mut buf = [0u8; 7];
@@ -161,20 +161,6 @@ fn connection_opened_before_the_probe_is_seen_midstream() {
     assert_eq!(stream(&data, "ingress").0, "after the probe started\n");
     assert_eq!(stream(&data, "egress").0, "FIRST\nAFTER THE PROBE STARTED\n");
     assert_eq!(events(&recs, "close", echo_pid).len(), 1);
-}
-
-fn wait_port_accepting(port: u16) {
-    // the echo server accepts exactly one connection: probe by /proc/net/tcp
-    let t0 = std::time::Instant::now();
-    let hex = format!(":{port:04X} ");
-    loop {
-        let t = std::fs::read_to_string("/proc/net/tcp").unwrap();
-        if t.lines().any(|l| l.contains(&hex) && l.split_whitespace().nth(3) == Some("0A")) {
-            return;
-        }
-        assert!(t0.elapsed().as_secs() < 20, "echo server not listening");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -36,6 +36,30 @@ pub fn wait_port(port: u16) {
     }
 }
 
+/// Wait until something listens on `port` (/proc/net/tcp, state LISTEN)
+/// without connecting to it: some test servers accept exactly one connection.
+pub fn wait_listening(port: u16) {
+    let hex = format!(":{port:04X} ");
+    let t0 = Instant::now();
+    while !std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(&hex) && l.split_whitespace().nth(3) == Some("0A"))
+    {
+        assert!(t0.elapsed() < Duration::from_secs(20), "nothing listening on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A process's transaction records in request order (records of different
+/// connections may be written in any order: workers are sharded).
+pub fn txns<'a>(recs: &'a [serde_json::Value], comm: &str) -> Vec<&'a serde_json::Value> {
+    let mut t: Vec<&serde_json::Value> =
+        recs.iter().filter(|r| r["type"] == "http_transaction" && r["comm"] == comm).collect();
+    t.sort_by_key(|r| r["ts_start_ns"].as_i64());
+    t
+}
+
 pub fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("osprey-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
