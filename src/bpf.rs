@@ -343,6 +343,10 @@ macro_rules! run_skel {
         let rb = rbb.build()?;
         let mut last_progress = Instant::now();
         while !stop.load(Ordering::Relaxed) {
+            if !pipeline.healthy() {
+                log::info!("output closed or failing: stopping");
+                break;
+            }
             if let Err(e) = rb.poll(cfg.poll_interval) {
                 if e.kind() != libbpf_rs::ErrorKind::Interrupted {
                     return Err(e).context("polling the ring buffer");

@@ -172,6 +172,11 @@ fn validate(a: &RunArgs) -> Result<()> {
 
 fn run(a: RunArgs) -> Result<()> {
     validate(&a)?;
+    for pid in &a.pids {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            log::warn!("--pid {pid}: no such process (yet); it is traced if it appears");
+        }
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
@@ -209,7 +214,7 @@ fn run(a: RunArgs) -> Result<()> {
     let kernel = if a.synthetic {
         let mut g = synthetic::Synthetic::new(a.capture_bytes as usize, 0x05b2e7);
         for ev in g.generate(a.synthetic_conns, a.synthetic_txns) {
-            if stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) || !pipeline.healthy() {
                 break;
             }
             pipeline.submit(ev);

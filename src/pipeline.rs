@@ -93,6 +93,7 @@ impl Inline {
             self.write_out(counters);
         }
         if let Err(e) = self.sink.flush() {
+            counters.write_errors.fetch_add(1, Ordering::Relaxed);
             self.first_err.get_or_insert(e);
         }
     }
@@ -201,7 +202,10 @@ impl Pipeline {
                         }
                     }
                     if out_rx_is_idle(&batch) {
-                        let _ = sink.flush();
+                        if let Err(e) = sink.flush() {
+                            wc.write_errors.fetch_add(1, Ordering::Relaxed);
+                            first_err.get_or_insert(e);
+                        }
                     }
                 }
                 let flushed = sink.flush();
@@ -299,6 +303,12 @@ impl Pipeline {
         self.counters.decode_errors.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// False once the sink has failed (e.g. a closed pipe: `osprey | head`):
+    /// the poller then stops instead of capturing into the void.
+    pub fn healthy(&self) -> bool {
+        self.counters.write_errors.load(Ordering::Relaxed) == 0
+    }
+
     pub fn stats(&self) -> PipelineStats {
         PipelineStats {
             events: self.counters.events.load(Ordering::Relaxed),
@@ -371,6 +381,32 @@ mod tests {
             payload: vec![b'x'],
             syscall: Syscall::Write,
         })
+    }
+
+    struct BrokenPipe;
+    impl Sink for BrokenPipe {
+        fn emit(&mut self, _: &Output) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_makes_the_pipeline_unhealthy() {
+        for workers in [0, 2] {
+            let p = Pipeline::start(workers, 8, |_| Box::new(EventsWorker::new(0)), Box::new(BrokenPipe));
+            assert!(p.healthy());
+            p.submit(data(1, 0));
+            let t0 = Instant::now();
+            while p.healthy() {
+                assert!(t0.elapsed() < Duration::from_secs(5), "workers {workers}: still healthy");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let s = p.finish();
+            assert!(s.sink_error.is_some_and(|e| e.contains("roken pipe")), "workers {workers}");
+        }
     }
 
     #[test]

@@ -264,3 +264,46 @@ fn binary_is_static() {
     let text = format!("{}{}", String::from_utf8_lossy(&ldd.stdout), String::from_utf8_lossy(&ldd.stderr));
     assert!(text.contains("not a dynamic executable") || text.contains("statically linked"), "{text}");
 }
+
+#[test]
+fn closed_output_pipe_stops_the_probe() {
+    if !require_root() {
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    let dir = tmpdir("epipe");
+    std::fs::write(dir.join("f"), "x").unwrap();
+    let port = free_port();
+    let _server = python_server(&dir, port);
+    // `osprey | head -n 1`
+    let mut child = Command::new(BIN)
+        .args(["-v", "--records", "events", "--comm", "curl"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("attached") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "osprey exited before attaching");
+    }
+    std::thread::spawn(move || for _ in err.lines() {});
+    let url = format!("http://127.0.0.1:{port}/f");
+    run_ok(Command::new("curl").args(["-sS", &url]));
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("\"type\":\"event\""), "{first}");
+    drop(out); // the reader goes away, like head after one line
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        run_ok(Command::new("curl").args(["-sS", &url]));
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed().as_secs() < 15, "osprey kept running with nobody reading its output");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+}
