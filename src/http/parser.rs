@@ -770,31 +770,33 @@ fn body_len(buf: &[u8], framing: BodyFraming, eof: bool) -> Parse<u64> {
     }
 }
 
-/// Parse one whole request (head and body).
-pub fn parse_full_request(buf: &[u8]) -> Parse<Message<RequestHead>> {
-    match parse_request(buf) {
-        Parse::Complete(head, hl) => {
-            let framing = match request_framing(&head) {
-                Ok(f) => f,
-                Err(m) => return Parse::Invalid(m),
-            };
-            match body_len(&buf[hl..], framing, false) {
-                Parse::Complete(body_bytes, n) => Parse::Complete(
-                    Message {
-                        head,
-                        head_len: hl,
-                        framing,
-                        body_bytes,
-                    },
-                    hl + n,
-                ),
-                Parse::NeedMore => Parse::NeedMore,
-                Parse::Invalid(m) => Parse::Invalid(m),
-            }
-        }
+/// Head, then a body framed by `framing(&head)`: the shared tail of
+/// [`parse_full_request`] and [`parse_full_response`].
+fn full_message<H>(
+    buf: &[u8],
+    head: Parse<H>,
+    framing: impl FnOnce(&H) -> Result<BodyFraming, &'static str>,
+    eof: bool,
+) -> Parse<Message<H>> {
+    let (head, hl) = match head {
+        Parse::Complete(h, n) => (h, n),
+        Parse::NeedMore => return Parse::NeedMore,
+        Parse::Invalid(m) => return Parse::Invalid(m),
+    };
+    let framing = match framing(&head) {
+        Ok(f) => f,
+        Err(m) => return Parse::Invalid(m),
+    };
+    match body_len(&buf[hl..], framing, eof) {
+        Parse::Complete(body_bytes, n) => Parse::Complete(Message { head, head_len: hl, framing, body_bytes }, hl + n),
         Parse::NeedMore => Parse::NeedMore,
         Parse::Invalid(m) => Parse::Invalid(m),
     }
+}
+
+/// Parse one whole request (head and body).
+pub fn parse_full_request(buf: &[u8]) -> Parse<Message<RequestHead>> {
+    full_message(buf, parse_request(buf), request_framing, false)
 }
 
 /// Parse one whole response (head and body) to a request with `req_method`.
@@ -805,29 +807,7 @@ pub fn parse_full_response(
     req_method: Option<&str>,
     eof: bool,
 ) -> Parse<Message<ResponseHead>> {
-    match parse_response(buf) {
-        Parse::Complete(head, hl) => {
-            let framing = match response_framing(req_method, &head) {
-                Ok(f) => f,
-                Err(m) => return Parse::Invalid(m),
-            };
-            match body_len(&buf[hl..], framing, eof) {
-                Parse::Complete(body_bytes, n) => Parse::Complete(
-                    Message {
-                        head,
-                        head_len: hl,
-                        framing,
-                        body_bytes,
-                    },
-                    hl + n,
-                ),
-                Parse::NeedMore => Parse::NeedMore,
-                Parse::Invalid(m) => Parse::Invalid(m),
-            }
-        }
-        Parse::NeedMore => Parse::NeedMore,
-        Parse::Invalid(m) => Parse::Invalid(m),
-    }
+    full_message(buf, parse_response(buf), |h| response_framing(req_method, h), eof)
 }
 
 /// Methods the resynchroniser accepts as the start of a request.
