@@ -389,6 +389,14 @@ macro_rules! run_skel {
 }
 use run_skel;
 
+/// Bytes of `struct conn_key { __u32 tgid; __s32 fd; }`, the `conns` map key.
+fn conn_key(tgid: u32, fd: i32) -> [u8; 8] {
+    let mut key = [0u8; 8];
+    key[..4].copy_from_slice(&tgid.to_ne_bytes());
+    key[4..].copy_from_slice(&fd.to_ne_bytes());
+    key
+}
+
 /// Fallback mode only: give OPEN records without addresses their addresses
 /// from /proc, and drop connections that turn out not to be TCP.
 struct Enricher {
@@ -425,10 +433,7 @@ impl Enricher {
                     Lookup::NotTcp => {
                         self.non_tcp += 1;
                         self.not_tcp.insert(o.conn);
-                        let mut key = [0u8; 8];
-                        key[..4].copy_from_slice(&o.conn.tgid.to_ne_bytes());
-                        key[4..].copy_from_slice(&o.conn.fd.to_ne_bytes());
-                        forget(&key);
+                        forget(&conn_key(o.conn.tgid, o.conn.fd));
                         return None;
                     }
                     Lookup::Gone => self.unresolved += 1,
@@ -470,9 +475,7 @@ fn seed_existing_connections(cfg: &ProbeConfig, pipeline: &Pipeline, mut insert:
                 continue;
             }
             let gen = USER_GEN_BASE + n;
-            let mut key = [0u8; 8];
-            key[..4].copy_from_slice(&pid.to_ne_bytes());
-            key[4..].copy_from_slice(&fd.to_ne_bytes());
+            let key = conn_key(pid, fd);
             let val = skel_nobtf::types::conn_state { r#gen: gen, ..Default::default() };
             // SAFETY: conn_state is a repr(C) POD generated from the object's BTF.
             let bytes = unsafe {
