@@ -77,24 +77,38 @@ struct {
 } events SEC(".maps");
 
 /* Arguments of an in-flight syscall.
- * key: pid_tgid; value: struct stash; lifetime: sys_enter → sys_exit of the
- * same thread, deleted on every exit path. */
+ * CO-RE build: task-local storage (one element per thread, created on the
+ * thread's first traced syscall, freed by the kernel when the thread exits;
+ * "deleted" after use by clearing `syscall`) -- a pointer chase instead of
+ * a hash update + lookup + delete per syscall.
+ * BTF-less build: hash keyed by pid_tgid, deleted on every exit path.
+ * Lifetime of the contents: sys_enter -> sys_exit of the same thread; exit
+ * only takes a stash written by the enter of its own syscall. */
 struct stash {
 	__u64 start_ns;
 	__u64 buf;       /* user buffer, or iovec array when vectored */
 	__s32 fd;
 	__u32 iovcnt;
-	__u8  syscall;   /* enum osprey_syscall */
+	__u8  syscall;   /* enum osprey_syscall; OSPREY_SYS_UNKNOWN: empty */
 	__u8  vectored;
 	__u8  _pad[6];
 };
 
+#ifndef OSPREY_NO_BTF
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct stash);
+} stash SEC(".maps");
+#else
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct stash);
 } stash SEC(".maps");
+#endif
 
 /* Tracked connections.
  * key: {tgid, fd}; value: identity and per-direction stream positions;
@@ -135,21 +149,27 @@ struct {
 	__type(value, __u8);
 } allowed_comms SEC(".maps");
 
-/* Per-CPU scratch for building a data record (too big for the stack).
- * key: slot index; value: a slot claimed with cmpxchg on `busy` for the
- * time between filling the record and writing it out; lifetime: the map.
- * Several slots, because on preemptible kernels (PREEMPT_FULL/LAZY) a
- * program can be preempted mid-record by another task whose program runs
+/* Scratch for building a data record (too big for the stack), per CPU.
+ * key: cpu * OSPREY_SCRATCH_SLOTS + slot (entries sized by the loader to the
+ * possible CPUs; a plain array because a per-CPU value is limited to 32 KiB);
+ * value: a slot claimed with cmpxchg on `busy` for the time between filling
+ * the record and writing it out; lifetime: the map.
+ * Several slots per CPU, because on preemptible kernels (PREEMPT_FULL/LAZY)
+ * a program can be preempted mid-record by another task whose program runs
  * on the same CPU: with a single unguarded buffer it would overwrite the
  * first record (seen on Debian 7.x kernels in the kernel matrix). */
 struct scratch_slot {
 	__u32 busy;
 	__u32 _pad;
 	struct osprey_data_event ev;
+	/* never sent: lets the verifier accept a copy of up to
+	 * OSPREY_MAX_PAYLOAD bytes at any offset below OSPREY_MAX_PAYLOAD
+	 * (iovecs gathered into one record) */
+	__u8 slack[OSPREY_MAX_PAYLOAD];
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, OSPREY_SCRATCH_SLOTS);
 	__type(key, __u32);
 	__type(value, struct scratch_slot);
@@ -182,6 +202,60 @@ static __always_inline bool traced(__u64 pid_tgid)
 			return true;
 	}
 	return false;
+}
+
+/* Remember the arguments of the syscall this thread is entering. */
+static __always_inline void stash_put(__u64 pid_tgid, const struct stash *st)
+{
+#ifndef OSPREY_NO_BTF
+	struct stash *s = bpf_task_storage_get(&stash, bpf_get_current_task_btf(), 0,
+					       BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (!s) {
+		count(OSPREY_CNT_STASH_FULL, 1);
+		return;
+	}
+	*s = *st;
+#else
+	if (bpf_map_update_elem(&stash, &pid_tgid, st, BPF_ANY))
+		count(OSPREY_CNT_STASH_FULL, 1);
+#endif
+}
+
+/* Take (and forget) the stash of this thread if it was written by the enter
+ * of `syscall`; false when there is none (not traced, or a stale one left
+ * by an exit the kernel skipped). */
+static __always_inline bool stash_take(__u64 pid_tgid, __u8 syscall, struct stash *out)
+{
+	struct stash *s;
+
+#ifndef OSPREY_NO_BTF
+	s = bpf_task_storage_get(&stash, bpf_get_current_task_btf(), 0, 0);
+	if (!s || s->syscall != syscall)
+		return false;
+	*out = *s;
+	s->syscall = OSPREY_SYS_UNKNOWN;
+	return true;
+#else
+	s = bpf_map_lookup_elem(&stash, &pid_tgid);
+	if (!s)
+		return false;
+	*out = *s;
+	bpf_map_delete_elem(&stash, &pid_tgid);
+	return out->syscall == syscall;
+#endif
+}
+
+/* This thread's enter found nothing to trace: make sure its exit cannot
+ * take an older stash of the same syscall (cheap with task storage only). */
+static __always_inline void stash_clear(void)
+{
+#ifndef OSPREY_NO_BTF
+	struct stash *s = bpf_task_storage_get(&stash, bpf_get_current_task_btf(), 0, 0);
+
+	if (s)
+		s->syscall = OSPREY_SYS_UNKNOWN;
+#endif
 }
 
 #ifndef OSPREY_NO_BTF
@@ -334,33 +408,59 @@ static __always_inline struct conn_state *conn_open(__u64 pid_tgid, __s32 fd, vo
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
-/* One DATA record for `len` bytes moved at `ubuf` (NULL: count only). */
-static __always_inline void emit_data(struct conn_state *cs, const struct stash *st, __u64 pid_tgid,
-				      __u8 dir, __u64 ubuf, __u64 len)
+/* Claim a free per-CPU scratch slot (NULL: all busy, counted). */
+static __always_inline struct scratch_slot *claim_slot(void)
 {
-	struct scratch_slot *slot = NULL;
+	__u32 base = bpf_get_smp_processor_id() * OSPREY_SCRATCH_SLOTS;
+
+	for (__u32 i = 0; i < OSPREY_SCRATCH_SLOTS; i++) {
+		__u32 k = base + i;
+		struct scratch_slot *s = bpf_map_lookup_elem(&scratch, &k);
+
+		if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0)
+			return s;
+	}
+	count(OSPREY_CNT_SCRATCH_BUSY, 1);
+	return NULL;
+}
+
+/* Copy up to `n` bytes from user memory to `off` in the record's payload;
+ * returns the bytes copied (0 on a fault, counted). */
+static __always_inline __s64 copy_payload(struct scratch_slot *slot, __s64 off, __s64 n, __u64 ubuf)
+{
+	if (off < 0 || off >= OSPREY_MAX_PAYLOAD)
+		return 0;
+	if (n > OSPREY_MAX_PAYLOAD)
+		n = OSPREY_MAX_PAYLOAD;
+	if (n <= 0)
+		return 0;
+	/* off < MAX and n <= MAX: within ev.payload + slack */
+	if (bpf_probe_read_user(&slot->ev.payload[off], n, (const void *)ubuf)) {
+		count(OSPREY_CNT_READ_ERRORS, 1);
+		return 0;
+	}
+	return n;
+}
+
+/* One DATA record for the `len` bytes (the syscall's return value) moved at
+ * st->buf, or gathered from st->buf's iovec array when vectored: the first
+ * min(len, capture_bytes) bytes are captured, all `len` are counted. */
+static __always_inline void emit_data(struct conn_state *cs, const struct stash *st, __u64 pid_tgid,
+				      __u8 dir, __u64 len)
+{
+	struct scratch_slot *slot;
 	struct osprey_data_event *e;
-	__s64 n = len;
 	__s64 cap = capture_bytes;
+	__s64 got = 0;
 	__u64 pos;
 
 	/* the position advances even if the record is lost: user space sees
 	 * exactly which bytes are missing */
 	pos = __sync_fetch_and_add(&cs->pos[dir & 1], len);
 
-	for (__u32 i = 0; i < OSPREY_SCRATCH_SLOTS; i++) {
-		__u32 k = i;
-		struct scratch_slot *s = bpf_map_lookup_elem(&scratch, &k);
-
-		if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0) {
-			slot = s;
-			break;
-		}
-	}
-	if (!slot) {
-		count(OSPREY_CNT_SCRATCH_BUSY, 1);
+	slot = claim_slot();
+	if (!slot)
 		return;
-	}
 	e = &slot->ev;
 	fill_hdr(&e->hdr, OSPREY_KIND_DATA, st->syscall, pid_tgid, st->fd, cs);
 	e->hdr.dir = dir;
@@ -368,22 +468,48 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	e->pos = pos;
 	e->orig_len = len;
 
-	if (!ubuf)
-		n = 0;
-	if (n > cap)
-		n = cap;
-	if (n > OSPREY_MAX_PAYLOAD)
-		n = OSPREY_MAX_PAYLOAD;
-	if (n < 0)
-		n = 0;
-	if (n > 0 && bpf_probe_read_user(e->payload, n, (const void *)ubuf)) {
-		count(OSPREY_CNT_READ_ERRORS, 1);
-		n = 0;
+	if (cap > OSPREY_MAX_PAYLOAD)
+		cap = OSPREY_MAX_PAYLOAD;
+	if ((__s64)len < cap)
+		cap = len;
+
+	if (!st->vectored) {
+		got = copy_payload(slot, 0, cap, st->buf);
+	} else {
+		__u64 left = len;
+		int i;
+
+		for (i = 0; i < OSPREY_MAX_IOV; i++) {
+			struct osp_iovec iov = {};
+			__s64 seg, n, c;
+
+			if (i >= st->iovcnt || !left || got >= cap)
+				break;
+			if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(st->buf + i * sizeof(iov)))) {
+				count(OSPREY_CNT_READ_ERRORS, 1);
+				break;
+			}
+			seg = iov.iov_len < left ? iov.iov_len : left;
+			left -= seg;
+			n = cap - got;
+			if (seg < n)
+				n = seg;
+			c = copy_payload(slot, got, n, iov.iov_base);
+			got += c;
+			if (c < n)
+				break;   /* unreadable: keep the contiguous prefix */
+		}
+		if (i == OSPREY_MAX_IOV && left && got < cap)
+			count(OSPREY_CNT_IOV_OVERFLOW, 1);   /* counted, not captured */
 	}
-	e->cap_len = n;
-	if (len > (__u64)n)
-		count(OSPREY_CNT_TRUNC_BYTES, len - n);
-	submit(e, OSPREY_DATA_HDR_SIZE + n, n, false);
+	if (got < 0)
+		got = 0;
+	if (got > OSPREY_MAX_PAYLOAD)
+		got = OSPREY_MAX_PAYLOAD;
+	e->cap_len = got;
+	if (len > (__u64)got)
+		count(OSPREY_CNT_TRUNC_BYTES, len - got);
+	submit(e, OSPREY_DATA_HDR_SIZE + got, got, false);
 	slot->busy = 0;
 }
 
@@ -397,34 +523,32 @@ static __always_inline int data_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 ve
 
 	if (!traced(pid_tgid))
 		return 0;
-	if (!bpf_map_lookup_elem(&conns, &key) && !tcp_sock_from_fd(fd))
+	if (!bpf_map_lookup_elem(&conns, &key) && !tcp_sock_from_fd(fd)) {
+		stash_clear();
 		return 0;
+	}
 	st.start_ns = bpf_ktime_get_ns();
 	st.buf = buf;
 	st.fd = fd;
 	st.iovcnt = iovcnt;
 	st.syscall = syscall;
 	st.vectored = vectored;
-	if (bpf_map_update_elem(&stash, &pid_tgid, &st, BPF_ANY))
-		count(OSPREY_CNT_STASH_FULL, 1);
+	stash_put(pid_tgid, &st);
 	return 0;
 }
 
 /* ---- data syscalls: exit ------------------------------------------------ */
 
-static __always_inline int data_exit(__s64 ret, __u8 dir)
+static __always_inline int data_exit(__s64 ret, __u8 dir, __u8 syscall)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct conn_key key = { .tgid = pid_tgid >> 32 };
 	struct conn_state *cs;
-	struct stash *stp, st;
+	struct stash st;
 	void *sk;
 
-	stp = bpf_map_lookup_elem(&stash, &pid_tgid);
-	if (!stp)
+	if (!stash_take(pid_tgid, syscall, &st))
 		return 0;
-	st = *stp;
-	bpf_map_delete_elem(&stash, &pid_tgid);
 	if (ret <= 0)
 		return 0;
 
@@ -440,34 +564,7 @@ static __always_inline int data_exit(__s64 ret, __u8 dir)
 		if (!cs)
 			return 0;
 	}
-
-	if (!st.vectored) {
-		emit_data(cs, &st, pid_tgid, dir, st.buf, ret);
-		return 0;
-	}
-
-	__u64 left = ret;
-	for (int i = 0; i < OSPREY_MAX_IOV; i++) {
-		struct osp_iovec iov = {};
-		__u64 len;
-
-		if (i >= st.iovcnt || !left)
-			break;
-		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(st.buf + i * sizeof(iov)))) {
-			count(OSPREY_CNT_READ_ERRORS, 1);
-			break;
-		}
-		len = iov.iov_len < left ? iov.iov_len : left;
-		if (!len)
-			continue;
-		emit_data(cs, &st, pid_tgid, dir, iov.iov_base, len);
-		left -= len;
-	}
-	if (left) {
-		/* past OSPREY_MAX_IOV (or unreadable): counted, not captured */
-		count(OSPREY_CNT_IOV_OVERFLOW, 1);
-		emit_data(cs, &st, pid_tgid, dir, 0, left);
-	}
+	emit_data(cs, &st, pid_tgid, dir, ret);
 	return 0;
 }
 
@@ -481,7 +578,7 @@ int enter_##name(struct sys_enter_ctx *ctx)                                     
 SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
 int exit_##name(struct sys_exit_ctx *ctx)                                       \
 {                                                                               \
-	return data_exit(ctx->ret, dir);                                        \
+	return data_exit(ctx->ret, dir, sys);                                        \
 }
 
 /* readv/writev: (fd, iov, iovcnt) */
@@ -494,7 +591,7 @@ int enter_##name(struct sys_enter_ctx *ctx)                                     
 SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
 int exit_##name(struct sys_exit_ctx *ctx)                                       \
 {                                                                               \
-	return data_exit(ctx->ret, dir);                                        \
+	return data_exit(ctx->ret, dir, sys);                                        \
 }
 
 /* sendmsg/recvmsg: (fd, struct user_msghdr *, flags) */
@@ -511,7 +608,7 @@ int enter_##name(struct sys_enter_ctx *ctx)                                     
 SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
 int exit_##name(struct sys_exit_ctx *ctx)                                       \
 {                                                                               \
-	return data_exit(ctx->ret, dir);                                        \
+	return data_exit(ctx->ret, dir, sys);                                        \
 }
 
 PLAIN_PAIR(read, OSPREY_SYS_READ, OSPREY_DIR_INGRESS)
@@ -535,25 +632,21 @@ static __always_inline int setup_enter(__s32 fd, __u8 syscall)
 	st.start_ns = bpf_ktime_get_ns();
 	st.fd = fd;
 	st.syscall = syscall;
-	if (bpf_map_update_elem(&stash, &pid_tgid, &st, BPF_ANY))
-		count(OSPREY_CNT_STASH_FULL, 1);
+	stash_put(pid_tgid, &st);
 	return 0;
 }
 
-static __always_inline int setup_exit(__s64 ret)
+static __always_inline int setup_exit(__s64 ret, __u8 syscall)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct stash *stp;
+	struct stash st;
 	void *sk;
 	__s32 fd;
-	__u8 syscall, role;
+	__u8 role;
 
-	stp = bpf_map_lookup_elem(&stash, &pid_tgid);
-	if (!stp)
+	if (!stash_take(pid_tgid, syscall, &st))
 		return 0;
-	fd = stp->fd;
-	syscall = stp->syscall;
-	bpf_map_delete_elem(&stash, &pid_tgid);
+	fd = st.fd;
 
 	if (syscall == OSPREY_SYS_CONNECT) {
 		if (ret != 0 && ret != -EINPROGRESS)
@@ -590,7 +683,7 @@ int enter_connect(struct sys_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct sys_exit_ctx *ctx)
 {
-	return setup_exit(ctx->ret);
+	return setup_exit(ctx->ret, OSPREY_SYS_CONNECT);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept")
@@ -602,7 +695,7 @@ int enter_accept(struct sys_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_accept")
 int exit_accept(struct sys_exit_ctx *ctx)
 {
-	return setup_exit(ctx->ret);
+	return setup_exit(ctx->ret, OSPREY_SYS_ACCEPT);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
@@ -614,7 +707,7 @@ int enter_accept4(struct sys_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(struct sys_exit_ctx *ctx)
 {
-	return setup_exit(ctx->ret);
+	return setup_exit(ctx->ret, OSPREY_SYS_ACCEPT4);
 }
 
 /* close() of a tracked connection: final positions, then forget it. */

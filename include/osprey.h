@@ -17,8 +17,8 @@
  * (`capture_bytes`, default OSPREY_DEFAULT_CAPTURE) is clamped to this. */
 #define OSPREY_MAX_PAYLOAD     16384
 #define OSPREY_DEFAULT_CAPTURE 4096
-/* iovecs inspected per readv/writev/sendmsg/recvmsg; bytes past them are
- * still counted (one record with cap_len 0 carries the remainder). */
+/* iovecs gathered per readv/writev/sendmsg/recvmsg into its one DATA
+ * record; bytes past them are counted in orig_len but not captured. */
 #define OSPREY_MAX_IOV         16
 /* Entries of the process allowlist maps. */
 #define OSPREY_MAX_FILTER_PIDS  256

@@ -13,6 +13,8 @@ pub const MAX_IOV: usize = 16;
 pub const MAX_FILTER_PIDS: usize = 256;
 pub const MAX_FILTER_COMMS: usize = 64;
 pub const COMM_LEN: usize = 16;
+/// Record-building slots per CPU in the `scratch` map.
+pub const SCRATCH_SLOTS: usize = 4;
 
 pub const KIND_OPEN: u8 = 1;
 pub const KIND_DATA: u8 = 2;

@@ -276,6 +276,12 @@ macro_rules! run_skel {
             .events
             .set_max_entries(cfg.ringbuf_bytes)
             .with_context(|| format!("--ringbuf-size {}", cfg.ringbuf_bytes))?;
+        // OSPREY_SCRATCH_SLOTS record-building slots per possible CPU
+        let cpus = libbpf_rs::num_possible_cpus().context("counting the possible CPUs")?;
+        open.maps
+            .scratch
+            .set_max_entries((cpus * abi::SCRATCH_SLOTS) as u32)
+            .context("sizing the scratch map")?;
 
         // load
         let skel = open.load().map_err(|e| explain_load_error(&e, cfg.verbose))?;
