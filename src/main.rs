@@ -107,9 +107,10 @@ struct RunArgs {
     #[arg(long, default_value_t = 50, value_name = "MS")]
     poll_ms: u64,
     /// Worker threads (sharded by connection); 0: process everything in the
-    /// ring-buffer thread (fewest thread hand-offs, for small machines).
-    #[arg(long, default_value_t = 2)]
-    workers: usize,
+    /// ring-buffer thread (fewest thread hand-offs). Default: 0 on machines
+    /// with up to 4 CPUs (where hand-offs cost more than they spread), else 2.
+    #[arg(long)]
+    workers: Option<usize>,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
@@ -159,8 +160,8 @@ fn validate(a: &RunArgs) -> Result<()> {
     if a.comms.iter().any(|c| c.is_empty()) {
         bail!("--comm: empty name");
     }
-    if a.workers > 64 {
-        bail!("--workers {}: at most 64", a.workers);
+    if let Some(w) = a.workers.filter(|&w| w > 64) {
+        bail!("--workers {w}: at most 64");
     }
     if let Some(d) = a.duration {
         if !(d > 0.0 && d.is_finite()) {
@@ -208,7 +209,9 @@ fn run(a: RunArgs) -> Result<()> {
             Records::Transactions | Records::Messages => Box::new(TrackerWorker::new(tcfg.clone())),
         }
     };
-    let pipeline = Pipeline::start(a.workers, 1024, make, Box::new(sink));
+    let workers = a.workers.unwrap_or_else(default_workers);
+    log::debug!("{workers} worker threads");
+    let pipeline = Pipeline::start(workers, 1024, make, Box::new(sink));
     let started = Instant::now();
 
     let kernel = if a.synthetic {
@@ -315,5 +318,13 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "osprey: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--workers` when not given: inline processing on small machines.
+fn default_workers() -> usize {
+    match std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) {
+        0..=4 => 0,
+        _ => 2,
     }
 }

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! Output records: one JSON object per line, stable snake_case field names.
 
-use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
 
 use crate::event::{Direction, Role};
 
@@ -21,9 +24,9 @@ pub struct Transaction {
     /// Always "http_transaction".
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub ts_start: String,
+    pub ts_start: IsoTime,
     pub ts_start_ns: i64,
-    pub ts_end: String,
+    pub ts_end: IsoTime,
     pub ts_end_ns: i64,
     /// Request first byte to response last byte (null without a response).
     pub latency_ns: Option<u64>,
@@ -33,7 +36,7 @@ pub struct Transaction {
     pub target: Option<String>,
     pub path: Option<String>,
     pub host: Option<String>,
-    pub http_version: Option<String>,
+    pub http_version: Option<&'static str>,
     pub status: Option<u16>,
     pub reason: Option<String>,
     pub req_header_count: Option<u32>,
@@ -47,12 +50,12 @@ pub struct Transaction {
     /// Null for wire records.
     pub pid: Option<u32>,
     pub tid: Option<u32>,
-    pub comm: Option<String>,
-    pub conn_id: String,
+    pub comm: Option<Arc<str>>,
+    pub conn_id: Arc<str>,
     pub role: Role,
-    pub local_addr: Option<String>,
+    pub local_addr: Option<Arc<str>>,
     pub local_port: Option<u16>,
-    pub remote_addr: Option<String>,
+    pub remote_addr: Option<Arc<str>>,
     pub remote_port: Option<u16>,
     /// "ebpf" or "wire".
     pub source: Source,
@@ -90,15 +93,15 @@ pub struct MsgRecord {
     pub kind: &'static str,
     pub message: MsgKind,
     pub direction: Direction,
-    pub ts_start: String,
+    pub ts_start: IsoTime,
     pub ts_start_ns: i64,
-    pub ts_end: String,
+    pub ts_end: IsoTime,
     pub ts_end_ns: i64,
     pub method: Option<String>,
     pub target: Option<String>,
     pub path: Option<String>,
     pub host: Option<String>,
-    pub http_version: String,
+    pub http_version: &'static str,
     pub status: Option<u16>,
     pub reason: Option<String>,
     pub header_count: u32,
@@ -108,12 +111,12 @@ pub struct MsgRecord {
     /// Null for wire records.
     pub pid: Option<u32>,
     pub tid: Option<u32>,
-    pub comm: Option<String>,
-    pub conn_id: String,
+    pub comm: Option<Arc<str>>,
+    pub conn_id: Arc<str>,
     pub role: Role,
-    pub local_addr: Option<String>,
+    pub local_addr: Option<Arc<str>>,
     pub local_port: Option<u16>,
-    pub remote_addr: Option<String>,
+    pub remote_addr: Option<Arc<str>>,
     pub remote_port: Option<u16>,
     /// "ebpf" or "wire".
     pub source: Source,
@@ -130,8 +133,9 @@ pub struct MsgRecord {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Record {
-    Transaction(Transaction),
-    Message(MsgRecord),
+    // boxed: records are moved through queues and channels several times
+    Transaction(Box<Transaction>),
+    Message(Box<MsgRecord>),
 }
 
 impl Record {
@@ -156,24 +160,56 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// An instant as epoch nanoseconds, serialised as ISO-8601 UTC with
+/// nanoseconds ("2026-11-29T15:30:00.123456789Z") without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IsoTime(pub i64);
+
+impl Serialize for IsoTime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut b = [0u8; ISO_LEN];
+        s.serialize_str(fmt_iso8601(self.0, &mut b))
+    }
+}
+
+impl fmt::Display for IsoTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut b = [0u8; ISO_LEN];
+        f.write_str(fmt_iso8601(self.0, &mut b))
+    }
+}
+
+const ISO_LEN: usize = 30;
+
+/// Writes e.g. "2026-11-29T15:30:00.123456789Z" into `b` (years of the i64
+/// nanosecond range, 1677..2262, always have four digits).
+fn fmt_iso8601(epoch_ns: i64, b: &mut [u8; ISO_LEN]) -> &str {
+    fn digits(b: &mut [u8], mut v: u64) {
+        for c in b.iter_mut().rev() {
+            *c = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    let secs = epoch_ns.div_euclid(1_000_000_000);
+    let nanos = epoch_ns.rem_euclid(1_000_000_000) as u64;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u64;
+    let (y, m, d) = civil_from_days(days);
+    b.copy_from_slice(b"0000-00-00T00:00:00.000000000Z");
+    digits(&mut b[0..4], y.clamp(0, 9999) as u64);
+    digits(&mut b[5..7], m as u64);
+    digits(&mut b[8..10], d as u64);
+    digits(&mut b[11..13], sod / 3600);
+    digits(&mut b[14..16], (sod / 60) % 60);
+    digits(&mut b[17..19], sod % 60);
+    digits(&mut b[20..29], nanos);
+    std::str::from_utf8(b).unwrap_or("")
+}
+
 /// Epoch nanoseconds to ISO-8601 UTC with nanoseconds,
 /// e.g. "2026-11-29T15:30:00.123456789Z".
 pub fn iso8601_ns(epoch_ns: i128) -> String {
-    let secs = epoch_ns.div_euclid(1_000_000_000);
-    let nanos = epoch_ns.rem_euclid(1_000_000_000) as u32;
-    let days = secs.div_euclid(86_400) as i64;
-    let sod = secs.rem_euclid(86_400) as u32;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        y,
-        m,
-        d,
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60,
-        nanos
-    )
+    IsoTime(epoch_ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64).to_string()
 }
 
 /// Monotonic ns plus the realtime offset, as epoch ns (saturating to i64,

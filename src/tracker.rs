@@ -10,6 +10,7 @@
 //! direction, per connection and in the number of connections.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -19,7 +20,7 @@ use crate::http::parser::{
     BodyFraming, ChunkStep, ChunkedDecoder, Parse,
 };
 use crate::record::{
-    epoch_ns, iso8601_ns, output_headers, MsgKind, MsgRecord, Record, Source, Transaction,
+    epoch_ns, output_headers, IsoTime, MsgKind, MsgRecord, Record, Source, Transaction,
 };
 
 /// Tracker settings.
@@ -276,7 +277,6 @@ impl Dir {
         let last = self.span_at(self.buf_pos + n.max(1) as u64 - 1);
         self.buf.drain(..n);
         self.buf_pos += n as u64;
-        self.release_idle_buf();
         while self.spans.len() > 1 && self.spans.front().is_some_and(|s| s.end <= self.buf_pos) {
             self.spans.pop_front();
         }
@@ -345,6 +345,17 @@ struct Conn {
     last_ts: u64,
     touch: u64,
     dirty: [bool; 2],
+    /// Output strings of this connection, made once (not per record).
+    labels: Option<Labels>,
+}
+
+/// The per-connection strings every record repeats.
+#[derive(Clone)]
+struct Labels {
+    conn_id: Arc<str>,
+    comm: Arc<str>,
+    local_addr: Option<Arc<str>>,
+    remote_addr: Option<Arc<str>>,
 }
 
 impl Conn {
@@ -382,8 +393,9 @@ fn dir_of(i: usize) -> Direction {
     }
 }
 
-fn version_str(minor: u8) -> String {
-    format!("1.{minor}")
+fn version_str(minor: u8) -> &'static str {
+    const V: [&str; 10] = ["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9"];
+    V.get(minor as usize).copied().unwrap_or("1.x")
 }
 
 /// First offset in `buf` where a message of the wanted kind plausibly starts.
@@ -421,7 +433,20 @@ impl Conn {
             last_ts: 0,
             touch: 0,
             dirty: [false; 2],
+            labels: None,
         }
+    }
+
+    fn labels(&mut self) -> Labels {
+        if self.labels.is_none() {
+            self.labels = Some(Labels {
+                conn_id: self.id.to_string().into(),
+                comm: self.proc.comm.as_str().into(),
+                local_addr: self.addrs.map(|a| a.local.ip().to_string().into()),
+                remote_addr: self.addrs.map(|a| a.remote.ip().to_string().into()),
+            });
+        }
+        self.labels.clone().expect("set above")
     }
 
     fn carries(&self, d: usize) -> Carries {
@@ -1062,18 +1087,18 @@ impl Conn {
 
     fn pair(&mut self, ctx: &mut Ctx) {
         loop {
-            let Some(resp) = self.resps.front() else {
+            let Some((resp_first_ts, resp_after_gap)) = self.resps.front().map(|r| (r.first_ts, r.after_gap)) else {
                 return;
             };
             let too_early = self
                 .reqs
                 .front()
-                .is_some_and(|q| q.start_mono() > resp.first_ts);
+                .is_some_and(|q| q.start_mono() > resp_first_ts);
             if !self.reqs.is_empty() && !too_early {
-                if resp.after_gap {
+                if resp_after_gap {
                     // Responses were lost: answer the newest request that
                     // started before this response; older ones got no answer.
-                    while self.reqs.len() > 1 && self.reqs[1].first_ts <= resp.first_ts {
+                    while self.reqs.len() > 1 && self.reqs[1].first_ts <= resp_first_ts {
                         let mut old = self.reqs.pop_front().expect("len > 1");
                         old.gap = true;
                         ctx.stats.unanswered_requests += 1;
@@ -1181,19 +1206,14 @@ impl Conn {
 
     // ---- records ---------------------------------------------------------
 
-    fn addr_fields(&self) -> (Option<String>, Option<u16>, Option<String>, Option<u16>) {
+    fn ports(&self) -> (Option<u16>, Option<u16>) {
         match &self.addrs {
-            Some(a) => (
-                Some(a.local.ip().to_string()),
-                Some(a.local.port()),
-                Some(a.remote.ip().to_string()),
-                Some(a.remote.port()),
-            ),
-            None => (None, None, None, None),
+            Some(a) => (Some(a.local.port()), Some(a.remote.port())),
+            None => (None, None),
         }
     }
 
-    fn emit_txn(&self, req: Option<&Msg>, resp: Option<&Msg>, ctx: &mut Ctx) {
+    fn emit_txn(&mut self, req: Option<&Msg>, resp: Option<&Msg>, ctx: &mut Ctx) {
         if !ctx.cfg.emit_transactions {
             // Still counted as processed, not emitted.
             return;
@@ -1212,7 +1232,8 @@ impl Conn {
             }
             _ => (None, None),
         };
-        let (la, lp, ra, rp) = self.addr_fields();
+        let (lp, rp) = self.ports();
+        let l = self.labels();
         let hdrs = |m: Option<&Msg>| {
             if ctx.cfg.headers {
                 m.map(|m| output_headers(&m.headers.to_pairs(), ctx.cfg.redact))
@@ -1223,9 +1244,9 @@ impl Conn {
         let ebpf = ctx.cfg.source == Source::Ebpf;
         let t = Transaction {
             kind: "http_transaction",
-            ts_start: iso8601_ns(epoch_ns(start, off) as i128),
+            ts_start: IsoTime(epoch_ns(start, off)),
             ts_start_ns: epoch_ns(start, off),
-            ts_end: iso8601_ns(epoch_ns(end, off) as i128),
+            ts_end: IsoTime(epoch_ns(end, off)),
             ts_end_ns: epoch_ns(end, off),
             latency_ns,
             ttfb_ns,
@@ -1246,12 +1267,12 @@ impl Conn {
             resp_content_type: resp.and_then(|m| m.header("content-type").map(str::to_string)),
             pid: ebpf.then_some(self.proc.tgid),
             tid: ebpf.then_some(any.tid),
-            comm: ebpf.then(|| self.proc.comm.clone()),
-            conn_id: self.id.to_string(),
+            comm: ebpf.then_some(l.comm),
+            conn_id: l.conn_id,
             role: self.role,
-            local_addr: la,
+            local_addr: l.local_addr,
             local_port: lp,
-            remote_addr: ra,
+            remote_addr: l.remote_addr,
             remote_port: rp,
             source: ctx.cfg.source,
             gap: req.is_some_and(|m| m.gap) || resp.is_some_and(|m| m.gap) || req.is_none(),
@@ -1266,17 +1287,18 @@ impl Conn {
             req_headers: hdrs(req),
             resp_headers: hdrs(resp),
         };
-        ctx.emit(Record::Transaction(t));
+        ctx.emit(Record::Transaction(Box::new(t)));
     }
 
-    fn emit_msg(&self, m: &Msg, ctx: &mut Ctx) {
+    fn emit_msg(&mut self, m: &Msg, ctx: &mut Ctx) {
         if !ctx.cfg.emit_messages {
             return;
         }
         let off = ctx.cfg.realtime_offset_ns;
         let start = m.start_mono();
         let end = m.last_ts.max(start);
-        let (la, lp, ra, rp) = self.addr_fields();
+        let (lp, rp) = self.ports();
+        let l = self.labels();
         let ebpf = ctx.cfg.source == Source::Ebpf;
         let r = MsgRecord {
             kind: "http_message",
@@ -1286,9 +1308,9 @@ impl Conn {
                 MsgKind::Response
             },
             direction: dir_of(m.dir),
-            ts_start: iso8601_ns(epoch_ns(start, off) as i128),
+            ts_start: IsoTime(epoch_ns(start, off)),
             ts_start_ns: epoch_ns(start, off),
-            ts_end: iso8601_ns(epoch_ns(end, off) as i128),
+            ts_end: IsoTime(epoch_ns(end, off)),
             ts_end_ns: epoch_ns(end, off),
             method: m.method.clone(),
             target: m.target.clone(),
@@ -1303,12 +1325,12 @@ impl Conn {
             content_type: m.header("content-type").map(str::to_string),
             pid: ebpf.then_some(self.proc.tgid),
             tid: ebpf.then_some(m.tid),
-            comm: ebpf.then(|| self.proc.comm.clone()),
-            conn_id: self.id.to_string(),
+            comm: ebpf.then_some(l.comm),
+            conn_id: l.conn_id,
             role: self.role,
-            local_addr: la,
+            local_addr: l.local_addr,
             local_port: lp,
-            remote_addr: ra,
+            remote_addr: l.remote_addr,
             remote_port: rp,
             source: ctx.cfg.source,
             gap: m.gap,
@@ -1321,11 +1343,16 @@ impl Conn {
                 None
             },
         };
-        ctx.emit(Record::Message(r));
+        ctx.emit(Record::Message(Box::new(r)));
     }
 }
 
 // ---------------------------------------------------------------------------
+
+/// Above this many tracked connections an idle connection gives its
+/// buffers back after every event (memory first); below it, once a tick
+/// (fewer allocations per request).
+const COMPACT_EAGER_CONNS: usize = 1024;
 
 /// The connection tracker.
 pub struct Tracker {
@@ -1363,6 +1390,7 @@ impl Tracker {
                     }
                     if c.addrs.is_none() {
                         c.addrs = o.addrs;
+                        c.labels = None;
                     }
                     c.touch = self.tick;
                     c.last_ts = c.last_ts.max(o.ts_ns);
@@ -1388,10 +1416,13 @@ impl Tracker {
                     stats: &mut self.stats,
                     out,
                 };
+                let eager = self.conns.len() > COMPACT_EAGER_CONNS;
                 let c = self.conns.get_mut(&id).expect("inserted above");
                 c.touch = tick;
                 c.on_data(e, &mut ctx);
-                c.compact();
+                if eager {
+                    c.compact();
+                }
             }
             Event::Close(cl) => {
                 if let Some(mut c) = self.conns.remove(&id) {
@@ -1456,6 +1487,9 @@ impl Tracker {
                 c.check_pending(d, now_mono_ns, &mut ctx);
             }
             c.settle(&mut ctx);
+            // with few connections once a tick, not per event: a keep-alive
+            // connection would free and re-allocate its queues per request
+            c.compact();
         }
     }
 
@@ -1656,7 +1690,7 @@ mod tests {
     fn txns(recs: &[Record]) -> Vec<Transaction> {
         recs.iter()
             .filter_map(|r| match r {
-                Record::Transaction(t) => Some(t.clone()),
+                Record::Transaction(t) => Some((**t).clone()),
                 _ => None,
             })
             .collect()
@@ -1718,7 +1752,7 @@ mod tests {
         assert_eq!(a.resp_content_type.as_deref(), Some("text/plain"));
         assert_eq!(a.local_addr.as_deref(), Some("10.0.0.1"));
         assert_eq!(a.remote_port, Some(80));
-        assert_eq!(a.conn_id, "4242-777-4-1");
+        assert_eq!(&*a.conn_id, "4242-777-4-1");
         // request written at +1us, response read at +2us
         assert_eq!(a.latency_ns, Some(1_000));
         assert_eq!(a.ttfb_ns, Some(1_000));

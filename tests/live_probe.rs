@@ -307,3 +307,64 @@ fn closed_output_pipe_stops_the_probe() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// One process, both ends, vectored I/O only: writev/sendmsg gather their
+/// iovecs into one DATA record (orig_len = bytes moved, the captured prefix
+/// contiguous), iovecs past OSPREY_MAX_IOV are counted but not captured,
+/// and recvmsg into several buffers is one ingress record too. Run with the
+/// CO-RE build (task-local stash) and the BTF-less one (hash stash).
+const VECTORED_PY: &str = r#"
+import os, socket, sys, time
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1)
+c = socket.create_connection(ls.getsockname()); s, _ = ls.accept()
+def settle(n):
+    got = b""
+    while len(got) < n:
+        bufs = [bytearray(7), bytearray(65536)]
+        k = s.recvmsg_into(bufs)[0]
+        got += (bytes(bufs[0]) + bytes(bufs[1]))[:k]
+    time.sleep(0.05)
+    return got
+os.writev(c.fileno(), [b"a" * 5, b"b" * 7, b"c" * 9]); settle(21)
+c.sendmsg([bytes([65 + i]) * 10 for i in range(20)]); settle(200)
+os.writev(c.fileno(), [b"x" * 3000, b"y" * 3000]); settle(6000)
+c.close(); s.close()
+print(os.getpid())
+"#;
+
+#[test]
+fn vectored_syscalls_gather_into_one_record() {
+    if !require_root() {
+        return;
+    }
+    for btf in [true, false] {
+        let dir = tmpdir(if btf { "vectored" } else { "vectored-nobtf" });
+        let out = dir.join("out.jsonl");
+        let args = ["--records", "events", "--comm", "python3", "--capture-bytes", "4096"];
+        let probe = if btf { Osprey::start(&args, out) } else { Osprey::start_without_btf(&args, out) };
+        let pid: u32 = run_ok(Command::new("python3").args(["-c", VECTORED_PY])).trim().parse().unwrap();
+        let (status, recs, err) = probe.stop();
+        assert!(status.success(), "exit {status:?}\n{err}");
+        let data = events(&recs, "data", pid);
+        let client: Vec<&Value> =
+            data.iter().copied().filter(|d| d["dir"] == "egress" && d["role"] != "server").collect();
+        let shape: Vec<(u64, u64, &str)> = client
+            .iter()
+            .map(|d| (d["orig_len"].as_u64().unwrap(), d["cap_len"].as_u64().unwrap(), d["syscall"].as_str().unwrap()))
+            .collect();
+        assert_eq!(shape, [(21, 21, "writev"), (200, 160, "sendmsg"), (6000, 4096, "writev")], "btf={btf}\n{client:?}");
+        assert_eq!(client[0]["payload"], "aaaaabbbbbbbccccccccc");
+        let want: String = (0..16).map(|i| char::from(65 + i as u8).to_string().repeat(10)).collect();
+        assert_eq!(client[1]["payload"], want.as_str());
+        assert_eq!(client[2]["payload"], format!("{}{}", "x".repeat(3000), "y".repeat(1096)).as_str());
+        assert_eq!(client[1]["pos"], 21);
+        assert_eq!(client[2]["pos"], 221);
+        assert!(err.contains("\"iov_overflow\":1"), "btf={btf}: overflow not counted:\n{err}");
+        // the server's recvmsg_into([7 B, 64 KiB]) records: the same bytes
+        let server: Vec<&Value> = data.iter().copied().filter(|d| d["dir"] == "ingress").collect();
+        assert!(server.iter().all(|d| d["syscall"] == "recvmsg"), "{server:?}");
+        let (got, end) = stream(&server, "ingress");
+        assert_eq!(end, 6221, "btf={btf}");
+        assert!(got.starts_with("aaaaabbbbbbbccccccccc"), "{got:.40}");
+    }
+}
