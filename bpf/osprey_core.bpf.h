@@ -160,7 +160,7 @@ struct {
  * first record (seen on Debian 7.x kernels in the kernel matrix). */
 struct scratch_slot {
 	__u32 busy;
-	__u32 _pad;
+	__u32 fill;      /* payload bytes gathered so far (vectored syscalls) */
 	struct osprey_data_event ev;
 	/* never sent: lets the verifier accept a copy of up to
 	 * OSPREY_MAX_PAYLOAD bytes at any offset below OSPREY_MAX_PAYLOAD
@@ -176,6 +176,10 @@ struct {
 } scratch SEC(".maps");
 
 /* ---- helpers ------------------------------------------------------------ */
+
+#ifndef barrier_var
+#define barrier_var(var) asm volatile("" : "+r"(var))
+#endif
 
 static __always_inline void count(enum osprey_counter c, __u64 n)
 {
@@ -434,6 +438,13 @@ static __always_inline __s64 copy_payload(struct scratch_slot *slot, __s64 off, 
 		n = OSPREY_MAX_PAYLOAD;
 	if (n <= 0)
 		return 0;
+	/* Restate the bounds as masks the compiler cannot drop: 6.1's verifier
+	 * can reach this point with contradictory ranges (umin > umax) on a
+	 * dead path and then refuses the pointer arithmetic (kernel matrix). */
+	barrier_var(off);
+	barrier_var(n);
+	off &= OSPREY_MAX_PAYLOAD - 1;
+	n = ((n - 1) & (OSPREY_MAX_PAYLOAD - 1)) + 1;
 	/* off < MAX and n <= MAX: within ev.payload + slack */
 	if (bpf_probe_read_user(&slot->ev.payload[off], n, (const void *)ubuf)) {
 		count(OSPREY_CNT_READ_ERRORS, 1);
@@ -476,14 +487,21 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	if (!st->vectored) {
 		got = copy_payload(slot, 0, cap, st->buf);
 	} else {
+		/* The running offset lives in the map value, not in a register:
+		 * loaded back it is an unknown scalar bounded by copy_payload(),
+		 * so the verifier does not carry (and multiply states by) its
+		 * exact range from one iovec to the next -- 6.1 gave up at 1M
+		 * instructions otherwise. */
+		volatile __u32 *fill = &slot->fill;
 		__u64 left = len;
 		int i;
 
+		*fill = 0;
 		for (i = 0; i < OSPREY_MAX_IOV; i++) {
 			struct osp_iovec iov = {};
-			__s64 seg, n, c;
+			__s64 seg, n, c, off = *fill;
 
-			if (i >= st->iovcnt || !left || got >= cap)
+			if (i >= st->iovcnt || !left || off >= cap)
 				break;
 			if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(st->buf + i * sizeof(iov)))) {
 				count(OSPREY_CNT_READ_ERRORS, 1);
@@ -491,14 +509,15 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 			}
 			seg = iov.iov_len < left ? iov.iov_len : left;
 			left -= seg;
-			n = cap - got;
+			n = cap - off;
 			if (seg < n)
 				n = seg;
-			c = copy_payload(slot, got, n, iov.iov_base);
-			got += c;
+			c = copy_payload(slot, off, n, iov.iov_base);
+			*fill = off + c;
 			if (c < n)
 				break;   /* unreadable: keep the contiguous prefix */
 		}
+		got = *fill;
 		if (i == OSPREY_MAX_IOV && left && got < cap)
 			count(OSPREY_CNT_IOV_OVERFLOW, 1);   /* counted, not captured */
 	}
