@@ -8,6 +8,7 @@ PKGS=(
   libelf-dev zlib1g-dev # libbpf's static dependencies (libelf.a, libz.a)
   pkg-config make gcc file
   bpftool               # vmlinux.h regeneration, `bpftool prog list` in tests
+  libbpf1               # scripts/bench-floor loads its programs through it
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
 )
 
