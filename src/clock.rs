@@ -23,7 +23,7 @@ pub fn realtime_offset_ns() -> i64 {
         let b = clock_ns(libc::CLOCK_MONOTONIC);
         let width = b - a;
         let off = r - (a + width / 2);
-        if best.map_or(true, |(w, _)| width < w) {
+        if best.is_none_or(|(w, _)| width < w) {
             best = Some((width, off));
         }
     }

@@ -14,7 +14,7 @@ use crate::event::*;
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Output {
-    Event(EventRecord),
+    Event(Box<EventRecord>),
     Record(crate::record::Record),
 }
 

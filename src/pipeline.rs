@@ -359,7 +359,7 @@ impl EventsWorker {
 
 impl Worker for EventsWorker {
     fn on_event(&mut self, ev: Event, out: &mut Vec<Output>) {
-        out.push(Output::Event(self.0.format(&ev)));
+        out.push(Output::Event(Box::new(self.0.format(&ev))));
     }
 }
 

@@ -1745,7 +1745,7 @@ mod tests {
         assert_eq!(a.status, Some(200));
         assert_eq!(a.reason.as_deref(), Some("OK"));
         assert_eq!(a.role, Role::Client);
-        assert_eq!(a.http_version.as_deref(), Some("1.1"));
+        assert_eq!(a.http_version, Some("1.1"));
         assert_eq!(a.req_header_count, Some(2));
         assert_eq!(a.req_header_bytes, Some(req("/a?x=1").len() as u64));
         assert_eq!(a.resp_header_count, Some(2));
@@ -2167,7 +2167,7 @@ mod tests {
         let t = txns(&recs);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].resp_body_bytes, Some(10_000));
-        assert_eq!(t[0].http_version.as_deref(), Some("1.0"));
+        assert_eq!(t[0].http_version, Some("1.0"));
         assert!(!t[0].gap && !t[0].truncated);
         // Before the close nothing is emitted.
         let mut tr = Tracker::new(TrackerConfig::default());
