@@ -692,10 +692,11 @@ int enter_connect(struct sys_enter_ctx *ctx)
 	__u16 family = 0;
 
 	/* only IP destinations (also what keeps AF_UNIX out without BTF) */
-	if (bpf_probe_read_user(&family, sizeof(family), (const void *)ctx->args[1]))
+	if (bpf_probe_read_user(&family, sizeof(family), (const void *)ctx->args[1]) ||
+	    (family != AF_INET && family != AF_INET6)) {
+		stash_clear();
 		return 0;
-	if (family != AF_INET && family != AF_INET6)
-		return 0;
+	}
 	return setup_enter((__s32)ctx->args[0], OSPREY_SYS_CONNECT);
 }
 
