@@ -182,6 +182,20 @@ fn explain_load_error(e: &libbpf_rs::Error, verbose: bool) -> anyhow::Error {
             crate::check::kernel_release()
         );
     }
+    if tail.contains("map 'stash': failed to create") {
+        return anyhow!(
+            "loading the BPF programs failed: this kernel ({}) cannot create task-local storage for tracing \
+             programs (Linux 5.11+); Osprey supports kernels 5.15 and newer\nlibbpf said:\n{tail}{hint}",
+            crate::check::kernel_release()
+        );
+    }
+    let rel = crate::check::kernel_release();
+    if crate::check::kernel_version(&rel).is_some_and(|v| v < (5, 15)) {
+        return anyhow!(
+            "loading the BPF programs failed: {e}; this kernel ({rel}) is older than 5.15, the oldest \
+             Osprey supports\nlibbpf said:\n{tail}{hint}"
+        );
+    }
     if perm {
         anyhow!("loading the BPF programs was refused ({e}): run as root with CAP_BPF/CAP_SYS_ADMIN\n{tail}")
     } else {
