@@ -438,15 +438,15 @@ impl Conn {
     }
 
     fn labels(&mut self) -> Labels {
-        if self.labels.is_none() {
-            self.labels = Some(Labels {
-                conn_id: self.id.to_string().into(),
-                comm: self.proc.comm.as_str().into(),
-                local_addr: self.addrs.map(|a| a.local.ip().to_string().into()),
-                remote_addr: self.addrs.map(|a| a.remote.ip().to_string().into()),
-            });
-        }
-        self.labels.clone().expect("set above")
+        let (id, proc_, addrs) = (&self.id, &self.proc, &self.addrs);
+        self.labels
+            .get_or_insert_with(|| Labels {
+                conn_id: id.to_string().into(),
+                comm: proc_.comm.as_str().into(),
+                local_addr: addrs.map(|a| a.local.ip().to_string().into()),
+                remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
+            })
+            .clone()
     }
 
     fn carries(&self, d: usize) -> Carries {
