@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! Output records: one JSON object per line, stable snake_case field names.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -32,7 +33,7 @@ pub struct Transaction {
     pub latency_ns: Option<u64>,
     /// Request first byte to response first byte (null without a response).
     pub ttfb_ns: Option<u64>,
-    pub method: Option<String>,
+    pub method: Option<Cow<'static, str>>,
     pub target: Option<String>,
     pub path: Option<String>,
     pub host: Option<String>,
@@ -97,7 +98,7 @@ pub struct MsgRecord {
     pub ts_start_ns: i64,
     pub ts_end: IsoTime,
     pub ts_end_ns: i64,
-    pub method: Option<String>,
+    pub method: Option<Cow<'static, str>>,
     pub target: Option<String>,
     pub path: Option<String>,
     pub host: Option<String>,

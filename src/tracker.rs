@@ -9,6 +9,7 @@
 //! resynchronises at the next plausible message start. Memory is bounded per
 //! direction, per connection and in the number of connections.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -168,7 +169,7 @@ enum EndReason {
 struct Msg {
     is_req: bool,
     dir: usize,
-    method: Option<String>,
+    method: Option<Cow<'static, str>>,
     target: Option<String>,
     status: Option<u16>,
     reason: Option<String>,
@@ -341,7 +342,7 @@ struct Conn {
     resps: VecDeque<Msg>,
     /// Method and start time of requests whose final response head has not
     /// been parsed yet (response framing depends on the method).
-    req_methods: VecDeque<(String, u64)>,
+    req_methods: VecDeque<(Cow<'static, str>, u64)>,
     last_ts: u64,
     touch: u64,
     dirty: [bool; 2],

@@ -8,6 +8,8 @@
 //! them are looked at, so a hostile peer cannot make the parser buffer without
 //! bound.
 
+use std::borrow::Cow;
+
 use nom::branch::alt;
 use nom::bytes::streaming::{tag, take_while, take_while1, take_while_m_n};
 use nom::IResult;
@@ -124,7 +126,8 @@ impl Headers {
 /// A parsed request head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {
-    pub method: String,
+    /// Borrowed for the common methods (no allocation per request).
+    pub method: Cow<'static, str>,
     pub target: String,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
@@ -234,6 +237,15 @@ fn version(i: &[u8]) -> Result<(&[u8], u8), Stop> {
         Some(b'1') => Ok((&i[V.len() + 1..], 1)),
         Some(c) if c.is_ascii_digit() => Err(Stop::Bad("unsupported http version")),
         Some(_) => Err(Stop::Bad("bad http version")),
+    }
+}
+
+/// A request method: the registered ones as static strings.
+fn method_str(b: &[u8]) -> Cow<'static, str> {
+    const KNOWN: [&str; 9] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
+    match KNOWN.iter().find(|m| m.as_bytes() == b) {
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Owned(lossy(b)),
     }
 }
 
@@ -347,7 +359,7 @@ fn request_head(i: &[u8]) -> Result<(&[u8], RequestHead), Stop> {
     Ok((
         r,
         RequestHead {
-            method: lossy(method),
+            method: method_str(method),
             target: lossy(target),
             minor,
             headers,

@@ -287,7 +287,7 @@ fn differential_against_httparse() {
                     panic!("{}", c.name)
                 };
                 assert_eq!(m, n, "{}", c.name);
-                assert_eq!(Some(h.method.as_str()), r.method, "{}", c.name);
+                assert_eq!(Some(&*h.method), r.method, "{}", c.name);
                 assert_eq!(r.headers.len(), h.headers.len(), "{}", c.name);
                 assert_eq!(r.version, Some(h.minor), "{}", c.name);
             }
