@@ -706,29 +706,21 @@ int exit_connect(struct sys_exit_ctx *ctx)
 	return setup_exit(ctx->ret, OSPREY_SYS_CONNECT);
 }
 
-SEC("tracepoint/syscalls/sys_enter_accept")
-int enter_accept(struct sys_enter_ctx *ctx)
-{
-	return setup_enter((__s32)ctx->args[0], OSPREY_SYS_ACCEPT);
+/* accept/accept4: (fd, ...); the new socket is the return value */
+#define ACCEPT_PAIR(name, sys)                                                  \
+SEC("tracepoint/syscalls/sys_enter_" #name)                                     \
+int enter_##name(struct sys_enter_ctx *ctx)                                     \
+{                                                                               \
+	return setup_enter((__s32)ctx->args[0], sys);                           \
+}                                                                               \
+SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
+int exit_##name(struct sys_exit_ctx *ctx)                                       \
+{                                                                               \
+	return setup_exit(ctx->ret, sys);                                       \
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept")
-int exit_accept(struct sys_exit_ctx *ctx)
-{
-	return setup_exit(ctx->ret, OSPREY_SYS_ACCEPT);
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int enter_accept4(struct sys_enter_ctx *ctx)
-{
-	return setup_enter((__s32)ctx->args[0], OSPREY_SYS_ACCEPT4);
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int exit_accept4(struct sys_exit_ctx *ctx)
-{
-	return setup_exit(ctx->ret, OSPREY_SYS_ACCEPT4);
-}
+ACCEPT_PAIR(accept, OSPREY_SYS_ACCEPT)
+ACCEPT_PAIR(accept4, OSPREY_SYS_ACCEPT4)
 
 /* close() of a tracked connection: final positions, then forget it. */
 SEC("tracepoint/syscalls/sys_enter_close")
