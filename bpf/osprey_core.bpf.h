@@ -587,6 +587,14 @@ static __always_inline int data_exit(__s64 ret, __u8 dir, __u8 syscall)
 	return 0;
 }
 
+/* The exit of every data syscall: the return value is the bytes moved. */
+#define DATA_EXIT(name, sys, dir)                                               \
+SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
+int exit_##name(struct sys_exit_ctx *ctx)                                       \
+{                                                                               \
+	return data_exit(ctx->ret, dir, sys);                                   \
+}
+
 /* read/write/recvfrom/sendto: (fd, buf, len, ...) */
 #define PLAIN_PAIR(name, sys, dir)                                              \
 SEC("tracepoint/syscalls/sys_enter_" #name)                                     \
@@ -594,24 +602,17 @@ int enter_##name(struct sys_enter_ctx *ctx)                                     
 {                                                                               \
 	return data_enter((__s32)ctx->args[0], ctx->args[1], 0, 0, sys);        \
 }                                                                               \
-SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
-int exit_##name(struct sys_exit_ctx *ctx)                                       \
-{                                                                               \
-	return data_exit(ctx->ret, dir, sys);                                        \
-}
+DATA_EXIT(name, sys, dir)
 
 /* readv/writev: (fd, iov, iovcnt) */
 #define VEC_PAIR(name, sys, dir)                                                \
 SEC("tracepoint/syscalls/sys_enter_" #name)                                     \
 int enter_##name(struct sys_enter_ctx *ctx)                                     \
 {                                                                               \
-	return data_enter((__s32)ctx->args[0], ctx->args[1], (__u32)ctx->args[2], 1, sys); \
+	return data_enter((__s32)ctx->args[0], ctx->args[1],                    \
+			  (__u32)ctx->args[2], 1, sys);                         \
 }                                                                               \
-SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
-int exit_##name(struct sys_exit_ctx *ctx)                                       \
-{                                                                               \
-	return data_exit(ctx->ret, dir, sys);                                        \
-}
+DATA_EXIT(name, sys, dir)
 
 /* sendmsg/recvmsg: (fd, struct user_msghdr *, flags) */
 #define MSG_PAIR(name, sys, dir)                                                \
@@ -624,11 +625,7 @@ int enter_##name(struct sys_enter_ctx *ctx)                                     
 	return data_enter((__s32)ctx->args[0], mh.msg_iov,                      \
 			  (__u32)mh.msg_iovlen, 1, sys);                        \
 }                                                                               \
-SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
-int exit_##name(struct sys_exit_ctx *ctx)                                       \
-{                                                                               \
-	return data_exit(ctx->ret, dir, sys);                                        \
-}
+DATA_EXIT(name, sys, dir)
 
 PLAIN_PAIR(read, OSPREY_SYS_READ, OSPREY_DIR_INGRESS)
 PLAIN_PAIR(write, OSPREY_SYS_WRITE, OSPREY_DIR_EGRESS)
