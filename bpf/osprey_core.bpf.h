@@ -620,8 +620,10 @@ SEC("tracepoint/syscalls/sys_enter_" #name)                                     
 int enter_##name(struct sys_enter_ctx *ctx)                                     \
 {                                                                               \
 	struct osp_msghdr mh = {};                                              \
-	if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)ctx->args[1]))   \
+	if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)ctx->args[1])) { \
+		stash_clear();                                                  \
 		return 0;                                                       \
+	}                                                                       \
 	return data_enter((__s32)ctx->args[0], mh.msg_iov,                      \
 			  (__u32)mh.msg_iovlen, 1, sys);                        \
 }                                                                               \
