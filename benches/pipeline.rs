@@ -4,7 +4,7 @@
 //! worker do for every captured nginx request. `cargo bench --bench pipeline`;
 //! numbers go to docs/performance.md.
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use osprey::decode;
 use osprey::event::*;
 use osprey::output::Output;
@@ -25,7 +25,7 @@ fn nginx_records(body: usize) -> Vec<Vec<u8>> {
 Content-Type: application/octet-stream\r\nContent-Length: {body}\r\nLast-Modified: Sun, 29 Nov 2026 15:00:00 GMT\r\n\
 Connection: keep-alive\r\nETag: \"6a4b1c2d-64\"\r\nAccept-Ranges: bytes\r\n\r\n"
     );
-    let mut resp = head.clone().into_bytes();
+    let mut resp = head.into_bytes();
     resp.extend((0..body).map(|i| b'a' + (i % 26) as u8));
     let resp_len = resp.len() as u64;
     resp.truncate(4096);
@@ -100,9 +100,7 @@ fn bench(c: &mut Criterion) {
         let recs = nginx_records(body);
         assert_eq!(run(&recs), (CONNS as u64 * TXNS) as usize, "one record per transaction");
         g.throughput(Throughput::Elements(CONNS as u64 * TXNS));
-        g.bench_function(format!("nginx_{body}B_per_txn"), |b| {
-            b.iter_batched(|| (), |_| run(&recs), BatchSize::SmallInput)
-        });
+        g.bench_function(format!("nginx_{body}B_per_txn"), |b| b.iter(|| run(&recs)));
     }
     g.finish();
 }

@@ -175,21 +175,19 @@ fn explain_load_error(e: &libbpf_rs::Error, verbose: bool) -> anyhow::Error {
     let tail = libbpf_log_tail(if verbose { 400 } else { 12 });
     let hint = if verbose { String::new() } else { "\n(rerun with -v for the full verifier log)".into() };
     let perm = matches!(e.kind(), libbpf_rs::ErrorKind::PermissionDenied);
+    let rel = crate::check::kernel_release();
     if tail.contains("BPF_STX uses reserved fields") || tail.contains("unknown opcode") {
         return anyhow!(
-            "loading the BPF programs failed: this kernel ({}) lacks BPF atomic fetch-and-add/cmpxchg \
-             (Linux 5.12+); Osprey supports kernels 5.15 and newer\nlibbpf said:\n{tail}{hint}",
-            crate::check::kernel_release()
+            "loading the BPF programs failed: this kernel ({rel}) lacks BPF atomic fetch-and-add/cmpxchg \
+             (Linux 5.12+); Osprey supports kernels 5.15 and newer\nlibbpf said:\n{tail}{hint}"
         );
     }
     if tail.contains("map 'stash': failed to create") {
         return anyhow!(
-            "loading the BPF programs failed: this kernel ({}) cannot create task-local storage for tracing \
-             programs (Linux 5.11+); Osprey supports kernels 5.15 and newer\nlibbpf said:\n{tail}{hint}",
-            crate::check::kernel_release()
+            "loading the BPF programs failed: this kernel ({rel}) cannot create task-local storage for tracing \
+             programs (Linux 5.11+); Osprey supports kernels 5.15 and newer\nlibbpf said:\n{tail}{hint}"
         );
     }
-    let rel = crate::check::kernel_release();
     if crate::check::kernel_version(&rel).is_some_and(|v| v < (5, 15)) {
         return anyhow!(
             "loading the BPF programs failed: {e}; this kernel ({rel}) is older than 5.15, the oldest \
