@@ -3,9 +3,10 @@
  * Osprey kernel side: syscall tracepoints on TCP sockets.
  *
  * Each data syscall is a sys_enter/sys_exit pair: enter applies the process
- * allowlist and checks that the fd is an AF_INET/AF_INET6 stream socket, then
- * stashes the arguments per thread; exit reads the bytes really moved (the
- * return value) from the user buffer or each iovec and emits DATA records.
+ * allowlist and stashes the arguments per thread; exit checks that the fd is
+ * a tracked connection or an AF_INET/AF_INET6 stream socket, reads the bytes
+ * really moved (the return value) from the user buffer or the iovecs and
+ * emits one DATA record.
  * No protocol parsing happens here.
  *
  * Tracepoint contexts are declared locally (not taken from vmlinux.h) so that

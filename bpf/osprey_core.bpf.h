@@ -161,6 +161,7 @@ struct {
 struct scratch_slot {
 	__u32 busy;
 	__u32 fill;      /* payload bytes gathered so far (vectored syscalls) */
+	struct osp_iovec iov[OSPREY_MAX_IOV];   /* the syscall's iovec array, read at once */
 	struct osprey_data_event ev;
 	/* never sent: lets the verifier accept a copy of up to
 	 * OSPREY_MAX_PAYLOAD bytes at any offset below OSPREY_MAX_PAYLOAD
@@ -494,31 +495,37 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 		 * instructions otherwise. */
 		volatile __u32 *fill = &slot->fill;
 		__u64 left = len;
+		__u32 niov = st->iovcnt;
 		int i;
 
 		*fill = 0;
+		/* one read for the whole array (the syscall itself just read it) */
+		if (niov > OSPREY_MAX_IOV)
+			niov = OSPREY_MAX_IOV;
+		if (niov == 0 || bpf_probe_read_user(slot->iov, niov * sizeof(struct osp_iovec),
+						     (const void *)st->buf)) {
+			if (niov)
+				count(OSPREY_CNT_READ_ERRORS, 1);
+			niov = 0;
+		}
 		for (i = 0; i < OSPREY_MAX_IOV; i++) {
-			struct osp_iovec iov = {};
+			struct osp_iovec *iov = &slot->iov[i];
 			__s64 seg, n, c, off = *fill;
 
-			if (i >= st->iovcnt || !left || off >= cap)
+			if (i >= niov || !left || off >= cap)
 				break;
-			if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(st->buf + i * sizeof(iov)))) {
-				count(OSPREY_CNT_READ_ERRORS, 1);
-				break;
-			}
-			seg = iov.iov_len < left ? iov.iov_len : left;
+			seg = iov->iov_len < left ? iov->iov_len : left;
 			left -= seg;
 			n = cap - off;
 			if (seg < n)
 				n = seg;
-			c = copy_payload(slot, off, n, iov.iov_base);
+			c = copy_payload(slot, off, n, iov->iov_base);
 			*fill = off + c;
 			if (c < n)
 				break;   /* unreadable: keep the contiguous prefix */
 		}
 		got = *fill;
-		if (i == OSPREY_MAX_IOV && left && got < cap)
+		if (i == OSPREY_MAX_IOV && niov == OSPREY_MAX_IOV && left && got < cap)
 			count(OSPREY_CNT_IOV_OVERFLOW, 1);   /* counted, not captured */
 	}
 	if (got < 0)
@@ -537,15 +544,23 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 static __always_inline int data_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 vectored, __u8 syscall)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct conn_key key = { .tgid = pid_tgid >> 32, .fd = fd };
 	struct stash st = {};
 
 	if (!traced(pid_tgid))
 		return 0;
-	if (!bpf_map_lookup_elem(&conns, &key) && !tcp_sock_from_fd(fd)) {
+#ifdef OSPREY_NO_BTF
+	/* a hash update per syscall only for fds known to be connections */
+	struct conn_key key = { .tgid = pid_tgid >> 32, .fd = fd };
+
+	if (!bpf_map_lookup_elem(&conns, &key)) {
 		stash_clear();
 		return 0;
 	}
+#endif
+	/* CO-RE build: stash unconditionally (a store into task storage);
+	 * the exit, which has to look the connection up anyway, decides
+	 * whether the fd is a TCP socket -- one hash lookup per syscall
+	 * instead of two */
 	st.start_ns = bpf_ktime_get_ns();
 	st.buf = buf;
 	st.fd = fd;
