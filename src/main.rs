@@ -101,7 +101,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
     ringbuf_size: u32,
     /// Wake the reader once this many bytes are pending (0: on every record; at most a quarter of the ring).
-    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    #[arg(long, default_value_t = 64 << 10, value_name = "BYTES")]
     wakeup_bytes: u64,
     /// Longest a record waits in the ring buffer without a wakeup.
     #[arg(long, default_value_t = 50, value_name = "MS")]
