@@ -66,6 +66,17 @@ pub enum Role {
     Server,
 }
 
+impl Role {
+    /// The serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Unknown => "unknown",
+            Role::Client => "client",
+            Role::Server => "server",
+        }
+    }
+}
+
 /// The syscall that produced an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod decode;
 pub mod event;
 pub mod http;
+pub mod jsonline;
 pub mod output;
 pub mod pipeline;
 pub mod procnet;

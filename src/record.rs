@@ -19,6 +19,16 @@ pub enum Source {
     Wire,
 }
 
+impl Source {
+    /// The serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Ebpf => "ebpf",
+            Source::Wire => "wire",
+        }
+    }
+}
+
 /// One request paired with its response (or with none).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Transaction {
@@ -166,6 +176,13 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct IsoTime(pub i64);
 
+impl IsoTime {
+    /// The ISO-8601 text, written into `b`.
+    pub fn format(self, b: &mut [u8; ISO_LEN]) -> &str {
+        fmt_iso8601(self.0, b)
+    }
+}
+
 impl Serialize for IsoTime {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut b = [0u8; ISO_LEN];
@@ -180,7 +197,7 @@ impl fmt::Display for IsoTime {
     }
 }
 
-const ISO_LEN: usize = 30;
+pub const ISO_LEN: usize = 30;
 
 /// Writes e.g. "2026-11-29T15:30:00.123456789Z" into `b` (years of the i64
 /// nanosecond range, 1677..2262, always have four digits).
