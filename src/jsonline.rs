@@ -169,7 +169,7 @@ impl W<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::borrow::Cow;
     use std::sync::Arc;
 
@@ -177,7 +177,8 @@ mod tests {
     use crate::event::Role;
     use crate::record::{Record, Source};
 
-    fn base() -> Transaction {
+    /// A realistic transaction (also used by the sink's tests).
+    pub(crate) fn base() -> Transaction {
         Transaction {
             kind: "http_transaction",
             ts_start: IsoTime(1_795_982_212_733_060_693),

@@ -2,7 +2,7 @@
 //! Output sinks. The writer thread owns one `Sink`; JSON lines first.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use crate::output::Output;
@@ -14,15 +14,26 @@ pub trait Sink: Send {
     fn flush(&mut self) -> io::Result<()>;
 }
 
-/// One JSON object per line.
+/// One JSON object per line. Lines are built straight in the output
+/// buffer, which goes to the writer once it holds `BUF` bytes (or on flush).
 pub struct JsonlSink<W: Write + Send> {
-    out: BufWriter<W>,
-    line: Vec<u8>,
+    out: W,
+    buf: Vec<u8>,
 }
+
+const BUF: usize = 256 * 1024;
 
 impl<W: Write + Send> JsonlSink<W> {
     pub fn new(w: W) -> Self {
-        JsonlSink { out: BufWriter::with_capacity(256 * 1024, w), line: Vec::with_capacity(1024) }
+        JsonlSink { out: w, buf: Vec::with_capacity(BUF + 4096) }
+    }
+
+    fn drain(&mut self) -> io::Result<()> {
+        let r = self.out.write_all(&self.buf);
+        // on an error the lines are dropped (and counted by the caller),
+        // not retried: the buffer must not grow without bound
+        self.buf.clear();
+        r
     }
 }
 
@@ -40,16 +51,27 @@ impl JsonlSink<Box<dyn Write + Send>> {
 
 impl<W: Write + Send> Sink for JsonlSink<W> {
     fn emit(&mut self, item: &Output) -> io::Result<()> {
-        self.line.clear();
+        let start = self.buf.len();
         match item {
             // the hot path: same bytes as serde_json, written directly
-            Output::Record(Record::Transaction(t)) => crate::jsonline::write_transaction(t, &mut self.line),
-            _ => serde_json::to_writer(&mut self.line, item).map_err(io::Error::other)?,
+            Output::Record(Record::Transaction(t)) => crate::jsonline::write_transaction(t, &mut self.buf),
+            _ => {
+                if let Err(e) = serde_json::to_writer(&mut self.buf, item) {
+                    self.buf.truncate(start); // no half line
+                    return Err(io::Error::other(e));
+                }
+            }
         }
-        self.line.push(b'\n');
-        self.out.write_all(&self.line)
+        self.buf.push(b'\n');
+        if self.buf.len() >= BUF {
+            self.drain()?;
+        }
+        Ok(())
     }
     fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.drain()?;
+        }
         self.out.flush()
     }
 }
@@ -66,5 +88,72 @@ impl Sink for VecSink {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A writer the test can look into, or one that always fails.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>, bool);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if self.1 {
+                return Err(io::Error::other("disk full"));
+            }
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn txn(i: u16) -> Output {
+        let mut t = crate::jsonline::tests::base();
+        t.status = Some(i);
+        Output::Record(Record::Transaction(Box::new(t)))
+    }
+
+    #[test]
+    fn lines_are_buffered_until_flush_and_equal_serde_json() {
+        let w = Shared::default();
+        let mut s = JsonlSink::new(w.clone());
+        for i in 0..3 {
+            s.emit(&txn(i)).unwrap();
+        }
+        assert!(w.0.lock().unwrap().is_empty(), "written before the buffer filled or a flush");
+        s.flush().unwrap();
+        let out = String::from_utf8(w.0.lock().unwrap().clone()).unwrap();
+        let want: String = (0..3).map(|i| serde_json::to_string(&txn(i)).unwrap() + "\n").collect();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_full_buffer_goes_out_without_a_flush() {
+        let w = Shared::default();
+        let mut s = JsonlSink::new(w.clone());
+        let line = serde_json::to_string(&txn(1)).unwrap().len() + 1;
+        let n = BUF / line + 1;
+        for _ in 0..n {
+            s.emit(&txn(1)).unwrap();
+        }
+        assert_eq!(w.0.lock().unwrap().len(), n * line);
+    }
+
+    #[test]
+    fn a_failing_writer_is_reported_and_does_not_grow_the_buffer() {
+        let mut s = JsonlSink::new(Shared(Arc::default(), true));
+        let errors = (0..2 * BUF / 1000).filter(|_| s.emit(&txn(1)).is_err()).count();
+        assert!(errors >= 1, "write errors not reported");
+        assert!(s.buf.len() < BUF, "buffer kept what it could not write");
+        s.emit(&txn(1)).unwrap();
+        assert!(s.flush().is_err());
+        assert!(s.buf.is_empty());
     }
 }
