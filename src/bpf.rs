@@ -492,9 +492,9 @@ fn seed_existing_connections(cfg: &ProbeConfig, pipeline: &Pipeline, mut insert:
             if e.state != procnet::TCP_ESTABLISHED {
                 continue;
             }
-            let gen = USER_GEN_BASE + n;
+            let generation = USER_GEN_BASE + n;
             let key = conn_key(pid, fd);
-            let val = skel_nobtf::types::conn_state { r#gen: gen, ..Default::default() };
+            let val = skel_nobtf::types::conn_state { r#gen: generation, ..Default::default() };
             // SAFETY: conn_state is a repr(C) POD generated from the object's BTF.
             let bytes = unsafe {
                 std::slice::from_raw_parts(&val as *const _ as *const u8, std::mem::size_of_val(&val))
@@ -505,7 +505,7 @@ fn seed_existing_connections(cfg: &ProbeConfig, pipeline: &Pipeline, mut insert:
             n += 1;
             pipeline.submit(Event::Open(ConnOpen {
                 ts_ns: now,
-                conn: ConnId { tgid: pid, proc_start_ns: 0, fd, gen },
+                conn: ConnId { tgid: pid, proc_start_ns: 0, fd, gen: generation },
                 proc: ProcInfo { tgid: pid, tid: pid, comm: comm.clone() },
                 role: Role::Unknown,
                 addrs: Some(e.addrs),

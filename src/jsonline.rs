@@ -313,7 +313,7 @@ pub(crate) mod tests {
             x
         };
         let alphabet: Vec<char> = "aZ09 /?=&%\"\\\t\n\u{0}\u{1f}\u{7f}é日🦅".chars().collect();
-        let mut s = |n: u64| -> String {
+        let s = |n: u64| -> String {
             let len = (n % 12) as usize;
             (0..len).map(|i| alphabet[((n >> (i * 5)) as usize + i) % alphabet.len()]).collect()
         };
@@ -323,7 +323,7 @@ pub(crate) mod tests {
             let some = |bit: u32| r >> bit & 1 == 1;
             t.ts_start = IsoTime(next() as i64);
             t.ts_start_ns = next() as i64;
-            t.latency_ns = some(0).then(|| next());
+            t.latency_ns = some(0).then(&mut next);
             t.status = some(1).then(|| next() as u16);
             t.target = some(2).then(|| s(next()));
             t.host = some(3).then(|| s(next()));

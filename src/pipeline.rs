@@ -363,6 +363,39 @@ impl Worker for EventsWorker {
     }
 }
 
+/// `--records transactions|messages`: the connection tracker and HTTP parser.
+pub struct TrackerWorker {
+    tracker: crate::tracker::Tracker,
+    buf: Vec<crate::record::Record>,
+}
+
+impl TrackerWorker {
+    pub fn new(cfg: crate::tracker::TrackerConfig) -> Self {
+        TrackerWorker { tracker: crate::tracker::Tracker::new(cfg), buf: Vec::new() }
+    }
+    fn drain(&mut self, out: &mut Vec<Output>) {
+        out.extend(self.buf.drain(..).map(Output::Record));
+    }
+}
+
+impl Worker for TrackerWorker {
+    fn on_event(&mut self, ev: Event, out: &mut Vec<Output>) {
+        self.tracker.on_event(&ev, &mut self.buf);
+        self.drain(out);
+    }
+    fn tick(&mut self, now_mono_ns: u64, out: &mut Vec<Output>) {
+        self.tracker.expire(now_mono_ns, &mut self.buf);
+        self.drain(out);
+    }
+    fn finish(&mut self, out: &mut Vec<Output>) {
+        self.tracker.flush_all(&mut self.buf);
+        self.drain(out);
+    }
+    fn stats(&self) -> serde_json::Value {
+        serde_json::to_value(self.tracker.stats()).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,38 +512,5 @@ mod tests {
             assert_eq!(v["pos"].as_u64().unwrap(), next[fd], "order broken for fd {fd}");
             next[fd] += 1;
         }
-    }
-}
-
-/// `--records transactions|messages`: the connection tracker and HTTP parser.
-pub struct TrackerWorker {
-    tracker: crate::tracker::Tracker,
-    buf: Vec<crate::record::Record>,
-}
-
-impl TrackerWorker {
-    pub fn new(cfg: crate::tracker::TrackerConfig) -> Self {
-        TrackerWorker { tracker: crate::tracker::Tracker::new(cfg), buf: Vec::new() }
-    }
-    fn drain(&mut self, out: &mut Vec<Output>) {
-        out.extend(self.buf.drain(..).map(Output::Record));
-    }
-}
-
-impl Worker for TrackerWorker {
-    fn on_event(&mut self, ev: Event, out: &mut Vec<Output>) {
-        self.tracker.on_event(&ev, &mut self.buf);
-        self.drain(out);
-    }
-    fn tick(&mut self, now_mono_ns: u64, out: &mut Vec<Output>) {
-        self.tracker.expire(now_mono_ns, &mut self.buf);
-        self.drain(out);
-    }
-    fn finish(&mut self, out: &mut Vec<Output>) {
-        self.tracker.flush_all(&mut self.buf);
-        self.drain(out);
-    }
-    fn stats(&self) -> serde_json::Value {
-        serde_json::to_value(self.tracker.stats()).unwrap_or_default()
     }
 }
