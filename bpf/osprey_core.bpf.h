@@ -525,7 +525,7 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 				break;   /* unreadable: keep the contiguous prefix */
 		}
 		got = *fill;
-		if (i == OSPREY_MAX_IOV && niov == OSPREY_MAX_IOV && left && got < cap)
+		if (i == OSPREY_MAX_IOV && left && got < cap)
 			count(OSPREY_CNT_IOV_OVERFLOW, 1);   /* counted, not captured */
 	}
 	if (got < 0)
