@@ -190,8 +190,12 @@ struct Msg {
 }
 
 impl Msg {
+    /// When the message's first byte moved: for one the process sent, the
+    /// entry of the syscall that sent it; for one it received, that
+    /// syscall's return -- a blocking read enters long before the bytes
+    /// arrive (a keep-alive server waiting for the next request).
     fn start_mono(&self) -> u64 {
-        if self.first_start_ns != 0 {
+        if self.dir == EGRESS && self.first_start_ns != 0 {
             self.first_start_ns
         } else {
             self.first_ts
@@ -1714,6 +1718,34 @@ mod tests {
     }
 
     // ---------------------------------------------------------------------------
+
+    /// A request starts at the entry of the syscall that sent it (client
+    /// side) or at the return of the one that received it (server side: a
+    /// blocking read enters long before the request arrives).
+    #[test]
+    fn request_start_is_send_entry_or_receive_return() {
+        let with_start = |mut e: Event, start: u64| {
+            if let Event::Data(d) = &mut e {
+                d.start_ns = start;
+            }
+            e
+        };
+        let (q, r) = (req("/a"), resp("ok"));
+        for (role, qdir, rdir) in [(Role::Client, E, I), (Role::Server, I, E)] {
+            let c = cid(7);
+            let events = [
+                open(c, role, 1_000),
+                // the request's syscall entered at 2_000 and returned at 500_000_000
+                with_start(data_ev(c, qdir, 0, 500_000_000, q.len() as u32, &q), 2_000),
+                with_start(data_ev(c, rdir, 0, 500_300_000, r.len() as u32, &r), 500_100_000),
+            ];
+            let t = txns(&run(&events).0);
+            assert_eq!(t.len(), 1, "{role:?}");
+            let (start, latency) = if role == Role::Client { (2_000, 500_298_000) } else { (500_000_000, 300_000) };
+            assert_eq!(t[0].latency_ns, Some(latency), "{role:?}");
+            assert_eq!(t[0].ttfb_ns, Some(500_300_000 - start), "{role:?}");
+        }
+    }
 
     #[test]
     fn keep_alive_three_transactions_client() {

@@ -313,3 +313,57 @@ c.close()\n";
         sane_latency(t[0]);
     }
 }
+
+/// A blocking keep-alive server waits in recv() for the next request long
+/// before it arrives: the request starts when its bytes are received (the
+/// syscall's return), not when the server began waiting, or every record
+/// after the first would count the client's idle time as latency.
+#[test]
+fn blocking_keepalive_server_latency_excludes_idle_wait() {
+    if !require_root() {
+        return;
+    }
+    let dir = tmpdir("blocking-ka");
+    let port = free_port();
+    let server = r#"import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+c, _ = s.accept()
+for _ in range(2):
+    d = b""
+    while b"\r\n\r\n" not in d:
+        d += c.recv(4096)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+c.close()
+"#;
+    let client = r#"import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+for i in range(2):
+    if i:
+        time.sleep(0.5)
+    c.sendall(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+    d = b""
+    while not d.endswith(b"ok"):
+        d += c.recv(4096)
+c.close()
+"#;
+    let py = Command::new("python3").args(["-c", server, &port.to_string()]).spawn().unwrap();
+    let _py = Guard(py);
+    wait_listening(port);
+    let probe = Osprey::start(&["--comm", "python3"], dir.join("out.jsonl"));
+    let st = Command::new("python3").args(["-c", client, &port.to_string()]).status().unwrap();
+    assert!(st.success());
+    let (status, recs, err) = probe.stop();
+    assert!(status.success(), "{err}");
+    let t: Vec<_> = txns(&recs, "python3").into_iter().filter(|t| t["local_port"] == port || t["remote_port"] == port).collect();
+    for role in ["client", "server"] {
+        let mine: Vec<_> = t.iter().filter(|t| t["role"] == role).collect();
+        let targets: Vec<_> = mine.iter().map(|t| t["target"].as_str().unwrap_or("")).collect();
+        assert_eq!(targets, ["/0", "/1"], "{role}: {t:?}");
+        for r in &mine {
+            sane_latency(r);
+            // the requests are 0.5 s apart; answering one takes well under 0.2 s
+            assert!(r["latency_ns"].as_u64().unwrap() < 200_000_000, "{role}: idle wait counted: {r}");
+        }
+    }
+}
