@@ -11,6 +11,31 @@ def require_root_and_binary(name):
         sys.exit(f"{name}: run as root")
     if not os.path.exists(BIN):
         sys.exit(f"{name}: build first (cargo build --release): {BIN} missing")
+    require_no_other_probes(name)
+
+
+# program types that run in traced processes' syscalls (or everywhere)
+TRACING_TYPES = {"tracepoint", "raw_tracepoint", "tracing", "kprobe", "perf_event"}
+
+
+def require_no_other_probes(name):
+    """Another probe left attached (a stray osprey, say) slows every mode,
+    the no-probe baseline included, and skews every ratio: refuse to run.
+    OSPREY_BENCH_ALLOW_PROBES=1 measures anyway."""
+    if os.environ.get("OSPREY_BENCH_ALLOW_PROBES") == "1":
+        return
+    try:
+        out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, timeout=30).stdout
+        progs = [p for p in json.loads(out or "[]") if p.get("type") in TRACING_TYPES]
+    except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+        print(f"{name}: warning: cannot list loaded BPF programs ({e}); not checking for other probes", file=sys.stderr)
+        return
+    if progs:
+        listed = ", ".join(f"{p.get('name', '?')} (id {p.get('id')}, {p.get('type')})" for p in progs[:8])
+        more = f" and {len(progs) - 8} more" if len(progs) > 8 else ""
+        sys.exit(f"{name}: {len(progs)} tracing BPF programs are already loaded: {listed}{more}.\n"
+                 f"They would slow every mode, the no-probe runs included. Stop them first "
+                 f"(a leftover osprey? `pgrep -a osprey`), or set OSPREY_BENCH_ALLOW_PROBES=1 to measure anyway.")
 
 
 def free_port():
