@@ -54,8 +54,7 @@ impl Direction {
 }
 
 /// Which end of the TCP connection the traced process is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Not known (connection first seen mid-stream); the tracker infers it
     /// from which side sends a request first.
@@ -74,6 +73,12 @@ impl Role {
             Role::Client => "client",
             Role::Server => "server",
         }
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

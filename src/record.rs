@@ -11,8 +11,7 @@ use crate::event::{Direction, Role};
 
 /// Where a record came from: the eBPF probe (syscalls of a traced process)
 /// or a packet capture (`osprey wire`), which has no process information.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Source {
     #[default]
     Ebpf,
@@ -26,6 +25,12 @@ impl Source {
             Source::Ebpf => "ebpf",
             Source::Wire => "wire",
         }
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -185,15 +190,13 @@ impl IsoTime {
 
 impl Serialize for IsoTime {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut b = [0u8; ISO_LEN];
-        s.serialize_str(fmt_iso8601(self.0, &mut b))
+        s.serialize_str(self.format(&mut [0u8; ISO_LEN]))
     }
 }
 
 impl fmt::Display for IsoTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut b = [0u8; ISO_LEN];
-        f.write_str(fmt_iso8601(self.0, &mut b))
+        f.write_str(self.format(&mut [0u8; ISO_LEN]))
     }
 }
 
