@@ -37,6 +37,34 @@ static __always_inline bool wanted(long id)
 PAIR(read) PAIR(write) PAIR(readv) PAIR(writev) PAIR(recvfrom) PAIR(sendto)
 PAIR(recvmsg) PAIR(sendmsg) PAIR(connect) PAIR(accept) PAIR(accept4)
 SEC("tracepoint/syscalls/sys_enter_close") int enter_close(void *ctx) { return touch(); }
+#elif defined(FLOOR_TP_EXIT)
+#define EXIT(n)                                                                         \
+	SEC("tracepoint/syscalls/sys_exit_" #n) int exit_##n(void *ctx) { return touch(); }
+EXIT(read) EXIT(write) EXIT(readv) EXIT(writev) EXIT(recvfrom) EXIT(sendto)
+EXIT(recvmsg) EXIT(sendmsg) EXIT(connect) EXIT(accept) EXIT(accept4)
+SEC("tracepoint/syscalls/sys_enter_close") int enter_close(void *ctx) { return touch(); }
+#elif defined(FLOOR_BTF_EXIT)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(btf_exit, struct pt_regs *regs, long ret)
+{
+	return touch();
+}
+#elif defined(FLOOR_CLOSE)
+SEC("tracepoint/syscalls/sys_enter_close") int enter_close(void *ctx) { return touch(); }
+#elif defined(FLOOR_SOCK_BTF)
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(send_len, struct sock *sk, int ret, int flags)
+{
+	return touch();
+}
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(recv_len, struct sock *sk, int ret, int flags)
+{
+	return touch();
+}
+#elif defined(FLOOR_SOCK_TP)
+SEC("tracepoint/sock/sock_send_length") int send_len(void *ctx) { return touch(); }
+SEC("tracepoint/sock/sock_recv_length") int recv_len(void *ctx) { return touch(); }
 #elif defined(FLOOR_RAW)
 SEC("raw_tp/sys_enter")
 int raw_enter(struct bpf_raw_tracepoint_args *ctx)
