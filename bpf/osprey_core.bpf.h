@@ -41,6 +41,12 @@ struct osp_msghdr {
 const volatile __u32 self_tgid = 0;        /* never traced */
 const volatile bool filter_pids = false;   /* allowlist by tgid active */
 const volatile bool filter_comms = false;  /* allowlist by comm active */
+/* Short allowlists, in line: n > 0 replaces the map of the same kind.
+ * Comms as two words each, zero-padded like bpf_get_current_comm(). */
+const volatile __u32 n_inline_pids = 0;
+const volatile __u32 inline_pids[OSPREY_INLINE_FILTER] = {};
+const volatile __u32 n_inline_comms = 0;
+const volatile __u64 inline_comms[OSPREY_INLINE_FILTER][2] = {};
 const volatile __u32 capture_bytes = OSPREY_DEFAULT_CAPTURE;
 const volatile __u64 wakeup_bytes = 0;     /* 0: wake the reader per record */
 
@@ -197,14 +203,26 @@ static __always_inline bool traced(__u64 pid_tgid)
 		return false;
 	if (!filter_pids && !filter_comms)
 		return true;
-	if (filter_pids && bpf_map_lookup_elem(&allowed_pids, &tgid))
-		return true;
+	if (filter_pids) {
+		if (n_inline_pids) {
+			for (int i = 0; i < OSPREY_INLINE_FILTER && i < n_inline_pids; i++)
+				if (inline_pids[i] == tgid)
+					return true;
+		} else if (bpf_map_lookup_elem(&allowed_pids, &tgid)) {
+			return true;
+		}
+	}
 	if (filter_comms) {
-		char comm[OSPREY_COMM_LEN] = {};
+		__u64 comm[OSPREY_COMM_LEN / 8] = {};
 
 		bpf_get_current_comm(comm, sizeof(comm));
-		if (bpf_map_lookup_elem(&allowed_comms, comm))
+		if (n_inline_comms) {
+			for (int i = 0; i < OSPREY_INLINE_FILTER && i < n_inline_comms; i++)
+				if (inline_comms[i][0] == comm[0] && inline_comms[i][1] == comm[1])
+					return true;
+		} else if (bpf_map_lookup_elem(&allowed_comms, comm)) {
 			return true;
+		}
 	}
 	return false;
 }

@@ -23,6 +23,9 @@
 /* Entries of the process allowlist maps. */
 #define OSPREY_MAX_FILTER_PIDS  256
 #define OSPREY_MAX_FILTER_COMMS 64
+/* Allowlists this short are compared in line (.rodata) instead of looked up
+ * in the maps above: a few compares instead of a hash per syscall. */
+#define OSPREY_INLINE_FILTER    8
 /* Connections tracked at once in the kernel (LRU). */
 #define OSPREY_MAX_CONNS       65536
 #define OSPREY_COMM_LEN        16

@@ -12,6 +12,7 @@ pub const DEFAULT_CAPTURE: usize = 4096;
 pub const MAX_IOV: usize = 16;
 pub const MAX_FILTER_PIDS: usize = 256;
 pub const MAX_FILTER_COMMS: usize = 64;
+pub const INLINE_FILTER: usize = 8;
 pub const COMM_LEN: usize = 16;
 /// Record-building slots per CPU in the `scratch` map.
 pub const SCRATCH_SLOTS: usize = 4;

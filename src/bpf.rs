@@ -280,6 +280,19 @@ macro_rules! run_skel {
         ro.self_tgid = std::process::id();
         ro.filter_pids = !cfg.pids.is_empty();
         ro.filter_comms = !cfg.comms.is_empty();
+        // short allowlists are compared in line; longer ones go to the maps
+        if cfg.pids.len() <= abi::INLINE_FILTER {
+            ro.n_inline_pids = cfg.pids.len() as u32;
+            ro.inline_pids[..cfg.pids.len()].copy_from_slice(&cfg.pids);
+        }
+        if cfg.comms.len() <= abi::INLINE_FILTER {
+            ro.n_inline_comms = cfg.comms.len() as u32;
+            for (slot, c) in ro.inline_comms.iter_mut().zip(&cfg.comms) {
+                let key = comm_key(c)?;
+                slot[0] = u64::from_ne_bytes(key[..8].try_into().unwrap());
+                slot[1] = u64::from_ne_bytes(key[8..].try_into().unwrap());
+            }
+        }
         ro.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
         // a wakeup threshold near the ring size would only wake the reader
         // once the ring is already full: keep it at most a quarter of it
