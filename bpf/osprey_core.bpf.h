@@ -386,8 +386,8 @@ static __always_inline void submit(void *rec, __u64 size, __u64 payload, bool ur
 	}
 }
 
-static __always_inline void fill_hdr(struct osprey_hdr *h, __u8 kind, __u8 syscall,
-				     __u64 pid_tgid, __s32 fd, const struct conn_state *cs)
+static __always_inline void fill_hdr(struct osprey_hdr *h, __u8 kind, __u8 syscall, __u64 pid_tgid,
+				     __u32 conn_tgid, __s32 fd, const struct conn_state *cs)
 {
 	h->kind = kind;
 	h->dir = 0;
@@ -398,7 +398,7 @@ static __always_inline void fill_hdr(struct osprey_hdr *h, __u8 kind, __u8 sysca
 	h->tid = (__u32)pid_tgid;
 	h->ts_ns = bpf_ktime_get_ns();
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
-	h->conn.tgid = pid_tgid >> 32;
+	h->conn.tgid = conn_tgid;
 	h->conn.fd = fd;
 	h->conn.proc_start_ns = cs->proc_start_ns;
 	h->conn.gen = cs->gen;
@@ -419,7 +419,7 @@ static __always_inline struct conn_state *conn_open(__u64 pid_tgid, __s32 fd, vo
 		count(OSPREY_CNT_CONN_TABLE_FULL, 1);
 		return NULL;
 	}
-	fill_hdr(&ev.hdr, OSPREY_KIND_OPEN, syscall, pid_tgid, fd, &cs);
+	fill_hdr(&ev.hdr, OSPREY_KIND_OPEN, syscall, pid_tgid, key.tgid, fd, &cs);
 	ev.hdr.flags = flags;
 #ifndef OSPREY_NO_BTF
 	if (sk) {
@@ -474,9 +474,11 @@ static __always_inline __s64 copy_payload(struct scratch_slot *slot, __s64 off, 
 
 /* One DATA record for the `len` bytes (the syscall's return value) moved at
  * st->buf, or gathered from st->buf's iovec array when vectored: the first
- * min(len, capture_bytes) bytes are captured, all `len` are counted. */
+ * min(len, capture_bytes) bytes are captured, all `len` are counted (none
+ * captured when st->buf is 0: bytes moved by something else than a data
+ * syscall, seen by the socket hooks).  The connection is {conn_tgid, st->fd}. */
 static __always_inline void emit_data(struct conn_state *cs, const struct stash *st, __u64 pid_tgid,
-				      __u8 dir, __u64 len)
+				      __u32 conn_tgid, __u8 dir, __u64 len)
 {
 	struct scratch_slot *slot;
 	struct osprey_data_event *e;
@@ -492,7 +494,7 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	if (!slot)
 		return;
 	e = &slot->ev;
-	fill_hdr(&e->hdr, OSPREY_KIND_DATA, st->syscall, pid_tgid, st->fd, cs);
+	fill_hdr(&e->hdr, OSPREY_KIND_DATA, st->syscall, pid_tgid, conn_tgid, st->fd, cs);
 	e->hdr.dir = dir;
 	e->start_ns = st->start_ns;
 	e->pos = pos;
@@ -502,6 +504,8 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 		cap = OSPREY_MAX_PAYLOAD;
 	if ((__s64)len < cap)
 		cap = len;
+	if (!st->buf)
+		cap = 0;
 
 	if (!st->vectored) {
 		got = copy_payload(slot, 0, cap, st->buf);
@@ -616,7 +620,7 @@ static __always_inline int data_exit(__s64 ret, __u8 dir, __u8 syscall)
 		if (!cs)
 			return 0;
 	}
-	emit_data(cs, &st, pid_tgid, dir, ret);
+	emit_data(cs, &st, pid_tgid, key.tgid, dir, ret);
 	return 0;
 }
 
@@ -766,12 +770,299 @@ int enter_close(struct sys_enter_ctx *ctx)
 	cs = bpf_map_lookup_elem(&conns, &key);
 	if (!cs)
 		return 0;
-	fill_hdr(&ev.hdr, OSPREY_KIND_CLOSE, OSPREY_SYS_CLOSE, pid_tgid, key.fd, cs);
+	fill_hdr(&ev.hdr, OSPREY_KIND_CLOSE, OSPREY_SYS_CLOSE, pid_tgid, key.tgid, key.fd, cs);
 	ev.tx_bytes = cs->pos[OSPREY_DIR_EGRESS];
 	ev.rx_bytes = cs->pos[OSPREY_DIR_INGRESS];
 	bpf_map_delete_elem(&conns, &key);
 	submit(&ev, sizeof(ev), 0, false);
 	return 0;
 }
+
+/* ==== socket-layer hooks (CO-RE build only) ==============================
+ *
+ * On kernels with the sock:sock_send_length / sock:sock_recv_length
+ * tracepoints (6.3+) the loader attaches these programs instead of every
+ * syscall tracepoint above.  They run inside sock_sendmsg()/sock_recvmsg(),
+ * after the bytes moved, for socket I/O only: no program runs on the other
+ * syscalls, and with no syscall tracepoint attached the kernel keeps every
+ * task on its fast syscall path (the syscall hooks alone cost nginx
+ * 8-14% on the 2-CPU bench machine, these 2-3%: docs/performance.md).
+ * The syscall's arguments (fd, buffer, iovecs) come from the task's saved
+ * user registers; connections are keyed by their struct sock, opened at
+ * the first bytes a traced process moves (role from the TCP handshake seen
+ * by sock:inet_sock_set_state) and closed at TCP_CLOSE or at the close()
+ * or exit that starts the FIN.  There is no syscall entry time: DATA
+ * records carry start_ns 0. */
+#ifndef OSPREY_NO_BTF
+
+#define MSG_PEEK     2
+#define PF_IO_WORKER 0x00000010
+#define PF_KTHREAD   0x00200000
+
+#if defined(__TARGET_ARCH_arm64)
+#define NR_read 63
+#define NR_write 64
+#define NR_readv 65
+#define NR_writev 66
+#define NR_sendto 206
+#define NR_recvfrom 207
+#define NR_sendmsg 211
+#define NR_recvmsg 212
+#define NR_close 57
+#define NR_exit 93
+#define NR_exit_group 94
+#define REG_NR(r)   ((r)->syscallno)
+#define REG_ARG0(r) ((r)->orig_x0)
+#define REG_ARG1(r) ((r)->regs[1])
+#define REG_ARG2(r) ((r)->regs[2])
+#else /* x86_64 */
+#define NR_read 0
+#define NR_write 1
+#define NR_readv 19
+#define NR_writev 20
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_close 3
+#define NR_exit 60
+#define NR_exit_group 231
+#define REG_NR(r)   ((r)->orig_ax)
+#define REG_ARG0(r) ((r)->di)
+#define REG_ARG1(r) ((r)->si)
+#define REG_ARG2(r) ((r)->dx)
+#endif
+
+/* A connection seen by the socket hooks: the conn id's process and fd
+ * (whoever first moved bytes on it) and its name for CLOSE records, which
+ * can fire in softirq context. */
+struct sk_conn {
+	struct conn_state cs;   /* cs.gen 0: "pending", role known, not opened */
+	__u32 tgid;
+	__s32 fd;
+	char  comm[OSPREY_COMM_LEN];
+};
+
+/* Connections by socket: socket-local storage (a pointer chase from the
+ * struct sock, no table to fill up, freed by the kernel with the socket).
+ * value: struct sk_conn; lifetime: the handshake (pending, gen 0: role
+ * only) or the first bytes a traced process moves (opened: OPEN record)
+ * → TCP_CLOSE, or the close()/exit that sends the FIN (CLOSE record,
+ * storage deleted); a socket connect()ed again after TCP_CLOSE starts over. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sk_conn);
+} sk_conns SEC(".maps");
+
+static __always_inline bool sk_is_tcp(const struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	return (family == AF_INET || family == AF_INET6) && sk->sk_protocol == IPPROTO_TCP;
+}
+
+/* The saved user registers of the current task's syscall, or NULL (kernel
+ * threads and io_uring workers have none that describe this I/O). */
+static __always_inline struct pt_regs *user_regs(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (task->flags & (PF_KTHREAD | PF_IO_WORKER))
+		return NULL;
+	return (struct pt_regs *)bpf_task_pt_regs(task);
+}
+
+/* Which data syscall moved the bytes, with its fd and buffer or iovec
+ * array.  Anything else (io_uring, sendfile/splice, a kernel user of the
+ * socket): OSPREY_SYS_UNKNOWN, fd -1, buf 0 -- the bytes are counted, not
+ * captured. */
+static __always_inline void current_call(struct stash *st, bool ingress)
+{
+	struct pt_regs *regs = user_regs();
+	struct osp_msghdr mh;
+	long nr;
+
+	st->syscall = OSPREY_SYS_UNKNOWN;
+	st->fd = -1;
+	if (!regs)
+		return;
+	nr = REG_NR(regs);
+	if (ingress) {
+		if (nr == NR_read)
+			st->syscall = OSPREY_SYS_READ;
+		else if (nr == NR_recvfrom)
+			st->syscall = OSPREY_SYS_RECVFROM;
+		else if (nr == NR_readv)
+			st->syscall = OSPREY_SYS_READV;
+		else if (nr == NR_recvmsg)
+			st->syscall = OSPREY_SYS_RECVMSG;
+	} else {
+		if (nr == NR_write)
+			st->syscall = OSPREY_SYS_WRITE;
+		else if (nr == NR_sendto)
+			st->syscall = OSPREY_SYS_SENDTO;
+		else if (nr == NR_writev)
+			st->syscall = OSPREY_SYS_WRITEV;
+		else if (nr == NR_sendmsg)
+			st->syscall = OSPREY_SYS_SENDMSG;
+	}
+	if (st->syscall == OSPREY_SYS_UNKNOWN)
+		return;
+	st->fd = (__s32)REG_ARG0(regs);
+	st->buf = REG_ARG1(regs);
+	if (st->syscall == OSPREY_SYS_READV || st->syscall == OSPREY_SYS_WRITEV) {
+		st->iovcnt = (__u32)REG_ARG2(regs);
+		st->vectored = 1;
+	} else if (st->syscall == OSPREY_SYS_RECVMSG || st->syscall == OSPREY_SYS_SENDMSG) {
+		if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)st->buf)) {
+			count(OSPREY_CNT_READ_ERRORS, 1);
+			st->buf = 0;
+			return;
+		}
+		st->buf = mh.msg_iov;
+		st->iovcnt = (__u32)mh.msg_iovlen;
+		st->vectored = 1;
+	}
+}
+
+/* Open (or claim a pending entry for) the connection of `sk` as {tgid, fd}
+ * of the current process, with an OPEN record. */
+static __always_inline struct sk_conn *sk_conn_open(struct sock *sk, __u64 pid_tgid, __s32 fd,
+						    __u8 role, __u8 flags)
+{
+	struct osprey_open_event ev = {};
+	struct sk_conn *c;
+
+	c = bpf_sk_storage_get(&sk_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!c) {
+		count(OSPREY_CNT_CONN_TABLE_FULL, 1);
+		return NULL;
+	}
+	c->cs.gen = __sync_fetch_and_add(&next_gen, 1) + 1;
+	c->cs.proc_start_ns = proc_start_ns();
+	c->cs.pos[0] = 0;
+	c->cs.pos[1] = 0;
+	c->cs.role = role;
+	c->tgid = pid_tgid >> 32;
+	c->fd = fd;
+	bpf_get_current_comm(c->comm, sizeof(c->comm));
+	fill_hdr(&ev.hdr, OSPREY_KIND_OPEN,
+		 role == OSPREY_ROLE_CLIENT ? OSPREY_SYS_CONNECT :
+		 role == OSPREY_ROLE_SERVER ? OSPREY_SYS_ACCEPT : OSPREY_SYS_UNKNOWN,
+		 pid_tgid, c->tgid, fd, &c->cs);
+	ev.hdr.flags = flags | OSPREY_F_ADDRS;
+	read_addrs(sk, &ev.addrs);
+	submit(&ev, sizeof(ev), 0, true);
+	return c;
+}
+
+/* Bytes moved on `sk` by the current task (`ret`: the socket layer's
+ * return value). */
+static __always_inline int sock_data(struct sock *sk, int ret, int flags, __u8 dir)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct stash st = {};
+	struct sk_conn *c;
+
+	if (ret <= 0)
+		return 0;
+	if (dir == OSPREY_DIR_INGRESS && (flags & MSG_PEEK))
+		return 0;   /* nothing consumed: the bytes come again */
+	if (!sk_is_tcp(sk) || !traced(pid_tgid))
+		return 0;
+	current_call(&st, dir == OSPREY_DIR_INGRESS);
+	c = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
+	if (!c || !c->cs.gen) {
+		/* first bytes: a connection opened since the probe started
+		 * (pending, role from its handshake) or an older one */
+		if (st.fd < 0)
+			return 0;   /* no fd to name it by */
+		c = sk_conn_open(sk, pid_tgid, st.fd, c ? c->cs.role : OSPREY_ROLE_UNKNOWN,
+				 c ? 0 : OSPREY_F_MIDSTREAM);
+		if (!c)
+			return 0;
+	}
+	st.fd = c->fd;
+	emit_data(&c->cs, &st, pid_tgid, c->tgid, dir, ret);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
+{
+	return sock_data(sk, ret, flags, OSPREY_DIR_INGRESS);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
+{
+	return sock_data(sk, ret, flags, OSPREY_DIR_EGRESS);
+}
+
+/* CLOSE record for an opened connection; forget the socket either way. */
+static __always_inline void sk_conn_close(struct sock *sk)
+{
+	struct osprey_close_event ev = {};
+	struct sk_conn *c;
+	__u64 owner;
+
+	c = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
+	if (!c)
+		return;
+	if (c->cs.gen) {
+		/* may run in softirq: name the owner, not the current task */
+		owner = ((__u64)c->tgid << 32) | c->tgid;
+		fill_hdr(&ev.hdr, OSPREY_KIND_CLOSE, OSPREY_SYS_CLOSE, owner, c->tgid, c->fd, &c->cs);
+		__builtin_memcpy(ev.hdr.comm, c->comm, sizeof(ev.hdr.comm));
+		ev.tx_bytes = c->cs.pos[OSPREY_DIR_EGRESS];
+		ev.rx_bytes = c->cs.pos[OSPREY_DIR_INGRESS];
+	}
+	bpf_sk_storage_delete(&sk_conns, sk);
+	if (ev.hdr.kind)
+		submit(&ev, sizeof(ev), 0, false);
+}
+
+/* Is the current task in close() or exit (the calls that end a socket)? */
+static __always_inline bool closing(void)
+{
+	struct pt_regs *regs = user_regs();
+	long nr;
+
+	if (!regs)
+		return false;
+	nr = REG_NR(regs);
+	return nr == NR_close || nr == NR_exit || nr == NR_exit_group;
+}
+
+/* TCP state changes: the role of new connections, and their end. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sock_state, struct sock *sk, int oldstate, int newstate)
+{
+	struct sk_conn *c;
+
+	if (!sk_is_tcp(sk))
+		return 0;
+	if (newstate == TCP_SYN_SENT || (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED)) {
+		/* connect() (process context: only for traced processes), or a
+		 * passive open completing (softirq: any process may accept it) */
+		if (newstate == TCP_SYN_SENT && !traced(bpf_get_current_pid_tgid()))
+			return 0;
+		c = bpf_sk_storage_get(&sk_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!c) {
+			count(OSPREY_CNT_CONN_TABLE_FULL, 1);
+			return 0;
+		}
+		c->cs.gen = 0;
+		c->cs.role = newstate == TCP_SYN_SENT ? OSPREY_ROLE_CLIENT : OSPREY_ROLE_SERVER;
+	} else if (newstate == TCP_CLOSE ||
+		   ((newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) && closing())) {
+		sk_conn_close(sk);
+	}
+	return 0;
+}
+
+#endif /* !OSPREY_NO_BTF */
 
 #endif /* __OSPREY_CORE_BPF_H */

@@ -47,6 +47,57 @@ const USER_GEN_BASE: u64 = 1 << 62;
 
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
+/// Where the probe hooks the kernel (`--hooks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Hooks {
+    /// Socket hooks where the kernel has them, else syscall hooks.
+    #[default]
+    Auto,
+    /// `sock:sock_send_length`/`sock_recv_length` + `sock:inet_sock_set_state`
+    /// as BTF tracepoints (kernel BTF, 6.3+): the bytes of socket I/O only,
+    /// no program on other syscalls and no syscall tracepoint, so every task
+    /// keeps the fast syscall path.
+    Socket,
+    /// `syscalls:sys_enter_*`/`sys_exit_*` of the data, connect, accept and
+    /// close syscalls (any supported kernel; the BTF-less fallback).
+    Syscalls,
+}
+
+impl Hooks {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hooks::Auto => "auto",
+            Hooks::Socket => "socket",
+            Hooks::Syscalls => "syscalls",
+        }
+    }
+}
+
+/// The socket-layer tracepoints the socket hooks need, by tracefs name.
+pub const SOCKET_TRACEPOINTS: [&str; 3] = ["sock/sock_send_length", "sock/sock_recv_length", "sock/inet_sock_set_state"];
+
+/// Which hooks `wanted` resolves to on this kernel, or why it cannot.
+pub fn resolve_hooks(wanted: Hooks, mode: &BtfMode, tracefs: &Path) -> Result<Hooks> {
+    let missing: Vec<&str> =
+        SOCKET_TRACEPOINTS.iter().copied().filter(|tp| !tracefs.join("events").join(tp).is_dir()).collect();
+    let why_not = if *mode != BtfMode::Kernel {
+        Some(format!("they attach through the kernel's own BTF ({KERNEL_BTF})"))
+    } else if !missing.is_empty() {
+        Some(format!("this kernel has no {} tracepoint (added in 6.3)", missing.join(", ").replace('/', ":")))
+    } else {
+        None
+    };
+    match (wanted, why_not) {
+        (Hooks::Syscalls, _) => Ok(Hooks::Syscalls),
+        (_, None) => Ok(Hooks::Socket),
+        (Hooks::Auto, Some(why)) => {
+            log::info!("socket hooks unavailable ({why}): using the syscall tracepoints");
+            Ok(Hooks::Syscalls)
+        }
+        (Hooks::Socket, Some(why)) => bail!("--hooks socket: not available here: {why}; use --hooks syscalls"),
+    }
+}
+
 /// What the user asked of the probe.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
@@ -59,6 +110,7 @@ pub struct ProbeConfig {
     /// Poll timeout; bounds how long a record waits without a wakeup.
     pub poll_interval: Duration,
     pub btf: Option<PathBuf>,
+    pub hooks: Hooks,
     pub verbose: bool,
     /// Log counters every this often (None: never).
     pub progress: Option<Duration>,
@@ -250,18 +302,20 @@ fn read_counters(counters: Option<&[u64; 9]>) -> KernelCounters {
 
 /// Load, attach, and pump events into `pipeline` until `stop` is set.
 pub fn run(cfg: &ProbeConfig, pipeline: &Pipeline, stop: &AtomicBool) -> Result<KernelCounters> {
-    let (_tracefs, mode) = preflight(cfg)?;
+    let (tracefs, mode) = preflight(cfg)?;
+    let hooks = resolve_hooks(cfg.hooks, &mode, &tracefs)?;
     libbpf_rs::set_print(Some((PrintLevel::Debug, libbpf_print)));
     match mode {
-        BtfMode::None => run_skel!(OspreyNobtfSkelBuilder, cfg, pipeline, stop, None::<&Path>, true),
-        BtfMode::File(p) => run_skel!(OspreySkelBuilder, cfg, pipeline, stop, Some(p.as_path()), false),
-        BtfMode::Kernel => run_skel!(OspreySkelBuilder, cfg, pipeline, stop, None::<&Path>, false),
+        BtfMode::None => run_skel!(OspreyNobtfSkelBuilder, cfg, pipeline, stop, None::<&Path>, true, hooks),
+        BtfMode::File(p) => run_skel!(OspreySkelBuilder, cfg, pipeline, stop, Some(p.as_path()), false, hooks),
+        BtfMode::Kernel => run_skel!(OspreySkelBuilder, cfg, pipeline, stop, None::<&Path>, false, hooks),
     }
 }
 
 /// One body for both program sets (their skeletons have the same shape).
 macro_rules! run_skel {
-    ($builder:ty, $cfg:expr, $pipeline:expr, $stop:expr, $btf:expr, $fallback:expr) => {{
+    ($builder:ty, $cfg:expr, $pipeline:expr, $stop:expr, $btf:expr, $fallback:expr, $hooks:expr) => {{
+        let hooks: Hooks = $hooks;
         let cfg: &ProbeConfig = $cfg;
         let pipeline: &Pipeline = $pipeline;
         let stop: &AtomicBool = $stop;
@@ -307,10 +361,19 @@ macro_rules! run_skel {
             .scratch
             .set_max_entries((cpus * abi::SCRATCH_SLOTS) as u32)
             .context("sizing the scratch map")?;
+        // one hook set: tp_btf/ programs are the socket hooks
+        for mut prog in open.open_object_mut().progs_mut() {
+            let socket = prog.section().to_string_lossy().starts_with("tp_btf/");
+            prog.set_autoload(socket == (hooks == Hooks::Socket));
+        }
 
         // load
         let skel = open.load().map_err(|e| explain_load_error(&e, cfg.verbose))?;
-        log::debug!("BPF programs loaded and verified ({})", if fallback { "BTF-less fallback" } else { "CO-RE" });
+        log::debug!(
+            "BPF programs loaded and verified ({}, {} hooks)",
+            if fallback { "BTF-less fallback" } else { "CO-RE" },
+            hooks.as_str()
+        );
 
         // allowlist, before anything is attached
         for pid in &cfg.pids {
@@ -329,9 +392,9 @@ macro_rules! run_skel {
 
         // attach, one program at a time so a failure names its tracepoint
         let mut links: Vec<Link> = Vec::new();
-        for prog in skel.object().progs_mut() {
+        for prog in skel.object().progs_mut().filter(|p| p.autoload()) {
             let section = prog.section().to_string_lossy().into_owned();
-            let tp = section.trim_start_matches("tracepoint/").replace('/', ":");
+            let tp = section.trim_start_matches("tracepoint/").trim_start_matches("tp_btf/").replace('/', ":");
             let link = prog.attach().map_err(|e| {
                 anyhow!(
                     "attaching {} to tracepoint {tp} failed: {e}\n\
@@ -342,8 +405,9 @@ macro_rules! run_skel {
             links.push(link);
         }
         log::info!(
-            "attached {} tracepoints; capturing {} bytes per event; ring buffer {} KiB",
+            "attached {} tracepoints ({} hooks); capturing {} bytes per event; ring buffer {} KiB",
             links.len(),
+            hooks.as_str(),
             cfg.capture_bytes,
             cfg.ringbuf_bytes / 1024
         );
@@ -408,7 +472,7 @@ macro_rules! run_skel {
         drop(rb);
         batch.borrow_mut().flush();
         let mut counters = read_counters(skel.maps.bss_data.as_deref().map(|b| &b.counters));
-        counters.prog_misses = prog_misses(skel.object().progs().map(|p| {
+        counters.prog_misses = prog_misses(skel.object().progs().filter(|p| p.autoload()).map(|p| {
             use std::os::fd::{AsFd, AsRawFd};
             p.as_fd().as_raw_fd()
         }));

@@ -71,6 +71,13 @@ enum Records {
     Events,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum HooksArg {
+    Auto,
+    Socket,
+    Syscalls,
+}
+
 #[derive(Args, Debug, Clone)]
 struct RunArgs {
     /// Trace only this process id (repeatable; combined with --comm by OR).
@@ -117,6 +124,11 @@ struct RunArgs {
     /// Load with this BTF file instead of /sys/kernel/btf/vmlinux.
     #[arg(long, value_name = "FILE")]
     btf: Option<PathBuf>,
+    /// Where to hook: `socket` (socket-layer tracepoints, kernel BTF and 6.3+:
+    /// the cheapest), `syscalls` (syscall tracepoints, any kernel), `auto`
+    /// (socket where possible).
+    #[arg(long, value_enum, default_value = "auto")]
+    hooks: HooksArg,
     /// Generate realistic events without BPF (no root needed).
     #[arg(long)]
     synthetic: bool,
@@ -232,6 +244,11 @@ fn run(a: RunArgs) -> Result<()> {
             wakeup_bytes: a.wakeup_bytes,
             poll_interval: Duration::from_millis(a.poll_ms.max(1)),
             btf: a.btf.clone(),
+            hooks: match a.hooks {
+                HooksArg::Auto => bpf::Hooks::Auto,
+                HooksArg::Socket => bpf::Hooks::Socket,
+                HooksArg::Syscalls => bpf::Hooks::Syscalls,
+            },
             verbose: a.verbose > 0,
             progress: (a.verbose > 0).then_some(Duration::from_secs(5)),
         };

@@ -131,9 +131,12 @@ fn connection_opened_before_the_probe_is_seen_midstream() {
 
     let me = std::process::id();
     let probe = Osprey::start(&["--records", "events", "--pid", &echo.0.id().to_string()], dir.join("out.jsonl"));
-    // The server is blocked in recv() since before the probe attached: that
-    // read's sys_enter was never seen, so its bytes are missed (the tracker
-    // sees a mid-stream start). Its reply, and everything after, is seen.
+    let probe_hooks = probe.hooks.clone();
+    // The server is blocked in recv() since before the probe attached.
+    // Syscall hooks: that read's sys_enter was never seen, so its bytes are
+    // missed (the tracker sees a mid-stream start); its reply, and
+    // everything after, is seen. Socket hooks see the bytes where the read
+    // returns: nothing is missed.
     conn.write_all(b"first\n").unwrap();
     let mut buf = [0u8; 6];
     conn.read_exact(&mut buf).unwrap();
@@ -158,7 +161,8 @@ fn connection_opened_before_the_probe_is_seen_midstream() {
     assert_eq!(o["local_port"], echo_port);
     assert_eq!(o["remote_addr"], "127.0.0.1");
     let data = events(&recs, "data", echo_pid);
-    assert_eq!(stream(&data, "ingress").0, "after the probe started\n");
+    let ingress = if probe_hooks == "socket" { "first\nafter the probe started\n" } else { "after the probe started\n" };
+    assert_eq!(stream(&data, "ingress").0, ingress);
     assert_eq!(stream(&data, "egress").0, "FIRST\nAFTER THE PROBE STARTED\n");
     assert_eq!(events(&recs, "close", echo_pid).len(), 1);
 }
@@ -189,12 +193,16 @@ fn no_bpf_program_is_left_behind() {
     if !require_root() {
         return;
     }
-    let ours = |names: &[String]| names.iter().filter(|n| n.starts_with("enter_") || n.starts_with("exit_")).count();
+    let ours = |names: &[String]| {
+        names.iter().filter(|n| n.starts_with("enter_") || n.starts_with("exit_") || n.starts_with("sock_")).count()
+    };
     let before = ours(&loaded_prog_names());
     let dir = tmpdir("leftover");
     let probe = Osprey::start(&["--records", "events", "--comm", "nothing-matches"], dir.join("out.jsonl"));
     let during = ours(&loaded_prog_names());
-    assert_eq!(during, before + 23, "expected our 23 programs loaded");
+    // only the chosen hook set is loaded
+    let expected = if probe.hooks == "socket" { 3 } else { 23 };
+    assert_eq!(during, before + expected, "expected our {expected} {} programs loaded", probe.hooks);
     let (status, _, err) = probe.stop();
     assert!(status.success(), "{err}");
     assert_eq!(ours(&loaded_prog_names()), before, "programs left loaded after exit");

@@ -105,13 +105,24 @@ pub struct Osprey {
     pub child: Child,
     pub out: PathBuf,
     pub stderr: Arc<Mutex<String>>,
+    /// The hook set it attached: "socket" or "syscalls".
+    pub hooks: String,
+}
+
+/// `--hooks` for every probe the tests start: OSPREY_TEST_HOOKS (the test
+/// script runs the live tests once per hook set), else the default.
+pub fn hooks_args() -> Vec<String> {
+    match std::env::var("OSPREY_TEST_HOOKS") {
+        Ok(h) if !h.is_empty() => vec!["--hooks".into(), h],
+        _ => vec![],
+    }
 }
 
 impl Osprey {
     /// Start `osprey -v -o OUT ARGS...` and wait until its probes are attached.
     pub fn start(args: &[&str], out: PathBuf) -> Osprey {
         let mut cmd = Command::new(BIN);
-        cmd.arg("-v").arg("-o").arg(&out).args(args);
+        cmd.arg("-v").arg("-o").arg(&out).args(hooks_args()).args(args);
         Osprey::start_cmd(cmd, out)
     }
 
@@ -132,23 +143,27 @@ impl Osprey {
             .spawn()
             .expect("spawn osprey");
         let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
         let err = child.stderr.take().unwrap();
         let acc = stderr.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 if line.contains("attached") {
-                    let _ = tx.send(());
+                    let hooks = if line.contains("(socket hooks)") { "socket" } else { "syscalls" };
+                    let _ = tx.send(hooks.to_string());
                 }
                 acc.lock().unwrap().push_str(&line);
                 acc.lock().unwrap().push('\n');
             }
         });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            panic!("osprey did not attach:\n{}", stderr.lock().unwrap());
-        }
-        Osprey { child, out, stderr }
+        let hooks = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(h) => h,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("osprey did not attach:\n{}", stderr.lock().unwrap());
+            }
+        };
+        Osprey { child, out, stderr, hooks }
     }
 
     /// SIGINT, wait, and return (exit status, records, stderr).
