@@ -348,15 +348,16 @@ macro_rules! run_skel {
             }
         }
         ro.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
-        // a wakeup threshold near the ring size would only wake the reader
-        // once the ring is already full: keep it at most a quarter of it
-        ro.wakeup_bytes = cfg.wakeup_bytes.min(cfg.ringbuf_bytes as u64 / 4);
+        // the threshold is per CPU; one near the ring size would only wake
+        // the reader once the ring is already full: keep all CPUs' together
+        // at most a quarter of it
+        let cpus = libbpf_rs::num_possible_cpus().context("counting the possible CPUs")?;
+        ro.wakeup_bytes = cfg.wakeup_bytes.min((cfg.ringbuf_bytes as u64 / 4 / cpus as u64).max(4096));
         open.maps
             .events
             .set_max_entries(cfg.ringbuf_bytes)
             .with_context(|| format!("--ringbuf-size {}", cfg.ringbuf_bytes))?;
         // OSPREY_SCRATCH_SLOTS record-building slots per possible CPU
-        let cpus = libbpf_rs::num_possible_cpus().context("counting the possible CPUs")?;
         open.maps
             .scratch
             .set_max_entries((cpus * abi::SCRATCH_SLOTS) as u32)

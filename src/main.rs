@@ -107,7 +107,8 @@ struct RunArgs {
     /// Ring buffer size in bytes (a power of two, at least 4096).
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
     ringbuf_size: u32,
-    /// Wake the reader once this many bytes are pending (0: on every record; at most a quarter of the ring).
+    /// Wake the reader once a CPU has written this many bytes since its last
+    /// wakeup (0: on every record; all CPUs together at most a quarter of the ring).
     #[arg(long, default_value_t = 64 << 10, value_name = "BYTES")]
     wakeup_bytes: u64,
     /// Longest a record waits in the ring buffer without a wakeup.
