@@ -290,6 +290,12 @@ verdict() {
 # extra_notes ROW LOG: what osprey check said that the verdict alone hides
 extra_notes() {
     local row=$1 logf=$2 b
+    # which hook set the default run attached (and whether the other was checked)
+    b=$(grep -m1 -oE 'NOTE: events: attached after [0-9]+ s \([a-z]+ hooks\)' "$logf" | grep -oE '[a-z]+ hooks')
+    if [ -n "$b" ]; then
+        grep -q 'NOTE: syscall hooks checked' "$logf" && b="$b (syscall hooks also checked)"
+        R_NOTE[$row]="${R_NOTE[$row]:+${R_NOTE[$row]}; }$b"
+    fi
     if [[ $row == *no-btf* ]]; then
         b=$(grep -m1 -E '^\[check\] [a-zA-Z]+ +kernel BTF' "$logf" | sed 's/^\[check\] //' | tr -s ' ')
         [ -n "$b" ] && R_NOTE[$row]="${R_NOTE[$row]:+${R_NOTE[$row]}; }osprey check: \"$b\""
@@ -476,6 +482,9 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "and asserts that the records hold the client's \`open\` event, the egress"
         echo "\`GET /hello.txt\` request and the ingress response body; when \`osprey --help\` lists"
         echo "\`--records transactions\` it also asserts an \`http_transaction\` with status 200."
+        echo "Where the default run attached the socket hooks (\`--hooks auto\`: kernel BTF and the"
+        echo "\`sock:sock_send_length\`/\`sock_recv_length\` tracepoints of 6.3+), the events capture"
+        echo "runs a second time with \`--hooks syscalls\` and must pass the same assertions."
         echo "The \`host\` row runs the same script directly on the machine that ran the matrix."
         echo
         table md
@@ -495,7 +504,8 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "  software emulation when the accelerator is \`tcg\`), both boots if it was retried."
         echo "  A boot that prints no result line at all (kernel oops, hang) is retried once;"
         echo "  \`PASS (on retry)\` says so and *notes* keeps the first attempt's oops."
-        echo "- **notes**: the guest's failure reason (first error lines of osprey's stderr)."
+        echo "- **notes**: the guest's failure reason (first error lines of osprey's stderr), and"
+        echo "  which hook set the default run attached."
         echo
         echo "Kernel packages:"
         echo

@@ -71,6 +71,15 @@ impl Hooks {
             Hooks::Syscalls => "syscalls",
         }
     }
+
+    /// For logs: "socket hooks", "syscall hooks".
+    pub fn label(self) -> &'static str {
+        match self {
+            Hooks::Auto => "auto hooks",
+            Hooks::Socket => "socket hooks",
+            Hooks::Syscalls => "syscall hooks",
+        }
+    }
 }
 
 /// The socket-layer tracepoints the socket hooks need, by tracefs name.
@@ -136,6 +145,8 @@ pub struct KernelCounters {
     pub non_tcp_dropped: u64,
     /// Fallback mode: connections whose addresses could not be resolved.
     pub addr_unresolved: u64,
+    /// The hook set that ran: "socket" or "syscalls".
+    pub hooks: &'static str,
 }
 
 impl KernelCounters {
@@ -371,9 +382,9 @@ macro_rules! run_skel {
         // load
         let skel = open.load().map_err(|e| explain_load_error(&e, cfg.verbose))?;
         log::debug!(
-            "BPF programs loaded and verified ({}, {} hooks)",
+            "BPF programs loaded and verified ({}, {})",
             if fallback { "BTF-less fallback" } else { "CO-RE" },
-            hooks.as_str()
+            hooks.label()
         );
 
         // allowlist, before anything is attached
@@ -406,9 +417,9 @@ macro_rules! run_skel {
             links.push(link);
         }
         log::info!(
-            "attached {} tracepoints ({} hooks); capturing {} bytes per event; ring buffer {} KiB",
+            "attached {} tracepoints ({}); capturing {} bytes per event; ring buffer {} KiB",
             links.len(),
-            hooks.as_str(),
+            hooks.label(),
             cfg.capture_bytes,
             cfg.ringbuf_bytes / 1024
         );
@@ -479,6 +490,7 @@ macro_rules! run_skel {
         }));
         counters.non_tcp_dropped = enrich.non_tcp;
         counters.addr_unresolved = enrich.unresolved;
+        counters.hooks = hooks.as_str();
         pipeline.add_decode_errors(decode_errors);
         Ok(counters)
     }};

@@ -97,17 +97,19 @@ why() {
 }
 
 # capture MODE: run osprey --records MODE around one wget; sets CAP_FAIL on failure
+# capture MODE [TAG [OSPREY ARGS...]]: files out-TAG.jsonl / err-TAG.txt
 capture() {
-    mode=$1; out=$W/out-$mode.jsonl; err=$W/err-$mode.txt
+    mode=$1; tag=${2:-$1}; shift; [ $# -gt 0 ] && shift
+    out=$W/out-$tag.jsonl; err=$W/err-$tag.txt
     CAP_FAIL=""
     : >"$err"
     t0=$(date +%s)
-    "$OSPREY" --records "$mode" --comm wget --comm httpd -o "$out" -v 2>"$err" & pid=$!
+    "$OSPREY" --records "$mode" --comm wget --comm httpd "$@" -o "$out" -v 2>"$err" & pid=$!
     i=0
     while ! grep -q attached "$err"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid"; rc=$?
-            CAP_FAIL="osprey --records $mode exited $rc before attaching: $(why "$err")"
+            CAP_FAIL="osprey --records $mode${*:+ $*} exited $rc before attaching: $(why "$err")"
             LOAD_FAILED=1
             return 1
         fi
@@ -119,7 +121,7 @@ capture() {
         fi
         sleep 0.1
     done
-    say "NOTE: $mode: attached after $(( $(date +%s) - t0 )) s"
+    say "NOTE: $tag: attached after $(( $(date +%s) - t0 )) s $(grep -o -m1 '([a-z]* hooks)' "$err")"
     if ! "$BIN/wget" -q -O "$W/got.txt" "http://127.0.0.1:$PORT/hello.txt"; then
         CAP_FAIL="wget failed (httpd not serving?)"
     elif ! grep -q "$TEXT" "$W/got.txt"; then
@@ -152,18 +154,24 @@ expect() {
     return 1
 }
 
-FAIL=""
-MISSING=""
-if capture events; then
-    f=$W/out-events.jsonl
+# check_events TAG: the records of one wget in out-TAG.jsonl; adds to FAIL
+check_events() {
+    f=$W/out-$1.jsonl
+    MISSING=""
     expect "$f" "open/client/wget" '"kind":"open"' '"comm":"wget".*"role":"client"'
     expect "$f" "egress GET /hello.txt" '"kind":"data"' '"dir":"egress".*"payload":"GET /hello.txt HTTP/1\.1'
     expect "$f" "ingress body" '"kind":"data"' "\"dir\":\"ingress\".*$TEXT"
     # the same data record twice (byte-identical) means another record was lost:
     # a per-CPU buffer reused by a program that preempted the first one
     dups=$(grep '"kind":"data"' "$f" | sort | uniq -d | wc -l)
-    [ -n "$MISSING" ] && FAIL="events: missing $MISSING"
-    [ "$dups" -gt 0 ] && FAIL="${FAIL:+$FAIL; }events: $dups data record(s) emitted twice (another lost?)"
+    [ -n "$MISSING" ] && FAIL="${FAIL:+$FAIL; }$1: missing $MISSING"
+    [ "$dups" -gt 0 ] && FAIL="${FAIL:+$FAIL; }$1: $dups data record(s) emitted twice (another lost?)"
+}
+
+FAIL=""
+MISSING=""
+if capture events; then
+    check_events events
 else
     FAIL=$CAP_FAIL
 fi
@@ -188,6 +196,17 @@ elif "$OSPREY" --help 2>&1 | grep -qE '^[[:space:]]*- transactions|possible valu
     say "NOTE: transactions mode checked"
 else
     say "NOTE: transactions mode not in osprey --help: skipped"
+fi
+
+# 4. the syscall hooks too, where the socket hooks were the default
+if grep -q '(socket hooks)' "$W/err-events.txt" 2>/dev/null; then
+    if capture events events-syscalls --hooks syscalls; then
+        check_events events-syscalls
+    else
+        FAIL="${FAIL:+$FAIL; }$CAP_FAIL"
+    fi
+    [ $VERBOSE = 1 ] && { dump "$W/err-events-syscalls.txt" "[osprey-events-syscalls]"; dump "$W/out-events-syscalls.jsonl" "[records-events-syscalls]"; }
+    say "NOTE: syscall hooks checked"
 fi
 
 [ -n "${CHECK_FAIL:-}" ] && FAIL="${FAIL:+$FAIL; }$CHECK_FAIL"
