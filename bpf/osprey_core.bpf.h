@@ -813,9 +813,9 @@ int enter_close(struct sys_enter_ctx *ctx)
  * The syscall's arguments (fd, buffer, iovecs) come from the task's saved
  * user registers; connections are keyed by their struct sock, opened at
  * the first bytes a traced process moves (role from the TCP handshake seen
- * by sock:inet_sock_set_state) and closed at TCP_CLOSE or at the close()
- * or exit that starts the FIN.  There is no syscall entry time: DATA
- * records carry start_ns 0. */
+ * by sock:inet_sock_set_state) and closed by the owner's close() or exit
+ * (its state change) or when the socket is destroyed (tcp:tcp_destroy_sock).
+ * There is no syscall entry time: DATA records carry start_ns 0. */
 #ifndef OSPREY_NO_BTF
 
 #define MSG_PEEK     2
@@ -1025,15 +1025,11 @@ int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 }
 
 /* CLOSE record for an opened connection; forget the socket either way. */
-static __always_inline void sk_conn_close(struct sock *sk)
+static __always_inline void sk_conn_close(struct sock *sk, struct sk_conn *c)
 {
 	struct osprey_close_event ev = {};
-	struct sk_conn *c;
 	__u64 owner;
 
-	c = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
-	if (!c)
-		return;
 	if (c->cs.gen) {
 		/* may run in softirq: name the owner, not the current task */
 		owner = ((__u64)c->tgid << 32) | c->tgid;
@@ -1047,16 +1043,24 @@ static __always_inline void sk_conn_close(struct sock *sk)
 		submit(&ev, sizeof(ev), 0, false);
 }
 
-/* Is the current task in close() or exit (the calls that end a socket)? */
-static __always_inline bool closing(void)
+/* Is the current task the connection's owner ending it: close() of its fd,
+ * or exit?  (A state change can run in another task's syscall: over
+ * loopback the peer's close() delivers its FIN or RST to this socket
+ * synchronously.) */
+static __always_inline bool owner_closing(const struct sk_conn *c)
 {
-	struct pt_regs *regs = user_regs();
+	struct pt_regs *regs;
 	long nr;
 
+	if ((bpf_get_current_pid_tgid() >> 32) != c->tgid)
+		return false;
+	regs = user_regs();
 	if (!regs)
 		return false;
 	nr = REG_NR(regs);
-	return nr == NR_close || nr == NR_exit || nr == NR_exit_group;
+	if (nr == NR_close)
+		return (__s32)REG_ARG0(regs) == c->fd;
+	return nr == NR_exit || nr == NR_exit_group;
 }
 
 /* TCP state changes: the role of new connections, and their end. */
@@ -1079,10 +1083,28 @@ int BPF_PROG(sock_state, struct sock *sk, int oldstate, int newstate)
 		}
 		c->cs.gen = 0;
 		c->cs.role = newstate == TCP_SYN_SENT ? OSPREY_ROLE_CLIENT : OSPREY_ROLE_SERVER;
-	} else if (newstate == TCP_CLOSE ||
-		   ((newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) && closing())) {
-		sk_conn_close(sk);
+	} else if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK || newstate == TCP_CLOSE) {
+		/* the owner's close() or exit: the end, as close() is for the
+		 * syscall hooks.  Any other way to TCP_CLOSE (a reset, a
+		 * timeout) can race with the owner's last send or receive
+		 * still on its way here: the connection ends when the owner
+		 * lets go of the socket (tcp_destroy_sock, below). */
+		c = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
+		if (c && owner_closing(c))
+			sk_conn_close(sk, c);
 	}
+	return 0;
+}
+
+/* The socket is destroyed: ends a connection the owner did not close
+ * through a state change (reset or timed out before its close()). */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(sock_destroy, struct sock *sk)
+{
+	struct sk_conn *c = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
+
+	if (c)
+		sk_conn_close(sk, c);
 	return 0;
 }
 

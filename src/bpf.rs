@@ -83,7 +83,8 @@ impl Hooks {
 }
 
 /// The socket-layer tracepoints the socket hooks need, by tracefs name.
-pub const SOCKET_TRACEPOINTS: [&str; 3] = ["sock/sock_send_length", "sock/sock_recv_length", "sock/inet_sock_set_state"];
+pub const SOCKET_TRACEPOINTS: [&str; 4] =
+    ["sock/sock_send_length", "sock/sock_recv_length", "sock/inet_sock_set_state", "tcp/tcp_destroy_sock"];
 
 /// Which hooks `wanted` resolves to on this kernel, or why it cannot.
 pub fn resolve_hooks(wanted: Hooks, mode: &BtfMode, tracefs: &Path) -> Result<Hooks> {

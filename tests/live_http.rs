@@ -216,7 +216,8 @@ fn wrk_load_every_request_is_a_record() {
         // wrk stops its clock with up to one request in flight per
         // connection: those are answered by nginx but not counted by wrk.
         assert!(answered >= wrk_requests && answered <= wrk_requests + 8, "wrk {wrk_requests} vs osprey {answered}\n{err}");
-        assert!(t.iter().all(|r| r["gap"] == false));
+        let gapped: Vec<_> = t.iter().filter(|r| r["gap"] != false).take(3).collect();
+        assert!(gapped.is_empty(), "transactions with a gap and no drop: {gapped:?}\n{err}");
     } else {
         let gaps = t.iter().filter(|r| r["gap"] == true).count() as u64;
         assert!(answered + gaps + drops >= wrk_requests, "drops do not explain the missing records\n{err}");

@@ -201,7 +201,7 @@ fn no_bpf_program_is_left_behind() {
     let probe = Osprey::start(&["--records", "events", "--comm", "nothing-matches"], dir.join("out.jsonl"));
     let during = ours(&loaded_prog_names());
     // only the chosen hook set is loaded
-    let expected = if probe.hooks == "socket" { 3 } else { 23 };
+    let expected = if probe.hooks == "socket" { 4 } else { 23 };
     assert_eq!(during, before + expected, "expected our {expected} {} programs loaded", probe.hooks);
     let (status, _, err) = probe.stop();
     assert!(status.success(), "{err}");
@@ -376,4 +376,69 @@ fn vectored_syscalls_gather_into_one_record() {
         assert_eq!(end, 6221, "btf={btf}");
         assert!(got.starts_with("aaaaabbbbbbbccccccccc"), "{got:.40}");
     }
+}
+
+/// A connection ends when its process lets go of it, not when the peer
+/// resets it: over loopback the peer's close() delivers its RST to this
+/// socket synchronously, while this process may still have a send or
+/// receive on its way. (Socket hooks: an early CLOSE there re-opened the
+/// connection mid-stream under a new generation.)
+#[test]
+fn peer_reset_does_not_end_the_connection_before_its_owner_closes() {
+    if !require_root() {
+        return;
+    }
+    let dir = tmpdir("reset");
+    let port = free_port();
+    // One process, both ends: the client resets (SO_LINGER 0) right after
+    // its request; the server reads it, waits 300 ms, then closes.
+    let script = format!(
+        r#"
+import socket, struct, sys, threading, time
+sys.stdin.readline()
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", {port})); srv.listen(1)
+def server():
+    c, _ = srv.accept()
+    c.recv(100)
+    time.sleep(0.3)
+    c.close()
+t = threading.Thread(target=server); t.start()
+cl = socket.create_connection(("127.0.0.1", {port}))
+cl.sendall(b"hello")
+time.sleep(0.1)
+cl.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+cl.close()
+t.join()
+print("done", flush=True)
+"#
+    );
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = py.id();
+    let probe = Osprey::start(&["--records", "events", "--pid", &pid.to_string()], dir.join("out.jsonl"));
+    py.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("done"));
+    let (status, recs, err) = probe.stop();
+    assert!(status.success(), "{err}");
+
+    let opens = events(&recs, "open", pid);
+    let server: Vec<_> = opens.iter().filter(|o| o["local_port"] == port).collect();
+    assert_eq!(server.len(), 1, "one server connection, opened once: {opens:?}");
+    let id = &server[0]["conn_id"];
+    let of = |kind: &str| recs.iter().filter(|r| r["kind"] == kind && &r["conn_id"] == id).collect::<Vec<_>>();
+    let data = of("data");
+    let close = of("close");
+    assert_eq!(data.len(), 1, "{data:?}");
+    assert_eq!(data[0]["payload"], "hello");
+    assert_eq!(close.len(), 1, "{recs:?}");
+    // the server closed 300 ms after it read; the client's reset came ~100 ms after the read
+    let waited = close[0]["mono_ns"].as_u64().unwrap() - data[0]["mono_ns"].as_u64().unwrap();
+    assert!(waited >= 250_000_000, "CLOSE {waited} ns after the read: at the peer's reset, not the owner's close");
+    assert_eq!(close[0]["rx_bytes"], 5);
 }
