@@ -993,10 +993,15 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, __u8 d
 		return 0;
 	if (dir == OSPREY_DIR_INGRESS && (flags & MSG_PEEK))
 		return 0;   /* nothing consumed: the bytes come again */
-	if (!sk_is_tcp(sk) || !traced(pid_tgid))
+	if (!sk_is_tcp(sk))
+		return 0;
+	c = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
+	/* the allowlist is per process and was applied when this process
+	 * opened the connection: only bytes of other processes, or of
+	 * sockets not opened yet, are checked (it costs a comm read) */
+	if (!(c && c->cs.gen && c->tgid == pid_tgid >> 32) && !traced(pid_tgid))
 		return 0;
 	current_call(&st, dir == OSPREY_DIR_INGRESS);
-	c = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
 	if (!c || !c->cs.gen) {
 		/* first bytes: a connection opened since the probe started
 		 * (pending, role from its handshake) or an older one */
