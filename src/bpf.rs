@@ -86,17 +86,22 @@ impl Hooks {
 pub const SOCKET_TRACEPOINTS: [&str; 4] =
     ["sock/sock_send_length", "sock/sock_recv_length", "sock/inet_sock_set_state", "tcp/tcp_destroy_sock"];
 
-/// Which hooks `wanted` resolves to on this kernel, or why it cannot.
-pub fn resolve_hooks(wanted: Hooks, mode: &BtfMode, tracefs: &Path) -> Result<Hooks> {
+/// Why the socket hooks cannot run here (None: they can).
+pub fn socket_hooks_unavailable(mode: &BtfMode, tracefs: &Path) -> Option<String> {
     let missing: Vec<&str> =
         SOCKET_TRACEPOINTS.iter().copied().filter(|tp| !tracefs.join("events").join(tp).is_dir()).collect();
-    let why_not = if *mode != BtfMode::Kernel {
+    if *mode != BtfMode::Kernel {
         Some(format!("they attach through the kernel's own BTF ({KERNEL_BTF})"))
     } else if !missing.is_empty() {
         Some(format!("this kernel has no {} tracepoint (added in 6.3)", missing.join(", ").replace('/', ":")))
     } else {
         None
-    };
+    }
+}
+
+/// Which hooks `wanted` resolves to on this kernel, or why it cannot.
+pub fn resolve_hooks(wanted: Hooks, mode: &BtfMode, tracefs: &Path) -> Result<Hooks> {
+    let why_not = socket_hooks_unavailable(mode, tracefs);
     match (wanted, why_not) {
         (Hooks::Syscalls, _) => Ok(Hooks::Syscalls),
         (_, None) => Ok(Hooks::Socket),

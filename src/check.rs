@@ -59,6 +59,15 @@ pub fn run(mount: bool) -> Result<()> {
         Err(e) => line(false, "tracefs", e),
         Ok(dir) => {
             line(true, "tracefs", dir.display().to_string());
+            let mode = if btf { bpf::BtfMode::Kernel } else { bpf::BtfMode::None };
+            line(
+                true,
+                "hooks (--hooks auto)",
+                match bpf::socket_hooks_unavailable(&mode, &dir) {
+                    None => "socket: sock:sock_send_length/sock_recv_length, sock:inet_sock_set_state, tcp:tcp_destroy_sock".into(),
+                    Some(why) => format!("syscalls: the socket hooks cannot run ({why})"),
+                },
+            );
             for (tp, res) in tracefs::verify_layouts(&dir) {
                 match res {
                     Ok(()) => line(true, &tp, "present, layout as assumed".into()),

@@ -261,7 +261,27 @@ fn check_verifies_tracepoint_layouts() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("syscalls:sys_exit_recvmsg") && text.contains("layout as assumed"));
+    // which hook set a run would attach, and why
+    assert!(
+        text.lines().any(|l| l.contains("hooks (--hooks auto)") && (l.contains("socket:") || l.contains("syscalls: the socket hooks cannot run"))),
+        "{text}"
+    );
     assert!(text.contains("all checks passed"));
+}
+
+#[test]
+fn socket_hooks_are_refused_with_the_reason_where_they_cannot_run() {
+    if !require_root() {
+        return;
+    }
+    // with a BTF file instead of the kernel's own BTF, tp_btf cannot attach
+    let out = Command::new(BIN)
+        .args(["--hooks", "socket", "--btf", "/sys/kernel/btf/vmlinux", "--duration", "1", "-o", "/dev/null"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--hooks socket: not available here") && err.contains("--hooks syscalls"), "{err}");
 }
 
 #[test]

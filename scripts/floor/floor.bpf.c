@@ -2,10 +2,15 @@
 /*
  * bench-floor: near-empty programs on the hooks a syscall probe can use, to
  * measure what attaching alone costs a traced workload (scripts/bench-floor).
- * One source, three builds:
- *   -DFLOOR_TP      per-syscall perf tracepoints, the 23 Osprey attaches
- *   -DFLOOR_RAW     raw_tp sys_enter/sys_exit (every syscall), by number
- *   -DFLOOR_TP_BTF  tp_btf sys_enter/sys_exit (every syscall), by number
+ * One source, one build per hook:
+ *   -DFLOOR_TP        per-syscall perf tracepoints, the 23 Osprey's syscall hooks attach
+ *   -DFLOOR_TP_EXIT   the same, exits only (plus sys_enter_close)
+ *   -DFLOOR_CLOSE     sys_enter_close alone (what any syscall tracepoint costs)
+ *   -DFLOOR_RAW       raw_tp sys_enter/sys_exit (every syscall), by number
+ *   -DFLOOR_TP_BTF    tp_btf sys_enter/sys_exit (every syscall), by number
+ *   -DFLOOR_BTF_EXIT  tp_btf sys_exit alone
+ *   -DFLOOR_SOCK_BTF  tp_btf sock_send_length + sock_recv_length (the socket hooks)
+ *   -DFLOOR_SOCK_TP   the same as perf tracepoints
  * Each program only compares the tgid with a value that never matches.
  */
 #include "vmlinux.h"
