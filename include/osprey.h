@@ -118,7 +118,7 @@ struct osprey_close_event {
 
 struct osprey_data_event {
 	struct osprey_hdr hdr;
-	__u64 start_ns; /* syscall entry time */
+	__u64 start_ns; /* syscall entry time; 0 with the socket hooks (none seen) */
 	__u64 pos;      /* stream position of the first byte, this direction */
 	__u32 orig_len; /* bytes the syscall moved (this iovec) */
 	__u32 cap_len;  /* payload bytes that follow */
