@@ -65,6 +65,20 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
 
     let (status, recs, err) = probe.stop();
     assert!(status.success(), "{err}");
+    // tcpdump drops what it has not read yet when interrupted: let it catch
+    // up first (with -U the file grows packet by packet; a busy machine
+    // can leave it a second behind)
+    let mut last = (0u64, std::time::Instant::now());
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(15) {
+        let size = std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0);
+        if size != last.0 {
+            last = (size, std::time::Instant::now());
+        } else if last.1.elapsed() > std::time::Duration::from_millis(700) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     // SAFETY: plain kill(2) on our child.
     unsafe { libc::kill(td.0.id() as i32, libc::SIGINT) };
     td.0.wait().unwrap();
