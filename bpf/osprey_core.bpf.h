@@ -905,34 +905,27 @@ static __always_inline void current_call(struct stash *st, bool ingress)
 {
 	struct pt_regs *regs = user_regs();
 	struct osp_msghdr mh;
-	long nr;
+	bool in = false;
+	__u8 sys;
 
 	st->syscall = OSPREY_SYS_UNKNOWN;
 	st->fd = -1;
 	if (!regs)
 		return;
-	nr = REG_NR(regs);
-	if (ingress) {
-		if (nr == NR_read)
-			st->syscall = OSPREY_SYS_READ;
-		else if (nr == NR_recvfrom)
-			st->syscall = OSPREY_SYS_RECVFROM;
-		else if (nr == NR_readv)
-			st->syscall = OSPREY_SYS_READV;
-		else if (nr == NR_recvmsg)
-			st->syscall = OSPREY_SYS_RECVMSG;
-	} else {
-		if (nr == NR_write)
-			st->syscall = OSPREY_SYS_WRITE;
-		else if (nr == NR_sendto)
-			st->syscall = OSPREY_SYS_SENDTO;
-		else if (nr == NR_writev)
-			st->syscall = OSPREY_SYS_WRITEV;
-		else if (nr == NR_sendmsg)
-			st->syscall = OSPREY_SYS_SENDMSG;
+	switch (REG_NR(regs)) {
+	case NR_read:     sys = OSPREY_SYS_READ;     in = true; break;
+	case NR_recvfrom: sys = OSPREY_SYS_RECVFROM; in = true; break;
+	case NR_readv:    sys = OSPREY_SYS_READV;    in = true; break;
+	case NR_recvmsg:  sys = OSPREY_SYS_RECVMSG;  in = true; break;
+	case NR_write:    sys = OSPREY_SYS_WRITE;    break;
+	case NR_sendto:   sys = OSPREY_SYS_SENDTO;   break;
+	case NR_writev:   sys = OSPREY_SYS_WRITEV;   break;
+	case NR_sendmsg:  sys = OSPREY_SYS_SENDMSG;  break;
+	default:          return;
 	}
-	if (st->syscall == OSPREY_SYS_UNKNOWN)
-		return;
+	if (in != ingress)
+		return;   /* e.g. a send inside a read: not the syscall's own bytes */
+	st->syscall = sys;
 	st->fd = (__s32)REG_ARG0(regs);
 	st->buf = REG_ARG1(regs);
 	if (st->syscall == OSPREY_SYS_READV || st->syscall == OSPREY_SYS_WRITEV) {
