@@ -53,8 +53,9 @@ pub enum Hooks {
     /// Socket hooks where the kernel has them, else syscall hooks.
     #[default]
     Auto,
-    /// `sock:sock_send_length`/`sock_recv_length` + `sock:inet_sock_set_state`
-    /// as BTF tracepoints (kernel BTF, 6.3+): the bytes of socket I/O only,
+    /// `sock:sock_send_length`/`sock_recv_length`, `sock:inet_sock_set_state`
+    /// and `tcp:tcp_destroy_sock` as BTF tracepoints (kernel BTF, 6.3+): the
+    /// bytes of socket I/O only,
     /// no program on other syscalls and no syscall tracepoint, so every task
     /// keeps the fast syscall path.
     Socket,
@@ -369,7 +370,8 @@ macro_rules! run_skel {
         // the reader once the ring is already full: keep all CPUs' together
         // at most a quarter of it
         let cpus = libbpf_rs::num_possible_cpus().context("counting the possible CPUs")?;
-        ro.wakeup_bytes = cfg.wakeup_bytes.min((cfg.ringbuf_bytes as u64 / 4 / cpus as u64).max(4096));
+        let quarter = cfg.ringbuf_bytes as u64 / 4;
+        ro.wakeup_bytes = cfg.wakeup_bytes.min((quarter / cpus as u64).max(1024).min(quarter));
         open.maps
             .events
             .set_max_entries(cfg.ringbuf_bytes)
@@ -629,6 +631,42 @@ pub fn program_sections() -> Result<Vec<(String, String)>> {
 mod tests {
     use super::*;
     use std::mem::{offset_of, size_of};
+
+    /// A fake tracefs with these event directories.
+    fn fake_tracefs(name: &str, events: &[&str]) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("osprey-hooks-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        for e in events {
+            std::fs::create_dir_all(d.join("events").join(e)).unwrap();
+        }
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn hooks_resolve_to_socket_only_where_they_can_run() {
+        let all = fake_tracefs("all", &SOCKET_TRACEPOINTS);
+        let old = fake_tracefs("old", &SOCKET_TRACEPOINTS[2..]); // a 6.1-like kernel
+        let k = BtfMode::Kernel;
+        let file = BtfMode::File("/x".into());
+        assert_eq!(resolve_hooks(Hooks::Auto, &k, &all).unwrap(), Hooks::Socket);
+        assert_eq!(resolve_hooks(Hooks::Socket, &k, &all).unwrap(), Hooks::Socket);
+        assert_eq!(resolve_hooks(Hooks::Syscalls, &k, &all).unwrap(), Hooks::Syscalls);
+        // auto falls back; an explicit request is refused with the reason
+        for (mode, dir, why) in [
+            (&k, &old, "this kernel has no sock:sock_send_length, sock:sock_recv_length tracepoint"),
+            (&file, &all, "kernel's own BTF"),
+            (&BtfMode::None, &all, "kernel's own BTF"),
+        ] {
+            assert_eq!(resolve_hooks(Hooks::Auto, mode, dir).unwrap(), Hooks::Syscalls);
+            assert_eq!(resolve_hooks(Hooks::Syscalls, mode, dir).unwrap(), Hooks::Syscalls);
+            let e = resolve_hooks(Hooks::Socket, mode, dir).unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains("--hooks syscalls"), "{e}");
+        }
+        for d in [all, old] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 
     // ABI: the Rust mirror (src/abi.rs) must match the C layout the compiled
     // object carries in its BTF (the skeleton's generated types).
