@@ -368,3 +368,37 @@ c.close()
         }
     }
 }
+
+/// nginx's usual `sendfile on`: the body leaves through sendfile(), not a
+/// data syscall. The socket hooks see those bytes at the socket layer
+/// (counted, no payload), so the server's records keep exact sizes; the
+/// syscall hooks do not see them at all, and only the client's records
+/// (curl reads with read()) are right.
+#[test]
+fn nginx_sendfile_bodies_are_counted_by_the_socket_hooks() {
+    if !require_root() {
+        return;
+    }
+    let dir = www("sendfile", &[("big.bin", 100_000)]);
+    let port = free_port();
+    let _nginx = nginx_server_with(&dir, port, "sendfile on;");
+    let probe = Osprey::start(&["--comm", "nginx", "--comm", "curl"], dir.join("out.jsonl"));
+    let hooks = probe.hooks.clone();
+    let url = format!("http://127.0.0.1:{port}/big.bin");
+    run_ok(Command::new("curl").args(["-sS", "-o", "/dev/null", &url, "--next", "-o", "/dev/null", &url]));
+    let (status, recs, err) = probe.stop();
+    assert!(status.success(), "{err}");
+    let client = txns(&recs, "curl");
+    assert_eq!(client.len(), 2, "{recs:?}");
+    assert!(client.iter().all(|t| t["status"] == 200 && t["resp_body_bytes"] == 100_000), "{client:?}");
+    if hooks == "socket" {
+        let server = txns(&recs, "nginx");
+        assert_eq!(server.len(), 2, "{recs:?}");
+        for t in &server {
+            assert_eq!(t["status"], 200, "{t}");
+            assert_eq!(t["resp_body_bytes"], 100_000, "{t}");
+            assert_eq!(t["gap"], false, "{t}");
+            assert_eq!(t["truncated"], true, "a body sent by sendfile is counted, not captured: {t}");
+        }
+    }
+}

@@ -223,6 +223,11 @@ pub fn loaded_prog_names() -> Vec<String> {
 
 /// nginx (one worker, access log off) serving `dir/www` on `port`.
 pub fn nginx_server(dir: &std::path::Path, port: u16) -> Guard {
+    nginx_server_with(dir, port, "")
+}
+
+/// nginx as above with extra `http {}` directives (e.g. "sendfile on;").
+pub fn nginx_server_with(dir: &std::path::Path, port: u16, http_extra: &str) -> Guard {
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
@@ -231,7 +236,7 @@ pub fn nginx_server(dir: &std::path::Path, port: u16) -> Guard {
              events {{ worker_connections 1024; }}\n\
              http {{\n  include /etc/nginx/mime.types;\n  access_log off;\n  keepalive_requests 100000;\n\
                client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n\
-               uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+               uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  {http_extra}\n\
                server {{ listen 127.0.0.1:{port}; root {d}/www; }}\n}}\n",
             d = dir.display()
         ),
