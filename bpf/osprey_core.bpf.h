@@ -427,22 +427,14 @@ static __always_inline void fill_hdr(struct osprey_hdr *h, __u8 kind, __u8 sysca
 	h->conn.gen = cs->gen;
 }
 
-/* Start tracking {tgid, fd} as a new connection and emit an OPEN record. */
-static __always_inline struct conn_state *conn_open(__u64 pid_tgid, __s32 fd, void *sk,
-						    __u8 role, __u8 syscall, __u8 flags)
+/* The OPEN record of connection {conn_tgid, fd}, with its addresses when
+ * the socket is known (CO-RE build). */
+static __always_inline void emit_open(__u64 pid_tgid, __u32 conn_tgid, __s32 fd, const struct conn_state *cs,
+				      void *sk, __u8 syscall, __u8 flags)
 {
-	struct conn_key key = { .tgid = pid_tgid >> 32, .fd = fd };
-	struct conn_state cs = {};
 	struct osprey_open_event ev = {};
 
-	cs.gen = __sync_fetch_and_add(&next_gen, 1) + 1;
-	cs.proc_start_ns = proc_start_ns();
-	cs.role = role;
-	if (bpf_map_update_elem(&conns, &key, &cs, BPF_ANY)) {
-		count(OSPREY_CNT_CONN_TABLE_FULL, 1);
-		return NULL;
-	}
-	fill_hdr(&ev.hdr, OSPREY_KIND_OPEN, syscall, pid_tgid, key.tgid, fd, &cs);
+	fill_hdr(&ev.hdr, OSPREY_KIND_OPEN, syscall, pid_tgid, conn_tgid, fd, cs);
 	ev.hdr.flags = flags;
 #ifndef OSPREY_NO_BTF
 	if (sk) {
@@ -451,6 +443,38 @@ static __always_inline struct conn_state *conn_open(__u64 pid_tgid, __s32 fd, vo
 	}
 #endif
 	submit(&ev, sizeof(ev), 0, true);
+}
+
+/* The CLOSE record of connection {conn_tgid, fd}: its final positions.
+ * `comm`: the owner's name, or NULL for the current task's. */
+static __always_inline void emit_close(__u64 pid_tgid, __u32 conn_tgid, __s32 fd, const struct conn_state *cs,
+				       const char *comm)
+{
+	struct osprey_close_event ev = {};
+
+	fill_hdr(&ev.hdr, OSPREY_KIND_CLOSE, OSPREY_SYS_CLOSE, pid_tgid, conn_tgid, fd, cs);
+	if (comm)
+		__builtin_memcpy(ev.hdr.comm, comm, sizeof(ev.hdr.comm));
+	ev.tx_bytes = cs->pos[OSPREY_DIR_EGRESS];
+	ev.rx_bytes = cs->pos[OSPREY_DIR_INGRESS];
+	submit(&ev, sizeof(ev), 0, false);
+}
+
+/* Start tracking {tgid, fd} as a new connection and emit an OPEN record. */
+static __always_inline struct conn_state *conn_open(__u64 pid_tgid, __s32 fd, void *sk,
+						    __u8 role, __u8 syscall, __u8 flags)
+{
+	struct conn_key key = { .tgid = pid_tgid >> 32, .fd = fd };
+	struct conn_state cs = {};
+
+	cs.gen = __sync_fetch_and_add(&next_gen, 1) + 1;
+	cs.proc_start_ns = proc_start_ns();
+	cs.role = role;
+	if (bpf_map_update_elem(&conns, &key, &cs, BPF_ANY)) {
+		count(OSPREY_CNT_CONN_TABLE_FULL, 1);
+		return NULL;
+	}
+	emit_open(pid_tgid, key.tgid, fd, &cs, sk, syscall, flags);
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
@@ -787,17 +811,13 @@ int enter_close(struct sys_enter_ctx *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct conn_key key = { .tgid = pid_tgid >> 32, .fd = (__s32)ctx->args[0] };
-	struct osprey_close_event ev = {};
 	struct conn_state *cs;
 
 	cs = bpf_map_lookup_elem(&conns, &key);
 	if (!cs)
 		return 0;
-	fill_hdr(&ev.hdr, OSPREY_KIND_CLOSE, OSPREY_SYS_CLOSE, pid_tgid, key.tgid, key.fd, cs);
-	ev.tx_bytes = cs->pos[OSPREY_DIR_EGRESS];
-	ev.rx_bytes = cs->pos[OSPREY_DIR_INGRESS];
+	emit_close(pid_tgid, key.tgid, key.fd, cs, NULL);
 	bpf_map_delete_elem(&conns, &key);
-	submit(&ev, sizeof(ev), 0, false);
 	return 0;
 }
 
@@ -948,7 +968,6 @@ static __always_inline void current_call(struct stash *st, bool ingress)
 static __always_inline struct sk_conn *sk_conn_open(struct sock *sk, __u64 pid_tgid, __s32 fd,
 						    __u8 role, __u8 flags)
 {
-	struct osprey_open_event ev = {};
 	struct sk_conn *c;
 
 	c = bpf_sk_storage_get(&sk_conns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
@@ -964,13 +983,10 @@ static __always_inline struct sk_conn *sk_conn_open(struct sock *sk, __u64 pid_t
 	c->tgid = pid_tgid >> 32;
 	c->fd = fd;
 	bpf_get_current_comm(c->comm, sizeof(c->comm));
-	fill_hdr(&ev.hdr, OSPREY_KIND_OPEN,
-		 role == OSPREY_ROLE_CLIENT ? OSPREY_SYS_CONNECT :
-		 role == OSPREY_ROLE_SERVER ? OSPREY_SYS_ACCEPT : OSPREY_SYS_UNKNOWN,
-		 pid_tgid, c->tgid, fd, &c->cs);
-	ev.hdr.flags = flags | OSPREY_F_ADDRS;
-	read_addrs(sk, &ev.addrs);
-	submit(&ev, sizeof(ev), 0, true);
+	emit_open(pid_tgid, c->tgid, fd, &c->cs, sk,
+		  role == OSPREY_ROLE_CLIENT ? OSPREY_SYS_CONNECT :
+		  role == OSPREY_ROLE_SERVER ? OSPREY_SYS_ACCEPT : OSPREY_SYS_UNKNOWN,
+		  flags);
 	return c;
 }
 
@@ -1025,20 +1041,10 @@ int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 /* CLOSE record for an opened connection; forget the socket either way. */
 static __always_inline void sk_conn_close(struct sock *sk, struct sk_conn *c)
 {
-	struct osprey_close_event ev = {};
-	__u64 owner;
-
-	if (c->cs.gen) {
-		/* may run in softirq: name the owner, not the current task */
-		owner = ((__u64)c->tgid << 32) | c->tgid;
-		fill_hdr(&ev.hdr, OSPREY_KIND_CLOSE, OSPREY_SYS_CLOSE, owner, c->tgid, c->fd, &c->cs);
-		__builtin_memcpy(ev.hdr.comm, c->comm, sizeof(ev.hdr.comm));
-		ev.tx_bytes = c->cs.pos[OSPREY_DIR_EGRESS];
-		ev.rx_bytes = c->cs.pos[OSPREY_DIR_INGRESS];
-	}
+	/* may run in softirq: name the owner, not the current task */
+	if (c->cs.gen)
+		emit_close(((__u64)c->tgid << 32) | c->tgid, c->tgid, c->fd, &c->cs, c->comm);
 	bpf_sk_storage_delete(&sk_conns, sk);
-	if (ev.hdr.kind)
-		submit(&ev, sizeof(ev), 0, false);
 }
 
 /* Is the current task the connection's owner ending it: close() of its fd,
