@@ -99,7 +99,8 @@ why() {
 # capture MODE: run osprey --records MODE around one wget; sets CAP_FAIL on failure
 # capture MODE [TAG [OSPREY ARGS...]]: files out-TAG.jsonl / err-TAG.txt
 capture() {
-    mode=$1; tag=${2:-$1}; shift; [ $# -gt 0 ] && shift
+    mode=$1; tag=${2:-$1}
+    shift $(( $# < 2 ? $# : 2 ))
     out=$W/out-$tag.jsonl; err=$W/err-$tag.txt
     CAP_FAIL=""
     : >"$err"
