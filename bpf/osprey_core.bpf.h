@@ -194,6 +194,37 @@ static __always_inline void count(enum osprey_counter c, __u64 n)
 		__sync_fetch_and_add(&counters[c], n);
 }
 
+/* The current thread's name, zero-padded like bpf_get_current_comm().
+ * CO-RE build: two loads from task->comm (the helper's strscpy_pad cost
+ * 30+ ns a call here, and every record and every allowlist check by name
+ * needs the name), zeroing what follows the first NUL (kernels before
+ * __set_task_comm() padded can leave an older, longer name's bytes there). */
+static __always_inline void current_comm(__u64 comm[2])
+{
+#ifndef OSPREY_NO_BTF
+	struct task_struct *task = bpf_get_current_task_btf();
+	bool ended = false;
+
+	comm[0] = *(__u64 *)&task->comm[0];
+	comm[1] = *(__u64 *)&task->comm[8];
+	for (int i = 0; i < 2; i++) {
+		__u64 v = comm[i];
+		/* the lowest flagged byte is the first NUL (exact) */
+		__u64 z = (v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL;
+
+		if (ended) {
+			comm[i] = 0;
+		} else if (z) {
+			comm[i] = v & (((z & -z) >> 7) - 1);
+			ended = true;
+		}
+	}
+	comm[1] &= 0x00ffffffffffffffULL;   /* always NUL-terminated */
+#else
+	bpf_get_current_comm(comm, 2 * sizeof(__u64));
+#endif
+}
+
 /* Allowlist check, before anything is copied. */
 static __always_inline bool traced(__u64 pid_tgid)
 {
@@ -213,9 +244,9 @@ static __always_inline bool traced(__u64 pid_tgid)
 		}
 	}
 	if (filter_comms) {
-		__u64 comm[OSPREY_COMM_LEN / 8] = {};
+		__u64 comm[OSPREY_COMM_LEN / 8];
 
-		bpf_get_current_comm(comm, sizeof(comm));
+		current_comm(comm);
 		if (n_inline_comms) {
 			for (int i = 0; i < OSPREY_INLINE_FILTER && i < n_inline_comms; i++)
 				if (inline_comms[i][0] == comm[0] && inline_comms[i][1] == comm[1])
@@ -420,7 +451,7 @@ static __always_inline void fill_hdr(struct osprey_hdr *h, __u8 kind, __u8 sysca
 	h->tgid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
 	h->ts_ns = bpf_ktime_get_ns();
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	current_comm((__u64 *)h->comm);
 	h->conn.tgid = conn_tgid;
 	h->conn.fd = fd;
 	h->conn.proc_start_ns = cs->proc_start_ns;
@@ -982,7 +1013,7 @@ static __always_inline struct sk_conn *sk_conn_open(struct sock *sk, __u64 pid_t
 	c->cs.role = role;
 	c->tgid = pid_tgid >> 32;
 	c->fd = fd;
-	bpf_get_current_comm(c->comm, sizeof(c->comm));
+	current_comm((__u64 *)c->comm);
 	emit_open(pid_tgid, c->tgid, fd, &c->cs, sk,
 		  role == OSPREY_ROLE_CLIENT ? OSPREY_SYS_CONNECT :
 		  role == OSPREY_ROLE_SERVER ? OSPREY_SYS_ACCEPT : OSPREY_SYS_UNKNOWN,
