@@ -211,33 +211,19 @@ fn fmt_iso8601(epoch_ns: i64, b: &mut [u8; ISO_LEN]) -> &str {
             v /= 10;
         }
     }
-    thread_local! {
-        /// The last second formatted ("2026-11-29T15:30:00."): the records
-        /// of a capture come in time order, two timestamps a line.
-        static LAST_SECOND: std::cell::Cell<(i64, [u8; 20])> = const { std::cell::Cell::new((i64::MIN, [0; 20])) };
-    }
     let secs = epoch_ns.div_euclid(1_000_000_000);
     let nanos = epoch_ns.rem_euclid(1_000_000_000) as u64;
-    let (last, prefix) = LAST_SECOND.get();
-    if last == secs {
-        b[..20].copy_from_slice(&prefix);
-    } else {
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400) as u64;
-        let (y, m, d) = civil_from_days(days);
-        b[..20].copy_from_slice(b"0000-00-00T00:00:00.");
-        digits(&mut b[0..4], y.clamp(0, 9999) as u64);
-        digits(&mut b[5..7], m as u64);
-        digits(&mut b[8..10], d as u64);
-        digits(&mut b[11..13], sod / 3600);
-        digits(&mut b[14..16], (sod / 60) % 60);
-        digits(&mut b[17..19], sod % 60);
-        let mut p = [0u8; 20];
-        p.copy_from_slice(&b[..20]);
-        LAST_SECOND.set((secs, p));
-    }
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u64;
+    let (y, m, d) = civil_from_days(days);
+    b.copy_from_slice(b"0000-00-00T00:00:00.000000000Z");
+    digits(&mut b[0..4], y.clamp(0, 9999) as u64);
+    digits(&mut b[5..7], m as u64);
+    digits(&mut b[8..10], d as u64);
+    digits(&mut b[11..13], sod / 3600);
+    digits(&mut b[14..16], (sod / 60) % 60);
+    digits(&mut b[17..19], sod % 60);
     digits(&mut b[20..29], nanos);
-    b[29] = b'Z';
     std::str::from_utf8(b).unwrap_or("")
 }
 
@@ -296,26 +282,6 @@ mod tests {
             iso8601_ns(4_102_444_799_000_000_000),
             "2099-12-31T23:59:59.000000000Z"
         );
-    }
-
-    #[test]
-    fn iso_the_cached_second_never_leaks_into_another() {
-        let t = 1_795_966_200_123_456_789i128; // 2026-11-29T15:30:00.123456789Z
-        let s = 1_000_000_000i128;
-        for (ns, want) in [
-            (t, "2026-11-29T15:30:00.123456789Z"),
-            (t + 1, "2026-11-29T15:30:00.123456790Z"),
-            (t + s, "2026-11-29T15:30:01.123456789Z"),
-            (t, "2026-11-29T15:30:00.123456789Z"),
-            (t - 86_400 * s, "2026-11-28T15:30:00.123456789Z"),
-            (t - 86_400 * s + 876_543_210, "2026-11-28T15:30:00.999999999Z"),
-            (t - 86_400 * s + 876_543_211, "2026-11-28T15:30:01.000000000Z"),
-            (-1, "1969-12-31T23:59:59.999999999Z"),
-            (0, "1970-01-01T00:00:00.000000000Z"),
-            (-1, "1969-12-31T23:59:59.999999999Z"),
-        ] {
-            assert_eq!(iso8601_ns(ns), want, "{ns}");
-        }
     }
 
     #[test]
