@@ -49,6 +49,8 @@ const volatile __u32 n_inline_comms = 0;
 const volatile __u64 inline_comms[OSPREY_INLINE_FILTER][2] = {};
 const volatile __u32 capture_bytes = OSPREY_DEFAULT_CAPTURE;
 const volatile __u64 wakeup_bytes = 0;     /* 0: wake the reader per record */
+const volatile __u32 wakeup_records = 0;   /* ... and not before this many records */
+const volatile __u64 wakeup_max_bytes = 0; /* ... unless this many bytes wait */
 
 /* ---- counters and ids (.bss, read by user space) ------------------------ */
 
@@ -399,22 +401,31 @@ static __always_inline __u64 proc_start_ns(void)
 
 #endif /* OSPREY_NO_BTF */
 
-/* Bytes this CPU has written since it last woke the reader.
- * key: 0; value: per-CPU byte count; lifetime: the map.  Per CPU (and not
+/* What this CPU has written since it last woke the reader.
+ * key: 0; value: per-CPU bytes and records; lifetime: the map.  Per CPU (and not
  * bpf_ringbuf_query(BPF_RB_AVAIL_DATA)) because the query reads the
  * consumer position the reader keeps writing from another CPU: a cache
  * miss per record, measured at 65-110 ns. */
+struct unwoken {
+	__u64 bytes;
+	__u64 records;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct unwoken);
 } unwoken SEC(".maps");
 
 /* Write a record; wake the reader only once this CPU has written
- * `wakeup_bytes` since its last wakeup (the reader also polls on a timer),
- * or at once when `urgent` (OPEN records: user space may have to look the
- * connection up in /proc while it still exists). */
+ * `wakeup_bytes` and `wakeup_records` since its last wakeup, or
+ * `wakeup_max_bytes` whatever the count (the reader also polls on a
+ * timer); at once when `urgent` (OPEN records: user space may have to look
+ * the connection up in /proc while it still exists).  Both minimums
+ * because a wakeup costs the reader a context switch and an inter-processor
+ * interrupt whatever it then reads: small records would wake it too often
+ * by count, large ones by bytes. */
 static __always_inline void submit(void *rec, __u64 size, __u64 payload, bool urgent)
 {
 	__u64 flags = 0;
@@ -423,13 +434,16 @@ static __always_inline void submit(void *rec, __u64 size, __u64 payload, bool ur
 		flags = BPF_RB_FORCE_WAKEUP;
 	} else if (wakeup_bytes) {
 		__u32 zero = 0;
-		__u64 *acc = bpf_map_lookup_elem(&unwoken, &zero);
+		struct unwoken *acc = bpf_map_lookup_elem(&unwoken, &zero);
 
 		flags = BPF_RB_NO_WAKEUP;
 		if (acc) {
-			*acc += size;
-			if (*acc >= wakeup_bytes) {
-				*acc = 0;
+			acc->bytes += size;
+			acc->records++;
+			if (acc->bytes >= wakeup_max_bytes ||
+			    (acc->bytes >= wakeup_bytes && acc->records >= wakeup_records)) {
+				acc->bytes = 0;
+				acc->records = 0;
 				flags = BPF_RB_FORCE_WAKEUP;
 			}
 		}

@@ -123,6 +123,8 @@ pub struct ProbeConfig {
     pub ringbuf_bytes: u32,
     /// Wake the reader once this many bytes are pending (0: every record).
     pub wakeup_bytes: u64,
+    /// ... and at least this many records (unless a quarter of the ring waits).
+    pub wakeup_records: u32,
     /// Poll timeout; bounds how long a record waits without a wakeup.
     pub poll_interval: Duration,
     pub btf: Option<PathBuf>,
@@ -371,7 +373,9 @@ macro_rules! run_skel {
         // at most a quarter of it
         let cpus = libbpf_rs::num_possible_cpus().context("counting the possible CPUs")?;
         let quarter = cfg.ringbuf_bytes as u64 / 4;
-        ro.wakeup_bytes = cfg.wakeup_bytes.min((quarter / cpus as u64).max(1024).min(quarter));
+        ro.wakeup_max_bytes = (quarter / cpus as u64).max(1024).min(quarter);
+        ro.wakeup_bytes = cfg.wakeup_bytes.min(ro.wakeup_max_bytes);
+        ro.wakeup_records = cfg.wakeup_records;
         open.maps
             .events
             .set_max_entries(cfg.ringbuf_bytes)

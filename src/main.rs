@@ -111,6 +111,10 @@ struct RunArgs {
     /// wakeup (0: on every record; all CPUs together at most a quarter of the ring).
     #[arg(long, default_value_t = 64 << 10, value_name = "BYTES")]
     wakeup_bytes: u64,
+    /// ... and at least this many records (large records would otherwise
+    /// wake the reader for a handful each).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    wakeup_records: u32,
     /// Longest a record waits in the ring buffer without a wakeup.
     #[arg(long, default_value_t = 50, value_name = "MS")]
     poll_ms: u64,
@@ -243,6 +247,7 @@ fn run(a: RunArgs) -> Result<()> {
             capture_bytes: a.capture_bytes,
             ringbuf_bytes: a.ringbuf_size,
             wakeup_bytes: a.wakeup_bytes,
+            wakeup_records: a.wakeup_records,
             poll_interval: Duration::from_millis(a.poll_ms.max(1)),
             btf: a.btf.clone(),
             hooks: match a.hooks {
