@@ -123,7 +123,7 @@ pub struct ProbeConfig {
     pub ringbuf_bytes: u32,
     /// Wake the reader once this many bytes are pending (0: every record).
     pub wakeup_bytes: u64,
-    /// ... and at least this many records (unless a quarter of the ring waits).
+    /// Also at least this many records (unless a quarter of the ring waits).
     pub wakeup_records: u32,
     /// Poll timeout; bounds how long a record waits without a wakeup.
     pub poll_interval: Duration,

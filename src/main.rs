@@ -111,8 +111,9 @@ struct RunArgs {
     /// wakeup (0: on every record; all CPUs together at most a quarter of the ring).
     #[arg(long, default_value_t = 64 << 10, value_name = "BYTES")]
     wakeup_bytes: u64,
-    /// ... and at least this many records (large records would otherwise
-    /// wake the reader for a handful each).
+    /// Wake the reader only once a CPU has also written this many records
+    /// since its last wakeup (unless a quarter of the ring waits): large
+    /// records would otherwise wake it every few records.
     #[arg(long, default_value_t = 64, value_name = "N")]
     wakeup_records: u32,
     /// Longest a record waits in the ring buffer without a wakeup.
