@@ -84,11 +84,11 @@ fi
 # busybox-static installs /bin/busybox; re-check it is the static one
 file -L /bin/busybox | grep -q 'statically linked' || die "/bin/busybox is not static (install busybox-static)"
 
-if [ ! -x "$BIN" ]; then
-    log "building osprey (cargo build --release)"
-    [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-    (cd "$ROOT" && cargo build --release) || die "cargo build failed"
-fi
+# always: cargo rebuilds only what changed, and a binary left from another
+# revision would test the wrong code (this once sent a bisection astray)
+log "building osprey (cargo build --release)"
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+(cd "$ROOT" && cargo build --release) || die "cargo build failed"
 file "$BIN" | grep -qE 'statically linked|static-pie' || die "$BIN is not a static binary"
 
 # KVM only if it really runs a guest: nested KVM can exist as /dev/kvm and
