@@ -84,8 +84,9 @@ fn run(records: &[Vec<u8>]) -> usize {
     let mut out: Vec<Output> = Vec::new();
     let mut n = 0;
     for r in records {
-        let ev = decode::decode(r).expect("bench records decode");
-        w.on_event(ev, &mut out);
+        // as the poller does: the payload stays in the record
+        let (ev, payload) = decode::decode_parts(r).expect("bench records decode");
+        w.on_event_parts(ev, payload, &mut out);
         for o in out.drain(..) {
             sink.emit(&o).unwrap();
             n += 1;

@@ -442,12 +442,12 @@ macro_rules! run_skel {
         let batch = std::cell::RefCell::new(pipeline.batcher());
         let mut rbb = RingBufferBuilder::new();
         rbb.add(&skel.maps.events, |data: &[u8]| {
-            match decode::decode(data) {
-                Ok(ev) => {
+            match decode::decode_parts(data) {
+                Ok((ev, payload)) => {
                     if let Some(ev) = enrich.event(ev, |key| {
                         let _ = skel.maps.conns.delete(key);
                     }) {
-                        batch.borrow_mut().push(ev)
+                        batch.borrow_mut().push_parts(ev, payload)
                     }
                 }
                 Err(e) => {

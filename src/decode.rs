@@ -96,12 +96,21 @@ pub fn sock_addrs(a: &Addrs) -> Option<SockAddrs> {
 
 /// Decode one ring-buffer record.
 pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
+    let (ev, payload) = decode_parts(buf)?;
+    Ok(ev.with_payload(payload))
+}
+
+/// Decode one ring-buffer record without copying its payload: a DATA
+/// event comes back with an empty `payload` and its captured bytes as a
+/// slice of `buf` (empty for other kinds). The poller hands both to an
+/// inline worker, which copies only the bytes it keeps.
+pub fn decode_parts(buf: &[u8]) -> Result<(Event, &[u8]), DecodeError> {
     let kind = *buf.first().ok_or(DecodeError::Short { kind: 0, len: 0, need: 1 })?;
     match kind {
         abi::KIND_OPEN => {
             let r: OpenRaw = read(buf, kind)?;
             let addrs = if r.hdr.flags & abi::F_ADDRS != 0 { sock_addrs(&r.addrs) } else { None };
-            Ok(Event::Open(ConnOpen {
+            Ok((Event::Open(ConnOpen {
                 ts_ns: r.hdr.ts_ns,
                 conn: conn_id(&r.hdr),
                 proc: proc_info(&r.hdr),
@@ -109,7 +118,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
                 addrs,
                 midstream: r.hdr.flags & abi::F_MIDSTREAM != 0,
                 syscall: syscall(r.hdr.syscall),
-            }))
+            }), &[]))
         }
         abi::KIND_DATA => {
             let r: DataHdrRaw = read(buf, kind)?;
@@ -118,8 +127,8 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             if cap > avail || cap > abi::MAX_PAYLOAD {
                 return Err(DecodeError::BadLength { cap_len: r.cap_len, avail });
             }
-            let payload = buf[abi::DATA_HDR_SIZE..abi::DATA_HDR_SIZE + cap].to_vec();
-            Ok(Event::Data(DataEvent {
+            let payload = &buf[abi::DATA_HDR_SIZE..abi::DATA_HDR_SIZE + cap];
+            let ev = Event::Data(DataEvent {
                 ts_ns: r.hdr.ts_ns,
                 start_ns: r.start_ns,
                 conn: conn_id(&r.hdr),
@@ -127,19 +136,20 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
                 dir: if r.hdr.dir == abi::DIR_INGRESS { Direction::Ingress } else { Direction::Egress },
                 pos: r.pos,
                 orig_len: r.orig_len.max(r.cap_len),
-                payload,
+                payload: Vec::new(),
                 syscall: syscall(r.hdr.syscall),
-            }))
+            });
+            Ok((ev, payload))
         }
         abi::KIND_CLOSE => {
             let r: CloseRaw = read(buf, kind)?;
-            Ok(Event::Close(CloseEvent {
+            Ok((Event::Close(CloseEvent {
                 ts_ns: r.hdr.ts_ns,
                 conn: conn_id(&r.hdr),
                 proc: proc_info(&r.hdr),
                 tx_bytes: r.tx_bytes,
                 rx_bytes: r.rx_bytes,
-            }))
+            }), &[]))
         }
         k => Err(DecodeError::UnknownKind(k)),
     }

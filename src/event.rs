@@ -196,6 +196,15 @@ impl Event {
             Event::Close(e) => &e.conn,
         }
     }
+    /// A DATA event decoded apart from its captured bytes
+    /// ([`crate::decode::decode_parts`]) gets them back as its own.
+    pub fn with_payload(mut self, payload: &[u8]) -> Event {
+        if let Event::Data(d) = &mut self {
+            d.payload = payload.to_vec();
+        }
+        self
+    }
+
     pub fn ts_ns(&self) -> u64 {
         match self {
             Event::Open(e) => e.ts_ns,

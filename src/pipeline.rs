@@ -25,6 +25,12 @@ use crate::sink::Sink;
 /// Per-shard processing of events into output (events, messages, transactions).
 pub trait Worker: Send {
     fn on_event(&mut self, ev: Event, out: &mut Vec<Output>);
+    /// `ev` with its captured bytes apart (a DATA event's own `payload` is
+    /// empty; see [`crate::decode::decode_parts`]). By default they are
+    /// copied into the event.
+    fn on_event_parts(&mut self, ev: Event, payload: &[u8], out: &mut Vec<Output>) {
+        self.on_event(ev.with_payload(payload), out)
+    }
     /// Called about once a second with CLOCK_MONOTONIC now (expiry).
     fn tick(&mut self, _now_mono_ns: u64, _out: &mut Vec<Output>) {}
     /// End of input: flush everything held.
@@ -119,6 +125,17 @@ pub struct Batcher<'a> {
 }
 
 impl Batcher<'_> {
+    /// [`Batcher::push`] for an event decoded by
+    /// [`crate::decode::decode_parts`]: inline, the worker reads the
+    /// captured bytes where they are (no copy of what it does not keep).
+    pub fn push_parts(&mut self, ev: Event, payload: &[u8]) {
+        if self.p.inline.is_some() {
+            self.p.submit_parts(ev, payload);
+        } else {
+            self.push(ev.with_payload(payload))
+        }
+    }
+
     pub fn push(&mut self, ev: Event) {
         if self.p.inline.is_some() {
             self.p.submit(ev);
@@ -276,6 +293,22 @@ impl Pipeline {
         }
     }
 
+    /// [`Pipeline::submit`] for an event decoded by
+    /// [`crate::decode::decode_parts`].
+    pub fn submit_parts(&self, ev: Event, payload: &[u8]) {
+        match &self.inline {
+            Some(m) => {
+                self.counters.events.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut st) = m.lock() {
+                    let st = &mut *st;
+                    st.worker.on_event_parts(ev, payload, &mut st.out);
+                    st.write_out(&self.counters);
+                }
+            }
+            None => self.submit(ev.with_payload(payload)),
+        }
+    }
+
     /// Hand one event to its connection's shard (blocks when the shard is full).
     pub fn submit(&self, ev: Event) {
         self.counters.events.fetch_add(1, Ordering::Relaxed);
@@ -383,6 +416,13 @@ impl Worker for TrackerWorker {
         self.tracker.on_event(&ev, &mut self.buf);
         self.drain(out);
     }
+    fn on_event_parts(&mut self, ev: Event, payload: &[u8], out: &mut Vec<Output>) {
+        match &ev {
+            Event::Data(d) => self.tracker.on_data(d, payload, &mut self.buf),
+            _ => self.tracker.on_event(&ev, &mut self.buf),
+        }
+        self.drain(out);
+    }
     fn tick(&mut self, now_mono_ns: u64, out: &mut Vec<Output>) {
         self.tracker.expire(now_mono_ns, &mut self.buf);
         self.drain(out);
@@ -487,6 +527,58 @@ mod tests {
             let fd = v["fd"].as_u64().unwrap() as usize;
             assert_eq!(v["pos"].as_u64().unwrap(), next[fd]);
             next[fd] += 1;
+        }
+    }
+
+    /// The poller's path (payload left in the ring record) gives the lines
+    /// of the owned path, inline and with workers, for every worker kind.
+    #[test]
+    fn payload_in_place_gives_the_same_lines() {
+        use crate::tracker::{Tracker, TrackerConfig};
+        let evs = crate::synthetic::Synthetic::new(512, 7).generate(6, 25);
+        let raw: Vec<Vec<u8>> = evs.iter().map(crate::decode::encode).collect();
+        let run = |workers: usize, parts: bool, transactions: bool| {
+            let sink = VecSink::default();
+            let lines = sink.0.clone();
+            let p = Pipeline::start(
+                workers,
+                64,
+                |_| -> Box<dyn Worker> {
+                    if transactions {
+                        Box::new(TrackerWorker::new(TrackerConfig::default()))
+                    } else {
+                        Box::new(EventsWorker::new(0))
+                    }
+                },
+                Box::new(sink),
+            );
+            {
+                let mut b = p.batcher();
+                for r in &raw {
+                    if parts {
+                        let (ev, payload) = crate::decode::decode_parts(r).unwrap();
+                        b.push_parts(ev, payload);
+                    } else {
+                        b.push(crate::decode::decode(r).unwrap());
+                    }
+                }
+            }
+            p.finish();
+            let mut l = lines.lock().unwrap().clone();
+            l.sort();
+            l
+        };
+        let mut t = Tracker::new(TrackerConfig::default());
+        let mut recs = Vec::new();
+        evs.iter().for_each(|e| t.on_event(e, &mut recs));
+        t.flush_all(&mut recs);
+        assert!(recs.len() >= 100, "the synthetic traffic makes transactions");
+        assert!(t.stats().truncated_bytes > 0, "and truncated bodies");
+        for transactions in [true, false] {
+            let owned = run(0, false, transactions);
+            assert!(!owned.is_empty());
+            assert_eq!(run(0, true, transactions), owned, "inline, transactions {transactions}");
+            assert_eq!(run(2, true, transactions), owned, "workers, transactions {transactions}");
         }
     }
 
