@@ -224,6 +224,40 @@ fn sigterm_detaches_and_summarises() {
     assert!(err.contains("records written"), "no summary:\n{err}");
 }
 
+/// Scheduling policy (field 41 of /proc/PID/task/TID/stat) of each thread.
+fn thread_policies(pid: u32) -> Vec<u32> {
+    let mut v = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
+        if let Some((_, rest)) = stat.rsplit_once(')') {
+            // fields from 3 on follow the command name; policy is field 41
+            if let Some(p) = rest.split_whitespace().nth(41 - 3) {
+                v.push(p.parse().unwrap());
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn threads_run_as_sched_batch_unless_told_otherwise() {
+    if !require_root() {
+        return;
+    }
+    let dir = tmpdir("sched");
+    for (args, want) in [(vec![], libc::SCHED_BATCH), (vec!["--sched", "normal"], libc::SCHED_OTHER)] {
+        // --workers 2: the worker and writer threads too
+        let mut a = vec!["--comm", "nothing-matches", "--workers", "2"];
+        a.extend(args.iter().copied());
+        let probe = Osprey::start(&a, dir.join("out.jsonl"));
+        let pols = thread_policies(probe.child.id());
+        assert!(pols.len() >= 4, "threads: {pols:?}");
+        assert!(pols.iter().all(|&p| p == want as u32), "{args:?}: policies {pols:?}, want {want}");
+        let (status, _, err) = probe.stop();
+        assert!(status.success(), "{err}");
+    }
+}
+
 #[test]
 fn clear_errors_for_bad_input_and_missing_privileges() {
     if !require_root() {
