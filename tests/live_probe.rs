@@ -240,12 +240,18 @@ fn thread_policies(pid: u32) -> Vec<u32> {
 }
 
 #[test]
-fn threads_run_as_sched_batch_unless_told_otherwise() {
+fn threads_run_as_sched_batch_with_a_large_ring() {
     if !require_root() {
         return;
     }
     let dir = tmpdir("sched");
-    for (args, want) in [(vec![], libc::SCHED_BATCH), (vec!["--sched", "normal"], libc::SCHED_OTHER)] {
+    for (args, want) in [
+        (vec![], libc::SCHED_BATCH),
+        (vec!["--sched", "normal"], libc::SCHED_OTHER),
+        // auto: a small ring cannot wait for a batch-scheduled reader
+        (vec!["--ringbuf-size", "1048576"], libc::SCHED_OTHER),
+        (vec!["--ringbuf-size", "1048576", "--sched", "batch"], libc::SCHED_BATCH),
+    ] {
         // --workers 2: the worker and writer threads too
         let mut a = vec!["--comm", "nothing-matches", "--workers", "2"];
         a.extend(args.iter().copied());
