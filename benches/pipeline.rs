@@ -85,8 +85,7 @@ fn run(records: &[Vec<u8>]) -> usize {
     let mut n = 0;
     for r in records {
         // as the poller does: the payload stays in the record
-        let (ev, payload) = decode::decode_parts(r).expect("bench records decode");
-        w.on_event_parts(ev, payload, &mut out);
+        decode::decode_each(r, |ev, payload| w.on_event_parts(ev, payload, &mut out)).expect("bench records decode");
         for o in out.drain(..) {
             sink.emit(&o).unwrap();
             n += 1;

@@ -48,6 +48,7 @@ const volatile __u32 inline_pids[OSPREY_INLINE_FILTER] = {};
 const volatile __u32 n_inline_comms = 0;
 const volatile __u64 inline_comms[OSPREY_INLINE_FILTER][2] = {};
 const volatile __u32 capture_bytes = OSPREY_DEFAULT_CAPTURE;
+const volatile __u32 iov_whole = OSPREY_DEFAULT_IOV_WHOLE; /* sent iovecs after the first */
 const volatile __u64 wakeup_bytes = 0;     /* 0: wake the reader per record */
 const volatile __u32 wakeup_records = 0;   /* ... and not before this many records */
 const volatile __u64 wakeup_max_bytes = 0; /* ... unless this many bytes wait */
@@ -170,6 +171,8 @@ struct scratch_slot {
 	__u32 busy;
 	__u32 fill;      /* payload bytes gathered so far (vectored syscalls) */
 	struct osp_iovec iov[OSPREY_MAX_IOV];   /* the syscall's iovec array, read at once */
+	__u32 cut;       /* 1: an iovec was captured in part; 2: and bytes after it */
+	struct osprey_segments segs;            /* appended to the record when cut == 2 */
 	struct osprey_data_event ev;
 	/* never sent: lets the verifier accept a copy of up to
 	 * OSPREY_MAX_PAYLOAD bytes at any offset below OSPREY_MAX_PAYLOAD
@@ -626,6 +629,7 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 				count(OSPREY_CNT_READ_ERRORS, 1);
 			niov = 0;
 		}
+		slot->cut = 0;
 		for (i = 0; i < OSPREY_MAX_IOV; i++) {
 			struct osp_iovec *iov = &slot->iov[i];
 			__s64 seg, n, c, off = *fill;
@@ -637,8 +641,20 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 			n = cap - off;
 			if (seg < n)
 				n = seg;
+			if (slot->cut && n > 0)
+				slot->cut = 2;
+			/* a large sent iovec after the first is a body: its
+			 * start only (the bytes are counted all the same) */
+			if (i > 0 && dir == OSPREY_DIR_EGRESS && seg > iov_whole && n > OSPREY_IOV_PEEK) {
+				n = OSPREY_IOV_PEEK;
+				if (!slot->cut)
+					slot->cut = 1;
+			}
 			c = copy_payload(slot, off, n, iov->iov_base);
 			*fill = off + c;
+			slot->segs.seg[i & (OSPREY_MAX_IOV - 1)].orig_len = seg;
+			slot->segs.seg[i & (OSPREY_MAX_IOV - 1)].cap_len = c;
+			slot->segs.count = i + 1;
 			if (c < n)
 				break;   /* unreadable: keep the contiguous prefix */
 		}
@@ -653,6 +669,24 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	e->cap_len = got;
 	if (len > (__u64)got)
 		count(OSPREY_CNT_TRUNC_BYTES, len - got);
+	if (st->vectored && slot->cut == 2) {
+		/* captured bytes with holes between them: the table of
+		 * segments after the payload says where (the slack holds it) */
+		__s64 at = got;
+
+		barrier_var(at);
+		at &= 2 * OSPREY_MAX_PAYLOAD - 1;
+		if (at <= OSPREY_MAX_PAYLOAD &&
+		    !bpf_probe_read_kernel(&e->payload[at], sizeof(slot->segs), &slot->segs)) {
+			e->hdr.flags |= OSPREY_F_SEGMENTS;
+			submit(e, OSPREY_DATA_HDR_SIZE + got + sizeof(slot->segs), got, false);
+			slot->busy = 0;
+			return;
+		}
+		/* (cannot happen) no table: nothing captured, all counted */
+		e->cap_len = 0;
+		got = 0;
+	}
 	submit(e, OSPREY_DATA_HDR_SIZE + got, got, false);
 	slot->busy = 0;
 }

@@ -20,6 +20,12 @@
 /* iovecs gathered per readv/writev/sendmsg/recvmsg into its one DATA
  * record; bytes past them are counted in orig_len but not captured. */
 #define OSPREY_MAX_IOV         16
+/* Sent iovecs after the first (writev/sendmsg): one of at most
+ * `iov_whole` bytes (default OSPREY_DEFAULT_IOV_WHOLE: heads, chunk-size
+ * lines) is captured whole, a larger one (a body) only its first
+ * OSPREY_IOV_PEEK bytes; all its bytes are counted. */
+#define OSPREY_DEFAULT_IOV_WHOLE 1024
+#define OSPREY_IOV_PEEK          64
 /* Entries of the process allowlist maps. */
 #define OSPREY_MAX_FILTER_PIDS  256
 #define OSPREY_MAX_FILTER_COMMS 64
@@ -70,6 +76,8 @@ enum osprey_syscall {
 /* open-record flags */
 #define OSPREY_F_MIDSTREAM  0x1 /* first seen by a data syscall */
 #define OSPREY_F_ADDRS      0x2 /* addresses were read */
+/* data-record flags */
+#define OSPREY_F_SEGMENTS   0x4 /* iovecs captured in part: struct osprey_segments follows the payload */
 
 /* ---- records ----------------------------------------------------------- */
 
@@ -126,6 +134,22 @@ struct osprey_data_event {
 };
 
 #define OSPREY_DATA_HDR_SIZE (sizeof(struct osprey_data_event) - OSPREY_MAX_PAYLOAD)
+
+/* Follows the payload of a data record flagged OSPREY_F_SEGMENTS: the
+ * payload is the captured parts of `count` segments (iovecs) back to back;
+ * segment i moved orig_len bytes, of which its first cap_len were
+ * captured. Bytes past the segments (the record's orig_len beyond their
+ * sum) were not captured. */
+struct osprey_segment {
+	__u32 orig_len;
+	__u32 cap_len;
+};
+
+struct osprey_segments {
+	__u32 count;
+	__u32 _pad;
+	struct osprey_segment seg[OSPREY_MAX_IOV];
+};
 
 /* Kernel counters, one slot each in the per-CPU `counters` map. */
 enum osprey_counter {

@@ -10,6 +10,10 @@ pub const MAX_PAYLOAD: usize = 16384;
 pub const DEFAULT_CAPTURE: usize = 4096;
 /// iovecs inspected per vectored syscall.
 pub const MAX_IOV: usize = 16;
+/// Sent iovecs after the first up to this size are captured whole.
+pub const DEFAULT_IOV_WHOLE: usize = 1024;
+/// Bytes captured of a larger one.
+pub const IOV_PEEK: usize = 64;
 pub const MAX_FILTER_PIDS: usize = 256;
 pub const MAX_FILTER_COMMS: usize = 64;
 pub const INLINE_FILTER: usize = 8;
@@ -30,6 +34,8 @@ pub const ROLE_SERVER: u8 = 2;
 
 pub const F_MIDSTREAM: u8 = 0x1;
 pub const F_ADDRS: u8 = 0x2;
+/// Data record: a `SegmentsRaw` table follows the payload.
+pub const F_SEGMENTS: u8 = 0x4;
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
@@ -113,6 +119,25 @@ pub struct DataHdrRaw {
     pub cap_len: u32,
 }
 
+/// `struct osprey_segment`: one iovec of a record flagged `F_SEGMENTS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SegmentRaw {
+    pub orig_len: u32,
+    pub cap_len: u32,
+}
+
+/// `struct osprey_segments`, after the payload of an `F_SEGMENTS` record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SegmentsRaw {
+    pub count: u32,
+    pub _pad: u32,
+    pub seg: [SegmentRaw; MAX_IOV],
+}
+
+// SAFETY: plain old data, every bit pattern is valid.
+unsafe impl plain::Plain for SegmentsRaw {}
 // SAFETY: plain old data, every bit pattern is valid.
 unsafe impl plain::Plain for Hdr {}
 unsafe impl plain::Plain for OpenRaw {}

@@ -120,6 +120,9 @@ pub struct ProbeConfig {
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
     pub capture_bytes: u32,
+    /// Sent iovecs after the first larger than this: only their first
+    /// `abi::IOV_PEEK` bytes are captured.
+    pub iov_whole: u32,
     pub ringbuf_bytes: u32,
     /// Wake the reader once this many bytes are pending (0: every record).
     pub wakeup_bytes: u64,
@@ -368,6 +371,7 @@ macro_rules! run_skel {
             }
         }
         ro.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
+        ro.iov_whole = cfg.iov_whole;
         // the threshold is per CPU; one near the ring size would only wake
         // the reader once the ring is already full: keep all CPUs' together
         // at most a quarter of it
@@ -442,14 +446,15 @@ macro_rules! run_skel {
         let batch = std::cell::RefCell::new(pipeline.batcher());
         let mut rbb = RingBufferBuilder::new();
         rbb.add(&skel.maps.events, |data: &[u8]| {
-            match decode::decode_parts(data) {
-                Ok((ev, payload)) => {
-                    if let Some(ev) = enrich.event(ev, |key| {
-                        let _ = skel.maps.conns.delete(key);
-                    }) {
-                        batch.borrow_mut().push_parts(ev, payload)
-                    }
+            let res = decode::decode_each(data, |ev, payload| {
+                if let Some(ev) = enrich.event(ev, |key| {
+                    let _ = skel.maps.conns.delete(key);
+                }) {
+                    batch.borrow_mut().push_parts(ev, payload)
                 }
+            });
+            match res {
+                Ok(()) => {}
                 Err(e) => {
                     decode_errors += 1;
                     if decode_errors <= 5 {
@@ -705,6 +710,10 @@ mod tests {
         assert_eq!(offset_of!(abi::DataHdrRaw, cap_len), offset_of!(c::osprey_data_event, cap_len));
         assert_eq!(abi::DATA_HDR_SIZE, offset_of!(c::osprey_data_event, payload));
         assert_eq!(size_of::<c::osprey_data_event>(), abi::DATA_HDR_SIZE + abi::MAX_PAYLOAD);
+        assert_eq!(size_of::<abi::SegmentsRaw>(), size_of::<c::osprey_segments>());
+        assert_eq!(offset_of!(abi::SegmentsRaw, seg), offset_of!(c::osprey_segments, seg));
+        assert_eq!(size_of::<abi::SegmentRaw>(), size_of::<c::osprey_segment>());
+        assert_eq!(offset_of!(abi::SegmentRaw, cap_len), offset_of!(c::osprey_segment, cap_len));
         // counters[] in .bss: one slot per name
         // SAFETY: plain integers and byte arrays; all-zero is valid.
         let bss: c::bss = unsafe { std::mem::zeroed() };

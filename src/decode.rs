@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::abi::{self, Addrs, CloseRaw, DataHdrRaw, Hdr, OpenRaw};
+use crate::abi::{self, Addrs, CloseRaw, DataHdrRaw, Hdr, OpenRaw, SegmentsRaw};
 use crate::event::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +12,8 @@ pub enum DecodeError {
     Short { kind: u8, len: usize, need: usize },
     UnknownKind(u8),
     BadLength { cap_len: u32, avail: usize },
+    /// A data record's table of segments does not add up.
+    BadSegments(&'static str),
 }
 
 impl fmt::Display for DecodeError {
@@ -24,6 +26,7 @@ impl fmt::Display for DecodeError {
             DecodeError::BadLength { cap_len, avail } => {
                 write!(f, "data record claims {cap_len} payload bytes, {avail} present")
             }
+            DecodeError::BadSegments(why) => write!(f, "data record segments: {why}"),
         }
     }
 }
@@ -94,17 +97,63 @@ pub fn sock_addrs(a: &Addrs) -> Option<SockAddrs> {
     })
 }
 
-/// Decode one ring-buffer record.
-pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
-    let (ev, payload) = decode_parts(buf)?;
-    Ok(ev.with_payload(payload))
+/// Decode one ring-buffer record into its events: one, or one per segment
+/// of a data record whose iovecs were captured in part (`F_SEGMENTS`).
+pub fn decode_all(buf: &[u8]) -> Result<Vec<Event>, DecodeError> {
+    let mut v = Vec::with_capacity(1);
+    decode_each(buf, |ev, payload| v.push(ev.with_payload(payload)))?;
+    Ok(v)
 }
 
-/// Decode one ring-buffer record without copying its payload: a DATA
-/// event comes back with an empty `payload` and its captured bytes as a
-/// slice of `buf` (empty for other kinds). The poller hands both to an
-/// inline worker, which copies only the bytes it keeps.
-pub fn decode_parts(buf: &[u8]) -> Result<(Event, &[u8]), DecodeError> {
+/// Decode one ring-buffer record without copying its payload: `f` gets
+/// each event (a DATA event with an empty `payload`) and its captured
+/// bytes as a slice of `buf` (empty for other kinds). The poller hands
+/// both to an inline worker, which copies only the bytes it keeps. A
+/// record flagged `F_SEGMENTS` becomes one DATA event per segment, each
+/// with its own position, length and captured part; `f` is called only
+/// once the whole record is known to be valid.
+pub fn decode_each(buf: &[u8], mut f: impl FnMut(Event, &[u8])) -> Result<(), DecodeError> {
+    let (ev, payload) = decode_one(buf)?;
+    let d = match &ev {
+        Event::Data(d) if buf.get(3).is_some_and(|fl| fl & abi::F_SEGMENTS != 0) => d,
+        _ => {
+            f(ev, payload);
+            return Ok(());
+        }
+    };
+    let table = buf.get(abi::DATA_HDR_SIZE + payload.len()..).unwrap_or(&[]);
+    let t: SegmentsRaw = read(table, abi::KIND_DATA)?;
+    let n = t.count as usize;
+    if n == 0 || n > abi::MAX_IOV {
+        return Err(DecodeError::BadSegments("count out of range"));
+    }
+    let segs = &t.seg[..n];
+    let orig: u64 = segs.iter().map(|s| s.orig_len as u64).sum();
+    let cap: u64 = segs.iter().map(|s| s.cap_len as u64).sum();
+    if segs.iter().any(|s| s.cap_len > s.orig_len) || cap != payload.len() as u64 || orig > d.orig_len as u64 {
+        return Err(DecodeError::BadSegments("lengths do not add up"));
+    }
+    let (mut pos, mut at) = (d.pos, 0usize);
+    for (i, s) in segs.iter().enumerate() {
+        // bytes past the segments were not captured: the last one's tail
+        let mut len = s.orig_len as u64;
+        if i + 1 == n {
+            len += d.orig_len as u64 - orig;
+        }
+        let part = &payload[at..at + s.cap_len as usize];
+        at += s.cap_len as usize;
+        if len > 0 {
+            let mut sub = d.clone();
+            sub.pos = pos;
+            sub.orig_len = len as u32;
+            f(Event::Data(sub), part);
+        }
+        pos += len;
+    }
+    Ok(())
+}
+
+fn decode_one(buf: &[u8]) -> Result<(Event, &[u8]), DecodeError> {
     let kind = *buf.first().ok_or(DecodeError::Short { kind: 0, len: 0, need: 1 })?;
     match kind {
         abi::KIND_OPEN => {
@@ -275,6 +324,86 @@ mod tests {
         ]
     }
 
+    /// The one event of a record that is not split into segments.
+    fn decode(b: &[u8]) -> Result<Event, DecodeError> {
+        let mut v = decode_all(b)?;
+        assert_eq!(v.len(), 1, "one event");
+        Ok(v.remove(0))
+    }
+
+    /// A data record as the kernel writes an iovec array captured in part:
+    /// `segs` are (bytes moved, bytes captured); the payload holds the
+    /// captured parts back to back, the table follows it.
+    fn segmented(orig_len: u32, segs: &[(u32, u32)], count: u32) -> Vec<u8> {
+        let mut payload = Vec::new();
+        for (i, &(_, c)) in segs.iter().enumerate() {
+            payload.extend((0..c).map(|k| b'a' + ((i as u32 * 7 + k) % 26) as u8));
+        }
+        let ev = Event::Data(DataEvent {
+            ts_ns: 2,
+            start_ns: 0,
+            conn: conn(),
+            proc: proc_(),
+            dir: Direction::Egress,
+            pos: 1000,
+            orig_len,
+            payload,
+            syscall: Syscall::Writev,
+        });
+        let mut b = encode(&ev);
+        b[3] |= abi::F_SEGMENTS;
+        let mut t = SegmentsRaw { count, ..Default::default() };
+        for (i, &(o, c)) in segs.iter().enumerate() {
+            t.seg[i] = abi::SegmentRaw { orig_len: o, cap_len: c };
+        }
+        // SAFETY: SegmentsRaw is plain old data.
+        b.extend_from_slice(unsafe {
+            std::slice::from_raw_parts(&t as *const SegmentsRaw as *const u8, std::mem::size_of::<SegmentsRaw>())
+        });
+        b
+    }
+
+    #[test]
+    fn segmented_records_become_one_event_per_segment() {
+        // head 200 B whole, body 4096 B of which 64 captured, a second head
+        // whole, a body of 5000 B of which 64, and 100 B past the segments
+        let b = segmented(200 + 4096 + 150 + 5000 + 100, &[(200, 200), (4096, 64), (150, 150), (5000, 64)], 4);
+        let evs = decode_all(&b).unwrap();
+        let got: Vec<(u64, u32, usize)> = evs
+            .iter()
+            .map(|e| match e {
+                Event::Data(d) => (d.pos, d.orig_len, d.payload.len()),
+                _ => panic!("not data"),
+            })
+            .collect();
+        assert_eq!(got, vec![(1000, 200, 200), (1200, 4096, 64), (5296, 150, 150), (5446, 5100, 64)]);
+        // the captured parts, in order, are the payload split at the table
+        let Event::Data(d) = &evs[2] else { unreachable!() };
+        assert_eq!(d.payload[0], b'a' + 14);
+        // zero-length iovecs make no event
+        let b = segmented(300, &[(100, 100), (0, 0), (200, 64)], 3);
+        assert_eq!(decode_all(&b).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn segment_tables_that_do_not_add_up_are_errors() {
+        let bad = [
+            segmented(300, &[(100, 100), (200, 64)], 0),                 // no segments
+            segmented(300, &[(100, 100), (200, 64)], 17),                // too many
+            segmented(300, &[(100, 100), (200, 64)], 1),                 // payload not covered
+            segmented(250, &[(100, 100), (200, 64)], 2),                 // more moved than the record
+            segmented(300, &[(100, 100), (20, 64)], 2),                  // more captured than moved
+        ];
+        for b in &bad {
+            assert!(matches!(decode_all(b), Err(DecodeError::BadSegments(_))), "{:?}", decode_all(b));
+        }
+        // a table cut short
+        let b = segmented(300, &[(100, 100), (200, 64)], 2);
+        for n in abi::DATA_HDR_SIZE + 164..b.len() {
+            assert!(decode_all(&b[..n]).is_err(), "prefix {n}");
+        }
+    }
+
     #[test]
     fn roundtrip() {
         for ev in samples() {
@@ -319,7 +448,10 @@ mod tests {
             if let Some(b) = buf.first_mut() {
                 *b = (x % 4) as u8;
             }
-            let _ = decode(&buf);
+            if buf.len() > 3 && x % 3 == 0 {
+                buf[3] |= abi::F_SEGMENTS;
+            }
+            let _ = decode_all(&buf);
         }
     }
 }

@@ -197,7 +197,7 @@ impl Event {
         }
     }
     /// A DATA event decoded apart from its captured bytes
-    /// ([`crate::decode::decode_parts`]) gets them back as its own.
+    /// ([`crate::decode::decode_each`]) gets them back as its own.
     pub fn with_payload(mut self, payload: &[u8]) -> Event {
         if let Event::Data(d) = &mut self {
             d.payload = payload.to_vec();

@@ -115,6 +115,12 @@ struct RunArgs {
     /// Payload bytes captured per syscall (max 16384); larger transfers are still counted.
     #[arg(long, default_value_t = abi::DEFAULT_CAPTURE as u32, value_name = "BYTES")]
     capture_bytes: u32,
+    /// Sent writev/sendmsg iovecs after the first: captured whole up to this
+    /// size (heads, chunk-size lines), only their first 64 bytes when larger
+    /// (bodies: their bytes are still counted). 16384: capture them like
+    /// the first.
+    #[arg(long, default_value_t = abi::DEFAULT_IOV_WHOLE as u32, value_name = "BYTES")]
+    iov_whole: u32,
     /// Ring buffer size in bytes (a power of two, at least 4096).
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
     ringbuf_size: u32,
@@ -293,6 +299,7 @@ fn run(a: RunArgs) -> Result<()> {
             pids: a.pids.clone(),
             comms: a.comms.clone(),
             capture_bytes: a.capture_bytes,
+            iov_whole: a.iov_whole,
             ringbuf_bytes: a.ringbuf_size,
             wakeup_bytes: a.wakeup_bytes,
             wakeup_records: a.wakeup_records,

@@ -26,7 +26,7 @@ use crate::sink::Sink;
 pub trait Worker: Send {
     fn on_event(&mut self, ev: Event, out: &mut Vec<Output>);
     /// `ev` with its captured bytes apart (a DATA event's own `payload` is
-    /// empty; see [`crate::decode::decode_parts`]). By default they are
+    /// empty; see [`crate::decode::decode_each`]). By default they are
     /// copied into the event.
     fn on_event_parts(&mut self, ev: Event, payload: &[u8], out: &mut Vec<Output>) {
         self.on_event(ev.with_payload(payload), out)
@@ -126,7 +126,7 @@ pub struct Batcher<'a> {
 
 impl Batcher<'_> {
     /// [`Batcher::push`] for an event decoded by
-    /// [`crate::decode::decode_parts`]: inline, the worker reads the
+    /// [`crate::decode::decode_each`]: inline, the worker reads the
     /// captured bytes where they are (no copy of what it does not keep).
     pub fn push_parts(&mut self, ev: Event, payload: &[u8]) {
         if self.p.inline.is_some() {
@@ -294,7 +294,7 @@ impl Pipeline {
     }
 
     /// [`Pipeline::submit`] for an event decoded by
-    /// [`crate::decode::decode_parts`].
+    /// [`crate::decode::decode_each`].
     pub fn submit_parts(&self, ev: Event, payload: &[u8]) {
         match &self.inline {
             Some(m) => {
@@ -556,10 +556,9 @@ mod tests {
                 let mut b = p.batcher();
                 for r in &raw {
                     if parts {
-                        let (ev, payload) = crate::decode::decode_parts(r).unwrap();
-                        b.push_parts(ev, payload);
+                        crate::decode::decode_each(r, |ev, payload| b.push_parts(ev, payload)).unwrap();
                     } else {
-                        b.push(crate::decode::decode(r).unwrap());
+                        crate::decode::decode_all(r).unwrap().into_iter().for_each(|ev| b.push(ev));
                     }
                 }
             }

@@ -33,7 +33,7 @@ impl Synthetic {
     }
 
     /// Events for `conns` connections with `txns` transactions each.
-    /// Every event goes through `decode::encode` + `decode::decode`.
+    /// Every event goes through `decode::encode` + `decode::decode_all`.
     pub fn generate(&mut self, conns: usize, txns: usize) -> Vec<Event> {
         let mut evs = Vec::new();
         for c in 0..conns {
@@ -41,7 +41,7 @@ impl Synthetic {
         }
         evs.sort_by_key(|e| e.ts_ns());
         evs.into_iter()
-            .map(|e| decode::decode(&decode::encode(&e)).expect("synthetic event round-trips"))
+            .flat_map(|e| decode::decode_all(&decode::encode(&e)).expect("synthetic event round-trips"))
             .collect()
     }
 

@@ -401,6 +401,83 @@ c.close(); s.close()
 print(os.getpid())
 "#;
 
+/// A server answering with head and body in separate iovecs of one
+/// writev/sendmsg: pipelined responses in one call, and a chunked body.
+const IOV_SERVER_PY: &str = r#"
+import os, socket, time
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1)
+c = socket.create_connection(ls.getsockname()); s, _ = ls.accept()
+def take(sock, n):
+    got = b""
+    while len(got) < n:
+        got += sock.recv(65536)
+def head(n):
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n" % n
+def req(p):
+    return b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % p
+def answer(reqs, send, parts):
+    c.sendall(b"".join(reqs)); take(s, sum(map(len, reqs)))
+    send(parts); take(c, sum(map(len, parts)))
+    time.sleep(0.02)
+answer([req(b"a")], lambda p: os.writev(s.fileno(), p), [head(8192), b"z" * 8192])
+answer([req(b"b"), req(b"c")], s.sendmsg, [head(3000), b"q" * 3000, head(5000), b"r" * 5000])
+answer([req(b"d")], lambda p: os.writev(s.fileno(), p),
+       [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1000\r\n", b"c" * 4096,
+        b"\r\n", b"800\r\n", b"d" * 2048, b"\r\n0\r\n\r\n"])
+c.close(); s.close()
+print(os.getpid())
+"#;
+
+#[test]
+fn large_sent_iovecs_are_counted_not_copied() {
+    if !require_root() {
+        return;
+    }
+    let mut seen = Vec::new();
+    for (whole, btf) in [("1024", true), ("1024", false), ("16384", true)] {
+        let dir = tmpdir(&format!("iov-{whole}-{btf}"));
+        let out = dir.join("out.jsonl");
+        let args = ["--comm", "python3", "--iov-whole", whole];
+        let probe = if btf { Osprey::start(&args, out) } else { Osprey::start_without_btf(&args, out) };
+        let pid: u32 = run_ok(Command::new("python3").args(["-c", IOV_SERVER_PY])).trim().parse().unwrap();
+        let (status, recs, err) = probe.stop();
+        assert!(status.success(), "exit {status:?}\n{err}");
+        let server: Vec<(String, u64, u64, bool, bool)> = txns(&recs, "python3")
+            .into_iter()
+            .filter(|t| t["pid"] == pid && t["role"] == "server")
+            .map(|t| {
+                (
+                    t["path"].as_str().unwrap().to_string(),
+                    t["status"].as_u64().unwrap(),
+                    t["resp_body_bytes"].as_u64().unwrap(),
+                    t["gap"].as_bool().unwrap(),
+                    t["truncated"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        let want = |p: &str, len, gap, trunc| (p.to_string(), 200, len, gap, trunc);
+        if whole == "1024" {
+            // bodies counted exactly and no gap, though only the first 64
+            // bytes of each large body iovec were captured; the chunk-size
+            // lines in iovecs of their own were captured whole
+            let all = [want("/a", 8192, false, true), want("/b", 3000, false, true), want("/c", 5000, false, true), want("/d", 6144, false, true)];
+            assert_eq!(server, all, "btf={btf}\n{err}");
+        } else {
+            // everything up to the 4096-byte cap: the second chunk-size line
+            // fell past it and the chunked body lost its framing
+            assert_eq!(server.len(), 4, "{server:?}\n{err}");
+            let first = [want("/a", 8192, false, true), want("/b", 3000, false, false), want("/c", 5000, false, true)];
+            assert_eq!(server[..3], first, "{err}");
+            assert!(server[3].3, "/d: {:?}", server[3]);
+        }
+        let key = "\"truncated_bytes\":";
+        let at = err.find(key).unwrap_or_else(|| panic!("no {key} in\n{err}")) + key.len();
+        seen.push(err[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u64>().unwrap());
+    }
+    // the default left far more bytes uncaptured than --iov-whole 16384
+    assert!(seen[0] > seen[2] + 10_000, "truncated bytes {seen:?}");
+}
+
 #[test]
 fn vectored_syscalls_gather_into_one_record() {
     if !require_root() {
@@ -421,11 +498,13 @@ fn vectored_syscalls_gather_into_one_record() {
             .iter()
             .map(|d| (d["orig_len"].as_u64().unwrap(), d["cap_len"].as_u64().unwrap(), d["syscall"].as_str().unwrap()))
             .collect();
-        assert_eq!(shape, [(21, 21, "writev"), (200, 160, "sendmsg"), (6000, 4096, "writev")], "btf={btf}\n{client:?}");
+        // the second iovec of the last writev is larger than --iov-whole
+        // (1024): only its first 64 bytes are captured
+        assert_eq!(shape, [(21, 21, "writev"), (200, 160, "sendmsg"), (6000, 3064, "writev")], "btf={btf}\n{client:?}");
         assert_eq!(client[0]["payload"], "aaaaabbbbbbbccccccccc");
         let want: String = (0..16).map(|i| char::from(65 + i as u8).to_string().repeat(10)).collect();
         assert_eq!(client[1]["payload"], want.as_str());
-        assert_eq!(client[2]["payload"], format!("{}{}", "x".repeat(3000), "y".repeat(1096)).as_str());
+        assert_eq!(client[2]["payload"], format!("{}{}", "x".repeat(3000), "y".repeat(64)).as_str());
         assert_eq!(client[1]["pos"], 21);
         assert_eq!(client[2]["pos"], 221);
         assert!(err.contains("\"iov_overflow\":1"), "btf={btf}: overflow not counted:\n{err}");
