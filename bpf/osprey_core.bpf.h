@@ -171,8 +171,9 @@ struct scratch_slot {
 	__u32 busy;
 	__u32 fill;      /* payload bytes gathered so far (vectored syscalls) */
 	struct osp_iovec iov[OSPREY_MAX_IOV];   /* the syscall's iovec array, read at once */
-	__u32 cut;       /* 1: an iovec was captured in part; 2: and bytes after it */
-	struct osprey_segments segs;            /* appended to the record when cut == 2 */
+	__u32 lim;       /* bytes to copy of the current iovec (see emit_data) */
+	__u32 cut_at;    /* first iovec captured in part (OSPREY_MAX_IOV: none) */
+	struct osprey_segments segs;            /* appended to the record when iovecs follow cut_at */
 	struct osprey_data_event ev;
 	/* never sent: lets the verifier accept a copy of up to
 	 * OSPREY_MAX_PAYLOAD bytes at any offset below OSPREY_MAX_PAYLOAD
@@ -629,7 +630,10 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 				count(OSPREY_CNT_READ_ERRORS, 1);
 			niov = 0;
 		}
-		slot->cut = 0;
+		volatile __u32 *lim = &slot->lim;
+
+		slot->cut_at = OSPREY_MAX_IOV;
+		slot->segs.count = 0;
 		for (i = 0; i < OSPREY_MAX_IOV; i++) {
 			struct osp_iovec *iov = &slot->iov[i];
 			__s64 seg, n, c, off = *fill;
@@ -641,15 +645,19 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 			n = cap - off;
 			if (seg < n)
 				n = seg;
-			if (slot->cut && n > 0)
-				slot->cut = 2;
 			/* a large sent iovec after the first is a body: its
-			 * start only (the bytes are counted all the same) */
+			 * start only (the bytes are counted all the same).
+			 * The length goes through the map value, like `fill`:
+			 * reloaded it is one unknown scalar on both paths, so
+			 * the verifier does not double its states per iovec
+			 * (7.x gave up at 1M instructions otherwise). */
+			*lim = n;
 			if (i > 0 && dir == OSPREY_DIR_EGRESS && seg > iov_whole && n > OSPREY_IOV_PEEK) {
-				n = OSPREY_IOV_PEEK;
-				if (!slot->cut)
-					slot->cut = 1;
+				*lim = OSPREY_IOV_PEEK;
+				if (slot->cut_at == OSPREY_MAX_IOV)
+					slot->cut_at = i;
 			}
+			n = *lim;
 			c = copy_payload(slot, off, n, iov->iov_base);
 			*fill = off + c;
 			slot->segs.seg[i & (OSPREY_MAX_IOV - 1)].orig_len = seg;
@@ -669,7 +677,7 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	e->cap_len = got;
 	if (len > (__u64)got)
 		count(OSPREY_CNT_TRUNC_BYTES, len - got);
-	if (st->vectored && slot->cut == 2) {
+	if (st->vectored && slot->cut_at + 1 < slot->segs.count) {
 		/* captured bytes with holes between them: the table of
 		 * segments after the payload says where (the slack holds it) */
 		__s64 at = got;
