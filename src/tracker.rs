@@ -686,6 +686,23 @@ impl Conn {
         self.enforce_buf_cap(d, ctx);
     }
 
+    /// `take` bytes of direction `d`'s body of known length (`rem` left)
+    /// went by at `ts`: count them; the message ends with its last byte.
+    /// Returns false while the body goes on.
+    fn took_body(&mut self, d: usize, rem: u64, take: u64, ts: u64, ctx: &mut Ctx) -> bool {
+        let dir = &mut self.dirs[d];
+        let m = dir.cur.as_mut().expect("body has a message");
+        m.body_bytes += take;
+        m.last_ts = ts;
+        if take < rem {
+            dir.mode = Mode::Body(Body::Length(rem - take));
+            return false;
+        }
+        let m = dir.cur.take().expect("body has a message");
+        self.finish(d, m, ctx);
+        true
+    }
+
     /// Parse the captured bytes `bytes` (stream position `at` on) of
     /// direction `d`. They go through the buffer, except the bytes of a
     /// body of known length that start with the buffer empty: those are
@@ -705,15 +722,7 @@ impl Conn {
                         bytes = &bytes[take as usize..];
                         at += take;
                         dir.buf_pos = at;
-                        let m = dir.cur.as_mut().expect("body has a message");
-                        m.body_bytes += take;
-                        m.last_ts = ts;
-                        if take == rem {
-                            let m = dir.cur.take().expect("body has a message");
-                            self.finish(d, m, ctx);
-                        } else {
-                            dir.mode = Mode::Body(Body::Length(rem - take));
-                        }
+                        self.took_body(d, rem, take, ts, ctx);
                         continue;
                     }
                 }
@@ -800,16 +809,8 @@ impl Conn {
                 Mode::Body(Body::Length(rem)) if dir.buf.is_empty() => {
                     let take = n.min(rem);
                     n -= take;
-                    let m = dir.cur.as_mut().expect("body has a message");
-                    m.body_bytes += take;
-                    m.truncated = true;
-                    m.last_ts = ts;
-                    if take == rem {
-                        let m = dir.cur.take().expect("body has a message");
-                        self.finish(d, m, ctx);
-                    } else {
-                        dir.mode = Mode::Body(Body::Length(rem - take));
-                    }
+                    dir.cur.as_mut().expect("body has a message").truncated = true;
+                    self.took_body(d, rem, take, ts, ctx);
                 }
                 Mode::Body(Body::Close) => {
                     let m = dir.cur.as_mut().expect("body has a message");
@@ -931,14 +932,7 @@ impl Conn {
                     }
                     let take = rem.min(dir.buf.len() as u64);
                     let (_, last) = dir.consume(take as usize);
-                    let m = dir.cur.as_mut().expect("body has a message");
-                    m.body_bytes += take;
-                    m.last_ts = last.ts;
-                    if take == rem {
-                        let m = dir.cur.take().expect("body has a message");
-                        self.finish(d, m, ctx);
-                    } else {
-                        dir.mode = Mode::Body(Body::Length(rem - take));
+                    if !self.took_body(d, rem, take, last.ts, ctx) {
                         return;
                     }
                 }
