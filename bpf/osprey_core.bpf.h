@@ -574,9 +574,12 @@ static __always_inline __s64 copy_payload(struct scratch_slot *slot, __s64 off, 
 
 /* One DATA record for the `len` bytes (the syscall's return value) moved at
  * st->buf, or gathered from st->buf's iovec array when vectored: the first
- * min(len, capture_bytes) bytes are captured, all `len` are counted (none
- * captured when st->buf is 0: bytes moved by something else than a data
- * syscall, seen by the socket hooks).  The connection is {conn_tgid, st->fd}. */
+ * min(len, capture_bytes) bytes are captured, except that a sent iovec
+ * after the first larger than `iov_whole` gives only its first
+ * OSPREY_IOV_PEEK (with a segment table when captured bytes follow it);
+ * all `len` are counted (none captured when st->buf is 0: bytes moved by
+ * something else than a data syscall, seen by the socket hooks).  The
+ * connection is {conn_tgid, st->fd}. */
 static __always_inline void emit_data(struct conn_state *cs, const struct stash *st, __u64 pid_tgid,
 				      __u32 conn_tgid, __u8 dir, __u64 len)
 {
