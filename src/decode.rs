@@ -115,7 +115,7 @@ pub fn decode_all(buf: &[u8]) -> Result<Vec<Event>, DecodeError> {
 pub fn decode_each(buf: &[u8], mut f: impl FnMut(Event, &[u8])) -> Result<(), DecodeError> {
     let (ev, payload) = decode_one(buf)?;
     let d = match &ev {
-        Event::Data(d) if buf.get(3).is_some_and(|fl| fl & abi::F_SEGMENTS != 0) => d,
+        Event::Data(d) if buf.get(std::mem::offset_of!(Hdr, flags)).is_some_and(|fl| fl & abi::F_SEGMENTS != 0) => d,
         _ => {
             f(ev, payload);
             return Ok(());
@@ -351,7 +351,7 @@ mod tests {
             syscall: Syscall::Writev,
         });
         let mut b = encode(&ev);
-        b[3] |= abi::F_SEGMENTS;
+        b[std::mem::offset_of!(Hdr, flags)] |= abi::F_SEGMENTS;
         let mut t = SegmentsRaw { count, ..Default::default() };
         for (i, &(o, c)) in segs.iter().enumerate() {
             t.seg[i] = abi::SegmentRaw { orig_len: o, cap_len: c };
@@ -448,8 +448,9 @@ mod tests {
             if let Some(b) = buf.first_mut() {
                 *b = (x % 4) as u8;
             }
-            if buf.len() > 3 && x % 3 == 0 {
-                buf[3] |= abi::F_SEGMENTS;
+            let flags = std::mem::offset_of!(Hdr, flags);
+            if buf.len() > flags && x % 3 == 0 {
+                buf[flags] |= abi::F_SEGMENTS;
             }
             let _ = decode_all(&buf);
         }
