@@ -67,6 +67,16 @@ server {{ listen 127.0.0.1:{port} backlog=4096; root {d}/www; }} }}
     return p
 
 
+def nginx_worker(master_pid):
+    """The pid of the worker of an nginx started with one (a child of the master)."""
+    for _ in range(100):
+        out = subprocess.run(["pgrep", "-P", str(master_pid)], capture_output=True, text=True).stdout.split()
+        if out:
+            return int(out[0])
+        time.sleep(0.05)
+    sys.exit("nginx started no worker process")
+
+
 def proc_cpu_s(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
