@@ -299,13 +299,18 @@ impl Pipeline {
         match &self.inline {
             Some(m) => {
                 self.counters.events.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut st) = m.lock() {
-                    let st = &mut *st;
-                    st.worker.on_event_parts(ev, payload, &mut st.out);
-                    st.write_out(&self.counters);
-                }
+                self.feed_inline(m, |w, out| w.on_event_parts(ev, payload, out));
             }
             None => self.submit(ev.with_payload(payload)),
+        }
+    }
+
+    /// Let the inline worker handle one event (`f`) and write what it made.
+    fn feed_inline(&self, m: &std::sync::Mutex<Inline>, f: impl FnOnce(&mut dyn Worker, &mut Vec<Output>)) {
+        if let Ok(mut st) = m.lock() {
+            let st = &mut *st;
+            f(st.worker.as_mut(), &mut st.out);
+            st.write_out(&self.counters);
         }
     }
 
@@ -313,11 +318,7 @@ impl Pipeline {
     pub fn submit(&self, ev: Event) {
         self.counters.events.fetch_add(1, Ordering::Relaxed);
         if let Some(m) = &self.inline {
-            if let Ok(mut st) = m.lock() {
-                let st = &mut *st;
-                st.worker.on_event(ev, &mut st.out);
-                st.write_out(&self.counters);
-            }
+            self.feed_inline(m, |w, out| w.on_event(ev, out));
             return;
         }
         let idx = self.shard_of(&ev);
