@@ -680,6 +680,8 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	e->cap_len = got;
 	if (len > (__u64)got)
 		count(OSPREY_CNT_TRUNC_BYTES, len - got);
+	__u64 table = 0;   /* bytes of segment table after the payload */
+
 	if (st->vectored && slot->cut_at + 1 < slot->segs.count) {
 		/* captured bytes with holes between them: the table of
 		 * segments after the payload says where (the slack holds it) */
@@ -690,15 +692,14 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 		if (at <= OSPREY_MAX_PAYLOAD &&
 		    !bpf_probe_read_kernel(&e->payload[at], sizeof(slot->segs), &slot->segs)) {
 			e->hdr.flags |= OSPREY_F_SEGMENTS;
-			submit(e, OSPREY_DATA_HDR_SIZE + got + sizeof(slot->segs), got, false);
-			slot->busy = 0;
-			return;
+			table = sizeof(slot->segs);
+		} else {
+			/* (cannot happen) no table: nothing captured, all counted */
+			e->cap_len = 0;
+			got = 0;
 		}
-		/* (cannot happen) no table: nothing captured, all counted */
-		e->cap_len = 0;
-		got = 0;
 	}
-	submit(e, OSPREY_DATA_HDR_SIZE + got, got, false);
+	submit(e, OSPREY_DATA_HDR_SIZE + got + table, got, false);
 	slot->busy = 0;
 }
 

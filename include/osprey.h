@@ -151,7 +151,7 @@ struct osprey_segments {
 	struct osprey_segment seg[OSPREY_MAX_IOV];
 };
 
-/* Kernel counters, one slot each in the per-CPU `counters` map. */
+/* Kernel counters: slots of the global `counters[]` array in .bss, read by user space. */
 enum osprey_counter {
 	OSPREY_CNT_EVENTS = 0,     /* records written to the ring buffer */
 	OSPREY_CNT_RB_DROPS,       /* records lost: ring buffer full */
