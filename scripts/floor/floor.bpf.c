@@ -11,7 +11,18 @@
  *   -DFLOOR_BTF_EXIT  tp_btf sys_exit alone
  *   -DFLOOR_SOCK_BTF  tp_btf sock_send_length + sock_recv_length (the socket hooks)
  *   -DFLOOR_SOCK_TP   the same as perf tracepoints
- * Each program only compares the tgid with a value that never matches.
+ *   -DFLOOR_SOCK_REC  tp_btf sock_send_length + sock_recv_length writing one
+ *                     96-byte record (no payload) per nginx send/receive to
+ *                     a ring buffer, without wakeups (bench-floor drains it)
+ *   -DFLOOR_SOCK_MEM  the same records written to a plain array map instead
+ *                     (8 MiB a CPU, round robin, no reader): the ring buffer's
+ *                     own share of FLOOR_SOCK_REC
+ *   -DFLOOR_SOCK_STAGE FLOOR_SOCK_REC's records gathered in a buffer per CPU
+ *                     and written to the ring buffer 8 KiB at a time (the
+ *                     best case of batching: no flush when a CPU goes quiet,
+ *                     no guard against a preempted writer)
+ * The programs of the other builds only compare the tgid with a value that
+ * never matches.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -66,6 +77,131 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(recv_len, struct sock *sk, int ret, int flags)
 {
 	return touch();
+}
+#elif defined(FLOOR_SOCK_REC) || defined(FLOOR_SOCK_MEM) || defined(FLOOR_SOCK_STAGE)
+__u64 records = 0;   /* written */
+__u64 lost = 0;      /* refused by the ring buffer */
+
+/* The size of Osprey's DATA record header, with the fields a probe fills
+ * for every message: who, when, which socket, how many bytes. */
+struct floor_rec {
+	__u64 w[12];
+};
+
+#if defined(FLOOR_SOCK_REC) || defined(FLOOR_SOCK_STAGE)
+/* Records to bench-floor's reader, which polls (no wakeups). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} rb SEC(".maps");
+#endif
+
+#if defined(FLOOR_SOCK_STAGE)
+#define STAGE_FLUSH 8192
+
+struct stage {
+	__u32 len;
+	__u32 _pad;
+	__u8 buf[2 * STAGE_FLUSH];
+};
+
+/* key: cpu (CPUs past 64 write nothing); value: records not yet written
+ * to the ring buffer (left there when the run ends: they are not read) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct stage);
+} stage SEC(".maps");
+
+static __always_inline void put(struct floor_rec *r)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct stage *s = bpf_map_lookup_elem(&stage, &cpu);
+	__u32 n;
+
+	if (!s)
+		return;
+	n = s->len;
+	if (n + sizeof(*r) > STAGE_FLUSH) {
+		if (n > 2 * STAGE_FLUSH)
+			n = 2 * STAGE_FLUSH;
+		if (bpf_ringbuf_output(&rb, s->buf, n, BPF_RB_NO_WAKEUP))
+			__sync_fetch_and_add(&lost, n / sizeof(*r));
+		n = 0;
+	}
+	n &= STAGE_FLUSH - 8;
+	for (int i = 0; i < 12; i++)
+		*(__u64 *)&s->buf[n + 8 * i] = r->w[i];
+	s->len = n + sizeof(*r);
+	__sync_fetch_and_add(&records, 1);
+}
+#elif defined(FLOOR_SOCK_REC)
+static __always_inline void put(struct floor_rec *r)
+{
+	if (bpf_ringbuf_output(&rb, r, sizeof(*r), BPF_RB_NO_WAKEUP))
+		__sync_fetch_and_add(&lost, 1);
+	else
+		__sync_fetch_and_add(&records, 1);
+}
+#else
+#define MEM_RECS (8 * 1024 * 1024 / sizeof(struct floor_rec))   /* a region */
+
+/* key: region * MEM_RECS + n; value: a record; written round robin, never
+ * read.  Two regions (the bench machine has 2 CPUs): with more CPUs, those
+ * of the same parity share one (their writes may collide, no matter). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * MEM_RECS);
+	__type(key, __u32);
+	__type(value, struct floor_rec);
+} mem SEC(".maps");
+
+__u64 next[2] = {};
+
+static __always_inline void put(struct floor_rec *r)
+{
+	__u32 region = bpf_get_smp_processor_id() & 1;
+	struct floor_rec *slot;
+	__u32 key;
+
+	key = region * MEM_RECS + next[region]++ % MEM_RECS;
+	slot = bpf_map_lookup_elem(&mem, &key);
+	if (!slot)
+		return;
+	__builtin_memcpy(slot, r, sizeof(*r));
+	__sync_fetch_and_add(&records, 1);
+}
+#endif
+
+static __always_inline int record(struct sock *sk, int ret, __u64 dir)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct floor_rec r = {};
+
+	if (ret <= 0)
+		return 0;
+	/* "nginx\0" as the first six bytes of the name, little-endian */
+	if ((*(__u64 *)&task->comm[0] & 0xffffffffffffULL) != 0x786e69676eULL)
+		return 0;
+	r.w[0] = dir;
+	r.w[1] = bpf_get_current_pid_tgid();
+	r.w[2] = bpf_ktime_get_ns();
+	r.w[3] = sk->__sk_common.skc_hash;
+	r.w[4] = ret;
+	put(&r);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(send_len, struct sock *sk, int ret, int flags)
+{
+	return record(sk, ret, 1);
+}
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(recv_len, struct sock *sk, int ret, int flags)
+{
+	return record(sk, ret, 0);
 }
 #elif defined(FLOOR_SOCK_TP)
 SEC("tracepoint/sock/sock_send_length") int send_len(void *ctx) { return touch(); }
