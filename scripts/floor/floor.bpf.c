@@ -21,6 +21,9 @@
  *                     and written to the ring buffer 8 KiB at a time (the
  *                     best case of batching: no flush when a CPU goes quiet,
  *                     no guard against a preempted writer)
+ *   -DFLOOR_SOCK_PAIR  FLOOR_SOCK_REC with one ring-buffer record per
+ *                     exchange: a received message's record is held in the
+ *                     socket's storage and written with the next sent one
  * The programs of the other builds only compare the tgid with a value that
  * never matches.
  */
@@ -78,7 +81,7 @@ int BPF_PROG(recv_len, struct sock *sk, int ret, int flags)
 {
 	return touch();
 }
-#elif defined(FLOOR_SOCK_REC) || defined(FLOOR_SOCK_MEM) || defined(FLOOR_SOCK_STAGE)
+#elif defined(FLOOR_SOCK_REC) || defined(FLOOR_SOCK_MEM) || defined(FLOOR_SOCK_STAGE) || defined(FLOOR_SOCK_PAIR)
 __u64 records = 0;   /* written */
 __u64 lost = 0;      /* refused by the ring buffer */
 
@@ -88,7 +91,7 @@ struct floor_rec {
 	__u64 w[12];
 };
 
-#if defined(FLOOR_SOCK_REC) || defined(FLOOR_SOCK_STAGE)
+#if defined(FLOOR_SOCK_REC) || defined(FLOOR_SOCK_STAGE) || defined(FLOOR_SOCK_PAIR)
 /* Records to bench-floor's reader, which polls (no wakeups). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -135,6 +138,49 @@ static __always_inline void put(struct floor_rec *r)
 		*(__u64 *)&s->buf[n + 8 * i] = r->w[i];
 	s->len = n + sizeof(*r);
 	__sync_fetch_and_add(&records, 1);
+}
+#elif defined(FLOOR_SOCK_PAIR)
+struct held {
+	struct floor_rec rec[2];   /* [0]: the held received message, [1]: scratch */
+	__u64 full;
+};
+
+/* key: socket; value: a received message's record until the next send */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct held);
+} held SEC(".maps");
+
+static __always_inline void put_pair(struct sock *sk, struct floor_rec *r)
+{
+	struct held *h = bpf_sk_storage_get(&held, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	long err;
+
+	if (!h) {
+		__sync_fetch_and_add(&lost, 1);
+		return;
+	}
+	if (r->w[0] == 0) {   /* received: hold it (a held one first goes out alone) */
+		if (h->full && bpf_ringbuf_output(&rb, &h->rec[0], sizeof(h->rec[0]), BPF_RB_NO_WAKEUP))
+			__sync_fetch_and_add(&lost, 1);
+		h->rec[0] = *r;
+		h->full = 1;
+		__sync_fetch_and_add(&records, 1);
+		return;
+	}
+	if (h->full) {        /* sent after a received one: both in one record */
+		h->rec[1] = *r;
+		err = bpf_ringbuf_output(&rb, h->rec, sizeof(h->rec), BPF_RB_NO_WAKEUP);
+		h->full = 0;
+	} else {
+		err = bpf_ringbuf_output(&rb, r, sizeof(*r), BPF_RB_NO_WAKEUP);
+	}
+	if (err)
+		__sync_fetch_and_add(&lost, 1);
+	else
+		__sync_fetch_and_add(&records, 1);
 }
 #elif defined(FLOOR_SOCK_REC)
 static __always_inline void put(struct floor_rec *r)
@@ -189,7 +235,11 @@ static __always_inline int record(struct sock *sk, int ret, __u64 dir)
 	r.w[2] = bpf_ktime_get_ns();
 	r.w[3] = sk->__sk_common.skc_hash;
 	r.w[4] = ret;
+#if defined(FLOOR_SOCK_PAIR)
+	put_pair(sk, &r);
+#else
 	put(&r);
+#endif
 	return 0;
 }
 
