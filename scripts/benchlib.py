@@ -100,6 +100,14 @@ def wrk(url, duration, conns, threads=1):
     return int(m.group(1)), float(rps.group(1))
 
 
+def wrk_measuring(url, duration, conns, worker):
+    """One wrk run: (requests, req/s, CPU seconds of the server process
+    `worker` during it, the run's length in seconds)."""
+    c0, t0 = proc_cpu_s(worker), time.monotonic()
+    requests, rps = wrk(url, duration, conns)
+    return requests, rps, proc_cpu_s(worker) - c0, time.monotonic() - t0
+
+
 class Probe:
     """osprey -v -o OUT ARGS..., started and attached."""
 

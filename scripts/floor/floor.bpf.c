@@ -97,6 +97,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 * 1024 * 1024);
 } rb SEC(".maps");
+
+/* Count a record written to the ring buffer (err: bpf_ringbuf_output's). */
+static __always_inline void tally(long err)
+{
+	if (err)
+		__sync_fetch_and_add(&lost, 1);
+	else
+		__sync_fetch_and_add(&records, 1);
+}
 #endif
 
 #if defined(FLOOR_SOCK_STAGE)
@@ -177,18 +186,12 @@ static __always_inline void put_pair(struct sock *sk, struct floor_rec *r)
 	} else {
 		err = bpf_ringbuf_output(&rb, r, sizeof(*r), BPF_RB_NO_WAKEUP);
 	}
-	if (err)
-		__sync_fetch_and_add(&lost, 1);
-	else
-		__sync_fetch_and_add(&records, 1);
+	tally(err);
 }
 #elif defined(FLOOR_SOCK_REC)
 static __always_inline void put(struct floor_rec *r)
 {
-	if (bpf_ringbuf_output(&rb, r, sizeof(*r), BPF_RB_NO_WAKEUP))
-		__sync_fetch_and_add(&lost, 1);
-	else
-		__sync_fetch_and_add(&records, 1);
+	tally(bpf_ringbuf_output(&rb, r, sizeof(*r), BPF_RB_NO_WAKEUP));
 }
 #else
 #define MEM_RECS (8 * 1024 * 1024 / sizeof(struct floor_rec))   /* a region */
