@@ -4,7 +4,7 @@
 //! docs/performance.md.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use osprey::http::parser::{parse_request, parse_response, Parse};
+use osprey::protocol::http1::parser::{parse_request, parse_response, Parse};
 
 const BROWSER_GET: &[u8] = b"GET /wp-content/uploads/2010/03/hello-kitty-darth-vader-pink.jpg HTTP/1.1\r\n\
 Host: www.kittyhell.com\r\n\

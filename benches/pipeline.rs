@@ -10,7 +10,7 @@ use osprey::event::*;
 use osprey::output::Output;
 use osprey::pipeline::{TrackerWorker, Worker};
 use osprey::sink::{JsonlSink, Sink};
-use osprey::tracker::TrackerConfig;
+use osprey::track::TrackerConfig;
 
 const CONNS: u32 = 32;
 const TXNS: u64 = 200;

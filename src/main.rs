@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use osprey::bpf::{self, ProbeConfig};
 use osprey::pipeline::{EventsWorker, Pipeline, TrackerWorker, Worker};
-use osprey::tracker::TrackerConfig;
+use osprey::track::TrackerConfig;
 use osprey::sink::JsonlSink;
 use osprey::{abi, check, clock, synthetic};
 

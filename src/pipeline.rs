@@ -399,13 +399,13 @@ impl Worker for EventsWorker {
 
 /// `--records transactions|messages`: the connection tracker and HTTP parser.
 pub struct TrackerWorker {
-    tracker: crate::tracker::Tracker,
+    tracker: crate::track::Tracker,
     buf: Vec<crate::record::Record>,
 }
 
 impl TrackerWorker {
-    pub fn new(cfg: crate::tracker::TrackerConfig) -> Self {
-        TrackerWorker { tracker: crate::tracker::Tracker::new(cfg), buf: Vec::new() }
+    pub fn new(cfg: crate::track::TrackerConfig) -> Self {
+        TrackerWorker { tracker: crate::track::Tracker::new(cfg), buf: Vec::new() }
     }
     fn drain(&mut self, out: &mut Vec<Output>) {
         out.extend(self.buf.drain(..).map(Output::Record));
@@ -535,7 +535,7 @@ mod tests {
     /// of the owned path, inline and with workers, for every worker kind.
     #[test]
     fn payload_in_place_gives_the_same_lines() {
-        use crate::tracker::{Tracker, TrackerConfig};
+        use crate::track::{Tracker, TrackerConfig};
         let evs = crate::synthetic::Synthetic::new(512, 7).generate(6, 25);
         let raw: Vec<Vec<u8>> = evs.iter().map(crate::decode::encode).collect();
         let run = |workers: usize, parts: bool, transactions: bool| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use osprey::http::parser::{
+use osprey::protocol::http1::parser::{
     parse_full_request, parse_full_response, parse_request, parse_response, request_framing,
     response_framing, ChunkStep, ChunkedDecoder, Parse,
 };

@@ -7,7 +7,7 @@ use osprey::event::{
     CloseEvent, ConnId, ConnOpen, DataEvent, Direction, Event, ProcInfo, Role, Syscall,
 };
 use osprey::record::Record;
-use osprey::tracker::{Tracker, TrackerConfig};
+use osprey::track::{Tracker, TrackerConfig};
 
 fn proc_info() -> ProcInfo {
     ProcInfo {
@@ -122,7 +122,7 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(
             t.buffered_bytes()
-                <= 4 * 2 * (max_buf.max(osprey::http::parser::MAX_HEAD_BYTES) + 70_000)
+                <= 4 * 2 * (max_buf.max(osprey::protocol::http1::parser::MAX_HEAD_BYTES) + 70_000)
         );
     }
     t.flush_all(&mut out);

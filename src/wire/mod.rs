@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::event::Event;
 use crate::record::{Record, Source};
-use crate::tracker::{Tracker, TrackerConfig, TrackerStats};
+use crate::track::{Tracker, TrackerConfig, TrackerStats};
 use pcap::{Reader, Skip};
 use tcp::{ReasmConfig, ReasmStats, Reassembler};
 

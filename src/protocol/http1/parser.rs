@@ -14,6 +14,8 @@ use nom::branch::alt;
 use nom::bytes::streaming::{tag, take_while, take_while1, take_while_m_n};
 use nom::IResult;
 
+pub use super::message::{parse_full_request, parse_full_response, Message};
+
 /// Largest request/response head (start line + headers + empty line) accepted.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most header fields accepted in one head (or one trailer section).
@@ -739,87 +741,6 @@ fn trailer_line(i: &[u8]) -> Result<&[u8], Stop> {
     let (r, _) = step!(take_while(is_field_char)(r), "bad trailer field");
     let (r, _) = step!(eol(r), "bad trailer field");
     Ok(r)
-}
-
-// ---------------------------------------------------------------------------
-// whole messages (used by tests, fuzzing and tools)
-
-/// A whole parsed message (head plus body accounting).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message<H> {
-    pub head: H,
-    pub head_len: usize,
-    pub framing: BodyFraming,
-    /// Body payload bytes (chunk data for chunked bodies).
-    pub body_bytes: u64,
-}
-
-fn body_len(buf: &[u8], framing: BodyFraming, eof: bool) -> Parse<u64> {
-    match framing {
-        BodyFraming::None | BodyFraming::Tunnel => Parse::Complete(0, 0),
-        BodyFraming::Length(n) => {
-            if (buf.len() as u64) >= n {
-                Parse::Complete(n, n as usize)
-            } else {
-                Parse::NeedMore
-            }
-        }
-        BodyFraming::CloseDelimited => {
-            if eof {
-                Parse::Complete(buf.len() as u64, buf.len())
-            } else {
-                Parse::NeedMore
-            }
-        }
-        BodyFraming::Chunked => {
-            let mut d = ChunkedDecoder::new();
-            match d.feed(buf) {
-                ChunkStep::Done(n) => Parse::Complete(d.data_bytes, n),
-                ChunkStep::Progress(_) => Parse::NeedMore,
-                ChunkStep::Invalid(m) => Parse::Invalid(m),
-            }
-        }
-    }
-}
-
-/// Head, then a body framed by `framing(&head)`: the shared tail of
-/// [`parse_full_request`] and [`parse_full_response`].
-fn full_message<H>(
-    buf: &[u8],
-    head: Parse<H>,
-    framing: impl FnOnce(&H) -> Result<BodyFraming, &'static str>,
-    eof: bool,
-) -> Parse<Message<H>> {
-    let (head, hl) = match head {
-        Parse::Complete(h, n) => (h, n),
-        Parse::NeedMore => return Parse::NeedMore,
-        Parse::Invalid(m) => return Parse::Invalid(m),
-    };
-    let framing = match framing(&head) {
-        Ok(f) => f,
-        Err(m) => return Parse::Invalid(m),
-    };
-    match body_len(&buf[hl..], framing, eof) {
-        Parse::Complete(body_bytes, n) => Parse::Complete(Message { head, head_len: hl, framing, body_bytes }, hl + n),
-        Parse::NeedMore => Parse::NeedMore,
-        Parse::Invalid(m) => Parse::Invalid(m),
-    }
-}
-
-/// Parse one whole request (head and body).
-pub fn parse_full_request(buf: &[u8]) -> Parse<Message<RequestHead>> {
-    full_message(buf, parse_request(buf), request_framing, false)
-}
-
-/// Parse one whole response (head and body) to a request with `req_method`.
-/// `eof` says the connection ended after `buf` (completes close-delimited
-/// bodies).
-pub fn parse_full_response(
-    buf: &[u8],
-    req_method: Option<&str>,
-    eof: bool,
-) -> Parse<Message<ResponseHead>> {
-    full_message(buf, parse_response(buf), |h| response_framing(req_method, h), eof)
 }
 
 /// Methods the resynchroniser accepts as the start of a request.

@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! HTTP/1.x framing of one direction: heads, bodies (length, chunked,
+//! close-delimited), what missing bytes do to them, and resynchronisation
+//! on the next plausible message start.
+
+use super::parser::{
+    self, is_interim, parse_request, parse_response, request_framing, response_framing,
+    BodyFraming, ChunkStep, ChunkedDecoder, Parse,
+};
+use super::record::Msg;
+use super::Http1Session;
+use crate::event::{Direction, Role};
+use crate::protocol::buffer::Buffered;
+use crate::protocol::{Ctx, Stamp};
+
+/// Which messages a direction carries, from the connection's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Carries {
+    Unknown,
+    Requests,
+    Responses,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Body {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    Close,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(super) enum Mode {
+    /// Expecting a message head.
+    #[default]
+    Head,
+    Body(Body),
+    /// Lost sync: discarding until a plausible message start.
+    Resync,
+    /// After a request asking to switch protocols: buffer until the response
+    /// says whether the connection is still HTTP.
+    Paused,
+    /// No longer HTTP.
+    Tunnel,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum SkipKind {
+    Gap,
+    Truncated,
+}
+
+/// One direction's framing state.
+#[derive(Debug, Default)]
+pub(super) struct DirState {
+    pub input: Buffered,
+    pub mode: Mode,
+    /// The message whose body is being read.
+    pub cur: Option<Msg>,
+    /// Bytes were lost since the last message head: the next one is flagged.
+    pub gap_pending: bool,
+    /// Bytes were lost while paused.
+    pub paused_gap: bool,
+    /// The buffer starts at a plausible message start found by resync.
+    pub resync_candidate: bool,
+    /// The last interim (1xx) status and when it came.
+    pub interim: Option<(u16, u64)>,
+}
+
+impl DirState {
+    pub fn is_idle(&self, holds: bool) -> bool {
+        self.cur.is_none()
+            && self.input.buf.is_empty()
+            && !holds
+            && matches!(self.mode, Mode::Head | Mode::Resync | Mode::Tunnel)
+    }
+}
+
+/// A parsed head as a message, its length and its framing; or Err(None) for
+/// "need more", Err(Some(why)) for invalid.
+type HeadResult = Result<(Msg, usize, Result<BodyFraming, &'static str>), Option<&'static str>>;
+
+/// First offset in `buf` where a message of the wanted kind plausibly starts.
+fn find_start(buf: &[u8], carries: Carries) -> Option<usize> {
+    (0..buf.len()).find(|&i| {
+        let b = &buf[i..];
+        match carries {
+            Carries::Requests => parser::plausible_request_start(b),
+            Carries::Responses => parser::plausible_response_start(b),
+            Carries::Unknown => parser::plausible_response_start(b) || parser::plausible_request_start(b),
+        }
+    })
+}
+
+fn carries(role: Role, d: Direction) -> Carries {
+    match (role, d) {
+        (Role::Client, Direction::Egress) | (Role::Server, Direction::Ingress) => Carries::Requests,
+        (Role::Client, _) | (Role::Server, _) => Carries::Responses,
+        (Role::Unknown, _) => Carries::Unknown,
+    }
+}
+
+impl Http1Session {
+    /// Throw away direction `d`'s buffered bytes; returns how many.
+    pub(super) fn drop_buf(&mut self, d: Direction, cx: &Ctx) -> u64 {
+        self.dirs[d].input.drop_all(cx.streams[d].next_pos)
+    }
+
+    /// `take` bytes of direction `d`'s body of known length (`rem` left)
+    /// went by at `ts`: count them; the message ends with its last byte.
+    /// Returns false while the body goes on.
+    fn took_body(&mut self, d: Direction, rem: u64, take: u64, ts: u64, cx: &mut Ctx) -> bool {
+        let dir = &mut self.dirs[d];
+        if let Some(m) = dir.cur.as_mut() {
+            m.body_bytes += take;
+            m.last_ts = ts;
+        }
+        if take < rem {
+            dir.mode = Mode::Body(Body::Length(rem - take));
+            return false;
+        }
+        if let Some(m) = dir.cur.take() {
+            self.finish(d, m, cx);
+        } else {
+            dir.mode = Mode::Head;
+        }
+        true
+    }
+
+    /// Parse the captured bytes `bytes` (stream position `at` on) of
+    /// direction `d`. They go through the buffer, except the bytes of a
+    /// body of known length that start with the buffer empty: those are
+    /// counted where they are. A head in front of its body is buffered up
+    /// to its blank line first, so a 4 KiB response in one write copies
+    /// its head and not its body. The result is what buffering every byte
+    /// gives (the table tests split every input at every offset).
+    pub(super) fn feed(&mut self, d: Direction, mut bytes: &[u8], mut at: u64, stamp: Stamp, cx: &mut Ctx) {
+        let mut processed = false;
+        loop {
+            let dir = &mut self.dirs[d];
+            if dir.input.buf.is_empty() {
+                if let Mode::Body(Body::Length(rem)) = dir.mode {
+                    if !bytes.is_empty() {
+                        let take = rem.min(bytes.len() as u64);
+                        bytes = &bytes[take as usize..];
+                        at += take;
+                        dir.input.pos = at;
+                        self.took_body(d, rem, take, stamp.ts, cx);
+                        continue;
+                    }
+                }
+            }
+            if bytes.is_empty() {
+                break;
+            }
+            let n = match dir.mode {
+                Mode::Head if dir.input.buf.is_empty() => {
+                    memchr::memmem::find(bytes, b"\r\n\r\n").map_or(bytes.len(), |i| i + 4)
+                }
+                _ => bytes.len(),
+            };
+            at += n as u64;
+            dir.input.push(&bytes[..n], at, stamp);
+            bytes = &bytes[n..];
+            self.process(d, cx);
+            processed = true;
+        }
+        if !processed {
+            self.process(d, cx);
+        }
+    }
+
+    pub(super) fn enforce_buf_cap(&mut self, d: Direction, cx: &mut Ctx) {
+        if self.dirs[d].input.buf.len() <= cx.cfg.max_buf_bytes {
+            return;
+        }
+        cx.stats.bytes_dropped += self.drop_buf(d, cx);
+        let dir = &mut self.dirs[d];
+        match dir.mode {
+            Mode::Paused => dir.paused_gap = true,
+            Mode::Tunnel => {}
+            _ => {
+                dir.gap_pending = true;
+                dir.mode = Mode::Resync;
+                cx.stats.resyncs += 1;
+                if let Some(mut m) = dir.cur.take() {
+                    m.gap = true;
+                    self.finish(d, m, cx);
+                }
+            }
+        }
+    }
+
+    /// `n` bytes ending at the stream's next position went by without
+    /// being captured.
+    pub(super) fn skip(&mut self, d: Direction, mut n: u64, kind: SkipKind, ts: u64, cx: &mut Ctx) {
+        if kind == SkipKind::Truncated {
+            cx.stats.truncated_bytes += n;
+        }
+        while n > 0 {
+            let mode = std::mem::replace(&mut self.dirs[d].mode, Mode::Head);
+            match mode {
+                Mode::Tunnel => {
+                    self.dirs[d].mode = Mode::Tunnel;
+                    break;
+                }
+                Mode::Paused => {
+                    cx.stats.bytes_dropped += self.drop_buf(d, cx);
+                    let dir = &mut self.dirs[d];
+                    dir.paused_gap = true;
+                    dir.mode = Mode::Paused;
+                    break;
+                }
+                Mode::Resync | Mode::Head => {
+                    cx.stats.bytes_dropped += self.drop_buf(d, cx);
+                    if matches!(mode, Mode::Head) {
+                        cx.stats.resyncs += 1;
+                    }
+                    let dir = &mut self.dirs[d];
+                    dir.gap_pending = true;
+                    dir.resync_candidate = false;
+                    dir.mode = Mode::Resync;
+                    break;
+                }
+                Mode::Body(Body::Length(rem)) if self.dirs[d].input.buf.is_empty() => {
+                    let take = n.min(rem);
+                    n -= take;
+                    if let Some(m) = self.dirs[d].cur.as_mut() {
+                        m.truncated = true;
+                    }
+                    self.took_body(d, rem, take, ts, cx);
+                }
+                Mode::Body(Body::Close) => {
+                    let dir = &mut self.dirs[d];
+                    if let Some(m) = dir.cur.as_mut() {
+                        m.body_bytes += n;
+                        m.truncated = true;
+                        m.last_ts = ts;
+                    }
+                    dir.mode = Mode::Body(Body::Close);
+                    break;
+                }
+                Mode::Body(Body::Chunked(mut dec)) => {
+                    let dir = &mut self.dirs[d];
+                    if dir.input.buf.is_empty() && dec.skip(n) {
+                        if let Some(m) = dir.cur.as_mut() {
+                            m.body_bytes = dec.data_bytes;
+                            m.truncated = true;
+                            m.last_ts = ts;
+                        }
+                        if dec.is_done() {
+                            dir.mode = Mode::Head;
+                            if let Some(m) = dir.cur.take() {
+                                self.finish(d, m, cx);
+                            }
+                        } else {
+                            dir.mode = Mode::Body(Body::Chunked(dec));
+                        }
+                    } else {
+                        self.lose_body(d, cx);
+                    }
+                    break;
+                }
+                Mode::Body(Body::Length(_)) => {
+                    self.lose_body(d, cx);
+                    break;
+                }
+            }
+        }
+        if !self.dirs[d].input.buf.is_empty() {
+            cx.stats.bytes_dropped += self.drop_buf(d, cx);
+        }
+        self.dirs[d].input.reset_at(cx.streams[d].next_pos);
+    }
+
+    /// Body framing lost in direction `d`: the current message ends here,
+    /// incomplete, and the direction resynchronises.
+    fn lose_body(&mut self, d: Direction, cx: &mut Ctx) {
+        cx.stats.bytes_dropped += self.drop_buf(d, cx);
+        cx.stats.resyncs += 1;
+        let dir = &mut self.dirs[d];
+        dir.gap_pending = true;
+        dir.resync_candidate = false;
+        dir.mode = Mode::Resync;
+        if let Some(mut m) = dir.cur.take() {
+            m.gap = true;
+            self.finish(d, m, cx);
+        }
+        // finish() may have paused the direction; otherwise resync.
+        if matches!(self.dirs[d].mode, Mode::Head) {
+            self.dirs[d].mode = Mode::Resync;
+        }
+    }
+
+    /// Frame what direction `d` has buffered.
+    pub(super) fn process(&mut self, d: Direction, cx: &mut Ctx) {
+        loop {
+            let carries = carries(cx.conn.role, d);
+            let dir = &mut self.dirs[d];
+            let mode = std::mem::replace(&mut dir.mode, Mode::Head);
+            match mode {
+                Mode::Tunnel => {
+                    self.drop_buf(d, cx);
+                    self.dirs[d].mode = Mode::Tunnel;
+                    return;
+                }
+                Mode::Paused => {
+                    dir.mode = Mode::Paused;
+                    return;
+                }
+                Mode::Resync => match find_start(&dir.input.buf, carries) {
+                    Some(o) => {
+                        dir.input.consume(o);
+                        cx.stats.bytes_dropped += o as u64;
+                        dir.resync_candidate = true;
+                        dir.mode = Mode::Head;
+                    }
+                    None => {
+                        cx.stats.bytes_dropped += self.drop_buf(d, cx);
+                        self.dirs[d].mode = Mode::Resync;
+                        return;
+                    }
+                },
+                Mode::Head => {
+                    let buf = &dir.input.buf;
+                    if buf.is_empty() {
+                        return;
+                    }
+                    let as_req = match carries {
+                        Carries::Requests => true,
+                        Carries::Responses => false,
+                        Carries::Unknown => {
+                            let p = b"HTTP/";
+                            let n = p.len().min(buf.len());
+                            if buf[..n] == p[..n] {
+                                if buf.len() < p.len() {
+                                    return; // could still be either
+                                }
+                                false
+                            } else {
+                                true
+                            }
+                        }
+                    };
+                    if !self.parse_head(d, as_req, cx) {
+                        return;
+                    }
+                }
+                Mode::Body(Body::Length(rem)) => {
+                    if dir.input.buf.is_empty() {
+                        dir.mode = Mode::Body(Body::Length(rem));
+                        return;
+                    }
+                    let take = rem.min(dir.input.buf.len() as u64);
+                    let (_, last) = dir.input.consume(take as usize);
+                    if !self.took_body(d, rem, take, last.ts, cx) {
+                        return;
+                    }
+                }
+                Mode::Body(Body::Close) => {
+                    if !dir.input.buf.is_empty() {
+                        let n = dir.input.buf.len();
+                        let (_, last) = dir.input.consume(n);
+                        if let Some(m) = dir.cur.as_mut() {
+                            m.body_bytes += n as u64;
+                            m.last_ts = last.ts;
+                        }
+                    }
+                    dir.mode = Mode::Body(Body::Close);
+                    return;
+                }
+                Mode::Body(Body::Chunked(mut dec)) => {
+                    if dir.input.buf.is_empty() {
+                        dir.mode = Mode::Body(Body::Chunked(dec));
+                        return;
+                    }
+                    match dec.feed(&dir.input.buf) {
+                        ChunkStep::Progress(n) => {
+                            if n > 0 {
+                                let (_, last) = dir.input.consume(n);
+                                if let Some(m) = dir.cur.as_mut() {
+                                    m.body_bytes = dec.data_bytes;
+                                    m.last_ts = last.ts;
+                                }
+                            }
+                            dir.mode = Mode::Body(Body::Chunked(dec));
+                            return;
+                        }
+                        ChunkStep::Done(n) => {
+                            let (_, last) = dir.input.consume(n);
+                            if let Some(mut m) = dir.cur.take() {
+                                m.body_bytes = dec.data_bytes;
+                                m.last_ts = last.ts;
+                                self.finish(d, m, cx);
+                            }
+                        }
+                        ChunkStep::Invalid(_) => {
+                            cx.stats.unparseable += 1;
+                            cx.stats.resyncs += 1;
+                            dir.gap_pending = true;
+                            dir.resync_candidate = false;
+                            if let Some(mut m) = dir.cur.take() {
+                                m.body_bytes = dec.data_bytes;
+                                m.gap = true;
+                                self.finish(d, m, cx);
+                            }
+                            if matches!(self.dirs[d].mode, Mode::Head) {
+                                self.dirs[d].mode = Mode::Resync;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parse a head at the start of the buffer. Returns true if the caller
+    /// should keep processing, false if more bytes are needed.
+    fn parse_head(&mut self, d: Direction, as_req: bool, cx: &mut Ctx) -> bool {
+        let res: HeadResult = if as_req {
+            self.request_head(d)
+        } else {
+            self.response_head(d)
+        };
+        let dir = &mut self.dirs[d];
+        let (mut m, n, framing) = match res {
+            Err(None) => {
+                dir.mode = Mode::Head;
+                return false;
+            }
+            Err(Some(_)) => {
+                if !dir.resync_candidate {
+                    cx.stats.unparseable += 1;
+                    cx.stats.resyncs += 1;
+                }
+                // Skip one byte so the resync search moves on.
+                dir.input.consume(1);
+                cx.stats.bytes_dropped += 1;
+                dir.resync_candidate = false;
+                dir.mode = Mode::Resync;
+                return true;
+            }
+            Ok(head) => head,
+        };
+        let Ok(framing) = framing else {
+            cx.stats.unparseable += 1;
+            cx.stats.resyncs += 1;
+            dir.input.consume(n);
+            cx.stats.bytes_dropped += n as u64;
+            dir.resync_candidate = false;
+            dir.gap_pending = true;
+            dir.mode = Mode::Resync;
+            return true;
+        };
+        let (first, last) = dir.input.consume(n);
+        dir.resync_candidate = false;
+        m.dir = d;
+        m.first_ts = first.ts;
+        m.first_start_ns = first.start_ns;
+        m.last_ts = last.ts;
+        m.tid = first.tid;
+        if dir.gap_pending {
+            dir.gap_pending = false;
+            m.gap = true;
+            m.after_gap = true;
+        }
+        if cx.conn.role == Role::Unknown {
+            cx.conn.role = match (m.is_req, d) {
+                (true, Direction::Egress) | (false, Direction::Ingress) => Role::Client,
+                _ => Role::Server,
+            };
+        }
+        if m.is_req {
+            self.req_methods.push_back((m.method.clone().unwrap_or_default(), m.start_mono()));
+            if self.req_methods.len() > cx.cfg.max_pending.max(1) * 2 {
+                self.req_methods.pop_front();
+            }
+        }
+        let dir = &mut self.dirs[d];
+        match framing {
+            BodyFraming::None => self.finish(d, m, cx),
+            BodyFraming::Tunnel => {
+                dir.mode = Mode::Tunnel;
+                self.finish(d, m, cx);
+            }
+            BodyFraming::Length(len) => {
+                dir.cur = Some(m);
+                dir.mode = Mode::Body(Body::Length(len));
+            }
+            BodyFraming::Chunked => {
+                dir.cur = Some(m);
+                dir.mode = Mode::Body(Body::Chunked(ChunkedDecoder::new()));
+            }
+            BodyFraming::CloseDelimited => {
+                dir.cur = Some(m);
+                dir.mode = Mode::Body(Body::Close);
+            }
+        }
+        true
+    }
+
+    fn request_head(&self, d: Direction) -> HeadResult {
+        match parse_request(&self.dirs[d].input.buf) {
+            Parse::Complete(h, n) => {
+                let framing = request_framing(&h);
+                let upgrade_intent = h.method == "CONNECT" || h.headers.get("upgrade").is_some();
+                let m = Msg {
+                    is_req: true,
+                    method: Some(h.method),
+                    target: Some(h.target),
+                    minor: h.minor,
+                    headers: h.headers,
+                    header_bytes: n as u64,
+                    upgrade_intent,
+                    ..Msg::default()
+                };
+                Ok((m, n, framing))
+            }
+            Parse::NeedMore => Err(None),
+            Parse::Invalid(m) => Err(Some(m)),
+        }
+    }
+
+    fn response_head(&mut self, d: Direction) -> HeadResult {
+        let dir = &self.dirs[d];
+        match parse_response(&dir.input.buf) {
+            Parse::Complete(h, n) => {
+                // Method of the request this answers (first unanswered).
+                let first_ts = dir.input.stamp_at(dir.input.pos).ts;
+                if dir.gap_pending {
+                    // Responses may have been lost: this one answers
+                    // the newest request that started before it.
+                    while self.req_methods.len() > 1 && self.req_methods[1].1 <= first_ts {
+                        self.req_methods.pop_front();
+                    }
+                }
+                // A response that began before the request was sent
+                // does not answer it.
+                let method = match self.req_methods.front() {
+                    Some((m, ts)) if *ts <= first_ts => Some(m.clone()),
+                    _ => None,
+                };
+                let framing = response_framing(method.as_deref(), &h);
+                if !is_interim(h.status) && method.is_some() {
+                    self.req_methods.pop_front();
+                }
+                let m = Msg {
+                    is_req: false,
+                    status: Some(h.status),
+                    reason: Some(h.reason),
+                    minor: h.minor,
+                    headers: h.headers,
+                    header_bytes: n as u64,
+                    tunnel: framing == Ok(BodyFraming::Tunnel),
+                    ..Msg::default()
+                };
+                Ok((m, n, framing))
+            }
+            Parse::NeedMore => Err(None),
+            Parse::Invalid(m) => Err(Some(m)),
+        }
+    }
+}

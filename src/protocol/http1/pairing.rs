@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! HTTP/1.x pairing: requests queue FIFO per connection (pipelining),
+//! responses pop them; what is left at the end of a connection is emitted
+//! unanswered or orphaned.
+
+use super::framing::Mode;
+use super::is_interim;
+use super::record::{upgraded, Msg};
+use super::Http1Session;
+use crate::event::Direction;
+use crate::protocol::{Ctx, EndReason, BOTH};
+
+impl Http1Session {
+    /// A message in direction `d` is complete (or abandoned).
+    pub(super) fn finish(&mut self, d: Direction, mut m: Msg, cx: &mut Ctx) {
+        {
+            let dir = &mut self.dirs[d];
+            if !matches!(dir.mode, Mode::Tunnel | Mode::Resync | Mode::Paused) {
+                dir.mode = if m.is_req && m.upgrade_intent { Mode::Paused } else { Mode::Head };
+            }
+        }
+        let cap = cx.cfg.max_pending.max(1);
+        if m.is_req {
+            self.emit_msg(&m, cx);
+            self.reqs.push_back(m);
+            if self.reqs.len() > cap {
+                cx.stats.pending_overflow += 1;
+                cx.stats.unanswered_requests += 1;
+                if let Some(old) = self.reqs.pop_front() {
+                    self.emit_txn(Some(&old), None, cx);
+                }
+            }
+        } else {
+            let status = m.status.unwrap_or(0);
+            if is_interim(status) {
+                self.dirs[d].interim = Some((status, m.first_ts));
+                self.emit_msg(&m, cx);
+                return;
+            }
+            m.interim = self.dirs[d].interim.take();
+            self.emit_msg(&m, cx);
+            self.resps.push_back(m);
+            if self.resps.len() > cap {
+                cx.stats.pending_overflow += 1;
+                cx.stats.orphan_responses += 1;
+                if let Some(old) = self.resps.pop_front() {
+                    self.emit_txn(None, Some(&old), cx);
+                }
+            }
+        }
+        self.pair(cx);
+    }
+
+    /// Pair queued responses with queued requests.
+    pub(super) fn pair(&mut self, cx: &mut Ctx) {
+        while let Some((resp_first_ts, resp_after_gap)) = self.resps.front().map(|r| (r.first_ts, r.after_gap)) {
+            let too_early = self.reqs.front().is_some_and(|q| q.start_mono() > resp_first_ts);
+            if !self.reqs.is_empty() && !too_early {
+                if resp_after_gap {
+                    // Responses were lost: answer the newest request that
+                    // started before this response; older ones got no answer.
+                    while self.reqs.len() > 1 && self.reqs[1].first_ts <= resp_first_ts {
+                        let Some(mut old) = self.reqs.pop_front() else { break };
+                        old.gap = true;
+                        cx.stats.unanswered_requests += 1;
+                        self.emit_txn(Some(&old), None, cx);
+                    }
+                }
+                let (Some(req), Some(resp)) = (self.reqs.pop_front(), self.resps.pop_front()) else {
+                    return;
+                };
+                self.emit_txn(Some(&req), Some(&resp), cx);
+                self.after_exchange(&req, &resp, cx);
+                continue;
+            }
+            // A response that began before the oldest waiting request was
+            // sent cannot answer it; nor can one arriving while no request
+            // is waiting or in progress.
+            let idle = too_early
+                || match cx.conn.request_dir() {
+                    Some(rd) => self.dirs[rd].is_idle(cx.streams[rd].holds),
+                    None => true,
+                };
+            if !idle {
+                return;
+            }
+            let Some(resp) = self.resps.pop_front() else { return };
+            cx.stats.orphan_responses += 1;
+            self.emit_txn(None, Some(&resp), cx);
+        }
+    }
+
+    /// After a paired exchange: the connection leaves HTTP (101, CONNECT
+    /// 2xx), or a paused request direction resumes.
+    fn after_exchange(&mut self, req: &Msg, resp: &Msg, cx: &mut Ctx) {
+        if upgraded(Some(req), Some(resp)) {
+            cx.stats.upgrades += 1;
+            for d in BOTH {
+                self.drop_buf(d, cx);
+                let dir = &mut self.dirs[d];
+                dir.cur = None;
+                dir.mode = Mode::Tunnel;
+            }
+            cx.drop_held_events();
+            self.reqs.clear();
+            self.resps.clear();
+        } else if req.upgrade_intent && matches!(self.dirs[req.dir].mode, Mode::Paused) {
+            let rd = req.dir;
+            let dir = &mut self.dirs[rd];
+            dir.mode = if dir.paused_gap { Mode::Resync } else { Mode::Head };
+            dir.gap_pending |= dir.paused_gap;
+            dir.paused_gap = false;
+            self.dirty[rd] = true;
+        }
+    }
+
+    /// The connection ends (after the session settled): messages in
+    /// progress end, queued ones are emitted unpaired.
+    pub(super) fn end_conn(&mut self, reason: EndReason, cx: &mut Ctx) {
+        let order = match cx.conn.request_dir() {
+            Some(Direction::Ingress) => [Direction::Ingress, Direction::Egress],
+            _ => BOTH,
+        };
+        for d in order {
+            let mode = std::mem::replace(&mut self.dirs[d].mode, Mode::Tunnel);
+            cx.stats.bytes_dropped += self.drop_buf(d, cx);
+            if let Some(mut m) = self.dirs[d].cur.take() {
+                let clean = matches!(mode, Mode::Body(super::framing::Body::Close)) && reason == EndReason::Close;
+                if !clean {
+                    m.gap = true;
+                }
+                self.finish(d, m, cx);
+            }
+        }
+        self.pair(cx);
+        // Requests left unanswered while their response stream had lost
+        // bytes may well have been answered: flag them.
+        let resp_lost = match cx.conn.request_dir() {
+            Some(rd) => self.dirs[rd.opposite()].gap_pending,
+            None => false,
+        };
+        while let Some(mut req) = self.reqs.pop_front() {
+            req.gap |= resp_lost;
+            cx.stats.unanswered_requests += 1;
+            self.emit_txn(Some(&req), None, cx);
+        }
+        while let Some(resp) = self.resps.pop_front() {
+            cx.stats.orphan_responses += 1;
+            self.emit_txn(None, Some(&resp), cx);
+        }
+    }
+}

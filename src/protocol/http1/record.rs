@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! HTTP/1.x messages and the records built of them.
+
+use std::borrow::Cow;
+
+use super::parser::{self, is_interim};
+use super::Http1Session;
+use crate::event::Direction;
+use crate::protocol::Ctx;
+use crate::record::{epoch_ns, output_headers, IsoTime, MsgKind, MsgRecord, Record, Source, Transaction};
+
+/// One parsed request or response.
+#[derive(Clone, Debug)]
+pub(super) struct Msg {
+    pub is_req: bool,
+    pub dir: Direction,
+    pub method: Option<Cow<'static, str>>,
+    pub target: Option<String>,
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+    pub minor: u8,
+    pub headers: parser::Headers,
+    pub header_bytes: u64,
+    pub body_bytes: u64,
+    pub first_ts: u64,
+    pub first_start_ns: u64,
+    pub last_ts: u64,
+    pub tid: u32,
+    pub gap: bool,
+    pub truncated: bool,
+    pub upgrade_intent: bool,
+    pub tunnel: bool,
+    pub interim: Option<(u16, u64)>,
+    pub after_gap: bool,
+}
+
+impl Default for Msg {
+    fn default() -> Msg {
+        Msg {
+            is_req: false,
+            dir: Direction::Egress,
+            method: None,
+            target: None,
+            status: None,
+            reason: None,
+            minor: 0,
+            headers: parser::Headers::default(),
+            header_bytes: 0,
+            body_bytes: 0,
+            first_ts: 0,
+            first_start_ns: 0,
+            last_ts: 0,
+            tid: 0,
+            gap: false,
+            truncated: false,
+            upgrade_intent: false,
+            tunnel: false,
+            interim: None,
+            after_gap: false,
+        }
+    }
+}
+
+impl Msg {
+    /// When the message's first byte moved: for one the process sent, the
+    /// entry of the syscall that sent it; for one it received, that
+    /// syscall's return -- a blocking read enters long before the bytes
+    /// arrive (a keep-alive server waiting for the next request).
+    pub fn start_mono(&self) -> u64 {
+        if self.dir == Direction::Egress && self.first_start_ns != 0 {
+            self.first_start_ns
+        } else {
+            self.first_ts
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    fn host(&self) -> Option<String> {
+        if let Some(h) = self.header("host") {
+            return Some(h.to_string());
+        }
+        let t = self.target.as_deref()?;
+        let rest = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://"))?;
+        Some(rest.split(['/', '?']).next().unwrap_or("").to_string())
+    }
+
+    fn path(&self) -> Option<String> {
+        let t = self.target.as_deref()?;
+        let t = match t.strip_prefix("http://").or_else(|| t.strip_prefix("https://")) {
+            Some(rest) => match rest.find('/') {
+                Some(p) => &rest[p..],
+                None => "/",
+            },
+            None => t,
+        };
+        Some(t.split('?').next().unwrap_or("").to_string())
+    }
+
+    fn content_type(&self) -> Option<String> {
+        self.header("content-type").map(str::to_string)
+    }
+
+    fn output_headers(&self, cx: &Ctx) -> Option<Vec<(String, String)>> {
+        cx.cfg.headers.then(|| output_headers(&self.headers.to_pairs(), cx.cfg.redact))
+    }
+}
+
+/// The exchange left HTTP: a 101 (the response switched protocols) or a
+/// CONNECT answered 2xx.
+pub(super) fn upgraded(req: Option<&Msg>, resp: Option<&Msg>) -> bool {
+    resp.is_some_and(|m| m.tunnel)
+        || (req.and_then(|m| m.method.as_deref()) == Some("CONNECT")
+            && resp.and_then(|m| m.status).is_some_and(|s| (200..300).contains(&s)))
+}
+
+fn version_str(minor: u8) -> &'static str {
+    const V: [&str; 10] = ["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9"];
+    V.get(minor as usize).copied().unwrap_or("1.x")
+}
+
+impl Http1Session {
+    pub(super) fn emit_txn(&mut self, req: Option<&Msg>, resp: Option<&Msg>, cx: &mut Ctx) {
+        if !cx.cfg.emit_transactions {
+            // Still counted as processed, not emitted.
+            return;
+        }
+        let Some(any) = req.or(resp) else { return };
+        let start = any.start_mono();
+        let end = resp.map(|r| r.last_ts).unwrap_or(any.last_ts).max(start);
+        let off = cx.cfg.realtime_offset_ns;
+        let (latency_ns, ttfb_ns) = match (req, resp) {
+            (Some(_), Some(r)) => {
+                let first = r.interim.map(|(_, t)| t).unwrap_or(r.first_ts);
+                (Some(r.last_ts.saturating_sub(start)), Some(first.saturating_sub(start)))
+            }
+            _ => (None, None),
+        };
+        let (lp, rp) = cx.conn.ports();
+        let l = cx.conn.labels();
+        let ebpf = cx.cfg.source == Source::Ebpf;
+        let t = Transaction {
+            kind: "http_transaction",
+            ts_start: IsoTime(epoch_ns(start, off)),
+            ts_start_ns: epoch_ns(start, off),
+            ts_end: IsoTime(epoch_ns(end, off)),
+            ts_end_ns: epoch_ns(end, off),
+            latency_ns,
+            ttfb_ns,
+            method: req.and_then(|m| m.method.clone()),
+            target: req.and_then(|m| m.target.clone()),
+            path: req.and_then(|m| m.path()),
+            host: req.and_then(|m| m.host()),
+            http_version: Some(version_str(any.minor)),
+            status: resp.and_then(|m| m.status),
+            reason: resp.and_then(|m| m.reason.clone()),
+            req_header_count: req.map(|m| m.headers.len() as u32),
+            req_header_bytes: req.map(|m| m.header_bytes),
+            resp_header_count: resp.map(|m| m.headers.len() as u32),
+            resp_header_bytes: resp.map(|m| m.header_bytes),
+            req_body_bytes: req.map(|m| m.body_bytes),
+            resp_body_bytes: resp.map(|m| m.body_bytes),
+            req_content_type: req.and_then(Msg::content_type),
+            resp_content_type: resp.and_then(Msg::content_type),
+            pid: ebpf.then_some(cx.conn.proc.tgid),
+            tid: ebpf.then_some(any.tid),
+            comm: ebpf.then_some(l.comm),
+            conn_id: l.conn_id,
+            role: cx.conn.role,
+            local_addr: l.local_addr,
+            local_port: lp,
+            remote_addr: l.remote_addr,
+            remote_port: rp,
+            source: cx.cfg.source,
+            gap: req.is_some_and(|m| m.gap) || resp.is_some_and(|m| m.gap) || req.is_none(),
+            truncated: req.is_some_and(|m| m.truncated) || resp.is_some_and(|m| m.truncated),
+            no_response: req.is_some() && resp.is_none(),
+            interim_status: resp.and_then(|m| m.interim.map(|(s, _)| s)),
+            upgraded: upgraded(req, resp),
+            req_headers: req.and_then(|m| m.output_headers(cx)),
+            resp_headers: resp.and_then(|m| m.output_headers(cx)),
+        };
+        cx.emit(Record::Transaction(Box::new(t)));
+    }
+
+    pub(super) fn emit_msg(&mut self, m: &Msg, cx: &mut Ctx) {
+        if !cx.cfg.emit_messages {
+            return;
+        }
+        let off = cx.cfg.realtime_offset_ns;
+        let start = m.start_mono();
+        let end = m.last_ts.max(start);
+        let (lp, rp) = cx.conn.ports();
+        let l = cx.conn.labels();
+        let ebpf = cx.cfg.source == Source::Ebpf;
+        let r = MsgRecord {
+            kind: "http_message",
+            message: if m.is_req { MsgKind::Request } else { MsgKind::Response },
+            direction: m.dir,
+            ts_start: IsoTime(epoch_ns(start, off)),
+            ts_start_ns: epoch_ns(start, off),
+            ts_end: IsoTime(epoch_ns(end, off)),
+            ts_end_ns: epoch_ns(end, off),
+            method: m.method.clone(),
+            target: m.target.clone(),
+            path: m.path(),
+            host: m.host(),
+            http_version: version_str(m.minor),
+            status: m.status,
+            reason: m.reason.clone(),
+            header_count: m.headers.len() as u32,
+            header_bytes: m.header_bytes,
+            body_bytes: m.body_bytes,
+            content_type: m.content_type(),
+            pid: ebpf.then_some(cx.conn.proc.tgid),
+            tid: ebpf.then_some(m.tid),
+            comm: ebpf.then_some(l.comm),
+            conn_id: l.conn_id,
+            role: cx.conn.role,
+            local_addr: l.local_addr,
+            local_port: lp,
+            remote_addr: l.remote_addr,
+            remote_port: rp,
+            source: cx.cfg.source,
+            gap: m.gap,
+            truncated: m.truncated,
+            interim: m.status.is_some_and(is_interim),
+            upgraded: m.tunnel,
+            headers: m.output_headers(cx),
+        };
+        cx.emit(Record::Message(Box::new(r)));
+    }
+}

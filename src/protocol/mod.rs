@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The protocol seam. The connection table and reassembly (`crate::track`)
+//! know nothing of any protocol: they hand each connection's two ordered
+//! byte streams, with their holes, to a [`Session`] of the [`Protocol`]
+//! that [`detect`]s it. A protocol frames messages out of those bytes,
+//! matches requests to responses and builds its records.
+//!
+//! Adding a protocol is one folder under `src/protocol/` and one line in
+//! [`REGISTRY`] (docs/architecture.md walks through it).
+
+pub mod buffer;
+pub mod http1;
+
+use std::ops::{Index, IndexMut};
+use std::sync::Arc;
+
+use crate::event::{ConnId, Direction, ProcInfo, Role, SockAddrs};
+use crate::record::Record;
+use crate::track::{TrackerConfig, TrackerStats};
+
+/// Every protocol Osprey parses, in detection order. The first is also
+/// the fallback for a connection no protocol claims: it resynchronises
+/// on its own message starts (a connection seen mid-stream begins in the
+/// middle of a message).
+pub static REGISTRY: &[&dyn Protocol] = &[&http1::Http1];
+
+/// How sure a protocol is that a connection speaks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Detect {
+    No,
+    /// Only the port suggests it.
+    Port,
+    /// The first bytes are this protocol's.
+    Bytes,
+}
+
+/// What detection knows besides the first bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Hint {
+    /// The direction the first bytes went, seen from the traced process.
+    pub dir: Direction,
+    pub role: Role,
+    pub local_port: Option<u16>,
+    pub remote_port: Option<u16>,
+}
+
+/// One protocol: a unit value in [`REGISTRY`].
+pub trait Protocol: Sync {
+    /// The records' `protocol` field.
+    fn name(&self) -> &'static str;
+    /// Does a connection whose first captured bytes are `first` speak it?
+    fn detect(&self, first: &[u8], hint: &Hint) -> Detect;
+    /// A parser for one connection.
+    fn session(&self) -> Box<dyn Session>;
+}
+
+/// The protocol for a connection: the most confident detection, ties to
+/// the earlier entry; none at all gives the first entry.
+pub fn detect(registry: &[&'static dyn Protocol], first: &[u8], hint: &Hint) -> Option<&'static dyn Protocol> {
+    let mut best: Option<(Detect, &'static dyn Protocol)> = None;
+    for &p in registry {
+        let d = p.detect(first, hint);
+        if d > Detect::No && best.is_none_or(|(b, _)| d > b) {
+            best = Some((d, p));
+        }
+    }
+    best.map(|(_, p)| p).or_else(|| registry.first().copied())
+}
+
+/// When and by whom bytes moved, carried from the event to the messages
+/// built of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// When the syscall (or socket call) returned, monotonic ns.
+    pub ts: u64,
+    /// When it was entered (0: not known).
+    pub start_ns: u64,
+    pub tid: u32,
+}
+
+/// In-order bytes of one direction: `bytes` (possibly empty) captured at
+/// stream position `at`, then `uncaptured` bytes that moved without being
+/// copied (the capture cap). Positions are exact either way.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    pub bytes: &'a [u8],
+    pub at: u64,
+    pub uncaptured: u64,
+    pub stamp: Stamp,
+}
+
+/// Why a connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// The process closed it (a clean end for a close-delimited body).
+    Close,
+    Expire,
+    Evict,
+    Flush,
+}
+
+/// One connection's parser. Called with each direction's bytes in stream
+/// order; it keeps its own buffers (bounded by `cfg.max_buf_bytes`) and
+/// emits records through [`Ctx::emit`].
+pub trait Session: Send {
+    /// Direction `d` sees its first bytes at `cx.streams[d].next_pos`;
+    /// `known_start`: that is the start of the connection.
+    fn start(&mut self, d: Direction, known_start: bool, cx: &mut Ctx);
+    /// The next bytes of direction `d`.
+    fn data(&mut self, d: Direction, chunk: Chunk, cx: &mut Ctx);
+    /// `n` bytes of direction `d`, ending at `cx.streams[d].next_pos`, are
+    /// missing (ring-buffer drop, held events given up on): resynchronise.
+    fn gap(&mut self, d: Direction, n: u64, ts: u64, cx: &mut Ctx);
+    /// Work left after a batch of calls (pairing across directions).
+    fn settle(&mut self, cx: &mut Ctx);
+    /// The connection ends: emit what is left.
+    fn end(&mut self, reason: EndReason, cx: &mut Ctx);
+    /// Give back memory an idle connection does not need.
+    fn compact(&mut self) {}
+    /// Bytes direction `d` has buffered (for memory bounds).
+    fn buffered(&self, d: Direction) -> usize;
+}
+
+/// A value per direction, indexed by [`Direction`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PerDir<T>(pub [T; 2]);
+
+impl<T> Index<Direction> for PerDir<T> {
+    type Output = T;
+    fn index(&self, d: Direction) -> &T {
+        &self.0[d.index()]
+    }
+}
+
+impl<T> IndexMut<Direction> for PerDir<T> {
+    fn index_mut(&mut self, d: Direction) -> &mut T {
+        &mut self.0[d.index()]
+    }
+}
+
+impl<T> PerDir<T> {
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.0.iter()
+    }
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.0.iter_mut()
+    }
+}
+
+/// Both directions, egress first.
+pub const BOTH: [Direction; 2] = [Direction::Egress, Direction::Ingress];
+
+/// What a session sees of a direction's reassembly.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StreamView {
+    /// The stream position just past the last byte accounted for.
+    pub next_pos: u64,
+    /// Events are held waiting for missing positions before them.
+    pub holds: bool,
+}
+
+/// A connection as records name it.
+pub struct ConnInfo {
+    pub id: ConnId,
+    pub role: Role,
+    pub addrs: Option<SockAddrs>,
+    pub proc: ProcInfo,
+    labels: Option<Labels>,
+}
+
+/// The per-connection strings every record repeats, made once.
+#[derive(Clone)]
+pub struct Labels {
+    pub conn_id: Arc<str>,
+    pub comm: Arc<str>,
+    pub local_addr: Option<Arc<str>>,
+    pub remote_addr: Option<Arc<str>>,
+}
+
+impl ConnInfo {
+    pub fn new(id: ConnId, role: Role, addrs: Option<SockAddrs>, proc: ProcInfo) -> ConnInfo {
+        ConnInfo { id, role, addrs, proc, labels: None }
+    }
+
+    /// Addresses learnt late (an OPEN after the first data).
+    pub fn set_addrs(&mut self, addrs: Option<SockAddrs>) {
+        self.addrs = addrs;
+        self.labels = None;
+    }
+
+    pub fn labels(&mut self) -> Labels {
+        let (id, proc_, addrs) = (&self.id, &self.proc, &self.addrs);
+        self.labels
+            .get_or_insert_with(|| Labels {
+                conn_id: id.to_string().into(),
+                comm: proc_.comm.as_str().into(),
+                local_addr: addrs.map(|a| a.local.ip().to_string().into()),
+                remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
+            })
+            .clone()
+    }
+
+    /// (local, remote) ports.
+    pub fn ports(&self) -> (Option<u16>, Option<u16>) {
+        match &self.addrs {
+            Some(a) => (Some(a.local.port()), Some(a.remote.port())),
+            None => (None, None),
+        }
+    }
+
+    /// The direction that carries requests, once the role is known.
+    pub fn request_dir(&self) -> Option<Direction> {
+        match self.role {
+            Role::Client => Some(Direction::Egress),
+            Role::Server => Some(Direction::Ingress),
+            Role::Unknown => None,
+        }
+    }
+}
+
+/// What a session works with during one call.
+pub struct Ctx<'a> {
+    pub cfg: &'a TrackerConfig,
+    pub stats: &'a mut TrackerStats,
+    pub conn: &'a mut ConnInfo,
+    pub streams: PerDir<StreamView>,
+    out: &'a mut Vec<Record>,
+    drop_held: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        cfg: &'a TrackerConfig,
+        stats: &'a mut TrackerStats,
+        conn: &'a mut ConnInfo,
+        streams: PerDir<StreamView>,
+        out: &'a mut Vec<Record>,
+    ) -> Ctx<'a> {
+        Ctx { cfg, stats, conn, streams, out, drop_held: false }
+    }
+
+    pub fn emit(&mut self, r: Record) {
+        self.stats.records_emitted += 1;
+        match r {
+            Record::Transaction(_) => self.stats.transactions += 1,
+            Record::Message(_) => self.stats.messages += 1,
+        }
+        self.out.push(r);
+    }
+
+    /// The connection no longer carries a protocol Osprey parses (an
+    /// upgrade): events held for reordering are dropped, not replayed.
+    pub fn drop_held_events(&mut self) {
+        self.drop_held = true;
+        for s in self.streams.iter_mut() {
+            s.holds = false;
+        }
+    }
+
+    pub fn wants_held_dropped(&self) -> bool {
+        self.drop_held
+    }
+}

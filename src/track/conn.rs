@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! One tracked connection: its identity, the reassembly of its two
+//! directions, and the protocol session its bytes go to.
+
+use super::reassembly::{Arrival, Reassembly};
+use super::{TrackerConfig, TrackerStats};
+use crate::event::{DataEvent, Direction};
+use crate::protocol::{
+    self, Chunk, ConnInfo, Ctx, EndReason, Hint, PerDir, Protocol, Session, Stamp, StreamView, BOTH,
+};
+use crate::record::Record;
+
+/// The tracker's shared parts a connection works with during one call.
+pub(crate) struct Env<'a> {
+    pub cfg: &'a TrackerConfig,
+    pub stats: &'a mut TrackerStats,
+    pub out: &'a mut Vec<Record>,
+    pub registry: &'a [&'static dyn Protocol],
+}
+
+pub(crate) struct Conn {
+    pub info: ConnInfo,
+    /// The first byte seen is the connection's first (not mid-stream).
+    known_start: bool,
+    streams: PerDir<Reassembly>,
+    /// Chosen at the first data event, from its bytes.
+    session: Option<Box<dyn Session>>,
+    pub last_ts: u64,
+}
+
+impl Conn {
+    pub fn new(info: ConnInfo, known_start: bool) -> Conn {
+        Conn { info, known_start, streams: PerDir::default(), session: None, last_ts: 0 }
+    }
+
+    /// Run `f` on the session with a context that sees the streams as
+    /// they are now; afterwards drop held events if the session asked.
+    fn with_session<R>(&mut self, env: &mut Env, f: impl FnOnce(&mut dyn Session, &mut Ctx) -> R) -> Option<R> {
+        let session = self.session.as_deref_mut()?;
+        let view = |r: &Reassembly| StreamView { next_pos: r.next_pos(), holds: r.holds() };
+        let streams = PerDir([view(&self.streams.0[0]), view(&self.streams.0[1])]);
+        let mut cx = Ctx::new(env.cfg, env.stats, &mut self.info, streams, env.out);
+        let r = f(session, &mut cx);
+        if cx.wants_held_dropped() {
+            self.streams.iter_mut().for_each(Reassembly::drop_held);
+        }
+        Some(r)
+    }
+
+    fn choose_session(&mut self, d: Direction, first: &[u8], registry: &[&'static dyn Protocol]) {
+        if self.session.is_some() {
+            return;
+        }
+        let (local_port, remote_port) = self.info.ports();
+        let hint = Hint { dir: d, role: self.info.role, local_port, remote_port };
+        self.session = protocol::detect(registry, first, &hint).map(|p| p.session());
+    }
+
+    /// `payload`: the event's captured bytes (`ev.payload`, or the ring
+    /// buffer's copy when the poller decoded without copying).
+    pub fn on_data(&mut self, ev: &DataEvent, payload: &[u8], env: &mut Env) {
+        let d = ev.dir;
+        self.last_ts = self.last_ts.max(ev.ts_ns);
+        self.choose_session(d, payload, env.registry);
+        if !self.streams[d].started() {
+            self.streams[d].start(ev.pos, self.known_start);
+            let known = self.known_start;
+            self.with_session(env, |s, cx| s.start(d, known, cx));
+        }
+        let stamp = Stamp { ts: ev.ts_ns, start_ns: ev.start_ns, tid: ev.proc.tid };
+        if self.streams[d].arrive(ev.pos, ev.orig_len, payload, stamp, env.stats) == Arrival::Duplicate {
+            return;
+        }
+        if ev.pos <= self.streams[d].next_pos() {
+            self.apply(d, ev.pos, ev.orig_len, payload, stamp, env);
+            self.release_held(d, env);
+        }
+        let now = self.last_ts;
+        for dd in BOTH {
+            self.give_up_overdue(dd, now, env);
+        }
+        self.settle(env);
+    }
+
+    /// Hand the new part of an in-order event to the session.
+    fn apply(&mut self, d: Direction, pos: u64, orig_len: u32, payload: &[u8], stamp: Stamp, env: &mut Env) {
+        let Some(a) = self.streams[d].advance(pos, orig_len, payload.len(), env.stats) else {
+            return;
+        };
+        let bytes = if a.from < a.cap_end {
+            &payload[(a.from - pos) as usize..(a.cap_end - pos) as usize]
+        } else {
+            &[]
+        };
+        let chunk = Chunk { bytes, at: a.from, uncaptured: a.end - a.from.max(a.cap_end), stamp };
+        self.with_session(env, |s, cx| s.data(d, chunk, cx));
+    }
+
+    fn release_held(&mut self, d: Direction, env: &mut Env) {
+        while let Some(h) = self.streams[d].release() {
+            self.apply(d, h.pos, h.orig_len, &h.payload, h.stamp, env);
+        }
+    }
+
+    /// Give up waiting for missing positions when the window overflows or
+    /// the oldest held event is too old: declare a gap.
+    pub fn give_up_overdue(&mut self, d: Direction, now: u64, env: &mut Env) {
+        while let Some(pos) = self.streams[d].overdue(env.cfg, now) {
+            self.skip_to_held(d, pos, env);
+        }
+    }
+
+    fn skip_to_held(&mut self, d: Direction, pos: u64, env: &mut Env) {
+        if let Some((missing, ts)) = self.streams[d].skip_to_held(pos) {
+            self.gap(d, missing, ts, env);
+        }
+        self.release_held(d, env);
+    }
+
+    fn gap(&mut self, d: Direction, missing: u64, ts: u64, env: &mut Env) {
+        env.stats.gaps += 1;
+        env.stats.gap_bytes += missing;
+        self.with_session(env, |s, cx| s.gap(d, missing, ts, cx));
+    }
+
+    pub fn settle(&mut self, env: &mut Env) {
+        self.with_session(env, |s, cx| s.settle(cx));
+    }
+
+    /// The connection ends; `finals`: the close record's final positions
+    /// (egress, ingress), bytes short of them are missing.
+    pub fn end(&mut self, reason: EndReason, ts: u64, finals: Option<(u64, u64)>, env: &mut Env) {
+        for d in BOTH {
+            while let Some(pos) = self.streams[d].first_held() {
+                self.skip_to_held(d, pos, env);
+            }
+        }
+        if let Some((tx, rx)) = finals {
+            for (d, fin) in [(Direction::Egress, tx), (Direction::Ingress, rx)] {
+                if let Some(missing) = self.streams[d].skip_to_end(fin) {
+                    self.gap(d, missing, ts, env);
+                }
+            }
+        }
+        self.with_session(env, |s, cx| s.end(reason, cx));
+    }
+
+    pub fn compact(&mut self) {
+        if let Some(s) = self.session.as_deref_mut() {
+            s.compact();
+        }
+    }
+
+    /// Bytes buffered by the session plus events held out of order.
+    pub fn buffered_bytes(&self) -> usize {
+        BOTH.iter().map(|&d| self.streams[d].held_bytes() + self.session_buffered(d)).sum()
+    }
+
+    /// Bytes direction `d`'s session has buffered.
+    pub fn session_buffered(&self, d: Direction) -> usize {
+        self.session.as_deref().map_or(0, |s| s.buffered(d))
+    }
+
+    /// Events of direction `d` held waiting for missing positions.
+    #[cfg(test)]
+    pub fn held_events(&self, d: Direction) -> usize {
+        self.streams[d].held_events()
+    }
+}
