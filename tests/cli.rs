@@ -105,3 +105,13 @@ fn help_has_examples() {
         assert!(h.contains("Examples:\n  "), "{args:?}: no examples:\n{h}");
     }
 }
+
+#[test]
+fn the_readme_names_the_rust_version_of_cargo_toml() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let toml = std::fs::read_to_string(format!("{root}/Cargo.toml")).unwrap();
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let v = toml.lines().find_map(|l| l.strip_prefix("rust-version = \"")).and_then(|l| l.strip_suffix('"')).unwrap();
+    assert!(readme.contains(&format!("A Rust toolchain, {v} or newer")), "README does not ask for Rust {v}");
+    assert!(readme.contains("`scripts/setup.sh` stops a running nginx"));
+}
