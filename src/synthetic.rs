@@ -229,6 +229,7 @@ struct Side {
 
 impl Side {
     fn new(tgid: u32, comm: &str, fd: i32, gen: u64, role: Role, l: (&str, u16), r: (&str, u16)) -> Side {
+        // the addresses are the callers' literals ("127.0.0.1", a u16 port)
         Side {
             conn: ConnId { tgid, proc_start_ns: 1_000_000_000, fd, gen },
             proc: ProcInfo { tgid, tid: tgid, comm: comm.into() },
