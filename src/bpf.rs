@@ -281,9 +281,6 @@ fn comm_key(c: &str) -> Result<[u8; abi::COMM_LEN]> {
     if b.is_empty() {
         bail!("--comm: empty name");
     }
-    if b.len() >= abi::COMM_LEN {
-        log::warn!("--comm {c}: the kernel keeps only 15 bytes of a command name; matching {:?}", &c[..15.min(c.len())]);
-    }
     let mut k = [0u8; abi::COMM_LEN];
     let n = b.len().min(abi::COMM_LEN - 1);
     k[..n].copy_from_slice(&b[..n]);

@@ -148,7 +148,8 @@ pub fn decode_each(buf: &[u8], mut f: impl FnMut(Event, &[u8])) -> Result<(), De
             sub.orig_len = len as u32;
             f(Event::Data(sub), part);
         }
-        pos += len;
+        // pos comes from the kernel: a bogus one must not overflow
+        pos = pos.wrapping_add(len);
     }
     Ok(())
 }
@@ -383,6 +384,22 @@ mod tests {
         // zero-length iovecs make no event
         let b = segmented(300, &[(100, 100), (0, 0), (200, 64)], 3);
         assert_eq!(decode_all(&b).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_segmented_record_at_the_end_of_the_stream_does_not_overflow() {
+        let mut b = segmented(300, &[(100, 100), (200, 64)], 2);
+        let at = std::mem::offset_of!(DataHdrRaw, pos);
+        b[at..at + 8].copy_from_slice(&(u64::MAX - 50).to_ne_bytes());
+        let pos: Vec<u64> = decode_all(&b)
+            .unwrap()
+            .iter()
+            .map(|e| match e {
+                Event::Data(d) => d.pos,
+                _ => panic!("not data"),
+            })
+            .collect();
+        assert_eq!(pos, vec![u64::MAX - 50, 49]);
     }
 
     #[test]

@@ -33,6 +33,27 @@ Examples:
 Stop with Ctrl-C (or SIGTERM): the probe detaches, drains and prints a summary
 on stderr. Records go to stdout (or --output); logs go to stderr.";
 
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  sudo osprey check                           every check, one line each
+  sudo osprey check --no-mount                the same, without mounting tracefs
+
+Exit status 0 when every check passes, 1 when one fails (the FAIL lines say why).";
+
+const WIRE_EXAMPLES: &str = "\
+Examples:
+  osprey wire capture.pcap | jq .             transactions seen on the wire
+  sudo tcpdump -i lo -w lo.pcap port 8080     a capture to feed it
+  osprey wire --messages capture.pcapng       one record per HTTP message";
+
+const RECON_EXAMPLES: &str = "\
+Examples:
+  osprey recon-diff --wire capture.pcap --ebpf probe.jsonl
+  osprey recon-diff --wire wire.jsonl --ebpf probe.jsonl --sides server --max-unmatched-pct 1
+
+Exit status 0 when the inputs agree within the limits, 1 when they do not
+(errors: docs/recon.md).";
+
 #[derive(Parser, Debug)]
 #[command(name = "osprey", version, about = "Host-side eBPF transaction probe: syscalls → HTTP transaction records as JSON lines", after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -45,12 +66,16 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Capture (the default when no subcommand is given).
+    #[command(after_help = EXAMPLES)]
     Run(RunArgs),
     /// Check this kernel: version, BTF, tracefs, tracepoints and their layouts.
+    #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Wire side: HTTP transaction records from a pcap/pcapng capture.
+    #[command(after_help = WIRE_EXAMPLES)]
     Wire(osprey::wire::WireArgs),
     /// Reconcile probe records with wire-side records (or a pcap), field by field.
+    #[command(after_help = RECON_EXAMPLES)]
     ReconDiff(osprey::recon::ReconArgs),
 }
 
@@ -92,9 +117,10 @@ enum HooksArg {
 #[derive(Args, Debug, Clone)]
 struct RunArgs {
     /// Trace only this process id (repeatable; combined with --comm by OR).
-    #[arg(short, long = "pid", value_name = "PID")]
+    #[arg(short, long = "pid", value_name = "PID", allow_negative_numbers = true)]
     pids: Vec<u32>,
-    /// Trace only processes with this command name (repeatable; 15 chars max).
+    /// Trace only processes with this command name (repeatable). The kernel
+    /// keeps the first 15 bytes of a name: longer ones match by those.
     #[arg(short, long = "comm", value_name = "NAME")]
     comms: Vec<String>,
     /// Write records to FILE instead of stdout.
@@ -110,36 +136,37 @@ struct RunArgs {
     #[arg(long, requires = "headers")]
     no_redact: bool,
     /// Flush a connection's state after this long without events.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    #[arg(long, default_value_t = 60, value_name = "SECS", allow_negative_numbers = true)]
     idle_timeout: u64,
     /// Payload bytes captured per syscall (max 16384); larger transfers are still counted.
-    #[arg(long, default_value_t = abi::DEFAULT_CAPTURE as u32, value_name = "BYTES")]
+    #[arg(long, default_value_t = abi::DEFAULT_CAPTURE as u32, value_name = "BYTES", allow_negative_numbers = true)]
     capture_bytes: u32,
     /// Sent writev/sendmsg iovecs after the first: captured whole up to this
     /// size (heads, chunk-size lines), only their first 64 bytes when larger
     /// (bodies: their bytes are still counted). 16384: capture them like
     /// the first.
-    #[arg(long, default_value_t = abi::DEFAULT_IOV_WHOLE as u32, value_name = "BYTES")]
+    #[arg(long, default_value_t = abi::DEFAULT_IOV_WHOLE as u32, value_name = "BYTES", allow_negative_numbers = true)]
     iov_whole: u32,
     /// Ring buffer size in bytes (a power of two, at least 4096).
-    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES", allow_negative_numbers = true)]
     ringbuf_size: u32,
     /// Wake the reader once a CPU has written this many bytes since its last
     /// wakeup (0: on every record; all CPUs together at most a quarter of the ring).
-    #[arg(long, default_value_t = 64 << 10, value_name = "BYTES")]
+    #[arg(long, default_value_t = 64 << 10, value_name = "BYTES", allow_negative_numbers = true)]
     wakeup_bytes: u64,
     /// Wake the reader only once a CPU has also written this many records
     /// since its last wakeup (unless a quarter of the ring waits): large
     /// records would otherwise wake it every few records.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = 64, value_name = "N", allow_negative_numbers = true)]
     wakeup_records: u32,
-    /// Longest a record waits in the ring buffer without a wakeup.
-    #[arg(long, default_value_t = 50, value_name = "MS")]
+    /// Longest a record waits in the ring buffer without a wakeup (at most
+    /// 1000; never longer than --duration).
+    #[arg(long, default_value_t = 50, value_name = "MS", allow_negative_numbers = true)]
     poll_ms: u64,
     /// Worker threads (sharded by connection); 0: process everything in the
     /// ring-buffer thread (fewest thread hand-offs). Default: 0 on machines
     /// with up to 4 CPUs (where hand-offs cost more than they spread), else 2.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     workers: Option<usize>,
     /// CPU scheduling policy of Osprey's threads. `batch` keeps the reader
     /// from preempting the traced processes each time records arrive (it
@@ -149,7 +176,7 @@ struct RunArgs {
     #[arg(long, value_enum, default_value = "auto")]
     sched: SchedArg,
     /// Stop after this many seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     duration: Option<f64>,
     /// Load with this BTF file instead of /sys/kernel/btf/vmlinux.
     #[arg(long, value_name = "FILE")]
@@ -162,11 +189,13 @@ struct RunArgs {
     /// Generate realistic events without BPF (no root needed).
     #[arg(long)]
     synthetic: bool,
-    /// --synthetic: connections to generate.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// --synthetic: connections to generate (made as they are consumed: stop
+    /// with --duration or Ctrl-C).
+    #[arg(long, default_value_t = 5, value_name = "N", allow_negative_numbers = true)]
     synthetic_conns: usize,
-    /// --synthetic: transactions per connection.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// --synthetic: transactions per connection (connections overlap: at
+    /// most 40000 transactions held, min(conns, txns) x txns).
+    #[arg(long, default_value_t = 4, value_name = "N", allow_negative_numbers = true)]
     synthetic_txns: usize,
     /// More logging on stderr (-v: progress counters and libbpf messages, -vv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -186,9 +215,41 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+/// Longest `--poll-ms`: the poller notices Ctrl-C, SIGTERM and the end of
+/// `--duration` only between polls (a signal need not interrupt it).
+const MAX_POLL_MS: u64 = 1000;
+
+/// Most transactions `--synthetic` may hold at once: connection `c` starts
+/// at `c` ms and lasts about `txns` ms, so about `min(conns, txns)`
+/// connections of `txns` transactions overlap and are held until their
+/// events are due (~3 KB a transaction: 40,000 are ~120 MB).
+const MAX_SYNTHETIC_HELD: u128 = 40_000;
+
+/// The command name the kernel keeps of `name`, for messages: its first 15
+/// bytes (the kernel cuts comm by bytes, so a longer `--comm` matches a
+/// process by those), cut on a character boundary, with the bytes of a
+/// character cut in two shown as `\xNN`.
+fn kept_comm(name: &str) -> String {
+    let b = name.as_bytes();
+    let kept = &b[..b.len().min(abi::COMM_LEN - 1)];
+    let whole = match std::str::from_utf8(kept) {
+        Ok(s) => s,
+        // valid_up_to() is a character boundary of `name`: never panics
+        Err(e) => &name[..e.valid_up_to()],
+    };
+    let mut out = whole.to_string();
+    for c in &kept[whole.len()..] {
+        out.push_str(&format!("\\x{c:02x}"));
+    }
+    out
+}
+
 fn validate(a: &RunArgs) -> Result<()> {
     if a.capture_bytes as usize > abi::MAX_PAYLOAD {
         bail!("--capture-bytes {}: at most {} (OSPREY_MAX_PAYLOAD)", a.capture_bytes, abi::MAX_PAYLOAD);
+    }
+    if a.iov_whole as usize > abi::MAX_PAYLOAD {
+        bail!("--iov-whole {}: at most {} (OSPREY_MAX_PAYLOAD: every iovec captured whole)", a.iov_whole, abi::MAX_PAYLOAD);
     }
     if !a.ringbuf_size.is_power_of_two() || a.ringbuf_size < 4096 {
         bail!("--ringbuf-size {}: must be a power of two and at least 4096", a.ringbuf_size);
@@ -202,6 +263,13 @@ fn validate(a: &RunArgs) -> Result<()> {
     if a.comms.iter().any(|c| c.is_empty()) {
         bail!("--comm: empty name");
     }
+    for c in a.comms.iter().filter(|c| c.len() >= abi::COMM_LEN) {
+        log::warn!(
+            "--comm {c}: the kernel keeps only the first {} bytes of a command name; matching \"{}\"",
+            abi::COMM_LEN - 1,
+            kept_comm(c)
+        );
+    }
     if let Some(w) = a.workers.filter(|&w| w > 64) {
         bail!("--workers {w}: at most 64");
     }
@@ -209,8 +277,39 @@ fn validate(a: &RunArgs) -> Result<()> {
         if !(d > 0.0 && d.is_finite()) {
             bail!("--duration {d}: must be a positive number of seconds");
         }
+        if Duration::try_from_secs_f64(d).is_err() {
+            bail!("--duration {d:e}: too long (at most {:e} seconds)", Duration::MAX.as_secs() as f64);
+        }
+    }
+    if a.poll_ms > MAX_POLL_MS {
+        bail!(
+            "--poll-ms {}: at most {MAX_POLL_MS} (Ctrl-C and the end of --duration are noticed between polls)",
+            a.poll_ms
+        );
+    }
+    if a.synthetic {
+        let held = a.synthetic_conns.min(a.synthetic_txns) as u128 * a.synthetic_txns as u128;
+        if held > MAX_SYNTHETIC_HELD {
+            bail!(
+                "--synthetic-txns {} with --synthetic-conns {}: connections overlap in time, about {held} \
+                 transactions would be held in memory; at most {MAX_SYNTHETIC_HELD} (min(conns, txns) x txns): \
+                 fewer transactions per connection (--synthetic-conns has no limit)",
+                a.synthetic_txns,
+                a.synthetic_conns
+            );
+        }
     }
     Ok(())
+}
+
+/// How long one ring-buffer poll may block: `--poll-ms` (0: 1 ms), and
+/// not longer than `--duration`, which is noticed only between polls.
+fn poll_interval(a: &RunArgs) -> Duration {
+    let poll = Duration::from_millis(a.poll_ms.clamp(1, MAX_POLL_MS));
+    match a.duration.and_then(|d| Duration::try_from_secs_f64(d).ok()) {
+        Some(d) => poll.min(d.max(Duration::from_millis(1))),
+        None => poll,
+    }
 }
 
 /// Smallest ring buffer `--sched auto` runs SCHED_BATCH with.
@@ -255,8 +354,10 @@ fn run(a: RunArgs) -> Result<()> {
     }
     if let Some(d) = a.duration {
         let stop = stop.clone();
+        // validate() checked that d fits a Duration
+        let d = Duration::try_from_secs_f64(d).unwrap_or(Duration::MAX);
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs_f64(d));
+            std::thread::sleep(d);
             stop.store(true, Ordering::Relaxed);
         });
     }
@@ -287,7 +388,7 @@ fn run(a: RunArgs) -> Result<()> {
 
     let kernel = if a.synthetic {
         let mut g = synthetic::Synthetic::new(a.capture_bytes as usize, 0x05b2e7);
-        for ev in g.generate(a.synthetic_conns, a.synthetic_txns) {
+        for ev in g.stream(a.synthetic_conns, a.synthetic_txns) {
             if stop.load(Ordering::Relaxed) || !pipeline.healthy() {
                 break;
             }
@@ -303,7 +404,7 @@ fn run(a: RunArgs) -> Result<()> {
             ringbuf_bytes: a.ringbuf_size,
             wakeup_bytes: a.wakeup_bytes,
             wakeup_records: a.wakeup_records,
-            poll_interval: Duration::from_millis(a.poll_ms.max(1)),
+            poll_interval: poll_interval(&a),
             btf: a.btf.clone(),
             hooks: match a.hooks {
                 HooksArg::Auto => bpf::Hooks::Auto,
@@ -404,5 +505,66 @@ fn default_workers() -> usize {
     match std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) {
         0..=4 => 0,
         _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> RunArgs {
+        Cli::try_parse_from(std::iter::once("osprey").chain(a.iter().copied())).unwrap().run
+    }
+
+    #[test]
+    fn long_comms_are_shown_as_the_kernel_keeps_them() {
+        assert_eq!(kept_comm("nginx"), "nginx");
+        assert_eq!(kept_comm("a-very-long-process-name"), "a-very-long-pro");
+        // 'é' is two bytes: the 15th byte is the first half of the 8th
+        assert_eq!(kept_comm("ééééééééé"), "ééééééé\\xc3");
+        assert_eq!(kept_comm("€€€€€€"), "€€€€€"); // 3-byte chars: 15 bytes exactly
+        assert_eq!(kept_comm("x€€€€€"), "x€€€€\\xe2\\x82");
+    }
+
+    #[test]
+    fn a_poll_never_outlasts_the_run() {
+        assert_eq!(poll_interval(&args(&[])), Duration::from_millis(50));
+        assert_eq!(poll_interval(&args(&["--poll-ms", "0"])), Duration::from_millis(1));
+        assert_eq!(poll_interval(&args(&["--poll-ms", "900", "--duration", "0.2"])), Duration::from_millis(200));
+        assert_eq!(poll_interval(&args(&["--poll-ms", "900", "--duration", "1e-9"])), Duration::from_millis(1));
+        assert_eq!(poll_interval(&args(&["--poll-ms", "900", "--duration", "5"])), Duration::from_millis(900));
+    }
+
+    #[test]
+    fn numeric_flags_out_of_range_are_errors() {
+        for bad in [
+            &["--duration", "1e300"][..],
+            &["--duration", "inf"],
+            &["--duration", "NaN"],
+            &["--duration", "0"],
+            &["--duration", "-1"],
+            &["--poll-ms", "1001"],
+            &["--poll-ms", "18446744073709551615"],
+            &["--capture-bytes", "16385"],
+            &["--iov-whole", "16385"],
+            &["--ringbuf-size", "4095"],
+            &["--ringbuf-size", "12288"],
+            &["--workers", "65"],
+            &["--synthetic", "--synthetic-txns", "18446744073709551615"],
+            &["--synthetic", "--synthetic-conns", "300", "--synthetic-txns", "300"],
+        ] {
+            assert!(validate(&args(bad)).is_err(), "{bad:?} accepted");
+        }
+        for good in [
+            &["--duration", "1e9"][..],
+            &["--poll-ms", "1000", "--duration", "0.001"],
+            &["--idle-timeout", "18446744073709551615"],
+            &["--wakeup-bytes", "18446744073709551615", "--wakeup-records", "4294967295"],
+            &["--synthetic", "--synthetic-conns", "18446744073709551615"],
+            &["--synthetic", "--synthetic-conns", "1", "--synthetic-txns", "40000"],
+            &["--comm", "ééééééééé"],
+        ] {
+            validate(&args(good)).unwrap();
+        }
     }
 }

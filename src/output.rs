@@ -104,7 +104,8 @@ impl EventFormatter {
         if let Event::Close(_) = ev {
             self.conns.remove(&conn);
         }
-        let epoch = ts as i64 + self.realtime_offset_ns;
+        // ts comes from the kernel: a bogus one must not overflow
+        let epoch = (ts as i64).saturating_add(self.realtime_offset_ns);
         let mut r = EventRecord {
             ty: "event",
             kind,
@@ -202,5 +203,16 @@ mod tests {
         let cl = f.format(&Event::Close(CloseEvent { ts_ns: 11, conn: c, proc: p, tx_bytes: 3, rx_bytes: 0 }));
         assert_eq!(cl.local_port, Some(1));
         assert!(f.conns.is_empty());
+    }
+
+    #[test]
+    fn a_bogus_kernel_timestamp_is_no_panic() {
+        let p = ProcInfo { tgid: 1, tid: 2, comm: "x".into() };
+        let c = ConnId { tgid: 1, proc_start_ns: 3, fd: 4, gen: 5 };
+        let mut f = EventFormatter::new(i64::MAX / 2);
+        for ts_ns in [u64::MAX, i64::MAX as u64, i64::MAX as u64 - 1] {
+            let r = f.format(&Event::Close(CloseEvent { ts_ns, conn: c, proc: p.clone(), tx_bytes: 0, rx_bytes: 0 }));
+            assert!(!r.ts.is_empty());
+        }
     }
 }

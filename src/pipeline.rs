@@ -231,6 +231,7 @@ impl Pipeline {
                     None => flushed,
                 }
             })
+            // no data involved: only a host out of threads or memory fails here
             .expect("spawning writer thread");
 
         let mut shards = Vec::with_capacity(n);
@@ -277,6 +278,7 @@ impl Pipeline {
                     }
                     w.stats()
                 })
+                // no data involved: only a host out of threads or memory fails here
                 .expect("spawning worker thread");
             workers.push(h);
         }

@@ -29,7 +29,8 @@ fn parse_hex_addr(s: &str) -> Option<SocketAddr> {
         32 => {
             let mut b = [0u8; 16];
             for i in 0..4 {
-                let w = u32::from_str_radix(&ip[i * 8..i * 8 + 8], 16).ok()?;
+                // get(): a 32-byte field that is not ASCII has no char boundary there
+                let w = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
                 b[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
             }
             Ipv6Addr::from(b).to_canonical()
@@ -169,6 +170,16 @@ mod tests {
         assert_eq!(m[&30003].addrs.remote.port(), 0xD431);
         // v4-mapped v6 shows as v4, like the BTF path
         assert_eq!(m[&30004].addrs.remote.to_string(), "127.0.0.1:54322");
+    }
+
+    #[test]
+    fn non_ascii_addresses_are_skipped_not_a_panic() {
+        // 32 bytes, but 'é' straddles byte 8: no char boundary to cut at
+        let line = "   0: 0000000é00000000000000000000001:1F90 00000000000000000000000001000000:D431 01 0:0 0:0 0 0 0 30005 1";
+        let mut m = HashMap::new();
+        parse_tcp_table(&format!("header\n{line}\n"), &mut m);
+        assert!(m.is_empty());
+        assert_eq!(parse_hex_addr("0000000é00000000000000000000001:1F90"), None);
     }
 
     #[test]

@@ -43,9 +43,41 @@ impl JsonlSink<Box<dyn Write + Send>> {
         let w: Box<dyn Write + Send> = match path {
             None => Box::new(io::stdout()),
             Some(p) if p.as_os_str() == "-" => Box::new(io::stdout()),
-            Some(p) => Box::new(File::create(p)?),
+            Some(p) => Box::new(create_private(p)?),
         };
         Ok(JsonlSink::new(w))
+    }
+}
+
+/// Opens `path` for writing, truncated, like `File::create`, but a file it
+/// creates is mode 0600 whatever the umask: records hold payloads and
+/// headers. An existing file keeps its mode (it may be a FIFO, a device,
+/// or a file made readable on purpose); one that others can read is
+/// warned about.
+pub fn create_private(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).mode(0o600);
+    match o.clone().create_new(true).open(path) {
+        Ok(f) => {
+            // the umask may have taken bits from 0600 (e.g. 0400)
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            Ok(f)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let f = o.truncate(true).open(path)?;
+            let meta = f.metadata()?;
+            if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                log::warn!(
+                    "{}: existing file with mode {:04o}: records (payloads, headers) written to it are readable \
+                     by others; remove it or chmod 600 it first",
+                    path.display(),
+                    meta.permissions().mode() & 0o7777
+                );
+            }
+            Ok(f)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -118,6 +150,29 @@ mod tests {
         let mut t = crate::jsonline::tests::base();
         t.status = Some(i);
         Output::Record(Record::Transaction(Box::new(t)))
+    }
+
+    #[test]
+    fn created_files_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("osprey-sink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("out.jsonl");
+        let _ = std::fs::remove_file(&p);
+        // SAFETY: umask only changes the mask of this process (the other
+        // tests create no files whose mode they check)
+        let old = unsafe { libc::umask(0) };
+        let f = create_private(&p);
+        unsafe { libc::umask(old) };
+        drop(f.unwrap());
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o600);
+        // an existing file is truncated, its mode kept
+        std::fs::write(&p, "old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        drop(create_private(&p).unwrap());
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.len(), m.permissions().mode() & 0o7777), (0, 0o640));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
