@@ -375,6 +375,7 @@ fn run(a: RunArgs) -> Result<()> {
         realtime_offset_ns: offset as i128,
         ..TrackerConfig::default()
     };
+    let (tcfg_max_conns, tcfg_max_buf) = (tcfg.max_conns, tcfg.max_buf_bytes);
     let make = move |_shard: usize| -> Box<dyn Worker> {
         match records {
             Records::Events => Box::new(EventsWorker::new(offset)),
@@ -439,6 +440,14 @@ fn run(a: RunArgs) -> Result<()> {
             secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.scratch_busy, k.prog_misses, k.truncated_bytes, s.records, s.decode_errors
         ),
         None => say!("osprey: synthetic, {} events, {} records written", s.events, s.records),
+    }
+    if records != Records::Events {
+        // the connection tables' bounds and what they cost, summed over workers
+        let sum = |k: &str| summary.workers.iter().filter_map(|w| w.get(k)?.as_u64()).sum::<u64>();
+        say!(
+            "osprey: tracker: {} connections ({} evicted at the cap of {} per worker, {} expired idle), {} captured bytes dropped (buffers capped at {} bytes per direction), {} parser panics",
+            sum("conns_seen"), sum("conns_evicted"), tcfg_max_conns, sum("conns_expired"), sum("bytes_dropped"), tcfg_max_buf, sum("parser_panics")
+        );
     }
     if a.verbose > 0 {
         let full = serde_json::json!({"kernel": kernel, "pipeline": summary.stats, "workers": summary.workers});

@@ -115,3 +115,17 @@ fn the_readme_names_the_rust_version_of_cargo_toml() {
     assert!(readme.contains(&format!("A Rust toolchain, {v} or newer")), "README does not ask for Rust {v}");
     assert!(readme.contains("`scripts/setup.sh` stops a running nginx"));
 }
+
+#[test]
+fn the_summary_reports_the_connection_tables_bounds_and_parser_panics() {
+    let o = osprey(&["--synthetic", "--synthetic-conns", "3", "--synthetic-txns", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    let line = e.lines().find(|l| l.starts_with("osprey: tracker: ")).unwrap_or_else(|| panic!("no tracker line in {e}"));
+    // each synthetic connection is traced at both ends: 3 x 2
+    assert_eq!(
+        line,
+        "osprey: tracker: 6 connections (0 evicted at the cap of 16384 per worker, 0 expired idle), \
+         0 captured bytes dropped (buffers capped at 262144 bytes per direction), 0 parser panics"
+    );
+}
