@@ -242,7 +242,7 @@ pub fn wire_cmd(args: &WireArgs) -> anyhow::Result<()> {
     let mut stream = open(&args.file, cfg)?;
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            crate::sink::create_private(p).with_context(|| format!("creating {}", p.display()))?,
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
