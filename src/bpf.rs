@@ -354,32 +354,32 @@ macro_rules! run_skel {
 
         // configure
         let ro = open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
-        ro.self_tgid = std::process::id();
-        ro.filter_pids = !cfg.pids.is_empty();
-        ro.filter_comms = !cfg.comms.is_empty();
+        ro.cfg.self_tgid = std::process::id();
+        ro.cfg.filter_pids = u8::from(!cfg.pids.is_empty());
+        ro.cfg.filter_comms = u8::from(!cfg.comms.is_empty());
         // short allowlists are compared in line; longer ones go to the maps
         if cfg.pids.len() <= abi::INLINE_FILTER {
-            ro.n_inline_pids = cfg.pids.len() as u32;
-            ro.inline_pids[..cfg.pids.len()].copy_from_slice(&cfg.pids);
+            ro.cfg.n_inline_pids = cfg.pids.len() as u32;
+            ro.cfg.inline_pids[..cfg.pids.len()].copy_from_slice(&cfg.pids);
         }
         if cfg.comms.len() <= abi::INLINE_FILTER {
-            ro.n_inline_comms = cfg.comms.len() as u32;
-            for (slot, c) in ro.inline_comms.iter_mut().zip(&cfg.comms) {
+            ro.cfg.n_inline_comms = cfg.comms.len() as u32;
+            for (slot, c) in ro.cfg.inline_comms.iter_mut().zip(&cfg.comms) {
                 let key = comm_key(c)?;
                 slot[0] = u64::from_ne_bytes(key[..8].try_into().unwrap());
                 slot[1] = u64::from_ne_bytes(key[8..].try_into().unwrap());
             }
         }
-        ro.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
-        ro.iov_whole = cfg.iov_whole;
+        ro.cfg.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
+        ro.cfg.iov_whole = cfg.iov_whole;
         // the threshold is per CPU; one near the ring size would only wake
         // the reader once the ring is already full: keep all CPUs' together
         // at most a quarter of it
         let cpus = libbpf_rs::num_possible_cpus().context("counting the possible CPUs")?;
         let quarter = cfg.ringbuf_bytes as u64 / 4;
-        ro.wakeup_max_bytes = (quarter / cpus as u64).max(1024).min(quarter);
-        ro.wakeup_bytes = cfg.wakeup_bytes.min(ro.wakeup_max_bytes);
-        ro.wakeup_records = cfg.wakeup_records;
+        ro.cfg.wakeup_max_bytes = (quarter / cpus as u64).max(1024).min(quarter);
+        ro.cfg.wakeup_bytes = cfg.wakeup_bytes.min(ro.cfg.wakeup_max_bytes);
+        ro.cfg.wakeup_records = cfg.wakeup_records;
         open.maps
             .events
             .set_max_entries(cfg.ringbuf_bytes)
@@ -683,6 +683,7 @@ mod tests {
     fn abi_layouts_match_c() {
         use skel::types as c;
         assert_eq!(size_of::<abi::Hdr>(), size_of::<c::osprey_hdr>());
+        assert_eq!(size_of::<c::osprey_hdr>(), 64, "include/osprey.h documents a 64-byte header");
         assert_eq!(offset_of!(abi::Hdr, kind), offset_of!(c::osprey_hdr, kind));
         assert_eq!(offset_of!(abi::Hdr, syscall), offset_of!(c::osprey_hdr, syscall));
         assert_eq!(offset_of!(abi::Hdr, tgid), offset_of!(c::osprey_hdr, tgid));
