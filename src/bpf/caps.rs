@@ -61,8 +61,8 @@ impl CapSet {
 }
 
 /// The capabilities Osprey runs with, for messages and docs.
-pub const NEEDED: &str = "CAP_BPF + CAP_PERFMON, plus CAP_DAC_READ_SEARCH when tracefs is not readable by \
-                          the user (it is root's, mode 0700, by default)";
+pub const NEEDED: &str = "CAP_DAC_READ_SEARCH reads tracefs, root's and mode 0700 by default; \
+                          CAP_SYS_PTRACE lets the BTF-less fallback read other users' /proc/PID/fd";
 
 #[cfg(test)]
 mod tests {

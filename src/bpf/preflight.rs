@@ -36,11 +36,10 @@ fn check_capabilities() -> Result<CapSet> {
     if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(|c| c.to_string()).collect();
         bail!(
-            "permission denied: loading BPF programs needs {}, and this process lacks {} \
-             (it needs {}); run as root (`sudo osprey ...`), or grant them, e.g. \
-             `setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep osprey`; \
+            "permission denied: loading BPF programs needs CAP_BPF and CAP_PERFMON (or root), and this process \
+             lacks {}; run as root (`sudo osprey ...`) or grant them, e.g. \
+             `setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep osprey` ({}); \
              `osprey --synthetic` tries the output path without BPF",
-            "CAP_BPF + CAP_PERFMON",
             names.join(" and "),
             caps::NEEDED,
         );
