@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! Compiles bpf/osprey.bpf.c with clang and generates the libbpf-rs skeleton.
+//! Compiles bpf/osprey.bpf.c and bpf/osprey_nobtf.bpf.c (with the bpf/*.bpf.h
+//! they include) with clang and generates the libbpf-rs skeleton.
 
 use std::env;
 use std::path::PathBuf;
@@ -44,7 +45,14 @@ fn main() {
             .unwrap_or_else(|e| panic!("building {src}: {e:#}"));
         println!("cargo:rerun-if-changed={src}");
     }
-    println!("cargo:rerun-if-changed=bpf/osprey_core.bpf.h");
+    // every header the two objects include
+    for entry in std::fs::read_dir(manifest.join("bpf")).expect("reading bpf/") {
+        let path = entry.expect("reading bpf/").path();
+        if path.extension().is_some_and(|e| e == "h") {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
+    println!("cargo:rerun-if-changed=bpf");
     println!("cargo:rerun-if-changed=include/osprey.h");
     println!("cargo:rerun-if-changed={}", vmlinux_dir.join("vmlinux.h").display());
 }

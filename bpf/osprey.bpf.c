@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * Osprey kernel side: syscall tracepoints on TCP sockets.
+ * Osprey kernel side, CO-RE object: the syscall hooks and, on kernels with
+ * the sock:sock_{send,recv}_length tracepoints (6.3+), the socket hooks
+ * (the loader autoloads one set).  No protocol parsing happens here.
  *
- * Each data syscall is a sys_enter/sys_exit pair: enter applies the process
- * allowlist and stashes the arguments per thread; exit checks that the fd is
- * a tracked connection or an AF_INET/AF_INET6 stream socket, reads the bytes
- * really moved (the return value) from the user buffer or the iovecs and
- * emits one DATA record.
- * No protocol parsing happens here.
+ *   common.bpf.h         license, constants, config (.rodata), counters
+ *   maps.bpf.h           ring buffer, connections, allowlists, scratch
+ *   compat.bpf.h         every BTF/no-BTF, kernel and architecture difference
+ *   filter.bpf.h         the process allowlist
+ *   records.bpf.h        OPEN/CLOSE/DATA records into the ring buffer
+ *   syscall_hooks.bpf.h  syscalls:sys_enter_* and sys_exit_* programs
+ *   socket_hooks.bpf.h   sock:* and tcp:* BTF tracepoint programs
  *
  * Tracepoint contexts are declared locally (not taken from vmlinux.h) so that
  * their layout does not depend on BTF; `osprey check` verifies it against the
@@ -21,4 +24,10 @@
 #include <bpf/bpf_endian.h>
 #include "osprey.h"
 
-#include "osprey_core.bpf.h"
+#include "common.bpf.h"
+#include "maps.bpf.h"
+#include "compat.bpf.h"
+#include "filter.bpf.h"
+#include "records.bpf.h"
+#include "syscall_hooks.bpf.h"
+#include "socket_hooks.bpf.h"

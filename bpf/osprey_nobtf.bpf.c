@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * Osprey kernel side, BTF-less fallback build: the same programs as
+ * Osprey kernel side, BTF-less fallback object: the syscall hooks of
  * bpf/osprey.bpf.c without a single CO-RE relocation, for kernels that have
  * no /sys/kernel/btf/vmlinux.  Only tracepoint contexts (layout checked
  * against tracefs at start-up) and helper calls are used; what that loses is
- * listed in docs/architecture.md ("BTF-less fallback").
+ * listed in docs/architecture.md ("BTF-less fallback") and implemented in
+ * the OSPREY_NO_BTF half of compat.bpf.h.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -14,4 +15,9 @@
 #include "osprey.h"
 
 #define OSPREY_NO_BTF 1
-#include "osprey_core.bpf.h"
+#include "common.bpf.h"
+#include "maps.bpf.h"
+#include "compat.bpf.h"
+#include "filter.bpf.h"
+#include "records.bpf.h"
+#include "syscall_hooks.bpf.h"

@@ -89,7 +89,8 @@ struct osprey_conn_id {
 	__u64 gen;           /* unique per tracked connection */
 };
 
-/* Common header of every record (32 + 16 + 24 = 72 bytes). */
+/* Common header of every record: 16 (kind..tid) + 8 (ts_ns) + 16 (comm)
+ * + 24 (conn) = 64 bytes (asserted by the ABI test in src/bpf.rs). */
 struct osprey_hdr {
 	__u8  kind;    /* enum osprey_kind */
 	__u8  dir;     /* enum osprey_dir (data) */

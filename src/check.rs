@@ -71,9 +71,20 @@ pub fn run(mount: bool) -> Result<()> {
             format!("{} missing: the BTF-less fallback will run (or pass --btf FILE)", bpf::KERNEL_BTF)
         },
     );
-    // SAFETY: no arguments.
-    let root = unsafe { libc::geteuid() } == 0;
-    line(root, "privileges", if root { "root".into() } else { "not root: loading needs CAP_BPF + CAP_PERFMON".into() });
+    // capabilities, not the uid: root without them cannot load either
+    let missing = bpf::caps::CapSet::current().map(|c| c.missing_for_load());
+    line(
+        missing.as_ref().is_some_and(|m| m.is_empty()),
+        "privileges",
+        match missing {
+            None => "cannot read CapEff in /proc/self/status".into(),
+            Some(m) if m.is_empty() => "CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN) effective".into(),
+            Some(m) => format!(
+                "missing {}: loading needs CAP_BPF + CAP_PERFMON",
+                m.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        },
+    );
 
     let root_dir = if mount { tracefs::ensure_mounted().map_err(|e| e.to_string()) } else { tracefs::find().ok_or_else(|| "not mounted".to_string()) };
     match root_dir {

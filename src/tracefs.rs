@@ -64,7 +64,7 @@ pub fn ensure_mounted() -> Result<PathBuf> {
         let e = std::io::Error::last_os_error();
         bail!(
             "tracefs is not mounted and mounting it at /sys/kernel/tracing failed: {e} \
-             (run as root, or mount it yourself: mount -t tracefs nodev /sys/kernel/tracing)"
+             (mounting needs CAP_SYS_ADMIN: run as root, or mount it yourself: mount -t tracefs nodev /sys/kernel/tracing)"
         );
     }
     log::info!("mounted tracefs at /sys/kernel/tracing");

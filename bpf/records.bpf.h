@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * Records and the ring buffer: header filling, OPEN/CLOSE/DATA emission
+ * (payload copy from user buffers or iovecs into a per-CPU scratch slot),
+ * the wakeup policy, and starting to track a connection.  Used by both the
+ * syscall hooks and the socket hooks.
+ */
+#ifndef __OSPREY_RECORDS_BPF_H
+#define __OSPREY_RECORDS_BPF_H
+
+/* Write a record; wake the reader only once this CPU has written
+ * `cfg.wakeup_bytes` and `cfg.wakeup_records` since its last wakeup, or
+ * `cfg.wakeup_max_bytes` whatever the count (the reader also polls on a
+ * timer); at once when `urgent` (OPEN records: user space may have to look
+ * the connection up in /proc while it still exists).  Both minimums
+ * because a wakeup costs the reader a context switch and an inter-processor
+ * interrupt whatever it then reads: small records would wake it too often
+ * by count, large ones by bytes. */
+static __always_inline void submit(void *rec, __u64 size, __u64 payload, bool urgent)
+{
+	__u64 flags = 0;
+
+	if (urgent) {
+		flags = BPF_RB_FORCE_WAKEUP;
+	} else if (cfg.wakeup_bytes) {
+		__u32 zero = 0;
+		struct unwoken *acc = bpf_map_lookup_elem(&unwoken, &zero);
+
+		flags = BPF_RB_NO_WAKEUP;
+		if (acc) {
+			acc->bytes += size;
+			acc->records++;
+			if (acc->bytes >= cfg.wakeup_max_bytes ||
+			    (acc->bytes >= cfg.wakeup_bytes && acc->records >= cfg.wakeup_records)) {
+				acc->bytes = 0;
+				acc->records = 0;
+				flags = BPF_RB_FORCE_WAKEUP;
+			}
+		}
+	}
+	if (bpf_ringbuf_output(&events, rec, size, flags)) {
+		count(OSPREY_CNT_RB_DROPS, 1);
+		count(OSPREY_CNT_RB_DROP_BYTES, payload);
+	} else {
+		count(OSPREY_CNT_EVENTS, 1);
+	}
+}
+
+/* `conn_tgid`/`fd`: the connection id's process and descriptor (syscall
+ * hooks: this process; socket hooks: the process that opened it). */
+static __always_inline void fill_hdr(struct osprey_hdr *h, __u8 kind, __u8 syscall, __u64 pid_tgid,
+				     __u32 conn_tgid, __s32 fd, const struct conn_state *cs)
+{
+	h->kind = kind;
+	h->dir = 0;
+	h->role = cs->role;
+	h->flags = 0;
+	h->syscall = syscall;
+	h->tgid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ts_ns = bpf_ktime_get_ns();
+	current_comm((__u64 *)h->comm);
+	h->conn.tgid = conn_tgid;
+	h->conn.fd = fd;
+	h->conn.proc_start_ns = cs->proc_start_ns;
+	h->conn.gen = cs->gen;
+}
+
+/* The OPEN record of connection {conn_tgid, fd}, with its addresses when
+ * the socket is known (CO-RE build). */
+static __always_inline void emit_open(__u64 pid_tgid, __u32 conn_tgid, __s32 fd, const struct conn_state *cs,
+				      void *sk, __u8 syscall, __u8 flags)
+{
+	struct osprey_open_event ev = {};
+
+	fill_hdr(&ev.hdr, OSPREY_KIND_OPEN, syscall, pid_tgid, conn_tgid, fd, cs);
+	ev.hdr.flags = flags;
+	if (read_addrs(sk, &ev.addrs))
+		ev.hdr.flags |= OSPREY_F_ADDRS;
+	submit(&ev, sizeof(ev), 0, true);
+}
+
+/* The CLOSE record of connection {conn_tgid, fd}: its final positions.
+ * `comm`: the owner's name, or NULL for the current task's. */
+static __always_inline void emit_close(__u64 pid_tgid, __u32 conn_tgid, __s32 fd, const struct conn_state *cs,
+				       const char *comm)
+{
+	struct osprey_close_event ev = {};
+
+	fill_hdr(&ev.hdr, OSPREY_KIND_CLOSE, OSPREY_SYS_CLOSE, pid_tgid, conn_tgid, fd, cs);
+	if (comm)
+		__builtin_memcpy(ev.hdr.comm, comm, sizeof(ev.hdr.comm));
+	ev.tx_bytes = cs->pos[OSPREY_DIR_EGRESS];
+	ev.rx_bytes = cs->pos[OSPREY_DIR_INGRESS];
+	submit(&ev, sizeof(ev), 0, false);
+}
+
+/* Start tracking {tgid, fd} as a new connection and emit an OPEN record. */
+static __always_inline struct conn_state *conn_open(__u64 pid_tgid, __s32 fd, void *sk,
+						    __u8 role, __u8 syscall, __u8 flags)
+{
+	struct conn_key key = { .tgid = pid_tgid >> 32, .fd = fd };
+	struct conn_state cs = {};
+
+	cs.gen = __sync_fetch_and_add(&next_gen, 1) + 1;
+	cs.proc_start_ns = proc_start_ns();
+	cs.role = role;
+	if (bpf_map_update_elem(&conns, &key, &cs, BPF_ANY)) {
+		count(OSPREY_CNT_CONN_TABLE_FULL, 1);
+		return NULL;
+	}
+	emit_open(pid_tgid, key.tgid, fd, &cs, sk, syscall, flags);
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+/* Claim a free per-CPU scratch slot (NULL: all busy, counted). */
+static __always_inline struct scratch_slot *claim_slot(void)
+{
+	__u32 base = bpf_get_smp_processor_id() * OSPREY_SCRATCH_SLOTS;
+
+	for (__u32 i = 0; i < OSPREY_SCRATCH_SLOTS; i++) {
+		__u32 k = base + i;
+		struct scratch_slot *s = bpf_map_lookup_elem(&scratch, &k);
+
+		if (s && __sync_val_compare_and_swap(&s->busy, 0, 1) == 0)
+			return s;
+	}
+	count(OSPREY_CNT_SCRATCH_BUSY, 1);
+	return NULL;
+}
+
+/* Copy up to `n` bytes from user memory to `off` in the record's payload;
+ * returns the bytes copied (0 on a fault, counted). */
+static __always_inline __s64 copy_payload(struct scratch_slot *slot, __s64 off, __s64 n, __u64 ubuf)
+{
+	if (off < 0 || off >= OSPREY_MAX_PAYLOAD)
+		return 0;
+	if (n > OSPREY_MAX_PAYLOAD)
+		n = OSPREY_MAX_PAYLOAD;
+	if (n <= 0)
+		return 0;
+	/* Restate the bounds as masks the compiler cannot drop: 6.1's verifier
+	 * can reach this point with contradictory ranges (umin > umax) on a
+	 * dead path and then refuses the pointer arithmetic (kernel matrix). */
+	barrier_var(off);
+	barrier_var(n);
+	off &= OSPREY_MAX_PAYLOAD - 1;
+	n = ((n - 1) & (OSPREY_MAX_PAYLOAD - 1)) + 1;
+	/* off < MAX and n <= MAX: within ev.payload + slack */
+	if (bpf_probe_read_user(&slot->ev.payload[off], n, (const void *)ubuf)) {
+		count(OSPREY_CNT_READ_ERRORS, 1);
+		return 0;
+	}
+	return n;
+}
+
+/* One DATA record for the `len` bytes (the syscall's return value) moved at
+ * st->buf, or gathered from st->buf's iovec array when vectored: the first
+ * min(len, cfg.capture_bytes) bytes are captured, except that a sent iovec
+ * after the first larger than `cfg.iov_whole` gives only its first
+ * OSPREY_IOV_PEEK (with a segment table when captured bytes follow it);
+ * all `len` are counted (none captured when st->buf is 0: bytes moved by
+ * something else than a data syscall, seen by the socket hooks).  The
+ * connection is {conn_tgid, st->fd}. */
+static __always_inline void emit_data(struct conn_state *cs, const struct stash *st, __u64 pid_tgid,
+				      __u32 conn_tgid, __u8 dir, __u64 len)
+{
+	struct scratch_slot *slot;
+	struct osprey_data_event *e;
+	__s64 cap = cfg.capture_bytes;
+	__s64 got = 0;
+	__u64 pos;
+
+	/* the position advances even if the record is lost: user space sees
+	 * exactly which bytes are missing */
+	pos = __sync_fetch_and_add(&cs->pos[dir & 1], len);
+
+	slot = claim_slot();
+	if (!slot)
+		return;
+	e = &slot->ev;
+	fill_hdr(&e->hdr, OSPREY_KIND_DATA, st->syscall, pid_tgid, conn_tgid, st->fd, cs);
+	e->hdr.dir = dir;
+	e->start_ns = st->start_ns;
+	e->pos = pos;
+	e->orig_len = len;
+
+	if (cap > OSPREY_MAX_PAYLOAD)
+		cap = OSPREY_MAX_PAYLOAD;
+	if ((__s64)len < cap)
+		cap = len;
+	if (!st->buf)
+		cap = 0;
+
+	if (!st->vectored) {
+		got = copy_payload(slot, 0, cap, st->buf);
+	} else {
+		/* The running offset lives in the map value, not in a register:
+		 * loaded back it is an unknown scalar bounded by copy_payload(),
+		 * so the verifier does not carry (and multiply states by) its
+		 * exact range from one iovec to the next -- 6.1 gave up at 1M
+		 * instructions otherwise. */
+		volatile __u32 *fill = &slot->fill;
+		__u64 left = len;
+		__u32 niov = st->iovcnt;
+		int i;
+
+		*fill = 0;
+		/* one read for the whole array (the syscall itself just read it) */
+		if (niov > OSPREY_MAX_IOV)
+			niov = OSPREY_MAX_IOV;
+		if (niov == 0 || bpf_probe_read_user(slot->iov, niov * sizeof(struct osp_iovec),
+						     (const void *)st->buf)) {
+			if (niov)
+				count(OSPREY_CNT_READ_ERRORS, 1);
+			niov = 0;
+		}
+		volatile __u32 *lim = &slot->lim;
+
+		slot->cut_at = OSPREY_MAX_IOV;
+		slot->segs.count = 0;
+		for (i = 0; i < OSPREY_MAX_IOV; i++) {
+			struct osp_iovec *iov = &slot->iov[i];
+			__s64 seg, n, c, off = *fill;
+
+			if (i >= niov || !left || off >= cap)
+				break;
+			seg = iov->iov_len < left ? iov->iov_len : left;
+			left -= seg;
+			n = cap - off;
+			if (seg < n)
+				n = seg;
+			/* a large sent iovec after the first is a body: its
+			 * start only (the bytes are counted all the same).
+			 * The length goes through the map value, like `fill`:
+			 * reloaded it is one unknown scalar on both paths, so
+			 * the verifier does not double its states per iovec
+			 * (7.x gave up at 1M instructions otherwise). */
+			*lim = n;
+			if (i > 0 && dir == OSPREY_DIR_EGRESS && seg > cfg.iov_whole && n > OSPREY_IOV_PEEK) {
+				*lim = OSPREY_IOV_PEEK;
+				if (slot->cut_at == OSPREY_MAX_IOV)
+					slot->cut_at = i;
+			}
+			n = *lim;
+			c = copy_payload(slot, off, n, iov->iov_base);
+			*fill = off + c;
+			slot->segs.seg[i & (OSPREY_MAX_IOV - 1)].orig_len = seg;
+			slot->segs.seg[i & (OSPREY_MAX_IOV - 1)].cap_len = c;
+			slot->segs.count = i + 1;
+			if (c < n)
+				break;   /* unreadable: keep the contiguous prefix */
+		}
+		got = *fill;
+		if (i == OSPREY_MAX_IOV && left && got < cap)
+			count(OSPREY_CNT_IOV_OVERFLOW, 1);   /* counted, not captured */
+	}
+	if (got < 0)
+		got = 0;
+	if (got > OSPREY_MAX_PAYLOAD)
+		got = OSPREY_MAX_PAYLOAD;
+	e->cap_len = got;
+	if (len > (__u64)got)
+		count(OSPREY_CNT_TRUNC_BYTES, len - got);
+	__u64 table = 0;   /* bytes of segment table after the payload */
+
+	if (st->vectored && slot->cut_at + 1 < slot->segs.count) {
+		/* captured bytes with holes between them: the table of
+		 * segments after the payload says where (the slack holds it) */
+		__s64 at = got;
+
+		barrier_var(at);
+		at &= 2 * OSPREY_MAX_PAYLOAD - 1;
+		if (at <= OSPREY_MAX_PAYLOAD &&
+		    !bpf_probe_read_kernel(&e->payload[at], sizeof(slot->segs), &slot->segs)) {
+			e->hdr.flags |= OSPREY_F_SEGMENTS;
+			table = sizeof(slot->segs);
+		} else {
+			/* (cannot happen) no table: nothing captured, all counted */
+			e->cap_len = 0;
+			got = 0;
+		}
+	}
+	submit(e, OSPREY_DATA_HDR_SIZE + got + table, got, false);
+	slot->busy = 0;
+}
+
+#endif /* __OSPREY_RECORDS_BPF_H */

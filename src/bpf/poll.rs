@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Polling the ring buffer into the pipeline; and what user space does for
+//! the BTF-less fallback (seeding connections from /proc, resolving
+//! addresses, dropping non-TCP sockets).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use libbpf_rs::{Link, MapCore, MapFlags, Object, RingBufferBuilder};
+
+use super::loader::{self, map};
+use super::{skel_nobtf, ProbeConfig};
+use crate::abi;
+use crate::decode;
+use crate::event::{ConnId, ConnOpen, Event, ProcInfo, Role, Syscall};
+use crate::pipeline::Pipeline;
+use crate::procnet::{self, Lookup};
+
+/// Generation numbers user space gives connections it seeds (fallback
+/// mode); far above anything the kernel's counter reaches.
+const USER_GEN_BASE: u64 = 1 << 62;
+
+/// What user space counted while polling.
+#[derive(Debug, Default)]
+pub struct PollStats {
+    pub decode_errors: u64,
+    /// Fallback mode: connections dropped in user space as not TCP.
+    pub non_tcp: u64,
+    /// Fallback mode: connections whose addresses could not be resolved.
+    pub unresolved: u64,
+}
+
+/// Hand decoded records to `pipeline` until `stop` is set or the output
+/// fails; then detach (`links` dropped) and drain what is left.
+pub fn poll(
+    obj: &Object,
+    bss: Option<&[u64; abi::COUNTER_NAMES.len()]>,
+    links: Vec<Link>,
+    cfg: &ProbeConfig,
+    pipeline: &Pipeline,
+    stop: &AtomicBool,
+    fallback: bool,
+) -> Result<PollStats> {
+    let events = map(obj, "events")?;
+    let conns = map(obj, "conns")?;
+    let mut decode_errors = 0u64;
+    let mut enrich = Enricher::new(fallback);
+    let batch = RefCell::new(pipeline.batcher());
+    let mut rbb = RingBufferBuilder::new();
+    rbb.add(&events, |data: &[u8]| {
+        let res = decode::decode_each(data, |ev, payload| {
+            if let Some(ev) = enrich.event(ev, |key| {
+                let _ = conns.delete(key);
+            }) {
+                batch.borrow_mut().push_parts(ev, payload)
+            }
+        });
+        if let Err(e) = res {
+            decode_errors += 1;
+            if decode_errors <= 5 {
+                log::warn!("undecodable record: {e}");
+            }
+        }
+        0
+    })
+    .context("setting up the ring buffer reader (events map)")?;
+    let rb = rbb.build().context("setting up the ring buffer reader (epoll on the events map)")?;
+    let mut last_progress = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if !pipeline.healthy() {
+            log::info!("output closed or failing: stopping");
+            break;
+        }
+        if let Err(e) = rb.poll(cfg.poll_interval) {
+            if e.kind() != libbpf_rs::ErrorKind::Interrupted {
+                return Err(e).context("polling the ring buffer");
+            }
+        }
+        // records written with BPF_RB_NO_WAKEUP wait for us here
+        rb.consume().ok();
+        batch.borrow_mut().flush();
+        if let Some(every) = cfg.progress {
+            if last_progress.elapsed() >= every {
+                last_progress = Instant::now();
+                let k = loader::read_counters(bss);
+                let p = pipeline.stats();
+                log::info!(
+                    "progress: kernel events {} drops {} | decoded {} records {}",
+                    k.events,
+                    k.ringbuf_drops,
+                    p.events,
+                    p.records
+                );
+            }
+        }
+    }
+
+    // detach first, then drain what is left
+    drop(links);
+    rb.consume().ok();
+    drop(rb);
+    batch.borrow_mut().flush();
+    Ok(PollStats { decode_errors, non_tcp: enrich.non_tcp, unresolved: enrich.unresolved })
+}
+
+/// Bytes of `struct conn_key { __u32 tgid; __s32 fd; }`, the `conns` map key.
+fn conn_key(tgid: u32, fd: i32) -> [u8; 8] {
+    let mut key = [0u8; 8];
+    key[..4].copy_from_slice(&tgid.to_ne_bytes());
+    key[4..].copy_from_slice(&fd.to_ne_bytes());
+    key
+}
+
+/// Fallback mode only: give OPEN records without addresses their addresses
+/// from /proc, and drop connections that turn out not to be TCP.
+struct Enricher {
+    on: bool,
+    resolver: procnet::Resolver,
+    not_tcp: std::collections::HashSet<ConnId>,
+    non_tcp: u64,
+    unresolved: u64,
+}
+
+impl Enricher {
+    fn new(on: bool) -> Self {
+        Enricher { on, resolver: Default::default(), not_tcp: Default::default(), non_tcp: 0, unresolved: 0 }
+    }
+
+    fn event(&mut self, mut ev: Event, forget: impl FnOnce(&[u8])) -> Option<Event> {
+        if !self.on {
+            return Some(ev);
+        }
+        if !self.not_tcp.is_empty() && self.not_tcp.contains(ev.conn()) {
+            if let Event::Close(c) = &ev {
+                self.not_tcp.remove(&c.conn);
+            }
+            return None;
+        }
+        if let Event::Open(o) = &mut ev {
+            if o.addrs.is_none() {
+                let res = self.resolver.lookup(o.conn.tgid, o.conn.fd);
+                log::debug!("fallback: {}/{} fd {} resolved as {res:?}", o.proc.comm, o.conn.tgid, o.conn.fd);
+                match res {
+                    Lookup::Tcp(a) => o.addrs = Some(a),
+                    Lookup::NotTcp => {
+                        self.non_tcp += 1;
+                        self.not_tcp.insert(o.conn);
+                        forget(&conn_key(o.conn.tgid, o.conn.fd));
+                        return None;
+                    }
+                    Lookup::Gone => self.unresolved += 1,
+                }
+            }
+        }
+        Some(ev)
+    }
+}
+
+/// Fallback mode: find established TCP connections of the traced processes
+/// in /proc, register them in the kernel's `conns` map (so their data is
+/// captured) and announce them as mid-stream OPEN events. Returns how many.
+pub fn seed_existing_connections(obj: &Object, cfg: &ProbeConfig, pipeline: &Pipeline) -> Result<u64> {
+    let conns = map(obj, "conns")?;
+    let me = std::process::id();
+    let now = crate::clock::mono_now_ns();
+    let mut n = 0u64;
+    for pid in procnet::pids() {
+        if pid == me {
+            continue;
+        }
+        let comm = procnet::comm(pid).unwrap_or_default();
+        let allowed = (cfg.pids.is_empty() && cfg.comms.is_empty())
+            || cfg.pids.contains(&pid)
+            || cfg.comms.iter().any(|c| c.as_bytes()[..c.len().min(15)] == comm.as_bytes()[..comm.len().min(15)]);
+        if !allowed {
+            continue;
+        }
+        let socks = procnet::process_sockets(pid);
+        if socks.is_empty() {
+            continue;
+        }
+        let table = procnet::tcp_table(pid);
+        for (fd, ino) in socks {
+            let Some(e) = table.get(&ino) else { continue };
+            if e.state != procnet::TCP_ESTABLISHED {
+                continue;
+            }
+            let generation = USER_GEN_BASE + n;
+            let val = skel_nobtf::types::conn_state { r#gen: generation, ..Default::default() };
+            // SAFETY: conn_state is a repr(C) POD generated from the object's BTF.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(&val as *const _ as *const u8, std::mem::size_of_val(&val))
+            };
+            if conns.update(&conn_key(pid, fd), bytes, MapFlags::NO_EXIST).is_err() {
+                continue;
+            }
+            n += 1;
+            pipeline.submit(Event::Open(ConnOpen {
+                ts_ns: now,
+                conn: ConnId { tgid: pid, proc_start_ns: 0, fd, gen: generation },
+                proc: ProcInfo { tgid: pid, tid: pid, comm: comm.clone() },
+                role: Role::Unknown,
+                addrs: Some(e.addrs),
+                midstream: true,
+                syscall: Syscall::Unknown,
+            }));
+        }
+    }
+    Ok(n)
+}

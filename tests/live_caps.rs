@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Least privilege (root starts the test, Osprey runs as nobody): with
+//! only CAP_BPF + CAP_PERFMON + CAP_DAC_READ_SEARCH (tracefs is root's,
+//! mode 0700) a non-root Osprey captures a real curl → python transaction;
+//! with less it refuses with a message that names what is missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const NOBODY: u32 = 65534;
+
+/// `setpriv` as nobody with exactly `caps` (e.g. "+bpf,+perfmon") in the
+/// inheritable, ambient and bounding sets: they become Osprey's effective
+/// set across the exec, and nothing else.
+fn setpriv(caps: &str) -> Command {
+    let all = if caps.is_empty() { "-all".to_string() } else { format!("-all,{caps}") };
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        format!("--reuid={NOBODY}"),
+        format!("--regid={NOBODY}"),
+        "--clear-groups".into(),
+        format!("--inh-caps={all}"),
+        format!("--ambient-caps={all}"),
+        format!("--bounding-set={all}"),
+    ]);
+    cmd
+}
+
+/// A directory nobody can write the output to.
+fn nobody_dir(name: &str) -> PathBuf {
+    let d = tmpdir(name);
+    std::os::unix::fs::chown(&d, Some(NOBODY), Some(NOBODY)).unwrap();
+    d
+}
+
+fn curl_python(dir: &Path) {
+    std::fs::write(dir.join("a.txt"), "a".repeat(123)).unwrap();
+    let port = free_port();
+    let _server = python_server(dir, port);
+    run_ok(Command::new("curl").args(["-sS", "-o", "/dev/null", &format!("http://127.0.0.1:{port}/a.txt")]));
+}
+
+fn assert_captured(recs: &[serde_json::Value]) {
+    for (comm, role) in [("curl", "client"), ("python3", "server")] {
+        let t = txns(recs, comm);
+        assert_eq!(t.len(), 1, "{comm}: {recs:?}");
+        assert_eq!(t[0]["status"], 200);
+        assert_eq!(t[0]["resp_body_bytes"], 123);
+        assert_eq!(t[0]["role"], role);
+    }
+}
+
+#[test]
+fn non_root_with_bpf_perfmon_and_dac_read_search_captures() {
+    if !require_root() {
+        return;
+    }
+    let dir = nobody_dir("caps-ok");
+    let out = dir.join("out.jsonl");
+    let mut cmd = setpriv("+bpf,+perfmon,+dac_read_search");
+    cmd.args([BIN, "-v", "-o"]).arg(&out).args(hooks_args()).args(["--comm", "curl", "--comm", "python3"]);
+    let probe = Osprey::start_cmd(cmd, out);
+    curl_python(&dir);
+    let (status, recs, err) = probe.stop();
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("permission denied"), "{err}");
+    assert_captured(&recs);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn non_root_fallback_without_btf_captures() {
+    if !require_root() {
+        return;
+    }
+    let dir = nobody_dir("caps-nobtf");
+    let out = dir.join("out.jsonl");
+    // hide the kernel BTF (as root, in a private mount namespace), then drop to nobody
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"", "setpriv"]);
+    let sp = setpriv("+bpf,+perfmon,+dac_read_search,+sys_ptrace");
+    cmd.args(sp.get_args());
+    cmd.args([BIN, "-v", "-o"]).arg(&out).args(["--comm", "curl", "--comm", "python3"]);
+    let probe = Osprey::start_cmd(cmd, out);
+    curl_python(&dir);
+    let (status, recs, err) = probe.stop();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("BTF-less fallback"), "{err}");
+    assert!(!err.contains("CAP_SYS_PTRACE"), "{err}");
+    assert_captured(&recs);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn missing_capabilities_are_named() {
+    if !require_root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let before = loaded_prog_names();
+    let mut cases = vec![
+        ("", "lacks CAP_BPF and CAP_PERFMON"),
+        ("+bpf", "lacks CAP_PERFMON"),
+        ("+perfmon", "lacks CAP_BPF"),
+    ];
+    // tracefs as most distributions mount it: root's, mode 0700
+    let tracefs_mode = std::fs::metadata("/sys/kernel/tracing").map(|m| m.permissions().mode()).unwrap_or(0);
+    if tracefs_mode & 0o005 == 0 {
+        cases.push(("+bpf,+perfmon", "needs CAP_DAC_READ_SEARCH"));
+    } else {
+        eprintln!("tracefs is readable by others (mode {tracefs_mode:o}): CAP_DAC_READ_SEARCH case not checked");
+    }
+    for (caps, want) in cases {
+        let out = setpriv(caps).args([BIN, "--duration", "1", "-o", "/dev/null"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{caps}: {err}");
+        assert!(err.contains(want), "{caps}: want {want:?} in:\n{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_eq!(loaded_prog_names(), before, "a refused start must not leave programs loaded");
+}
