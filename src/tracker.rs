@@ -21,7 +21,7 @@ use crate::http::parser::{
     BodyFraming, ChunkStep, ChunkedDecoder, Parse,
 };
 use crate::record::{
-    epoch_ns, output_headers, IsoTime, MsgKind, MsgRecord, Record, Source, Transaction,
+    epoch_ns, output_headers, ConnFields, MsgKind, MsgRecord, Record, Source, TimeSpan, Transaction, HTTP1, MSG_TYPE, TXN_TYPE,
 };
 
 /// Tracker settings.
@@ -1341,11 +1341,12 @@ impl Conn {
         };
         let ebpf = ctx.cfg.source == Source::Ebpf;
         let t = Transaction {
-            kind: "http_transaction",
-            ts_start: IsoTime(epoch_ns(start, off)),
-            ts_start_ns: epoch_ns(start, off),
-            ts_end: IsoTime(epoch_ns(end, off)),
-            ts_end_ns: epoch_ns(end, off),
+            kind: TXN_TYPE,
+            protocol: HTTP1,
+            span: TimeSpan {
+                start_ns: epoch_ns(start, off),
+                end_ns: epoch_ns(end, off),
+            },
             latency_ns,
             ttfb_ns,
             method: req.and_then(|m| m.method.clone()),
@@ -1363,16 +1364,18 @@ impl Conn {
             resp_body_bytes: resp.map(|m| m.body_bytes),
             req_content_type: req.and_then(|m| m.header("content-type").map(str::to_string)),
             resp_content_type: resp.and_then(|m| m.header("content-type").map(str::to_string)),
-            pid: ebpf.then_some(self.proc.tgid),
-            tid: ebpf.then_some(any.tid),
-            comm: ebpf.then_some(l.comm),
-            conn_id: l.conn_id,
-            role: self.role,
-            local_addr: l.local_addr,
-            local_port: lp,
-            remote_addr: l.remote_addr,
-            remote_port: rp,
-            source: ctx.cfg.source,
+            conn: ConnFields {
+                pid: ebpf.then_some(self.proc.tgid),
+                tid: ebpf.then_some(any.tid),
+                comm: ebpf.then_some(l.comm),
+                conn_id: l.conn_id,
+                role: self.role,
+                local_addr: l.local_addr,
+                local_port: lp,
+                remote_addr: l.remote_addr,
+                remote_port: rp,
+                source: ctx.cfg.source,
+            },
             gap: req.is_some_and(|m| m.gap) || resp.is_some_and(|m| m.gap) || req.is_none(),
             truncated: req.is_some_and(|m| m.truncated) || resp.is_some_and(|m| m.truncated),
             no_response: req.is_some() && resp.is_none(),
@@ -1399,17 +1402,18 @@ impl Conn {
         let l = self.labels();
         let ebpf = ctx.cfg.source == Source::Ebpf;
         let r = MsgRecord {
-            kind: "http_message",
+            kind: MSG_TYPE,
+            protocol: HTTP1,
             message: if m.is_req {
                 MsgKind::Request
             } else {
                 MsgKind::Response
             },
             direction: dir_of(m.dir),
-            ts_start: IsoTime(epoch_ns(start, off)),
-            ts_start_ns: epoch_ns(start, off),
-            ts_end: IsoTime(epoch_ns(end, off)),
-            ts_end_ns: epoch_ns(end, off),
+            span: TimeSpan {
+                start_ns: epoch_ns(start, off),
+                end_ns: epoch_ns(end, off),
+            },
             method: m.method.clone(),
             target: m.target.clone(),
             path: m.path(),
@@ -1421,16 +1425,18 @@ impl Conn {
             header_bytes: m.header_bytes,
             body_bytes: m.body_bytes,
             content_type: m.header("content-type").map(str::to_string),
-            pid: ebpf.then_some(self.proc.tgid),
-            tid: ebpf.then_some(m.tid),
-            comm: ebpf.then_some(l.comm),
-            conn_id: l.conn_id,
-            role: self.role,
-            local_addr: l.local_addr,
-            local_port: lp,
-            remote_addr: l.remote_addr,
-            remote_port: rp,
-            source: ctx.cfg.source,
+            conn: ConnFields {
+                pid: ebpf.then_some(self.proc.tgid),
+                tid: ebpf.then_some(m.tid),
+                comm: ebpf.then_some(l.comm),
+                conn_id: l.conn_id,
+                role: self.role,
+                local_addr: l.local_addr,
+                local_port: lp,
+                remote_addr: l.remote_addr,
+                remote_port: rp,
+                source: ctx.cfg.source,
+            },
             gap: m.gap,
             truncated: m.truncated,
             interim: m.status.is_some_and(is_interim),
@@ -1884,19 +1890,19 @@ mod tests {
         assert_eq!(a.method.as_deref(), Some("GET"));
         assert_eq!(a.status, Some(200));
         assert_eq!(a.reason.as_deref(), Some("OK"));
-        assert_eq!(a.role, Role::Client);
+        assert_eq!(a.conn.role, Role::Client);
         assert_eq!(a.http_version, Some("1.1"));
         assert_eq!(a.req_header_count, Some(2));
         assert_eq!(a.req_header_bytes, Some(req("/a?x=1").len() as u64));
         assert_eq!(a.resp_header_count, Some(2));
         assert_eq!(a.resp_content_type.as_deref(), Some("text/plain"));
-        assert_eq!(a.local_addr.as_deref(), Some("10.0.0.1"));
-        assert_eq!(a.remote_port, Some(80));
-        assert_eq!(&*a.conn_id, "4242-777-4-1");
+        assert_eq!(a.conn.local_addr.as_deref(), Some("10.0.0.1"));
+        assert_eq!(a.conn.remote_port, Some(80));
+        assert_eq!(&*a.conn.conn_id, "4242-777-4-1");
         // request written at +1us, response read at +2us
         assert_eq!(a.latency_ns, Some(1_000));
         assert_eq!(a.ttfb_ns, Some(1_000));
-        assert_eq!(a.ts_start_ns, 1_001_000);
+        assert_eq!(a.span.start_ns, 1_001_000);
         assert!(t
             .iter()
             .all(|t| !t.gap && !t.truncated && !t.no_response && !t.upgraded));
@@ -1918,7 +1924,7 @@ mod tests {
         let (recs, _) = run(&s.events);
         let t = txns(&recs);
         assert_eq!(t.len(), 2);
-        assert_eq!(t[0].role, Role::Server);
+        assert_eq!(t[0].conn.role, Role::Server);
         assert_eq!(
             (t[0].target.as_deref(), t[0].status, t[0].resp_body_bytes),
             (Some("/srv"), Some(200), Some(5))
@@ -1949,8 +1955,8 @@ mod tests {
         let (recs, _) = run(&s.events);
         let t = txns(&recs);
         assert_eq!(t.len(), 1);
-        assert_eq!(t[0].role, Role::Server);
-        assert_eq!(t[0].local_addr, None);
+        assert_eq!(t[0].conn.role, Role::Server);
+        assert_eq!(t[0].conn.local_addr, None);
         assert_eq!(t[0].status, Some(200));
         // Open with Unknown role, egress carries a request -> client.
         let s = Script::new(5)
@@ -1960,7 +1966,7 @@ mod tests {
             .close();
         let t = txns(&run(&s.events).0);
         assert_eq!(t.len(), 1);
-        assert_eq!(t[0].role, Role::Client);
+        assert_eq!(t[0].conn.role, Role::Client);
         assert_eq!(t[0].target.as_deref(), Some("/y"));
     }
 
@@ -2059,7 +2065,7 @@ mod tests {
         assert_eq!(t.len(), 1, "{recs:?}");
         assert_eq!(t[0].target.as_deref(), Some("/next"));
         assert_eq!(t[0].resp_body_bytes, Some(5));
-        assert_eq!(t[0].role, Role::Client);
+        assert_eq!(t[0].conn.role, Role::Client);
         assert!(!t[0].gap);
         assert_eq!(st.bytes_dropped, 30);
         assert_eq!(st.gaps, 0);
@@ -2950,7 +2956,7 @@ mod tests {
                 t.flush_all(&mut out);
                 for r in &out {
                     if let Record::Transaction(tx) = r {
-                        assert!(tx.ts_end_ns >= tx.ts_start_ns);
+                        assert!(tx.span.end_ns >= tx.span.start_ns);
                         if tx.no_response {
                             assert!(tx.status.is_none());
                         }
