@@ -251,9 +251,13 @@ pub enum ReadLine {
     OtherType,
     /// A record type read here, of another protocol.
     OtherProtocol(String),
-    /// A record of a type and protocol read here whose fields do not fit
-    /// (missing, or of the wrong JSON type).
-    Unfit(serde_json::Error),
+    /// A record of a type (`kind`: [`TXN_TYPE`] or [`MSG_TYPE`]) and
+    /// protocol read here whose fields do not fit (missing, or of the
+    /// wrong JSON type).
+    Unfit {
+        kind: StaticStr,
+        error: serde_json::Error,
+    },
 }
 
 /// What a line says it is; the rest of the line is skipped.
@@ -284,12 +288,18 @@ pub fn read_json_line(line: &[u8]) -> Result<ReadLine, serde_json::Error> {
         None | Some(HTTP1) => {}
         Some(p) => return Ok(ReadLine::OtherProtocol(p.to_string())),
     }
-    let r = if kind == Some(TXN_TYPE) {
-        serde_json::from_slice(line).map(|t| Record::Transaction(Box::new(t)))
+    let (kind, r) = if kind == Some(TXN_TYPE) {
+        (
+            TXN_TYPE,
+            serde_json::from_slice(line).map(|t| Record::Transaction(Box::new(t))),
+        )
     } else {
-        serde_json::from_slice(line).map(|m| Record::Message(Box::new(m)))
+        (
+            MSG_TYPE,
+            serde_json::from_slice(line).map(|m| Record::Message(Box::new(m))),
+        )
     };
-    Ok(r.map_or_else(ReadLine::Unfit, ReadLine::Record))
+    Ok(r.map_or_else(|error| ReadLine::Unfit { kind, error }, ReadLine::Record))
 }
 
 fn http1() -> &'static str {
@@ -549,7 +559,7 @@ mod tests {
         );
         assert!(matches!(
             r(r#"{"type":"http_transaction","ts_start_ns":1}"#),
-            Ok(ReadLine::Unfit(_))
+            Ok(ReadLine::Unfit { kind: TXN_TYPE, .. })
         ));
         let line = Record::Transaction(Box::new(base())).to_json_line();
         for (from, to) in [
@@ -557,7 +567,10 @@ mod tests {
             (r#""status":200"#, r#""status":"200""#),
         ] {
             assert!(
-                matches!(r(&line.replace(from, to)), Ok(ReadLine::Unfit(_))),
+                matches!(
+                    r(&line.replace(from, to)),
+                    Ok(ReadLine::Unfit { kind: TXN_TYPE, .. })
+                ),
                 "{to}"
             );
         }
