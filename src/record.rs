@@ -503,6 +503,26 @@ mod tests {
     }
 
     #[test]
+    fn transaction_fields_are_the_schemas_in_its_order() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../docs/schema/http_transaction.schema.json"))
+                .unwrap();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let mut t = base();
+        t.req_headers = None;
+        t.resp_headers = None;
+        assert_eq!(
+            keys(&Record::Transaction(Box::new(t)).to_json_line()),
+            required
+        );
+    }
+
+    #[test]
     fn records_read_back_as_written() {
         let mut t = base();
         for r in [
