@@ -19,6 +19,11 @@
 //!   completion order, which satisfies it). A record is settled once both
 //!   inputs have moved a window past its `ts_end_ns`, so memory holds about
 //!   a window's worth of records.
+//!
+//! Layout: this file has the command (arguments, driver, exit codes);
+//! `input.rs` reads the inputs into typed [`crate::record::Transaction`]s
+//! (the record types are the only list of fields); `engine.rs` pairs and
+//! explains.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
