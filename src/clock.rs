@@ -30,32 +30,53 @@ pub fn realtime_offset_ns() -> i64 {
     best.map(|(_, o)| o as i64).unwrap_or(0)
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (H. Hinnant's civil_from_days).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365; // [0, 399]
     let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32; // [1, 12]
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Length of an ISO-8601 time as written by [`format_iso8601`].
+pub const ISO_LEN: usize = 30;
+
+/// Writes epoch ns as e.g. "2026-11-29T15:30:00.123456789Z" into `b`,
+/// without allocating (years of the i64 nanosecond range, 1677..2262,
+/// always have four digits). The one ISO-8601 formatter of Osprey.
+pub fn format_iso8601(epoch_ns: i64, b: &mut [u8; ISO_LEN]) -> &str {
+    fn digits(b: &mut [u8], mut v: u64) {
+        for c in b.iter_mut().rev() {
+            *c = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    let secs = epoch_ns.div_euclid(1_000_000_000);
+    let nanos = epoch_ns.rem_euclid(1_000_000_000) as u64;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u64;
+    let (y, m, d) = civil_from_days(days);
+    b.copy_from_slice(b"0000-00-00T00:00:00.000000000Z");
+    digits(&mut b[0..4], y.clamp(0, 9999) as u64);
+    digits(&mut b[5..7], m as u64);
+    digits(&mut b[8..10], d as u64);
+    digits(&mut b[11..13], sod / 3600);
+    digits(&mut b[14..16], (sod / 60) % 60);
+    digits(&mut b[17..19], sod % 60);
+    digits(&mut b[20..29], nanos);
+    std::str::from_utf8(b).unwrap_or("")
 }
 
 /// Epoch ns → "2026-11-29T15:30:00.123456789Z".
 pub fn iso8601(epoch_ns: i64) -> String {
-    let secs = epoch_ns.div_euclid(1_000_000_000);
-    let nanos = epoch_ns.rem_euclid(1_000_000_000);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    format_iso8601(epoch_ns, &mut [0u8; ISO_LEN]).to_string()
 }
 
 #[cfg(test)]
@@ -68,6 +89,46 @@ mod tests {
         assert_eq!(iso8601(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
         assert_eq!(iso8601(1_795_966_200_123_456_789), "2026-11-29T15:30:00.123456789Z");
         assert_eq!(iso8601(-1), "1969-12-31T23:59:59.999999999Z");
+    }
+
+    #[test]
+    fn iso_far_points() {
+        assert_eq!(iso8601(4_102_444_799_000_000_000), "2099-12-31T23:59:59.000000000Z");
+        assert_eq!(iso8601(i64::MIN), "1677-09-21T00:12:43.145224192Z");
+        assert_eq!(iso8601(i64::MAX), "2262-04-11T23:47:16.854775807Z");
+    }
+
+    #[test]
+    fn civil_roundtrip_against_naive_count() {
+        // Walk day by day from 1900 to 2200 comparing with a naive calendar.
+        let mut y = 1900i64;
+        let mut m = 1u32;
+        let mut d = 1u32;
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let dim = |y: i64, m: u32| match m {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            _ => {
+                if leap(y) {
+                    29
+                } else {
+                    28
+                }
+            }
+        };
+        let start = -25_567i64; // 1900-01-01
+        for z in start..start + 110_000 {
+            assert_eq!(civil_from_days(z), (y, m, d), "day {z}");
+            d += 1;
+            if d > dim(y, m) {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+        }
     }
 
     #[test]

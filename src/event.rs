@@ -5,7 +5,7 @@
 //! kernel records (see `include/osprey.h`) into them, `--synthetic` generates
 //! them, and the connection tracker consumes them. Nothing here needs root.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
@@ -29,7 +29,7 @@ impl fmt::Display for ConnId {
 }
 
 /// Direction of bytes relative to the traced process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// The process sent these bytes (write/send*).
@@ -54,7 +54,8 @@ impl Direction {
 }
 
 /// Which end of the TCP connection the traced process is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Not known (connection first seen mid-stream); the tracker infers it
     /// from which side sends a request first.

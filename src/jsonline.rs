@@ -25,10 +25,11 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     let mut w = W(out);
     w.raw(b"{\"type\":");
     w.str(t.kind);
-    field!(w, "ts_start", time, t.ts_start);
-    field!(w, "ts_start_ns", int, t.ts_start_ns);
-    field!(w, "ts_end", time, t.ts_end);
-    field!(w, "ts_end_ns", int, t.ts_end_ns);
+    field!(w, "protocol", str, t.protocol);
+    field!(w, "ts_start", time, t.span.start());
+    field!(w, "ts_start_ns", int, t.span.start_ns);
+    field!(w, "ts_end", time, t.span.end());
+    field!(w, "ts_end_ns", int, t.span.end_ns);
     field!(w, "latency_ns", opt_int, t.latency_ns);
     field!(w, "ttfb_ns", opt_int, t.ttfb_ns);
     field!(w, "method", opt_str, t.method.as_deref());
@@ -46,16 +47,17 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     field!(w, "resp_body_bytes", opt_int, t.resp_body_bytes);
     field!(w, "req_content_type", opt_str, t.req_content_type.as_deref());
     field!(w, "resp_content_type", opt_str, t.resp_content_type.as_deref());
-    field!(w, "pid", opt_int, t.pid);
-    field!(w, "tid", opt_int, t.tid);
-    field!(w, "comm", opt_str, t.comm.as_deref());
-    field!(w, "conn_id", str, &t.conn_id);
-    field!(w, "role", str, t.role.as_str());
-    field!(w, "local_addr", opt_str, t.local_addr.as_deref());
-    field!(w, "local_port", opt_int, t.local_port);
-    field!(w, "remote_addr", opt_str, t.remote_addr.as_deref());
-    field!(w, "remote_port", opt_int, t.remote_port);
-    field!(w, "source", str, t.source.as_str());
+    let c = &t.conn;
+    field!(w, "pid", opt_int, c.pid);
+    field!(w, "tid", opt_int, c.tid);
+    field!(w, "comm", opt_str, c.comm.as_deref());
+    field!(w, "conn_id", str, &c.conn_id);
+    field!(w, "role", str, c.role.as_str());
+    field!(w, "local_addr", opt_str, c.local_addr.as_deref());
+    field!(w, "local_port", opt_int, c.local_port);
+    field!(w, "remote_addr", opt_str, c.remote_addr.as_deref());
+    field!(w, "remote_port", opt_int, c.remote_port);
+    field!(w, "source", str, c.source.as_str());
     field!(w, "gap", bool, t.gap);
     field!(w, "truncated", bool, t.truncated);
     field!(w, "no_response", bool, t.no_response);
@@ -118,7 +120,7 @@ impl W<'_> {
 
     fn time(&mut self, t: IsoTime) {
         // digits, '-', ':', '.', 'T' and 'Z' only: nothing to escape
-        let mut b = [0u8; crate::record::ISO_LEN];
+        let mut b = [0u8; crate::clock::ISO_LEN];
         self.0.push(b'"');
         self.raw(t.format(&mut b).as_bytes());
         self.0.push(b'"');
@@ -147,16 +149,17 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::event::Role;
-    use crate::record::{Record, Source};
+    use crate::record::{ConnFields, Record, Source, TimeSpan, HTTP1, TXN_TYPE};
 
     /// A realistic transaction (also used by the sink's tests).
     pub(crate) fn base() -> Transaction {
         Transaction {
-            kind: "http_transaction",
-            ts_start: IsoTime(1_795_982_212_733_060_693),
-            ts_start_ns: 1_795_982_212_733_060_693,
-            ts_end: IsoTime(1_795_982_212_733_076_717),
-            ts_end_ns: 1_795_982_212_733_076_717,
+            kind: TXN_TYPE,
+            protocol: HTTP1,
+            span: TimeSpan {
+                start_ns: 1_795_982_212_733_060_693,
+                end_ns: 1_795_982_212_733_076_717,
+            },
             latency_ns: Some(16_024),
             ttfb_ns: Some(16_000),
             method: Some(Cow::Borrowed("GET")),
@@ -174,16 +177,18 @@ pub(crate) mod tests {
             resp_body_bytes: Some(100),
             req_content_type: None,
             resp_content_type: Some("text/html; charset=utf-8".into()),
-            pid: Some(28889),
-            tid: Some(28890),
-            comm: Some(Arc::from("nginx")),
-            conn_id: Arc::from("28889-16368822068290-5-2"),
-            role: Role::Server,
-            local_addr: Some(Arc::from("127.0.0.1")),
-            local_port: Some(38705),
-            remote_addr: Some(Arc::from("::1")),
-            remote_port: Some(50888),
-            source: Source::Ebpf,
+            conn: ConnFields {
+                pid: Some(28889),
+                tid: Some(28890),
+                comm: Some(Arc::from("nginx")),
+                conn_id: Arc::from("28889-16368822068290-5-2"),
+                role: Role::Server,
+                local_addr: Some(Arc::from("127.0.0.1")),
+                local_port: Some(38705),
+                remote_addr: Some(Arc::from("::1")),
+                remote_port: Some(50888),
+                source: Source::Ebpf,
+            },
             gap: false,
             truncated: true,
             no_response: false,
@@ -224,27 +229,26 @@ pub(crate) mod tests {
         n.req_body_bytes = None;
         n.resp_body_bytes = None;
         n.resp_content_type = None;
-        n.pid = None;
-        n.tid = None;
-        n.comm = None;
-        n.local_addr = None;
-        n.local_port = None;
-        n.remote_addr = None;
-        n.remote_port = None;
+        n.conn.pid = None;
+        n.conn.tid = None;
+        n.conn.comm = None;
+        n.conn.local_addr = None;
+        n.conn.local_port = None;
+        n.conn.remote_addr = None;
+        n.conn.remote_port = None;
         n.interim_status = None;
-        n.source = Source::Wire;
-        n.role = Role::Unknown;
+        n.conn.source = Source::Wire;
+        n.conn.role = Role::Unknown;
         n.gap = true;
         n.truncated = false;
         n.no_response = true;
         n.upgraded = true;
         check(&n);
-        n.role = Role::Client;
+        n.conn.role = Role::Client;
         n.method = Some(Cow::Owned("PROPFIND".into()));
-        n.ts_start = IsoTime(-1);
-        n.ts_start_ns = i64::MIN;
-        n.ts_end = IsoTime(i64::MAX);
-        n.ts_end_ns = i64::MAX;
+        n.span = TimeSpan { start_ns: i64::MIN, end_ns: i64::MAX };
+        check(&n);
+        n.span = TimeSpan { start_ns: -1, end_ns: 0 };
         n.latency_ns = Some(u64::MAX);
         n.status = Some(u16::MAX);
         n.req_body_bytes = Some(0);
@@ -266,8 +270,8 @@ pub(crate) mod tests {
             t.target = Some(s.into());
             t.host = Some(format!("{s}{s}"));
             t.reason = Some(s.into());
-            t.comm = Some(Arc::from(s));
-            t.conn_id = Arc::from(s);
+            t.conn.comm = Some(Arc::from(s));
+            t.conn.conn_id = Arc::from(s);
             t.method = Some(Cow::Owned(s.into()));
             t.req_headers = Some(vec![(s.into(), s.into())]);
             check(&t);
@@ -293,21 +297,20 @@ pub(crate) mod tests {
             let r = next();
             let mut t = base();
             let some = |bit: u32| r >> bit & 1 == 1;
-            t.ts_start = IsoTime(next() as i64);
-            t.ts_start_ns = next() as i64;
+            t.span = TimeSpan { start_ns: next() as i64, end_ns: next() as i64 };
             t.latency_ns = some(0).then(&mut next);
             t.status = some(1).then(|| next() as u16);
             t.target = some(2).then(|| s(next()));
             t.host = some(3).then(|| s(next()));
             t.reason = some(4).then(|| s(next()));
             t.req_content_type = some(5).then(|| s(next()));
-            t.comm = some(6).then(|| Arc::from(s(next())));
-            t.local_port = some(7).then(|| next() as u16);
-            t.pid = some(8).then(|| next() as u32);
+            t.conn.comm = some(6).then(|| Arc::from(s(next())));
+            t.conn.local_port = some(7).then(|| next() as u16);
+            t.conn.pid = some(8).then(|| next() as u32);
             t.req_header_count = some(9).then(|| next() as u32);
             t.gap = some(10);
             t.upgraded = some(11);
-            t.role = [Role::Unknown, Role::Client, Role::Server][(r >> 12) as usize % 3];
+            t.conn.role = [Role::Unknown, Role::Client, Role::Server][(r >> 12) as usize % 3];
             t.resp_headers = some(14).then(|| (0..(r >> 15) % 4).map(|_| (s(next()), s(next()))).collect());
             check(&t);
         }

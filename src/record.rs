@@ -1,17 +1,45 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! Output records: one JSON object per line, stable snake_case field names.
+//!
+//! The types here are the one definition of a record's fields and their
+//! order: the probe and `osprey wire` serialise them, [`crate::jsonline`]
+//! writes the same bytes faster, and `osprey recon-diff` reads them back
+//! ([`read_json_line`]).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Serialize, Serializer};
+use serde::de::Deserializer;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
+use crate::clock::{format_iso8601, ISO_LEN};
 use crate::event::{Direction, Role};
+
+/// `"type"` of a [`Transaction`].
+pub const TXN_TYPE: &str = "http_transaction";
+/// `"type"` of a [`MsgRecord`].
+pub const MSG_TYPE: &str = "http_message";
+/// `"protocol"` of HTTP/1.x records (also assumed for records written
+/// before the field existed).
+pub const HTTP1: &str = "http1";
+/// The `http_version` values HTTP/1.x records carry (the tracker's
+/// `version_str`), for reading records back into `&'static str`.
+pub const HTTP1_VERSIONS: [&str; 11] = [
+    "1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "1.x",
+];
+
+/// `&'static str`, spelled as an alias in the record types so that
+/// `#[derive(Deserialize)]` does not try to borrow these fields from the
+/// input (it would then need input that lives for `'static`): they are
+/// read with `deserialize_with` into one of the names known here.
+pub type StaticStr = &'static str;
 
 /// Where a record came from: the eBPF probe (syscalls of a traced process)
 /// or a packet capture (`osprey wire`), which has no process information.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Source {
     #[default]
     Ebpf,
@@ -34,35 +62,56 @@ impl Serialize for Source {
     }
 }
 
-/// One request paired with its response (or with none).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Transaction {
-    /// Always "http_transaction".
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub ts_start: IsoTime,
-    pub ts_start_ns: i64,
-    pub ts_end: IsoTime,
-    pub ts_end_ns: i64,
-    /// Request first byte to response last byte (null without a response).
-    pub latency_ns: Option<u64>,
-    /// Request first byte to response first byte (null without a response).
-    pub ttfb_ns: Option<u64>,
-    pub method: Option<Cow<'static, str>>,
-    pub target: Option<String>,
-    pub path: Option<String>,
-    pub host: Option<String>,
-    pub http_version: Option<&'static str>,
-    pub status: Option<u16>,
-    pub reason: Option<String>,
-    pub req_header_count: Option<u32>,
-    pub req_header_bytes: Option<u64>,
-    pub resp_header_count: Option<u32>,
-    pub resp_header_bytes: Option<u64>,
-    pub req_body_bytes: Option<u64>,
-    pub resp_body_bytes: Option<u64>,
-    pub req_content_type: Option<String>,
-    pub resp_content_type: Option<String>,
+/// When: a record's first and last byte as epoch ns. Embedded (flattened)
+/// in every record as `ts_start`, `ts_start_ns`, `ts_end`, `ts_end_ns` (the
+/// ISO-8601 texts are written from the ns, and ignored when reading back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "SpanFields")]
+pub struct TimeSpan {
+    pub start_ns: i64,
+    pub end_ns: i64,
+}
+
+impl TimeSpan {
+    pub fn start(self) -> IsoTime {
+        IsoTime(self.start_ns)
+    }
+    pub fn end(self) -> IsoTime {
+        IsoTime(self.end_ns)
+    }
+}
+
+impl Serialize for TimeSpan {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Span", 4)?;
+        st.serialize_field("ts_start", &self.start())?;
+        st.serialize_field("ts_start_ns", &self.start_ns)?;
+        st.serialize_field("ts_end", &self.end())?;
+        st.serialize_field("ts_end_ns", &self.end_ns)?;
+        st.end()
+    }
+}
+
+/// The fields a [`TimeSpan`] is read from (a record without `ts_end_ns` ends
+/// where it starts).
+#[derive(Deserialize)]
+struct SpanFields {
+    ts_start_ns: i64,
+    ts_end_ns: Option<i64>,
+}
+
+impl From<SpanFields> for TimeSpan {
+    fn from(f: SpanFields) -> TimeSpan {
+        TimeSpan {
+            start_ns: f.ts_start_ns,
+            end_ns: f.ts_end_ns.unwrap_or(f.ts_start_ns),
+        }
+    }
+}
+
+/// Who and which connection: embedded (flattened) in every record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnFields {
     /// Null for wire records.
     pub pid: Option<u32>,
     pub tid: Option<u32>,
@@ -73,8 +122,45 @@ pub struct Transaction {
     pub local_port: Option<u16>,
     pub remote_addr: Option<Arc<str>>,
     pub remote_port: Option<u16>,
-    /// "ebpf" or "wire".
+    /// "ebpf" or "wire" (records written before the field existed are
+    /// the probe's).
+    #[serde(default)]
     pub source: Source,
+}
+
+/// One request paired with its response (or with none).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// Always "http_transaction".
+    #[serde(rename = "type", deserialize_with = "txn_type")]
+    pub kind: StaticStr,
+    /// Always "http1" (for now).
+    #[serde(default = "http1", deserialize_with = "protocol")]
+    pub protocol: StaticStr,
+    #[serde(flatten)]
+    pub span: TimeSpan,
+    /// Request first byte to response last byte (null without a response).
+    pub latency_ns: Option<u64>,
+    /// Request first byte to response first byte (null without a response).
+    pub ttfb_ns: Option<u64>,
+    pub method: Option<Cow<'static, str>>,
+    pub target: Option<String>,
+    pub path: Option<String>,
+    pub host: Option<String>,
+    #[serde(deserialize_with = "opt_http_version")]
+    pub http_version: Option<StaticStr>,
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+    pub req_header_count: Option<u32>,
+    pub req_header_bytes: Option<u64>,
+    pub resp_header_count: Option<u32>,
+    pub resp_header_bytes: Option<u64>,
+    pub req_body_bytes: Option<u64>,
+    pub resp_body_bytes: Option<u64>,
+    pub req_content_type: Option<String>,
+    pub resp_content_type: Option<String>,
+    #[serde(flatten)]
+    pub conn: ConnFields,
     /// Bytes were lost (or framing could not be followed) around this
     /// transaction; fields may be incomplete or pairing may be wrong.
     pub gap: bool,
@@ -87,14 +173,14 @@ pub struct Transaction {
     pub interim_status: Option<u16>,
     /// The connection switched protocols (101, CONNECT 2xx).
     pub upgraded: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub req_headers: Option<Vec<(String, String)>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resp_headers: Option<Vec<(String, String)>>,
 }
 
 /// Which kind of message a [`MsgRecord`] describes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MsgKind {
     Request,
@@ -102,46 +188,38 @@ pub enum MsgKind {
 }
 
 /// One parsed request or response (`--records messages`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MsgRecord {
     /// Always "http_message".
-    #[serde(rename = "type")]
-    pub kind: &'static str,
+    #[serde(rename = "type", deserialize_with = "msg_type")]
+    pub kind: StaticStr,
+    /// Always "http1" (for now).
+    #[serde(default = "http1", deserialize_with = "protocol")]
+    pub protocol: StaticStr,
     pub message: MsgKind,
     pub direction: Direction,
-    pub ts_start: IsoTime,
-    pub ts_start_ns: i64,
-    pub ts_end: IsoTime,
-    pub ts_end_ns: i64,
+    #[serde(flatten)]
+    pub span: TimeSpan,
     pub method: Option<Cow<'static, str>>,
     pub target: Option<String>,
     pub path: Option<String>,
     pub host: Option<String>,
-    pub http_version: &'static str,
+    #[serde(deserialize_with = "http_version")]
+    pub http_version: StaticStr,
     pub status: Option<u16>,
     pub reason: Option<String>,
     pub header_count: u32,
     pub header_bytes: u64,
     pub body_bytes: u64,
     pub content_type: Option<String>,
-    /// Null for wire records.
-    pub pid: Option<u32>,
-    pub tid: Option<u32>,
-    pub comm: Option<Arc<str>>,
-    pub conn_id: Arc<str>,
-    pub role: Role,
-    pub local_addr: Option<Arc<str>>,
-    pub local_port: Option<u16>,
-    pub remote_addr: Option<Arc<str>>,
-    pub remote_port: Option<u16>,
-    /// "ebpf" or "wire".
-    pub source: Source,
+    #[serde(flatten)]
+    pub conn: ConnFields,
     pub gap: bool,
     pub truncated: bool,
     /// A 1xx response other than 101.
     pub interim: bool,
     pub upgraded: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<Vec<(String, String)>>,
 }
 
@@ -161,20 +239,114 @@ impl Record {
     }
 }
 
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (H. Hinnant's civil_from_days).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365; // [0, 399]
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32; // [1, 12]
-    (if m <= 2 { y + 1 } else { y }, m, d)
+// ---------------------------------------------------------------------------
+// Reading records back
+
+/// One JSON line read back by [`read_json_line`].
+#[derive(Debug)]
+pub enum ReadLine {
+    Record(Record),
+    /// JSON, but not a record type read here (e.g. `"type": "event"`, or
+    /// not an object).
+    OtherType,
+    /// A record type read here, of another protocol.
+    OtherProtocol(String),
+    /// A record of a type (`kind`: [`TXN_TYPE`] or [`MSG_TYPE`]) and
+    /// protocol read here whose fields do not fit (missing, or of the
+    /// wrong JSON type).
+    Unfit {
+        kind: StaticStr,
+        error: serde_json::Error,
+    },
 }
+
+/// What a line says it is; the rest of the line is skipped.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    protocol: Option<Cow<'a, str>>,
+}
+
+/// Reads one output line back into a [`Record`]. Err only when the line is
+/// not JSON.
+pub fn read_json_line(line: &[u8]) -> Result<ReadLine, serde_json::Error> {
+    let head: Head = match serde_json::from_slice(line) {
+        Ok(h) => h,
+        // valid JSON, not an object (or "type" not a string)
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return Ok(ReadLine::OtherType)
+        }
+        Err(e) => return Err(e),
+    };
+    let kind = head.kind.as_deref();
+    if kind != Some(TXN_TYPE) && kind != Some(MSG_TYPE) {
+        return Ok(ReadLine::OtherType);
+    }
+    match head.protocol.as_deref() {
+        None | Some(HTTP1) => {}
+        Some(p) => return Ok(ReadLine::OtherProtocol(p.to_string())),
+    }
+    let (kind, r) = if kind == Some(TXN_TYPE) {
+        (
+            TXN_TYPE,
+            serde_json::from_slice(line).map(|t| Record::Transaction(Box::new(t))),
+        )
+    } else {
+        (
+            MSG_TYPE,
+            serde_json::from_slice(line).map(|m| Record::Message(Box::new(m))),
+        )
+    };
+    Ok(r.map_or_else(|error| ReadLine::Unfit { kind, error }, ReadLine::Record))
+}
+
+fn http1() -> &'static str {
+    HTTP1
+}
+
+/// The `&'static str` of `s` among `known`, or an error naming `what`.
+fn one_of<E: serde::de::Error>(
+    s: &str,
+    known: &[&'static str],
+    what: &str,
+) -> Result<&'static str, E> {
+    known
+        .iter()
+        .find(|k| **k == s)
+        .copied()
+        .ok_or_else(|| E::custom(format_args!("unknown {what} {s:?}")))
+}
+
+fn txn_type<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    one_of(&Cow::<str>::deserialize(d)?, &[TXN_TYPE], "type")
+}
+
+fn msg_type<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    one_of(&Cow::<str>::deserialize(d)?, &[MSG_TYPE], "type")
+}
+
+fn protocol<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    one_of(&Cow::<str>::deserialize(d)?, &[HTTP1], "protocol")
+}
+
+fn http_version<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    one_of(
+        &Cow::<str>::deserialize(d)?,
+        &HTTP1_VERSIONS,
+        "http_version",
+    )
+}
+
+fn opt_http_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+    Option::<Cow<str>>::deserialize(d)?
+        .map(|s| one_of(&s, &HTTP1_VERSIONS, "http_version"))
+        .transpose()
+}
+
+// ---------------------------------------------------------------------------
+// Time
 
 /// An instant as epoch nanoseconds, serialised as ISO-8601 UTC with
 /// nanoseconds ("2026-11-29T15:30:00.123456789Z") without allocating.
@@ -184,7 +356,7 @@ pub struct IsoTime(pub i64);
 impl IsoTime {
     /// The ISO-8601 text, written into `b`.
     pub fn format(self, b: &mut [u8; ISO_LEN]) -> &str {
-        fmt_iso8601(self.0, b)
+        format_iso8601(self.0, b)
     }
 }
 
@@ -198,39 +370,6 @@ impl fmt::Display for IsoTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.format(&mut [0u8; ISO_LEN]))
     }
-}
-
-pub const ISO_LEN: usize = 30;
-
-/// Writes e.g. "2026-11-29T15:30:00.123456789Z" into `b` (years of the i64
-/// nanosecond range, 1677..2262, always have four digits).
-fn fmt_iso8601(epoch_ns: i64, b: &mut [u8; ISO_LEN]) -> &str {
-    fn digits(b: &mut [u8], mut v: u64) {
-        for c in b.iter_mut().rev() {
-            *c = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    }
-    let secs = epoch_ns.div_euclid(1_000_000_000);
-    let nanos = epoch_ns.rem_euclid(1_000_000_000) as u64;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400) as u64;
-    let (y, m, d) = civil_from_days(days);
-    b.copy_from_slice(b"0000-00-00T00:00:00.000000000Z");
-    digits(&mut b[0..4], y.clamp(0, 9999) as u64);
-    digits(&mut b[5..7], m as u64);
-    digits(&mut b[8..10], d as u64);
-    digits(&mut b[11..13], sod / 3600);
-    digits(&mut b[14..16], (sod / 60) % 60);
-    digits(&mut b[17..19], sod % 60);
-    digits(&mut b[20..29], nanos);
-    std::str::from_utf8(b).unwrap_or("")
-}
-
-/// Epoch nanoseconds to ISO-8601 UTC with nanoseconds,
-/// e.g. "2026-11-29T15:30:00.123456789Z".
-pub fn iso8601_ns(epoch_ns: i128) -> String {
-    IsoTime(epoch_ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64).to_string()
 }
 
 /// Monotonic ns plus the realtime offset, as epoch ns (saturating to i64,
@@ -264,56 +403,196 @@ pub fn output_headers(h: &[(String, String)], redact: bool) -> Vec<(String, Stri
 mod tests {
     use super::*;
 
+    use crate::jsonline::tests::base;
+
+    fn msg() -> MsgRecord {
+        let t = base();
+        MsgRecord {
+            kind: MSG_TYPE,
+            protocol: HTTP1,
+            message: MsgKind::Response,
+            direction: Direction::Egress,
+            span: t.span,
+            method: None,
+            target: None,
+            path: None,
+            host: None,
+            http_version: "1.0",
+            status: Some(204),
+            reason: Some("No Content".into()),
+            header_count: 2,
+            header_bytes: 50,
+            body_bytes: 0,
+            content_type: None,
+            conn: t.conn,
+            gap: false,
+            truncated: false,
+            interim: false,
+            upgraded: true,
+            headers: Some(vec![("Server".into(), "x".into())]),
+        }
+    }
+
+    /// The field names of a JSON object line, in the order written.
+    fn keys(line: &str) -> Vec<String> {
+        struct Keys(Vec<String>);
+        impl<'de> Deserialize<'de> for Keys {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Keys, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Keys;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut m: A,
+                    ) -> Result<Keys, A::Error> {
+                        let mut k = Vec::new();
+                        while let Some((name, _)) =
+                            m.next_entry::<String, serde::de::IgnoredAny>()?
+                        {
+                            k.push(name);
+                        }
+                        Ok(Keys(k))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        serde_json::from_str::<Keys>(line).unwrap().0
+    }
+
     #[test]
-    fn iso_known_values() {
-        assert_eq!(iso8601_ns(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(iso8601_ns(-1), "1969-12-31T23:59:59.999999999Z");
-        // 2000-02-29 (leap day of a century leap year)
-        assert_eq!(
-            iso8601_ns(951_782_400_000_000_000),
-            "2000-02-29T00:00:00.000000000Z"
+    fn field_order_protocol_and_connection_block() {
+        const CONN: [&str; 10] = [
+            "pid",
+            "tid",
+            "comm",
+            "conn_id",
+            "role",
+            "local_addr",
+            "local_port",
+            "remote_addr",
+            "remote_port",
+            "source",
+        ];
+        let t = Record::Transaction(Box::new(base())).to_json_line();
+        let m = Record::Message(Box::new(msg())).to_json_line();
+        for (line, before, after) in [
+            (&t, "resp_content_type", "gap"),
+            (&m, "content_type", "gap"),
+        ] {
+            let k = keys(line);
+            assert_eq!(k[..2], ["type", "protocol"], "{line}");
+            let at = k.iter().position(|n| n == "pid").unwrap();
+            assert_eq!(k[at - 1], before);
+            assert_eq!(k[at..at + CONN.len()], CONN);
+            assert_eq!(k[at + CONN.len()], after);
+            let ts = k.iter().position(|n| n == "ts_start").unwrap();
+            assert_eq!(
+                k[ts..ts + 4],
+                ["ts_start", "ts_start_ns", "ts_end", "ts_end_ns"]
+            );
+        }
+        assert!(
+            t.starts_with(r#"{"type":"http_transaction","protocol":"http1","ts_start":"2026-"#),
+            "{t}"
         );
-        // 2026-11-29T15:30:00.123456789Z
+        assert!(m.starts_with(r#"{"type":"http_message","protocol":"http1","message":"response","direction":"egress","ts_start":"#));
+    }
+
+    #[test]
+    fn transaction_fields_are_the_schemas_in_its_order() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../docs/schema/http_transaction.schema.json"))
+                .unwrap();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let mut t = base();
+        t.req_headers = None;
+        t.resp_headers = None;
         assert_eq!(
-            iso8601_ns(1_795_966_200_123_456_789),
-            "2026-11-29T15:30:00.123456789Z"
-        );
-        assert_eq!(
-            iso8601_ns(4_102_444_799_000_000_000),
-            "2099-12-31T23:59:59.000000000Z"
+            keys(&Record::Transaction(Box::new(t)).to_json_line()),
+            required
         );
     }
 
     #[test]
-    fn civil_roundtrip_against_naive_count() {
-        // Walk day by day from 1900 to 2200 comparing with a naive calendar.
-        let mut y = 1900i64;
-        let mut m = 1u32;
-        let mut d = 1u32;
-        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        let dim = |y: i64, m: u32| match m {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            _ => {
-                if leap(y) {
-                    29
-                } else {
-                    28
-                }
+    fn records_read_back_as_written() {
+        let mut t = base();
+        for r in [
+            Record::Transaction(Box::new(t.clone())),
+            Record::Message(Box::new(msg())),
+        ] {
+            match read_json_line(r.to_json_line().as_bytes()).unwrap() {
+                ReadLine::Record(back) => assert_eq!(back, r),
+                other => panic!("{other:?}"),
             }
+        }
+        t.http_version = None;
+        t.conn.source = Source::Wire;
+        t.conn.role = Role::Unknown;
+        t.req_headers = Some(vec![]);
+        let r = Record::Transaction(Box::new(t));
+        let ReadLine::Record(back) = read_json_line(r.to_json_line().as_bytes()).unwrap() else {
+            panic!()
         };
-        let start = -25_567i64; // 1900-01-01
-        for z in start..start + 110_000 {
-            assert_eq!(civil_from_days(z), (y, m, d), "day {z}");
-            d += 1;
-            if d > dim(y, m) {
-                d = 1;
-                m += 1;
-                if m > 12 {
-                    m = 1;
-                    y += 1;
-                }
-            }
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn older_records_without_protocol_or_source_are_http1_ebpf() {
+        let line = Record::Transaction(Box::new(base())).to_json_line();
+        let old = line
+            .replace(r#""protocol":"http1","#, "")
+            .replace(r#","source":"ebpf""#, "");
+        assert!(!old.contains("protocol") && !old.contains("source"));
+        let ReadLine::Record(Record::Transaction(t)) = read_json_line(old.as_bytes()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((t.protocol, t.conn.source), (HTTP1, Source::Ebpf));
+        assert_eq!(*t, base());
+    }
+
+    #[test]
+    fn other_lines_are_told_apart() {
+        let r = |s: &str| read_json_line(s.as_bytes());
+        assert!(r("not json").is_err());
+        assert!(r("{\"type\":").is_err());
+        assert!(matches!(r("5"), Ok(ReadLine::OtherType)));
+        assert!(matches!(r("[]"), Ok(ReadLine::OtherType)));
+        assert!(matches!(r("{}"), Ok(ReadLine::OtherType)));
+        assert!(matches!(r(r#"{"type":7}"#), Ok(ReadLine::OtherType)));
+        assert!(matches!(
+            r(r#"{"type":"event","kind":"data"}"#),
+            Ok(ReadLine::OtherType)
+        ));
+        assert!(
+            matches!(r(r#"{"type":"http_transaction","protocol":"http2"}"#),
+            Ok(ReadLine::OtherProtocol(p)) if p == "http2")
+        );
+        assert!(matches!(
+            r(r#"{"type":"http_transaction","ts_start_ns":1}"#),
+            Ok(ReadLine::Unfit { kind: TXN_TYPE, .. })
+        ));
+        let line = Record::Transaction(Box::new(base())).to_json_line();
+        for (from, to) in [
+            (r#""http_version":"1.1""#, r#""http_version":"3""#),
+            (r#""status":200"#, r#""status":"200""#),
+        ] {
+            assert!(
+                matches!(
+                    r(&line.replace(from, to)),
+                    Ok(ReadLine::Unfit { kind: TXN_TYPE, .. })
+                ),
+                "{to}"
+            );
         }
     }
 

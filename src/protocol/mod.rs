@@ -15,7 +15,7 @@ use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
 use crate::event::{ConnId, Direction, ProcInfo, Role, SockAddrs};
-use crate::record::Record;
+use crate::record::{ConnFields, Record, Source};
 use crate::track::{TrackerConfig, TrackerStats};
 
 /// Every protocol Osprey parses, in detection order. The first is also
@@ -205,6 +205,26 @@ impl ConnInfo {
         match &self.addrs {
             Some(a) => (Some(a.local.port()), Some(a.remote.port())),
             None => (None, None),
+        }
+    }
+
+    /// The connection fields every record embeds; `tid`: the thread that
+    /// moved the record's first bytes. Wire records have no process.
+    pub fn fields(&mut self, tid: u32, source: Source) -> ConnFields {
+        let (local_port, remote_port) = self.ports();
+        let l = self.labels();
+        let ebpf = source == Source::Ebpf;
+        ConnFields {
+            pid: ebpf.then_some(self.proc.tgid),
+            tid: ebpf.then_some(tid),
+            comm: ebpf.then_some(l.comm),
+            conn_id: l.conn_id,
+            role: self.role,
+            local_addr: l.local_addr,
+            local_port,
+            remote_addr: l.remote_addr,
+            remote_port,
+            source,
         }
     }
 

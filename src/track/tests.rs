@@ -241,19 +241,19 @@ fn keep_alive_three_transactions_client() {
     assert_eq!(a.method.as_deref(), Some("GET"));
     assert_eq!(a.status, Some(200));
     assert_eq!(a.reason.as_deref(), Some("OK"));
-    assert_eq!(a.role, Role::Client);
+    assert_eq!(a.conn.role, Role::Client);
     assert_eq!(a.http_version, Some("1.1"));
     assert_eq!(a.req_header_count, Some(2));
     assert_eq!(a.req_header_bytes, Some(req("/a?x=1").len() as u64));
     assert_eq!(a.resp_header_count, Some(2));
     assert_eq!(a.resp_content_type.as_deref(), Some("text/plain"));
-    assert_eq!(a.local_addr.as_deref(), Some("10.0.0.1"));
-    assert_eq!(a.remote_port, Some(80));
-    assert_eq!(&*a.conn_id, "4242-777-4-1");
+    assert_eq!(a.conn.local_addr.as_deref(), Some("10.0.0.1"));
+    assert_eq!(a.conn.remote_port, Some(80));
+    assert_eq!(&*a.conn.conn_id, "4242-777-4-1");
     // request written at +1us, response read at +2us
     assert_eq!(a.latency_ns, Some(1_000));
     assert_eq!(a.ttfb_ns, Some(1_000));
-    assert_eq!(a.ts_start_ns, 1_001_000);
+    assert_eq!(a.span.start_ns, 1_001_000);
     assert!(t
         .iter()
         .all(|t| !t.gap && !t.truncated && !t.no_response && !t.upgraded));
@@ -275,7 +275,7 @@ fn server_role_directions() {
     let (recs, _) = run(&s.events);
     let t = txns(&recs);
     assert_eq!(t.len(), 2);
-    assert_eq!(t[0].role, Role::Server);
+    assert_eq!(t[0].conn.role, Role::Server);
     assert_eq!(
         (t[0].target.as_deref(), t[0].status, t[0].resp_body_bytes),
         (Some("/srv"), Some(200), Some(5))
@@ -306,8 +306,8 @@ fn unknown_role_is_inferred() {
     let (recs, _) = run(&s.events);
     let t = txns(&recs);
     assert_eq!(t.len(), 1);
-    assert_eq!(t[0].role, Role::Server);
-    assert_eq!(t[0].local_addr, None);
+    assert_eq!(t[0].conn.role, Role::Server);
+    assert_eq!(t[0].conn.local_addr, None);
     assert_eq!(t[0].status, Some(200));
     // Open with Unknown role, egress carries a request -> client.
     let s = Script::new(5)
@@ -317,7 +317,7 @@ fn unknown_role_is_inferred() {
         .close();
     let t = txns(&run(&s.events).0);
     assert_eq!(t.len(), 1);
-    assert_eq!(t[0].role, Role::Client);
+    assert_eq!(t[0].conn.role, Role::Client);
     assert_eq!(t[0].target.as_deref(), Some("/y"));
 }
 
@@ -416,7 +416,7 @@ fn midstream_start_resyncs_on_next_message() {
     assert_eq!(t.len(), 1, "{recs:?}");
     assert_eq!(t[0].target.as_deref(), Some("/next"));
     assert_eq!(t[0].resp_body_bytes, Some(5));
-    assert_eq!(t[0].role, Role::Client);
+    assert_eq!(t[0].conn.role, Role::Client);
     assert!(!t[0].gap);
     assert_eq!(st.bytes_dropped, 30);
     assert_eq!(st.gaps, 0);
@@ -1309,7 +1309,7 @@ fn pseudo_random_mutations_never_panic() {
             t.flush_all(&mut out);
             for r in &out {
                 if let Record::Transaction(tx) = r {
-                    assert!(tx.ts_end_ns >= tx.ts_start_ns);
+                    assert!(tx.span.end_ns >= tx.span.start_ns);
                     if tx.no_response {
                         assert!(tx.status.is_none());
                     }

@@ -28,7 +28,7 @@ use record::Msg;
 pub struct Http1;
 
 /// The records' `protocol` field.
-pub const NAME: &str = "http1";
+pub const NAME: &str = crate::record::HTTP1;
 
 /// Ports HTTP/1.x servers commonly listen on: a hint only.
 const PORTS: [u16; 4] = [80, 8000, 8080, 8008];

@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 
 use super::parser::{self, is_interim};
-use super::Http1Session;
+use super::{Http1Session, NAME};
 use crate::event::Direction;
 use crate::protocol::Ctx;
-use crate::record::{epoch_ns, output_headers, IsoTime, MsgKind, MsgRecord, Record, Source, Transaction};
+use crate::record::{epoch_ns, output_headers, MsgKind, MsgRecord, Record, TimeSpan, Transaction, HTTP1_VERSIONS, MSG_TYPE, TXN_TYPE};
 
 /// One parsed request or response.
 #[derive(Clone, Debug)]
@@ -116,9 +116,9 @@ pub(super) fn upgraded(req: Option<&Msg>, resp: Option<&Msg>) -> bool {
             && resp.and_then(|m| m.status).is_some_and(|s| (200..300).contains(&s)))
 }
 
+/// `HTTP/1.<minor>`'s version as records give it.
 fn version_str(minor: u8) -> &'static str {
-    const V: [&str; 10] = ["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9"];
-    V.get(minor as usize).copied().unwrap_or("1.x")
+    HTTP1_VERSIONS.get(minor as usize).filter(|v| **v != "1.x").copied().unwrap_or("1.x")
 }
 
 impl Http1Session {
@@ -138,15 +138,10 @@ impl Http1Session {
             }
             _ => (None, None),
         };
-        let (lp, rp) = cx.conn.ports();
-        let l = cx.conn.labels();
-        let ebpf = cx.cfg.source == Source::Ebpf;
         let t = Transaction {
-            kind: "http_transaction",
-            ts_start: IsoTime(epoch_ns(start, off)),
-            ts_start_ns: epoch_ns(start, off),
-            ts_end: IsoTime(epoch_ns(end, off)),
-            ts_end_ns: epoch_ns(end, off),
+            kind: TXN_TYPE,
+            protocol: NAME,
+            span: TimeSpan { start_ns: epoch_ns(start, off), end_ns: epoch_ns(end, off) },
             latency_ns,
             ttfb_ns,
             method: req.and_then(|m| m.method.clone()),
@@ -164,16 +159,7 @@ impl Http1Session {
             resp_body_bytes: resp.map(|m| m.body_bytes),
             req_content_type: req.and_then(Msg::content_type),
             resp_content_type: resp.and_then(Msg::content_type),
-            pid: ebpf.then_some(cx.conn.proc.tgid),
-            tid: ebpf.then_some(any.tid),
-            comm: ebpf.then_some(l.comm),
-            conn_id: l.conn_id,
-            role: cx.conn.role,
-            local_addr: l.local_addr,
-            local_port: lp,
-            remote_addr: l.remote_addr,
-            remote_port: rp,
-            source: cx.cfg.source,
+            conn: cx.conn.fields(any.tid, cx.cfg.source),
             gap: req.is_some_and(|m| m.gap) || resp.is_some_and(|m| m.gap) || req.is_none(),
             truncated: req.is_some_and(|m| m.truncated) || resp.is_some_and(|m| m.truncated),
             no_response: req.is_some() && resp.is_none(),
@@ -192,17 +178,12 @@ impl Http1Session {
         let off = cx.cfg.realtime_offset_ns;
         let start = m.start_mono();
         let end = m.last_ts.max(start);
-        let (lp, rp) = cx.conn.ports();
-        let l = cx.conn.labels();
-        let ebpf = cx.cfg.source == Source::Ebpf;
         let r = MsgRecord {
-            kind: "http_message",
+            kind: MSG_TYPE,
+            protocol: NAME,
             message: if m.is_req { MsgKind::Request } else { MsgKind::Response },
             direction: m.dir,
-            ts_start: IsoTime(epoch_ns(start, off)),
-            ts_start_ns: epoch_ns(start, off),
-            ts_end: IsoTime(epoch_ns(end, off)),
-            ts_end_ns: epoch_ns(end, off),
+            span: TimeSpan { start_ns: epoch_ns(start, off), end_ns: epoch_ns(end, off) },
             method: m.method.clone(),
             target: m.target.clone(),
             path: m.path(),
@@ -214,16 +195,7 @@ impl Http1Session {
             header_bytes: m.header_bytes,
             body_bytes: m.body_bytes,
             content_type: m.content_type(),
-            pid: ebpf.then_some(cx.conn.proc.tgid),
-            tid: ebpf.then_some(m.tid),
-            comm: ebpf.then_some(l.comm),
-            conn_id: l.conn_id,
-            role: cx.conn.role,
-            local_addr: l.local_addr,
-            local_port: lp,
-            remote_addr: l.remote_addr,
-            remote_port: rp,
-            source: cx.cfg.source,
+            conn: cx.conn.fields(m.tid, cx.cfg.source),
             gap: m.gap,
             truncated: m.truncated,
             interim: m.status.is_some_and(is_interim),

@@ -1,0 +1,522 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The matching engine of `osprey recon-diff`: records grouped by
+//! connection and side, paired by start time, settled a window behind.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::event::Role;
+use crate::record::Transaction;
+
+// ---------------------------------------------------------------------------
+// Records
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Side {
+    Client = 0,
+    Server = 1,
+}
+
+impl Side {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+/// One usable transaction record, normalised to its connection's ends.
+#[derive(Clone, Debug)]
+pub(super) struct Rec {
+    pub(super) t: Rc<Transaction>,
+    pub(super) ts_start: i64,
+    /// Never before `ts_start`.
+    pub(super) ts_end: i64,
+    /// None for role "unknown".
+    pub(super) side: Option<Side>,
+    client: String,
+    server: String,
+    loopback: bool,
+}
+
+/// The fields compared between paired records, as they are shown.
+const COMPARED: [(&str, fn(&Transaction) -> Value); 5] = [
+    ("method", |t| json!(t.method)),
+    ("target", |t| json!(t.target)),
+    ("status", |t| json!(t.status)),
+    ("req_body_bytes", |t| json!(t.req_body_bytes)),
+    ("resp_body_bytes", |t| json!(t.resp_body_bytes)),
+];
+
+fn norm_ip(s: &str) -> Option<IpAddr> {
+    let ip: IpAddr = s.parse().ok()?;
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    })
+}
+
+impl Rec {
+    /// Err for records recon cannot use (no addresses).
+    pub(super) fn new(t: Box<Transaction>) -> Result<Rec, &'static str> {
+        let c = &t.conn;
+        let ep = |a: &Option<Arc<str>>, p: Option<u16>| {
+            Some(SocketAddr::new(norm_ip(a.as_deref()?)?, p?))
+        };
+        let local = ep(&c.local_addr, c.local_port).ok_or("no addresses")?;
+        let remote = ep(&c.remote_addr, c.remote_port).ok_or("no addresses")?;
+        let side = match c.role {
+            Role::Client => Some(Side::Client),
+            Role::Server => Some(Side::Server),
+            Role::Unknown => None,
+        };
+        let (client, server) = match side {
+            Some(Side::Client) => (local, remote),
+            Some(Side::Server) => (remote, local),
+            None if local.port() >= remote.port() => (local, remote),
+            None => (remote, local),
+        };
+        Ok(Rec {
+            ts_start: t.span.start_ns,
+            ts_end: t.span.end_ns.max(t.span.start_ns),
+            side,
+            client: client.to_string(),
+            server: server.to_string(),
+            loopback: client.ip().is_loopback() && server.ip().is_loopback(),
+            t: Rc::from(t),
+        })
+    }
+
+    /// `ts_start` as written in the differences.
+    fn ts_start_iso(&self) -> String {
+        self.t.span.start().to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Matching engine
+
+/// Counters for one side.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct SideSummary {
+    pub matched: u64,
+    /// Matched transactions with at least one field mismatch.
+    pub mismatched: u64,
+    pub wire_only: u64,
+    pub probe_only: u64,
+    /// Mismatches per field.
+    pub fields: BTreeMap<String, u64>,
+}
+
+/// The whole comparison.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Summary {
+    pub wire_records: u64,
+    pub ebpf_records: u64,
+    /// Probe records with role "unknown" (no request seen): not compared.
+    pub ebpf_unknown_role: u64,
+    /// Transaction records without addresses/timestamps (either input).
+    pub unusable_records: u64,
+    /// Lines that were not JSON (either input); they are skipped.
+    pub bad_lines: u64,
+    pub sides: BTreeMap<String, SideSummary>,
+    pub mismatch_pct: f64,
+    pub unmatched_pct: f64,
+    pub max_mismatch_pct: f64,
+    pub max_unmatched_pct: f64,
+    pub ok: bool,
+    pub notes: Vec<String>,
+}
+
+#[derive(Default)]
+struct Group {
+    wire: Vec<Rec>,
+    ebpf: Vec<Rec>,
+    /// The probe (this side) / the wire had any record on this connection.
+    probe_seen: bool,
+    wire_seen: bool,
+    last_end: i64,
+}
+
+/// Matching settings.
+#[derive(Clone, Debug)]
+pub struct MatchConfig {
+    pub skew_ns: i64,
+    pub tol_ns: i64,
+    pub window_ns: i64,
+    /// Sides compared: [client, server].
+    pub sides: [bool; 2],
+}
+
+pub(super) struct Engine {
+    cfg: MatchConfig,
+    groups: [BTreeMap<(String, String), Group>; 2],
+    pub(super) summary: Summary,
+    wire_loopback: u64,
+    ebpf_loopback: u64,
+    diffs: Vec<(i64, Value)>,
+}
+
+impl Engine {
+    pub(super) fn new(cfg: MatchConfig) -> Engine {
+        let mut summary = Summary::default();
+        for s in [Side::Client, Side::Server] {
+            if cfg.sides[s as usize] {
+                summary
+                    .sides
+                    .insert(s.name().into(), SideSummary::default());
+            }
+        }
+        Engine {
+            cfg,
+            groups: [BTreeMap::new(), BTreeMap::new()],
+            summary,
+            wire_loopback: 0,
+            ebpf_loopback: 0,
+            diffs: Vec::new(),
+        }
+    }
+
+    pub(super) fn add_wire(&mut self, r: Rec) {
+        self.summary.wire_records += 1;
+        self.wire_loopback += r.loopback as u64;
+        for s in [Side::Client, Side::Server] {
+            if self.cfg.sides[s as usize] {
+                let g = self.groups[s as usize]
+                    .entry((r.client.clone(), r.server.clone()))
+                    .or_default();
+                g.wire_seen = true;
+                g.last_end = g.last_end.max(r.ts_end);
+                g.wire.push(r.clone());
+            }
+        }
+    }
+
+    pub(super) fn add_ebpf(&mut self, r: Rec) {
+        self.summary.ebpf_records += 1;
+        self.ebpf_loopback += r.loopback as u64;
+        let Some(s) = r.side else {
+            self.summary.ebpf_unknown_role += 1;
+            return;
+        };
+        if !self.cfg.sides[s as usize] {
+            return;
+        }
+        let g = self.groups[s as usize]
+            .entry((r.client.clone(), r.server.clone()))
+            .or_default();
+        g.probe_seen = true;
+        g.last_end = g.last_end.max(r.ts_end);
+        g.ebpf.push(r);
+    }
+
+    /// Settle every record whose ts_end is before `w`.
+    pub(super) fn flush(&mut self, w: i64) {
+        let win = self.cfg.skew_ns.saturating_add(self.cfg.tol_ns);
+        for s in [Side::Client, Side::Server] {
+            let keys: Vec<(String, String)> = self.groups[s as usize].keys().cloned().collect();
+            for k in keys {
+                let mut g = self.groups[s as usize].remove(&k).unwrap_or_default();
+                g.wire.sort_by_key(|r| r.ts_start);
+                g.ebpf.sort_by_key(|r| r.ts_start);
+                let (mut i, mut j) = (0, 0);
+                let mut keep_w = Vec::new();
+                let mut keep_e = Vec::new();
+                let wire = std::mem::take(&mut g.wire);
+                let ebpf = std::mem::take(&mut g.ebpf);
+                while i < wire.len() || j < ebpf.len() {
+                    let (wi, ej) = (wire.get(i), ebpf.get(j));
+                    match (wi, ej) {
+                        (Some(a), Some(b)) if (b.ts_start - a.ts_start).abs() <= win => {
+                            if a.ts_end < w && b.ts_end < w {
+                                self.compare(s, &k, a, b);
+                            } else {
+                                keep_w.push(a.clone());
+                                keep_e.push(b.clone());
+                            }
+                            i += 1;
+                            j += 1;
+                        }
+                        (Some(a), b) if b.is_none_or(|b| b.ts_start > a.ts_start) => {
+                            if a.ts_end < w {
+                                self.unmatched_wire(s, &k, a, &g);
+                            } else {
+                                keep_w.push(a.clone());
+                            }
+                            i += 1;
+                        }
+                        (_, Some(b)) => {
+                            if b.ts_end < w {
+                                self.unmatched_ebpf(s, &k, b, &g);
+                            } else {
+                                keep_e.push(b.clone());
+                            }
+                            j += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                g.wire = keep_w;
+                g.ebpf = keep_e;
+                let forget = g.wire.is_empty()
+                    && g.ebpf.is_empty()
+                    && (w == i64::MAX || g.last_end < w.saturating_sub(self.cfg.window_ns));
+                if !forget {
+                    self.groups[s as usize].insert(k, g);
+                }
+            }
+        }
+    }
+
+    fn side_mut(&mut self, s: Side) -> &mut SideSummary {
+        self.summary.sides.entry(s.name().into()).or_default()
+    }
+
+    fn conn(k: &(String, String)) -> String {
+        format!("{} -> {}", k.0, k.1)
+    }
+
+    fn compare(&mut self, s: Side, k: &(String, String), w: &Rec, e: &Rec) {
+        let mut found = Vec::new();
+        for (f, get) in COMPARED {
+            let (a, b) = (get(&w.t), get(&e.t));
+            if a != b {
+                found.push((f, a, b));
+            }
+        }
+        if let (Some(a), Some(b)) = (w.t.latency_ns, e.t.latency_ns) {
+            if (a as i128 - b as i128).unsigned_abs() > self.cfg.tol_ns.max(0) as u128 {
+                found.push(("latency_ns", json!(a), json!(b)));
+            }
+        }
+        let sm = self.side_mut(s);
+        sm.matched += 1;
+        if !found.is_empty() {
+            sm.mismatched += 1;
+        }
+        for (f, _, _) in &found {
+            *sm.fields.entry((*f).into()).or_default() += 1;
+        }
+        for (f, a, b) in found {
+            let expl = explain_mismatch(s, f, w, e);
+            self.diffs.push((
+                w.ts_start,
+                json!({
+                    "kind": "mismatch",
+                    "side": s.name(),
+                    "field": f,
+                    "wire": a,
+                    "ebpf": b,
+                    "conn": Self::conn(k),
+                    "ts_start": w.ts_start_iso(),
+                    "method": w.t.method,
+                    "target": w.t.target,
+                    "wire_conn_id": w.t.conn.conn_id,
+                    "ebpf_conn_id": e.t.conn.conn_id,
+                    "comm": e.t.conn.comm,
+                    "explanation": expl,
+                }),
+            ));
+        }
+    }
+
+    fn unmatched_wire(&mut self, s: Side, k: &(String, String), w: &Rec, g: &Group) {
+        self.side_mut(s).wire_only += 1;
+        let mut why = Vec::new();
+        if !g.probe_seen {
+            why.push(format!(
+                "the probe reported nothing on this connection's {} side: that process was not traced \
+                 (an allowlist such as --pid/--comm filters whole connections), the probe was not \
+                 running yet, or the {} is on another host",
+                s.name(),
+                s.name()
+            ));
+        } else {
+            why.push(format!(
+                "the probe has other {}-side transactions on this connection: this one was lost \
+                 (ring-buffer loss or a probe-side gap merging/splitting messages)",
+                s.name()
+            ));
+        }
+        if w.t.gap {
+            why.push("the wire record itself has gap=true (bytes missing from the capture)".into());
+        }
+        self.diffs.push((
+            w.ts_start,
+            json!({
+                "kind": "wire_only",
+                "side": s.name(),
+                "field": null,
+                "wire": summary_of(w),
+                "ebpf": null,
+                "conn": Self::conn(k),
+                "ts_start": w.ts_start_iso(),
+                "wire_conn_id": w.t.conn.conn_id,
+                "explanation": why.join("; "),
+            }),
+        ));
+    }
+
+    fn unmatched_ebpf(&mut self, s: Side, k: &(String, String), e: &Rec, g: &Group) {
+        self.side_mut(s).probe_only += 1;
+        let mut why = Vec::new();
+        if !g.wire_seen {
+            if e.loopback && self.wire_loopback == 0 {
+                why.push(
+                    "loopback connection: a capture on a NIC (SPAN/TAP or -i eth0) never sees it; \
+                     capture with -i lo (or -i any) to compare it"
+                        .to_string(),
+                );
+            } else {
+                why.push(
+                    "the capture has no transaction on this connection: outside the capture filter or \
+                     interface, before/after the capture ran, or dropped by the capturing kernel"
+                        .into(),
+                );
+            }
+        } else {
+            why.push(
+                "the capture has other transactions on this connection: this exchange was lost from \
+                 the capture (packet drops leave a wire-side gap) or timed differently beyond the skew"
+                    .into(),
+            );
+        }
+        if e.t.gap {
+            why.push("the probe record has gap=true (its fields may be incomplete)".into());
+        }
+        if e.t.no_response {
+            why.push("the probe record has no_response=true".into());
+        }
+        self.diffs.push((
+            e.ts_start,
+            json!({
+                "kind": "probe_only",
+                "side": s.name(),
+                "field": null,
+                "wire": null,
+                "ebpf": summary_of(e),
+                "conn": Self::conn(k),
+                "ts_start": e.ts_start_iso(),
+                "ebpf_conn_id": e.t.conn.conn_id,
+                "comm": e.t.conn.comm,
+                "explanation": why.join("; "),
+            }),
+        ));
+    }
+
+    pub(super) fn take_diffs(&mut self) -> Vec<Value> {
+        let mut d = std::mem::take(&mut self.diffs);
+        // Stable: ties keep the (deterministic) order they were found in.
+        d.sort_by_key(|x| x.0);
+        d.into_iter().map(|(_, v)| v).collect()
+    }
+
+    pub(super) fn pending(&self) -> usize {
+        self.groups
+            .iter()
+            .flat_map(|m| m.values())
+            .map(|g| g.wire.len() + g.ebpf.len())
+            .sum()
+    }
+
+    pub(super) fn finish(&mut self, max_mismatch: f64, max_unmatched: f64) {
+        let sm = &mut self.summary;
+        let (mut m, mut mm, mut un) = (0u64, 0u64, 0u64);
+        for s in sm.sides.values() {
+            m += s.matched;
+            mm += s.mismatched;
+            un += s.wire_only + s.probe_only;
+        }
+        let pct = |a: u64, b: u64| {
+            if b == 0 {
+                0.0
+            } else {
+                (a as f64 * 10000.0 / b as f64).round() / 100.0
+            }
+        };
+        sm.mismatch_pct = pct(mm, m);
+        sm.unmatched_pct = pct(un, m + un);
+        sm.max_mismatch_pct = max_mismatch;
+        sm.max_unmatched_pct = max_unmatched;
+        sm.ok = sm.mismatch_pct <= max_mismatch && sm.unmatched_pct <= max_unmatched;
+        if self.wire_loopback > 0 && self.cfg.sides == [true, true] {
+            sm.notes.push(format!(
+                "{} wire transactions are on loopback: the capture sees each exchange once, the probe \
+                 reports the client and the server end separately; each side is compared on its own",
+                self.wire_loopback
+            ));
+        }
+        if self.ebpf_loopback > 0 && self.wire_loopback == 0 {
+            sm.notes.push(format!(
+                "{} probe transactions are on loopback but the capture has none (NIC vantage): they \
+                 show as probe_only",
+                self.ebpf_loopback
+            ));
+        }
+        for s in [Side::Client, Side::Server] {
+            if !self.cfg.sides[s as usize] {
+                sm.notes.push(format!(
+                    "{} side not compared (the probe input has no {}-role records, or --sides excluded it)",
+                    s.name(),
+                    s.name()
+                ));
+            }
+        }
+        if sm.ebpf_unknown_role > 0 {
+            sm.notes.push(format!(
+                "{} probe records have role unknown (no request seen) and were not compared",
+                sm.ebpf_unknown_role
+            ));
+        }
+    }
+}
+
+fn summary_of(r: &Rec) -> Value {
+    let t = &r.t;
+    json!({
+        "method": t.method, "target": t.target, "status": t.status,
+        "latency_ns": t.latency_ns, "gap": t.gap, "truncated": t.truncated, "no_response": t.no_response,
+    })
+}
+
+fn explain_mismatch(s: Side, field: &str, w: &Rec, e: &Rec) -> String {
+    let (w, e) = (&*w.t, &*e.t);
+    let mut why = Vec::new();
+    if e.gap {
+        why.push("probe record has gap=true: bytes were lost probe-side (ring buffer full, missed syscalls), fields may be incomplete");
+    }
+    if w.gap {
+        why.push("wire record has gap=true: packets missing from the capture (capture drops, started mid-stream)");
+    }
+    if e.truncated && field.ends_with("body_bytes") {
+        why.push("probe record is truncated (capture cap): body counts follow the framing");
+    }
+    if w.truncated && field.ends_with("body_bytes") {
+        why.push("wire record is truncated: a missing body segment or snaplen cut");
+    }
+    if e.no_response != w.no_response {
+        why.push(if e.no_response {
+            "the probe saw no response (process exited/connection still open when the probe stopped, or response lost)"
+        } else {
+            "the capture saw no response (capture ended early, response packets dropped, or the snaplen cut the response head)"
+        });
+    }
+    if field == "latency_ns" && why.is_empty() {
+        why.push(match s {
+            Side::Server => "server-side latency runs from the server's read of the request to its last write: it excludes network transit, client queuing and the final ACK-less flight",
+            Side::Client => "client-side latency is measured at syscalls, the wire at packets: socket buffering, scheduling delays and TCP segmentation move either end",
+        });
+    }
+    if why.is_empty() {
+        why.push(
+            "no recorded loss on either side: a parser or framing difference worth investigating",
+        );
+    }
+    why.join("; ")
+}

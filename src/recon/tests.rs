@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Tests of `osprey recon-diff`: the engine on synthetic records, and
+//! goldens of real captures against real probe records.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use std::sync::Arc;
+
+use super::*;
+use crate::event::Role;
+use crate::record::{ConnFields, Source, TimeSpan};
+
+#[allow(clippy::too_many_arguments)]
+fn rec(
+    role: &str,
+    local: &str,
+    remote: &str,
+    t_ms: i64,
+    target: &str,
+    status: u16,
+    lat_ms: u64,
+    source: &str,
+) -> Value {
+    let l: SocketAddr = local.parse().unwrap();
+    let r: SocketAddr = remote.parse().unwrap();
+    let t0 = 1_795_966_200_000_000_000i64 + t_ms * 1_000_000;
+    let wire = source == "wire";
+    let mut t = crate::jsonline::tests::base();
+    t.span = TimeSpan {
+        start_ns: t0,
+        end_ns: t0 + lat_ms as i64 * 1_000_000,
+    };
+    t.latency_ns = Some(lat_ms * 1_000_000);
+    t.method = Some("GET".into());
+    t.target = Some(target.into());
+    t.status = Some(status);
+    t.req_body_bytes = Some(0);
+    t.resp_body_bytes = Some(10);
+    t.gap = false;
+    t.truncated = false;
+    t.no_response = false;
+    t.conn = ConnFields {
+        pid: (!wire).then_some(42),
+        tid: (!wire).then_some(42),
+        comm: (!wire).then(|| Arc::from(if role == "client" { "curl" } else { "nginx" })),
+        conn_id: Arc::from(format!("{source}-{}", l.port())),
+        role: match role {
+            "client" => Role::Client,
+            "server" => Role::Server,
+            _ => Role::Unknown,
+        },
+        local_addr: Some(Arc::from(l.ip().to_string())),
+        local_port: Some(l.port()),
+        remote_addr: Some(Arc::from(r.ip().to_string())),
+        remote_port: Some(r.port()),
+        source: if wire { Source::Wire } else { Source::Ebpf },
+    };
+    serde_json::to_value(&t).unwrap()
+}
+
+const C: &str = "10.0.0.1:40000";
+const S: &str = "10.0.0.2:80";
+
+fn cfg(sides: [bool; 2]) -> MatchConfig {
+    MatchConfig {
+        skew_ns: 50_000_000,
+        tol_ns: 5_000_000,
+        window_ns: 10_000_000_000,
+        sides,
+    }
+}
+
+fn run(w: Vec<Value>, e: Vec<Value>, sides: [bool; 2]) -> (Summary, Vec<Value>) {
+    let (s, d, _) = recon_values(w, e, cfg(sides), 0.0, 0.0);
+    (s, d)
+}
+
+#[test]
+fn exact_match_is_clean() {
+    let w = vec![
+        rec("client", C, S, 0, "/a", 200, 3, "wire"),
+        rec("client", C, S, 10, "/b", 200, 3, "wire"),
+    ];
+    let e = vec![
+        rec("client", C, S, 1, "/a", 200, 3, "ebpf"),
+        rec("client", C, S, 11, "/b", 200, 4, "ebpf"),
+    ];
+    let (s, d) = run(w, e, [true, false]);
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(s.sides["client"].matched, 2);
+    assert!(s.ok);
+    assert_eq!(s.mismatch_pct, 0.0);
+}
+
+#[test]
+fn field_mismatch_reported_per_field() {
+    let w = vec![rec("client", C, S, 0, "/a", 200, 3, "wire")];
+    let mut p = rec("client", C, S, 0, "/a", 503, 30, "ebpf");
+    p["resp_body_bytes"] = json!(11);
+    let (s, d) = run(w, vec![p], [true, false]);
+    let fields: Vec<&str> = d.iter().map(|x| x["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["status", "resp_body_bytes", "latency_ns"]);
+    assert!(d
+        .iter()
+        .all(|x| x["kind"] == "mismatch" && x["conn"] == "10.0.0.1:40000 -> 10.0.0.2:80"));
+    let st = d.iter().find(|x| x["field"] == "status").unwrap();
+    assert_eq!(
+        (st["wire"].as_u64(), st["ebpf"].as_u64()),
+        (Some(200), Some(503))
+    );
+    assert_eq!(s.sides["client"].mismatched, 1);
+    assert_eq!(s.sides["client"].fields["status"], 1);
+    assert_eq!(s.mismatch_pct, 100.0);
+    assert!(!s.ok);
+    // within a 100 % threshold it passes
+    let (s, _, _) = recon_values(
+        vec![rec("client", C, S, 0, "/a", 200, 3, "wire")],
+        vec![rec("client", C, S, 0, "/a", 503, 3, "ebpf")],
+        cfg([true, false]),
+        100.0,
+        0.0,
+    );
+    assert!(s.ok);
+}
+
+#[test]
+fn wire_only_and_probe_only_with_explanations() {
+    // second wire transaction lost by the probe; a probe-only connection elsewhere
+    let w = vec![
+        rec("client", C, S, 0, "/a", 200, 3, "wire"),
+        rec("client", C, S, 20, "/b", 200, 3, "wire"),
+    ];
+    let e = vec![
+        rec("client", C, S, 0, "/a", 200, 3, "ebpf"),
+        rec("client", "10.0.0.1:40001", S, 5, "/x", 200, 3, "ebpf"),
+    ];
+    let (s, d) = run(w, e, [true, false]);
+    let sc = &s.sides["client"];
+    assert_eq!((sc.matched, sc.wire_only, sc.probe_only), (1, 1, 1));
+    let wo = d.iter().find(|x| x["kind"] == "wire_only").unwrap();
+    assert_eq!(wo["wire"]["target"], "/b");
+    assert!(wo["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("other client-side transactions"));
+    let po = d.iter().find(|x| x["kind"] == "probe_only").unwrap();
+    assert!(po["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("no transaction on this connection"));
+    assert_eq!(s.unmatched_pct, 66.67);
+}
+
+#[test]
+fn allowlisted_connection_is_explained() {
+    let w = vec![rec("client", C, S, 0, "/a", 200, 3, "wire")];
+    let (s, d) = run(w, vec![], [true, false]);
+    assert_eq!(s.sides["client"].wire_only, 1);
+    assert!(d[0]["explanation"].as_str().unwrap().contains("allowlist"));
+}
+
+#[test]
+fn clock_skew_within_and_beyond_window() {
+    let w = vec![rec("client", C, S, 0, "/a", 200, 3, "wire")];
+    let (s, _) = run(
+        w.clone(),
+        vec![rec("client", C, S, 40, "/a", 200, 3, "ebpf")],
+        [true, false],
+    );
+    assert_eq!(s.sides["client"].matched, 1);
+    let (s, _) = run(
+        w.clone(),
+        vec![rec("client", C, S, -54, "/a", 200, 3, "ebpf")],
+        [true, false],
+    );
+    assert_eq!(s.sides["client"].matched, 1);
+    let (s, d) = run(
+        w,
+        vec![rec("client", C, S, 100, "/a", 200, 3, "ebpf")],
+        [true, false],
+    );
+    assert_eq!(
+        (s.sides["client"].wire_only, s.sides["client"].probe_only),
+        (1, 1)
+    );
+    assert_eq!(d[0]["kind"], "wire_only");
+}
+
+#[test]
+fn both_roles_on_loopback_matched_separately() {
+    let c = "127.0.0.1:51000";
+    let sv = "127.0.0.1:8080";
+    let w = vec![rec("client", c, sv, 0, "/a", 200, 3, "wire")];
+    let e = vec![
+        rec("client", c, sv, 0, "/a", 200, 3, "ebpf"),
+        rec("server", sv, c, 1, "/a", 200, 1, "ebpf"),
+    ];
+    let (s, d) = run(w, e, [true, true]);
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(s.sides["client"].matched, 1);
+    assert_eq!(s.sides["server"].matched, 1);
+    assert!(s.notes.iter().any(|n| n.contains("loopback")));
+    // a server-side latency difference gets the vantage explanation
+    let w = vec![rec("client", c, sv, 0, "/a", 200, 30, "wire")];
+    let e = vec![rec("server", sv, c, 1, "/a", 200, 1, "ebpf")];
+    let (_, d) = run(w, e, [false, true]);
+    assert_eq!(d[0]["field"], "latency_ns");
+    assert!(d[0]["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("server-side latency"));
+}
+
+#[test]
+fn mapped_ipv6_and_wire_server_role_normalise() {
+    let w = vec![rec("server", S, C, 0, "/a", 200, 3, "wire")];
+    let e = vec![rec(
+        "client",
+        "[::ffff:10.0.0.1]:40000",
+        "[::ffff:10.0.0.2]:80",
+        0,
+        "/a",
+        200,
+        3,
+        "ebpf",
+    )];
+    let (s, d) = run(w, e, [true, false]);
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(s.sides["client"].matched, 1);
+}
+
+#[test]
+fn unusable_and_foreign_records_are_counted_not_fatal() {
+    let mut noaddr = rec("client", C, S, 0, "/a", 200, 3, "ebpf");
+    noaddr["local_addr"] = Value::Null;
+    let mut unfit = rec("client", C, S, 0, "/a", 200, 3, "ebpf");
+    unfit["status"] = json!("200");
+    let mut http2 = rec("client", C, S, 0, "/a", 200, 3, "ebpf");
+    http2["protocol"] = json!("http2");
+    let msg = json!({"type": "http_message"});
+    let (s, d) = run(
+        vec![],
+        vec![noaddr, unfit, msg, json!(5), http2],
+        [true, false],
+    );
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(s.unusable_records, 2);
+    assert_eq!(s.ebpf_records, 0);
+    assert!(
+        s.notes
+            .iter()
+            .any(|n| n.contains("1 records of another protocol")),
+        "{:?}",
+        s.notes
+    );
+    assert!(s.ok);
+}
+
+#[test]
+fn memory_is_bounded_by_the_window() {
+    // 20 000 transactions, 100 ms apart, on 50 connections: both streams
+    // are consumed in lockstep and settled a window behind.
+    let n = 20_000i64;
+    let mk = |src: &'static str| {
+        (0..n).map(move |i| {
+            let port = 40000 + (i % 50) as u16;
+            rec(
+                "client",
+                &format!("10.0.0.1:{port}"),
+                S,
+                i * 100,
+                "/a",
+                200,
+                3,
+                src,
+            )
+        })
+    };
+    let (s, d, peak) = recon_values(mk("wire"), mk("ebpf"), cfg([true, false]), 0.0, 0.0);
+    assert!(d.is_empty());
+    assert_eq!(s.sides["client"].matched, n as u64);
+    // 10 s window at 10 records/s per input, plus a flush interval.
+    assert!(peak < 1000, "peak pending {peak}");
+}
+
+// ---- golden: real captures against real probe records ------------------
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/recon")
+        .join(name)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("osprey-recon-{}-{name}", std::process::id()))
+}
+
+/// Run the whole command; returns (exit code, summary, diffs) as one JSON.
+fn run_cmd(wire: PathBuf, ebpf: PathBuf, tag: &str) -> Value {
+    let out = tmp(&format!("{tag}.diffs"));
+    let sum = tmp(&format!("{tag}.summary"));
+    let args = ReconArgs {
+        wire,
+        ebpf,
+        skew_ms: 50.0,
+        latency_tolerance_ms: 5.0,
+        max_mismatch_pct: 0.0,
+        max_unmatched_pct: 0.0,
+        output: Some(out.clone()),
+        sides: Sides::Auto,
+        window_s: 10.0,
+        summary_json: Some(sum.clone()),
+    };
+    let code = recon_cmd(&args).unwrap();
+    let diffs: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&sum).unwrap()).unwrap();
+    let _ = std::fs::remove_file(out);
+    let _ = std::fs::remove_file(sum);
+    json!({"exit": code, "summary": summary, "diffs": diffs})
+}
+
+fn golden(name: &str, got: &Value) {
+    let path = sample(&format!("{name}.golden"));
+    let text = serde_json::to_string_pretty(got).unwrap() + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
+    assert_eq!(
+        want,
+        text,
+        "{} differs (UPDATE_GOLDEN=1 regenerates)",
+        path.display()
+    );
+}
+
+#[test]
+fn golden_python_loopback_pcap_and_pcapng() {
+    let got = run_cmd(
+        sample("lo_python.pcap"),
+        sample("lo_python.probe.jsonl"),
+        "py",
+    );
+    assert_eq!(got["exit"], 0);
+    assert_eq!(got["summary"]["sides"]["client"]["matched"], 6);
+    assert_eq!(got["summary"]["sides"]["server"]["matched"], 6);
+    golden("lo_python", &got);
+    let ng = run_cmd(
+        sample("lo_python.pcapng"),
+        sample("lo_python.probe.jsonl"),
+        "pyng",
+    );
+    assert_eq!(
+        ng, got,
+        "pcapng and pcap of the same capture reconcile identically"
+    );
+}
+
+#[test]
+fn golden_nginx_sll2_ipv6_keepalive() {
+    let got = run_cmd(
+        sample("any_nginx.pcap"),
+        sample("any_nginx.probe.jsonl"),
+        "ng",
+    );
+    assert_eq!(got["exit"], 0);
+    assert_eq!(got["summary"]["sides"]["server"]["matched"], 7);
+    golden("any_nginx", &got);
+}
+
+#[test]
+fn golden_nginx_mutated_probe() {
+    let got = run_cmd(
+        sample("any_nginx.pcap"),
+        sample("any_nginx.probe-mutated.jsonl"),
+        "mut",
+    );
+    assert_eq!(got["exit"], 1);
+    let c = &got["summary"]["sides"]["client"];
+    assert_eq!(
+        (
+            c["matched"].as_u64(),
+            c["mismatched"].as_u64(),
+            c["probe_only"].as_u64()
+        ),
+        (Some(7), Some(1), Some(1))
+    );
+    assert_eq!(got["summary"]["sides"]["server"]["wire_only"], 1);
+    golden("any_nginx_mutated", &got);
+}
+
+#[test]
+fn golden_lossy_capture() {
+    let got = run_cmd(
+        sample("any_nginx_lossy.pcap"),
+        sample("any_nginx.probe.jsonl"),
+        "lossy",
+    );
+    assert_eq!(got["exit"], 1);
+    assert!(got["diffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("wire record has gap=true")));
+    golden("any_nginx_lossy", &got);
+}
+
+#[test]
+fn truncated_capture_still_reconciles() {
+    let mut bytes = std::fs::read(sample("lo_python.pcap")).unwrap();
+    bytes.truncate(bytes.len() - 10);
+    let cut = tmp("cut.pcap");
+    std::fs::write(&cut, &bytes).unwrap();
+    let got = run_cmd(cut.clone(), sample("lo_python.probe.jsonl"), "cut");
+    let _ = std::fs::remove_file(cut);
+    assert_eq!(got["summary"]["sides"]["client"]["matched"], 6);
+    let notes = got["summary"]["notes"].to_string();
+    assert!(
+        notes.contains("ended early") && notes.contains("truncated"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn input_errors_exit_2() {
+    let mut args = ReconArgs {
+        wire: sample("missing.pcap"),
+        ebpf: sample("lo_python.probe.jsonl"),
+        skew_ms: 50.0,
+        latency_tolerance_ms: 5.0,
+        max_mismatch_pct: 0.0,
+        max_unmatched_pct: 0.0,
+        output: Some(tmp("err.out")),
+        sides: Sides::Auto,
+        window_s: 10.0,
+        summary_json: None,
+    };
+    assert_eq!(recon_cmd(&args).unwrap(), 2);
+    args.wire = sample("lo_python.pcap");
+    args.skew_ms = -1.0;
+    assert_eq!(recon_cmd(&args).unwrap(), 2);
+    args.skew_ms = 50.0;
+    let garbage = tmp("garbage.jsonl");
+    std::fs::write(&garbage, "not json\n{\n").unwrap();
+    args.ebpf = garbage.clone();
+    args.wire = garbage.clone();
+    assert_eq!(recon_cmd(&args).unwrap(), 2);
+    // one input that is not JSON: its lines are skipped, the other input's
+    // records are unmatched, the thresholds decide
+    args.wire = sample("lo_python.pcap");
+    assert_eq!(recon_cmd(&args).unwrap(), 1);
+    args.max_unmatched_pct = 100.0;
+    assert_eq!(recon_cmd(&args).unwrap(), 0);
+    // an input that cannot be read to its end (a directory opens, then
+    // every read fails): exit 2, with either --sides (no pre-pass)
+    let dir = tmp("dir.jsonl");
+    std::fs::create_dir_all(&dir).unwrap();
+    args.ebpf = dir.clone();
+    assert_eq!(recon_cmd(&args).unwrap(), 2);
+    args.sides = Sides::Client;
+    assert_eq!(recon_cmd(&args).unwrap(), 2);
+    args.ebpf = sample("lo_python.probe.jsonl");
+    args.wire = dir.clone();
+    assert_eq!(recon_cmd(&args).unwrap(), 2);
+    let _ = std::fs::remove_dir(dir);
+    let _ = std::fs::remove_file(garbage);
+    let _ = std::fs::remove_file(tmp("err.out"));
+}
