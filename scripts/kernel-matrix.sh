@@ -20,6 +20,8 @@
 #   --verbose           guests dump osprey's stderr and records even on PASS
 #
 # Environment: OSPREY_MATRIX_RETRY_FAIL=1 re-runs a failing row once (CI);
+# CI=true (or OSPREY_MATRIX_REQUIRE_ALL=1) makes a SKIP row (a kernel that
+# could not be fetched) fail the run, so CI cannot pass on the host row alone.
 # the table then says "PASS (on retry)" and keeps the first verdict in notes.
 # OSPREY_MATRIX_CACHE (default ~/.cache/osprey-matrix) holds the
 # private apt state, the extracted vmlinuz files (.debs are deleted), the initrd and
@@ -31,7 +33,8 @@
 # host's apt configuration is never changed.
 #
 # Exit status: 0 unless a kernel >= 5.15 FAILs (or the script itself breaks).
-# Older kernels failing are reported as expected; unreachable ones are SKIP.
+# Older kernels failing are reported as expected; unreachable ones are SKIP,
+# which fails the run too under CI=true / OSPREY_MATRIX_REQUIRE_ALL=1.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -383,8 +386,11 @@ run_host() {
     log "host: ${R_RES[$row]} in ${R_SECS[$row]} s${R_NOTE[$row]:+ — ${R_NOTE[$row]}}"
 }
 
-skip_row() {   # skip_row ROW REASON
-    ROWS+=("$1"); R_KVER[$1]="-"; R_BTF[$1]="-"; R_RES[$1]=SKIP; R_SECS[$1]=0; R_NOTE[$1]=$2; R_COUNT[$1]=0
+REQUIRE_ALL=0
+[ "${CI:-}" = true ] || [ "${OSPREY_MATRIX_REQUIRE_ALL:-0}" = 1 ] && REQUIRE_ALL=1
+skip_row() {   # skip_row ROW REASON: counts as a failure under REQUIRE_ALL
+    ROWS+=("$1"); R_KVER[$1]="-"; R_BTF[$1]="-"; R_RES[$1]=SKIP; R_SECS[$1]=0; R_NOTE[$1]=$2; R_COUNT[$1]=$REQUIRE_ALL
+    [ $REQUIRE_ALL = 1 ] && R_RES[$1]="SKIP (a failure in CI)"
     R_SRC[$1]=""
     log "$1: SKIP — $2"
 }
@@ -480,8 +486,8 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "In the guest the script runs \`osprey check\`, serves a file with \`busybox httpd\`,"
         echo "captures one \`busybox wget\` of it with \`osprey --records events --comm wget --comm httpd\`"
         echo "and asserts that the records hold the client's \`open\` event, the egress"
-        echo "\`GET /hello.txt\` request and the ingress response body; when \`osprey --help\` lists"
-        echo "\`--records transactions\` it also asserts an \`http_transaction\` with status 200."
+        echo "\`GET /hello.txt\` request and the ingress response body; a second capture with"
+        echo "\`--records transactions\` must hold an \`http_transaction\` with status 200."
         echo "Where the default run attached the socket hooks (\`--hooks auto\`: kernel BTF and the"
         echo "\`sock:sock_send_length\`/\`sock_recv_length\` tracepoints of 6.3+), the events capture"
         echo "runs a second time with \`--hooks syscalls\` and must pass the same assertions."
@@ -499,7 +505,8 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "- **result**: \`PASS\` when \`osprey check\` passes and every record assertion holds;"
         echo "  \`FAIL\` otherwise, with the reason in *notes*. A FAIL on a kernel older than"
         echo "  $MIN_SUPPORTED is expected (\`FAIL (expected: < $MIN_SUPPORTED)\`) and does not make the"
-        echo "  matrix fail; the no-BTF row does. \`SKIP\`: the kernel could not be fetched."
+        echo "  matrix fail; the no-BTF row does. \`SKIP\`: the kernel could not be fetched"
+        echo "  (in CI, \`CI=true\`, a SKIP fails the run)."
         echo "- **seconds**: wall time of the row: VM boot, checks and power-off (under TCG"
         echo "  software emulation when the accelerator is \`tcg\`), both boots if it was retried."
         echo "  A boot that prints no result line at all (kernel oops, hang) is retried once;"

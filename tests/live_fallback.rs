@@ -10,27 +10,19 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
-fn site(name: &str) -> (std::path::PathBuf, u16, Guard) {
-    let dir = tmpdir(name);
-    std::fs::create_dir_all(dir.join("www")).unwrap();
-    std::fs::write(dir.join("www/a.txt"), "a".repeat(321)).unwrap();
-    let port = free_port();
-    let g = nginx_server(&dir, port);
-    (dir, port, g)
+fn site(name: &str) -> Site {
+    Site::nginx(name, &[("a.txt", "a".repeat(321).as_bytes())])
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn external_btf_file_gives_full_co_re_mode() {
-    if !require_root() {
-        return;
-    }
-    let (dir, port, _nginx) = site("btf-file");
-    let btf = dir.join("vmlinux.btf");
+    let site = site("btf-file");
+    let btf = site.dir.join("vmlinux.btf");
     std::fs::copy("/sys/kernel/btf/vmlinux", &btf).unwrap();
-    let probe = Osprey::start_without_btf(&["--btf", btf.to_str().unwrap(), "--comm", "curl", "--comm", "nginx"], dir.join("out.jsonl"));
-    run_ok(Command::new("curl").args(["-sS", "-o", "/dev/null", &format!("http://127.0.0.1:{port}/a.txt")]));
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
+    let probe = Osprey::start_without_btf(&["--btf", btf.to_str().unwrap(), "--comm", "curl", "--comm", "nginx"], site.dir.join("out.jsonl"));
+    curl(&["-o", "/dev/null", &site.url("/a.txt")]);
+    let (recs, err) = probe.stop_ok();
     assert!(!err.contains("fallback"), "--btf must not fall back:\n{err}");
     for (comm, role) in [("curl", "client"), ("nginx", "server")] {
         let t = txns(&recs, comm);
@@ -39,16 +31,15 @@ fn external_btf_file_gives_full_co_re_mode() {
         assert_eq!(t[0]["resp_body_bytes"], 321);
         assert_eq!(t[0]["role"], role);
         // CO-RE reads the addresses in the kernel: always there
-        assert_eq!(if role == "client" { &t[0]["remote_port"] } else { &t[0]["local_port"] }, port);
+        assert_eq!(if role == "client" { &t[0]["remote_port"] } else { &t[0]["local_port"] }, site.port);
     }
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn missing_btf_runs_the_fallback_and_says_what_it_lost() {
-    if !require_root() {
-        return;
-    }
-    let (dir, port, _nginx) = site("no-btf");
+    let site = site("no-btf");
+    let port = site.port;
     // a keep-alive client whose connection predates the probe
     let mut client = Command::new("python3")
         .args([
@@ -72,14 +63,13 @@ fn missing_btf_runs_the_fallback_and_says_what_it_lost() {
     };
     ask(&mut cin); // connection established before the probe
 
-    let probe = Osprey::start_without_btf(&["--comm", "curl", "--comm", "nginx"], dir.join("out.jsonl"));
+    let probe = Osprey::start_without_btf(&["--comm", "curl", "--comm", "nginx"], site.dir.join("out.jsonl"));
     ask(&mut cin); // same connection, now seen by the probe (seeded from /proc)
-    run_ok(Command::new("curl").args(["-sS", "-o", "/dev/null", &format!("http://127.0.0.1:{port}/a.txt")]));
+    curl(&["-o", "/dev/null", &site.url("/a.txt")]);
     ask(&mut cin);
     drop(cin);
     let _ = client.wait();
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
+    let (recs, err) = probe.stop_ok();
     assert_eq!(err.matches("BTF-less fallback. Lost:").count(), 1, "must say once what is lost:\n{err}");
     assert!(err.contains("seeded 1 established TCP connections"), "{err}");
 

@@ -20,35 +20,27 @@ fn sane_latency(t: &Value) {
     assert!(ttfb <= lat, "ttfb {ttfb} > latency {lat}: {t}");
 }
 
-fn www(name: &str, files: &[(&str, usize)]) -> std::path::PathBuf {
-    let dir = tmpdir(name);
-    std::fs::create_dir_all(dir.join("www")).unwrap();
-    for (f, n) in files {
-        let body: Vec<u8> = (0..*n).map(|i| b'a' + (i % 26) as u8).collect();
-        std::fs::write(dir.join("www").join(f), body).unwrap();
-    }
-    dir
+/// The one transaction record of each of these processes.
+fn one_each<'a, const N: usize>(recs: &'a [Value], comms: [&str; N]) -> [&'a Value; N] {
+    comms.map(|comm| match txns(recs, comm)[..] {
+        [t] => t,
+        ref t => panic!("{comm}: {} records, want 1: {t:#?}", t.len()),
+    })
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn nginx_static_large_404_keepalive_both_sides() {
-    if !require_root() {
-        return;
-    }
-    let dir = www("nginx", &[("small.txt", 123), ("big.bin", 1_000_000)]);
-    let port = free_port();
-    let _nginx = nginx_server(&dir, port);
-    let probe = Osprey::start(&["--comm", "curl", "--comm", "nginx"], dir.join("out.jsonl"));
-    let base = format!("http://127.0.0.1:{port}");
+    let site = Site::nginx("nginx", &[("small.txt", &body(123)), ("big.bin", &body(1_000_000))]);
+    let probe = site.probe(&["--comm", "curl", "--comm", "nginx"]);
     // one curl, one connection, four requests (keep-alive via --next)
-    run_ok(Command::new("curl").args([
-        "-sS", "--http1.1", "-o", "/dev/null", &format!("{base}/small.txt"),
-        "--next", "-o", "/dev/null", &format!("{base}/big.bin"),
-        "--next", "-o", "/dev/null", &format!("{base}/missing"),
-        "--next", "-o", "/dev/null", &format!("{base}/small.txt?x=1"),
-    ]));
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
+    curl(&[
+        "--http1.1", "-o", "/dev/null", &site.url("/small.txt"),
+        "--next", "-o", "/dev/null", &site.url("/big.bin"),
+        "--next", "-o", "/dev/null", &site.url("/missing"),
+        "--next", "-o", "/dev/null", &site.url("/small.txt?x=1"),
+    ]);
+    let (recs, err) = probe.stop_ok();
 
     for (comm, role) in [("curl", "client"), ("nginx", "server")] {
         let t = txns(&recs, comm);
@@ -78,28 +70,24 @@ fn nginx_static_large_404_keepalive_both_sides() {
     }
     let c = &txns(&recs, "curl")[0];
     let s = &txns(&recs, "nginx")[0];
-    assert_eq!(c["remote_port"], port);
-    assert_eq!(s["local_port"], port);
+    assert_eq!(c["remote_port"], site.port);
+    assert_eq!(s["local_port"], site.port);
     assert_eq!(c["local_port"], s["remote_port"]);
     assert_eq!(c["resp_content_type"], "text/plain");
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn python_server_post_head_and_curl_methods() {
-    if !require_root() {
-        return;
-    }
-    let dir = www("python", &[("page.html", 2048)]);
-    let port = free_port();
-    let _py = python_server(&dir.join("www"), port);
-    let probe = Osprey::start(&["--comm", "curl", "--comm", "python3"], dir.join("out.jsonl"));
-    let url = format!("http://127.0.0.1:{port}/page.html");
-    run_ok(Command::new("curl").args(["-sS", "--http1.1", "-o", "/dev/null", &url]));
-    run_ok(Command::new("curl").args(["-sS", "--http1.1", "-I", &url]));
-    let out = Command::new("curl").args(["-sS", "--http1.1", "-o", "/dev/null", "-X", "POST", "--data-binary", "hello=world&x=1", &url]).output().unwrap();
-    assert!(out.status.success());
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
+    let site = Site::python("python", &[("page.html", &body(2048))]);
+    let probe = site.probe(&["--comm", "curl", "--comm", "python3"]);
+    let url = site.url("/page.html");
+    curl(&["--http1.1", "-o", "/dev/null", &url]);
+    curl(&["--http1.1", "-I", &url]);
+    curl(&["--http1.1", "-o", "/dev/null", "-X", "POST", "--data-binary", "hello=world&x=1", &url]);
+    // python (HTTP/1.0) may finish its side after curl is done
+    probe.wait_for_records("python's three records", |r| txns(r, "python3").len() >= 3);
+    let (recs, _) = probe.stop_ok();
     for comm in ["curl", "python3"] {
         let t = txns(&recs, comm);
         assert_eq!(t.len(), 3, "{comm}: {t:#?}");
@@ -124,42 +112,30 @@ fn python_server_post_head_and_curl_methods() {
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn chunked_upload_to_nginx() {
-    if !require_root() {
-        return;
-    }
-    let dir = www("chunked", &[("x", 10)]);
-    let port = free_port();
-    let _nginx = nginx_server(&dir, port);
-    let body: String = "0123456789".repeat(1000);
-    std::fs::write(dir.join("upload.bin"), &body).unwrap();
-    let probe = Osprey::start(&["--comm", "curl", "--comm", "nginx"], dir.join("out.jsonl"));
-    let up = format!("@{}", dir.join("upload.bin").display());
-    run_ok(Command::new("curl").args([
-        "-sS", "--http1.1", "-o", "/dev/null", "-X", "POST", "-H", "Transfer-Encoding: chunked",
-        "--data-binary", &up, &format!("http://127.0.0.1:{port}/x"),
-    ]));
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
-    for comm in ["curl", "nginx"] {
-        let t = txns(&recs, comm);
-        assert_eq!(t.len(), 1, "{comm}: {t:#?}");
-        assert_eq!(t[0]["method"], "POST");
-        assert_eq!(t[0]["req_body_bytes"], 10_000, "{}", t[0]);
-        assert_eq!(t[0]["status"], 405, "nginx refuses POST on a static file: {}", t[0]);
+    let site = Site::nginx("chunked", &[("x", &body(10))]);
+    std::fs::write(site.dir.join("upload.bin"), "0123456789".repeat(1000)).unwrap();
+    let probe = site.probe(&["--comm", "curl", "--comm", "nginx"]);
+    let up = format!("@{}", site.dir.join("upload.bin").display());
+    curl(&[
+        "--http1.1", "-o", "/dev/null", "-X", "POST", "-H", "Transfer-Encoding: chunked",
+        "--data-binary", &up, &site.url("/x"),
+    ]);
+    let (recs, _) = probe.stop_ok();
+    for t in one_each(&recs, ["curl", "nginx"]) {
+        assert_eq!(t["method"], "POST");
+        assert_eq!(t["req_body_bytes"], 10_000, "{t}");
+        assert_eq!(t["status"], 405, "nginx refuses POST on a static file: {t}");
     }
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn pipelined_requests_pair_in_order() {
-    if !require_root() {
-        return;
-    }
-    let dir = www("pipeline", &[("a", 11), ("b", 222), ("c", 3333)]);
-    let port = free_port();
-    let _nginx = nginx_server(&dir, port);
-    let probe = Osprey::start(&["--comm", "nginx"], dir.join("out.jsonl"));
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let site = Site::nginx("pipeline", &[("a", &body(11)), ("b", &body(222)), ("c", &body(3333))]);
+    let probe = site.probe(&["--comm", "nginx"]);
+    let mut s = TcpStream::connect(("127.0.0.1", site.port)).unwrap();
     let mut reqs = String::new();
     for p in ["a", "b", "c", "nope"] {
         reqs.push_str(&format!("GET /{p} HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -170,8 +146,7 @@ fn pipelined_requests_pair_in_order() {
     s.read_to_end(&mut resp).unwrap();
     assert_eq!(String::from_utf8_lossy(&resp).matches("HTTP/1.1 ").count(), 5);
     drop(s);
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
+    let (recs, _) = probe.stop_ok();
     let t = txns(&recs, "nginx");
     let got: Vec<(String, u64, u64)> = t
         .iter()
@@ -184,17 +159,12 @@ fn pipelined_requests_pair_in_order() {
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn wrk_load_every_request_is_a_record() {
-    if !require_root() {
-        return;
-    }
-    let dir = www("wrk", &[("index.html", 512)]);
-    let port = free_port();
-    let _nginx = nginx_server(&dir, port);
-    let probe = Osprey::start(&["--comm", "nginx"], dir.join("out.jsonl"));
-    let out = run_ok(Command::new("wrk").args(["-t1", "-c8", "-d3s", &format!("http://127.0.0.1:{port}/index.html")]));
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
+    let site = Site::nginx("wrk", &[("index.html", &body(512))]);
+    let probe = site.probe(&["--comm", "nginx"]);
+    let out = run_ok(Command::new("wrk").args(["-t1", "-c8", "-d3s", &site.url("/index.html")]));
+    let (recs, err) = probe.stop_ok();
     // "  12345 requests in 3.00s, ..."
     let wrk_requests: u64 = out
         .lines()
@@ -205,12 +175,7 @@ fn wrk_load_every_request_is_a_record() {
     assert!(wrk_requests > 100, "{out}");
     let t = txns(&recs, "nginx");
     let answered = t.iter().filter(|r| r["no_response"] == false && r["status"] == 200).count() as u64;
-    let drops: u64 = err
-        .split("ring-buffer drops")
-        .next()
-        .and_then(|s| s.rsplit('(').next())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(u64::MAX);
+    let drops = ringbuf_drops(&err);
     eprintln!("wrk: {wrk_requests} requests; osprey: {answered} answered transactions, {drops} drops");
     if drops == 0 {
         // wrk stops its clock with up to one request in flight per
@@ -225,27 +190,19 @@ fn wrk_load_every_request_is_a_record() {
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn headers_are_opt_in_and_secrets_redacted() {
-    if !require_root() {
-        return;
-    }
-    let dir = www("headers", &[("h.txt", 5)]);
-    let port = free_port();
-    let _nginx = nginx_server(&dir, port);
-    let url = format!("http://127.0.0.1:{port}/h.txt");
-    let curl = |tag: &str| {
-        run_ok(Command::new("curl").args([
-            "-sS", "-o", "/dev/null", "-H", "Authorization: Bearer s3cr3t", "-H", "Cookie: sid=abc",
-            "-H", &format!("X-Tag: {tag}"), &url,
-        ]));
+    let site = Site::nginx("headers", &[("h.txt", &body(5))]);
+    let url = site.url("/h.txt");
+    let get = |tag: &str| {
+        curl(&["-o", "/dev/null", "-H", "Authorization: Bearer s3cr3t", "-H", "Cookie: sid=abc", "-H", &format!("X-Tag: {tag}"), &url]);
     };
     for (args, tag) in [(vec![], "plain"), (vec!["--headers"], "redacted"), (vec!["--headers", "--no-redact"], "raw")] {
         let mut a = vec!["--comm", "curl"];
         a.extend(args.iter().copied());
-        let probe = Osprey::start(&a, dir.join(format!("{tag}.jsonl")));
-        curl(tag);
-        let (status, recs, err) = probe.stop();
-        assert!(status.success(), "{err}");
+        let probe = Osprey::start(&a, site.dir.join(format!("{tag}.jsonl")));
+        get(tag);
+        let (recs, _) = probe.stop_ok();
         let t = txns(&recs, "curl");
         assert_eq!(t.len(), 1, "{tag}: {recs:?}");
         let r = t[0];
@@ -273,11 +230,9 @@ fn headers_are_opt_in_and_secrets_redacted() {
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn expect_100_continue_pairs_interim_and_final_response() {
-    if !require_root() {
-        return;
-    }
-    let dir = www("expect", &[("e", 1)]);
+    let dir = tmpdir("expect");
     let port = free_port();
     // a server doing the textbook 100-continue exchange: head, 100, body, 200
     let server = "import socket,sys\n\
@@ -291,27 +246,20 @@ c.sendall(b'HTTP/1.1 100 Continue\\r\\n\\r\\n')\n\
 while len(body)<n: body+=c.recv(4096)\n\
 c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok')\n\
 c.close()\n";
-    let py = std::process::Command::new("python3").args(["-c", server, &port.to_string()]).spawn().unwrap();
-    let _py = Guard(py);
-    wait_listening(port);
+    let _py = py_server(server, port);
     let probe = Osprey::start(&["--comm", "curl", "--comm", "python3"], dir.join("out.jsonl"));
-    let out = Command::new("curl")
-        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect: 100-continue", "--data-binary", "0123456789",
-               &format!("http://127.0.0.1:{port}/e")])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
-    for comm in ["curl", "python3"] {
-        let t = txns(&recs, comm);
-        assert_eq!(t.len(), 1, "{comm}: {recs:?}");
-        assert_eq!(t[0]["method"], "POST");
-        assert_eq!(t[0]["interim_status"], 100, "{}", t[0]);
-        assert_eq!(t[0]["status"], 200);
-        assert_eq!(t[0]["req_body_bytes"], 10, "{}", t[0]);
-        assert_eq!(t[0]["resp_body_bytes"], 2);
-        sane_latency(t[0]);
+    let code = curl(&["-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect: 100-continue", "--data-binary", "0123456789",
+                      &format!("http://127.0.0.1:{port}/e")]);
+    assert_eq!(code, "200");
+    probe.wait_for_records("the server's record", |r| !txns(r, "python3").is_empty());
+    let (recs, _) = probe.stop_ok();
+    for t in one_each(&recs, ["curl", "python3"]) {
+        assert_eq!(t["method"], "POST");
+        assert_eq!(t["interim_status"], 100, "{t}");
+        assert_eq!(t["status"], 200);
+        assert_eq!(t["req_body_bytes"], 10, "{t}");
+        assert_eq!(t["resp_body_bytes"], 2);
+        sane_latency(t);
     }
 }
 
@@ -320,10 +268,8 @@ c.close()\n";
 /// syscall's return), not when the server began waiting, or every record
 /// after the first would count the client's idle time as latency.
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn blocking_keepalive_server_latency_excludes_idle_wait() {
-    if !require_root() {
-        return;
-    }
     let dir = tmpdir("blocking-ka");
     let port = free_port();
     let server = r#"import socket, sys
@@ -348,14 +294,10 @@ for i in range(2):
         d += c.recv(4096)
 c.close()
 "#;
-    let py = Command::new("python3").args(["-c", server, &port.to_string()]).spawn().unwrap();
-    let _py = Guard(py);
-    wait_listening(port);
+    let _py = py_server(server, port);
     let probe = Osprey::start(&["--comm", "python3"], dir.join("out.jsonl"));
-    let st = Command::new("python3").args(["-c", client, &port.to_string()]).status().unwrap();
-    assert!(st.success());
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
+    run_ok(Command::new("python3").args(["-c", client, &port.to_string()]));
+    let (recs, _) = probe.stop_ok();
     let t: Vec<_> = txns(&recs, "python3").into_iter().filter(|t| t["local_port"] == port || t["remote_port"] == port).collect();
     for role in ["client", "server"] {
         let mine: Vec<_> = t.iter().filter(|t| t["role"] == role).collect();
@@ -375,19 +317,14 @@ c.close()
 /// syscall hooks do not see them at all, and only the client's records
 /// (curl reads with read()) are right.
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn nginx_sendfile_bodies_are_counted_by_the_socket_hooks() {
-    if !require_root() {
-        return;
-    }
-    let dir = www("sendfile", &[("big.bin", 100_000)]);
-    let port = free_port();
-    let _nginx = nginx_server_with(&dir, port, "sendfile on;");
-    let probe = Osprey::start(&["--comm", "nginx", "--comm", "curl"], dir.join("out.jsonl"));
+    let site = Site::nginx_with("sendfile", &[("big.bin", &body(100_000))], "sendfile on;");
+    let probe = site.probe(&["--comm", "nginx", "--comm", "curl"]);
     let hooks = probe.hooks.clone();
-    let url = format!("http://127.0.0.1:{port}/big.bin");
-    run_ok(Command::new("curl").args(["-sS", "-o", "/dev/null", &url, "--next", "-o", "/dev/null", &url]));
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
+    let url = site.url("/big.bin");
+    curl(&["-o", "/dev/null", &url, "--next", "-o", "/dev/null", &url]);
+    let (recs, _) = probe.stop_ok();
     let client = txns(&recs, "curl");
     assert_eq!(client.len(), 2, "{recs:?}");
     assert!(client.iter().all(|t| t["status"] == 200 && t["resp_body_bytes"] == 100_000), "{client:?}");

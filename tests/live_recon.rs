@@ -11,17 +11,11 @@ use std::process::{Command, Stdio};
 use common::*;
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn tcpdump_and_probe_agree_on_loopback_http() {
-    if !require_root() {
-        return;
-    }
-    let dir = tmpdir("recon");
-    std::fs::create_dir_all(dir.join("www")).unwrap();
-    for (f, n) in [("small.txt", 100usize), ("big.bin", 1_000_000), ("a", 11), ("b", 2222)] {
-        std::fs::write(dir.join("www").join(f), vec![b'x'; n]).unwrap();
-    }
-    let port = free_port();
-    let _nginx = nginx_server(&dir, port);
+    let files = [("small.txt", vec![b'x'; 100]), ("big.bin", vec![b'x'; 1_000_000]), ("a", vec![b'x'; 11]), ("b", vec![b'x'; 2222])];
+    let site = Site::nginx("recon", &files.iter().map(|(f, b)| (*f, b.as_slice())).collect::<Vec<_>>());
+    let (dir, port) = (&site.dir, site.port);
     let pcap = dir.join("lo.pcap");
 
     let mut td = Command::new("tcpdump")
@@ -37,22 +31,21 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
     let mut line = String::new();
     BufReader::new(td_err).read_line(&mut line).unwrap();
     assert!(line.contains("listening on"), "tcpdump: {line}");
-    let probe = Osprey::start(&["--comm", "curl", "--comm", "nginx", "--comm", "python3"], dir.join("probe.jsonl"));
+    let probe = site.probe(&["--comm", "curl", "--comm", "nginx", "--comm", "python3"]);
 
-    let base = format!("http://127.0.0.1:{port}");
     // keep-alive, large body, 404
-    run_ok(Command::new("curl").args([
-        "-sS", "--http1.1", "-o", "/dev/null", &format!("{base}/small.txt"),
-        "--next", "-o", "/dev/null", &format!("{base}/big.bin"),
-        "--next", "-o", "/dev/null", &format!("{base}/nope"),
-    ]));
+    curl(&[
+        "--http1.1", "-o", "/dev/null", &site.url("/small.txt"),
+        "--next", "-o", "/dev/null", &site.url("/big.bin"),
+        "--next", "-o", "/dev/null", &site.url("/nope"),
+    ]);
     // chunked upload
     let body = dir.join("up.bin");
     std::fs::write(&body, vec![b'u'; 30_000]).unwrap();
-    run_ok(Command::new("curl").args([
-        "-sS", "--http1.1", "-o", "/dev/null", "-X", "POST", "-H", "Transfer-Encoding: chunked",
-        "--data-binary", &format!("@{}", body.display()), &format!("{base}/a"),
-    ]));
+    curl(&[
+        "--http1.1", "-o", "/dev/null", "-X", "POST", "-H", "Transfer-Encoding: chunked",
+        "--data-binary", &format!("@{}", body.display()), &site.url("/a"),
+    ]);
     // pipelining: three requests before any response (python3 is traced too)
     let req = "GET /a HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET /b HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET /a HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n";
     let py = format!(
@@ -61,35 +54,33 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
     );
     let n = run_ok(Command::new("python3").args(["-c", &py, &port.to_string()]));
     assert_eq!(n.trim(), "3");
-    std::thread::sleep(std::time::Duration::from_millis(300));
 
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
-    // tcpdump drops what it has not read yet when interrupted: let it catch
-    // up first (with -U the file grows packet by packet; a busy machine
-    // can leave it a second behind)
-    let mut last = (0u64, std::time::Instant::now());
-    let t0 = std::time::Instant::now();
-    while t0.elapsed() < std::time::Duration::from_secs(15) {
-        let size = std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0);
-        if size != last.0 {
-            last = (size, std::time::Instant::now());
-        } else if last.1.elapsed() > std::time::Duration::from_millis(700) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    // 7 exchanges, each recorded by nginx and by its client (4 curl, 3 python3)
+    let ours = |r: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        r.iter().filter(|r| r["local_port"] == port || r["remote_port"] == port).cloned().collect()
+    };
+    probe.wait_for_records("14 transaction records", |r| ours(r).len() >= 14);
+    let (recs, err) = probe.stop_ok();
+    let recs = ours(&recs);
+    // tcpdump drops what it has not written yet when interrupted: wait
+    // until the capture holds all 7 exchanges and the end of all 3 connections
+    let wire = || {
+        let o = Command::new(BIN).arg("wire").arg(&pcap).output().unwrap();
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let complete = |w: &str| w.contains("wire: 3 flows (0 mid-stream, 3 closed") && w.contains("wire: 7 transactions");
+    wait_until("tcpdump to write the whole exchange", || complete(&wire()), || wire());
     // SAFETY: plain kill(2) on our child.
     unsafe { libc::kill(td.0.id() as i32, libc::SIGINT) };
     td.0.wait().unwrap();
-    let nginx_txns = recs.iter().filter(|r| r["comm"] == "nginx").count();
-    assert_eq!(nginx_txns, 7, "probe saw {nginx_txns} nginx transactions\n{err}");
+    let by = |comm: &str| recs.iter().filter(|r| r["comm"] == comm).count();
+    assert_eq!((by("nginx"), by("curl"), by("python3"), recs.len()), (7, 4, 3, 14), "probe records\n{err}");
 
     let out = Command::new(BIN)
         .args(["recon-diff", "--wire"])
         .arg(&pcap)
         .arg("--ebpf")
-        .arg(dir.join("probe.jsonl"))
+        .arg(dir.join("out.jsonl"))
         .args(["--summary-json"])
         .arg(dir.join("summary.json"))
         .output()
@@ -99,6 +90,13 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
     assert!(out.stdout.is_empty(), "differences reported: {}", String::from_utf8_lossy(&out.stdout));
     let sum: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     eprintln!("{report}\n{sum}");
-    assert!(report.contains("server") && report.contains("client"), "{report}");
-    assert!(report.contains(": OK"), "{report}");
+    // every exchange matched on both ends, field for field, nothing unmatched
+    let side = serde_json::json!({"matched": 7, "mismatched": 0, "wire_only": 0, "probe_only": 0, "fields": {}});
+    assert_eq!(sum["sides"], serde_json::json!({"client": side, "server": side}), "{report}");
+    assert_eq!(sum["ebpf_records"], 14, "{report}");
+    for zero in ["ebpf_unknown_role", "unusable_records", "bad_lines"] {
+        assert_eq!(sum[zero], 0, "{zero}: {report}");
+    }
+    assert_eq!((sum["mismatch_pct"].as_f64(), sum["unmatched_pct"].as_f64()), (Some(0.0), Some(0.0)), "{report}");
+    assert_eq!(sum["ok"], true, "{report}");
 }

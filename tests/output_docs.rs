@@ -229,7 +229,28 @@ fn documented_jq_recipes_work() {
                 assert_eq!(got.len(), 12);
                 assert!(got.iter().all(|v| v["status"] == 404 && v["target"] == "/missing"));
             }
-            "incomplete" => assert!(got.is_empty(), "{got:?}"),
+            "incomplete" => {
+                // the synthetic run has no incomplete exchange: nothing
+                assert!(got.is_empty(), "{got:?}");
+                // records with no response, a gap, or both must come out,
+                // projected, in input order; the complete ones must not
+                let mut lines: Vec<Value> = input.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+                for (i, (no_response, gap)) in [(3, (true, false)), (17, (false, true)), (30, (true, true))] {
+                    lines[i]["no_response"] = Value::Bool(no_response);
+                    lines[i]["gap"] = Value::Bool(gap);
+                }
+                let fed: String = lines.iter().map(|v| format!("{v}\n")).collect();
+                let got = run_recipe(jq, &fed);
+                let want: Vec<Value> = [3, 17, 30]
+                    .iter()
+                    .map(|&i| {
+                        let r = &lines[i];
+                        serde_json::json!({"ts_start": r["ts_start"], "comm": r["comm"], "method": r["method"],
+                            "target": r["target"], "no_response": r["no_response"], "gap": r["gap"]})
+                    })
+                    .collect();
+                assert_eq!(got, want);
+            }
             other => panic!("recipe {other} has no expectation"),
         }
     }

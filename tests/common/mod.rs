@@ -1,27 +1,50 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! Helpers for live tests: run the real osprey binary as root against real
 //! servers and clients on loopback.
+//!
+//! Every live test starts its probe through [`Osprey`]: it waits until the
+//! probe says it is attached, stops it with SIGINT, and stops it on drop
+//! too, so a failed assertion never leaves a probe loaded. Waits are for
+//! conditions (attached, listening, a record written, a process gone),
+//! each bounded, never a sleep standing in for one.
+//!
+//! Skipping: with `OSPREY_SKIP_LIVE=1` in the environment of the build,
+//! `build.rs` sets `cfg(osprey_skip_live)` and every live test is compiled
+//! `#[ignore]`d (`cfg_attr(osprey_skip_live, ignore = ...)` on each), so
+//! the harness reports it as ignored, never as ok. `scripts/test.sh`
+//! refuses OSPREY_SKIP_LIVE and fails when any test was ignored.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_osprey");
 
-/// Live tests need root. They fail (not pass) without it, unless the user
-/// explicitly opts out with OSPREY_SKIP_LIVE=1.
-pub fn require_root() -> bool {
-    if std::env::var("OSPREY_SKIP_LIVE").as_deref() == Ok("1") {
-        eprintln!("OSPREY_SKIP_LIVE=1: live test skipped");
-        return false;
-    }
+/// How long any condition is waited for before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Live tests need root: without it they fail (to skip them, build with
+/// OSPREY_SKIP_LIVE=1, which marks them ignored).
+pub fn require_root() {
     // SAFETY: no arguments.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "live tests need root (or set OSPREY_SKIP_LIVE=1)");
-    true
+    assert_eq!(unsafe { libc::geteuid() }, 0, "live tests need root (or OSPREY_SKIP_LIVE=1 to report them ignored)");
+}
+
+/// Poll `cond` every 20 ms until it holds; fail after [`PATIENCE`] saying
+/// what was waited for (and `detail()` at that point).
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool, detail: impl Fn() -> String) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < PATIENCE, "timed out after {PATIENCE:?} waiting for {what}\n{}", detail());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -29,33 +52,26 @@ pub fn free_port() -> u16 {
 }
 
 pub fn wait_port(port: u16) {
-    let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(20), "nothing listening on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(&format!("a server accepting on {port}"), || TcpStream::connect(("127.0.0.1", port)).is_ok(), String::new);
 }
 
 /// Wait until something listens on `port` (/proc/net/tcp, state LISTEN)
 /// without connecting to it: some test servers accept exactly one connection.
 pub fn wait_listening(port: u16) {
     let hex = format!(":{port:04X} ");
-    let t0 = Instant::now();
-    while !std::fs::read_to_string("/proc/net/tcp")
-        .unwrap()
-        .lines()
-        .any(|l| l.contains(&hex) && l.split_whitespace().nth(3) == Some("0A"))
-    {
-        assert!(t0.elapsed() < Duration::from_secs(20), "nothing listening on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let listening = || {
+        std::fs::read_to_string("/proc/net/tcp")
+            .unwrap()
+            .lines()
+            .any(|l| l.contains(&hex) && l.split_whitespace().nth(3) == Some("0A"))
+    };
+    wait_until(&format!("a listener on {port}"), listening, String::new);
 }
 
 /// A process's transaction records in request order (records of different
 /// connections may be written in any order: workers are sharded).
-pub fn txns<'a>(recs: &'a [serde_json::Value], comm: &str) -> Vec<&'a serde_json::Value> {
-    let mut t: Vec<&serde_json::Value> =
-        recs.iter().filter(|r| r["type"] == "http_transaction" && r["comm"] == comm).collect();
+pub fn txns<'a>(recs: &'a [Value], comm: &str) -> Vec<&'a Value> {
+    let mut t: Vec<&Value> = recs.iter().filter(|r| r["type"] == "http_transaction" && r["comm"] == comm).collect();
     t.sort_by_key(|r| r["ts_start_ns"].as_i64());
     t
 }
@@ -67,46 +83,94 @@ pub fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-/// A child killed on drop.
+/// `n` bytes of a..z.
+pub fn body(n: usize) -> Vec<u8> {
+    (0..n).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+/// Send `sig` to `child` and wait for it to exit; SIGKILL after `grace`.
+/// None if it had to be killed.
+fn end(child: &mut Child, sig: i32, grace: Duration) -> Option<ExitStatus> {
+    if let Ok(Some(s)) = child.try_wait() {
+        return Some(s);
+    }
+    // SAFETY: plain kill(2) on our child (not yet reaped: try_wait said so).
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let t0 = Instant::now();
+    while t0.elapsed() < grace {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A child stopped on drop (SIGTERM first so that servers such as nginx
+/// take their workers down too, then SIGKILL).
 pub struct Guard(pub Child);
 impl Drop for Guard {
     fn drop(&mut self) {
-        // SIGTERM first so that servers (nginx) take their workers down too
-        // SAFETY: plain kill(2) on our child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(3) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        end(&mut self.0, libc::SIGTERM, Duration::from_secs(3));
     }
 }
 
-/// python3 -m http.server serving `dir` on `port`.
-pub fn python_server(dir: &std::path::Path, port: u16) -> Guard {
-    let c = Command::new("python3")
-        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3");
+/// `python3 -c SCRIPT PORT`, a test server, once it listens on `port`.
+pub fn py_server(script: &str, port: u16) -> Guard {
+    let c = Command::new("python3").args(["-c", script, &port.to_string()]).spawn().expect("python3");
     let g = Guard(c);
-    wait_port(port);
+    wait_listening(port);
     g
 }
 
-/// A running osprey, attached and ready.
-pub struct Osprey {
-    pub child: Child,
-    pub out: PathBuf,
-    pub stderr: Arc<Mutex<String>>,
-    /// The hook set it attached: "socket" or "syscalls".
-    pub hooks: String,
+/// A directory `www/` of files served on a free port by a real server.
+pub struct Site {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub server: Guard,
+}
+
+impl Site {
+    fn www(name: &str, files: &[(&str, &[u8])]) -> (PathBuf, u16) {
+        let dir = tmpdir(name);
+        std::fs::create_dir_all(dir.join("www")).unwrap();
+        for (f, content) in files {
+            std::fs::write(dir.join("www").join(f), content).unwrap();
+        }
+        (dir, free_port())
+    }
+
+    /// nginx (one worker, access log off).
+    pub fn nginx(name: &str, files: &[(&str, &[u8])]) -> Site {
+        Site::nginx_with(name, files, "")
+    }
+
+    /// nginx with extra `http {}` directives (e.g. "sendfile on;").
+    pub fn nginx_with(name: &str, files: &[(&str, &[u8])], http_extra: &str) -> Site {
+        let (dir, port) = Site::www(name, files);
+        let server = nginx_server(&dir, port, http_extra);
+        Site { dir, port, server }
+    }
+
+    /// python3 -m http.server (HTTP/1.0).
+    pub fn python(name: &str, files: &[(&str, &[u8])]) -> Site {
+        let (dir, port) = Site::www(name, files);
+        let mut cmd = Command::new("python3");
+        cmd.args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"]).current_dir(dir.join("www"));
+        let server = serving(cmd, port);
+        Site { dir, port, server }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// A probe writing to `out.jsonl` in this site's directory.
+    pub fn probe(&self, args: &[&str]) -> Osprey {
+        Osprey::start(args, self.dir.join("out.jsonl"))
+    }
 }
 
 /// `--hooks` for every probe the tests start: OSPREY_TEST_HOOKS (the test
@@ -118,80 +182,132 @@ pub fn hooks_args() -> Vec<String> {
     }
 }
 
+/// A running osprey, attached. Stopped by [`Osprey::stop`], or on drop
+/// (a panicking test included): SIGINT, then SIGKILL.
+pub struct Osprey {
+    pub child: Child,
+    /// Where records go; None: on `child.stdout`.
+    pub out: Option<PathBuf>,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+    /// The hook set it attached: "socket" or "syscalls".
+    pub hooks: String,
+}
+
+/// What a stopped probe left: exit status, records, everything on stderr.
+pub type Stopped = (ExitStatus, Vec<Value>, String);
+
 impl Osprey {
-    /// Start `osprey -v -o OUT ARGS...` and wait until its probes are attached.
+    /// `osprey -v -o OUT ARGS...`, once its probes are attached.
     pub fn start(args: &[&str], out: PathBuf) -> Osprey {
         let mut cmd = Command::new(BIN);
         cmd.arg("-v").arg("-o").arg(&out).args(hooks_args()).args(args);
-        Osprey::start_cmd(cmd, out)
+        Osprey::start_cmd(cmd, Some(out))
     }
 
-    /// Start osprey with kernel BTF hidden (a private mount namespace with
-    /// an empty tmpfs over /sys/kernel/btf), as on a kernel without BTF.
+    /// `osprey -v ARGS...` writing its records to a pipe (`child.stdout`).
+    pub fn start_piped(args: &[&str]) -> (Osprey, ChildStdout) {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("-v").args(hooks_args()).args(args);
+        let mut o = Osprey::start_cmd(cmd, None);
+        let stdout = o.child.stdout.take().unwrap();
+        (o, stdout)
+    }
+
+    /// Osprey with kernel BTF hidden (a private mount namespace with an
+    /// empty tmpfs over /sys/kernel/btf), as on a kernel without BTF.
     pub fn start_without_btf(args: &[&str], out: PathBuf) -> Osprey {
         let mut cmd = Command::new("unshare");
         cmd.args(["-m", "sh", "-c", "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"", BIN, "-v", "-o"])
             .arg(&out)
             .args(args);
-        Osprey::start_cmd(cmd, out)
+        Osprey::start_cmd(cmd, Some(out))
     }
 
-    pub fn start_cmd(mut cmd: Command, out: PathBuf) -> Osprey {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn osprey");
+    /// Spawn, and return once stderr says "attached" (with -v osprey logs
+    /// "attached N tracepoints (H hooks)" after the last attach).
+    fn start_cmd(mut cmd: Command, out: Option<PathBuf>) -> Osprey {
+        require_root();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn osprey");
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let err = child.stderr.take().unwrap();
         let acc = stderr.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
+                {
+                    let mut a = acc.lock().unwrap();
+                    a.push_str(&line);
+                    a.push('\n');
+                }
                 if line.contains("attached") {
                     let hooks = if line.contains("(socket hooks)") { "socket" } else { "syscalls" };
                     let _ = tx.send(hooks.to_string());
                 }
-                acc.lock().unwrap().push_str(&line);
-                acc.lock().unwrap().push('\n');
             }
         });
-        let hooks = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(h) => h,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("osprey did not attach:\n{}", stderr.lock().unwrap());
-            }
-        };
-        Osprey { child, out, stderr, hooks }
+        let mut o = Osprey { child, out, stderr, reader: Some(reader), hooks: String::new() };
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(h) => o.hooks = h,
+            // the reader ended (osprey exited) or a minute passed: drop stops it
+            Err(e) => panic!("osprey did not attach ({e}):\n{}", o.stderr.lock().unwrap()),
+        }
+        o
     }
 
-    /// SIGINT, wait, and return (exit status, records, stderr).
-    /// (A test that panics before `stop` still ends the probe: see Drop.)
-    pub fn stop(mut self) -> (std::process::ExitStatus, Vec<serde_json::Value>, String) {
-        // give the poller one interval to pick up the last records
-        std::thread::sleep(Duration::from_millis(300));
-        // SAFETY: plain kill(2) on our child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let t0 = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if t0.elapsed() > Duration::from_secs(30) {
-                let _ = self.child.kill();
-                panic!("osprey did not exit on SIGINT");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The records written so far (complete lines of the output file; the
+    /// writer flushes whenever it is idle).
+    pub fn records_so_far(&self) -> Vec<Value> {
+        let path = self.out.as_ref().expect("records go to a file");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
+        complete.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
+    }
+
+    /// Wait until the records written so far satisfy `cond`: for what
+    /// happens after the client is done (a server's close, its record).
+    pub fn wait_for_records(&self, what: &str, cond: impl Fn(&[Value]) -> bool) {
+        wait_until(what, || cond(&self.records_so_far()), || format!("records: {:?}\nstderr:\n{}", self.records_so_far(), self.stderr()));
+    }
+
+    /// stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGINT, wait for the exit, and return what it left.
+    pub fn stop(self) -> Stopped {
+        self.stop_with(libc::SIGINT)
+    }
+
+    /// `stop`, asserting a clean exit: (records, stderr).
+    pub fn stop_ok(self) -> (Vec<Value>, String) {
+        let (status, recs, err) = self.stop();
+        assert!(status.success(), "osprey exited with {status:?}\n{err}");
+        (recs, err)
+    }
+
+    /// Send `sig`, wait for the exit (and for stderr to end), return what
+    /// it left. The ring buffer is drained after detaching: every record
+    /// of an event that happened before the signal is in the output.
+    pub fn stop_with(mut self, sig: i32) -> Stopped {
+        let status = end(&mut self.child, sig, PATIENCE)
+            .unwrap_or_else(|| panic!("osprey did not exit within {PATIENCE:?} of signal {sig}:\n{}", self.stderr()));
+        // stderr is complete once the reader saw its end (the process is gone)
+        self.reader.take().unwrap().join().unwrap();
+        let recs = match &self.out {
+            Some(p) => std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+                .collect(),
+            None => Vec::new(),
         };
-        std::thread::sleep(Duration::from_millis(50));
-        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-        let recs = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-            .collect();
-        let err = self.stderr.lock().unwrap().clone();
-        (status, recs, err)
+        (status, recs, self.stderr())
     }
 }
 
@@ -199,11 +315,34 @@ impl Osprey {
 /// slow down, everything that runs after it).
 impl Drop for Osprey {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        end(&mut self.child, libc::SIGINT, Duration::from_secs(10));
     }
+}
+
+/// The `osprey: summary {...}` line (-v) as JSON; fails the test if absent.
+pub fn summary(err: &str) -> Value {
+    let line = err
+        .lines()
+        .find_map(|l| l.strip_prefix("osprey: summary "))
+        .unwrap_or_else(|| panic!("no `osprey: summary` line on stderr:\n{err}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {line}"))
+}
+
+/// Ring-buffer drops as the final line says them ("N ring-buffer drops"),
+/// checked against the JSON summary when there is one; fails the test if
+/// they cannot be read.
+pub fn ringbuf_drops(err: &str) -> u64 {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("osprey: ") && l.contains(" ring-buffer drops"))
+        .unwrap_or_else(|| panic!("no final `osprey: ... ring-buffer drops` line on stderr:\n{err}"));
+    let before = &line[..line.find(" ring-buffer drops").unwrap()];
+    let n = before.rsplit(['(', ' ']).next().unwrap();
+    let drops: u64 = n.parse().unwrap_or_else(|e| panic!("ring-buffer drops {n:?} is not a number ({e}): {line}"));
+    if err.contains("osprey: summary ") {
+        assert_eq!(summary(err)["kernel"]["ringbuf_drops"].as_u64(), Some(drops), "summary line and JSON disagree:\n{err}");
+    }
+    drops
 }
 
 pub fn run_ok(cmd: &mut Command) -> String {
@@ -212,22 +351,31 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Names of loaded BPF programs (bpftool prog list).
-pub fn loaded_prog_names() -> Vec<String> {
-    let out = run_ok(Command::new("bpftool").args(["-j", "prog", "list"]));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or(serde_json::Value::Null);
-    v.as_array()
-        .map(|a| a.iter().filter_map(|p| p["name"].as_str().map(String::from)).collect())
-        .unwrap_or_default()
+/// `curl -sS ARGS...`, which must succeed; its stdout.
+pub fn curl(args: &[&str]) -> String {
+    run_ok(Command::new("curl").arg("-sS").args(args))
 }
 
-/// nginx (one worker, access log off) serving `dir/www` on `port`.
-pub fn nginx_server(dir: &std::path::Path, port: u16) -> Guard {
-    nginx_server_with(dir, port, "")
+/// Osprey's programs (by the names in its BPF object) and the links to
+/// them that are loaded now, as (programs, links).
+pub fn loaded_osprey_bpf() -> (usize, usize) {
+    let names: Vec<String> = osprey::bpf::program_sections().expect("reading the embedded object").into_iter().map(|(n, _)| n).collect();
+    assert!(names.len() > 20, "program names from the object: {names:?}");
+    // the kernel keeps the first 15 bytes of a name
+    let ours = |n: &str| names.iter().any(|m| m == n || (n.len() == 15 && m.starts_with(n)));
+    let list = |what: &str| -> Vec<Value> {
+        let out = run_ok(Command::new("bpftool").args(["-j", what, "list"]));
+        serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("bpftool -j {what} list: {e}\n{out}")).as_array().cloned().unwrap_or_default()
+    };
+    let progs: Vec<u64> =
+        list("prog").iter().filter(|p| p["name"].as_str().is_some_and(ours)).filter_map(|p| p["id"].as_u64()).collect();
+    let links = list("link").iter().filter(|l| l["prog_id"].as_u64().is_some_and(|id| progs.contains(&id))).count();
+    (progs.len(), links)
 }
 
-/// nginx as above with extra `http {}` directives (e.g. "sendfile on;").
-pub fn nginx_server_with(dir: &std::path::Path, port: u16, http_extra: &str) -> Guard {
+/// nginx (one worker, access log off, `http_extra` in `http {}`) serving
+/// `dir/www` on `port`.
+fn nginx_server(dir: &Path, port: u16, http_extra: &str) -> Guard {
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
@@ -242,16 +390,15 @@ pub fn nginx_server_with(dir: &std::path::Path, port: u16, http_extra: &str) -> 
         ),
     )
     .unwrap();
-    let c = Command::new("nginx")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx (scripts/setup.sh installs nginx-light)");
-    let g = Guard(c);
+    let mut cmd = Command::new("nginx");
+    cmd.arg("-c").arg(&conf).arg("-p").arg(dir);
+    serving(cmd, port)
+}
+
+/// A quiet server, once it accepts connections on `port`.
+fn serving(mut cmd: Command, port: u16) -> Guard {
+    let c = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    let g = Guard(c.unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/setup.sh installs the test servers)")));
     wait_port(port);
     g
 }

@@ -10,7 +10,21 @@ bad()  { echo "smoke: FAIL $*"; fail=$((fail+1)); }
 cleanup() { [ -n "${srv:-}" ] && kill "$srv" 2>/dev/null; [ -n "${osp:-}" ] && kill "$osp" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-cargo build --release -q
+command -v bpftool >/dev/null || { echo "smoke: FAIL bpftool missing (scripts/setup.sh installs it)"; exit 1; }
+command -v jq >/dev/null || { echo "smoke: FAIL jq missing (scripts/setup.sh installs it)"; exit 1; }
+
+# Osprey's program names, from the skeletons generated out of its BPF objects
+out_dir=$(cargo build --release -q --message-format=json |
+    jq -r 'select(.reason == "build-script-executed" and (.package_id | test("osprey"))) | .out_dir' | tail -1)
+NAMES=$(grep -ohE '\.prog\("[A-Za-z0-9_]+"\)' "$out_dir"/*.skel.rs | sed -E 's/.*"(.*)".*/\1/' | sort -u | jq -R . | jq -cs .)
+[ "$(echo "$NAMES" | jq length)" -gt 20 ] || { echo "smoke: FAIL program names from $out_dir: $NAMES"; exit 1; }
+# osprey_bpf: "PROGRAMS LINKS" of Osprey's loaded now (the kernel keeps 15 bytes of a name)
+osprey_bpf() {
+    local ids
+    ids=$(bpftool -j prog list | jq -c --argjson names "$NAMES" \
+        '[.[] | select(.name as $n | $names | any(. == $n or (($n | length) == 15 and startswith($n)))) | .id]') || return 1
+    echo "$(echo "$ids" | jq length) $(bpftool -j link list | jq --argjson ids "$ids" '[.[] | select(.prog_id as $p | $ids | any(. == $p))] | length')"
+}
 "$BIN" check >"$work/check.txt" && ok "osprey check" || { cat "$work/check.txt"; bad "osprey check"; }
 
 echo "smoke payload" >"$work/index.html"
@@ -18,13 +32,17 @@ port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print
 (cd "$work" && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) & srv=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 
-before=$(bpftool prog list | grep -cE 'name (enter|exit)_' || true)
+before=$(osprey_bpf)
 "$BIN" -v --records events --comm curl -o "$work/out.jsonl" 2>"$work/err.txt" & osp=$!
 for _ in $(seq 200); do grep -q attached "$work/err.txt" && break; sleep 0.1; done
 grep -q attached "$work/err.txt" && ok "probe attached" || { cat "$work/err.txt"; bad "probe attached"; }
+# the hook set attached: 4 socket-hook programs or 23 syscall-hook ones, one link each
+n=23; grep -q '(socket hooks)' "$work/err.txt" && n=4
+during=$(osprey_bpf)
+read -r p0 l0 <<<"$before"
+[ "$during" = "$((p0 + n)) $((l0 + n))" ] && ok "$n programs and links loaded" || bad "programs/links loaded: $before → $during, want +$n"
 
 curl -s -o /dev/null "http://127.0.0.1:$port/index.html"
-sleep 0.3
 kill -INT "$osp"; wait "$osp" && ok "clean exit on SIGINT" || bad "exit status"
 osp=
 
@@ -34,9 +52,11 @@ jq -s -e 'any(.[]; .kind=="data" and .dir=="egress" and (.payload|startswith("GE
   && ok "request bytes captured" || bad "request bytes"
 jq -s -e 'any(.[]; .kind=="data" and .dir=="ingress" and (.payload|contains("smoke payload")))' "$work/out.jsonl" >/dev/null \
   && ok "response bytes captured" || bad "response bytes"
-grep -q "0 ring-buffer drops" "$work/err.txt" && ok "summary, no drops" || { cat "$work/err.txt"; bad "summary"; }
-after=$(bpftool prog list | grep -cE 'name (enter|exit)_' || true)
-[ "$before" = "$after" ] && ok "programs unloaded" || bad "programs left loaded ($before → $after)"
+drops=$(sed -nE 's/^osprey: .*\(([0-9]+) ring-buffer drops.*/\1/p' "$work/err.txt")
+jdrops=$(sed -n 's/^osprey: summary //p' "$work/err.txt" | jq '.kernel.ringbuf_drops')
+[ "$drops" = 0 ] && [ "$jdrops" = 0 ] && ok "summary, no drops" || { cat "$work/err.txt"; bad "summary: drops '$drops' (JSON: '$jdrops')"; }
+after=$(osprey_bpf)
+[ -n "$after" ] && [ "$before" = "$after" ] && ok "programs and links unloaded" || bad "programs/links left loaded ($before → $after)"
 
 [ "$fail" -eq 0 ] || { echo "--- records:"; cat "$work/out.jsonl"; echo "--- stderr:"; cat "$work/err.txt"; }
 echo "smoke: $pass passed, $fail failed"
