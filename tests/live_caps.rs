@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
@@ -37,11 +37,11 @@ fn nobody_dir(name: &str) -> PathBuf {
     d
 }
 
-fn curl_python(dir: &Path) {
-    std::fs::write(dir.join("a.txt"), "a".repeat(123)).unwrap();
-    let port = free_port();
-    let _server = python_server(dir, port);
-    run_ok(Command::new("curl").args(["-sS", "-o", "/dev/null", &format!("http://127.0.0.1:{port}/a.txt")]));
+/// One curl → python transaction; waits until the probe wrote both ends.
+fn curl_python(name: &str, probe: &Osprey) {
+    let site = Site::python(name, &[("a.txt", &[b'a'; 123])]);
+    curl(&["-o", "/dev/null", &site.url("/a.txt")]);
+    probe.wait_for_records("both ends of the transaction", |r| txns(r, "curl").len() + txns(r, "python3").len() >= 2);
 }
 
 fn assert_captured(recs: &[serde_json::Value]) {
@@ -55,16 +55,15 @@ fn assert_captured(recs: &[serde_json::Value]) {
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn non_root_with_bpf_perfmon_and_dac_read_search_captures() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let dir = nobody_dir("caps-ok");
     let out = dir.join("out.jsonl");
     let mut cmd = setpriv("+bpf,+perfmon,+dac_read_search");
     cmd.args([BIN, "-v", "-o"]).arg(&out).args(hooks_args()).args(["--comm", "curl", "--comm", "python3"]);
-    let probe = Osprey::start_cmd(cmd, out);
-    curl_python(&dir);
+    let probe = Osprey::start_cmd(cmd, Some(out));
+    curl_python("caps-site", &probe);
     let (status, recs, err) = probe.stop();
     assert!(status.success(), "{err}");
     assert!(!err.contains("permission denied"), "{err}");
@@ -73,10 +72,9 @@ fn non_root_with_bpf_perfmon_and_dac_read_search_captures() {
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn non_root_fallback_without_btf_captures() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let dir = nobody_dir("caps-nobtf");
     let out = dir.join("out.jsonl");
     // hide the kernel BTF (as root, in a private mount namespace), then drop to nobody
@@ -85,8 +83,8 @@ fn non_root_fallback_without_btf_captures() {
     let sp = setpriv("+bpf,+perfmon,+dac_read_search,+sys_ptrace");
     cmd.args(sp.get_args());
     cmd.args([BIN, "-v", "-o"]).arg(&out).args(["--comm", "curl", "--comm", "python3"]);
-    let probe = Osprey::start_cmd(cmd, out);
-    curl_python(&dir);
+    let probe = Osprey::start_cmd(cmd, Some(out));
+    curl_python("caps-site", &probe);
     let (status, recs, err) = probe.stop();
     assert!(status.success(), "{err}");
     assert!(err.contains("BTF-less fallback"), "{err}");
@@ -96,12 +94,11 @@ fn non_root_fallback_without_btf_captures() {
 }
 
 #[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn missing_capabilities_are_named() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     use std::os::unix::fs::PermissionsExt;
-    let before = loaded_prog_names();
+    let before = loaded_osprey_bpf();
     let mut cases = vec![
         ("", "lacks CAP_BPF and CAP_PERFMON"),
         ("+bpf", "lacks CAP_PERFMON"),
@@ -121,5 +118,5 @@ fn missing_capabilities_are_named() {
         assert!(err.contains(want), "{caps}: want {want:?} in:\n{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
-    assert_eq!(loaded_prog_names(), before, "a refused start must not leave programs loaded");
+    assert_eq!(loaded_osprey_bpf(), before, "a refused start must not leave programs loaded");
 }

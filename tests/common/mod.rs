@@ -226,7 +226,7 @@ impl Osprey {
 
     /// Spawn, and return once stderr says "attached" (with -v osprey logs
     /// "attached N tracepoints (H hooks)" after the last attach).
-    fn start_cmd(mut cmd: Command, out: Option<PathBuf>) -> Osprey {
+    pub fn start_cmd(mut cmd: Command, out: Option<PathBuf>) -> Osprey {
         require_root();
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn osprey");
         let stderr = Arc::new(Mutex::new(String::new()));
