@@ -30,10 +30,10 @@ cargo_test --release -- --test-threads=1
 # the live tests again on the other hook set (the default is the socket
 # hooks where the kernel has them: the syscall hooks must keep working for
 # kernels before 6.3 and the BTF-less fallback)
-OSPREY_TEST_HOOKS=syscalls cargo_test --release --test live_probe --test live_http --test live_recon -- --test-threads=1
+OSPREY_TEST_HOOKS=syscalls cargo_test --release --test live_probe --test live_http --test live_recon --test live_caps -- --test-threads=1
 # unit tests and the non-live targets once more in a debug build: overflow
 # checks and debug_assert! are on there
-cargo_test --lib --test output_docs
+cargo_test --lib --test output_docs --test cli
 tests/smoke/smoke.sh
 # CO-RE portability: Debian kernels under qemu, plus this host
 # (OSPREY_SKIP_MATRIX=1 skips it; a failing row is re-run once and says so)
