@@ -25,7 +25,6 @@
 //! (the record types are the only list of fields); `engine.rs` pairs and
 //! explains.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -236,7 +235,7 @@ pub fn recon_cmd(args: &ReconArgs) -> anyhow::Result<i32> {
         sides,
     };
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => match File::create(p) {
+        Some(p) => match crate::sink::create_private(p) {
             Ok(f) => Box::new(BufWriter::new(f)),
             Err(e) => return bad(format!("creating {}: {e}", p.display())),
         },
