@@ -45,8 +45,11 @@ pub(super) struct Rec {
     loopback: bool,
 }
 
-/// The fields compared between paired records, as they are shown.
-const COMPARED: [(&str, fn(&Transaction) -> Value); 5] = [
+/// One field of a record, as shown in the differences.
+type Field = fn(&Transaction) -> Value;
+
+/// The fields compared between paired records.
+const COMPARED: [(&str, Field); 5] = [
     ("method", |t| json!(t.method)),
     ("target", |t| json!(t.target)),
     ("status", |t| json!(t.status)),
