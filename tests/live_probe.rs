@@ -162,27 +162,27 @@ fn comm_filter_excludes_other_processes_and_self() {
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn no_bpf_program_is_left_behind() {
     require_root();
-    let (progs, links) = loaded_osprey_bpf();
+    let (progs, links) = osprey_bpf_baseline();
     let dir = tmpdir("leftover");
     let probe = Osprey::start(&["--records", "events", "--comm", "nothing-matches"], dir.join("out.jsonl"));
     // only the chosen hook set is loaded, one link per program
     let n = if probe.hooks == "socket" { 4 } else { 23 };
     assert_eq!(loaded_osprey_bpf(), (progs + n, links + n), "expected our {n} {} programs and links", probe.hooks);
     probe.stop_ok();
-    assert_eq!(loaded_osprey_bpf(), (progs, links), "programs or links left loaded after exit");
+    wait_unloaded((progs, links), "programs and links unloaded after exit");
 }
 
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn sigterm_detaches_and_summarises() {
-    let (progs, links) = loaded_osprey_bpf();
+    let (progs, links) = osprey_bpf_baseline();
     let dir = tmpdir("sigterm");
     let probe = Osprey::start(&["--comm", "nothing-matches"], dir.join("out.jsonl"));
     let (status, _, err) = probe.stop_with(libc::SIGTERM);
     assert!(status.success(), "{status:?}\n{err}");
     assert!(err.contains("records written"), "no summary:\n{err}");
     assert_eq!(summary(&err)["pipeline"]["records"], 0, "{err}");
-    assert_eq!(loaded_osprey_bpf(), (progs, links), "programs or links left loaded after SIGTERM");
+    wait_unloaded((progs, links), "programs and links unloaded after SIGTERM");
 }
 
 /// Scheduling policy (field 41 of /proc/PID/task/TID/stat) of each thread.
@@ -532,7 +532,7 @@ fn summary_readers_parse_numbers_not_substrings() {
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn a_failing_test_leaves_no_probe_behind() {
-    let before = loaded_osprey_bpf();
+    let before = osprey_bpf_baseline();
     let dir = tmpdir("panic");
     let pid = std::sync::Mutex::new(0);
     let failed = std::panic::catch_unwind(|| {
@@ -543,5 +543,5 @@ fn a_failing_test_leaves_no_probe_behind() {
     assert!(failed.is_err());
     let pid = *pid.lock().unwrap();
     assert!(pid > 0 && !std::path::Path::new(&format!("/proc/{pid}")).exists(), "osprey {pid} still running");
-    assert_eq!(loaded_osprey_bpf(), before, "programs or links left loaded");
+    wait_unloaded(before, "programs and links unloaded");
 }

@@ -373,6 +373,24 @@ pub fn loaded_osprey_bpf() -> (usize, usize) {
     (progs.len(), links)
 }
 
+/// Osprey's programs and links loaded before a test starts one, once none
+/// is on its way out (a program of an earlier probe that has lost its link
+/// is being freed; counted now it would vanish during the test).
+pub fn osprey_bpf_baseline() -> (usize, usize) {
+    wait_until("no Osprey program left unlinked (being freed)", || {
+        let (p, l) = loaded_osprey_bpf();
+        p == l
+    }, || format!("loaded now {:?}", loaded_osprey_bpf()));
+    loaded_osprey_bpf()
+}
+
+/// Wait until Osprey's programs and links are back to `before`: the kernel
+/// frees a program whose last fd closed after an RCU grace period, not at
+/// the process's exit, so a check right after exit can still list it.
+pub fn wait_unloaded(before: (usize, usize), what: &str) {
+    wait_until(what, || loaded_osprey_bpf() == before, || format!("loaded now {:?}, before {before:?}", loaded_osprey_bpf()));
+}
+
 /// nginx (one worker, access log off, `http_extra` in `http {}`) serving
 /// `dir/www` on `port`.
 fn nginx_server(dir: &Path, port: u16, http_extra: &str) -> Guard {

@@ -32,7 +32,14 @@ port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print
 (cd "$work" && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) & srv=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 
-before=$(osprey_bpf)
+# the baseline once no program of an earlier probe is still being freed
+# (loaded without its link), polled, bounded
+for _ in $(seq 150); do
+    before=$(osprey_bpf)
+    read -r p0 l0 <<<"$before"
+    [ "$p0" = "$l0" ] && break
+    sleep 0.2
+done
 "$BIN" -v --records events --comm curl -o "$work/out.jsonl" 2>"$work/err.txt" & osp=$!
 for _ in $(seq 200); do grep -q attached "$work/err.txt" && break; sleep 0.1; done
 grep -q attached "$work/err.txt" && ok "probe attached" || { cat "$work/err.txt"; bad "probe attached"; }
@@ -55,7 +62,12 @@ jq -s -e 'any(.[]; .kind=="data" and .dir=="ingress" and (.payload|contains("smo
 drops=$(sed -nE 's/^osprey: .*\(([0-9]+) ring-buffer drops.*/\1/p' "$work/err.txt")
 jdrops=$(sed -n 's/^osprey: summary //p' "$work/err.txt" | jq '.kernel.ringbuf_drops')
 [ "$drops" = 0 ] && [ "$jdrops" = 0 ] && ok "summary, no drops" || { cat "$work/err.txt"; bad "summary: drops '$drops' (JSON: '$jdrops')"; }
-after=$(osprey_bpf)
+# the kernel frees a closed program after an RCU grace period: poll, bounded
+for _ in $(seq 150); do
+    after=$(osprey_bpf)
+    [ "$after" = "$before" ] && break
+    sleep 0.2
+done
 [ -n "$after" ] && [ "$before" = "$after" ] && ok "programs and links unloaded" || bad "programs/links left loaded ($before → $after)"
 
 [ "$fail" -eq 0 ] || { echo "--- records:"; cat "$work/out.jsonl"; echo "--- stderr:"; cat "$work/err.txt"; }
