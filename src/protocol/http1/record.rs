@@ -118,7 +118,8 @@ pub(super) fn upgraded(req: Option<&Msg>, resp: Option<&Msg>) -> bool {
 
 /// `HTTP/1.<minor>`'s version as records give it.
 fn version_str(minor: u8) -> &'static str {
-    HTTP1_VERSIONS.get(minor as usize).filter(|v| **v != "1.x").copied().unwrap_or("1.x")
+    // the table ends with "1.x", what any minor past 9 gives
+    HTTP1_VERSIONS.get(minor as usize).copied().unwrap_or("1.x")
 }
 
 impl Http1Session {
