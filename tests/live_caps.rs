@@ -54,6 +54,18 @@ fn assert_captured(recs: &[serde_json::Value]) {
     }
 }
 
+/// Run the probe `cmd` (writing to `out` in `dir`) over one curl → python
+/// transaction; it must exit cleanly having captured both ends. Its stderr.
+fn captures_as_nobody(cmd: Command, dir: PathBuf, out: PathBuf) -> String {
+    let probe = Osprey::start_cmd(cmd, Some(out));
+    curl_python("caps-site", &probe);
+    let (status, recs, err) = probe.stop();
+    assert!(status.success(), "{err}");
+    assert_captured(&recs);
+    let _ = std::fs::remove_dir_all(dir);
+    err
+}
+
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn non_root_with_bpf_perfmon_and_dac_read_search_captures() {
@@ -62,13 +74,8 @@ fn non_root_with_bpf_perfmon_and_dac_read_search_captures() {
     let out = dir.join("out.jsonl");
     let mut cmd = setpriv("+bpf,+perfmon,+dac_read_search");
     cmd.args([BIN, "-v", "-o"]).arg(&out).args(hooks_args()).args(["--comm", "curl", "--comm", "python3"]);
-    let probe = Osprey::start_cmd(cmd, Some(out));
-    curl_python("caps-site", &probe);
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
+    let err = captures_as_nobody(cmd, dir, out);
     assert!(!err.contains("permission denied"), "{err}");
-    assert_captured(&recs);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -83,14 +90,9 @@ fn non_root_fallback_without_btf_captures() {
     let sp = setpriv("+bpf,+perfmon,+dac_read_search,+sys_ptrace");
     cmd.args(sp.get_args());
     cmd.args([BIN, "-v", "-o"]).arg(&out).args(["--comm", "curl", "--comm", "python3"]);
-    let probe = Osprey::start_cmd(cmd, Some(out));
-    curl_python("caps-site", &probe);
-    let (status, recs, err) = probe.stop();
-    assert!(status.success(), "{err}");
+    let err = captures_as_nobody(cmd, dir, out);
     assert!(err.contains("BTF-less fallback"), "{err}");
     assert!(!err.contains("CAP_SYS_PTRACE"), "{err}");
-    assert_captured(&recs);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
