@@ -170,11 +170,11 @@ pub struct ConnInfo {
 
 /// The per-connection strings every record repeats, made once.
 #[derive(Clone)]
-pub struct Labels {
-    pub conn_id: Arc<str>,
-    pub comm: Arc<str>,
-    pub local_addr: Option<Arc<str>>,
-    pub remote_addr: Option<Arc<str>>,
+struct Labels {
+    conn_id: Arc<str>,
+    comm: Arc<str>,
+    local_addr: Option<Arc<str>>,
+    remote_addr: Option<Arc<str>>,
 }
 
 impl ConnInfo {
@@ -188,7 +188,7 @@ impl ConnInfo {
         self.labels = None;
     }
 
-    pub fn labels(&mut self) -> Labels {
+    fn labels(&mut self) -> Labels {
         let (id, proc_, addrs) = (&self.id, &self.proc, &self.addrs);
         self.labels
             .get_or_insert_with(|| Labels {

@@ -177,9 +177,14 @@ impl Tracker {
             }
         });
         if !ok {
-            self.conns.remove(&id);
-            self.stats.parser_panics += 1;
+            self.drop_panicked(&id);
         }
+    }
+
+    /// A session panicked: its connection's state is gone, counted.
+    fn drop_panicked(&mut self, id: &ConnId) {
+        self.conns.remove(id);
+        self.stats.parser_panics += 1;
     }
 
     fn on_open(&mut self, o: &crate::event::ConnOpen, out: &mut Vec<Record>) {
@@ -259,8 +264,7 @@ impl Tracker {
                 c.compact();
             });
             if !ok {
-                self.conns.remove(&id);
-                self.stats.parser_panics += 1;
+                self.drop_panicked(&id);
             }
         }
     }
