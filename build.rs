@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use libbpf_cargo::SkeletonBuilder;
 
 /// (source, skeleton file): the CO-RE build and the BTF-less fallback.
-const OBJECTS: [(&str, &str); 2] = [("bpf/osprey.bpf.c", "osprey.skel.rs"), ("bpf/osprey_nobtf.bpf.c", "osprey_nobtf.skel.rs")];
+const OBJECTS: [(&str, &str); 2] = [
+    ("bpf/osprey.bpf.c", "osprey.skel.rs"),
+    ("bpf/osprey_nobtf.bpf.c", "osprey_nobtf.skel.rs"),
+];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -54,7 +57,10 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=bpf");
     println!("cargo:rerun-if-changed=include/osprey.h");
-    println!("cargo:rerun-if-changed={}", vmlinux_dir.join("vmlinux.h").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        vmlinux_dir.join("vmlinux.h").display()
+    );
 
     // OSPREY_SKIP_LIVE=1: the live tests are compiled #[ignore]d, so the
     // test harness reports them as ignored, never as ok (tests/common/mod.rs)

@@ -19,7 +19,8 @@ Cookie: wp_ozh_wsa_visits=2; wp_ozh_wsa_visit_lasttime=xxxxxxxxxx; __utma=xxxxxx
 
 const CURL_GET: &[u8] = b"GET /api/v1/items?limit=10 HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
 
-const NGINX_RESP: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 29 Nov 2026 15:35:40 GMT\r\n\
+const NGINX_RESP: &[u8] =
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 29 Nov 2026 15:35:40 GMT\r\n\
 Content-Type: text/html\r\nContent-Length: 612\r\nLast-Modified: Tue, 21 Mar 2023 10:00:00 GMT\r\n\
 Connection: keep-alive\r\nETag: \"64199b60-264\"\r\nAccept-Ranges: bytes\r\n\r\n";
 

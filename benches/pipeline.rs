@@ -29,7 +29,11 @@ Connection: keep-alive\r\nETag: \"6a4b1c2d-64\"\r\nAccept-Ranges: bytes\r\n\r\n"
     resp.extend((0..body).map(|i| b'a' + (i % 26) as u8));
     let resp_len = resp.len() as u64;
     resp.truncate(4096);
-    let proc_ = ProcInfo { tgid: 3131, tid: 3131, comm: "nginx".into() };
+    let proc_ = ProcInfo {
+        tgid: 3131,
+        tid: 3131,
+        comm: "nginx".into(),
+    };
     let mut out = Vec::new();
     let mut ts = 1_000_000_000u64;
     let mut pos = vec![[0u64; 2]; CONNS as usize];
@@ -66,15 +70,32 @@ Connection: keep-alive\r\nETag: \"6a4b1c2d-64\"\r\nAccept-Ranges: bytes\r\n\r\n"
                 decode::encode(&ev)
             };
             ts += 10_000;
-            out.push(data(Direction::Ingress, req, req.len() as u64, Syscall::Recvfrom, ts));
-            out.push(data(Direction::Egress, &resp, resp_len, Syscall::Writev, ts + 5_000));
+            out.push(data(
+                Direction::Ingress,
+                req,
+                req.len() as u64,
+                Syscall::Recvfrom,
+                ts,
+            ));
+            out.push(data(
+                Direction::Egress,
+                &resp,
+                resp_len,
+                Syscall::Writev,
+                ts + 5_000,
+            ));
         }
     }
     out
 }
 
 fn conn(c: u32) -> ConnId {
-    ConnId { tgid: 3131, proc_start_ns: 5_000_000, fd: 10 + c as i32, gen: 100 + c as u64 }
+    ConnId {
+        tgid: 3131,
+        proc_start_ns: 5_000_000,
+        fd: 10 + c as i32,
+        gen: 100 + c as u64,
+    }
 }
 
 /// decode → tracker → JSON line into a discarding writer; returns records.
@@ -85,7 +106,8 @@ fn run(records: &[Vec<u8>]) -> usize {
     let mut n = 0;
     for r in records {
         // as the poller does: the payload stays in the record
-        decode::decode_each(r, |ev, payload| w.on_event_parts(ev, payload, &mut out)).expect("bench records decode");
+        decode::decode_each(r, |ev, payload| w.on_event_parts(ev, payload, &mut out))
+            .expect("bench records decode");
         for o in out.drain(..) {
             sink.emit(&o).unwrap();
             n += 1;
@@ -98,7 +120,11 @@ fn run(records: &[Vec<u8>]) -> usize {
 /// table is already full: every new connection evicts the least recently
 /// used one (the old table scanned all of them for it).
 fn full_table_events(n: u32) -> Vec<Event> {
-    let proc_ = ProcInfo { tgid: 3131, tid: 3131, comm: "nginx".into() };
+    let proc_ = ProcInfo {
+        tgid: 3131,
+        tid: 3131,
+        comm: "nginx".into(),
+    };
     let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     (0..n)
         .map(|c| {
@@ -147,7 +173,11 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline");
     for body in [100usize, 4096] {
         let recs = nginx_records(body);
-        assert_eq!(run(&recs), (CONNS as u64 * TXNS) as usize, "one record per transaction");
+        assert_eq!(
+            run(&recs),
+            (CONNS as u64 * TXNS) as usize,
+            "one record per transaction"
+        );
         g.throughput(Throughput::Elements(CONNS as u64 * TXNS));
         g.bench_function(format!("nginx_{body}B_per_txn"), |b| b.iter(|| run(&recs)));
     }

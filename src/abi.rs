@@ -178,7 +178,11 @@ mod tests {
             rest = rest[i..].split_once("*/").expect("unterminated comment").1;
         }
         src.push_str(rest);
-        let src: String = src.lines().map(|l| l.split("//").next().unwrap()).collect::<Vec<_>>().join("\n");
+        let src: String = src
+            .lines()
+            .map(|l| l.split("//").next().unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
         let num = |s: &str| -> Option<i64> {
             let s = s.trim();
             match s.strip_prefix("0x") {
@@ -200,9 +204,16 @@ mod tests {
             let body = &rest[i..];
             let (open, close) = (body.find('{').unwrap(), body.find('}').unwrap());
             let mut next = 0;
-            for item in body[open + 1..close].split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            for item in body[open + 1..close]
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
                 let (name, v) = match item.split_once('=') {
-                    Some((n, v)) => (n.trim(), num(v).unwrap_or_else(|| panic!("enumerator {item}"))),
+                    Some((n, v)) => (
+                        n.trim(),
+                        num(v).unwrap_or_else(|| panic!("enumerator {item}")),
+                    ),
                     None => (item, next),
                 };
                 out.insert(name.to_string(), v);
@@ -218,8 +229,16 @@ mod tests {
         let h = header_constants(
             "#define A 12 /* x */\n#define B 0x4\n#define S (sizeof(x))\nenum e {\n X = 3, /* c */\n Y,\n Z = 0x10,\n W\n};\n",
         );
-        let want: BTreeMap<String, i64> =
-            [("A", 12), ("B", 4), ("X", 3), ("Y", 4), ("Z", 16), ("W", 17)].map(|(k, v)| (k.to_string(), v)).into();
+        let want: BTreeMap<String, i64> = [
+            ("A", 12),
+            ("B", 4),
+            ("X", 3),
+            ("Y", 4),
+            ("Z", 16),
+            ("W", 17),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into();
         assert_eq!(h, want);
     }
 
@@ -255,12 +274,23 @@ mod tests {
             ("OSPREY_SYS_RECVMSG", 12),
         ];
         for (name, rust) in pairs {
-            assert_eq!(h.get(name), Some(&rust), "{name}: include/osprey.h vs src/abi.rs");
+            assert_eq!(
+                h.get(name),
+                Some(&rust),
+                "{name}: include/osprey.h vs src/abi.rs"
+            );
         }
         // every record kind, direction, role and flag of the header is mirrored
         let mirrored: Vec<&str> = pairs.iter().map(|p| p.0).collect();
-        for name in h.keys().filter(|n| ["KIND_", "DIR_", "ROLE_", "F_"].iter().any(|p| n.starts_with(&format!("OSPREY_{p}")))) {
-            assert!(mirrored.contains(&name.as_str()), "{name} is in include/osprey.h but not checked against src/abi.rs");
+        for name in h.keys().filter(|n| {
+            ["KIND_", "DIR_", "ROLE_", "F_"]
+                .iter()
+                .any(|p| n.starts_with(&format!("OSPREY_{p}")))
+        }) {
+            assert!(
+                mirrored.contains(&name.as_str()),
+                "{name} is in include/osprey.h but not checked against src/abi.rs"
+            );
         }
         assert_eq!(AF_INET as i32, libc::AF_INET);
         assert_eq!(AF_INET6 as i32, libc::AF_INET6);
@@ -280,18 +310,35 @@ mod tests {
             ("OSPREY_CNT_IOV_OVERFLOW", "iov_overflow"),
             ("OSPREY_CNT_SCRATCH_BUSY", "scratch_busy"),
         ];
-        let in_header = h.keys().filter(|n| n.starts_with("OSPREY_CNT_") && *n != "OSPREY_CNT__MAX").count();
-        assert_eq!(in_header, map.len(), "a counter was added to include/osprey.h: name it here and in COUNTER_NAMES");
+        let in_header = h
+            .keys()
+            .filter(|n| n.starts_with("OSPREY_CNT_") && *n != "OSPREY_CNT__MAX")
+            .count();
+        assert_eq!(
+            in_header,
+            map.len(),
+            "a counter was added to include/osprey.h: name it here and in COUNTER_NAMES"
+        );
         for (cname, rust) in map {
-            let slot = COUNTER_NAMES.iter().position(|n| *n == rust).unwrap_or_else(|| panic!("{rust} not in COUNTER_NAMES"));
-            assert_eq!(h.get(cname), Some(&(slot as i64)), "{cname} vs COUNTER_NAMES[{slot}] = {rust}");
+            let slot = COUNTER_NAMES
+                .iter()
+                .position(|n| *n == rust)
+                .unwrap_or_else(|| panic!("{rust} not in COUNTER_NAMES"));
+            assert_eq!(
+                h.get(cname),
+                Some(&(slot as i64)),
+                "{cname} vs COUNTER_NAMES[{slot}] = {rust}"
+            );
         }
     }
 
     #[test]
     fn syscall_numbers_decode_as_the_c_enum_names_them() {
         let h = header_constants(HEADER);
-        let sys: Vec<(&String, &i64)> = h.iter().filter(|(n, _)| n.starts_with("OSPREY_SYS_")).collect();
+        let sys: Vec<(&String, &i64)> = h
+            .iter()
+            .filter(|(n, _)| n.starts_with("OSPREY_SYS_"))
+            .collect();
         assert_eq!(sys.len(), 13, "{sys:?}");
         for (name, &v) in sys {
             let want = name.trim_start_matches("OSPREY_SYS_").to_lowercase();
@@ -315,24 +362,55 @@ mod tests {
         ($c:path) => {{
             use $c as c;
             same_layout!(ConnIdRaw, c::osprey_conn_id, [tgid, fd, proc_start_ns, gen]);
-            same_layout!(Hdr, c::osprey_hdr, [kind, dir, role, flags, syscall, _pad, tgid, tid, ts_ns, comm, conn]);
-            same_layout!(Addrs, c::osprey_addrs, [family, lport, rport, _pad, laddr, raddr]);
+            same_layout!(
+                Hdr,
+                c::osprey_hdr,
+                [kind, dir, role, flags, syscall, _pad, tgid, tid, ts_ns, comm, conn]
+            );
+            same_layout!(
+                Addrs,
+                c::osprey_addrs,
+                [family, lport, rport, _pad, laddr, raddr]
+            );
             same_layout!(OpenRaw, c::osprey_open_event, [hdr, addrs]);
             same_layout!(CloseRaw, c::osprey_close_event, [hdr, tx_bytes, rx_bytes]);
             same_layout!(SegmentRaw, c::osprey_segment, [orig_len, cap_len]);
             same_layout!(SegmentsRaw, c::osprey_segments, [count, _pad, seg]);
             // DataHdrRaw is osprey_data_event without its payload array
             for (f, rust, cv) in [
-                ("hdr", offset_of!(DataHdrRaw, hdr), offset_of!(c::osprey_data_event, hdr)),
-                ("start_ns", offset_of!(DataHdrRaw, start_ns), offset_of!(c::osprey_data_event, start_ns)),
-                ("pos", offset_of!(DataHdrRaw, pos), offset_of!(c::osprey_data_event, pos)),
-                ("orig_len", offset_of!(DataHdrRaw, orig_len), offset_of!(c::osprey_data_event, orig_len)),
-                ("cap_len", offset_of!(DataHdrRaw, cap_len), offset_of!(c::osprey_data_event, cap_len)),
+                (
+                    "hdr",
+                    offset_of!(DataHdrRaw, hdr),
+                    offset_of!(c::osprey_data_event, hdr),
+                ),
+                (
+                    "start_ns",
+                    offset_of!(DataHdrRaw, start_ns),
+                    offset_of!(c::osprey_data_event, start_ns),
+                ),
+                (
+                    "pos",
+                    offset_of!(DataHdrRaw, pos),
+                    offset_of!(c::osprey_data_event, pos),
+                ),
+                (
+                    "orig_len",
+                    offset_of!(DataHdrRaw, orig_len),
+                    offset_of!(c::osprey_data_event, orig_len),
+                ),
+                (
+                    "cap_len",
+                    offset_of!(DataHdrRaw, cap_len),
+                    offset_of!(c::osprey_data_event, cap_len),
+                ),
             ] {
                 assert_eq!(rust, cv, "osprey_data_event.{f}");
             }
             assert_eq!(DATA_HDR_SIZE, offset_of!(c::osprey_data_event, payload));
-            assert_eq!(size_of::<c::osprey_data_event>(), DATA_HDR_SIZE + MAX_PAYLOAD);
+            assert_eq!(
+                size_of::<c::osprey_data_event>(),
+                DATA_HDR_SIZE + MAX_PAYLOAD
+            );
             // SAFETY: plain integers and byte arrays; all-zero is valid.
             let bss: c::bss = unsafe { std::mem::zeroed() };
             assert_eq!(bss.counters.len(), COUNTER_NAMES.len());
@@ -358,15 +436,37 @@ mod tests {
         use co_re::types as c;
         let h = header_constants(HEADER);
         let k = |n: &str| h[n] as u8;
-        let mut hdr = c::osprey_hdr { tgid: 4242, tid: 4243, ts_ns: 77, ..Default::default() };
+        let mut hdr = c::osprey_hdr {
+            tgid: 4242,
+            tid: 4243,
+            ts_ns: 77,
+            ..Default::default()
+        };
         for (i, b) in b"curl".iter().enumerate() {
             hdr.comm[i] = *b as i8;
         }
-        hdr.conn = c::osprey_conn_id { tgid: 4242, fd: 7, proc_start_ns: 99, gen: 5 };
-        let conn = ConnId { tgid: 4242, proc_start_ns: 99, fd: 7, gen: 5 };
-        let proc_ = ProcInfo { tgid: 4242, tid: 4243, comm: "curl".into() };
+        hdr.conn = c::osprey_conn_id {
+            tgid: 4242,
+            fd: 7,
+            proc_start_ns: 99,
+            gen: 5,
+        };
+        let conn = ConnId {
+            tgid: 4242,
+            proc_start_ns: 99,
+            fd: 7,
+            gen: 5,
+        };
+        let proc_ = ProcInfo {
+            tgid: 4242,
+            tid: 4243,
+            comm: "curl".into(),
+        };
 
-        let mut open = c::osprey_open_event { hdr, ..Default::default() };
+        let mut open = c::osprey_open_event {
+            hdr,
+            ..Default::default()
+        };
         open.hdr.kind = k("OSPREY_KIND_OPEN");
         open.hdr.role = k("OSPREY_ROLE_SERVER");
         open.hdr.flags = k("OSPREY_F_ADDRS") | k("OSPREY_F_MIDSTREAM");
@@ -381,7 +481,10 @@ mod tests {
             conn,
             proc: proc_.clone(),
             role: Role::Server,
-            addrs: Some(SockAddrs { local: "127.0.0.1:8080".parse().unwrap(), remote: "10.1.2.3:40000".parse().unwrap() }),
+            addrs: Some(SockAddrs {
+                local: "127.0.0.1:8080".parse().unwrap(),
+                remote: "10.1.2.3:40000".parse().unwrap(),
+            }),
             midstream: true,
             syscall: Syscall::Accept4,
         });
@@ -412,10 +515,23 @@ mod tests {
         });
         assert_eq!(crate::decode::decode_all(rec).unwrap(), [want]);
 
-        let mut close = c::osprey_close_event { hdr, tx_bytes: 11, rx_bytes: 22 };
+        let mut close = c::osprey_close_event {
+            hdr,
+            tx_bytes: 11,
+            rx_bytes: 22,
+        };
         close.hdr.kind = k("OSPREY_KIND_CLOSE");
         close.hdr.syscall = k("OSPREY_SYS_CLOSE");
-        let want = Event::Close(CloseEvent { ts_ns: 77, conn, proc: proc_, tx_bytes: 11, rx_bytes: 22 });
-        assert_eq!(crate::decode::decode_all(&bytes_of(&close)).unwrap(), [want]);
+        let want = Event::Close(CloseEvent {
+            ts_ns: 77,
+            conn,
+            proc: proc_,
+            tx_bytes: 11,
+            rx_bytes: 22,
+        });
+        assert_eq!(
+            crate::decode::decode_all(&bytes_of(&close)).unwrap(),
+            [want]
+        );
     }
 }

@@ -22,11 +22,23 @@ mod preflight;
 
 pub use preflight::preflight;
 
-#[allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, unused_imports)]
+#[allow(
+    clippy::all,
+    dead_code,
+    non_camel_case_types,
+    non_snake_case,
+    unused_imports
+)]
 pub(crate) mod skel {
     include!(concat!(env!("OUT_DIR"), "/osprey.skel.rs"));
 }
-#[allow(clippy::all, dead_code, non_camel_case_types, non_snake_case, unused_imports)]
+#[allow(
+    clippy::all,
+    dead_code,
+    non_camel_case_types,
+    non_snake_case,
+    unused_imports
+)]
 pub(crate) mod skel_nobtf {
     include!(concat!(env!("OUT_DIR"), "/osprey_nobtf.skel.rs"));
 }
@@ -81,17 +93,29 @@ impl Hooks {
 }
 
 /// The socket-layer tracepoints the socket hooks need, by tracefs name.
-pub const SOCKET_TRACEPOINTS: [&str; 4] =
-    ["sock/sock_send_length", "sock/sock_recv_length", "sock/inet_sock_set_state", "tcp/tcp_destroy_sock"];
+pub const SOCKET_TRACEPOINTS: [&str; 4] = [
+    "sock/sock_send_length",
+    "sock/sock_recv_length",
+    "sock/inet_sock_set_state",
+    "tcp/tcp_destroy_sock",
+];
 
 /// Why the socket hooks cannot run here (None: they can).
 pub fn socket_hooks_unavailable(mode: &BtfMode, tracefs: &Path) -> Option<String> {
-    let missing: Vec<&str> =
-        SOCKET_TRACEPOINTS.iter().copied().filter(|tp| !tracefs.join("events").join(tp).is_dir()).collect();
+    let missing: Vec<&str> = SOCKET_TRACEPOINTS
+        .iter()
+        .copied()
+        .filter(|tp| !tracefs.join("events").join(tp).is_dir())
+        .collect();
     if *mode != BtfMode::Kernel {
-        Some(format!("they attach through the kernel's own BTF ({KERNEL_BTF})"))
+        Some(format!(
+            "they attach through the kernel's own BTF ({KERNEL_BTF})"
+        ))
     } else if !missing.is_empty() {
-        Some(format!("this kernel has no {} tracepoint (added in 6.3)", missing.join(", ").replace('/', ":")))
+        Some(format!(
+            "this kernel has no {} tracepoint (added in 6.3)",
+            missing.join(", ").replace('/', ":")
+        ))
     } else {
         None
     }
@@ -107,7 +131,9 @@ pub fn resolve_hooks(wanted: Hooks, mode: &BtfMode, tracefs: &Path) -> Result<Ho
             log::info!("socket hooks unavailable ({why}): using the syscall tracepoints");
             Ok(Hooks::Syscalls)
         }
-        (Hooks::Socket, Some(why)) => bail!("--hooks socket: not available here: {why}; use --hooks syscalls"),
+        (Hooks::Socket, Some(why)) => {
+            bail!("--hooks socket: not available here: {why}; use --hooks syscalls")
+        }
     }
 }
 
@@ -234,11 +260,18 @@ fn run_with<F: loader::Flavor>(
 pub fn program_sections() -> Result<Vec<(String, String)>> {
     let builder = skel::OspreySkelBuilder::default();
     let mut storage = MaybeUninit::uninit();
-    let open = builder.open(&mut storage).context("opening the embedded BPF object")?;
+    let open = builder
+        .open(&mut storage)
+        .context("opening the embedded BPF object")?;
     Ok(open
         .open_object()
         .progs()
-        .map(|p| (p.name().to_string_lossy().into_owned(), OsStr::to_string_lossy(p.section()).into_owned()))
+        .map(|p| {
+            (
+                p.name().to_string_lossy().into_owned(),
+                OsStr::to_string_lossy(p.section()).into_owned(),
+            )
+        })
         .collect())
 }
 
@@ -265,17 +298,35 @@ mod tests {
         let k = BtfMode::Kernel;
         let file = BtfMode::File("/x".into());
         assert_eq!(resolve_hooks(Hooks::Auto, &k, &all).unwrap(), Hooks::Socket);
-        assert_eq!(resolve_hooks(Hooks::Socket, &k, &all).unwrap(), Hooks::Socket);
-        assert_eq!(resolve_hooks(Hooks::Syscalls, &k, &all).unwrap(), Hooks::Syscalls);
+        assert_eq!(
+            resolve_hooks(Hooks::Socket, &k, &all).unwrap(),
+            Hooks::Socket
+        );
+        assert_eq!(
+            resolve_hooks(Hooks::Syscalls, &k, &all).unwrap(),
+            Hooks::Syscalls
+        );
         // auto falls back; an explicit request is refused with the reason
         for (mode, dir, why) in [
-            (&k, &old, "this kernel has no sock:sock_send_length, sock:sock_recv_length tracepoint"),
+            (
+                &k,
+                &old,
+                "this kernel has no sock:sock_send_length, sock:sock_recv_length tracepoint",
+            ),
             (&file, &all, "kernel's own BTF"),
             (&BtfMode::None, &all, "kernel's own BTF"),
         ] {
-            assert_eq!(resolve_hooks(Hooks::Auto, mode, dir).unwrap(), Hooks::Syscalls);
-            assert_eq!(resolve_hooks(Hooks::Syscalls, mode, dir).unwrap(), Hooks::Syscalls);
-            let e = resolve_hooks(Hooks::Socket, mode, dir).unwrap_err().to_string();
+            assert_eq!(
+                resolve_hooks(Hooks::Auto, mode, dir).unwrap(),
+                Hooks::Syscalls
+            );
+            assert_eq!(
+                resolve_hooks(Hooks::Syscalls, mode, dir).unwrap(),
+                Hooks::Syscalls
+            );
+            let e = resolve_hooks(Hooks::Socket, mode, dir)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(why) && e.contains("--hooks syscalls"), "{e}");
         }
         for d in [all, old] {
@@ -291,7 +342,10 @@ mod tests {
         use skel_nobtf::types::osprey_config as b;
         assert_eq!(size_of::<a>(), size_of::<b>());
         assert_eq!(offset_of!(a, wakeup_bytes), offset_of!(b, wakeup_bytes));
-        assert_eq!(offset_of!(a, wakeup_max_bytes), offset_of!(b, wakeup_max_bytes));
+        assert_eq!(
+            offset_of!(a, wakeup_max_bytes),
+            offset_of!(b, wakeup_max_bytes)
+        );
         assert_eq!(offset_of!(a, wakeup_records), offset_of!(b, wakeup_records));
         assert_eq!(offset_of!(a, self_tgid), offset_of!(b, self_tgid));
         assert_eq!(offset_of!(a, capture_bytes), offset_of!(b, capture_bytes));
@@ -313,38 +367,108 @@ mod tests {
     fn abi_layouts_match_c() {
         use skel::types as c;
         assert_eq!(size_of::<abi::Hdr>(), size_of::<c::osprey_hdr>());
-        assert_eq!(size_of::<c::osprey_hdr>(), 64, "include/osprey.h documents a 64-byte header");
+        assert_eq!(
+            size_of::<c::osprey_hdr>(),
+            64,
+            "include/osprey.h documents a 64-byte header"
+        );
         assert_eq!(offset_of!(abi::Hdr, kind), offset_of!(c::osprey_hdr, kind));
-        assert_eq!(offset_of!(abi::Hdr, syscall), offset_of!(c::osprey_hdr, syscall));
+        assert_eq!(
+            offset_of!(abi::Hdr, syscall),
+            offset_of!(c::osprey_hdr, syscall)
+        );
         assert_eq!(offset_of!(abi::Hdr, tgid), offset_of!(c::osprey_hdr, tgid));
         assert_eq!(offset_of!(abi::Hdr, tid), offset_of!(c::osprey_hdr, tid));
-        assert_eq!(offset_of!(abi::Hdr, ts_ns), offset_of!(c::osprey_hdr, ts_ns));
+        assert_eq!(
+            offset_of!(abi::Hdr, ts_ns),
+            offset_of!(c::osprey_hdr, ts_ns)
+        );
         assert_eq!(offset_of!(abi::Hdr, comm), offset_of!(c::osprey_hdr, comm));
         assert_eq!(offset_of!(abi::Hdr, conn), offset_of!(c::osprey_hdr, conn));
         assert_eq!(size_of::<abi::ConnIdRaw>(), size_of::<c::osprey_conn_id>());
-        assert_eq!(offset_of!(abi::ConnIdRaw, fd), offset_of!(c::osprey_conn_id, fd));
-        assert_eq!(offset_of!(abi::ConnIdRaw, proc_start_ns), offset_of!(c::osprey_conn_id, proc_start_ns));
-        assert_eq!(offset_of!(abi::ConnIdRaw, gen), offset_of!(c::osprey_conn_id, gen));
+        assert_eq!(
+            offset_of!(abi::ConnIdRaw, fd),
+            offset_of!(c::osprey_conn_id, fd)
+        );
+        assert_eq!(
+            offset_of!(abi::ConnIdRaw, proc_start_ns),
+            offset_of!(c::osprey_conn_id, proc_start_ns)
+        );
+        assert_eq!(
+            offset_of!(abi::ConnIdRaw, gen),
+            offset_of!(c::osprey_conn_id, gen)
+        );
         assert_eq!(size_of::<abi::Addrs>(), size_of::<c::osprey_addrs>());
-        assert_eq!(offset_of!(abi::Addrs, lport), offset_of!(c::osprey_addrs, lport));
-        assert_eq!(offset_of!(abi::Addrs, rport), offset_of!(c::osprey_addrs, rport));
-        assert_eq!(offset_of!(abi::Addrs, laddr), offset_of!(c::osprey_addrs, laddr));
-        assert_eq!(offset_of!(abi::Addrs, raddr), offset_of!(c::osprey_addrs, raddr));
+        assert_eq!(
+            offset_of!(abi::Addrs, lport),
+            offset_of!(c::osprey_addrs, lport)
+        );
+        assert_eq!(
+            offset_of!(abi::Addrs, rport),
+            offset_of!(c::osprey_addrs, rport)
+        );
+        assert_eq!(
+            offset_of!(abi::Addrs, laddr),
+            offset_of!(c::osprey_addrs, laddr)
+        );
+        assert_eq!(
+            offset_of!(abi::Addrs, raddr),
+            offset_of!(c::osprey_addrs, raddr)
+        );
         assert_eq!(size_of::<abi::OpenRaw>(), size_of::<c::osprey_open_event>());
-        assert_eq!(offset_of!(abi::OpenRaw, addrs), offset_of!(c::osprey_open_event, addrs));
-        assert_eq!(size_of::<abi::CloseRaw>(), size_of::<c::osprey_close_event>());
-        assert_eq!(offset_of!(abi::CloseRaw, tx_bytes), offset_of!(c::osprey_close_event, tx_bytes));
-        assert_eq!(offset_of!(abi::CloseRaw, rx_bytes), offset_of!(c::osprey_close_event, rx_bytes));
-        assert_eq!(offset_of!(abi::DataHdrRaw, start_ns), offset_of!(c::osprey_data_event, start_ns));
-        assert_eq!(offset_of!(abi::DataHdrRaw, pos), offset_of!(c::osprey_data_event, pos));
-        assert_eq!(offset_of!(abi::DataHdrRaw, orig_len), offset_of!(c::osprey_data_event, orig_len));
-        assert_eq!(offset_of!(abi::DataHdrRaw, cap_len), offset_of!(c::osprey_data_event, cap_len));
-        assert_eq!(abi::DATA_HDR_SIZE, offset_of!(c::osprey_data_event, payload));
-        assert_eq!(size_of::<c::osprey_data_event>(), abi::DATA_HDR_SIZE + abi::MAX_PAYLOAD);
-        assert_eq!(size_of::<abi::SegmentsRaw>(), size_of::<c::osprey_segments>());
-        assert_eq!(offset_of!(abi::SegmentsRaw, seg), offset_of!(c::osprey_segments, seg));
+        assert_eq!(
+            offset_of!(abi::OpenRaw, addrs),
+            offset_of!(c::osprey_open_event, addrs)
+        );
+        assert_eq!(
+            size_of::<abi::CloseRaw>(),
+            size_of::<c::osprey_close_event>()
+        );
+        assert_eq!(
+            offset_of!(abi::CloseRaw, tx_bytes),
+            offset_of!(c::osprey_close_event, tx_bytes)
+        );
+        assert_eq!(
+            offset_of!(abi::CloseRaw, rx_bytes),
+            offset_of!(c::osprey_close_event, rx_bytes)
+        );
+        assert_eq!(
+            offset_of!(abi::DataHdrRaw, start_ns),
+            offset_of!(c::osprey_data_event, start_ns)
+        );
+        assert_eq!(
+            offset_of!(abi::DataHdrRaw, pos),
+            offset_of!(c::osprey_data_event, pos)
+        );
+        assert_eq!(
+            offset_of!(abi::DataHdrRaw, orig_len),
+            offset_of!(c::osprey_data_event, orig_len)
+        );
+        assert_eq!(
+            offset_of!(abi::DataHdrRaw, cap_len),
+            offset_of!(c::osprey_data_event, cap_len)
+        );
+        assert_eq!(
+            abi::DATA_HDR_SIZE,
+            offset_of!(c::osprey_data_event, payload)
+        );
+        assert_eq!(
+            size_of::<c::osprey_data_event>(),
+            abi::DATA_HDR_SIZE + abi::MAX_PAYLOAD
+        );
+        assert_eq!(
+            size_of::<abi::SegmentsRaw>(),
+            size_of::<c::osprey_segments>()
+        );
+        assert_eq!(
+            offset_of!(abi::SegmentsRaw, seg),
+            offset_of!(c::osprey_segments, seg)
+        );
         assert_eq!(size_of::<abi::SegmentRaw>(), size_of::<c::osprey_segment>());
-        assert_eq!(offset_of!(abi::SegmentRaw, cap_len), offset_of!(c::osprey_segment, cap_len));
+        assert_eq!(
+            offset_of!(abi::SegmentRaw, cap_len),
+            offset_of!(c::osprey_segment, cap_len)
+        );
         // counters[] in .bss: one slot per name
         // SAFETY: plain integers and byte arrays; all-zero is valid.
         let bss: c::bss = unsafe { std::mem::zeroed() };

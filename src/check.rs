@@ -9,7 +9,9 @@ use anyhow::{bail, Result};
 use crate::{bpf, tracefs};
 
 pub fn kernel_release() -> String {
-    fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// (major, minor) of a release string like "6.1.0-26-amd64".
@@ -68,7 +70,10 @@ pub fn run(mount: bool) -> Result<()> {
         if btf {
             bpf::KERNEL_BTF.into()
         } else {
-            format!("{} missing: the BTF-less fallback will run (or pass --btf FILE)", bpf::KERNEL_BTF)
+            format!(
+                "{} missing: the BTF-less fallback will run (or pass --btf FILE)",
+                bpf::KERNEL_BTF
+            )
         },
     );
     // capabilities, not the uid: root without them cannot load either
@@ -81,17 +86,28 @@ pub fn run(mount: bool) -> Result<()> {
             Some(m) if m.is_empty() => "CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN) effective".into(),
             Some(m) => format!(
                 "missing {}: loading needs CAP_BPF + CAP_PERFMON",
-                m.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+                m.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         },
     );
 
-    let root_dir = if mount { tracefs::ensure_mounted().map_err(|e| e.to_string()) } else { tracefs::find().ok_or_else(|| "not mounted".to_string()) };
+    let root_dir = if mount {
+        tracefs::ensure_mounted().map_err(|e| e.to_string())
+    } else {
+        tracefs::find().ok_or_else(|| "not mounted".to_string())
+    };
     match root_dir {
         Err(e) => line(false, "tracefs", e),
         Ok(dir) => {
             line(true, "tracefs", dir.display().to_string());
-            let mode = if btf { bpf::BtfMode::Kernel } else { bpf::BtfMode::None };
+            let mode = if btf {
+                bpf::BtfMode::Kernel
+            } else {
+                bpf::BtfMode::None
+            };
             line(
                 true,
                 "hooks (--hooks auto)",

@@ -2,7 +2,10 @@
 //! Monotonic (bpf_ktime_get_ns) → wall-clock mapping and ISO-8601 formatting.
 
 fn clock_ns(clk: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid pointer to a timespec.
     unsafe { libc::clock_gettime(clk, &mut ts) };
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
@@ -86,14 +89,23 @@ mod tests {
     #[test]
     fn iso_known_points() {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(iso8601(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
-        assert_eq!(iso8601(1_795_966_200_123_456_789), "2026-11-29T15:30:00.123456789Z");
+        assert_eq!(
+            iso8601(951_782_400_000_000_001),
+            "2000-02-29T00:00:00.000000001Z"
+        );
+        assert_eq!(
+            iso8601(1_795_966_200_123_456_789),
+            "2026-11-29T15:30:00.123456789Z"
+        );
         assert_eq!(iso8601(-1), "1969-12-31T23:59:59.999999999Z");
     }
 
     #[test]
     fn iso_far_points() {
-        assert_eq!(iso8601(4_102_444_799_000_000_000), "2099-12-31T23:59:59.000000000Z");
+        assert_eq!(
+            iso8601(4_102_444_799_000_000_000),
+            "2099-12-31T23:59:59.000000000Z"
+        );
         assert_eq!(iso8601(i64::MIN), "1677-09-21T00:12:43.145224192Z");
         assert_eq!(iso8601(i64::MAX), "2262-04-11T23:47:16.854775807Z");
     }

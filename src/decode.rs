@@ -9,9 +9,16 @@ use crate::event::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    Short { kind: u8, len: usize, need: usize },
+    Short {
+        kind: u8,
+        len: usize,
+        need: usize,
+    },
     UnknownKind(u8),
-    BadLength { cap_len: u32, avail: usize },
+    BadLength {
+        cap_len: u32,
+        avail: usize,
+    },
     /// A data record's table of segments does not add up.
     BadSegments(&'static str),
 }
@@ -24,7 +31,10 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::UnknownKind(k) => write!(f, "unknown record kind {k}"),
             DecodeError::BadLength { cap_len, avail } => {
-                write!(f, "data record claims {cap_len} payload bytes, {avail} present")
+                write!(
+                    f,
+                    "data record claims {cap_len} payload bytes, {avail} present"
+                )
             }
             DecodeError::BadSegments(why) => write!(f, "data record segments: {why}"),
         }
@@ -49,11 +59,20 @@ pub fn comm_str(comm: &[u8]) -> String {
 }
 
 fn conn_id(h: &Hdr) -> ConnId {
-    ConnId { tgid: h.conn.tgid, proc_start_ns: h.conn.proc_start_ns, fd: h.conn.fd, gen: h.conn.gen }
+    ConnId {
+        tgid: h.conn.tgid,
+        proc_start_ns: h.conn.proc_start_ns,
+        fd: h.conn.fd,
+        gen: h.conn.gen,
+    }
 }
 
 fn proc_info(h: &Hdr) -> ProcInfo {
-    ProcInfo { tgid: h.tgid, tid: h.tid, comm: comm_str(&h.comm) }
+    ProcInfo {
+        tgid: h.tgid,
+        tid: h.tid,
+        comm: comm_str(&h.comm),
+    }
 }
 
 pub fn syscall(n: u8) -> Syscall {
@@ -115,7 +134,13 @@ pub fn decode_all(buf: &[u8]) -> Result<Vec<Event>, DecodeError> {
 pub fn decode_each(buf: &[u8], mut f: impl FnMut(Event, &[u8])) -> Result<(), DecodeError> {
     let (ev, payload) = decode_one(buf)?;
     let d = match &ev {
-        Event::Data(d) if buf.get(std::mem::offset_of!(Hdr, flags)).is_some_and(|fl| fl & abi::F_SEGMENTS != 0) => d,
+        Event::Data(d)
+            if buf
+                .get(std::mem::offset_of!(Hdr, flags))
+                .is_some_and(|fl| fl & abi::F_SEGMENTS != 0) =>
+        {
+            d
+        }
         _ => {
             f(ev, payload);
             return Ok(());
@@ -130,7 +155,10 @@ pub fn decode_each(buf: &[u8], mut f: impl FnMut(Event, &[u8])) -> Result<(), De
     let segs = &t.seg[..n];
     let orig: u64 = segs.iter().map(|s| s.orig_len as u64).sum();
     let cap: u64 = segs.iter().map(|s| s.cap_len as u64).sum();
-    if segs.iter().any(|s| s.cap_len > s.orig_len) || cap != payload.len() as u64 || orig > d.orig_len as u64 {
+    if segs.iter().any(|s| s.cap_len > s.orig_len)
+        || cap != payload.len() as u64
+        || orig > d.orig_len as u64
+    {
         return Err(DecodeError::BadSegments("lengths do not add up"));
     }
     let (mut pos, mut at) = (d.pos, 0usize);
@@ -155,27 +183,41 @@ pub fn decode_each(buf: &[u8], mut f: impl FnMut(Event, &[u8])) -> Result<(), De
 }
 
 fn decode_one(buf: &[u8]) -> Result<(Event, &[u8]), DecodeError> {
-    let kind = *buf.first().ok_or(DecodeError::Short { kind: 0, len: 0, need: 1 })?;
+    let kind = *buf.first().ok_or(DecodeError::Short {
+        kind: 0,
+        len: 0,
+        need: 1,
+    })?;
     match kind {
         abi::KIND_OPEN => {
             let r: OpenRaw = read(buf, kind)?;
-            let addrs = if r.hdr.flags & abi::F_ADDRS != 0 { sock_addrs(&r.addrs) } else { None };
-            Ok((Event::Open(ConnOpen {
-                ts_ns: r.hdr.ts_ns,
-                conn: conn_id(&r.hdr),
-                proc: proc_info(&r.hdr),
-                role: role(r.hdr.role),
-                addrs,
-                midstream: r.hdr.flags & abi::F_MIDSTREAM != 0,
-                syscall: syscall(r.hdr.syscall),
-            }), &[]))
+            let addrs = if r.hdr.flags & abi::F_ADDRS != 0 {
+                sock_addrs(&r.addrs)
+            } else {
+                None
+            };
+            Ok((
+                Event::Open(ConnOpen {
+                    ts_ns: r.hdr.ts_ns,
+                    conn: conn_id(&r.hdr),
+                    proc: proc_info(&r.hdr),
+                    role: role(r.hdr.role),
+                    addrs,
+                    midstream: r.hdr.flags & abi::F_MIDSTREAM != 0,
+                    syscall: syscall(r.hdr.syscall),
+                }),
+                &[],
+            ))
         }
         abi::KIND_DATA => {
             let r: DataHdrRaw = read(buf, kind)?;
             let avail = buf.len() - abi::DATA_HDR_SIZE;
             let cap = r.cap_len as usize;
             if cap > avail || cap > abi::MAX_PAYLOAD {
-                return Err(DecodeError::BadLength { cap_len: r.cap_len, avail });
+                return Err(DecodeError::BadLength {
+                    cap_len: r.cap_len,
+                    avail,
+                });
             }
             let payload = &buf[abi::DATA_HDR_SIZE..abi::DATA_HDR_SIZE + cap];
             let ev = Event::Data(DataEvent {
@@ -183,7 +225,11 @@ fn decode_one(buf: &[u8]) -> Result<(Event, &[u8]), DecodeError> {
                 start_ns: r.start_ns,
                 conn: conn_id(&r.hdr),
                 proc: proc_info(&r.hdr),
-                dir: if r.hdr.dir == abi::DIR_INGRESS { Direction::Ingress } else { Direction::Egress },
+                dir: if r.hdr.dir == abi::DIR_INGRESS {
+                    Direction::Ingress
+                } else {
+                    Direction::Egress
+                },
                 pos: r.pos,
                 orig_len: r.orig_len.max(r.cap_len),
                 payload: Vec::new(),
@@ -193,13 +239,16 @@ fn decode_one(buf: &[u8]) -> Result<(Event, &[u8]), DecodeError> {
         }
         abi::KIND_CLOSE => {
             let r: CloseRaw = read(buf, kind)?;
-            Ok((Event::Close(CloseEvent {
-                ts_ns: r.hdr.ts_ns,
-                conn: conn_id(&r.hdr),
-                proc: proc_info(&r.hdr),
-                tx_bytes: r.tx_bytes,
-                rx_bytes: r.rx_bytes,
-            }), &[]))
+            Ok((
+                Event::Close(CloseEvent {
+                    ts_ns: r.hdr.ts_ns,
+                    conn: conn_id(&r.hdr),
+                    proc: proc_info(&r.hdr),
+                    tx_bytes: r.tx_bytes,
+                    rx_bytes: r.rx_bytes,
+                }),
+                &[],
+            ))
         }
         k => Err(DecodeError::UnknownKind(k)),
     }
@@ -223,13 +272,21 @@ pub fn encode(ev: &Event) -> Vec<u8> {
             tid: p.tid,
             ts_ns: ts,
             comm,
-            conn: abi::ConnIdRaw { tgid: c.tgid, fd: c.fd, proc_start_ns: c.proc_start_ns, gen: c.gen },
+            conn: abi::ConnIdRaw {
+                tgid: c.tgid,
+                fd: c.fd,
+                proc_start_ns: c.proc_start_ns,
+                gen: c.gen,
+            },
             ..Default::default()
         }
     }
     match ev {
         Event::Open(o) => {
-            let mut r = OpenRaw { hdr: hdr(abi::KIND_OPEN, o.ts_ns, &o.conn, &o.proc, o.syscall), ..Default::default() };
+            let mut r = OpenRaw {
+                hdr: hdr(abi::KIND_OPEN, o.ts_ns, &o.conn, &o.proc, o.syscall),
+                ..Default::default()
+            };
             r.hdr.role = match o.role {
                 Role::Client => abi::ROLE_CLIENT,
                 Role::Server => abi::ROLE_SERVER,
@@ -244,7 +301,11 @@ pub fn encode(ev: &Event) -> Vec<u8> {
                     IpAddr::V4(v4) => out[..4].copy_from_slice(&v4.octets()),
                     IpAddr::V6(v6) => *out = v6.octets(),
                 };
-                r.addrs.family = if a.is_ipv6() { abi::AF_INET6 } else { abi::AF_INET };
+                r.addrs.family = if a.is_ipv6() {
+                    abi::AF_INET6
+                } else {
+                    abi::AF_INET
+                };
                 r.addrs.lport = a.local.port().to_be();
                 r.addrs.rport = a.remote.port().to_be();
                 put(a.local.ip(), &mut r.addrs.laddr);
@@ -260,7 +321,11 @@ pub fn encode(ev: &Event) -> Vec<u8> {
                 orig_len: d.orig_len,
                 cap_len: d.payload.len() as u32,
             };
-            r.hdr.dir = if d.dir == Direction::Ingress { abi::DIR_INGRESS } else { abi::DIR_EGRESS };
+            r.hdr.dir = if d.dir == Direction::Ingress {
+                abi::DIR_INGRESS
+            } else {
+                abi::DIR_EGRESS
+            };
             let mut v = bytes_of(&r).to_vec();
             v.extend_from_slice(&d.payload);
             v
@@ -281,10 +346,19 @@ mod tests {
     use super::*;
 
     fn proc_() -> ProcInfo {
-        ProcInfo { tgid: 42, tid: 43, comm: "curl".into() }
+        ProcInfo {
+            tgid: 42,
+            tid: 43,
+            comm: "curl".into(),
+        }
     }
     fn conn() -> ConnId {
-        ConnId { tgid: 42, proc_start_ns: 7, fd: 5, gen: 9 }
+        ConnId {
+            tgid: 42,
+            proc_start_ns: 7,
+            fd: 5,
+            gen: 9,
+        }
     }
 
     fn samples() -> Vec<Event> {
@@ -306,7 +380,10 @@ mod tests {
                 conn: conn(),
                 proc: proc_(),
                 role: Role::Unknown,
-                addrs: Some(SockAddrs { local: "[::1]:80".parse().unwrap(), remote: "[2001:db8::1]:5555".parse().unwrap() }),
+                addrs: Some(SockAddrs {
+                    local: "[::1]:80".parse().unwrap(),
+                    remote: "[2001:db8::1]:5555".parse().unwrap(),
+                }),
                 midstream: true,
                 syscall: Syscall::Unknown,
             }),
@@ -321,7 +398,13 @@ mod tests {
                 payload: b"GET / HTTP/1.1\r\n".to_vec(),
                 syscall: Syscall::Recvfrom,
             }),
-            Event::Close(CloseEvent { ts_ns: 3, conn: conn(), proc: proc_(), tx_bytes: 10, rx_bytes: 20 }),
+            Event::Close(CloseEvent {
+                ts_ns: 3,
+                conn: conn(),
+                proc: proc_(),
+                tx_bytes: 10,
+                rx_bytes: 20,
+            }),
         ]
     }
 
@@ -353,13 +436,22 @@ mod tests {
         });
         let mut b = encode(&ev);
         b[std::mem::offset_of!(Hdr, flags)] |= abi::F_SEGMENTS;
-        let mut t = SegmentsRaw { count, ..Default::default() };
+        let mut t = SegmentsRaw {
+            count,
+            ..Default::default()
+        };
         for (i, &(o, c)) in segs.iter().enumerate() {
-            t.seg[i] = abi::SegmentRaw { orig_len: o, cap_len: c };
+            t.seg[i] = abi::SegmentRaw {
+                orig_len: o,
+                cap_len: c,
+            };
         }
         // SAFETY: SegmentsRaw is plain old data.
         b.extend_from_slice(unsafe {
-            std::slice::from_raw_parts(&t as *const SegmentsRaw as *const u8, std::mem::size_of::<SegmentsRaw>())
+            std::slice::from_raw_parts(
+                &t as *const SegmentsRaw as *const u8,
+                std::mem::size_of::<SegmentsRaw>(),
+            )
         });
         b
     }
@@ -368,7 +460,11 @@ mod tests {
     fn segmented_records_become_one_event_per_segment() {
         // head 200 B whole, body 4096 B of which 64 captured, a second head
         // whole, a body of 5000 B of which 64, and 100 B past the segments
-        let b = segmented(200 + 4096 + 150 + 5000 + 100, &[(200, 200), (4096, 64), (150, 150), (5000, 64)], 4);
+        let b = segmented(
+            200 + 4096 + 150 + 5000 + 100,
+            &[(200, 200), (4096, 64), (150, 150), (5000, 64)],
+            4,
+        );
         let evs = decode_all(&b).unwrap();
         let got: Vec<(u64, u32, usize)> = evs
             .iter()
@@ -377,9 +473,19 @@ mod tests {
                 _ => panic!("not data"),
             })
             .collect();
-        assert_eq!(got, vec![(1000, 200, 200), (1200, 4096, 64), (5296, 150, 150), (5446, 5100, 64)]);
+        assert_eq!(
+            got,
+            vec![
+                (1000, 200, 200),
+                (1200, 4096, 64),
+                (5296, 150, 150),
+                (5446, 5100, 64)
+            ]
+        );
         // the captured parts, in order, are the payload split at the table
-        let Event::Data(d) = &evs[2] else { unreachable!() };
+        let Event::Data(d) = &evs[2] else {
+            unreachable!()
+        };
         assert_eq!(d.payload[0], b'a' + 14);
         // zero-length iovecs make no event
         let b = segmented(300, &[(100, 100), (0, 0), (200, 64)], 3);
@@ -405,14 +511,18 @@ mod tests {
     #[test]
     fn segment_tables_that_do_not_add_up_are_errors() {
         let bad = [
-            segmented(300, &[(100, 100), (200, 64)], 0),                 // no segments
-            segmented(300, &[(100, 100), (200, 64)], 17),                // too many
-            segmented(300, &[(100, 100), (200, 64)], 1),                 // payload not covered
-            segmented(250, &[(100, 100), (200, 64)], 2),                 // more moved than the record
-            segmented(300, &[(100, 100), (20, 64)], 2),                  // more captured than moved
+            segmented(300, &[(100, 100), (200, 64)], 0), // no segments
+            segmented(300, &[(100, 100), (200, 64)], 17), // too many
+            segmented(300, &[(100, 100), (200, 64)], 1), // payload not covered
+            segmented(250, &[(100, 100), (200, 64)], 2), // more moved than the record
+            segmented(300, &[(100, 100), (20, 64)], 2),  // more captured than moved
         ];
         for b in &bad {
-            assert!(matches!(decode_all(b), Err(DecodeError::BadSegments(_))), "{:?}", decode_all(b));
+            assert!(
+                matches!(decode_all(b), Err(DecodeError::BadSegments(_))),
+                "{:?}",
+                decode_all(b)
+            );
         }
         // a table cut short
         let b = segmented(300, &[(100, 100), (200, 64)], 2);
@@ -430,7 +540,12 @@ mod tests {
 
     #[test]
     fn v4_mapped_is_shown_as_v4() {
-        let mut a = Addrs { family: abi::AF_INET6, lport: 80u16.to_be(), rport: 1234u16.to_be(), ..Default::default() };
+        let mut a = Addrs {
+            family: abi::AF_INET6,
+            lport: 80u16.to_be(),
+            rport: 1234u16.to_be(),
+            ..Default::default()
+        };
         a.laddr = "::ffff:127.0.0.1".parse::<Ipv6Addr>().unwrap().octets();
         a.raddr = a.laddr;
         let s = sock_addrs(&a).unwrap();

@@ -24,7 +24,11 @@ pub struct ConnId {
 
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}-{}-{}", self.tgid, self.proc_start_ns, self.fd, self.gen)
+        write!(
+            f,
+            "{}-{}-{}-{}",
+            self.tgid, self.proc_start_ns, self.fd, self.gen
+        )
     }
 }
 

@@ -45,8 +45,18 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     field!(w, "resp_header_bytes", opt_int, t.resp_header_bytes);
     field!(w, "req_body_bytes", opt_int, t.req_body_bytes);
     field!(w, "resp_body_bytes", opt_int, t.resp_body_bytes);
-    field!(w, "req_content_type", opt_str, t.req_content_type.as_deref());
-    field!(w, "resp_content_type", opt_str, t.resp_content_type.as_deref());
+    field!(
+        w,
+        "req_content_type",
+        opt_str,
+        t.req_content_type.as_deref()
+    );
+    field!(
+        w,
+        "resp_content_type",
+        opt_str,
+        t.resp_content_type.as_deref()
+    );
     let c = &t.conn;
     field!(w, "pid", opt_int, c.pid);
     field!(w, "tid", opt_int, c.tid);
@@ -84,7 +94,9 @@ impl W<'_> {
     fn str(&mut self, s: &str) {
         // the bytes serde_json escapes: '"', '\\' and the controls below 0x20
         // (a fold rather than `any`, so that it vectorises)
-        let escape = s.bytes().fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
+        let escape = s
+            .bytes()
+            .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
         if escape {
             // a &str always serialises; Vec<u8> as a writer cannot fail
             let _ = serde_json::to_writer(&mut *self.0, s);
@@ -246,24 +258,45 @@ pub(crate) mod tests {
         check(&n);
         n.conn.role = Role::Client;
         n.method = Some(Cow::Owned("PROPFIND".into()));
-        n.span = TimeSpan { start_ns: i64::MIN, end_ns: i64::MAX };
+        n.span = TimeSpan {
+            start_ns: i64::MIN,
+            end_ns: i64::MAX,
+        };
         check(&n);
-        n.span = TimeSpan { start_ns: -1, end_ns: 0 };
+        n.span = TimeSpan {
+            start_ns: -1,
+            end_ns: 0,
+        };
         n.latency_ns = Some(u64::MAX);
         n.status = Some(u16::MAX);
         n.req_body_bytes = Some(0);
         check(&n);
         // headers: absent, empty, present
         n.req_headers = Some(vec![]);
-        n.resp_headers = Some(vec![("Content-Type".into(), "a\"b".into()), ("X".into(), String::new())]);
+        n.resp_headers = Some(vec![
+            ("Content-Type".into(), "a\"b".into()),
+            ("X".into(), String::new()),
+        ]);
         check(&n);
     }
 
     #[test]
     fn strings_that_need_escaping_match_serde() {
         let tricky = [
-            "", "plain", "q\"uote", "back\\slash", "nul\0", "\u{1f}unit", "tab\tcr\rlf\n", "\u{7f}del", "é", "日本",
-            "🦅", "</script>", "\\\"", "a\u{0}b\"c\\d\u{1}",
+            "",
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "nul\0",
+            "\u{1f}unit",
+            "tab\tcr\rlf\n",
+            "\u{7f}del",
+            "é",
+            "日本",
+            "🦅",
+            "</script>",
+            "\\\"",
+            "a\u{0}b\"c\\d\u{1}",
         ];
         for s in tricky {
             let mut t = base();
@@ -291,13 +324,18 @@ pub(crate) mod tests {
         let alphabet: Vec<char> = "aZ09 /?=&%\"\\\t\n\u{0}\u{1f}\u{7f}é日🦅".chars().collect();
         let s = |n: u64| -> String {
             let len = (n % 12) as usize;
-            (0..len).map(|i| alphabet[((n >> (i * 5)) as usize + i) % alphabet.len()]).collect()
+            (0..len)
+                .map(|i| alphabet[((n >> (i * 5)) as usize + i) % alphabet.len()])
+                .collect()
         };
         for _ in 0..5000 {
             let r = next();
             let mut t = base();
             let some = |bit: u32| r >> bit & 1 == 1;
-            t.span = TimeSpan { start_ns: next() as i64, end_ns: next() as i64 };
+            t.span = TimeSpan {
+                start_ns: next() as i64,
+                end_ns: next() as i64,
+            };
             t.latency_ns = some(0).then(&mut next);
             t.status = some(1).then(|| next() as u16);
             t.target = some(2).then(|| s(next()));
@@ -311,7 +349,8 @@ pub(crate) mod tests {
             t.gap = some(10);
             t.upgraded = some(11);
             t.conn.role = [Role::Unknown, Role::Client, Role::Server][(r >> 12) as usize % 3];
-            t.resp_headers = some(14).then(|| (0..(r >> 15) % 4).map(|_| (s(next()), s(next()))).collect());
+            t.resp_headers =
+                some(14).then(|| (0..(r >> 15) % 4).map(|_| (s(next()), s(next()))).collect());
             check(&t);
         }
     }

@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use osprey::bpf::{self, ProbeConfig};
 use osprey::pipeline::{EventsWorker, Pipeline, TrackerWorker, Worker};
-use osprey::track::TrackerConfig;
 use osprey::sink::JsonlSink;
+use osprey::track::TrackerConfig;
 use osprey::{abi, check, clock, synthetic};
 
 const EXAMPLES: &str = "\
@@ -136,7 +136,12 @@ struct RunArgs {
     #[arg(long, requires = "headers")]
     no_redact: bool,
     /// Flush a connection's state after this long without events.
-    #[arg(long, default_value_t = 60, value_name = "SECS", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 60,
+        value_name = "SECS",
+        allow_negative_numbers = true
+    )]
     idle_timeout: u64,
     /// Payload bytes captured per syscall (max 16384); larger transfers are still counted.
     #[arg(long, default_value_t = abi::DEFAULT_CAPTURE as u32, value_name = "BYTES", allow_negative_numbers = true)]
@@ -157,11 +162,21 @@ struct RunArgs {
     /// Wake the reader only once a CPU has also written this many records
     /// since its last wakeup (unless a quarter of the ring waits): large
     /// records would otherwise wake it every few records.
-    #[arg(long, default_value_t = 64, value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 64,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     wakeup_records: u32,
     /// Longest a record waits in the ring buffer without a wakeup (at most
     /// 1000; never longer than --duration).
-    #[arg(long, default_value_t = 50, value_name = "MS", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 50,
+        value_name = "MS",
+        allow_negative_numbers = true
+    )]
     poll_ms: u64,
     /// Worker threads (sharded by connection); 0: process everything in the
     /// ring-buffer thread (fewest thread hand-offs). Default: 0 on machines
@@ -191,11 +206,21 @@ struct RunArgs {
     synthetic: bool,
     /// --synthetic: connections to generate (made as they are consumed: stop
     /// with --duration or Ctrl-C).
-    #[arg(long, default_value_t = 5, value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     synthetic_conns: usize,
     /// --synthetic: transactions per connection (connections overlap: at
     /// most 40000 transactions held, min(conns, txns) x txns).
-    #[arg(long, default_value_t = 4, value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 4,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     synthetic_txns: usize,
     /// More logging on stderr (-v: progress counters and libbpf messages, -vv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -209,10 +234,12 @@ fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(format!("osprey={level},{level}")))
-        .format_timestamp_millis()
-        .target(env_logger::Target::Stderr)
-        .init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or(format!("osprey={level},{level}")),
+    )
+    .format_timestamp_millis()
+    .target(env_logger::Target::Stderr)
+    .init();
 }
 
 /// Longest `--poll-ms`: the poller notices Ctrl-C, SIGTERM and the end of
@@ -246,19 +273,38 @@ fn kept_comm(name: &str) -> String {
 
 fn validate(a: &RunArgs) -> Result<()> {
     if a.capture_bytes as usize > abi::MAX_PAYLOAD {
-        bail!("--capture-bytes {}: at most {} (OSPREY_MAX_PAYLOAD)", a.capture_bytes, abi::MAX_PAYLOAD);
+        bail!(
+            "--capture-bytes {}: at most {} (OSPREY_MAX_PAYLOAD)",
+            a.capture_bytes,
+            abi::MAX_PAYLOAD
+        );
     }
     if a.iov_whole as usize > abi::MAX_PAYLOAD {
-        bail!("--iov-whole {}: at most {} (OSPREY_MAX_PAYLOAD: every iovec captured whole)", a.iov_whole, abi::MAX_PAYLOAD);
+        bail!(
+            "--iov-whole {}: at most {} (OSPREY_MAX_PAYLOAD: every iovec captured whole)",
+            a.iov_whole,
+            abi::MAX_PAYLOAD
+        );
     }
     if !a.ringbuf_size.is_power_of_two() || a.ringbuf_size < 4096 {
-        bail!("--ringbuf-size {}: must be a power of two and at least 4096", a.ringbuf_size);
+        bail!(
+            "--ringbuf-size {}: must be a power of two and at least 4096",
+            a.ringbuf_size
+        );
     }
     if a.pids.len() > abi::MAX_FILTER_PIDS {
-        bail!("--pid given {} times: at most {}", a.pids.len(), abi::MAX_FILTER_PIDS);
+        bail!(
+            "--pid given {} times: at most {}",
+            a.pids.len(),
+            abi::MAX_FILTER_PIDS
+        );
     }
     if a.comms.len() > abi::MAX_FILTER_COMMS {
-        bail!("--comm given {} times: at most {}", a.comms.len(), abi::MAX_FILTER_COMMS);
+        bail!(
+            "--comm given {} times: at most {}",
+            a.comms.len(),
+            abi::MAX_FILTER_COMMS
+        );
     }
     if a.comms.iter().any(|c| c.is_empty()) {
         bail!("--comm: empty name");
@@ -278,7 +324,10 @@ fn validate(a: &RunArgs) -> Result<()> {
             bail!("--duration {d}: must be a positive number of seconds");
         }
         if Duration::try_from_secs_f64(d).is_err() {
-            bail!("--duration {d:e}: too long (at most {:e} seconds)", Duration::MAX.as_secs() as f64);
+            bail!(
+                "--duration {d:e}: too long (at most {:e} seconds)",
+                Duration::MAX.as_secs() as f64
+            );
         }
     }
     if a.poll_ms > MAX_POLL_MS {
@@ -363,8 +412,12 @@ fn run(a: RunArgs) -> Result<()> {
     }
 
     let offset = clock::realtime_offset_ns();
-    let sink = JsonlSink::open(a.output.as_deref())
-        .with_context(|| format!("opening output {}", a.output.as_deref().unwrap_or("-".as_ref()).display()))?;
+    let sink = JsonlSink::open(a.output.as_deref()).with_context(|| {
+        format!(
+            "opening output {}",
+            a.output.as_deref().unwrap_or("-".as_ref()).display()
+        )
+    })?;
     let records = a.records;
     let tcfg = TrackerConfig {
         idle_timeout_ns: a.idle_timeout.saturating_mul(1_000_000_000),
@@ -443,7 +496,13 @@ fn run(a: RunArgs) -> Result<()> {
     }
     if records != Records::Events {
         // the connection tables' bounds and what they cost, summed over workers
-        let sum = |k: &str| summary.workers.iter().filter_map(|w| w.get(k)?.as_u64()).sum::<u64>();
+        let sum = |k: &str| {
+            summary
+                .workers
+                .iter()
+                .filter_map(|w| w.get(k)?.as_u64())
+                .sum::<u64>()
+        };
         say!(
             "osprey: tracker: {} connections ({} evicted at the cap of {} per worker, {} expired idle), {} captured bytes dropped (buffers capped at {} bytes per direction), {} parser panics",
             sum("conns_seen"), sum("conns_evicted"), tcfg_max_conns, sum("conns_expired"), sum("bytes_dropped"), tcfg_max_buf, sum("parser_panics")
@@ -511,7 +570,10 @@ fn main() -> ExitCode {
 
 /// `--workers` when not given: inline processing on small machines.
 fn default_workers() -> usize {
-    match std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) {
+    match std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+    {
         0..=4 => 0,
         _ => 2,
     }
@@ -522,7 +584,9 @@ mod tests {
     use super::*;
 
     fn args(a: &[&str]) -> RunArgs {
-        Cli::try_parse_from(std::iter::once("osprey").chain(a.iter().copied())).unwrap().run
+        Cli::try_parse_from(std::iter::once("osprey").chain(a.iter().copied()))
+            .unwrap()
+            .run
     }
 
     #[test]
@@ -538,10 +602,22 @@ mod tests {
     #[test]
     fn a_poll_never_outlasts_the_run() {
         assert_eq!(poll_interval(&args(&[])), Duration::from_millis(50));
-        assert_eq!(poll_interval(&args(&["--poll-ms", "0"])), Duration::from_millis(1));
-        assert_eq!(poll_interval(&args(&["--poll-ms", "900", "--duration", "0.2"])), Duration::from_millis(200));
-        assert_eq!(poll_interval(&args(&["--poll-ms", "900", "--duration", "1e-9"])), Duration::from_millis(1));
-        assert_eq!(poll_interval(&args(&["--poll-ms", "900", "--duration", "5"])), Duration::from_millis(900));
+        assert_eq!(
+            poll_interval(&args(&["--poll-ms", "0"])),
+            Duration::from_millis(1)
+        );
+        assert_eq!(
+            poll_interval(&args(&["--poll-ms", "900", "--duration", "0.2"])),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            poll_interval(&args(&["--poll-ms", "900", "--duration", "1e-9"])),
+            Duration::from_millis(1)
+        );
+        assert_eq!(
+            poll_interval(&args(&["--poll-ms", "900", "--duration", "5"])),
+            Duration::from_millis(900)
+        );
     }
 
     #[test]
@@ -560,7 +636,13 @@ mod tests {
             &["--ringbuf-size", "12288"],
             &["--workers", "65"],
             &["--synthetic", "--synthetic-txns", "18446744073709551615"],
-            &["--synthetic", "--synthetic-conns", "300", "--synthetic-txns", "300"],
+            &[
+                "--synthetic",
+                "--synthetic-conns",
+                "300",
+                "--synthetic-txns",
+                "300",
+            ],
         ] {
             assert!(validate(&args(bad)).is_err(), "{bad:?} accepted");
         }
@@ -568,9 +650,20 @@ mod tests {
             &["--duration", "1e9"][..],
             &["--poll-ms", "1000", "--duration", "0.001"],
             &["--idle-timeout", "18446744073709551615"],
-            &["--wakeup-bytes", "18446744073709551615", "--wakeup-records", "4294967295"],
+            &[
+                "--wakeup-bytes",
+                "18446744073709551615",
+                "--wakeup-records",
+                "4294967295",
+            ],
             &["--synthetic", "--synthetic-conns", "18446744073709551615"],
-            &["--synthetic", "--synthetic-conns", "1", "--synthetic-txns", "40000"],
+            &[
+                "--synthetic",
+                "--synthetic-conns",
+                "1",
+                "--synthetic-txns",
+                "40000",
+            ],
             &["--comm", "ééééééééé"],
         ] {
             validate(&args(good)).unwrap();

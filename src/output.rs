@@ -84,7 +84,11 @@ pub struct EventFormatter {
 
 impl EventFormatter {
     pub fn new(realtime_offset_ns: i64) -> Self {
-        EventFormatter { realtime_offset_ns, conns: HashMap::new(), max_conns: 1 << 16 }
+        EventFormatter {
+            realtime_offset_ns,
+            conns: HashMap::new(),
+            max_conns: 1 << 16,
+        }
     }
 
     pub fn format(&mut self, ev: &Event) -> EventRecord {
@@ -100,7 +104,11 @@ impl EventFormatter {
             self.conns.insert(o.conn, (o.role, o.addrs));
         }
         let conn = *ev.conn();
-        let (role, addrs) = self.conns.get(&conn).copied().unwrap_or((Role::Unknown, None));
+        let (role, addrs) = self
+            .conns
+            .get(&conn)
+            .copied()
+            .unwrap_or((Role::Unknown, None));
         if let Event::Close(_) = ev {
             self.conns.remove(&conn);
         }
@@ -144,7 +152,8 @@ impl EventFormatter {
                 r.pos = Some(d.pos);
                 r.orig_len = Some(d.orig_len);
                 r.cap_len = Some(d.cap_len());
-                r.latency_ns = (d.start_ns != 0 && d.ts_ns >= d.start_ns).then(|| d.ts_ns - d.start_ns);
+                r.latency_ns =
+                    (d.start_ns != 0 && d.ts_ns >= d.start_ns).then(|| d.ts_ns - d.start_ns);
                 r.payload = Some(escape_payload(&d.payload));
             }
             Event::Close(c) => {
@@ -169,10 +178,22 @@ mod tests {
 
     #[test]
     fn data_records_carry_the_connection_addresses() {
-        let p = ProcInfo { tgid: 1, tid: 2, comm: "x".into() };
-        let c = ConnId { tgid: 1, proc_start_ns: 3, fd: 4, gen: 5 };
+        let p = ProcInfo {
+            tgid: 1,
+            tid: 2,
+            comm: "x".into(),
+        };
+        let c = ConnId {
+            tgid: 1,
+            proc_start_ns: 3,
+            fd: 4,
+            gen: 5,
+        };
         let mut f = EventFormatter::new(1_000);
-        let addrs = SockAddrs { local: "127.0.0.1:1".parse().unwrap(), remote: "127.0.0.1:2".parse().unwrap() };
+        let addrs = SockAddrs {
+            local: "127.0.0.1:1".parse().unwrap(),
+            remote: "127.0.0.1:2".parse().unwrap(),
+        };
         f.format(&Event::Open(ConnOpen {
             ts_ns: 1,
             conn: c,
@@ -200,18 +221,39 @@ mod tests {
         let j = serde_json::to_value(&d).unwrap();
         assert_eq!(j["dir"], "egress");
         assert_eq!(j["payload"], "abc");
-        let cl = f.format(&Event::Close(CloseEvent { ts_ns: 11, conn: c, proc: p, tx_bytes: 3, rx_bytes: 0 }));
+        let cl = f.format(&Event::Close(CloseEvent {
+            ts_ns: 11,
+            conn: c,
+            proc: p,
+            tx_bytes: 3,
+            rx_bytes: 0,
+        }));
         assert_eq!(cl.local_port, Some(1));
         assert!(f.conns.is_empty());
     }
 
     #[test]
     fn a_bogus_kernel_timestamp_is_no_panic() {
-        let p = ProcInfo { tgid: 1, tid: 2, comm: "x".into() };
-        let c = ConnId { tgid: 1, proc_start_ns: 3, fd: 4, gen: 5 };
+        let p = ProcInfo {
+            tgid: 1,
+            tid: 2,
+            comm: "x".into(),
+        };
+        let c = ConnId {
+            tgid: 1,
+            proc_start_ns: 3,
+            fd: 4,
+            gen: 5,
+        };
         let mut f = EventFormatter::new(i64::MAX / 2);
         for ts_ns in [u64::MAX, i64::MAX as u64, i64::MAX as u64 - 1] {
-            let r = f.format(&Event::Close(CloseEvent { ts_ns, conn: c, proc: p.clone(), tx_bytes: 0, rx_bytes: 0 }));
+            let r = f.format(&Event::Close(CloseEvent {
+                ts_ns,
+                conn: c,
+                proc: p.clone(),
+                tx_bytes: 0,
+                rx_bytes: 0,
+            }));
             assert!(!r.ts.is_empty());
         }
     }

@@ -150,7 +150,10 @@ impl Batcher<'_> {
 
     fn send(&mut self, i: usize) {
         let batch = std::mem::replace(&mut self.bufs[i], Vec::with_capacity(BATCH));
-        self.p.counters.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.p
+            .counters
+            .events
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let _ = self.p.shards[i].send(batch);
     }
 
@@ -181,13 +184,24 @@ impl Pipeline {
     /// With `n_workers == 0` nothing is started: events are processed and
     /// written in the thread that submits them (fewest thread hand-offs; for
     /// small machines).
-    pub fn start<F>(n_workers: usize, channel_cap: usize, make_worker: F, mut sink: Box<dyn Sink>) -> Pipeline
+    pub fn start<F>(
+        n_workers: usize,
+        channel_cap: usize,
+        make_worker: F,
+        mut sink: Box<dyn Sink>,
+    ) -> Pipeline
     where
         F: Fn(usize) -> Box<dyn Worker>,
     {
         let counters = Arc::new(Counters::default());
         if n_workers == 0 {
-            let st = Inline { worker: make_worker(0), sink, out: Vec::new(), last_tick: Instant::now(), first_err: None };
+            let st = Inline {
+                worker: make_worker(0),
+                sink,
+                out: Vec::new(),
+                last_tick: Instant::now(),
+                first_err: None,
+            };
             return Pipeline {
                 inline: Some(std::sync::Mutex::new(st)),
                 shards: Vec::new(),
@@ -256,7 +270,9 @@ impl Pipeline {
                                 // take whatever else is queued before sending output
                                 while out.len() < 256 {
                                     match rx.try_recv() {
-                                        Ok(batch) => batch.into_iter().for_each(|ev| w.on_event(ev, &mut out)),
+                                        Ok(batch) => batch
+                                            .into_iter()
+                                            .for_each(|ev| w.on_event(ev, &mut out)),
                                         Err(_) => break,
                                     }
                                 }
@@ -282,7 +298,13 @@ impl Pipeline {
                 .expect("spawning worker thread");
             workers.push(h);
         }
-        Pipeline { inline: None, shards, workers, writer: Some(writer), counters }
+        Pipeline {
+            inline: None,
+            shards,
+            workers,
+            writer: Some(writer),
+            counters,
+        }
     }
 
     fn shard_of(&self, ev: &Event) -> usize {
@@ -308,7 +330,11 @@ impl Pipeline {
     }
 
     /// Let the inline worker handle one event (`f`) and write what it made.
-    fn feed_inline(&self, m: &std::sync::Mutex<Inline>, f: impl FnOnce(&mut dyn Worker, &mut Vec<Output>)) {
+    fn feed_inline(
+        &self,
+        m: &std::sync::Mutex<Inline>,
+        f: impl FnOnce(&mut dyn Worker, &mut Vec<Output>),
+    ) {
         if let Ok(mut st) = m.lock() {
             let st = &mut *st;
             f(st.worker.as_mut(), &mut st.out);
@@ -332,7 +358,10 @@ impl Pipeline {
     /// batches (at most BATCH, or whatever is held at `flush`), which keeps
     /// channel operations and thread wake-ups per event low.
     pub fn batcher(&self) -> Batcher<'_> {
-        Batcher { p: self, bufs: vec![Vec::new(); self.shards.len().max(1)] }
+        Batcher {
+            p: self,
+            bufs: vec![Vec::new(); self.shards.len().max(1)],
+        }
     }
 
     pub fn add_decode_errors(&self, n: u64) {
@@ -361,20 +390,35 @@ impl Pipeline {
             st.worker.finish(&mut st.out);
             st.write_out(&self.counters);
             let flushed = st.sink.flush();
-            let sink_error = st.first_err.take().map(|e| e.to_string()).or(flushed.err().map(|e| e.to_string()));
-            return PipelineSummary { stats: self.stats(), workers: vec![st.worker.stats()], sink_error };
+            let sink_error = st
+                .first_err
+                .take()
+                .map(|e| e.to_string())
+                .or(flushed.err().map(|e| e.to_string()));
+            return PipelineSummary {
+                stats: self.stats(),
+                workers: vec![st.worker.stats()],
+                sink_error,
+            };
         }
         self.shards.clear();
         let workers = std::mem::take(&mut self.workers)
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| serde_json::json!({"error": "worker panicked"})))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| serde_json::json!({"error": "worker panicked"}))
+            })
             .collect();
         let sink_error = match self.writer.take().map(|h| h.join()) {
             Some(Ok(Ok(()))) | None => None,
             Some(Ok(Err(e))) => Some(e.to_string()),
             Some(Err(_)) => Some("writer thread panicked".into()),
         };
-        PipelineSummary { stats: self.stats(), workers, sink_error }
+        PipelineSummary {
+            stats: self.stats(),
+            workers,
+            sink_error,
+        }
     }
 }
 
@@ -407,7 +451,10 @@ pub struct TrackerWorker {
 
 impl TrackerWorker {
     pub fn new(cfg: crate::track::TrackerConfig) -> Self {
-        TrackerWorker { tracker: crate::track::Tracker::new(cfg), buf: Vec::new() }
+        TrackerWorker {
+            tracker: crate::track::Tracker::new(cfg),
+            buf: Vec::new(),
+        }
     }
     fn drain(&mut self, out: &mut Vec<Output>) {
         out.extend(self.buf.drain(..).map(Output::Record));
@@ -449,8 +496,17 @@ mod tests {
         Event::Data(DataEvent {
             ts_ns: pos + 1,
             start_ns: 0,
-            conn: ConnId { tgid: 1, proc_start_ns: 0, fd, gen: fd as u64 },
-            proc: ProcInfo { tgid: 1, tid: 1, comm: "t".into() },
+            conn: ConnId {
+                tgid: 1,
+                proc_start_ns: 0,
+                fd,
+                gen: fd as u64,
+            },
+            proc: ProcInfo {
+                tgid: 1,
+                tid: 1,
+                comm: "t".into(),
+            },
             dir: Direction::Egress,
             pos,
             orig_len: 1,
@@ -472,16 +528,27 @@ mod tests {
     #[test]
     fn a_failing_sink_makes_the_pipeline_unhealthy() {
         for workers in [0, 2] {
-            let p = Pipeline::start(workers, 8, |_| Box::new(EventsWorker::new(0)), Box::new(BrokenPipe));
+            let p = Pipeline::start(
+                workers,
+                8,
+                |_| Box::new(EventsWorker::new(0)),
+                Box::new(BrokenPipe),
+            );
             assert!(p.healthy());
             p.submit(data(1, 0));
             let t0 = Instant::now();
             while p.healthy() {
-                assert!(t0.elapsed() < Duration::from_secs(5), "workers {workers}: still healthy");
+                assert!(
+                    t0.elapsed() < Duration::from_secs(5),
+                    "workers {workers}: still healthy"
+                );
                 std::thread::sleep(Duration::from_millis(5));
             }
             let s = p.finish();
-            assert!(s.sink_error.is_some_and(|e| e.contains("roken pipe")), "workers {workers}");
+            assert!(
+                s.sink_error.is_some_and(|e| e.contains("roken pipe")),
+                "workers {workers}"
+            );
         }
     }
 
@@ -559,9 +626,13 @@ mod tests {
                 let mut b = p.batcher();
                 for r in &raw {
                     if parts {
-                        crate::decode::decode_each(r, |ev, payload| b.push_parts(ev, payload)).unwrap();
+                        crate::decode::decode_each(r, |ev, payload| b.push_parts(ev, payload))
+                            .unwrap();
                     } else {
-                        crate::decode::decode_all(r).unwrap().into_iter().for_each(|ev| b.push(ev));
+                        crate::decode::decode_all(r)
+                            .unwrap()
+                            .into_iter()
+                            .for_each(|ev| b.push(ev));
                     }
                 }
             }
@@ -574,13 +645,24 @@ mod tests {
         let mut recs = Vec::new();
         evs.iter().for_each(|e| t.on_event(e, &mut recs));
         t.flush_all(&mut recs);
-        assert!(recs.len() >= 100, "the synthetic traffic makes transactions");
+        assert!(
+            recs.len() >= 100,
+            "the synthetic traffic makes transactions"
+        );
         assert!(t.stats().truncated_bytes > 0, "and truncated bodies");
         for transactions in [true, false] {
             let owned = run(0, false, transactions);
             assert!(!owned.is_empty());
-            assert_eq!(run(0, true, transactions), owned, "inline, transactions {transactions}");
-            assert_eq!(run(2, true, transactions), owned, "workers, transactions {transactions}");
+            assert_eq!(
+                run(0, true, transactions),
+                owned,
+                "inline, transactions {transactions}"
+            );
+            assert_eq!(
+                run(2, true, transactions),
+                owned,
+                "workers, transactions {transactions}"
+            );
         }
     }
 
@@ -603,7 +685,11 @@ mod tests {
         for l in lines.iter() {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             let fd = v["fd"].as_u64().unwrap() as usize;
-            assert_eq!(v["pos"].as_u64().unwrap(), next[fd], "order broken for fd {fd}");
+            assert_eq!(
+                v["pos"].as_u64().unwrap(),
+                next[fd],
+                "order broken for fd {fd}"
+            );
             next[fd] += 1;
         }
     }

@@ -25,7 +25,9 @@ fn parse_hex_addr(s: &str) -> Option<SocketAddr> {
     let (ip, port) = s.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let ip = match ip.len() {
-        8 => IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_le_bytes())),
+        8 => IpAddr::V4(Ipv4Addr::from(
+            u32::from_str_radix(ip, 16).ok()?.to_le_bytes(),
+        )),
         32 => {
             let mut b = [0u8; 16];
             for i in 0..4 {
@@ -47,13 +49,22 @@ pub fn parse_tcp_table(text: &str, out: &mut HashMap<u64, TcpEntry>) {
         if f.len() < 10 {
             continue;
         }
-        let (Some(local), Some(remote), Ok(state), Ok(inode)) =
-            (parse_hex_addr(f[1]), parse_hex_addr(f[2]), u8::from_str_radix(f[3], 16), f[9].parse::<u64>())
-        else {
+        let (Some(local), Some(remote), Ok(state), Ok(inode)) = (
+            parse_hex_addr(f[1]),
+            parse_hex_addr(f[2]),
+            u8::from_str_radix(f[3], 16),
+            f[9].parse::<u64>(),
+        ) else {
             continue;
         };
         if inode != 0 {
-            out.insert(inode, TcpEntry { addrs: SockAddrs { local, remote }, state });
+            out.insert(
+                inode,
+                TcpEntry {
+                    addrs: SockAddrs { local, remote },
+                    state,
+                },
+            );
         }
     }
 }
@@ -81,7 +92,9 @@ pub fn parse_socket_link(s: &str) -> Option<u64> {
 
 /// (fd, inode) of every socket `pid` holds.
 pub fn process_sockets(pid: u32) -> Vec<(i32, u64)> {
-    let Ok(rd) = fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    let Ok(rd) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
     rd.filter_map(|e| {
         let e = e.ok()?;
         let fd: i32 = e.file_name().to_str()?.parse().ok()?;
@@ -94,12 +107,17 @@ pub fn process_sockets(pid: u32) -> Vec<(i32, u64)> {
 /// Every process id in /proc.
 pub fn pids() -> Vec<u32> {
     fs::read_dir("/proc")
-        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 pub fn comm(pid: u32) -> Option<String> {
-    fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_string())
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_string())
 }
 
 /// Resolves connection addresses by (pid, fd), re-reading a process's tables
@@ -121,7 +139,9 @@ pub enum Lookup {
 
 impl Resolver {
     pub fn lookup(&mut self, pid: u32, fd: i32) -> Lookup {
-        let Some(ino) = socket_inode(pid, fd) else { return Lookup::Gone };
+        let Some(ino) = socket_inode(pid, fd) else {
+            return Lookup::Gone;
+        };
         if let Some(e) = self.cache.get(&pid).and_then(|t| t.get(&ino)) {
             return Lookup::Tcp(e.addrs);
         }
@@ -204,7 +224,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(process_sockets(me).iter().any(|&(fd, _)| fd == s.as_raw_fd()));
+        assert!(process_sockets(me)
+            .iter()
+            .any(|&(fd, _)| fd == s.as_raw_fd()));
         let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         assert_eq!(r.lookup(me, u.as_raw_fd()), Lookup::NotTcp);
         assert_eq!(r.lookup(me, 99_999), Lookup::Gone);

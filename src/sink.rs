@@ -25,7 +25,10 @@ const BUF: usize = 256 * 1024;
 
 impl<W: Write + Send> JsonlSink<W> {
     pub fn new(w: W) -> Self {
-        JsonlSink { out: w, buf: Vec::with_capacity(BUF + 4096) }
+        JsonlSink {
+            out: w,
+            buf: Vec::with_capacity(BUF + 4096),
+        }
     }
 
     fn drain(&mut self) -> io::Result<()> {
@@ -86,7 +89,9 @@ impl<W: Write + Send> Sink for JsonlSink<W> {
         let start = self.buf.len();
         match item {
             // the hot path: same bytes as serde_json, written directly
-            Output::Record(Record::Transaction(t)) => crate::jsonline::write_transaction(t, &mut self.buf),
+            Output::Record(Record::Transaction(t)) => {
+                crate::jsonline::write_transaction(t, &mut self.buf)
+            }
             _ => {
                 if let Err(e) = serde_json::to_writer(&mut self.buf, item) {
                     self.buf.truncate(start); // no half line
@@ -165,7 +170,10 @@ mod tests {
         let f = create_private(&p);
         unsafe { libc::umask(old) };
         drop(f.unwrap());
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
         // an existing file is truncated, its mode kept
         std::fs::write(&p, "old").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
@@ -182,10 +190,15 @@ mod tests {
         for i in 0..3 {
             s.emit(&txn(i)).unwrap();
         }
-        assert!(w.0.lock().unwrap().is_empty(), "written before the buffer filled or a flush");
+        assert!(
+            w.0.lock().unwrap().is_empty(),
+            "written before the buffer filled or a flush"
+        );
         s.flush().unwrap();
         let out = String::from_utf8(w.0.lock().unwrap().clone()).unwrap();
-        let want: String = (0..3).map(|i| serde_json::to_string(&txn(i)).unwrap() + "\n").collect();
+        let want: String = (0..3)
+            .map(|i| serde_json::to_string(&txn(i)).unwrap() + "\n")
+            .collect();
         assert_eq!(out, want);
     }
 
@@ -204,7 +217,9 @@ mod tests {
     #[test]
     fn a_failing_writer_is_reported_and_does_not_grow_the_buffer() {
         let mut s = JsonlSink::new(Shared(Arc::default(), true));
-        let errors = (0..2 * BUF / 1000).filter(|_| s.emit(&txn(1)).is_err()).count();
+        let errors = (0..2 * BUF / 1000)
+            .filter(|_| s.emit(&txn(1)).is_err())
+            .count();
         assert!(errors >= 1, "write errors not reported");
         assert!(s.buf.len() < BUF, "buffer kept what it could not write");
         s.emit(&txn(1)).unwrap();

@@ -22,11 +22,22 @@ pub struct Synthetic {
     gen: u64,
 }
 
-const PATHS: [&str; 5] = ["/", "/index.html", "/api/v1/items?limit=10", "/static/app.js", "/missing"];
+const PATHS: [&str; 5] = [
+    "/",
+    "/index.html",
+    "/api/v1/items?limit=10",
+    "/static/app.js",
+    "/missing",
+];
 
 impl Synthetic {
     pub fn new(capture: usize, seed: u64) -> Self {
-        Synthetic { capture: capture.max(1), seed: seed | 1, base_ns: mono_now_ns(), gen: 1_000_000 }
+        Synthetic {
+            capture: capture.max(1),
+            seed: seed | 1,
+            base_ns: mono_now_ns(),
+            gen: 1_000_000,
+        }
     }
 
     fn rand(&mut self) -> u64 {
@@ -47,13 +58,22 @@ impl Synthetic {
     /// held (connection `c` starts at `c` ms and lasts about `txns` ms), so
     /// memory does not grow with `conns`.
     pub fn stream(&mut self, conns: usize, txns: usize) -> Stream<'_> {
-        Stream { gen: self, conns, txns, next: 0, live: BinaryHeap::new(), queues: HashMap::new(), out: VecDeque::new() }
+        Stream {
+            gen: self,
+            conns,
+            txns,
+            next: 0,
+            live: BinaryHeap::new(),
+            queues: HashMap::new(),
+            out: VecDeque::new(),
+        }
     }
 
     /// Timestamp of connection `c`'s first events (its opens): every event
     /// of `c` is at or after it.
     fn conn_start(&self, c: usize) -> u64 {
-        self.base_ns.wrapping_add((c as u64).wrapping_mul(1_000_000))
+        self.base_ns
+            .wrapping_add((c as u64).wrapping_mul(1_000_000))
     }
 
     fn connection(&mut self, c: usize, txns: usize, evs: &mut Vec<Event>) {
@@ -62,8 +82,24 @@ impl Synthetic {
         let midstream = c % 5 == 4;
         let mut t = self.conn_start(c);
         self.gen += 2;
-        let client = Side::new(4242, "curl", 5, self.gen, Role::Client, ("127.0.0.1", cport), ("127.0.0.1", 8080));
-        let server = Side::new(3131, "nginx", 12, self.gen + 1, Role::Server, ("127.0.0.1", 8080), ("127.0.0.1", cport));
+        let client = Side::new(
+            4242,
+            "curl",
+            5,
+            self.gen,
+            Role::Client,
+            ("127.0.0.1", cport),
+            ("127.0.0.1", 8080),
+        );
+        let server = Side::new(
+            3131,
+            "nginx",
+            12,
+            self.gen + 1,
+            Role::Server,
+            ("127.0.0.1", 8080),
+            ("127.0.0.1", cport),
+        );
         for s in [&client, &server] {
             evs.push(Event::Open(ConnOpen {
                 ts_ns: t,
@@ -107,17 +143,54 @@ impl Synthetic {
             let lat = 50_000 + self.rand() % 400_000;
             t += 100_000 + self.rand() % 1_000_000;
             // client writes, server reads
-            self.data(evs, &client, Direction::Egress, t, pos[0], req.as_bytes(), req.len() as u64, Syscall::Write);
-            self.data(evs, &server, Direction::Ingress, t + 20_000, pos[0], req.as_bytes(), req.len() as u64, Syscall::Recvfrom);
+            self.data(
+                evs,
+                &client,
+                Direction::Egress,
+                t,
+                pos[0],
+                req.as_bytes(),
+                req.len() as u64,
+                Syscall::Write,
+            );
+            self.data(
+                evs,
+                &server,
+                Direction::Ingress,
+                t + 20_000,
+                pos[0],
+                req.as_bytes(),
+                req.len() as u64,
+                Syscall::Recvfrom,
+            );
             pos[0] += req.len() as u64;
             // server writes, client reads (in chunks of at most 64 KiB)
             let mut off = 0u64;
             let mut ts = t + lat;
             while off < resp_total {
                 let n = (resp_total - off).min(65536);
-                let cap = &resp[(off as usize).min(resp.len())..((off + n) as usize).min(resp.len())];
-                self.data(evs, &server, Direction::Egress, ts, pos[1] + off, cap, n, Syscall::Writev);
-                self.data(evs, &client, Direction::Ingress, ts + 15_000, pos[1] + off, cap, n, Syscall::Read);
+                let cap =
+                    &resp[(off as usize).min(resp.len())..((off + n) as usize).min(resp.len())];
+                self.data(
+                    evs,
+                    &server,
+                    Direction::Egress,
+                    ts,
+                    pos[1] + off,
+                    cap,
+                    n,
+                    Syscall::Writev,
+                );
+                self.data(
+                    evs,
+                    &client,
+                    Direction::Ingress,
+                    ts + 15_000,
+                    pos[1] + off,
+                    cap,
+                    n,
+                    Syscall::Read,
+                );
                 off += n;
                 ts += 30_000;
             }
@@ -126,13 +199,29 @@ impl Synthetic {
         }
         t += 200_000;
         for (s, tx, rx) in [(&client, pos[0], pos[1]), (&server, pos[1], pos[0])] {
-            evs.push(Event::Close(CloseEvent { ts_ns: t, conn: s.conn, proc: s.proc.clone(), tx_bytes: tx, rx_bytes: rx }));
+            evs.push(Event::Close(CloseEvent {
+                ts_ns: t,
+                conn: s.conn,
+                proc: s.proc.clone(),
+                tx_bytes: tx,
+                rx_bytes: rx,
+            }));
             t += 10_000;
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn data(&self, evs: &mut Vec<Event>, s: &Side, dir: Direction, ts: u64, pos: u64, bytes: &[u8], len: u64, sys: Syscall) {
+    fn data(
+        &self,
+        evs: &mut Vec<Event>,
+        s: &Side,
+        dir: Direction,
+        ts: u64,
+        pos: u64,
+        bytes: &[u8],
+        len: u64,
+        sys: Syscall,
+    ) {
         let cap = bytes.len().min(self.capture).min(len as usize);
         evs.push(Event::Data(DataEvent {
             ts_ns: ts,
@@ -214,7 +303,8 @@ impl Iterator for Stream<'_> {
             let ev = self.next_raw()?;
             // the generator's own events: they always decode (the unit
             // tests hold it), so a failure here is a bug in encode/decode
-            let evs = decode::decode_all(&decode::encode(&ev)).expect("synthetic event round-trips");
+            let evs =
+                decode::decode_all(&decode::encode(&ev)).expect("synthetic event round-trips");
             self.out.extend(evs);
         }
     }
@@ -228,11 +318,28 @@ struct Side {
 }
 
 impl Side {
-    fn new(tgid: u32, comm: &str, fd: i32, gen: u64, role: Role, l: (&str, u16), r: (&str, u16)) -> Side {
+    fn new(
+        tgid: u32,
+        comm: &str,
+        fd: i32,
+        gen: u64,
+        role: Role,
+        l: (&str, u16),
+        r: (&str, u16),
+    ) -> Side {
         // the addresses are the callers' literals ("127.0.0.1", a u16 port)
         Side {
-            conn: ConnId { tgid, proc_start_ns: 1_000_000_000, fd, gen },
-            proc: ProcInfo { tgid, tid: tgid, comm: comm.into() },
+            conn: ConnId {
+                tgid,
+                proc_start_ns: 1_000_000_000,
+                fd,
+                gen,
+            },
+            proc: ProcInfo {
+                tgid,
+                tid: tgid,
+                comm: comm.into(),
+            },
             role,
             addrs: SockAddrs {
                 local: format!("{}:{}", l.0, l.1).parse().expect("valid addr"),
@@ -277,18 +384,31 @@ mod tests {
             g.connection(c, txns, &mut evs);
         }
         evs.sort_by_key(|e| e.ts_ns());
-        evs.into_iter().flat_map(|e| decode::decode_all(&decode::encode(&e)).unwrap()).collect()
+        evs.into_iter()
+            .flat_map(|e| decode::decode_all(&decode::encode(&e)).unwrap())
+            .collect()
     }
 
     #[test]
     fn the_stream_is_the_sorted_whole() {
-        for (conns, txns, capture) in [(0, 4, 4096), (1, 0, 4096), (5, 4, 4096), (7, 1, 100), (30, 25, 512), (12, 60, 4096)] {
+        for (conns, txns, capture) in [
+            (0, 4, 4096),
+            (1, 0, 4096),
+            (5, 4, 4096),
+            (7, 1, 100),
+            (30, 25, 512),
+            (12, 60, 4096),
+        ] {
             let g = Synthetic::new(capture, 0x05b2e7);
             let want = all_at_once(&mut g.clone(), conns, txns);
             let got = g.clone().generate(conns, txns);
             assert_eq!(got.len(), want.len(), "{conns}x{txns}");
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{conns}x{txns}: event {i}");
+                assert_eq!(
+                    format!("{a:?}"),
+                    format!("{b:?}"),
+                    "{conns}x{txns}: event {i}"
+                );
             }
         }
     }

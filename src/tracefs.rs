@@ -59,7 +59,15 @@ pub fn ensure_mounted() -> Result<PathBuf> {
     let src = c"tracefs";
     let dst = c"/sys/kernel/tracing";
     // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), src.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc != 0 {
         let e = std::io::Error::last_os_error();
         bail!(
@@ -91,7 +99,9 @@ pub fn parse_format(text: &str) -> Vec<Field> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.trim();
-        let Some(rest) = line.strip_prefix("field:") else { continue };
+        let Some(rest) = line.strip_prefix("field:") else {
+            continue;
+        };
         let mut decl = None;
         let (mut offset, mut size, mut signed) = (None, None, false);
         for part in rest.split(';') {
@@ -106,7 +116,9 @@ pub fn parse_format(text: &str) -> Vec<Field> {
                 decl = Some(part.to_string());
             }
         }
-        let (Some(decl), Some(offset), Some(size)) = (decl, offset, size) else { continue };
+        let (Some(decl), Some(offset), Some(size)) = (decl, offset, size) else {
+            continue;
+        };
         let name = decl
             .rsplit(|c: char| c.is_whitespace() || c == '*')
             .next()
@@ -115,14 +127,23 @@ pub fn parse_format(text: &str) -> Vec<Field> {
             .next()
             .unwrap_or("")
             .to_string();
-        out.push(Field { decl, name, offset, size, signed });
+        out.push(Field {
+            decl,
+            name,
+            offset,
+            size,
+            signed,
+        });
     }
     out
 }
 
 /// Check a sys_enter format: argument `i` named `args[i]` at 16 + 8*i, 8 bytes.
 pub fn check_enter_layout(fields: &[Field], args: &[&str]) -> Result<(), String> {
-    let nr = fields.iter().find(|f| f.name == "__syscall_nr").ok_or("no __syscall_nr field")?;
+    let nr = fields
+        .iter()
+        .find(|f| f.name == "__syscall_nr")
+        .ok_or("no __syscall_nr field")?;
     if nr.offset != 8 {
         return Err(format!("__syscall_nr at offset {} (expected 8)", nr.offset));
     }
@@ -144,7 +165,10 @@ pub fn check_enter_layout(fields: &[Field], args: &[&str]) -> Result<(), String>
 
 /// Check a sys_exit format: `long ret` at offset 16, 8 bytes, signed.
 pub fn check_exit_layout(fields: &[Field]) -> Result<(), String> {
-    let f = fields.iter().find(|f| f.name == "ret").ok_or("no `ret` field")?;
+    let f = fields
+        .iter()
+        .find(|f| f.name == "ret")
+        .ok_or("no `ret` field")?;
     if f.offset != 16 || f.size != 8 || !f.signed {
         return Err(format!(
             "`ret` at offset {} size {} signed {} (expected offset 16 size 8 signed)",
@@ -167,7 +191,10 @@ pub fn verify_layouts(root: &Path) -> Vec<(String, Result<(), String>)> {
             let tp = format!("sys_{kind}_{name}");
             let path = root.join("events/syscalls").join(&tp).join("format");
             let res = match fs::read_to_string(&path) {
-                Err(e) => Err(format!("tracepoint syscalls:{tp} missing ({}: {e})", path.display())),
+                Err(e) => Err(format!(
+                    "tracepoint syscalls:{tp} missing ({}: {e})",
+                    path.display()
+                )),
                 Ok(text) => {
                     let fields = parse_format(&text);
                     if kind == "enter" {

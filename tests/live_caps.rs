@@ -17,7 +17,11 @@ const NOBODY: u32 = 65534;
 /// inheritable, ambient and bounding sets: they become Osprey's effective
 /// set across the exec, and nothing else.
 fn setpriv(caps: &str) -> Command {
-    let all = if caps.is_empty() { "-all".to_string() } else { format!("-all,{caps}") };
+    let all = if caps.is_empty() {
+        "-all".to_string()
+    } else {
+        format!("-all,{caps}")
+    };
     let mut cmd = Command::new("setpriv");
     cmd.args([
         format!("--reuid={NOBODY}"),
@@ -41,7 +45,9 @@ fn nobody_dir(name: &str) -> PathBuf {
 fn curl_python(name: &str, probe: &Osprey) {
     let site = Site::python(name, &[("a.txt", &[b'a'; 123])]);
     curl(&["-o", "/dev/null", &site.url("/a.txt")]);
-    probe.wait_for_records("both ends of the transaction", |r| txns(r, "curl").len() + txns(r, "python3").len() >= 2);
+    probe.wait_for_records("both ends of the transaction", |r| {
+        txns(r, "curl").len() + txns(r, "python3").len() >= 2
+    });
 }
 
 fn assert_captured(recs: &[serde_json::Value]) {
@@ -73,7 +79,10 @@ fn non_root_with_bpf_perfmon_and_dac_read_search_captures() {
     let dir = nobody_dir("caps-ok");
     let out = dir.join("out.jsonl");
     let mut cmd = setpriv("+bpf,+perfmon,+dac_read_search");
-    cmd.args([BIN, "-v", "-o"]).arg(&out).args(hooks_args()).args(["--comm", "curl", "--comm", "python3"]);
+    cmd.args([BIN, "-v", "-o"])
+        .arg(&out)
+        .args(hooks_args())
+        .args(["--comm", "curl", "--comm", "python3"]);
     let err = captures_as_nobody(cmd, dir, out);
     assert!(!err.contains("permission denied"), "{err}");
 }
@@ -86,10 +95,18 @@ fn non_root_fallback_without_btf_captures() {
     let out = dir.join("out.jsonl");
     // hide the kernel BTF (as root, in a private mount namespace), then drop to nobody
     let mut cmd = Command::new("unshare");
-    cmd.args(["-m", "sh", "-c", "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"", "setpriv"]);
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"",
+        "setpriv",
+    ]);
     let sp = setpriv("+bpf,+perfmon,+dac_read_search,+sys_ptrace");
     cmd.args(sp.get_args());
-    cmd.args([BIN, "-v", "-o"]).arg(&out).args(["--comm", "curl", "--comm", "python3"]);
+    cmd.args([BIN, "-v", "-o"])
+        .arg(&out)
+        .args(["--comm", "curl", "--comm", "python3"]);
     let err = captures_as_nobody(cmd, dir, out);
     assert!(err.contains("BTF-less fallback"), "{err}");
     assert!(!err.contains("CAP_SYS_PTRACE"), "{err}");
@@ -107,14 +124,19 @@ fn missing_capabilities_are_named() {
         ("+perfmon", "lacks CAP_BPF"),
     ];
     // tracefs as most distributions mount it: root's, mode 0700
-    let tracefs_mode = std::fs::metadata("/sys/kernel/tracing").map(|m| m.permissions().mode()).unwrap_or(0);
+    let tracefs_mode = std::fs::metadata("/sys/kernel/tracing")
+        .map(|m| m.permissions().mode())
+        .unwrap_or(0);
     if tracefs_mode & 0o005 == 0 {
         cases.push(("+bpf,+perfmon", "needs CAP_DAC_READ_SEARCH"));
     } else {
         eprintln!("tracefs is readable by others (mode {tracefs_mode:o}): CAP_DAC_READ_SEARCH case not checked");
     }
     for (caps, want) in cases {
-        let out = setpriv(caps).args([BIN, "--duration", "1", "-o", "/dev/null"]).output().unwrap();
+        let out = setpriv(caps)
+            .args([BIN, "--duration", "1", "-o", "/dev/null"])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{caps}: {err}");
         assert!(err.contains(want), "{caps}: want {want:?} in:\n{err}");

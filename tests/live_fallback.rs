@@ -20,10 +20,23 @@ fn external_btf_file_gives_full_co_re_mode() {
     let site = site("btf-file");
     let btf = site.dir.join("vmlinux.btf");
     std::fs::copy("/sys/kernel/btf/vmlinux", &btf).unwrap();
-    let probe = Osprey::start_without_btf(&["--btf", btf.to_str().unwrap(), "--comm", "curl", "--comm", "nginx"], site.dir.join("out.jsonl"));
+    let probe = Osprey::start_without_btf(
+        &[
+            "--btf",
+            btf.to_str().unwrap(),
+            "--comm",
+            "curl",
+            "--comm",
+            "nginx",
+        ],
+        site.dir.join("out.jsonl"),
+    );
     curl(&["-o", "/dev/null", &site.url("/a.txt")]);
     let (recs, err) = probe.stop_ok();
-    assert!(!err.contains("fallback"), "--btf must not fall back:\n{err}");
+    assert!(
+        !err.contains("fallback"),
+        "--btf must not fall back:\n{err}"
+    );
     for (comm, role) in [("curl", "client"), ("nginx", "server")] {
         let t = txns(&recs, comm);
         assert_eq!(t.len(), 1, "{comm}: {recs:?}");
@@ -31,7 +44,14 @@ fn external_btf_file_gives_full_co_re_mode() {
         assert_eq!(t[0]["resp_body_bytes"], 321);
         assert_eq!(t[0]["role"], role);
         // CO-RE reads the addresses in the kernel: always there
-        assert_eq!(if role == "client" { &t[0]["remote_port"] } else { &t[0]["local_port"] }, site.port);
+        assert_eq!(
+            if role == "client" {
+                &t[0]["remote_port"]
+            } else {
+                &t[0]["local_port"]
+            },
+            site.port
+        );
     }
 }
 
@@ -63,22 +83,37 @@ fn missing_btf_runs_the_fallback_and_says_what_it_lost() {
     };
     ask(&mut cin); // connection established before the probe
 
-    let probe = Osprey::start_without_btf(&["--comm", "curl", "--comm", "nginx"], site.dir.join("out.jsonl"));
+    let probe = Osprey::start_without_btf(
+        &["--comm", "curl", "--comm", "nginx"],
+        site.dir.join("out.jsonl"),
+    );
     ask(&mut cin); // same connection, now seen by the probe (seeded from /proc)
     curl(&["-o", "/dev/null", &site.url("/a.txt")]);
     ask(&mut cin);
     drop(cin);
     let _ = client.wait();
     let (recs, err) = probe.stop_ok();
-    assert_eq!(err.matches("BTF-less fallback. Lost:").count(), 1, "must say once what is lost:\n{err}");
-    assert!(err.contains("seeded 1 established TCP connections"), "{err}");
+    assert_eq!(
+        err.matches("BTF-less fallback. Lost:").count(),
+        1,
+        "must say once what is lost:\n{err}"
+    );
+    assert!(
+        err.contains("seeded 1 established TCP connections"),
+        "{err}"
+    );
 
     // nginx side: the seeded keep-alive connection (2 txns) and curl's (1)
     let t = txns(&recs, "nginx");
     assert_eq!(t.len(), 3, "{t:#?}\n{err}");
-    assert!(t.iter().all(|r| r["status"] == 200 && r["resp_body_bytes"] == 321 && r["method"] == "GET"));
+    assert!(t
+        .iter()
+        .all(|r| r["status"] == 200 && r["resp_body_bytes"] == 321 && r["method"] == "GET"));
     assert!(t.iter().all(|r| r["role"] == "server"));
-    let seeded: Vec<_> = t.iter().filter(|r| r["conn_id"] == t[0]["conn_id"]).collect();
+    let seeded: Vec<_> = t
+        .iter()
+        .filter(|r| r["conn_id"] == t[0]["conn_id"])
+        .collect();
     assert_eq!(seeded.len(), 2, "keep-alive connection pairs two requests");
     // addresses of the long-lived connection come from /proc
     assert_eq!(seeded[0]["local_port"], port);

@@ -14,7 +14,9 @@ use common::*;
 use serde_json::Value;
 
 fn sane_latency(t: &Value) {
-    let lat = t["latency_ns"].as_u64().unwrap_or_else(|| panic!("no latency: {t}"));
+    let lat = t["latency_ns"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no latency: {t}"));
     assert!(lat > 0 && lat < 10_000_000_000, "latency {lat}: {t}");
     let ttfb = t["ttfb_ns"].as_u64().unwrap();
     assert!(ttfb <= lat, "ttfb {ttfb} > latency {lat}: {t}");
@@ -31,21 +33,41 @@ fn one_each<'a, const N: usize>(recs: &'a [Value], comms: [&str; N]) -> [&'a Val
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn nginx_static_large_404_keepalive_both_sides() {
-    let site = Site::nginx("nginx", &[("small.txt", &body(123)), ("big.bin", &body(1_000_000))]);
+    let site = Site::nginx(
+        "nginx",
+        &[("small.txt", &body(123)), ("big.bin", &body(1_000_000))],
+    );
     let probe = site.probe(&["--comm", "curl", "--comm", "nginx"]);
     // one curl, one connection, four requests (keep-alive via --next)
     curl(&[
-        "--http1.1", "-o", "/dev/null", &site.url("/small.txt"),
-        "--next", "-o", "/dev/null", &site.url("/big.bin"),
-        "--next", "-o", "/dev/null", &site.url("/missing"),
-        "--next", "-o", "/dev/null", &site.url("/small.txt?x=1"),
+        "--http1.1",
+        "-o",
+        "/dev/null",
+        &site.url("/small.txt"),
+        "--next",
+        "-o",
+        "/dev/null",
+        &site.url("/big.bin"),
+        "--next",
+        "-o",
+        "/dev/null",
+        &site.url("/missing"),
+        "--next",
+        "-o",
+        "/dev/null",
+        &site.url("/small.txt?x=1"),
     ]);
     let (recs, err) = probe.stop_ok();
 
     for (comm, role) in [("curl", "client"), ("nginx", "server")] {
         let t = txns(&recs, comm);
         assert_eq!(t.len(), 4, "{comm}: {t:#?}\n{err}");
-        let want = [("/small.txt", 200, 123u64), ("/big.bin", 200, 1_000_000), ("/missing", 404, 0), ("/small.txt", 200, 123)];
+        let want = [
+            ("/small.txt", 200, 123u64),
+            ("/big.bin", 200, 1_000_000),
+            ("/missing", 404, 0),
+            ("/small.txt", 200, 123),
+        ];
         for (r, (path, st, size)) in t.iter().zip(want) {
             assert_eq!(r["method"], "GET", "{r}");
             assert_eq!(r["path"], path, "{r}");
@@ -84,7 +106,16 @@ fn python_server_post_head_and_curl_methods() {
     let url = site.url("/page.html");
     curl(&["--http1.1", "-o", "/dev/null", &url]);
     curl(&["--http1.1", "-I", &url]);
-    curl(&["--http1.1", "-o", "/dev/null", "-X", "POST", "--data-binary", "hello=world&x=1", &url]);
+    curl(&[
+        "--http1.1",
+        "-o",
+        "/dev/null",
+        "-X",
+        "POST",
+        "--data-binary",
+        "hello=world&x=1",
+        &url,
+    ]);
     // python (HTTP/1.0) may finish its side after curl is done
     probe.wait_for_records("python's three records", |r| txns(r, "python3").len() >= 3);
     let (recs, _) = probe.stop_ok();
@@ -119,8 +150,16 @@ fn chunked_upload_to_nginx() {
     let probe = site.probe(&["--comm", "curl", "--comm", "nginx"]);
     let up = format!("@{}", site.dir.join("upload.bin").display());
     curl(&[
-        "--http1.1", "-o", "/dev/null", "-X", "POST", "-H", "Transfer-Encoding: chunked",
-        "--data-binary", &up, &site.url("/x"),
+        "--http1.1",
+        "-o",
+        "/dev/null",
+        "-X",
+        "POST",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &up,
+        &site.url("/x"),
     ]);
     let (recs, _) = probe.stop_ok();
     for t in one_each(&recs, ["curl", "nginx"]) {
@@ -133,7 +172,10 @@ fn chunked_upload_to_nginx() {
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn pipelined_requests_pair_in_order() {
-    let site = Site::nginx("pipeline", &[("a", &body(11)), ("b", &body(222)), ("c", &body(3333))]);
+    let site = Site::nginx(
+        "pipeline",
+        &[("a", &body(11)), ("b", &body(222)), ("c", &body(3333))],
+    );
     let probe = site.probe(&["--comm", "nginx"]);
     let mut s = TcpStream::connect(("127.0.0.1", site.port)).unwrap();
     let mut reqs = String::new();
@@ -144,16 +186,32 @@ fn pipelined_requests_pair_in_order() {
     s.write_all(reqs.as_bytes()).unwrap(); // all five before any response
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).unwrap();
-    assert_eq!(String::from_utf8_lossy(&resp).matches("HTTP/1.1 ").count(), 5);
+    assert_eq!(
+        String::from_utf8_lossy(&resp).matches("HTTP/1.1 ").count(),
+        5
+    );
     drop(s);
     let (recs, _) = probe.stop_ok();
     let t = txns(&recs, "nginx");
     let got: Vec<(String, u64, u64)> = t
         .iter()
-        .map(|r| (r["path"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap(), r["resp_body_bytes"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap().to_string(),
+                r["status"].as_u64().unwrap(),
+                r["resp_body_bytes"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(got.len(), 5, "{t:#?}");
-    assert_eq!(&got[..3], &[("/a".into(), 200, 11), ("/b".into(), 200, 222), ("/c".into(), 200, 3333)]);
+    assert_eq!(
+        &got[..3],
+        &[
+            ("/a".into(), 200, 11),
+            ("/b".into(), 200, 222),
+            ("/c".into(), 200, 3333)
+        ]
+    );
     assert_eq!((got[3].0.as_str(), got[3].1), ("/nope", 404));
     assert_eq!(got[4], ("/a".into(), 200, 11));
 }
@@ -174,18 +232,32 @@ fn wrk_load_every_request_is_a_record() {
         .unwrap_or_else(|| panic!("cannot read wrk output:\n{out}"));
     assert!(wrk_requests > 100, "{out}");
     let t = txns(&recs, "nginx");
-    let answered = t.iter().filter(|r| r["no_response"] == false && r["status"] == 200).count() as u64;
+    let answered = t
+        .iter()
+        .filter(|r| r["no_response"] == false && r["status"] == 200)
+        .count() as u64;
     let drops = ringbuf_drops(&err);
-    eprintln!("wrk: {wrk_requests} requests; osprey: {answered} answered transactions, {drops} drops");
+    eprintln!(
+        "wrk: {wrk_requests} requests; osprey: {answered} answered transactions, {drops} drops"
+    );
     if drops == 0 {
         // wrk stops its clock with up to one request in flight per
         // connection: those are answered by nginx but not counted by wrk.
-        assert!(answered >= wrk_requests && answered <= wrk_requests + 8, "wrk {wrk_requests} vs osprey {answered}\n{err}");
+        assert!(
+            answered >= wrk_requests && answered <= wrk_requests + 8,
+            "wrk {wrk_requests} vs osprey {answered}\n{err}"
+        );
         let gapped: Vec<_> = t.iter().filter(|r| r["gap"] != false).take(3).collect();
-        assert!(gapped.is_empty(), "transactions with a gap and no drop: {gapped:?}\n{err}");
+        assert!(
+            gapped.is_empty(),
+            "transactions with a gap and no drop: {gapped:?}\n{err}"
+        );
     } else {
         let gaps = t.iter().filter(|r| r["gap"] == true).count() as u64;
-        assert!(answered + gaps + drops >= wrk_requests, "drops do not explain the missing records\n{err}");
+        assert!(
+            answered + gaps + drops >= wrk_requests,
+            "drops do not explain the missing records\n{err}"
+        );
     }
 }
 
@@ -195,9 +267,23 @@ fn headers_are_opt_in_and_secrets_redacted() {
     let site = Site::nginx("headers", &[("h.txt", &body(5))]);
     let url = site.url("/h.txt");
     let get = |tag: &str| {
-        curl(&["-o", "/dev/null", "-H", "Authorization: Bearer s3cr3t", "-H", "Cookie: sid=abc", "-H", &format!("X-Tag: {tag}"), &url]);
+        curl(&[
+            "-o",
+            "/dev/null",
+            "-H",
+            "Authorization: Bearer s3cr3t",
+            "-H",
+            "Cookie: sid=abc",
+            "-H",
+            &format!("X-Tag: {tag}"),
+            &url,
+        ]);
     };
-    for (args, tag) in [(vec![], "plain"), (vec!["--headers"], "redacted"), (vec!["--headers", "--no-redact"], "raw")] {
+    for (args, tag) in [
+        (vec![], "plain"),
+        (vec!["--headers"], "redacted"),
+        (vec!["--headers", "--no-redact"], "raw"),
+    ] {
         let mut a = vec!["--comm", "curl"];
         a.extend(args.iter().copied());
         let probe = Osprey::start(&a, site.dir.join(format!("{tag}.jsonl")));
@@ -207,11 +293,18 @@ fn headers_are_opt_in_and_secrets_redacted() {
         assert_eq!(t.len(), 1, "{tag}: {recs:?}");
         let r = t[0];
         let hdr = |name: &str| -> Option<String> {
-            r["req_headers"].as_array()?.iter().find(|h| h[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name))).map(|h| h[1].as_str().unwrap().to_string())
+            r["req_headers"]
+                .as_array()?
+                .iter()
+                .find(|h| h[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+                .map(|h| h[1].as_str().unwrap().to_string())
         };
         match tag {
             "plain" => {
-                assert!(r.get("req_headers").is_none() && r.get("resp_headers").is_none(), "{r}");
+                assert!(
+                    r.get("req_headers").is_none() && r.get("resp_headers").is_none(),
+                    "{r}"
+                );
                 assert!(!r.to_string().contains("s3cr3t"));
             }
             "redacted" => {
@@ -247,9 +340,21 @@ while len(body)<n: body+=c.recv(4096)\n\
 c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok')\n\
 c.close()\n";
     let _py = py_server(server, port);
-    let probe = Osprey::start(&["--comm", "curl", "--comm", "python3"], dir.join("out.jsonl"));
-    let code = curl(&["-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect: 100-continue", "--data-binary", "0123456789",
-                      &format!("http://127.0.0.1:{port}/e")]);
+    let probe = Osprey::start(
+        &["--comm", "curl", "--comm", "python3"],
+        dir.join("out.jsonl"),
+    );
+    let code = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Expect: 100-continue",
+        "--data-binary",
+        "0123456789",
+        &format!("http://127.0.0.1:{port}/e"),
+    ]);
     assert_eq!(code, "200");
     probe.wait_for_records("the server's record", |r| !txns(r, "python3").is_empty());
     let (recs, _) = probe.stop_ok();
@@ -298,15 +403,24 @@ c.close()
     let probe = Osprey::start(&["--comm", "python3"], dir.join("out.jsonl"));
     run_ok(Command::new("python3").args(["-c", client, &port.to_string()]));
     let (recs, _) = probe.stop_ok();
-    let t: Vec<_> = txns(&recs, "python3").into_iter().filter(|t| t["local_port"] == port || t["remote_port"] == port).collect();
+    let t: Vec<_> = txns(&recs, "python3")
+        .into_iter()
+        .filter(|t| t["local_port"] == port || t["remote_port"] == port)
+        .collect();
     for role in ["client", "server"] {
         let mine: Vec<_> = t.iter().filter(|t| t["role"] == role).collect();
-        let targets: Vec<_> = mine.iter().map(|t| t["target"].as_str().unwrap_or("")).collect();
+        let targets: Vec<_> = mine
+            .iter()
+            .map(|t| t["target"].as_str().unwrap_or(""))
+            .collect();
         assert_eq!(targets, ["/0", "/1"], "{role}: {t:?}");
         for r in &mine {
             sane_latency(r);
             // the requests are 0.5 s apart; answering one takes well under 0.2 s
-            assert!(r["latency_ns"].as_u64().unwrap() < 200_000_000, "{role}: idle wait counted: {r}");
+            assert!(
+                r["latency_ns"].as_u64().unwrap() < 200_000_000,
+                "{role}: idle wait counted: {r}"
+            );
         }
     }
 }
@@ -327,7 +441,12 @@ fn nginx_sendfile_bodies_are_counted_by_the_socket_hooks() {
     let (recs, _) = probe.stop_ok();
     let client = txns(&recs, "curl");
     assert_eq!(client.len(), 2, "{recs:?}");
-    assert!(client.iter().all(|t| t["status"] == 200 && t["resp_body_bytes"] == 100_000), "{client:?}");
+    assert!(
+        client
+            .iter()
+            .all(|t| t["status"] == 200 && t["resp_body_bytes"] == 100_000),
+        "{client:?}"
+    );
     if hooks == "socket" {
         let server = txns(&recs, "nginx");
         assert_eq!(server.len(), 2, "{recs:?}");
@@ -335,7 +454,10 @@ fn nginx_sendfile_bodies_are_counted_by_the_socket_hooks() {
             assert_eq!(t["status"], 200, "{t}");
             assert_eq!(t["resp_body_bytes"], 100_000, "{t}");
             assert_eq!(t["gap"], false, "{t}");
-            assert_eq!(t["truncated"], true, "a body sent by sendfile is counted, not captured: {t}");
+            assert_eq!(
+                t["truncated"], true,
+                "a body sent by sendfile is counted, not captured: {t}"
+            );
         }
     }
 }

@@ -12,7 +12,9 @@ use common::*;
 use serde_json::Value;
 
 fn events<'a>(recs: &'a [Value], kind: &str, pid: u32) -> Vec<&'a Value> {
-    recs.iter().filter(|r| r["kind"] == kind && r["pid"] == pid).collect()
+    recs.iter()
+        .filter(|r| r["kind"] == kind && r["pid"] == pid)
+        .collect()
 }
 
 /// Concatenate a direction's payloads after checking positions are contiguous.
@@ -38,14 +40,22 @@ fn curl_and_python_server_both_ends() {
     let site = Site::python("curl-python", &[("hello.txt", b"hello from osprey\n")]);
     let py_pid = site.server.0.id();
     let probe = site.probe(&["--records", "events", "--comm", "curl", "--comm", "python3"]);
-    assert_eq!(curl(&["--http1.1", &site.url("/hello.txt")]), "hello from osprey\n");
+    assert_eq!(
+        curl(&["--http1.1", &site.url("/hello.txt")]),
+        "hello from osprey\n"
+    );
     // python closes its end after curl has its response
-    probe.wait_for_records("python's close", |r| r.iter().any(|r| r["kind"] == "close" && r["pid"] == py_pid));
+    probe.wait_for_records("python's close", |r| {
+        r.iter().any(|r| r["kind"] == "close" && r["pid"] == py_pid)
+    });
     let (recs, err) = probe.stop_ok();
     assert_eq!(ringbuf_drops(&err), 0, "{err}");
 
     // client side: curl's connect, its request out, the response in
-    let opens: Vec<&Value> = recs.iter().filter(|r| r["kind"] == "open" && r["comm"] == "curl").collect();
+    let opens: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["kind"] == "open" && r["comm"] == "curl")
+        .collect();
     assert_eq!(opens.len(), 1, "{opens:?}");
     let c = opens[0];
     let curl_pid = c["pid"].as_u64().unwrap() as u32;
@@ -60,7 +70,10 @@ fn curl_and_python_server_both_ends() {
     let cdata = events(&recs, "data", curl_pid);
     assert!(cdata.iter().all(|d| d["conn_id"] == c["conn_id"]));
     let (req, req_len) = stream(&cdata, "egress");
-    assert!(req.starts_with("GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:"), "{req:?}");
+    assert!(
+        req.starts_with("GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1:"),
+        "{req:?}"
+    );
     assert!(req.ends_with("\r\n\r\n"));
     assert_eq!(req_len as usize, req.len());
     let (resp, _) = stream(&cdata, "ingress");
@@ -106,7 +119,10 @@ fn connection_opened_before_the_probe_is_seen_midstream() {
     assert_eq!(&buf, b"BEFORE\n");
 
     let me = std::process::id();
-    let probe = Osprey::start(&["--records", "events", "--pid", &echo.0.id().to_string()], dir.join("out.jsonl"));
+    let probe = Osprey::start(
+        &["--records", "events", "--pid", &echo.0.id().to_string()],
+        dir.join("out.jsonl"),
+    );
     let probe_hooks = probe.hooks.clone();
     // The server is blocked in recv() since before the probe attached.
     // Syscall hooks: that read's sys_enter was never seen, so its bytes are
@@ -124,11 +140,17 @@ fn connection_opened_before_the_probe_is_seen_midstream() {
     drop(conn);
     // the server sees the end of the stream, exits, and its fd is closed
     let echo_pid = echo.0.id();
-    probe.wait_for_records("the echo server's close", |r| r.iter().any(|r| r["kind"] == "close" && r["pid"] == echo_pid));
+    probe.wait_for_records("the echo server's close", |r| {
+        r.iter()
+            .any(|r| r["kind"] == "close" && r["pid"] == echo_pid)
+    });
     let (recs, err) = probe.stop_ok();
 
     // the test process itself is not in the allowlist
-    assert!(recs.iter().all(|r| r["pid"] != me), "pid filter leaked: {err}");
+    assert!(
+        recs.iter().all(|r| r["pid"] != me),
+        "pid filter leaked: {err}"
+    );
     let opens = events(&recs, "open", echo_pid);
     assert_eq!(opens.len(), 1, "{recs:?}");
     let o = opens[0];
@@ -137,9 +159,16 @@ fn connection_opened_before_the_probe_is_seen_midstream() {
     assert_eq!(o["local_port"], echo_port);
     assert_eq!(o["remote_addr"], "127.0.0.1");
     let data = events(&recs, "data", echo_pid);
-    let ingress = if probe_hooks == "socket" { "first\nafter the probe started\n" } else { "after the probe started\n" };
+    let ingress = if probe_hooks == "socket" {
+        "first\nafter the probe started\n"
+    } else {
+        "after the probe started\n"
+    };
     assert_eq!(stream(&data, "ingress").0, ingress);
-    assert_eq!(stream(&data, "egress").0, "FIRST\nAFTER THE PROBE STARTED\n");
+    assert_eq!(
+        stream(&data, "egress").0,
+        "FIRST\nAFTER THE PROBE STARTED\n"
+    );
     assert_eq!(events(&recs, "close", echo_pid).len(), 1);
 }
 
@@ -153,9 +182,17 @@ fn comm_filter_excludes_other_processes_and_self() {
     }
     let (recs, _) = probe.stop_ok();
     assert!(!recs.is_empty());
-    assert!(recs.iter().all(|r| r["comm"] == "curl"), "non-curl events leaked");
+    assert!(
+        recs.iter().all(|r| r["comm"] == "curl"),
+        "non-curl events leaked"
+    );
     // (curls of tests running in parallel may show up too: count ours)
-    assert_eq!(recs.iter().filter(|r| r["kind"] == "open" && r["remote_port"] == site.port).count(), 3);
+    assert_eq!(
+        recs.iter()
+            .filter(|r| r["kind"] == "open" && r["remote_port"] == site.port)
+            .count(),
+        3
+    );
 }
 
 #[test]
@@ -164,10 +201,18 @@ fn no_bpf_program_is_left_behind() {
     require_root();
     let (progs, links) = osprey_bpf_baseline();
     let dir = tmpdir("leftover");
-    let probe = Osprey::start(&["--records", "events", "--comm", "nothing-matches"], dir.join("out.jsonl"));
+    let probe = Osprey::start(
+        &["--records", "events", "--comm", "nothing-matches"],
+        dir.join("out.jsonl"),
+    );
     // only the chosen hook set is loaded, one link per program
     let n = if probe.hooks == "socket" { 4 } else { 23 };
-    assert_eq!(loaded_osprey_bpf(), (progs + n, links + n), "expected our {n} {} programs and links", probe.hooks);
+    assert_eq!(
+        loaded_osprey_bpf(),
+        (progs + n, links + n),
+        "expected our {n} {} programs and links",
+        probe.hooks
+    );
     probe.stop_ok();
     wait_unloaded((progs, links), "programs and links unloaded after exit");
 }
@@ -209,7 +254,10 @@ fn threads_run_as_sched_batch_with_a_large_ring() {
         (vec!["--sched", "normal"], libc::SCHED_OTHER),
         // auto: a small ring cannot wait for a batch-scheduled reader
         (vec!["--ringbuf-size", "1048576"], libc::SCHED_OTHER),
-        (vec!["--ringbuf-size", "1048576", "--sched", "batch"], libc::SCHED_BATCH),
+        (
+            vec!["--ringbuf-size", "1048576", "--sched", "batch"],
+            libc::SCHED_BATCH,
+        ),
     ] {
         // --workers 2: the worker and writer threads too
         let mut a = vec!["--comm", "nothing-matches", "--workers", "2"];
@@ -217,7 +265,10 @@ fn threads_run_as_sched_batch_with_a_large_ring() {
         let probe = Osprey::start(&a, dir.join("out.jsonl"));
         let pols = thread_policies(probe.pid());
         assert!(pols.len() >= 4, "threads: {pols:?}");
-        assert!(pols.iter().all(|&p| p == want as u32), "{args:?}: policies {pols:?}, want {want}");
+        assert!(
+            pols.iter().all(|&p| p == want as u32),
+            "{args:?}: policies {pols:?}, want {want}"
+        );
         probe.stop_ok();
     }
 }
@@ -226,12 +277,19 @@ fn threads_run_as_sched_batch_with_a_large_ring() {
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn clear_errors_for_bad_input_and_missing_privileges() {
     require_root();
-    let out = Command::new(BIN).args(["--ringbuf-size", "1000"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--ringbuf-size", "1000"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--ringbuf-size 1000: must be a power of two"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--ringbuf-size 1000: must be a power of two"));
     assert!(out.stdout.is_empty());
 
-    let out = Command::new(BIN).args(["--capture-bytes", "99999"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--capture-bytes", "99999"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("at most 16384"));
 
     let out = Command::new(BIN).args(["--pid", "abc"]).output().unwrap();
@@ -245,7 +303,10 @@ fn clear_errors_for_bad_input_and_missing_privileges() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("permission denied") && err.contains("root"), "{err}");
+    assert!(
+        err.contains("permission denied") && err.contains("root"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
 }
 
@@ -255,11 +316,16 @@ fn check_verifies_tracepoint_layouts() {
     require_root();
     let out = Command::new(BIN).arg("check").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("syscalls:sys_exit_recvmsg") && text.contains("layout as assumed"));
     // which hook set a run would attach, and why
     assert!(
-        text.lines().any(|l| l.contains("hooks (--hooks auto)") && (l.contains("socket:") || l.contains("syscalls: the socket hooks cannot run"))),
+        text.lines().any(|l| l.contains("hooks (--hooks auto)")
+            && (l.contains("socket:") || l.contains("syscalls: the socket hooks cannot run"))),
         "{text}"
     );
     assert!(text.contains("all checks passed"));
@@ -271,22 +337,44 @@ fn socket_hooks_are_refused_with_the_reason_where_they_cannot_run() {
     require_root();
     // with a BTF file instead of the kernel's own BTF, tp_btf cannot attach
     let out = Command::new(BIN)
-        .args(["--hooks", "socket", "--btf", "/sys/kernel/btf/vmlinux", "--duration", "1", "-o", "/dev/null"])
+        .args([
+            "--hooks",
+            "socket",
+            "--btf",
+            "/sys/kernel/btf/vmlinux",
+            "--duration",
+            "1",
+            "-o",
+            "/dev/null",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("--hooks socket: not available here") && err.contains("--hooks syscalls"), "{err}");
+    assert!(
+        err.contains("--hooks socket: not available here") && err.contains("--hooks syscalls"),
+        "{err}"
+    );
 }
 
 #[test]
 fn binary_is_static() {
     let out = Command::new("file").arg(BIN).output().unwrap();
     let f = String::from_utf8_lossy(&out.stdout);
-    assert!(f.contains("statically linked") || f.contains("static-pie linked"), "{f}");
+    assert!(
+        f.contains("statically linked") || f.contains("static-pie linked"),
+        "{f}"
+    );
     let ldd = Command::new("ldd").arg(BIN).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&ldd.stdout), String::from_utf8_lossy(&ldd.stderr));
-    assert!(text.contains("not a dynamic executable") || text.contains("statically linked"), "{text}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ldd.stdout),
+        String::from_utf8_lossy(&ldd.stderr)
+    );
+    assert!(
+        text.contains("not a dynamic executable") || text.contains("statically linked"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -303,7 +391,7 @@ fn closed_output_pipe_stops_the_probe() {
     out.read_line(&mut first).unwrap();
     assert!(first.contains("\"type\":\"event\""), "{first}");
     drop(out); // the reader goes away, like head after one line
-    // osprey notices at its next write: keep traffic coming until it exits
+               // osprey notices at its next write: keep traffic coming until it exits
     let mut status = None;
     wait_until(
         "osprey to exit with nobody reading its output",
@@ -376,8 +464,15 @@ fn large_sent_iovecs_are_counted_not_copied() {
         let dir = tmpdir(&format!("iov-{whole}-{btf}"));
         let out = dir.join("out.jsonl");
         let args = ["--comm", "python3", "--iov-whole", whole];
-        let probe = if btf { Osprey::start(&args, out) } else { Osprey::start_without_btf(&args, out) };
-        let pid: u32 = run_ok(Command::new("python3").args(["-c", IOV_SERVER_PY])).trim().parse().unwrap();
+        let probe = if btf {
+            Osprey::start(&args, out)
+        } else {
+            Osprey::start_without_btf(&args, out)
+        };
+        let pid: u32 = run_ok(Command::new("python3").args(["-c", IOV_SERVER_PY]))
+            .trim()
+            .parse()
+            .unwrap();
         let (recs, err) = probe.stop_ok();
         let server: Vec<(String, u64, u64, bool, bool)> = txns(&recs, "python3")
             .into_iter()
@@ -397,17 +492,30 @@ fn large_sent_iovecs_are_counted_not_copied() {
             // bodies counted exactly and no gap, though only the first 64
             // bytes of each large body iovec were captured; the chunk-size
             // lines in iovecs of their own were captured whole
-            let all = [want("/a", 8192, false, true), want("/b", 3000, false, true), want("/c", 5000, false, true), want("/d", 6144, false, true)];
+            let all = [
+                want("/a", 8192, false, true),
+                want("/b", 3000, false, true),
+                want("/c", 5000, false, true),
+                want("/d", 6144, false, true),
+            ];
             assert_eq!(server, all, "btf={btf}\n{err}");
         } else {
             // everything up to the 4096-byte cap: the second chunk-size line
             // fell past it and the chunked body lost its framing
             assert_eq!(server.len(), 4, "{server:?}\n{err}");
-            let first = [want("/a", 8192, false, true), want("/b", 3000, false, false), want("/c", 5000, false, true)];
+            let first = [
+                want("/a", 8192, false, true),
+                want("/b", 3000, false, false),
+                want("/c", 5000, false, true),
+            ];
             assert_eq!(server[..3], first, "{err}");
             assert!(server[3].3, "/d: {:?}", server[3]);
         }
-        seen.push(summary(&err)["kernel"]["truncated_bytes"].as_u64().unwrap_or_else(|| panic!("no truncated_bytes:\n{err}")));
+        seen.push(
+            summary(&err)["kernel"]["truncated_bytes"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no truncated_bytes:\n{err}")),
+        );
     }
     // the default left far more bytes uncaptured than --iov-whole 16384
     assert!(seen[0] > seen[2] + 10_000, "truncated bytes {seen:?}");
@@ -419,30 +527,77 @@ fn vectored_syscalls_gather_into_one_record() {
     for btf in [true, false] {
         let dir = tmpdir(if btf { "vectored" } else { "vectored-nobtf" });
         let out = dir.join("out.jsonl");
-        let args = ["--records", "events", "--comm", "python3", "--capture-bytes", "4096"];
-        let probe = if btf { Osprey::start(&args, out) } else { Osprey::start_without_btf(&args, out) };
-        let pid: u32 = run_ok(Command::new("python3").args(["-c", VECTORED_PY])).trim().parse().unwrap();
+        let args = [
+            "--records",
+            "events",
+            "--comm",
+            "python3",
+            "--capture-bytes",
+            "4096",
+        ];
+        let probe = if btf {
+            Osprey::start(&args, out)
+        } else {
+            Osprey::start_without_btf(&args, out)
+        };
+        let pid: u32 = run_ok(Command::new("python3").args(["-c", VECTORED_PY]))
+            .trim()
+            .parse()
+            .unwrap();
         let (recs, err) = probe.stop_ok();
         let data = events(&recs, "data", pid);
-        let client: Vec<&Value> =
-            data.iter().copied().filter(|d| d["dir"] == "egress" && d["role"] != "server").collect();
+        let client: Vec<&Value> = data
+            .iter()
+            .copied()
+            .filter(|d| d["dir"] == "egress" && d["role"] != "server")
+            .collect();
         let shape: Vec<(u64, u64, &str)> = client
             .iter()
-            .map(|d| (d["orig_len"].as_u64().unwrap(), d["cap_len"].as_u64().unwrap(), d["syscall"].as_str().unwrap()))
+            .map(|d| {
+                (
+                    d["orig_len"].as_u64().unwrap(),
+                    d["cap_len"].as_u64().unwrap(),
+                    d["syscall"].as_str().unwrap(),
+                )
+            })
             .collect();
         // the second iovec of the last writev is larger than --iov-whole
         // (1024): only its first 64 bytes are captured
-        assert_eq!(shape, [(21, 21, "writev"), (200, 160, "sendmsg"), (6000, 3064, "writev")], "btf={btf}\n{client:?}");
+        assert_eq!(
+            shape,
+            [
+                (21, 21, "writev"),
+                (200, 160, "sendmsg"),
+                (6000, 3064, "writev")
+            ],
+            "btf={btf}\n{client:?}"
+        );
         assert_eq!(client[0]["payload"], "aaaaabbbbbbbccccccccc");
-        let want: String = (0..16).map(|i| char::from(65 + i as u8).to_string().repeat(10)).collect();
+        let want: String = (0..16)
+            .map(|i| char::from(65 + i as u8).to_string().repeat(10))
+            .collect();
         assert_eq!(client[1]["payload"], want.as_str());
-        assert_eq!(client[2]["payload"], format!("{}{}", "x".repeat(3000), "y".repeat(64)).as_str());
+        assert_eq!(
+            client[2]["payload"],
+            format!("{}{}", "x".repeat(3000), "y".repeat(64)).as_str()
+        );
         assert_eq!(client[1]["pos"], 21);
         assert_eq!(client[2]["pos"], 221);
-        assert_eq!(summary(&err)["kernel"]["iov_overflow"], 1, "btf={btf}: overflow not counted:\n{err}");
+        assert_eq!(
+            summary(&err)["kernel"]["iov_overflow"],
+            1,
+            "btf={btf}: overflow not counted:\n{err}"
+        );
         // the server's recvmsg_into([7 B, 64 KiB]) records: the same bytes
-        let server: Vec<&Value> = data.iter().copied().filter(|d| d["dir"] == "ingress").collect();
-        assert!(server.iter().all(|d| d["syscall"] == "recvmsg"), "{server:?}");
+        let server: Vec<&Value> = data
+            .iter()
+            .copied()
+            .filter(|d| d["dir"] == "ingress")
+            .collect();
+        assert!(
+            server.iter().all(|d| d["syscall"] == "recvmsg"),
+            "{server:?}"
+        );
         let (got, end) = stream(&server, "ingress");
         assert_eq!(end, 6221, "btf={btf}");
         assert!(got.starts_with("aaaaabbbbbbbccccccccc"), "{got:.40}");
@@ -489,7 +644,10 @@ print("done", flush=True)
         .spawn()
         .unwrap();
     let pid = py.id();
-    let probe = Osprey::start(&["--records", "events", "--pid", &pid.to_string()], dir.join("out.jsonl"));
+    let probe = Osprey::start(
+        &["--records", "events", "--pid", &pid.to_string()],
+        dir.join("out.jsonl"),
+    );
     py.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let out = py.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("done"));
@@ -497,9 +655,17 @@ print("done", flush=True)
 
     let opens = events(&recs, "open", pid);
     let server: Vec<_> = opens.iter().filter(|o| o["local_port"] == port).collect();
-    assert_eq!(server.len(), 1, "one server connection, opened once: {opens:?}");
+    assert_eq!(
+        server.len(),
+        1,
+        "one server connection, opened once: {opens:?}"
+    );
     let id = &server[0]["conn_id"];
-    let of = |kind: &str| recs.iter().filter(|r| r["kind"] == kind && &r["conn_id"] == id).collect::<Vec<_>>();
+    let of = |kind: &str| {
+        recs.iter()
+            .filter(|r| r["kind"] == kind && &r["conn_id"] == id)
+            .collect::<Vec<_>>()
+    };
     let data = of("data");
     let close = of("close");
     assert_eq!(data.len(), 1, "{data:?}");
@@ -507,7 +673,10 @@ print("done", flush=True)
     assert_eq!(close.len(), 1, "{recs:?}");
     // the server closed 300 ms after it read; the client's reset came ~100 ms after the read
     let waited = close[0]["mono_ns"].as_u64().unwrap() - data[0]["mono_ns"].as_u64().unwrap();
-    assert!(waited >= 250_000_000, "CLOSE {waited} ns after the read: at the peer's reset, not the owner's close");
+    assert!(
+        waited >= 250_000_000,
+        "CLOSE {waited} ns after the read: at the peer's reset, not the owner's close"
+    );
     assert_eq!(close[0]["rx_bytes"], 5);
 }
 
@@ -521,8 +690,13 @@ fn summary_readers_parse_numbers_not_substrings() {
     let json = |n: u64| format!("{line}osprey: summary {{\"kernel\":{{\"ringbuf_drops\":{n}}}}}\n");
     assert_eq!(ringbuf_drops(&json(10)), 10);
     assert_eq!(summary(&json(10))["kernel"]["ringbuf_drops"], 10);
-    assert!(catch_unwind(|| ringbuf_drops(&json(0))).is_err(), "line and JSON disagree");
-    assert!(catch_unwind(|| ringbuf_drops("osprey: 1.0s, 9 events (many ring-buffer drops)")).is_err());
+    assert!(
+        catch_unwind(|| ringbuf_drops(&json(0))).is_err(),
+        "line and JSON disagree"
+    );
+    assert!(
+        catch_unwind(|| ringbuf_drops("osprey: 1.0s, 9 events (many ring-buffer drops)")).is_err()
+    );
     assert!(catch_unwind(|| ringbuf_drops("osprey: exiting")).is_err());
     assert!(catch_unwind(|| summary(line)).is_err());
 }
@@ -542,6 +716,9 @@ fn a_failing_test_leaves_no_probe_behind() {
     });
     assert!(failed.is_err());
     let pid = *pid.lock().unwrap();
-    assert!(pid > 0 && !std::path::Path::new(&format!("/proc/{pid}")).exists(), "osprey {pid} still running");
+    assert!(
+        pid > 0 && !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "osprey {pid} still running"
+    );
     wait_unloaded(before, "programs and links unloaded");
 }

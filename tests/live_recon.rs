@@ -13,8 +13,19 @@ use common::*;
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn tcpdump_and_probe_agree_on_loopback_http() {
-    let files = [("small.txt", vec![b'x'; 100]), ("big.bin", vec![b'x'; 1_000_000]), ("a", vec![b'x'; 11]), ("b", vec![b'x'; 2222])];
-    let site = Site::nginx("recon", &files.iter().map(|(f, b)| (*f, b.as_slice())).collect::<Vec<_>>());
+    let files = [
+        ("small.txt", vec![b'x'; 100]),
+        ("big.bin", vec![b'x'; 1_000_000]),
+        ("a", vec![b'x'; 11]),
+        ("b", vec![b'x'; 2222]),
+    ];
+    let site = Site::nginx(
+        "recon",
+        &files
+            .iter()
+            .map(|(f, b)| (*f, b.as_slice()))
+            .collect::<Vec<_>>(),
+    );
     let (dir, port) = (&site.dir, site.port);
     let pcap = dir.join("lo.pcap");
 
@@ -35,16 +46,33 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
 
     // keep-alive, large body, 404
     curl(&[
-        "--http1.1", "-o", "/dev/null", &site.url("/small.txt"),
-        "--next", "-o", "/dev/null", &site.url("/big.bin"),
-        "--next", "-o", "/dev/null", &site.url("/nope"),
+        "--http1.1",
+        "-o",
+        "/dev/null",
+        &site.url("/small.txt"),
+        "--next",
+        "-o",
+        "/dev/null",
+        &site.url("/big.bin"),
+        "--next",
+        "-o",
+        "/dev/null",
+        &site.url("/nope"),
     ]);
     // chunked upload
     let body = dir.join("up.bin");
     std::fs::write(&body, vec![b'u'; 30_000]).unwrap();
     curl(&[
-        "--http1.1", "-o", "/dev/null", "-X", "POST", "-H", "Transfer-Encoding: chunked",
-        "--data-binary", &format!("@{}", body.display()), &site.url("/a"),
+        "--http1.1",
+        "-o",
+        "/dev/null",
+        "-X",
+        "POST",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &format!("@{}", body.display()),
+        &site.url("/a"),
     ]);
     // pipelining: three requests before any response (python3 is traced too)
     let req = "GET /a HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET /b HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET /a HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n";
@@ -57,7 +85,10 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
 
     // 7 exchanges, each recorded by nginx and by its client (4 curl, 3 python3)
     let ours = |r: &[serde_json::Value]| -> Vec<serde_json::Value> {
-        r.iter().filter(|r| r["local_port"] == port || r["remote_port"] == port).cloned().collect()
+        r.iter()
+            .filter(|r| r["local_port"] == port || r["remote_port"] == port)
+            .cloned()
+            .collect()
     };
     probe.wait_for_records("14 transaction records", |r| ours(r).len() >= 14);
     let (recs, err) = probe.stop_ok();
@@ -68,13 +99,23 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
         let o = Command::new(BIN).arg("wire").arg(&pcap).output().unwrap();
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
-    let complete = |w: &str| w.contains("wire: 3 flows (0 mid-stream, 3 closed") && w.contains("wire: 7 transactions");
-    wait_until("tcpdump to write the whole exchange", || complete(&wire()), || wire());
+    let complete = |w: &str| {
+        w.contains("wire: 3 flows (0 mid-stream, 3 closed") && w.contains("wire: 7 transactions")
+    };
+    wait_until(
+        "tcpdump to write the whole exchange",
+        || complete(&wire()),
+        || wire(),
+    );
     // SAFETY: plain kill(2) on our child.
     unsafe { libc::kill(td.0.id() as i32, libc::SIGINT) };
     td.0.wait().unwrap();
     let by = |comm: &str| recs.iter().filter(|r| r["comm"] == comm).count();
-    assert_eq!((by("nginx"), by("curl"), by("python3"), recs.len()), (7, 4, 3, 14), "probe records\n{err}");
+    assert_eq!(
+        (by("nginx"), by("curl"), by("python3"), recs.len()),
+        (7, 4, 3, 14),
+        "probe records\n{err}"
+    );
 
     let out = Command::new(BIN)
         .args(["recon-diff", "--wire"])
@@ -86,17 +127,41 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "recon-diff:\n{report}\n{}", String::from_utf8_lossy(&out.stdout));
-    assert!(out.stdout.is_empty(), "differences reported: {}", String::from_utf8_lossy(&out.stdout));
-    let sum: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "recon-diff:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "differences reported: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let sum: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     eprintln!("{report}\n{sum}");
     // every exchange matched on both ends, field for field, nothing unmatched
-    let side = serde_json::json!({"matched": 7, "mismatched": 0, "wire_only": 0, "probe_only": 0, "fields": {}});
-    assert_eq!(sum["sides"], serde_json::json!({"client": side, "server": side}), "{report}");
+    // (latencies may differ in the direction each vantage predicts: counted, not compared)
+    let side = |s: &str| {
+        let v = sum["sides"][s]["latency_vantage"]
+            .as_u64()
+            .expect("latency_vantage");
+        serde_json::json!({"matched": 7, "mismatched": 0, "wire_only": 0, "probe_only": 0, "fields": {}, "latency_vantage": v})
+    };
+    assert_eq!(
+        sum["sides"],
+        serde_json::json!({"client": side("client"), "server": side("server")}),
+        "{report}"
+    );
     assert_eq!(sum["ebpf_records"], 14, "{report}");
     for zero in ["ebpf_unknown_role", "unusable_records", "bad_lines"] {
         assert_eq!(sum[zero], 0, "{zero}: {report}");
     }
-    assert_eq!((sum["mismatch_pct"].as_f64(), sum["unmatched_pct"].as_f64()), (Some(0.0), Some(0.0)), "{report}");
+    assert_eq!(
+        (sum["mismatch_pct"].as_f64(), sum["unmatched_pct"].as_f64()),
+        (Some(0.0), Some(0.0)),
+        "{report}"
+    );
     assert_eq!(sum["ok"], true, "{report}");
 }

@@ -11,7 +11,16 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_osprey");
 
 fn synthetic() -> String {
-    let out = Command::new(BIN).args(["--synthetic", "--synthetic-conns", "5", "--synthetic-txns", "4"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--synthetic",
+            "--synthetic-conns",
+            "5",
+            "--synthetic-txns",
+            "4",
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
 }
@@ -52,7 +61,12 @@ fn validate(v: &Value, s: &Value, path: &str) -> Result<(), String> {
         }
     }
     if let Some(obj) = v.as_object() {
-        for r in s.get("required").and_then(Value::as_array).into_iter().flatten() {
+        for r in s
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if !obj.contains_key(r.as_str().unwrap()) {
                 return Err(format!("{path}: missing {r}"));
             }
@@ -89,7 +103,11 @@ fn validate(v: &Value, s: &Value, path: &str) -> Result<(), String> {
 }
 
 fn schema() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema/http_transaction.schema.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/schema/http_transaction.schema.json"
+    ))
+    .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -107,9 +125,20 @@ fn records_match_the_schema() {
     }
     assert_eq!(n, 40);
     // every documented field appears in real output (headers: --headers)
-    let documented: BTreeSet<String> = s["properties"].as_object().unwrap().keys().cloned().collect();
-    let missing: Vec<_> = documented.difference(&seen).filter(|k| !k.ends_with("_headers")).collect();
-    assert!(missing.is_empty(), "documented but never emitted: {missing:?}");
+    let documented: BTreeSet<String> = s["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let missing: Vec<_> = documented
+        .difference(&seen)
+        .filter(|k| !k.ends_with("_headers"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented but never emitted: {missing:?}"
+    );
 }
 
 #[test]
@@ -120,8 +149,12 @@ fn schema_check_can_fail() {
     v["status"] = Value::String("200".into());
     assert!(validate(&v, &s, "$").is_err());
     let mut v: Value = serde_json::from_str(&line).unwrap();
-    v.as_object_mut().unwrap().insert("surprise".into(), Value::Bool(true));
-    assert!(validate(&v, &s, "$").unwrap_err().contains("undocumented field surprise"));
+    v.as_object_mut()
+        .unwrap()
+        .insert("surprise".into(), Value::Bool(true));
+    assert!(validate(&v, &s, "$")
+        .unwrap_err()
+        .contains("undocumented field surprise"));
     let mut v: Value = serde_json::from_str(&line).unwrap();
     v.as_object_mut().unwrap().remove("conn_id");
     assert!(validate(&v, &s, "$").is_err());
@@ -156,7 +189,11 @@ fn wire_records_match_the_schema() {
     let s = schema();
     let pcap = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/recon/lo_python.pcap");
     let out = Command::new(BIN).args(["wire", pcap]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut n = 0;
     for line in text.lines() {
@@ -172,7 +209,8 @@ fn wire_records_match_the_schema() {
 }
 
 fn recipes() -> Vec<(String, String)> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/output.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/output.md")).unwrap();
     let mut out = Vec::new();
     let mut lines = doc.lines();
     while let Some(l) = lines.next() {
@@ -193,10 +231,19 @@ fn run_recipe(jq: &str, input: &str) -> Vec<Value> {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("sh/jq (scripts/setup.sh installs jq)");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{jq} failed");
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -204,17 +251,31 @@ fn documented_jq_recipes_work() {
     let input = synthetic();
     let r = recipes();
     let names: Vec<&str> = r.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["status-histogram", "slowest", "per-process", "errors", "incomplete"]);
+    assert_eq!(
+        names,
+        [
+            "status-histogram",
+            "slowest",
+            "per-process",
+            "errors",
+            "incomplete"
+        ]
+    );
     for (name, jq) in &r {
         let got = run_recipe(jq, &input);
         match name.as_str() {
             "status-histogram" => assert_eq!(
                 got,
-                vec![serde_json::json!([{"status": 200, "count": 28}, {"status": 404, "count": 12}])]
+                vec![
+                    serde_json::json!([{"status": 200, "count": 28}, {"status": 404, "count": 12}])
+                ]
             ),
             "slowest" => {
                 assert_eq!(got.len(), 5);
-                let ms: Vec<f64> = got.iter().map(|v| v["latency_ms"].as_f64().unwrap()).collect();
+                let ms: Vec<f64> = got
+                    .iter()
+                    .map(|v| v["latency_ms"].as_f64().unwrap())
+                    .collect();
                 assert!(ms.windows(2).all(|w| w[0] >= w[1]), "{ms:?}");
                 assert!(got.iter().all(|v| v["method"] == "GET"));
             }
@@ -227,15 +288,22 @@ fn documented_jq_recipes_work() {
             ),
             "errors" => {
                 assert_eq!(got.len(), 12);
-                assert!(got.iter().all(|v| v["status"] == 404 && v["target"] == "/missing"));
+                assert!(got
+                    .iter()
+                    .all(|v| v["status"] == 404 && v["target"] == "/missing"));
             }
             "incomplete" => {
                 // the synthetic run has no incomplete exchange: nothing
                 assert!(got.is_empty(), "{got:?}");
                 // records with no response, a gap, or both must come out,
                 // projected, in input order; the complete ones must not
-                let mut lines: Vec<Value> = input.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-                for (i, (no_response, gap)) in [(3, (true, false)), (17, (false, true)), (30, (true, true))] {
+                let mut lines: Vec<Value> = input
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+                for (i, (no_response, gap)) in
+                    [(3, (true, false)), (17, (false, true)), (30, (true, true))]
+                {
                     lines[i]["no_response"] = Value::Bool(no_response);
                     lines[i]["gap"] = Value::Bool(gap);
                 }

@@ -34,7 +34,10 @@ impl CapSet {
 
     /// `CapEff:` of a /proc/PID/status text.
     pub fn from_status(status: &str) -> Option<CapSet> {
-        let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim();
+        let hex = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))?
+            .trim();
         u64::from_str_radix(hex, 16).ok().map(CapSet)
     }
 
@@ -50,7 +53,10 @@ impl CapSet {
         if self.has(CAP_SYS_ADMIN) {
             return Vec::new();
         }
-        [CAP_BPF, CAP_PERFMON].into_iter().filter(|c| !self.has(*c)).collect()
+        [CAP_BPF, CAP_PERFMON]
+            .into_iter()
+            .filter(|c| !self.has(*c))
+            .collect()
     }
 
     /// Can this process read files it does not own (tracefs is mode 0700,

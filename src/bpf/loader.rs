@@ -26,7 +26,10 @@ pub trait Flavor {
     type Open<'obj>: OpenSkel<'obj, Output = Self::Loaded<'obj>>;
     type Loaded<'obj>: Skel<'obj>;
 
-    fn open<'obj>(storage: &'obj mut MaybeUninit<OpenObject>, btf: Option<&Path>) -> Result<Self::Open<'obj>>;
+    fn open<'obj>(
+        storage: &'obj mut MaybeUninit<OpenObject>,
+        btf: Option<&Path>,
+    ) -> Result<Self::Open<'obj>>;
     /// `cfg` in .rodata, before load.
     fn config<'a>(open: &'a mut Self::Open<'_>) -> Option<&'a mut skel::types::osprey_config>;
     /// `counters[]` in the mmap'ed .bss, after load.
@@ -44,12 +47,20 @@ impl Flavor for CoRe {
     type Open<'obj> = skel::OpenOspreySkel<'obj>;
     type Loaded<'obj> = skel::OspreySkel<'obj>;
 
-    fn open<'obj>(storage: &'obj mut MaybeUninit<OpenObject>, btf: Option<&Path>) -> Result<Self::Open<'obj>> {
+    fn open<'obj>(
+        storage: &'obj mut MaybeUninit<OpenObject>,
+        btf: Option<&Path>,
+    ) -> Result<Self::Open<'obj>> {
         let mut builder = skel::OspreySkelBuilder::default();
         if let Some(btf) = btf {
-            builder.obj_builder.btf_custom_path(btf).with_context(|| format!("--btf {}", btf.display()))?;
+            builder
+                .obj_builder
+                .btf_custom_path(btf)
+                .with_context(|| format!("--btf {}", btf.display()))?;
         }
-        builder.open(storage).map_err(|e| opening_failed(Self::LABEL, &e))
+        builder
+            .open(storage)
+            .map_err(|e| opening_failed(Self::LABEL, &e))
     }
 
     fn config<'a>(open: &'a mut Self::Open<'_>) -> Option<&'a mut skel::types::osprey_config> {
@@ -67,12 +78,20 @@ impl Flavor for NoBtf {
     type Open<'obj> = skel_nobtf::OpenOspreyNobtfSkel<'obj>;
     type Loaded<'obj> = skel_nobtf::OspreyNobtfSkel<'obj>;
 
-    fn open<'obj>(storage: &'obj mut MaybeUninit<OpenObject>, _btf: Option<&Path>) -> Result<Self::Open<'obj>> {
-        skel_nobtf::OspreyNobtfSkelBuilder::default().open(storage).map_err(|e| opening_failed(Self::LABEL, &e))
+    fn open<'obj>(
+        storage: &'obj mut MaybeUninit<OpenObject>,
+        _btf: Option<&Path>,
+    ) -> Result<Self::Open<'obj>> {
+        skel_nobtf::OspreyNobtfSkelBuilder::default()
+            .open(storage)
+            .map_err(|e| opening_failed(Self::LABEL, &e))
     }
 
     fn config<'a>(open: &'a mut Self::Open<'_>) -> Option<&'a mut skel::types::osprey_config> {
-        open.maps.rodata_data.as_deref_mut().map(|r| same_config(&mut r.cfg))
+        open.maps
+            .rodata_data
+            .as_deref_mut()
+            .map(|r| same_config(&mut r.cfg))
     }
 
     fn counters<'a>(loaded: &'a Self::Loaded<'_>) -> Option<&'a [u64; abi::COUNTER_NAMES.len()]> {
@@ -85,14 +104,17 @@ impl Flavor for NoBtf {
 /// checks every field's offset.
 fn same_config(c: &mut skel_nobtf::types::osprey_config) -> &mut skel::types::osprey_config {
     const _: () = assert!(
-        std::mem::size_of::<skel_nobtf::types::osprey_config>() == std::mem::size_of::<skel::types::osprey_config>()
+        std::mem::size_of::<skel_nobtf::types::osprey_config>()
+            == std::mem::size_of::<skel::types::osprey_config>()
             && std::mem::align_of::<skel_nobtf::types::osprey_config>()
                 == std::mem::align_of::<skel::types::osprey_config>()
     );
     // SAFETY: both are #[repr(C)] plain integers and integer arrays with the
     // same size, alignment and field offsets (tests::config_layouts_match);
     // every bit pattern is valid for both.
-    unsafe { &mut *(c as *mut skel_nobtf::types::osprey_config).cast::<skel::types::osprey_config>() }
+    unsafe {
+        &mut *(c as *mut skel_nobtf::types::osprey_config).cast::<skel::types::osprey_config>()
+    }
 }
 
 // ---- libbpf's messages: kept for error reports, forwarded to the log under -v
@@ -126,13 +148,20 @@ fn libbpf_log_tail(n: usize) -> String {
 }
 
 fn opening_failed(label: &str, e: &libbpf_rs::Error) -> anyhow::Error {
-    anyhow!("opening the embedded BPF object ({label}) failed: {e}\nlibbpf said:\n{}", libbpf_log_tail(12))
+    anyhow!(
+        "opening the embedded BPF object ({label}) failed: {e}\nlibbpf said:\n{}",
+        libbpf_log_tail(12)
+    )
 }
 
 /// Why loading (verifying) the programs failed, in the user's terms.
 fn explain_load_error(e: &libbpf_rs::Error, verbose: bool) -> anyhow::Error {
     let tail = libbpf_log_tail(if verbose { 400 } else { 12 });
-    let hint = if verbose { String::new() } else { "\n(rerun with -v for the full verifier log)".into() };
+    let hint = if verbose {
+        String::new()
+    } else {
+        "\n(rerun with -v for the full verifier log)".into()
+    };
     let perm = matches!(e.kind(), libbpf_rs::ErrorKind::PermissionDenied);
     let rel = crate::check::kernel_release();
     if tail.contains("BPF_STX uses reserved fields") || tail.contains("unknown opcode") {
@@ -205,15 +234,20 @@ pub fn open_and_configure<'obj, F: Flavor>(
     hooks: Hooks,
 ) -> Result<F::Open<'obj>> {
     let mut open = F::open(storage, btf)?;
-    let cpus = libbpf_rs::num_possible_cpus().context("counting the possible CPUs (/sys/devices/system/cpu/possible)")?;
-    let c = F::config(&mut open).ok_or_else(|| anyhow!("the embedded BPF object ({}) has no .rodata", F::LABEL))?;
+    let cpus = libbpf_rs::num_possible_cpus()
+        .context("counting the possible CPUs (/sys/devices/system/cpu/possible)")?;
+    let c = F::config(&mut open)
+        .ok_or_else(|| anyhow!("the embedded BPF object ({}) has no .rodata", F::LABEL))?;
     write_config(c, cfg, cpus)?;
     let obj = open.open_object_mut();
     for mut map in obj.maps_mut() {
         match map.name().to_str() {
-            Some("events") => map
-                .set_max_entries(cfg.ringbuf_bytes)
-                .with_context(|| format!("sizing the ring buffer to --ringbuf-size {}", cfg.ringbuf_bytes))?,
+            Some("events") => map.set_max_entries(cfg.ringbuf_bytes).with_context(|| {
+                format!(
+                    "sizing the ring buffer to --ringbuf-size {}",
+                    cfg.ringbuf_bytes
+                )
+            })?,
             // OSPREY_SCRATCH_SLOTS record-building slots per possible CPU
             Some("scratch") => map
                 .set_max_entries((cpus * abi::SCRATCH_SLOTS) as u32)
@@ -230,9 +264,19 @@ pub fn open_and_configure<'obj, F: Flavor>(
 }
 
 /// Load (the verifier runs here).
-pub fn load<'obj, F: Flavor>(open: F::Open<'obj>, cfg: &ProbeConfig, hooks: Hooks) -> Result<F::Loaded<'obj>> {
-    let loaded = open.load().map_err(|e| explain_load_error(&e, cfg.verbose))?;
-    log::debug!("BPF programs loaded and verified ({}, {})", F::LABEL, hooks.label());
+pub fn load<'obj, F: Flavor>(
+    open: F::Open<'obj>,
+    cfg: &ProbeConfig,
+    hooks: Hooks,
+) -> Result<F::Loaded<'obj>> {
+    let loaded = open
+        .load()
+        .map_err(|e| explain_load_error(&e, cfg.verbose))?;
+    log::debug!(
+        "BPF programs loaded and verified ({}, {})",
+        F::LABEL,
+        hooks.label()
+    );
     Ok(loaded)
 }
 
@@ -253,7 +297,8 @@ pub fn fill_allowlist(obj: &Object, cfg: &ProbeConfig) -> Result<()> {
     }
     let comms = map(obj, "allowed_comms")?;
     for c in &cfg.comms {
-        comms.update(&comm_key(c)?, &[1], MapFlags::ANY)
+        comms
+            .update(&comm_key(c)?, &[1], MapFlags::ANY)
             .with_context(|| format!("--comm {c}: adding it to the allowlist map"))?;
     }
     Ok(())
@@ -265,7 +310,10 @@ pub fn attach(obj: &Object, cfg: &ProbeConfig, hooks: Hooks) -> Result<Vec<Link>
     let mut links = Vec::new();
     for prog in obj.progs_mut().filter(|p| p.autoload()) {
         let section = prog.section().to_string_lossy().into_owned();
-        let tp = section.trim_start_matches("tracepoint/").trim_start_matches("tp_btf/").replace('/', ":");
+        let tp = section
+            .trim_start_matches("tracepoint/")
+            .trim_start_matches("tp_btf/")
+            .replace('/', ":");
         let link = prog.attach().map_err(|e| {
             anyhow!(
                 "attaching {} to tracepoint {tp} failed: {e}\n\
@@ -289,13 +337,19 @@ pub fn attach(obj: &Object, cfg: &ProbeConfig, hooks: Hooks) -> Result<Vec<Link>
 /// kernel skipped, for the attached programs.
 pub fn counters(bss: Option<&[u64; abi::COUNTER_NAMES.len()]>, obj: &Object) -> KernelCounters {
     let mut k = read_counters(bss);
-    k.prog_misses = prog_misses(obj.progs().filter(|p| p.autoload()).map(|p| p.as_fd().as_raw_fd()));
+    k.prog_misses = prog_misses(
+        obj.progs()
+            .filter(|p| p.autoload())
+            .map(|p| p.as_fd().as_raw_fd()),
+    );
     k
 }
 
 /// `counters[]` only (cheap: for progress lines).
 pub fn read_counters(bss: Option<&[u64; abi::COUNTER_NAMES.len()]>) -> KernelCounters {
-    let Some(src) = bss else { return KernelCounters::default() };
+    let Some(src) = bss else {
+        return KernelCounters::default();
+    };
     let mut c = [0u64; abi::COUNTER_NAMES.len()];
     for (slot, v) in c.iter_mut().zip(src) {
         // SAFETY: the .bss map is mmap'ed and updated by the kernel

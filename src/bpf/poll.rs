@@ -66,7 +66,9 @@ pub fn poll(
         0
     })
     .context("setting up the ring buffer reader (events map)")?;
-    let rb = rbb.build().context("setting up the ring buffer reader (epoll on the events map)")?;
+    let rb = rbb
+        .build()
+        .context("setting up the ring buffer reader (epoll on the events map)")?;
     let mut last_progress = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if !pipeline.healthy() {
@@ -102,7 +104,11 @@ pub fn poll(
     rb.consume().ok();
     drop(rb);
     batch.borrow_mut().flush();
-    Ok(PollStats { decode_errors, non_tcp: enrich.non_tcp, unresolved: enrich.unresolved })
+    Ok(PollStats {
+        decode_errors,
+        non_tcp: enrich.non_tcp,
+        unresolved: enrich.unresolved,
+    })
 }
 
 /// Bytes of `struct conn_key { __u32 tgid; __s32 fd; }`, the `conns` map key.
@@ -125,7 +131,13 @@ struct Enricher {
 
 impl Enricher {
     fn new(on: bool) -> Self {
-        Enricher { on, resolver: Default::default(), not_tcp: Default::default(), non_tcp: 0, unresolved: 0 }
+        Enricher {
+            on,
+            resolver: Default::default(),
+            not_tcp: Default::default(),
+            non_tcp: 0,
+            unresolved: 0,
+        }
     }
 
     fn event(&mut self, mut ev: Event, forget: impl FnOnce(&[u8])) -> Option<Event> {
@@ -141,7 +153,12 @@ impl Enricher {
         if let Event::Open(o) = &mut ev {
             if o.addrs.is_none() {
                 let res = self.resolver.lookup(o.conn.tgid, o.conn.fd);
-                log::debug!("fallback: {}/{} fd {} resolved as {res:?}", o.proc.comm, o.conn.tgid, o.conn.fd);
+                log::debug!(
+                    "fallback: {}/{} fd {} resolved as {res:?}",
+                    o.proc.comm,
+                    o.conn.tgid,
+                    o.conn.fd
+                );
                 match res {
                     Lookup::Tcp(a) => o.addrs = Some(a),
                     Lookup::NotTcp => {
@@ -161,7 +178,11 @@ impl Enricher {
 /// Fallback mode: find established TCP connections of the traced processes
 /// in /proc, register them in the kernel's `conns` map (so their data is
 /// captured) and announce them as mid-stream OPEN events. Returns how many.
-pub fn seed_existing_connections(obj: &Object, cfg: &ProbeConfig, pipeline: &Pipeline) -> Result<u64> {
+pub fn seed_existing_connections(
+    obj: &Object,
+    cfg: &ProbeConfig,
+    pipeline: &Pipeline,
+) -> Result<u64> {
     let conns = map(obj, "conns")?;
     let me = std::process::id();
     let now = crate::clock::mono_now_ns();
@@ -173,7 +194,10 @@ pub fn seed_existing_connections(obj: &Object, cfg: &ProbeConfig, pipeline: &Pip
         let comm = procnet::comm(pid).unwrap_or_default();
         let allowed = (cfg.pids.is_empty() && cfg.comms.is_empty())
             || cfg.pids.contains(&pid)
-            || cfg.comms.iter().any(|c| c.as_bytes()[..c.len().min(15)] == comm.as_bytes()[..comm.len().min(15)]);
+            || cfg
+                .comms
+                .iter()
+                .any(|c| c.as_bytes()[..c.len().min(15)] == comm.as_bytes()[..comm.len().min(15)]);
         if !allowed {
             continue;
         }
@@ -188,19 +212,37 @@ pub fn seed_existing_connections(obj: &Object, cfg: &ProbeConfig, pipeline: &Pip
                 continue;
             }
             let generation = USER_GEN_BASE + n;
-            let val = skel_nobtf::types::conn_state { r#gen: generation, ..Default::default() };
+            let val = skel_nobtf::types::conn_state {
+                r#gen: generation,
+                ..Default::default()
+            };
             // SAFETY: conn_state is a repr(C) POD generated from the object's BTF.
             let bytes = unsafe {
-                std::slice::from_raw_parts(&val as *const _ as *const u8, std::mem::size_of_val(&val))
+                std::slice::from_raw_parts(
+                    &val as *const _ as *const u8,
+                    std::mem::size_of_val(&val),
+                )
             };
-            if conns.update(&conn_key(pid, fd), bytes, MapFlags::NO_EXIST).is_err() {
+            if conns
+                .update(&conn_key(pid, fd), bytes, MapFlags::NO_EXIST)
+                .is_err()
+            {
                 continue;
             }
             n += 1;
             pipeline.submit(Event::Open(ConnOpen {
                 ts_ns: now,
-                conn: ConnId { tgid: pid, proc_start_ns: 0, fd, gen: generation },
-                proc: ProcInfo { tgid: pid, tid: pid, comm: comm.clone() },
+                conn: ConnId {
+                    tgid: pid,
+                    proc_start_ns: 0,
+                    fd,
+                    gen: generation,
+                },
+                proc: ProcInfo {
+                    tgid: pid,
+                    tid: pid,
+                    comm: comm.clone(),
+                },
                 role: Role::Unknown,
                 addrs: Some(e.addrs),
                 midstream: true,

@@ -30,7 +30,9 @@ pub fn preflight(cfg: &ProbeConfig) -> Result<(PathBuf, BtfMode)> {
 /// CAP_BPF and CAP_PERFMON in the effective set (or CAP_SYS_ADMIN), whatever the uid.
 fn check_capabilities() -> Result<CapSet> {
     let Some(caps) = CapSet::current() else {
-        bail!("cannot read the capabilities of this process (/proc/self/status): is /proc mounted?");
+        bail!(
+            "cannot read the capabilities of this process (/proc/self/status): is /proc mounted?"
+        );
     };
     let missing = caps.missing_for_load();
     if !missing.is_empty() {

@@ -56,7 +56,11 @@ pub trait Protocol: Sync {
 
 /// The protocol for a connection: the most confident detection, ties to
 /// the earlier entry; none at all gives the first entry.
-pub fn detect(registry: &[&'static dyn Protocol], first: &[u8], hint: &Hint) -> Option<&'static dyn Protocol> {
+pub fn detect(
+    registry: &[&'static dyn Protocol],
+    first: &[u8],
+    hint: &Hint,
+) -> Option<&'static dyn Protocol> {
     let mut best: Option<(Detect, &'static dyn Protocol)> = None;
     for &p in registry {
         let d = p.detect(first, hint);
@@ -179,7 +183,13 @@ struct Labels {
 
 impl ConnInfo {
     pub fn new(id: ConnId, role: Role, addrs: Option<SockAddrs>, proc: ProcInfo) -> ConnInfo {
-        ConnInfo { id, role, addrs, proc, labels: None }
+        ConnInfo {
+            id,
+            role,
+            addrs,
+            proc,
+            labels: None,
+        }
     }
 
     /// Addresses learnt late (an OPEN after the first data).
@@ -256,7 +266,14 @@ impl<'a> Ctx<'a> {
         streams: PerDir<StreamView>,
         out: &'a mut Vec<Record>,
     ) -> Ctx<'a> {
-        Ctx { cfg, stats, conn, streams, out, drop_held: false }
+        Ctx {
+            cfg,
+            stats,
+            conn,
+            streams,
+            out,
+            drop_held: false,
+        }
     }
 
     pub fn emit(&mut self, r: Record) {

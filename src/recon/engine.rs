@@ -115,6 +115,10 @@ pub struct SideSummary {
     pub probe_only: u64,
     /// Mismatches per field.
     pub fields: BTreeMap<String, u64>,
+    /// Matched pairs whose latencies differ beyond the tolerance in the
+    /// direction each vantage predicts (server end shorter, client end
+    /// longer than the wire's): not mismatches. See [`latency_vantage`].
+    pub latency_vantage: u64,
 }
 
 /// The whole comparison.
@@ -293,13 +297,17 @@ impl Engine {
                 found.push((f, a, b));
             }
         }
+        let mut vantage = false;
         if let (Some(a), Some(b)) = (w.t.latency_ns, e.t.latency_ns) {
-            if (a as i128 - b as i128).unsigned_abs() > self.cfg.tol_ns.max(0) as u128 {
-                found.push(("latency_ns", json!(a), json!(b)));
+            match latency_vantage(s, a, b, self.cfg.tol_ns) {
+                Latency::Equal => {}
+                Latency::Vantage => vantage = true,
+                Latency::Mismatch => found.push(("latency_ns", json!(a), json!(b))),
             }
         }
         let sm = self.side_mut(s);
         sm.matched += 1;
+        sm.latency_vantage += u64::from(vantage);
         if !found.is_empty() {
             sm.mismatched += 1;
         }
@@ -488,6 +496,38 @@ fn summary_of(r: &Rec) -> Value {
     })
 }
 
+/// How a probe latency `ebpf` compares with the wire's `wire` (ns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Latency {
+    /// Within the tolerance.
+    Equal,
+    /// Beyond the tolerance in the direction the vantage predicts.
+    Vantage,
+    /// Beyond the tolerance against it.
+    Mismatch,
+}
+
+/// Each end's probe timestamps sit on a known side of the wire's packets.
+/// The server reads the request after its first packet arrived and its
+/// last write returns once the kernel took the bytes, which the wire may
+/// carry much later (a send buffer draining at the receiver's pace, a Nagle
+/// hold): its interval lies inside the wire's, so a server latency shorter
+/// than the wire's is a vantage effect and only a longer one is a
+/// mismatch. The client writes the request as it goes out and reads the
+/// response after its last packet arrived (waking up, large reads from the
+/// receive buffer): its interval holds the wire's, so only a client latency
+/// shorter than the wire's is a mismatch.
+pub(super) fn latency_vantage(side: Side, wire: u64, ebpf: u64, tol_ns: i64) -> Latency {
+    let d = ebpf as i128 - wire as i128;
+    if d.unsigned_abs() <= tol_ns.max(0) as u128 {
+        Latency::Equal
+    } else if (side == Side::Server) == (d < 0) {
+        Latency::Vantage
+    } else {
+        Latency::Mismatch
+    }
+}
+
 fn explain_mismatch(s: Side, field: &str, w: &Rec, e: &Rec) -> String {
     let (w, e) = (&*w.t, &*e.t);
     let mut why = Vec::new();
@@ -512,8 +552,8 @@ fn explain_mismatch(s: Side, field: &str, w: &Rec, e: &Rec) -> String {
     }
     if field == "latency_ns" && why.is_empty() {
         why.push(match s {
-            Side::Server => "server-side latency runs from the server's read of the request to its last write: it excludes network transit, client queuing and the final ACK-less flight",
-            Side::Client => "client-side latency is measured at syscalls, the wire at packets: socket buffering, scheduling delays and TCP segmentation move either end",
+            Side::Server => "the server end took longer than the wire carried the exchange: its last write returned well after the last packet went out (the writer descheduled inside the syscall), or the pairing is off",
+            Side::Client => "the client end took less time than the wire carried the exchange: its request write returned well after the first packet went out (the writer descheduled inside the syscall), or the pairing is off",
         });
     }
     if why.is_empty() {

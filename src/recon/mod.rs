@@ -175,6 +175,12 @@ pub fn human(s: &Summary) -> String {
             let f: Vec<String> = x.fields.iter().map(|(k, v)| format!("{k} {v}")).collect();
             t.push_str(&format!("         field mismatches: {}\n", f.join(", ")));
         }
+        if x.latency_vantage > 0 {
+            t.push_str(&format!(
+                "         latency beyond tolerance where the vantage predicts it (not a mismatch): {}\n",
+                x.latency_vantage
+            ));
+        }
     }
     t.push_str(&format!(
         "mismatch {:.2}% (max {}%), unmatched {:.2}% (max {}%): {}",

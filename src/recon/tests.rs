@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::*;
 use crate::event::Role;
 use crate::record::{ConnFields, Source, TimeSpan};
+use engine::{latency_vantage, Latency, Side};
 
 #[allow(clippy::too_many_arguments)]
 fn rec(
@@ -97,8 +98,8 @@ fn exact_match_is_clean() {
 
 #[test]
 fn field_mismatch_reported_per_field() {
-    let w = vec![rec("client", C, S, 0, "/a", 200, 3, "wire")];
-    let mut p = rec("client", C, S, 0, "/a", 503, 30, "ebpf");
+    let w = vec![rec("client", C, S, 0, "/a", 200, 30, "wire")];
+    let mut p = rec("client", C, S, 0, "/a", 503, 3, "ebpf");
     p["resp_body_bytes"] = json!(11);
     let (s, d) = run(w, vec![p], [true, false]);
     let fields: Vec<&str> = d.iter().map(|x| x["field"].as_str().unwrap()).collect();
@@ -203,15 +204,66 @@ fn both_roles_on_loopback_matched_separately() {
     assert_eq!(s.sides["client"].matched, 1);
     assert_eq!(s.sides["server"].matched, 1);
     assert!(s.notes.iter().any(|n| n.contains("loopback")));
-    // a server-side latency difference gets the vantage explanation
-    let w = vec![rec("client", c, sv, 0, "/a", 200, 30, "wire")];
-    let e = vec![rec("server", sv, c, 1, "/a", 200, 1, "ebpf")];
+    // a server end longer than the wire's exchange is a mismatch, explained
+    let w = vec![rec("client", c, sv, 0, "/a", 200, 1, "wire")];
+    let e = vec![rec("server", sv, c, 1, "/a", 200, 30, "ebpf")];
     let (_, d) = run(w, e, [false, true]);
     assert_eq!(d[0]["field"], "latency_ns");
     assert!(d[0]["explanation"]
         .as_str()
         .unwrap()
-        .contains("server-side latency"));
+        .contains("server end took longer than the wire"));
+}
+
+/// Each side's latency may differ from the wire's only in the direction its
+/// vantage predicts; that is counted apart and does not fail the run.
+#[test]
+fn latency_differences_in_the_vantage_direction_are_not_mismatches() {
+    // (side, wire ms, probe ms, expected)
+    let cases = [
+        ("server", 30, 1, Latency::Vantage), // send buffer drained after the last write
+        ("server", 1, 30, Latency::Mismatch), // server end outlasts the wire
+        ("client", 1, 30, Latency::Vantage), // client read the response late
+        ("client", 30, 1, Latency::Mismatch), // client end inside the wire's exchange
+        ("server", 10, 6, Latency::Equal),   // within the 5 ms tolerance, either way
+        ("client", 10, 6, Latency::Equal),
+    ];
+    for (side, wire_ms, ebpf_ms, want) in cases {
+        let s = if side == "server" {
+            Side::Server
+        } else {
+            Side::Client
+        };
+        assert_eq!(
+            latency_vantage(s, wire_ms * 1_000_000, ebpf_ms * 1_000_000, 5_000_000),
+            want,
+            "{side} {wire_ms} {ebpf_ms}"
+        );
+        let (local, remote) = if side == "server" { (S, C) } else { (C, S) };
+        let w = vec![rec("client", C, S, 0, "/a", 200, wire_ms, "wire")];
+        let e = vec![rec(side, local, remote, 0, "/a", 200, ebpf_ms, "ebpf")];
+        let sides = [side == "client", side == "server"];
+        let (sum, d) = run(w, e, sides);
+        let x = &sum.sides[side];
+        assert_eq!(
+            (x.matched, x.mismatched, x.latency_vantage),
+            (
+                1,
+                u64::from(want == Latency::Mismatch),
+                u64::from(want == Latency::Vantage)
+            ),
+            "{side} {wire_ms} {ebpf_ms}"
+        );
+        assert_eq!(d.len(), usize::from(want == Latency::Mismatch));
+        assert_eq!(sum.ok, want != Latency::Mismatch);
+        if want == Latency::Vantage {
+            assert!(
+                super::human(&sum).contains("where the vantage predicts it (not a mismatch): 1"),
+                "{}",
+                super::human(&sum)
+            );
+        }
+    }
 }
 
 #[test]

@@ -30,14 +30,27 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub fn new(info: ConnInfo, known_start: bool) -> Conn {
-        Conn { info, known_start, streams: PerDir::default(), session: None, last_ts: 0 }
+        Conn {
+            info,
+            known_start,
+            streams: PerDir::default(),
+            session: None,
+            last_ts: 0,
+        }
     }
 
     /// Run `f` on the session with a context that sees the streams as
     /// they are now; afterwards drop held events if the session asked.
-    fn with_session<R>(&mut self, env: &mut Env, f: impl FnOnce(&mut dyn Session, &mut Ctx) -> R) -> Option<R> {
+    fn with_session<R>(
+        &mut self,
+        env: &mut Env,
+        f: impl FnOnce(&mut dyn Session, &mut Ctx) -> R,
+    ) -> Option<R> {
         let session = self.session.as_deref_mut()?;
-        let view = |r: &Reassembly| StreamView { next_pos: r.next_pos(), holds: r.holds() };
+        let view = |r: &Reassembly| StreamView {
+            next_pos: r.next_pos(),
+            holds: r.holds(),
+        };
         let streams = PerDir([view(&self.streams.0[0]), view(&self.streams.0[1])]);
         let mut cx = Ctx::new(env.cfg, env.stats, &mut self.info, streams, env.out);
         let r = f(session, &mut cx);
@@ -52,7 +65,12 @@ impl Conn {
             return;
         }
         let (local_port, remote_port) = self.info.ports();
-        let hint = Hint { dir: d, role: self.info.role, local_port, remote_port };
+        let hint = Hint {
+            dir: d,
+            role: self.info.role,
+            local_port,
+            remote_port,
+        };
         self.session = protocol::detect(registry, first, &hint).map(|p| p.session());
     }
 
@@ -67,8 +85,14 @@ impl Conn {
             let known = self.known_start;
             self.with_session(env, |s, cx| s.start(d, known, cx));
         }
-        let stamp = Stamp { ts: ev.ts_ns, start_ns: ev.start_ns, tid: ev.proc.tid };
-        if self.streams[d].arrive(ev.pos, ev.orig_len, payload, stamp, env.stats) == Arrival::Duplicate {
+        let stamp = Stamp {
+            ts: ev.ts_ns,
+            start_ns: ev.start_ns,
+            tid: ev.proc.tid,
+        };
+        if self.streams[d].arrive(ev.pos, ev.orig_len, payload, stamp, env.stats)
+            == Arrival::Duplicate
+        {
             return;
         }
         if ev.pos <= self.streams[d].next_pos() {
@@ -83,7 +107,15 @@ impl Conn {
     }
 
     /// Hand the new part of an in-order event to the session.
-    fn apply(&mut self, d: Direction, pos: u64, orig_len: u32, payload: &[u8], stamp: Stamp, env: &mut Env) {
+    fn apply(
+        &mut self,
+        d: Direction,
+        pos: u64,
+        orig_len: u32,
+        payload: &[u8],
+        stamp: Stamp,
+        env: &mut Env,
+    ) {
         let Some(a) = self.streams[d].advance(pos, orig_len, payload.len(), env.stats) else {
             return;
         };
@@ -92,7 +124,12 @@ impl Conn {
         } else {
             &[]
         };
-        let chunk = Chunk { bytes, at: a.from, uncaptured: a.end - a.from.max(a.cap_end), stamp };
+        let chunk = Chunk {
+            bytes,
+            at: a.from,
+            uncaptured: a.end - a.from.max(a.cap_end),
+            stamp,
+        };
         self.with_session(env, |s, cx| s.data(d, chunk, cx));
     }
 
@@ -153,7 +190,9 @@ impl Conn {
 
     /// Bytes buffered by the session plus events held out of order.
     pub fn buffered_bytes(&self) -> usize {
-        BOTH.iter().map(|&d| self.streams[d].held_bytes() + self.session_buffered(d)).sum()
+        BOTH.iter()
+            .map(|&d| self.streams[d].held_bytes() + self.session_buffered(d))
+            .sum()
     }
 
     /// Bytes direction `d`'s session has buffered.

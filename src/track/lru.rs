@@ -55,7 +55,13 @@ pub struct Lru<K, V> {
 
 impl<K: Hash + Eq + Copy, V> Default for Lru<K, V> {
     fn default() -> Self {
-        Lru { index: HashMap::default(), nodes: Vec::new(), free: Vec::new(), head: NIL, tail: NIL }
+        Lru {
+            index: HashMap::default(),
+            nodes: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+        }
     }
 }
 
@@ -100,7 +106,12 @@ impl<K: Hash + Eq + Copy, V> Lru<K, V> {
             self.push_front(i);
             return;
         }
-        let node = Node { key: k, val: Some(v), prev: NIL, next: NIL };
+        let node = Node {
+            key: k,
+            val: Some(v),
+            prev: NIL,
+            next: NIL,
+        };
         let i = match self.free.pop() {
             Some(i) => {
                 self.nodes[i] = node;
@@ -145,7 +156,8 @@ impl<K: Hash + Eq + Copy, V> Lru<K, V> {
     pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> {
         std::mem::take(self)
             .nodes
-            .into_iter().filter_map(|n| n.val.map(|v| (n.key, v)))
+            .into_iter()
+            .filter_map(|n| n.val.map(|v| (n.key, v)))
     }
 
     fn release(&mut self, i: usize) -> V {

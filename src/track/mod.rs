@@ -138,8 +138,16 @@ impl Tracker {
     }
 
     /// A tracker parsing only `registry`'s protocols.
-    pub fn with_protocols(cfg: TrackerConfig, registry: &'static [&'static dyn Protocol]) -> Tracker {
-        Tracker { cfg, conns: Lru::default(), stats: TrackerStats::default(), registry }
+    pub fn with_protocols(
+        cfg: TrackerConfig,
+        registry: &'static [&'static dyn Protocol],
+    ) -> Tracker {
+        Tracker {
+            cfg,
+            conns: Lru::default(),
+            stats: TrackerStats::default(),
+            registry,
+        }
     }
 
     pub fn config(&self) -> &TrackerConfig {
@@ -168,8 +176,15 @@ impl Tracker {
             self.stats.conns_seen += 1;
         }
         let eager = self.conns.len() > COMPACT_EAGER_CONNS;
-        let Some(c) = self.conns.touch(&id) else { return };
-        let mut env = Env { cfg: &self.cfg, stats: &mut self.stats, out, registry: self.registry };
+        let Some(c) = self.conns.touch(&id) else {
+            return;
+        };
+        let mut env = Env {
+            cfg: &self.cfg,
+            stats: &mut self.stats,
+            out,
+            registry: self.registry,
+        };
         let ok = contained(|| {
             c.on_data(e, payload, &mut env);
             if eager {
@@ -210,14 +225,32 @@ impl Tracker {
     fn on_close(&mut self, cl: &crate::event::CloseEvent, out: &mut Vec<Record>) {
         self.stats.events += 1;
         if let Some(c) = self.conns.remove(&cl.conn) {
-            self.end(c, EndReason::Close, cl.ts_ns, Some((cl.tx_bytes, cl.rx_bytes)), out);
+            self.end(
+                c,
+                EndReason::Close,
+                cl.ts_ns,
+                Some((cl.tx_bytes, cl.rx_bytes)),
+                out,
+            );
             self.stats.conns_closed += 1;
         }
     }
 
     /// End a connection already taken out of the table.
-    fn end(&mut self, mut c: Box<Conn>, reason: EndReason, ts: u64, finals: Option<(u64, u64)>, out: &mut Vec<Record>) {
-        let mut env = Env { cfg: &self.cfg, stats: &mut self.stats, out, registry: self.registry };
+    fn end(
+        &mut self,
+        mut c: Box<Conn>,
+        reason: EndReason,
+        ts: u64,
+        finals: Option<(u64, u64)>,
+        out: &mut Vec<Record>,
+    ) {
+        let mut env = Env {
+            cfg: &self.cfg,
+            stats: &mut self.stats,
+            out,
+            registry: self.registry,
+        };
         if !contained(|| c.end(reason, ts, finals, &mut env)) {
             self.stats.parser_panics += 1;
         }
@@ -226,7 +259,9 @@ impl Tracker {
     /// Evict the least recently used connections until one more fits.
     fn make_room(&mut self, out: &mut Vec<Record>) {
         while self.conns.len() >= self.cfg.max_conns.max(1) {
-            let Some((_, c)) = self.conns.pop_lru() else { return };
+            let Some((_, c)) = self.conns.pop_lru() else {
+                return;
+            };
             let ts = c.last_ts;
             self.end(c, EndReason::Evict, ts, None, out);
             self.stats.conns_evicted += 1;
@@ -242,7 +277,9 @@ impl Tracker {
         ids.sort_unstable();
         let idle_timeout = self.cfg.idle_timeout_ns;
         let (idle, busy): (Vec<ConnId>, Vec<ConnId>) = ids.into_iter().partition(|id| {
-            self.conns.get(id).is_some_and(|c| now_mono_ns.saturating_sub(c.last_ts) >= idle_timeout)
+            self.conns
+                .get(id)
+                .is_some_and(|c| now_mono_ns.saturating_sub(c.last_ts) >= idle_timeout)
         });
         for id in idle {
             if let Some(c) = self.conns.remove(&id) {
@@ -251,8 +288,15 @@ impl Tracker {
             }
         }
         for id in busy {
-            let Some(c) = self.conns.get_mut(&id) else { continue };
-            let mut env = Env { cfg: &self.cfg, stats: &mut self.stats, out, registry: self.registry };
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            let mut env = Env {
+                cfg: &self.cfg,
+                stats: &mut self.stats,
+                out,
+                registry: self.registry,
+            };
             let ok = contained(|| {
                 for d in BOTH {
                     c.give_up_overdue(d, now_mono_ns, &mut env);

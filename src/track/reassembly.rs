@@ -84,7 +84,14 @@ impl Reassembly {
     }
 
     /// Sort an arriving event: a duplicate, held for later, or in order.
-    pub fn arrive(&mut self, pos: u64, orig_len: u32, payload: &[u8], stamp: Stamp, stats: &mut TrackerStats) -> Arrival {
+    pub fn arrive(
+        &mut self,
+        pos: u64,
+        orig_len: u32,
+        payload: &[u8],
+        stamp: Stamp,
+        stats: &mut TrackerStats,
+    ) -> Arrival {
         let end = pos.saturating_add(orig_len as u64);
         if pos < self.next_pos && end <= self.next_pos {
             if orig_len > 0 {
@@ -98,7 +105,11 @@ impl Reassembly {
         stats.reordered_events += 1;
         let keep = self.held.get(&pos).is_none_or(|h| h.orig_len < orig_len);
         if keep {
-            let h = Held { orig_len, payload: payload.to_vec(), stamp };
+            let h = Held {
+                orig_len,
+                payload: payload.to_vec(),
+                stamp,
+            };
             if let Some(old) = self.held.insert(pos, h) {
                 self.held_bytes -= old.payload.len();
             }
@@ -111,7 +122,13 @@ impl Reassembly {
 
     /// Account for an in-order event of `orig_len` bytes at `pos` of which
     /// `captured` were copied; `None` when it adds nothing new.
-    pub fn advance(&mut self, pos: u64, orig_len: u32, captured: usize, stats: &mut TrackerStats) -> Option<Advance> {
+    pub fn advance(
+        &mut self,
+        pos: u64,
+        orig_len: u32,
+        captured: usize,
+        stats: &mut TrackerStats,
+    ) -> Option<Advance> {
         let end = pos.saturating_add(orig_len as u64);
         if end <= self.next_pos {
             if orig_len > 0 {
@@ -127,10 +144,19 @@ impl Reassembly {
 
     /// The first held event that is now in order.
     pub fn release(&mut self) -> Option<Released> {
-        let (&pos, _) = self.held.iter().next().filter(|(&k, _)| k <= self.next_pos)?;
+        let (&pos, _) = self
+            .held
+            .iter()
+            .next()
+            .filter(|(&k, _)| k <= self.next_pos)?;
         let h = self.held.remove(&pos)?;
         self.held_bytes -= h.payload.len();
-        Some(Released { pos, orig_len: h.orig_len, payload: h.payload, stamp: h.stamp })
+        Some(Released {
+            pos,
+            orig_len: h.orig_len,
+            payload: h.payload,
+            stamp: h.stamp,
+        })
     }
 
     /// The position of the first held event once waiting for the bytes
@@ -180,7 +206,11 @@ mod tests {
     use super::*;
 
     fn st(ts: u64) -> Stamp {
-        Stamp { ts, start_ns: 0, tid: 1 }
+        Stamp {
+            ts,
+            start_ns: 0,
+            tid: 1,
+        }
     }
 
     #[test]
@@ -188,9 +218,22 @@ mod tests {
         let mut s = TrackerStats::default();
         let mut r = Reassembly::default();
         r.start(0, true);
-        assert_eq!(r.arrive(0, 10, b"0123456789", st(1), &mut s), Arrival::InOrder);
-        assert_eq!(r.advance(0, 10, 10, &mut s), Some(Advance { from: 0, cap_end: 10, end: 10 }));
-        assert_eq!(r.arrive(0, 10, b"0123456789", st(2), &mut s), Arrival::Duplicate);
+        assert_eq!(
+            r.arrive(0, 10, b"0123456789", st(1), &mut s),
+            Arrival::InOrder
+        );
+        assert_eq!(
+            r.advance(0, 10, 10, &mut s),
+            Some(Advance {
+                from: 0,
+                cap_end: 10,
+                end: 10
+            })
+        );
+        assert_eq!(
+            r.arrive(0, 10, b"0123456789", st(2), &mut s),
+            Arrival::Duplicate
+        );
         assert_eq!(s.duplicate_events, 1);
         assert_eq!(r.arrive(20, 5, b"abcde", st(3), &mut s), Arrival::Held);
         assert_eq!(s.reordered_events, 1);
@@ -198,7 +241,14 @@ mod tests {
         assert_eq!(r.held_bytes(), 5);
         assert!(r.release().is_none());
         // overlapping in-order event: only the new bytes count
-        assert_eq!(r.advance(5, 15, 15, &mut s), Some(Advance { from: 10, cap_end: 20, end: 20 }));
+        assert_eq!(
+            r.advance(5, 15, 15, &mut s),
+            Some(Advance {
+                from: 10,
+                cap_end: 20,
+                end: 20
+            })
+        );
         let h = r.release().expect("now in order");
         assert_eq!((h.pos, h.orig_len, &h.payload[..]), (20, 5, &b"abcde"[..]));
         assert!(!r.holds());
@@ -211,12 +261,23 @@ mod tests {
         let mut r = Reassembly::default();
         r.start(100, false);
         assert_eq!(r.next_pos(), 100);
-        assert_eq!(r.advance(100, 5000, 4096, &mut s), Some(Advance { from: 100, cap_end: 4196, end: 5100 }));
+        assert_eq!(
+            r.advance(100, 5000, 4096, &mut s),
+            Some(Advance {
+                from: 100,
+                cap_end: 4196,
+                end: 5100
+            })
+        );
     }
 
     #[test]
     fn overdue_by_window_and_time_then_skip() {
-        let cfg = TrackerConfig { reorder_window: 2, reorder_timeout_ns: 100, ..TrackerConfig::default() };
+        let cfg = TrackerConfig {
+            reorder_window: 2,
+            reorder_timeout_ns: 100,
+            ..TrackerConfig::default()
+        };
         let mut s = TrackerStats::default();
         let mut r = Reassembly::default();
         r.start(0, true);

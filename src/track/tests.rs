@@ -201,11 +201,18 @@ fn request_start_is_send_entry_or_receive_return() {
             open(c, role, 1_000),
             // the request's syscall entered at 2_000 and returned at 500_000_000
             with_start(data_ev(c, qdir, 0, 500_000_000, q.len() as u32, &q), 2_000),
-            with_start(data_ev(c, rdir, 0, 500_300_000, r.len() as u32, &r), 500_100_000),
+            with_start(
+                data_ev(c, rdir, 0, 500_300_000, r.len() as u32, &r),
+                500_100_000,
+            ),
         ];
         let t = txns(&run(&events).0);
         assert_eq!(t.len(), 1, "{role:?}");
-        let (start, latency) = if role == Role::Client { (2_000, 500_298_000) } else { (500_000_000, 300_000) };
+        let (start, latency) = if role == Role::Client {
+            (2_000, 500_298_000)
+        } else {
+            (500_000_000, 300_000)
+        };
         assert_eq!(t[0].latency_ns, Some(latency), "{role:?}");
         assert_eq!(t[0].ttfb_ns, Some(500_300_000 - start), "{role:?}");
     }
@@ -333,7 +340,10 @@ fn bodies_in_place_keep_framing() {
         .send(E, &[req("/1"), req("/2"), req("/3"), req("/4")].concat())
         // a body holding a blank line and a status line, then a second
         // response, all in one write
-        .send(I, &[resp("a\r\n\r\nHTTP/1.1 500 X\r\n\r\n"), resp("bb")].concat())
+        .send(
+            I,
+            &[resp("a\r\n\r\nHTTP/1.1 500 X\r\n\r\n"), resp("bb")].concat(),
+        )
         .send(I, &lf_only)
         // a head split from its body, the body in two writes
         .send(I, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab")
@@ -342,7 +352,14 @@ fn bodies_in_place_keep_framing() {
     let (recs, st) = run(&s.events);
     let got: Vec<_> = txns(&recs)
         .iter()
-        .map(|t| (t.target.clone().unwrap(), t.status.unwrap(), t.resp_body_bytes.unwrap(), t.gap))
+        .map(|t| {
+            (
+                t.target.clone().unwrap(),
+                t.status.unwrap(),
+                t.resp_body_bytes.unwrap(),
+                t.gap,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -474,7 +491,8 @@ fn truncated_single_chunk_body_keeps_sync() {
 fn chunked_body_in_one_truncated_write_ends_exactly() {
     // curl -H 'Transfer-Encoding: chunked' --data-binary @10k: head,
     // chunk size, data, CRLF and the last chunk in one 10 KB write.
-    let mut w = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2710\r\n".to_vec();
+    let mut w =
+        b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2710\r\n".to_vec();
     let total = w.len() + 10_000 + 7;
     w.resize(4096, b'z');
     let s = Script::new(3)
@@ -500,7 +518,10 @@ fn chunked_body_in_one_truncated_write_ends_exactly() {
             .close();
         let t = txns(&run(&s.events).0);
         assert!(t[0].gap, "delta {delta}: {:?}", t[0]);
-        assert!(t.iter().any(|x| x.path.as_deref() == Some("/after")), "delta {delta}: {t:?}");
+        assert!(
+            t.iter().any(|x| x.path.as_deref() == Some("/after")),
+            "delta {delta}: {t:?}"
+        );
     }
 }
 
@@ -828,8 +849,7 @@ fn caps_bound_memory_and_queues() {
 
 #[test]
 fn expect_100_continue() {
-    let head =
-        b"PUT /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 6\r\n\r\n";
+    let head = b"PUT /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 6\r\n\r\n";
     let r100 = b"HTTP/1.1 100 Continue\r\n\r\n";
     let fin = resp("stored");
     let s = Script::new(21)
@@ -937,7 +957,8 @@ fn connect_tunnel() {
 
 #[test]
 fn headers_and_redaction() {
-    let q = b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic Zm9vOmJhcg==\r\nCookie: s=1\r\n\r\n";
+    let q =
+        b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic Zm9vOmJhcg==\r\nCookie: s=1\r\n\r\n";
     let r = b"HTTP/1.1 200 OK\r\nSet-Cookie: s=2\r\nContent-Length: 0\r\n\r\n";
     let s = Script::new(25)
         .open(Role::Client)
@@ -1066,13 +1087,7 @@ fn conversation(c: &crate::protocol::http1::tests::Case) -> (Vec<u8>, Vec<u8>) {
     }
 }
 
-fn split_events(
-    role: Role,
-    q: &[u8],
-    r: &[u8],
-    qcuts: &[usize],
-    rcuts: &[usize],
-) -> Vec<Event> {
+fn split_events(role: Role, q: &[u8], r: &[u8], qcuts: &[usize], rcuts: &[usize]) -> Vec<Event> {
     let c = cid(50);
     let (qd, rd) = if role == Role::Server { (I, E) } else { (E, I) };
     let mut ev = vec![open(c, role, 1)];
@@ -1120,12 +1135,7 @@ fn table_cases_split_anywhere_give_identical_records() {
                 }
                 Kind::Response { .. } => {
                     if case.name != "response_100_continue" {
-                        assert_eq!(
-                            t[0].resp_body_bytes,
-                            Some(case.body_bytes),
-                            "{}",
-                            case.name
-                        );
+                        assert_eq!(t[0].resp_body_bytes, Some(case.body_bytes), "{}", case.name);
                         assert!(!t[0].gap, "{}", case.name);
                     } else {
                         assert!(t[0].no_response);
@@ -1142,8 +1152,7 @@ fn table_cases_split_anywhere_give_identical_records() {
             }
             let all_q: Vec<usize> = (1..q.len()).collect();
             let all_r: Vec<usize> = (1..r.len()).collect();
-            let got =
-                json(&run_cfg(cfg.clone(), &split_events(role, &q, &r, &all_q, &all_r)).0);
+            let got = json(&run_cfg(cfg.clone(), &split_events(role, &q, &r, &all_q, &all_r)).0);
             assert_eq!(got, base, "{} byte by byte", case.name);
         }
     }
@@ -1293,7 +1302,9 @@ fn pseudo_random_mutations_never_panic() {
                 assert!(t.buffered_bytes() <= 4 * (cfg.max_buf_bytes + 200_000));
                 for c in t.conns.values() {
                     for d in crate::protocol::BOTH {
-                        assert!(c.session_buffered(d) <= cfg.max_buf_bytes.max(parser::MAX_HEAD_BYTES));
+                        assert!(
+                            c.session_buffered(d) <= cfg.max_buf_bytes.max(parser::MAX_HEAD_BYTES)
+                        );
                         assert!(c.held_events(d) <= cfg.reorder_window);
                     }
                 }
@@ -1417,7 +1428,6 @@ fn golden_jsonl() {
     }
 }
 
-
 /// A protocol whose session panics on `BOOM`: stands for a parser bug.
 struct Panicky;
 struct PanickySession;
@@ -1455,14 +1465,23 @@ impl crate::protocol::Session for PanickySession {
     }
 }
 
-static WITH_PANICKY: &[&dyn crate::protocol::Protocol] = &[&crate::protocol::http1::Http1, &Panicky];
+static WITH_PANICKY: &[&dyn crate::protocol::Protocol] =
+    &[&crate::protocol::http1::Http1, &Panicky];
 
 #[test]
 fn a_panicking_parser_loses_its_connection_not_the_tracker() {
     let mut t = Tracker::with_protocols(TrackerConfig::default(), WITH_PANICKY);
     let mut out = Vec::new();
-    let bad = Script::new(70).open(Role::Client).send(E, b"BOOM panic").events;
-    let good = Script::new(71).open(Role::Client).send(E, &req("/ok")).send(I, &resp("fine")).close().events;
+    let bad = Script::new(70)
+        .open(Role::Client)
+        .send(E, b"BOOM panic")
+        .events;
+    let good = Script::new(71)
+        .open(Role::Client)
+        .send(E, &req("/ok"))
+        .send(I, &resp("fine"))
+        .close()
+        .events;
     for e in bad.iter().chain(&good) {
         t.on_event(e, &mut out);
     }
@@ -1470,10 +1489,17 @@ fn a_panicking_parser_loses_its_connection_not_the_tracker() {
     assert_eq!(t.active(), 0, "the panicking connection's state is gone");
     let tx = txns(&out);
     assert_eq!(tx.len(), 1);
-    assert_eq!((tx[0].path.as_deref(), tx[0].status), (Some("/ok"), Some(200)));
+    assert_eq!(
+        (tx[0].path.as_deref(), tx[0].status),
+        (Some("/ok"), Some(200))
+    );
     // a panic while ending a connection is contained and counted too
     let mut t = Tracker::with_protocols(TrackerConfig::default(), WITH_PANICKY);
-    for e in Script::new(72).open(Role::Client).send(E, b"BOOM quiet").events {
+    for e in Script::new(72)
+        .open(Role::Client)
+        .send(E, b"BOOM quiet")
+        .events
+    {
         t.on_event(&e, &mut out);
     }
     assert_eq!(t.stats().parser_panics, 0);
@@ -1484,11 +1510,29 @@ fn a_panicking_parser_loses_its_connection_not_the_tracker() {
 #[test]
 fn detection_takes_the_surest_protocol_and_falls_back_to_the_first() {
     use crate::protocol::{detect, Hint};
-    let hint = Hint { dir: E, role: Role::Unknown, local_port: Some(40000), remote_port: Some(5432) };
-    assert_eq!(detect(WITH_PANICKY, b"BOOM", &hint).map(|p| p.name()), Some("panicky"));
-    assert_eq!(detect(WITH_PANICKY, b"GET / HTTP/1.1\r\n", &hint).map(|p| p.name()), Some("http1"));
-    assert_eq!(detect(WITH_PANICKY, b"\x00\x01binary", &hint).map(|p| p.name()), Some("http1"), "fallback");
-    let port80 = Hint { remote_port: Some(80), ..hint };
+    let hint = Hint {
+        dir: E,
+        role: Role::Unknown,
+        local_port: Some(40000),
+        remote_port: Some(5432),
+    };
+    assert_eq!(
+        detect(WITH_PANICKY, b"BOOM", &hint).map(|p| p.name()),
+        Some("panicky")
+    );
+    assert_eq!(
+        detect(WITH_PANICKY, b"GET / HTTP/1.1\r\n", &hint).map(|p| p.name()),
+        Some("http1")
+    );
+    assert_eq!(
+        detect(WITH_PANICKY, b"\x00\x01binary", &hint).map(|p| p.name()),
+        Some("http1"),
+        "fallback"
+    );
+    let port80 = Hint {
+        remote_port: Some(80),
+        ..hint
+    };
     assert_eq!(
         crate::protocol::http1::Http1.detect(b"\x00", &port80),
         crate::protocol::Detect::Port

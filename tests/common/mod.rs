@@ -34,7 +34,11 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// OSPREY_SKIP_LIVE=1, which marks them ignored).
 pub fn require_root() {
     // SAFETY: no arguments.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "live tests need root (or OSPREY_SKIP_LIVE=1 to report them ignored)");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "live tests need root (or OSPREY_SKIP_LIVE=1 to report them ignored)"
+    );
 }
 
 /// Poll `cond` every 20 ms until it holds; fail after [`PATIENCE`] saying
@@ -42,17 +46,29 @@ pub fn require_root() {
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool, detail: impl Fn() -> String) {
     let t0 = Instant::now();
     while !cond() {
-        assert!(t0.elapsed() < PATIENCE, "timed out after {PATIENCE:?} waiting for {what}\n{}", detail());
+        assert!(
+            t0.elapsed() < PATIENCE,
+            "timed out after {PATIENCE:?} waiting for {what}\n{}",
+            detail()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn wait_port(port: u16) {
-    wait_until(&format!("a server accepting on {port}"), || TcpStream::connect(("127.0.0.1", port)).is_ok(), String::new);
+    wait_until(
+        &format!("a server accepting on {port}"),
+        || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        String::new,
+    );
 }
 
 /// Wait until something listens on `port` (/proc/net/tcp, state LISTEN)
@@ -71,7 +87,10 @@ pub fn wait_listening(port: u16) {
 /// A process's transaction records in request order (records of different
 /// connections may be written in any order: workers are sharded).
 pub fn txns<'a>(recs: &'a [Value], comm: &str) -> Vec<&'a Value> {
-    let mut t: Vec<&Value> = recs.iter().filter(|r| r["type"] == "http_transaction" && r["comm"] == comm).collect();
+    let mut t: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["type"] == "http_transaction" && r["comm"] == comm)
+        .collect();
     t.sort_by_key(|r| r["ts_start_ns"].as_i64());
     t
 }
@@ -119,7 +138,10 @@ impl Drop for Guard {
 
 /// `python3 -c SCRIPT PORT`, a test server, once it listens on `port`.
 pub fn py_server(script: &str, port: u16) -> Guard {
-    let c = Command::new("python3").args(["-c", script, &port.to_string()]).spawn().expect("python3");
+    let c = Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .spawn()
+        .expect("python3");
     let g = Guard(c);
     wait_listening(port);
     g
@@ -158,7 +180,14 @@ impl Site {
     pub fn python(name: &str, files: &[(&str, &[u8])]) -> Site {
         let (dir, port) = Site::www(name, files);
         let mut cmd = Command::new("python3");
-        cmd.args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"]).current_dir(dir.join("www"));
+        cmd.args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(dir.join("www"));
         let server = serving(cmd, port);
         Site { dir, port, server }
     }
@@ -201,7 +230,11 @@ impl Osprey {
     /// `osprey -v -o OUT ARGS...`, once its probes are attached.
     pub fn start(args: &[&str], out: PathBuf) -> Osprey {
         let mut cmd = Command::new(BIN);
-        cmd.arg("-v").arg("-o").arg(&out).args(hooks_args()).args(args);
+        cmd.arg("-v")
+            .arg("-o")
+            .arg(&out)
+            .args(hooks_args())
+            .args(args);
         Osprey::start_cmd(cmd, Some(out))
     }
 
@@ -218,9 +251,17 @@ impl Osprey {
     /// empty tmpfs over /sys/kernel/btf), as on a kernel without BTF.
     pub fn start_without_btf(args: &[&str], out: PathBuf) -> Osprey {
         let mut cmd = Command::new("unshare");
-        cmd.args(["-m", "sh", "-c", "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"", BIN, "-v", "-o"])
-            .arg(&out)
-            .args(args);
+        cmd.args([
+            "-m",
+            "sh",
+            "-c",
+            "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"",
+            BIN,
+            "-v",
+            "-o",
+        ])
+        .arg(&out)
+        .args(args);
         Osprey::start_cmd(cmd, Some(out))
     }
 
@@ -228,7 +269,11 @@ impl Osprey {
     /// "attached N tracepoints (H hooks)" after the last attach).
     pub fn start_cmd(mut cmd: Command, out: Option<PathBuf>) -> Osprey {
         require_root();
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn osprey");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn osprey");
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let err = child.stderr.take().unwrap();
@@ -241,12 +286,22 @@ impl Osprey {
                     a.push('\n');
                 }
                 if line.contains("attached") {
-                    let hooks = if line.contains("(socket hooks)") { "socket" } else { "syscalls" };
+                    let hooks = if line.contains("(socket hooks)") {
+                        "socket"
+                    } else {
+                        "syscalls"
+                    };
                     let _ = tx.send(hooks.to_string());
                 }
             }
         });
-        let mut o = Osprey { child, out, stderr, reader: Some(reader), hooks: String::new() };
+        let mut o = Osprey {
+            child,
+            out,
+            stderr,
+            reader: Some(reader),
+            hooks: String::new(),
+        };
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(h) => o.hooks = h,
             // the reader ended (osprey exited) or a minute passed: drop stops it
@@ -265,13 +320,26 @@ impl Osprey {
         let path = self.out.as_ref().expect("records go to a file");
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
-        complete.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
+        complete
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
     }
 
     /// Wait until the records written so far satisfy `cond`: for what
     /// happens after the client is done (a server's close, its record).
     pub fn wait_for_records(&self, what: &str, cond: impl Fn(&[Value]) -> bool) {
-        wait_until(what, || cond(&self.records_so_far()), || format!("records: {:?}\nstderr:\n{}", self.records_so_far(), self.stderr()));
+        wait_until(
+            what,
+            || cond(&self.records_so_far()),
+            || {
+                format!(
+                    "records: {:?}\nstderr:\n{}",
+                    self.records_so_far(),
+                    self.stderr()
+                )
+            },
+        );
     }
 
     /// stderr so far.
@@ -295,15 +363,21 @@ impl Osprey {
     /// it left. The ring buffer is drained after detaching: every record
     /// of an event that happened before the signal is in the output.
     pub fn stop_with(mut self, sig: i32) -> Stopped {
-        let status = end(&mut self.child, sig, PATIENCE)
-            .unwrap_or_else(|| panic!("osprey did not exit within {PATIENCE:?} of signal {sig}:\n{}", self.stderr()));
+        let status = end(&mut self.child, sig, PATIENCE).unwrap_or_else(|| {
+            panic!(
+                "osprey did not exit within {PATIENCE:?} of signal {sig}:\n{}",
+                self.stderr()
+            )
+        });
         // stderr is complete once the reader saw its end (the process is gone)
         self.reader.take().unwrap().join().unwrap();
         let recs = match &self.out {
             Some(p) => std::fs::read_to_string(p)
                 .unwrap_or_default()
                 .lines()
-                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+                .map(|l| {
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))
+                })
                 .collect(),
             None => Vec::new(),
         };
@@ -335,19 +409,31 @@ pub fn ringbuf_drops(err: &str) -> u64 {
     let line = err
         .lines()
         .find(|l| l.starts_with("osprey: ") && l.contains(" ring-buffer drops"))
-        .unwrap_or_else(|| panic!("no final `osprey: ... ring-buffer drops` line on stderr:\n{err}"));
+        .unwrap_or_else(|| {
+            panic!("no final `osprey: ... ring-buffer drops` line on stderr:\n{err}")
+        });
     let before = &line[..line.find(" ring-buffer drops").unwrap()];
     let n = before.rsplit(['(', ' ']).next().unwrap();
-    let drops: u64 = n.parse().unwrap_or_else(|e| panic!("ring-buffer drops {n:?} is not a number ({e}): {line}"));
+    let drops: u64 = n
+        .parse()
+        .unwrap_or_else(|e| panic!("ring-buffer drops {n:?} is not a number ({e}): {line}"));
     if err.contains("osprey: summary ") {
-        assert_eq!(summary(err)["kernel"]["ringbuf_drops"].as_u64(), Some(drops), "summary line and JSON disagree:\n{err}");
+        assert_eq!(
+            summary(err)["kernel"]["ringbuf_drops"].as_u64(),
+            Some(drops),
+            "summary line and JSON disagree:\n{err}"
+        );
     }
     drops
 }
 
 pub fn run_ok(cmd: &mut Command) -> String {
     let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(o.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -359,17 +445,35 @@ pub fn curl(args: &[&str]) -> String {
 /// Osprey's programs (by the names in its BPF object) and the links to
 /// them that are loaded now, as (programs, links).
 pub fn loaded_osprey_bpf() -> (usize, usize) {
-    let names: Vec<String> = osprey::bpf::program_sections().expect("reading the embedded object").into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = osprey::bpf::program_sections()
+        .expect("reading the embedded object")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert!(names.len() > 20, "program names from the object: {names:?}");
     // the kernel keeps the first 15 bytes of a name
-    let ours = |n: &str| names.iter().any(|m| m == n || (n.len() == 15 && m.starts_with(n)));
+    let ours = |n: &str| {
+        names
+            .iter()
+            .any(|m| m == n || (n.len() == 15 && m.starts_with(n)))
+    };
     let list = |what: &str| -> Vec<Value> {
         let out = run_ok(Command::new("bpftool").args(["-j", what, "list"]));
-        serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("bpftool -j {what} list: {e}\n{out}")).as_array().cloned().unwrap_or_default()
+        serde_json::from_str::<Value>(&out)
+            .unwrap_or_else(|e| panic!("bpftool -j {what} list: {e}\n{out}"))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     };
-    let progs: Vec<u64> =
-        list("prog").iter().filter(|p| p["name"].as_str().is_some_and(ours)).filter_map(|p| p["id"].as_u64()).collect();
-    let links = list("link").iter().filter(|l| l["prog_id"].as_u64().is_some_and(|id| progs.contains(&id))).count();
+    let progs: Vec<u64> = list("prog")
+        .iter()
+        .filter(|p| p["name"].as_str().is_some_and(ours))
+        .filter_map(|p| p["id"].as_u64())
+        .collect();
+    let links = list("link")
+        .iter()
+        .filter(|l| l["prog_id"].as_u64().is_some_and(|id| progs.contains(&id)))
+        .count();
     (progs.len(), links)
 }
 
@@ -377,10 +481,14 @@ pub fn loaded_osprey_bpf() -> (usize, usize) {
 /// is on its way out (a program of an earlier probe that has lost its link
 /// is being freed; counted now it would vanish during the test).
 pub fn osprey_bpf_baseline() -> (usize, usize) {
-    wait_until("no Osprey program left unlinked (being freed)", || {
-        let (p, l) = loaded_osprey_bpf();
-        p == l
-    }, || format!("loaded now {:?}", loaded_osprey_bpf()));
+    wait_until(
+        "no Osprey program left unlinked (being freed)",
+        || {
+            let (p, l) = loaded_osprey_bpf();
+            p == l
+        },
+        || format!("loaded now {:?}", loaded_osprey_bpf()),
+    );
     loaded_osprey_bpf()
 }
 
@@ -388,7 +496,11 @@ pub fn osprey_bpf_baseline() -> (usize, usize) {
 /// frees a program whose last fd closed after an RCU grace period, not at
 /// the process's exit, so a check right after exit can still list it.
 pub fn wait_unloaded(before: (usize, usize), what: &str) {
-    wait_until(what, || loaded_osprey_bpf() == before, || format!("loaded now {:?}, before {before:?}", loaded_osprey_bpf()));
+    wait_until(
+        what,
+        || loaded_osprey_bpf() == before,
+        || format!("loaded now {:?}, before {before:?}", loaded_osprey_bpf()),
+    );
 }
 
 /// nginx (one worker, access log off, `http_extra` in `http {}`) serving
@@ -416,7 +528,10 @@ fn nginx_server(dir: &Path, port: u16, http_extra: &str) -> Guard {
 /// A quiet server, once it accepts connections on `port`.
 fn serving(mut cmd: Command, port: u16) -> Guard {
     let c = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn();
-    let g = Guard(c.unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/setup.sh installs the test servers)")));
+    let g =
+        Guard(c.unwrap_or_else(|e| {
+            panic!("{cmd:?}: {e} (scripts/setup.sh installs the test servers)")
+        }));
     wait_port(port);
     g
 }

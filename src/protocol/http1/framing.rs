@@ -86,7 +86,9 @@ fn find_start(buf: &[u8], carries: Carries) -> Option<usize> {
         match carries {
             Carries::Requests => parser::plausible_request_start(b),
             Carries::Responses => parser::plausible_response_start(b),
-            Carries::Unknown => parser::plausible_response_start(b) || parser::plausible_request_start(b),
+            Carries::Unknown => {
+                parser::plausible_response_start(b) || parser::plausible_request_start(b)
+            }
         }
     })
 }
@@ -133,7 +135,14 @@ impl Http1Session {
     /// to its blank line first, so a 4 KiB response in one write copies
     /// its head and not its body. The result is what buffering every byte
     /// gives (the table tests split every input at every offset).
-    pub(super) fn feed(&mut self, d: Direction, mut bytes: &[u8], mut at: u64, stamp: Stamp, cx: &mut Ctx) {
+    pub(super) fn feed(
+        &mut self,
+        d: Direction,
+        mut bytes: &[u8],
+        mut at: u64,
+        stamp: Stamp,
+        cx: &mut Ctx,
+    ) {
         let mut processed = false;
         loop {
             let dir = &mut self.dirs[d];
@@ -470,7 +479,8 @@ impl Http1Session {
             };
         }
         if m.is_req {
-            self.req_methods.push_back((m.method.clone().unwrap_or_default(), m.start_mono()));
+            self.req_methods
+                .push_back((m.method.clone().unwrap_or_default(), m.start_mono()));
             if self.req_methods.len() > cx.cfg.max_pending.max(1) * 2 {
                 self.req_methods.pop_front();
             }

@@ -63,7 +63,15 @@ fn full_message<H>(
         Err(m) => return Parse::Invalid(m),
     };
     match body_len(&buf[hl..], framing, eof) {
-        Parse::Complete(body_bytes, n) => Parse::Complete(Message { head, head_len: hl, framing, body_bytes }, hl + n),
+        Parse::Complete(body_bytes, n) => Parse::Complete(
+            Message {
+                head,
+                head_len: hl,
+                framing,
+                body_bytes,
+            },
+            hl + n,
+        ),
         Parse::NeedMore => Parse::NeedMore,
         Parse::Invalid(m) => Parse::Invalid(m),
     }
@@ -82,5 +90,10 @@ pub fn parse_full_response(
     req_method: Option<&str>,
     eof: bool,
 ) -> Parse<Message<ResponseHead>> {
-    full_message(buf, parse_response(buf), |h| response_framing(req_method, h), eof)
+    full_message(
+        buf,
+        parse_response(buf),
+        |h| response_framing(req_method, h),
+        eof,
+    )
 }

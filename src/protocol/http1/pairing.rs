@@ -16,7 +16,11 @@ impl Http1Session {
         {
             let dir = &mut self.dirs[d];
             if !matches!(dir.mode, Mode::Tunnel | Mode::Resync | Mode::Paused) {
-                dir.mode = if m.is_req && m.upgrade_intent { Mode::Paused } else { Mode::Head };
+                dir.mode = if m.is_req && m.upgrade_intent {
+                    Mode::Paused
+                } else {
+                    Mode::Head
+                };
             }
         }
         let cap = cx.cfg.max_pending.max(1);
@@ -53,20 +57,28 @@ impl Http1Session {
 
     /// Pair queued responses with queued requests.
     pub(super) fn pair(&mut self, cx: &mut Ctx) {
-        while let Some((resp_first_ts, resp_after_gap)) = self.resps.front().map(|r| (r.first_ts, r.after_gap)) {
-            let too_early = self.reqs.front().is_some_and(|q| q.start_mono() > resp_first_ts);
+        while let Some((resp_first_ts, resp_after_gap)) =
+            self.resps.front().map(|r| (r.first_ts, r.after_gap))
+        {
+            let too_early = self
+                .reqs
+                .front()
+                .is_some_and(|q| q.start_mono() > resp_first_ts);
             if !self.reqs.is_empty() && !too_early {
                 if resp_after_gap {
                     // Responses were lost: answer the newest request that
                     // started before this response; older ones got no answer.
                     while self.reqs.len() > 1 && self.reqs[1].first_ts <= resp_first_ts {
-                        let Some(mut old) = self.reqs.pop_front() else { break };
+                        let Some(mut old) = self.reqs.pop_front() else {
+                            break;
+                        };
                         old.gap = true;
                         cx.stats.unanswered_requests += 1;
                         self.emit_txn(Some(&old), None, cx);
                     }
                 }
-                let (Some(req), Some(resp)) = (self.reqs.pop_front(), self.resps.pop_front()) else {
+                let (Some(req), Some(resp)) = (self.reqs.pop_front(), self.resps.pop_front())
+                else {
                     return;
                 };
                 self.emit_txn(Some(&req), Some(&resp), cx);
@@ -84,7 +96,9 @@ impl Http1Session {
             if !idle {
                 return;
             }
-            let Some(resp) = self.resps.pop_front() else { return };
+            let Some(resp) = self.resps.pop_front() else {
+                return;
+            };
             cx.stats.orphan_responses += 1;
             self.emit_txn(None, Some(&resp), cx);
         }
@@ -107,7 +121,11 @@ impl Http1Session {
         } else if req.upgrade_intent && matches!(self.dirs[req.dir].mode, Mode::Paused) {
             let rd = req.dir;
             let dir = &mut self.dirs[rd];
-            dir.mode = if dir.paused_gap { Mode::Resync } else { Mode::Head };
+            dir.mode = if dir.paused_gap {
+                Mode::Resync
+            } else {
+                Mode::Head
+            };
             dir.gap_pending |= dir.paused_gap;
             dir.paused_gap = false;
             self.dirty[rd] = true;
@@ -125,7 +143,8 @@ impl Http1Session {
             let mode = std::mem::replace(&mut self.dirs[d].mode, Mode::Tunnel);
             cx.stats.bytes_dropped += self.drop_buf(d, cx);
             if let Some(mut m) = self.dirs[d].cur.take() {
-                let clean = matches!(mode, Mode::Body(super::framing::Body::Close)) && reason == EndReason::Close;
+                let clean = matches!(mode, Mode::Body(super::framing::Body::Close))
+                    && reason == EndReason::Close;
                 if !clean {
                     m.gap = true;
                 }

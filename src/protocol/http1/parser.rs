@@ -79,9 +79,15 @@ impl Headers {
     /// converted lossily.
     fn from_block(block: &[u8], fields: Vec<[u32; 4]>) -> Headers {
         match std::str::from_utf8(block) {
-            Ok(text) => Headers { text: text.to_owned(), fields },
+            Ok(text) => Headers {
+                text: text.to_owned(),
+                fields,
+            },
             Err(_) => {
-                let mut h = Headers { text: String::new(), fields: Vec::with_capacity(fields.len()) };
+                let mut h = Headers {
+                    text: String::new(),
+                    fields: Vec::with_capacity(fields.len()),
+                };
                 for [a, b, c, d] in fields {
                     let n = String::from_utf8_lossy(&block[a as usize..b as usize]);
                     let v = String::from_utf8_lossy(&block[c as usize..d as usize]);
@@ -100,21 +106,30 @@ impl Headers {
     }
     /// (name, value) pairs in wire order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.fields
-            .iter()
-            .map(|&[a, b, c, d]| (&self.text[a as usize..b as usize], &self.text[c as usize..d as usize]))
+        self.fields.iter().map(|&[a, b, c, d]| {
+            (
+                &self.text[a as usize..b as usize],
+                &self.text[c as usize..d as usize],
+            )
+        })
     }
     /// Owned (name, value) pairs, for output.
     pub fn to_pairs(&self) -> Vec<(String, String)> {
-        self.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+        self.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
     }
     /// First value of `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
     /// All values of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
     /// True if any comma-separated element of any `name` field equals `token`
     /// (case-insensitive), e.g. `has_token("connection", "close")`.
@@ -175,7 +190,23 @@ const TCHAR: [bool; 256] = {
     while c < 256 {
         let b = c as u8;
         t[c] = b.is_ascii_alphanumeric()
-            || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
         c += 1;
     }
     t
@@ -227,11 +258,13 @@ fn version(i: &[u8]) -> Result<(&[u8], u8), Stop> {
     const V: &[u8] = b"HTTP/1.";
     let n = i.len().min(V.len());
     if i[..n] != V[..n] {
-        return Err(Stop::Bad(if i[..n.min(5)] == V[..n.min(5)] && i.len() > 5 && i[5].is_ascii_digit() {
-            "unsupported http version"
-        } else {
-            "bad http version"
-        }));
+        return Err(Stop::Bad(
+            if i[..n.min(5)] == V[..n.min(5)] && i.len() > 5 && i[5].is_ascii_digit() {
+                "unsupported http version"
+            } else {
+                "bad http version"
+            },
+        ));
     }
     match i.get(V.len()) {
         None => Err(Stop::More),
@@ -244,7 +277,9 @@ fn version(i: &[u8]) -> Result<(&[u8], u8), Stop> {
 
 /// A request method: the registered ones as static strings.
 fn method_str(b: &[u8]) -> Cow<'static, str> {
-    const KNOWN: [&str; 9] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
+    const KNOWN: [&str; 9] = [
+        "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
     match KNOWN.iter().find(|m| m.as_bytes() == b) {
         Some(m) => Cow::Borrowed(m),
         None => Cow::Owned(lossy(b)),

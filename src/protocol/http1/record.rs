@@ -7,7 +7,10 @@ use super::parser::{self, is_interim};
 use super::{Http1Session, NAME};
 use crate::event::Direction;
 use crate::protocol::Ctx;
-use crate::record::{epoch_ns, output_headers, MsgKind, MsgRecord, Record, TimeSpan, Transaction, HTTP1_VERSIONS, MSG_TYPE, TXN_TYPE};
+use crate::record::{
+    epoch_ns, output_headers, MsgKind, MsgRecord, Record, TimeSpan, Transaction, HTTP1_VERSIONS,
+    MSG_TYPE, TXN_TYPE,
+};
 
 /// One parsed request or response.
 #[derive(Clone, Debug)]
@@ -83,13 +86,18 @@ impl Msg {
             return Some(h.to_string());
         }
         let t = self.target.as_deref()?;
-        let rest = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://"))?;
+        let rest = t
+            .strip_prefix("http://")
+            .or_else(|| t.strip_prefix("https://"))?;
         Some(rest.split(['/', '?']).next().unwrap_or("").to_string())
     }
 
     fn path(&self) -> Option<String> {
         let t = self.target.as_deref()?;
-        let t = match t.strip_prefix("http://").or_else(|| t.strip_prefix("https://")) {
+        let t = match t
+            .strip_prefix("http://")
+            .or_else(|| t.strip_prefix("https://"))
+        {
             Some(rest) => match rest.find('/') {
                 Some(p) => &rest[p..],
                 None => "/",
@@ -104,7 +112,9 @@ impl Msg {
     }
 
     fn output_headers(&self, cx: &Ctx) -> Option<Vec<(String, String)>> {
-        cx.cfg.headers.then(|| output_headers(&self.headers.to_pairs(), cx.cfg.redact))
+        cx.cfg
+            .headers
+            .then(|| output_headers(&self.headers.to_pairs(), cx.cfg.redact))
     }
 }
 
@@ -113,7 +123,9 @@ impl Msg {
 pub(super) fn upgraded(req: Option<&Msg>, resp: Option<&Msg>) -> bool {
     resp.is_some_and(|m| m.tunnel)
         || (req.and_then(|m| m.method.as_deref()) == Some("CONNECT")
-            && resp.and_then(|m| m.status).is_some_and(|s| (200..300).contains(&s)))
+            && resp
+                .and_then(|m| m.status)
+                .is_some_and(|s| (200..300).contains(&s)))
 }
 
 /// `HTTP/1.<minor>`'s version as records give it.
@@ -135,14 +147,20 @@ impl Http1Session {
         let (latency_ns, ttfb_ns) = match (req, resp) {
             (Some(_), Some(r)) => {
                 let first = r.interim.map(|(_, t)| t).unwrap_or(r.first_ts);
-                (Some(r.last_ts.saturating_sub(start)), Some(first.saturating_sub(start)))
+                (
+                    Some(r.last_ts.saturating_sub(start)),
+                    Some(first.saturating_sub(start)),
+                )
             }
             _ => (None, None),
         };
         let t = Transaction {
             kind: TXN_TYPE,
             protocol: NAME,
-            span: TimeSpan { start_ns: epoch_ns(start, off), end_ns: epoch_ns(end, off) },
+            span: TimeSpan {
+                start_ns: epoch_ns(start, off),
+                end_ns: epoch_ns(end, off),
+            },
             latency_ns,
             ttfb_ns,
             method: req.and_then(|m| m.method.clone()),
@@ -182,9 +200,16 @@ impl Http1Session {
         let r = MsgRecord {
             kind: MSG_TYPE,
             protocol: NAME,
-            message: if m.is_req { MsgKind::Request } else { MsgKind::Response },
+            message: if m.is_req {
+                MsgKind::Request
+            } else {
+                MsgKind::Response
+            },
             direction: m.dir,
-            span: TimeSpan { start_ns: epoch_ns(start, off), end_ns: epoch_ns(end, off) },
+            span: TimeSpan {
+                start_ns: epoch_ns(start, off),
+                end_ns: epoch_ns(end, off),
+            },
             method: m.method.clone(),
             target: m.target.clone(),
             path: m.path(),

@@ -245,7 +245,11 @@ fn table_head_lengths_and_fields() {
         h.headers.get_all("VARY").collect::<Vec<_>>(),
         vec!["Accept", "Accept-Encoding"]
     );
-    assert_eq!(h.headers.iter().nth(3).unwrap().0, "vary", "original case kept");
+    assert_eq!(
+        h.headers.iter().nth(3).unwrap().0,
+        "vary",
+        "original case kept"
+    );
 
     let obs = cases()
         .into_iter()
