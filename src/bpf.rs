@@ -56,6 +56,41 @@ pub enum BtfMode {
 
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
+/// `--btf FILE` must be what libbpf takes as BTF: raw BTF (magic 0xeB9F,
+/// as `/sys/kernel/btf/vmlinux` or `bpftool btf dump ... format raw`
+/// writes it) or an ELF file (a vmlinux with a `.BTF` section). Anything
+/// else is refused here, before libbpf would fail with "Unknown error
+/// 4001" (LIBBPF_ERRNO__FORMAT).
+pub fn check_btf_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let mut n = 0;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| anyhow::anyhow!("--btf {}: {e}", path.display()))?;
+    if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        anyhow::bail!("--btf {}: not a regular file", path.display());
+    }
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => anyhow::bail!("--btf {}: {e}", path.display()),
+        }
+    }
+    let raw_btf =
+        n >= 8 && (head[..2] == [0x9f, 0xeb] || head[..2] == [0xeb, 0x9f]) && head[2] == 1;
+    let elf = n >= 4 && head[..4] == *b"\x7fELF";
+    if !raw_btf && !elf {
+        anyhow::bail!(
+            "--btf {}: not a BTF file (neither raw BTF, magic 0xeB9F, nor an ELF file with a .BTF section); \
+             give this kernel's BTF, e.g. a copy of /sys/kernel/btf/vmlinux from the same kernel build",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Where the probe hooks the kernel (`--hooks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Hooks {

@@ -30,7 +30,7 @@ Examples:
                                               reconcile the two vantages field by field
   osprey --synthetic | jq .                   try the output without BPF or root
 
-Stop with Ctrl-C (or SIGTERM): the probe detaches, drains and prints a summary
+Stop with Ctrl-C (or SIGTERM, SIGHUP): the probe detaches, drains and prints a summary
 on stderr. Records go to stdout (or --output); logs go to stderr.";
 
 const CHECK_EXAMPLES: &str = "\
@@ -44,7 +44,12 @@ const WIRE_EXAMPLES: &str = "\
 Examples:
   osprey wire capture.pcap | jq .             transactions seen on the wire
   sudo tcpdump -i lo -w lo.pcap port 8080     a capture to feed it
-  osprey wire --messages capture.pcapng       one record per HTTP message";
+  osprey wire --messages capture.pcapng       one record per HTTP message
+  sudo tcpdump -U -i lo -w - port 8080 | osprey wire -
+                                              live: records as transactions complete
+
+Exit status 0; 3 when the capture is truncated or corrupt (the records
+before the damage are written); 1 on other errors.";
 
 const RECON_EXAMPLES: &str = "\
 Examples:
@@ -123,9 +128,13 @@ struct RunArgs {
     /// keeps the first 15 bytes of a name: longer ones match by those.
     #[arg(short, long = "comm", value_name = "NAME")]
     comms: Vec<String>,
-    /// Write records to FILE instead of stdout.
+    /// Write records to FILE instead of stdout (created mode 0600; an
+    /// existing FILE that is a symbolic link is refused unless --force).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Write output files through a symbolic link at their path.
+    #[arg(long)]
+    force: bool,
     /// What to emit.
     #[arg(long, value_enum, default_value = "transactions")]
     records: Records,
@@ -143,7 +152,8 @@ struct RunArgs {
         allow_negative_numbers = true
     )]
     idle_timeout: u64,
-    /// Payload bytes captured per syscall (max 16384); larger transfers are still counted.
+    /// Payload bytes captured per syscall (64 to 16384, or 0 for no payload);
+    /// larger transfers are still counted.
     #[arg(long, default_value_t = abi::DEFAULT_CAPTURE as u32, value_name = "BYTES", allow_negative_numbers = true)]
     capture_bytes: u32,
     /// Sent writev/sendmsg iovecs after the first: captured whole up to this
@@ -242,6 +252,10 @@ fn init_logging(verbose: u8) {
     .init();
 }
 
+/// Smallest `--capture-bytes` but 0: a request line with a short target
+/// and the start of its head (docs/output.md, `--capture-bytes`).
+const MIN_CAPTURE: usize = 64;
+
 /// Longest `--poll-ms`: the poller notices Ctrl-C, SIGTERM and the end of
 /// `--duration` only between polls (a signal need not interrupt it).
 const MAX_POLL_MS: u64 = 1000;
@@ -309,12 +323,42 @@ fn validate(a: &RunArgs) -> Result<()> {
     if a.comms.iter().any(|c| c.is_empty()) {
         bail!("--comm: empty name");
     }
-    for c in a.comms.iter().filter(|c| c.len() >= abi::COMM_LEN) {
+    // one warning for every name cut, each named once
+    let mut cut: Vec<&String> = a
+        .comms
+        .iter()
+        .filter(|c| c.len() >= abi::COMM_LEN)
+        .collect();
+    cut.sort();
+    cut.dedup();
+    if !cut.is_empty() {
+        let given: Vec<String> = cut.iter().map(|c| format!("--comm {c}")).collect();
+        let kept: Vec<String> = cut
+            .iter()
+            .map(|c| format!("\"{}\"", kept_comm(c)))
+            .collect();
         log::warn!(
-            "--comm {c}: the kernel keeps only the first {} bytes of a command name; matching \"{}\"",
+            "{}: the kernel keeps only the first {} bytes of a command name; matching {}",
+            given.join(", "),
             abi::COMM_LEN - 1,
-            kept_comm(c)
+            kept.join(", ")
         );
+    }
+    if a.capture_bytes != 0 && (a.capture_bytes as usize) < MIN_CAPTURE {
+        bail!(
+            "--capture-bytes {}: at least {MIN_CAPTURE} (a request line, e.g. \"GET /path HTTP/1.1\", and the \
+             start of a head must fit in one capture), or 0 to capture no payload",
+            a.capture_bytes
+        );
+    }
+    if a.capture_bytes == 0 && !a.synthetic && a.records != Records::Events {
+        log::warn!(
+            "--capture-bytes 0: no payload is captured, so no HTTP message can be parsed and no transaction \
+             is recorded (only the probe's counters and --records events are meaningful)"
+        );
+    }
+    if let Some(p) = &a.btf {
+        bpf::check_btf_file(p)?;
     }
     if let Some(w) = a.workers.filter(|&w| w > 64) {
         bail!("--workers {w}: at most 64");
@@ -398,7 +442,12 @@ fn run(a: RunArgs) -> Result<()> {
         set_sched_batch();
     }
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    // SIGHUP (the terminal went away) stops like SIGTERM, with the summary
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
     }
     if let Some(d) = a.duration {
@@ -412,7 +461,7 @@ fn run(a: RunArgs) -> Result<()> {
     }
 
     let offset = clock::realtime_offset_ns();
-    let sink = JsonlSink::open(a.output.as_deref()).with_context(|| {
+    let sink = JsonlSink::open(a.output.as_deref(), a.force).with_context(|| {
         format!(
             "opening output {}",
             a.output.as_deref().unwrap_or("-".as_ref()).display()
@@ -547,7 +596,10 @@ fn main() -> ExitCode {
         None => run(cli.run),
         Some(Cmd::Run(r)) => run(r),
         Some(Cmd::Check(c)) => check::run(!c.no_mount),
-        Some(Cmd::Wire(w)) => osprey::wire::wire_cmd(&w),
+        Some(Cmd::Wire(w)) => match osprey::wire::wire_cmd(&w) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
         Some(Cmd::ReconDiff(r)) => {
             return match osprey::recon::recon_cmd(&r) {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

@@ -41,12 +41,13 @@ impl<W: Write + Send> JsonlSink<W> {
 }
 
 impl JsonlSink<Box<dyn Write + Send>> {
-    /// stdout when `path` is None or "-", else the file (created/truncated).
-    pub fn open(path: Option<&Path>) -> io::Result<Self> {
+    /// stdout when `path` is None or "-", else the file (created/truncated
+    /// by [`create_private`]; `force`: follow a symlink).
+    pub fn open(path: Option<&Path>, force: bool) -> io::Result<Self> {
         let w: Box<dyn Write + Send> = match path {
             None => Box::new(io::stdout()),
             Some(p) if p.as_os_str() == "-" => Box::new(io::stdout()),
-            Some(p) => Box::new(create_private(p)?),
+            Some(p) => Box::new(create_private(p, force)?),
         };
         Ok(JsonlSink::new(w))
     }
@@ -57,7 +58,14 @@ impl JsonlSink<Box<dyn Write + Send>> {
 /// headers. An existing file keeps its mode (it may be a FIFO, a device,
 /// or a file made readable on purpose); one that others can read is
 /// warned about.
-pub fn create_private(path: &Path) -> io::Result<File> {
+///
+/// An existing `path` that is a symbolic link is refused (an error naming
+/// it) unless `force`: Osprey runs as root, and a link planted where it
+/// writes would make it truncate and overwrite the link's target. The
+/// check is the open itself (`O_CREAT|O_EXCL`, then `O_NOFOLLOW`), not a
+/// look before it, so a link swapped in between cannot win. Only the last
+/// component of the path is checked (as with `O_NOFOLLOW`).
+pub fn create_private(path: &Path, force: bool) -> io::Result<File> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut o = std::fs::OpenOptions::new();
     o.write(true).mode(0o600);
@@ -68,7 +76,22 @@ pub fn create_private(path: &Path) -> io::Result<File> {
             Ok(f)
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let f = o.truncate(true).open(path)?;
+            if !force {
+                o.custom_flags(libc::O_NOFOLLOW);
+            }
+            let f = match o.truncate(true).open(path) {
+                Ok(f) => f,
+                Err(e) if !force && e.raw_os_error() == Some(libc::ELOOP) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!(
+                            "{} is a symbolic link: refusing to write through it (remove it, or pass --force)",
+                            path.display()
+                        ),
+                    ))
+                }
+                Err(e) => return Err(e),
+            };
             let meta = f.metadata()?;
             if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
                 log::warn!(
@@ -167,7 +190,7 @@ mod tests {
         // SAFETY: umask only changes the mask of this process (the other
         // tests create no files whose mode they check)
         let old = unsafe { libc::umask(0) };
-        let f = create_private(&p);
+        let f = create_private(&p, false);
         unsafe { libc::umask(old) };
         drop(f.unwrap());
         assert_eq!(
@@ -177,9 +200,44 @@ mod tests {
         // an existing file is truncated, its mode kept
         std::fs::write(&p, "old").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
-        drop(create_private(&p).unwrap());
+        drop(create_private(&p, false).unwrap());
         let m = std::fs::metadata(&p).unwrap();
         assert_eq!((m.len(), m.permissions().mode() & 0o7777), (0, 0o640));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_is_refused_unless_forced() {
+        let dir = std::env::temp_dir().join(format!("osprey-sink-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("target");
+        std::fs::write(&target, "keep me").unwrap();
+        let link = dir.join("out.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = create_private(&link, false).unwrap_err();
+        assert!(
+            e.to_string().contains("out.jsonl is a symbolic link"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        // forced: written through the link
+        drop(create_private(&link, true).unwrap());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_refused_not_followed() {
+        let dir = std::env::temp_dir().join(format!("osprey-sink-dangling-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("created-through-link");
+        let link = dir.join("out.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = create_private(&link, false).unwrap_err();
+        assert!(e.to_string().contains("is a symbolic link"), "{e}");
+        assert!(!target.exists(), "the link was followed");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

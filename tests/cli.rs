@@ -228,3 +228,299 @@ fn the_summary_reports_the_connection_tables_bounds_and_parser_panics() {
          0 captured bytes dropped (buffers capped at 262144 bytes per direction), 0 parser panics"
     );
 }
+
+fn tmp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("osprey-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn sample(name: &str) -> String {
+    format!("{}/tests/recon/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs osprey with umask 0.
+fn osprey_umask0(args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("RUST_LOG");
+    // SAFETY: umask is async-signal-safe; it runs in the child before exec
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0);
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn wire_and_recon_outputs_are_private_whatever_the_umask() {
+    let dir = tmp_dir("private");
+    let (w, d, s) = (
+        dir.join("wire.jsonl"),
+        dir.join("diff.jsonl"),
+        dir.join("summary.json"),
+    );
+    let o = osprey_umask0(&["wire", &sample("lo_python.pcap"), "-o", w.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = osprey_umask0(&[
+        "recon-diff",
+        "--wire",
+        &sample("lo_python.pcap"),
+        "--ebpf",
+        &sample("lo_python.probe.jsonl"),
+        "-o",
+        d.to_str().unwrap(),
+        "--summary-json",
+        s.to_str().unwrap(),
+    ]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    for p in [&w, &d, &s] {
+        assert_eq!(mode(p), 0o600, "{}", p.display());
+    }
+    assert!(std::fs::metadata(&w).unwrap().len() > 0);
+    assert!(std::fs::metadata(&s).unwrap().len() > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_output_path_that_is_a_symlink_is_refused_unless_forced() {
+    let dir = tmp_dir("symlink");
+    let target = dir.join("precious");
+    let link = dir.join("out.jsonl");
+    std::fs::write(&target, "keep").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let l = link.to_str().unwrap();
+    let pcap = sample("lo_python.pcap");
+    let probe = sample("lo_python.probe.jsonl");
+    let want = format!("{l} is a symbolic link");
+    for args in [
+        vec!["--synthetic", "--synthetic-conns", "1", "-o", l],
+        vec!["wire", &pcap, "-o", l],
+        vec!["recon-diff", "--wire", &pcap, "--ebpf", &probe, "-o", l],
+        vec![
+            "recon-diff",
+            "--wire",
+            &pcap,
+            "--ebpf",
+            &probe,
+            "--summary-json",
+            l,
+        ],
+    ] {
+        let o = osprey(&args);
+        let err = stderr(&o);
+        assert!(
+            matches!(o.status.code(), Some(1 | 2)),
+            "{args:?}: {:?} {err}",
+            o.status
+        );
+        assert!(err.contains(&want), "{args:?}: {err}");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "keep",
+            "{args:?}"
+        );
+    }
+    let o = osprey(&["wire", &pcap, "-o", l, "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&target)
+        .unwrap()
+        .contains("http_transaction"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn wire_exits_3_after_writing_what_it_could_of_a_truncated_capture() {
+    let dir = tmp_dir("truncated");
+    let whole = std::fs::read(sample("lo_python.pcap")).unwrap();
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &whole[..3000]).unwrap();
+    let o = osprey(&["wire", cut.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("stopped reading the capture at byte"), "{err}");
+    let recs = String::from_utf8_lossy(&o.stdout).lines().count();
+    assert_eq!(recs, 2, "records before the damage");
+    // the whole capture: 0
+    let o = osprey(&["wire", &sample("lo_python.pcap")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn wire_reads_a_live_capture_from_stdin_and_writes_records_as_they_complete() {
+    use std::io::{BufRead, Write};
+    use std::process::Stdio;
+    let pcap = std::fs::read(sample("lo_python.pcap")).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["wire", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&pcap).unwrap();
+    stdin.flush().unwrap();
+    // stdin stays open: the records must come before its end
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(out).lines() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines = Vec::new();
+    while lines.len() < 6 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => lines.push(l),
+            Err(_) => break,
+        }
+    }
+    assert_eq!(lines.len(), 6, "records before the end of stdin: {lines:?}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited before stdin ended"
+    );
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(lines.iter().all(|l| l.contains("\"source\":\"wire\"")));
+    assert!(
+        rx.recv_timeout(Duration::from_secs(5)).is_err(),
+        "records after the end"
+    );
+}
+
+#[test]
+fn a_btf_file_that_is_not_btf_is_named_as_such() {
+    let dir = tmp_dir("btf");
+    let f = dir.join("not-btf");
+    std::fs::write(&f, "hello, this is text\n").unwrap();
+    refused(
+        &["--btf", f.to_str().unwrap()],
+        &format!("--btf {}: not a BTF file", f.display()),
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn capture_bytes_below_a_request_line_are_refused() {
+    refused(
+        &["--synthetic", "--capture-bytes", "10"],
+        "--capture-bytes 10: at least 64",
+    );
+    refused(
+        &["--synthetic", "--capture-bytes", "63"],
+        "--capture-bytes 63: at least 64",
+    );
+    let o = osprey(&[
+        "--synthetic",
+        "--synthetic-conns",
+        "1",
+        "--capture-bytes",
+        "64",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn the_comm_truncation_warning_is_printed_once() {
+    let o = osprey(&[
+        "--synthetic",
+        "--synthetic-conns",
+        "1",
+        "--comm",
+        "a-very-long-process-name",
+        "--comm",
+        "a-very-long-process-name",
+        "--comm",
+        "another-long-process-name",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        err.matches("the kernel keeps only the first 15 bytes")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(err.matches("\"a-very-long-pro\"").count(), 1, "{err}");
+    assert!(err.contains("\"another-long-pr\""), "{err}");
+}
+
+#[test]
+fn sighup_stops_with_the_same_summary_as_sigterm() {
+    use std::process::Stdio;
+    let mut summaries = Vec::new();
+    for sig in [libc::SIGTERM, libc::SIGHUP] {
+        let mut child = Command::new(BIN)
+            .args(["--synthetic", "--synthetic-conns", "18446744073709551615"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // running once records flow
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 1];
+        std::io::Read::read_exact(&mut out, &mut first).unwrap();
+        // SAFETY: a signal to our own child
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let reader = std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let o = child.wait_with_output().unwrap();
+        reader.join().unwrap().unwrap();
+        let err = stderr(&o);
+        assert!(o.status.success(), "signal {sig}: {:?} {err}", o.status);
+        let lines: Vec<&str> = err
+            .lines()
+            .map(|l| l.split(',').next().unwrap_or(""))
+            .collect();
+        summaries.push(lines.join("\n"));
+    }
+    assert!(
+        summaries[0].contains("osprey: synthetic"),
+        "{}",
+        summaries[0]
+    );
+    assert!(
+        summaries[0].contains("osprey: tracker: "),
+        "{}",
+        summaries[0]
+    );
+    assert_eq!(summaries[0].lines().count(), summaries[1].lines().count());
+    for (a, b) in summaries[0].lines().zip(summaries[1].lines()) {
+        assert_eq!(a.split(' ').next(), b.split(' ').next());
+        assert_eq!(a.split(' ').nth(1), b.split(' ').nth(1));
+    }
+}
+
+#[test]
+fn recon_diff_of_a_directory_is_an_error_not_a_spin() {
+    let dir = tmp_dir("recon-dir");
+    let t = Instant::now();
+    for sides in ["auto", "client"] {
+        let o = osprey(&[
+            "recon-diff",
+            "--wire",
+            &sample("lo_python.pcap"),
+            "--ebpf",
+            dir.to_str().unwrap(),
+            "--sides",
+            sides,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("Is a directory"), "{}", stderr(&o));
+    }
+    assert!(t.elapsed() < Duration::from_secs(30));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -269,9 +269,15 @@ pub fn load<'obj, F: Flavor>(
     cfg: &ProbeConfig,
     hooks: Hooks,
 ) -> Result<F::Loaded<'obj>> {
-    let loaded = open
-        .load()
-        .map_err(|e| explain_load_error(&e, cfg.verbose))?;
+    let loaded = open.load().map_err(|e| match &cfg.btf {
+        // LIBBPF_ERRNO__FORMAT: an ELF file without usable .BTF
+        Some(p) if e.to_string().contains("4001") => anyhow!(
+            "--btf {}: libbpf could not read BTF from this file ({e}): give raw BTF or a vmlinux ELF file \
+             with a .BTF section of this kernel",
+            p.display()
+        ),
+        _ => explain_load_error(&e, cfg.verbose),
+    })?;
     log::debug!(
         "BPF programs loaded and verified ({}, {})",
         F::LABEL,

@@ -35,6 +35,8 @@ pub(super) struct Input {
     /// Transaction records without addresses or timestamps, or whose
     /// fields do not fit the record type.
     pub(super) unusable: u64,
+    /// Why the first unusable record was (e.g. a number out of range).
+    pub(super) first_unusable: Option<String>,
     /// Lines of other record types (messages, events, non-objects).
     pub(super) other_records: u64,
     /// Records of a protocol recon does not compare.
@@ -54,6 +56,7 @@ impl Input {
             max_end: i64::MIN,
             records: 0,
             unusable: 0,
+            first_unusable: None,
             other_records: 0,
             other_protocol: 0,
             bad_lines: 0,
@@ -96,9 +99,11 @@ impl Input {
                     self.other_protocol += 1;
                     continue;
                 }
-                ReadLine::Unfit { .. } => {
+                ReadLine::Unfit { error, .. } => {
                     self.records += 1;
                     self.unusable += 1;
+                    self.first_unusable
+                        .get_or_insert_with(|| format!("record {}: {error}", self.records));
                     continue;
                 }
             };
@@ -108,7 +113,11 @@ impl Input {
                     self.max_end = self.max_end.max(r.ts_end);
                     return Some(r);
                 }
-                Err(_) => self.unusable += 1,
+                Err(why) => {
+                    self.unusable += 1;
+                    self.first_unusable
+                        .get_or_insert_with(|| format!("record {}: {why}", self.records));
+                }
             }
         }
     }

@@ -86,6 +86,10 @@ pub struct ReconArgs {
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+    /// Write output files (-o, --summary-json; created mode 0600) through a
+    /// symbolic link at their path instead of refusing.
+    #[arg(long)]
+    pub force: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -148,6 +152,13 @@ fn run_engine(
             eng.summary.notes.push(format!(
                 "{} input: {} lines were not JSON (first: {e})",
                 i.name, i.bad_lines
+            ));
+        }
+        if let Some(e) = &i.first_unusable {
+            eng.summary.notes.push(format!(
+                "{} input: {} transaction records were skipped because a field is missing, of the wrong \
+                 type or out of range, or they have no addresses (first: {e})",
+                i.name, i.unusable
             ));
         }
         if i.other_protocol > 0 {
@@ -241,11 +252,19 @@ pub fn recon_cmd(args: &ReconArgs) -> anyhow::Result<i32> {
         sides,
     };
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => match crate::sink::create_private(p) {
+        Some(p) => match crate::sink::create_private(p, args.force) {
             Ok(f) => Box::new(BufWriter::new(f)),
             Err(e) => return bad(format!("creating {}: {e}", p.display())),
         },
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    // created before the comparison, so that a refused path is said first
+    let mut summary_file = match &args.summary_json {
+        Some(p) => match crate::sink::create_private(p, args.force) {
+            Ok(f) => Some(f),
+            Err(e) => return bad(format!("creating {}: {e}", p.display())),
+        },
+        None => None,
     };
     let mut wire = Input::new("wire", wit);
     let mut ebpf = Input::new("ebpf", eit);
@@ -267,7 +286,10 @@ pub fn recon_cmd(args: &ReconArgs) -> anyhow::Result<i32> {
     eprintln!("{}", human(&summary));
     if let Some(p) = &args.summary_json {
         let text = serde_json::to_string_pretty(&summary)? + "\n";
-        std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+        if let Some(f) = summary_file.as_mut() {
+            f.write_all(text.as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
+        }
     }
     for (i, path) in [(&wire, &args.wire), (&ebpf, &args.ebpf)] {
         if let Some(e) = &i.io_error {

@@ -302,6 +302,13 @@ fn unusable_and_foreign_records_are_counted_not_fatal() {
     assert_eq!(s.unusable_records, 2);
     assert_eq!(s.ebpf_records, 0);
     assert!(
+        s.notes.iter().any(|n| n
+            .contains("ebpf input: 2 transaction records were skipped because a field is missing")
+            && n.contains("(first: record 1: no addresses)")),
+        "{:?}",
+        s.notes
+    );
+    assert!(
         s.notes
             .iter()
             .any(|n| n.contains("1 records of another protocol")),
@@ -365,6 +372,7 @@ fn run_cmd(wire: PathBuf, ebpf: PathBuf, tag: &str) -> Value {
         sides: Sides::Auto,
         window_s: 10.0,
         summary_json: Some(sum.clone()),
+        force: false,
     };
     let code = recon_cmd(&args).unwrap();
     let diffs: Vec<Value> = std::fs::read_to_string(&out)
@@ -498,6 +506,7 @@ fn input_errors_exit_2() {
         sides: Sides::Auto,
         window_s: 10.0,
         summary_json: None,
+        force: false,
     };
     assert_eq!(recon_cmd(&args).unwrap(), 2);
     args.wire = sample("lo_python.pcap");
@@ -529,4 +538,23 @@ fn input_errors_exit_2() {
     let _ = std::fs::remove_dir(dir);
     let _ = std::fs::remove_file(garbage);
     let _ = std::fs::remove_file(tmp("err.out"));
+}
+
+#[test]
+fn records_with_numbers_out_of_range_are_counted_and_explained() {
+    let mut big = rec("client", C, S, 0, "/a", 200, 3, "ebpf");
+    big["status"] = json!(70000);
+    let mut neg = rec("client", C, S, 10, "/b", 200, 3, "ebpf");
+    neg["local_port"] = json!(-1);
+    let ok = rec("client", C, S, 20, "/c", 200, 3, "ebpf");
+    let (s, _) = run(vec![], vec![big, neg, ok], [true, false]);
+    assert_eq!(s.unusable_records, 2);
+    assert_eq!(s.ebpf_records, 1);
+    let note = s
+        .notes
+        .iter()
+        .find(|n| n.starts_with("ebpf input: 2 transaction records were skipped"))
+        .unwrap_or_else(|| panic!("no note: {:?}", s.notes));
+    assert!(note.contains("out of range"), "{note}");
+    assert!(note.contains("70000"), "{note}");
 }

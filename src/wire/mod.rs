@@ -25,12 +25,17 @@ use tcp::{ReasmConfig, ReasmStats, Reassembler};
 #[derive(clap::Args, Debug, Clone)]
 pub struct WireArgs {
     /// Capture file (pcap or pcapng; link types Ethernet, Linux SLL/SLL2,
-    /// NULL/loopback, raw IP).
+    /// NULL/loopback, raw IP), or `-` for stdin (`tcpdump -w - | osprey
+    /// wire -`: records are written as they complete).
     #[arg(value_name = "FILE.pcap")]
     pub file: PathBuf,
-    /// Write JSONL records here instead of stdout.
+    /// Write JSONL records here instead of stdout (created mode 0600; a
+    /// symbolic link is refused unless --force).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write the output file through a symbolic link at its path.
+    #[arg(long)]
+    pub force: bool,
     /// Include request/response header lists in records.
     #[arg(long)]
     pub headers: bool,
@@ -236,22 +241,51 @@ pub fn is_capture(path: &std::path::Path) -> std::io::Result<bool> {
     Ok(pcap::sniff(&head[..n]).is_some())
 }
 
-/// `osprey wire FILE`: capture → JSONL records; summary on stderr.
-pub fn wire_cmd(args: &WireArgs) -> anyhow::Result<()> {
+/// Exit status of `osprey wire` when the capture could not be read to its
+/// end (corrupt or truncated): the records before the damage were written.
+pub const EXIT_CAPTURE_ENDED_EARLY: u8 = 3;
+
+/// `osprey wire FILE` (or `-`: stdin): capture → JSONL records; summary on
+/// stderr. Returns the exit status: 0, or [`EXIT_CAPTURE_ENDED_EARLY`].
+pub fn wire_cmd(args: &WireArgs) -> anyhow::Result<u8> {
     let cfg = tracker_config(args.headers, !args.no_redact, args.messages);
-    let mut stream = open(&args.file, cfg)?;
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(BufWriter::new(
-            crate::sink::create_private(p).with_context(|| format!("creating {}", p.display()))?,
+    let out: Box<dyn Write> = match &args.output {
+        Some(p) if p.as_os_str() != "-" => Box::new(BufWriter::new(
+            crate::sink::create_private(p, args.force)
+                .with_context(|| format!("creating {}", p.display()))?,
         )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+        _ => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
+    let summary = if args.file.as_os_str() == "-" {
+        // a live pipe (`tcpdump -w - | osprey wire -`): each record goes
+        // out as soon as it is complete
+        let stream = WireStream::new(std::io::stdin().lock(), cfg)
+            .map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
+        write_records(stream, out, true)?
+    } else {
+        write_records(open(&args.file, cfg)?, out, false)?
+    };
+    eprintln!("{}", summary.human());
+    Ok(if summary.error.is_some() {
+        EXIT_CAPTURE_ENDED_EARLY
+    } else {
+        0
+    })
+}
+
+fn write_records<R: Read>(
+    mut stream: WireStream<R>,
+    mut out: Box<dyn Write>,
+    live: bool,
+) -> anyhow::Result<WireSummary> {
     for rec in stream.by_ref() {
         writeln!(out, "{}", rec.to_json_line()).context("writing records")?;
+        if live {
+            out.flush().context("writing records")?;
+        }
     }
     out.flush().context("writing records")?;
-    eprintln!("{}", stream.summary().human());
-    Ok(())
+    Ok(stream.summary())
 }
 
 #[cfg(test)]
