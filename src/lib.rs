@@ -16,6 +16,7 @@ pub mod procnet;
 pub mod protocol;
 pub mod recon;
 pub mod record;
+pub mod redact;
 pub mod sink;
 pub mod synthetic;
 pub mod tracefs;

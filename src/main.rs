@@ -24,6 +24,9 @@ Examples:
   sudo osprey | jq 'select(.status >= 500)'   server errors as they happen
   sudo osprey --records events | jq 'select(.kind==\"data\")'
                                               raw syscall events with payloads
+  sudo osprey --headers --redact-header X-Session --redact-param session
+                                              also redact these (Authorization, Cookie,
+                                              ?token=... and others are by default)
   sudo osprey check                           can this kernel run Osprey?
   osprey wire capture.pcap | jq .             the same records from a pcap (wire side)
   osprey recon-diff --wire capture.pcap --ebpf probe.jsonl
@@ -45,6 +48,8 @@ Examples:
   osprey wire capture.pcap | jq .             transactions seen on the wire
   sudo tcpdump -i lo -w lo.pcap port 8080     a capture to feed it
   osprey wire --messages capture.pcapng       one record per HTTP message
+  osprey wire --headers --redact-header X-Session capture.pcap
+                                              headers, this one's values redacted too
   sudo tcpdump -U -i lo -w - port 8080 | osprey wire -
                                               live: records as transactions complete
 
@@ -141,8 +146,20 @@ struct RunArgs {
     /// Include request and response headers in records.
     #[arg(long)]
     headers: bool,
-    /// With --headers: do not redact Authorization, Proxy-Authorization, Cookie, Set-Cookie.
-    #[arg(long, requires = "headers")]
+    /// Also redact the values of this header (repeatable), in --headers
+    /// lists and event payloads; added to Authorization,
+    /// Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key, X-Auth-Token,
+    /// X-Amz-Security-Token, Api-Key.
+    #[arg(long, value_name = "NAME")]
+    redact_header: Vec<String>,
+    /// Also redact the values of this query parameter (repeatable), in
+    /// `target` and in request lines of event payloads; added to token,
+    /// access_token, api_key, password, sig.
+    #[arg(long, value_name = "NAME")]
+    redact_param: Vec<String>,
+    /// DANGEROUS: write credentials (header values, query parameters,
+    /// payloads) as captured, unredacted, to whoever reads the output.
+    #[arg(long, conflicts_with_all = ["redact_header", "redact_param"])]
     no_redact: bool,
     /// Flush a connection's state after this long without events.
     #[arg(
@@ -468,10 +485,16 @@ fn run(a: RunArgs) -> Result<()> {
         )
     })?;
     let records = a.records;
+    let redact = if a.no_redact {
+        log::warn!("--no-redact: credentials (header values, query parameters, payloads) are written as captured");
+        osprey::redact::Redact::off()
+    } else {
+        osprey::redact::Redact::with(&a.redact_header, &a.redact_param)
+    };
     let tcfg = TrackerConfig {
         idle_timeout_ns: a.idle_timeout.saturating_mul(1_000_000_000),
         headers: a.headers,
-        redact: !a.no_redact,
+        redact: redact.clone(),
         emit_transactions: records == Records::Transactions,
         emit_messages: records == Records::Messages,
         realtime_offset_ns: offset as i128,
@@ -480,7 +503,7 @@ fn run(a: RunArgs) -> Result<()> {
     let (tcfg_max_conns, tcfg_max_buf) = (tcfg.max_conns, tcfg.max_buf_bytes);
     let make = move |_shard: usize| -> Box<dyn Worker> {
         match records {
-            Records::Events => Box::new(EventsWorker::new(offset)),
+            Records::Events => Box::new(EventsWorker::new(offset, redact.clone())),
             Records::Transactions | Records::Messages => Box::new(TrackerWorker::new(tcfg.clone())),
         }
     };

@@ -80,6 +80,7 @@ pub struct EventFormatter {
     realtime_offset_ns: i64,
     conns: HashMap<ConnId, (Role, Option<SockAddrs>)>,
     max_conns: usize,
+    redact: crate::redact::Redact,
 }
 
 impl EventFormatter {
@@ -88,7 +89,14 @@ impl EventFormatter {
             realtime_offset_ns,
             conns: HashMap::new(),
             max_conns: 1 << 16,
+            redact: crate::redact::Redact::off(),
         }
+    }
+
+    /// Payloads with credentials masked byte for byte (lengths kept).
+    pub fn redact(mut self, redact: crate::redact::Redact) -> Self {
+        self.redact = redact;
+        self
     }
 
     pub fn format(&mut self, ev: &Event) -> EventRecord {
@@ -154,7 +162,7 @@ impl EventFormatter {
                 r.cap_len = Some(d.cap_len());
                 r.latency_ns =
                     (d.start_ns != 0 && d.ts_ns >= d.start_ns).then(|| d.ts_ns - d.start_ns);
-                r.payload = Some(escape_payload(&d.payload));
+                r.payload = Some(escape_payload(&self.redact.payload(&d.payload)));
             }
             Event::Close(c) => {
                 r.syscall = Syscall::Close;
@@ -230,6 +238,51 @@ mod tests {
         }));
         assert_eq!(cl.local_port, Some(1));
         assert!(f.conns.is_empty());
+    }
+
+    #[test]
+    fn event_payloads_are_redacted_with_lengths_kept() {
+        let p = ProcInfo {
+            tgid: 1,
+            tid: 2,
+            comm: "x".into(),
+        };
+        let c = ConnId {
+            tgid: 1,
+            proc_start_ns: 3,
+            fd: 4,
+            gen: 5,
+        };
+        let payload =
+            b"GET /a?token=s3cr3t HTTP/1.1\r\nAuthorization: Bearer s3cr3t\r\n\r\n".to_vec();
+        let ev = Event::Data(DataEvent {
+            ts_ns: 10,
+            start_ns: 4,
+            conn: c,
+            proc: p,
+            dir: Direction::Egress,
+            pos: 100,
+            orig_len: 5000,
+            payload: payload.clone(),
+            syscall: Syscall::Write,
+        });
+        let d = EventFormatter::new(0)
+            .redact(crate::redact::Redact::default())
+            .format(&ev);
+        let text = d.payload.clone().unwrap();
+        assert_eq!(
+            text,
+            "GET /a?token=****** HTTP/1.1\r\nAuthorization: *************\r\n\r\n"
+        );
+        assert_eq!(text.len(), payload.len());
+        assert_eq!(
+            (d.pos, d.orig_len, d.cap_len),
+            (Some(100), Some(5000), Some(payload.len() as u32))
+        );
+        let raw = EventFormatter::new(0)
+            .redact(crate::redact::Redact::off())
+            .format(&ev);
+        assert!(raw.payload.unwrap().contains("Bearer s3cr3t"));
     }
 
     #[test]

@@ -432,8 +432,9 @@ fn out_rx_is_idle(batch: &[Output]) -> bool {
 pub struct EventsWorker(crate::output::EventFormatter);
 
 impl EventsWorker {
-    pub fn new(realtime_offset_ns: i64) -> Self {
-        EventsWorker(crate::output::EventFormatter::new(realtime_offset_ns))
+    /// Payloads redacted with `redact` (docs/security.md).
+    pub fn new(realtime_offset_ns: i64, redact: crate::redact::Redact) -> Self {
+        EventsWorker(crate::output::EventFormatter::new(realtime_offset_ns).redact(redact))
     }
 }
 
@@ -531,7 +532,7 @@ mod tests {
             let p = Pipeline::start(
                 workers,
                 8,
-                |_| Box::new(EventsWorker::new(0)),
+                |_| Box::new(EventsWorker::new(0, crate::redact::Redact::default())),
                 Box::new(BrokenPipe),
             );
             assert!(p.healthy());
@@ -556,7 +557,12 @@ mod tests {
     fn inline_mode_processes_in_the_callers_thread() {
         let sink = VecSink::default();
         let lines = sink.0.clone();
-        let p = Pipeline::start(0, 8, |_| Box::new(EventsWorker::new(0)), Box::new(sink));
+        let p = Pipeline::start(
+            0,
+            8,
+            |_| Box::new(EventsWorker::new(0, crate::redact::Redact::default())),
+            Box::new(sink),
+        );
         let mut b = p.batcher();
         for pos in 0..100 {
             b.push(data(1, pos));
@@ -575,7 +581,12 @@ mod tests {
     fn batched_submission_keeps_order_and_counts() {
         let sink = VecSink::default();
         let lines = sink.0.clone();
-        let p = Pipeline::start(2, 8, |_| Box::new(EventsWorker::new(0)), Box::new(sink));
+        let p = Pipeline::start(
+            2,
+            8,
+            |_| Box::new(EventsWorker::new(0, crate::redact::Redact::default())),
+            Box::new(sink),
+        );
         {
             let mut b = p.batcher();
             for pos in 0..1000 {
@@ -617,7 +628,7 @@ mod tests {
                     if transactions {
                         Box::new(TrackerWorker::new(TrackerConfig::default()))
                     } else {
-                        Box::new(EventsWorker::new(0))
+                        Box::new(EventsWorker::new(0, crate::redact::Redact::default()))
                     }
                 },
                 Box::new(sink),
@@ -670,7 +681,12 @@ mod tests {
     fn per_connection_order_holds_and_nothing_is_lost() {
         let sink = VecSink::default();
         let lines = sink.0.clone();
-        let p = Pipeline::start(3, 4, |_| Box::new(EventsWorker::new(0)), Box::new(sink));
+        let p = Pipeline::start(
+            3,
+            4,
+            |_| Box::new(EventsWorker::new(0, crate::redact::Redact::default())),
+            Box::new(sink),
+        );
         for pos in 0..500 {
             for fd in 0..7 {
                 p.submit(data(fd, pos));

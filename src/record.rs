@@ -378,27 +378,6 @@ pub fn epoch_ns(mono_ns: u64, realtime_offset_ns: i128) -> i64 {
     (mono_ns as i128 + realtime_offset_ns).clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
-/// Header names whose values are replaced by "[REDACTED]" when redacting.
-pub const REDACTED_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-];
-
-/// Copy headers for output, redacting credentials if asked.
-pub fn output_headers(h: &[(String, String)], redact: bool) -> Vec<(String, String)> {
-    h.iter()
-        .map(|(n, v)| {
-            if redact && REDACTED_HEADERS.iter().any(|r| n.eq_ignore_ascii_case(r)) {
-                (n.clone(), "[REDACTED]".to_string())
-            } else {
-                (n.clone(), v.clone())
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,19 +573,5 @@ mod tests {
                 "{to}"
             );
         }
-    }
-
-    #[test]
-    fn redaction() {
-        let h = vec![
-            ("Authorization".to_string(), "Bearer x".to_string()),
-            ("cookie".to_string(), "a=b".to_string()),
-            ("Accept".to_string(), "*/*".to_string()),
-        ];
-        let r = output_headers(&h, true);
-        assert_eq!(r[0].1, "[REDACTED]");
-        assert_eq!(r[1].1, "[REDACTED]");
-        assert_eq!(r[2].1, "*/*");
-        assert_eq!(output_headers(&h, false), h);
     }
 }

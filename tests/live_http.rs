@@ -265,7 +265,7 @@ fn wrk_load_every_request_is_a_record() {
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn headers_are_opt_in_and_secrets_redacted() {
     let site = Site::nginx("headers", &[("h.txt", &body(5))]);
-    let url = site.url("/h.txt");
+    let url = site.url("/h.txt?token=t0k3n&x=1");
     let get = |tag: &str| {
         curl(&[
             "-o",
@@ -275,6 +275,8 @@ fn headers_are_opt_in_and_secrets_redacted() {
             "-H",
             "Cookie: sid=abc",
             "-H",
+            "X-Api-Key: k3yk3y",
+            "-H",
             &format!("X-Tag: {tag}"),
             &url,
         ]);
@@ -282,13 +284,38 @@ fn headers_are_opt_in_and_secrets_redacted() {
     for (args, tag) in [
         (vec![], "plain"),
         (vec!["--headers"], "redacted"),
+        (vec!["--headers", "--redact-header", "x-tag"], "extra"),
         (vec!["--headers", "--no-redact"], "raw"),
+        (vec!["--records", "events"], "events"),
     ] {
         let mut a = vec!["--comm", "curl"];
         a.extend(args.iter().copied());
         let probe = Osprey::start(&a, site.dir.join(format!("{tag}.jsonl")));
         get(tag);
         let (recs, _) = probe.stop_ok();
+        if tag == "events" {
+            // the request as curl sent it, masked byte for byte
+            let sent: Vec<&serde_json::Value> = recs
+                .iter()
+                .filter(|e| e["kind"] == "data" && e["dir"] == "egress")
+                .collect();
+            let all: String = sent
+                .iter()
+                .map(|e| e["payload"].as_str().unwrap_or(""))
+                .collect();
+            assert!(all.contains("GET /h.txt?token=*****&x=1 HTTP/1.1"), "{all}");
+            assert!(all.contains("Authorization: *************\r\n"), "{all}");
+            assert!(all.contains("X-Api-Key: ******\r\n"), "{all}");
+            assert!(all.contains("X-Tag: events"), "{all}");
+            for secret in ["s3cr3t", "t0k3n", "sid=abc", "k3yk3y"] {
+                assert!(!all.contains(secret), "{secret} leaked: {all}");
+            }
+            for e in sent {
+                let p = e["payload"].as_str().unwrap();
+                assert_eq!(p.len() as u64, e["cap_len"].as_u64().unwrap(), "{e}");
+            }
+            continue;
+        }
         let t = txns(&recs, "curl");
         assert_eq!(t.len(), 1, "{tag}: {recs:?}");
         let r = t[0];
@@ -305,18 +332,29 @@ fn headers_are_opt_in_and_secrets_redacted() {
                     r.get("req_headers").is_none() && r.get("resp_headers").is_none(),
                     "{r}"
                 );
+                assert_eq!(r["target"], "/h.txt?token=[REDACTED]&x=1");
                 assert!(!r.to_string().contains("s3cr3t"));
+                assert!(!r.to_string().contains("t0k3n"));
             }
-            "redacted" => {
+            "redacted" | "extra" => {
                 assert_eq!(hdr("authorization").as_deref(), Some("[REDACTED]"));
                 assert_eq!(hdr("cookie").as_deref(), Some("[REDACTED]"));
-                assert_eq!(hdr("x-tag").as_deref(), Some("redacted"));
+                assert_eq!(hdr("x-api-key").as_deref(), Some("[REDACTED]"));
+                let want_tag = if tag == "extra" {
+                    "[REDACTED]"
+                } else {
+                    "redacted"
+                };
+                assert_eq!(hdr("x-tag").as_deref(), Some(want_tag));
                 assert!(r["resp_headers"].as_array().is_some_and(|h| !h.is_empty()));
-                assert!(!r.to_string().contains("s3cr3t"), "secret leaked: {r}");
+                for secret in ["s3cr3t", "t0k3n", "k3yk3y"] {
+                    assert!(!r.to_string().contains(secret), "{secret} leaked: {r}");
+                }
             }
             _ => {
                 assert_eq!(hdr("authorization").as_deref(), Some("Bearer s3cr3t"));
                 assert_eq!(hdr("cookie").as_deref(), Some("sid=abc"));
+                assert_eq!(r["target"], "/h.txt?token=t0k3n&x=1");
             }
         }
     }

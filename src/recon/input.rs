@@ -179,7 +179,10 @@ pub(super) type WireSummaryCell = Rc<RefCell<Option<crate::wire::WireSummary>>>;
 pub(super) fn wire_input(path: &Path) -> anyhow::Result<(RecIter, WireSummaryCell)> {
     let cell = WireSummaryCell::default();
     if crate::wire::is_capture(path).with_context(|| format!("opening {}", path.display()))? {
-        let stream = crate::wire::open(path, crate::wire::tracker_config(false, true, false))?;
+        let stream = crate::wire::open(
+            path,
+            crate::wire::tracker_config(false, crate::redact::Redact::default(), false),
+        )?;
         let mut stream = Some(stream);
         let out = cell.clone();
         let it = std::iter::from_fn(move || {

@@ -37,8 +37,9 @@ pub struct TrackerConfig {
     pub max_pending: usize,
     /// Include header lists in records.
     pub headers: bool,
-    /// Redact credential headers when `headers` is set.
-    pub redact: bool,
+    /// What to redact: header values (with `headers`) and query
+    /// parameter values in targets.
+    pub redact: crate::redact::Redact,
     pub emit_transactions: bool,
     pub emit_messages: bool,
     /// epoch_ns = monotonic_ns + realtime_offset_ns.
@@ -60,7 +61,7 @@ impl Default for TrackerConfig {
             max_buf_bytes: 256 * 1024,
             max_pending: 64,
             headers: false,
-            redact: true,
+            redact: crate::redact::Redact::default(),
             emit_transactions: true,
             emit_messages: false,
             realtime_offset_ns: 0,

@@ -980,9 +980,40 @@ fn headers_and_redaction() {
     assert_eq!(rh[0].1, "h");
     assert_eq!(t.resp_headers.as_ref().unwrap()[0].1, "[REDACTED]");
     assert!(!json(&recs)[0].contains("Zm9v"));
-    cfg.redact = false;
+    cfg.redact = crate::redact::Redact::off();
     let (recs, _) = run_cfg(cfg, &s.events);
     assert!(json(&recs)[0].contains("Basic Zm9vOmJhcg=="));
+}
+
+#[test]
+fn query_secrets_are_redacted_in_target_of_transactions_and_messages() {
+    let q = b"GET /login?user=bob&password=hunter2&token=t0k HTTP/1.1\r\nHost: h\r\nX-Api-Key: k3y\r\n\r\n";
+    let r = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let s = Script::new(27)
+        .open(Role::Client)
+        .send(E, q)
+        .send(I, r)
+        .close();
+    let mut cfg = TrackerConfig::default();
+    cfg.headers = true;
+    cfg.emit_messages = true;
+    let (recs, _) = run_cfg(cfg.clone(), &s.events);
+    let t = &txns(&recs)[0];
+    assert_eq!(
+        t.target.as_deref(),
+        Some("/login?user=bob&password=[REDACTED]&token=[REDACTED]")
+    );
+    assert_eq!(t.path.as_deref(), Some("/login"));
+    assert_eq!(t.req_headers.as_ref().unwrap()[1].1, "[REDACTED]");
+    let all = json(&recs).join("\n");
+    for secret in ["hunter2", "t0k", "k3y"] {
+        assert!(!all.contains(secret), "{secret} in {all}");
+    }
+    cfg.redact = crate::redact::Redact::off();
+    let (recs, _) = run_cfg(cfg, &s.events);
+    assert!(json(&recs)
+        .join("\n")
+        .contains("password=hunter2&token=t0k"));
 }
 
 #[test]

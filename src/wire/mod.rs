@@ -39,8 +39,18 @@ pub struct WireArgs {
     /// Include request/response header lists in records.
     #[arg(long)]
     pub headers: bool,
-    /// With --headers: do not redact credential headers.
-    #[arg(long)]
+    /// Also redact the values of this header (repeatable; added to
+    /// Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key,
+    /// X-Auth-Token, X-Amz-Security-Token, Api-Key).
+    #[arg(long, value_name = "NAME")]
+    pub redact_header: Vec<String>,
+    /// Also redact the values of this query parameter in targets
+    /// (repeatable; added to token, access_token, api_key, password, sig).
+    #[arg(long, value_name = "NAME")]
+    pub redact_param: Vec<String>,
+    /// DANGEROUS: write credentials (header values, query parameters) as
+    /// they are, unredacted.
+    #[arg(long, conflicts_with_all = ["redact_header", "redact_param"])]
     pub no_redact: bool,
     /// Emit one record per message instead of per transaction.
     #[arg(long)]
@@ -117,7 +127,11 @@ pub struct WireStream<R: Read> {
 }
 
 /// Tracker settings for wire flows.
-pub fn tracker_config(headers: bool, redact: bool, messages: bool) -> TrackerConfig {
+pub fn tracker_config(
+    headers: bool,
+    redact: crate::redact::Redact,
+    messages: bool,
+) -> TrackerConfig {
     TrackerConfig {
         headers,
         redact,
@@ -248,7 +262,12 @@ pub const EXIT_CAPTURE_ENDED_EARLY: u8 = 3;
 /// `osprey wire FILE` (or `-`: stdin): capture → JSONL records; summary on
 /// stderr. Returns the exit status: 0, or [`EXIT_CAPTURE_ENDED_EARLY`].
 pub fn wire_cmd(args: &WireArgs) -> anyhow::Result<u8> {
-    let cfg = tracker_config(args.headers, !args.no_redact, args.messages);
+    let redact = if args.no_redact {
+        crate::redact::Redact::off()
+    } else {
+        crate::redact::Redact::with(&args.redact_header, &args.redact_param)
+    };
+    let cfg = tracker_config(args.headers, redact, args.messages);
     let out: Box<dyn Write> = match &args.output {
         Some(p) if p.as_os_str() != "-" => Box::new(BufWriter::new(
             crate::sink::create_private(p, args.force)

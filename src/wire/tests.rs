@@ -440,7 +440,7 @@ fn conversation(with_syn: bool, lose_resp_middle: bool) -> Vec<(u64, Vec<u8>)> {
 fn run(bytes: Vec<u8>) -> (Vec<serde_json::Value>, WireSummary) {
     let mut s = WireStream::new(
         std::io::Cursor::new(bytes),
-        tracker_config(false, true, false),
+        tracker_config(false, crate::redact::Redact::default(), false),
     )
     .unwrap();
     let recs: Vec<serde_json::Value> = s

@@ -8,8 +8,7 @@ use super::{Http1Session, NAME};
 use crate::event::Direction;
 use crate::protocol::Ctx;
 use crate::record::{
-    epoch_ns, output_headers, MsgKind, MsgRecord, Record, TimeSpan, Transaction, HTTP1_VERSIONS,
-    MSG_TYPE, TXN_TYPE,
+    epoch_ns, MsgKind, MsgRecord, Record, TimeSpan, Transaction, HTTP1_VERSIONS, MSG_TYPE, TXN_TYPE,
 };
 
 /// One parsed request or response.
@@ -111,10 +110,17 @@ impl Msg {
         self.header("content-type").map(str::to_string)
     }
 
+    /// The target as records give it: redacted query parameter values
+    /// replaced (`path` has no query).
+    fn output_target(&self, cx: &Ctx) -> Option<String> {
+        let t = self.target.as_deref()?;
+        Some(cx.cfg.redact.target(t).into_owned())
+    }
+
     fn output_headers(&self, cx: &Ctx) -> Option<Vec<(String, String)>> {
         cx.cfg
             .headers
-            .then(|| output_headers(&self.headers.to_pairs(), cx.cfg.redact))
+            .then(|| cx.cfg.redact.headers(&self.headers.to_pairs()))
     }
 }
 
@@ -164,7 +170,7 @@ impl Http1Session {
             latency_ns,
             ttfb_ns,
             method: req.and_then(|m| m.method.clone()),
-            target: req.and_then(|m| m.target.clone()),
+            target: req.and_then(|m| m.output_target(cx)),
             path: req.and_then(|m| m.path()),
             host: req.and_then(|m| m.host()),
             http_version: Some(version_str(any.minor)),
@@ -211,7 +217,7 @@ impl Http1Session {
                 end_ns: epoch_ns(end, off),
             },
             method: m.method.clone(),
-            target: m.target.clone(),
+            target: m.output_target(cx),
             path: m.path(),
             host: m.host(),
             http_version: version_str(m.minor),
