@@ -73,6 +73,9 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     field!(w, "no_response", bool, t.no_response);
     field!(w, "interim_status", opt_int, t.interim_status);
     field!(w, "upgraded", bool, t.upgraded);
+    if t.incomplete {
+        w.raw(b",\"incomplete\":true");
+    }
     if let Some(h) = &t.req_headers {
         w.raw(b",\"req_headers\":");
         w.headers(h);
@@ -206,6 +209,7 @@ pub(crate) mod tests {
             no_response: false,
             interim_status: Some(100),
             upgraded: false,
+            incomplete: false,
             req_headers: None,
             resp_headers: None,
         }
@@ -255,6 +259,7 @@ pub(crate) mod tests {
         n.truncated = false;
         n.no_response = true;
         n.upgraded = true;
+        n.incomplete = true;
         check(&n);
         n.conn.role = Role::Client;
         n.method = Some(Cow::Owned("PROPFIND".into()));

@@ -576,8 +576,8 @@ fn run(a: RunArgs) -> Result<()> {
                 .sum::<u64>()
         };
         say!(
-            "osprey: tracker: {} connections ({} evicted at the cap of {} per worker, {} expired idle), {} captured bytes dropped (buffers capped at {} bytes per direction), {} parser panics",
-            sum("conns_seen"), sum("conns_evicted"), tcfg_max_conns, sum("conns_expired"), sum("bytes_dropped"), tcfg_max_buf, sum("parser_panics")
+            "osprey: tracker: {} connections ({} evicted at the cap of {} per worker, {} expired idle), {} captured bytes dropped (buffers capped at {} bytes per direction), {} incomplete requests, {} parser panics",
+            sum("conns_seen"), sum("conns_evicted"), tcfg_max_conns, sum("conns_expired"), sum("bytes_dropped"), tcfg_max_buf, sum("incomplete_requests"), sum("parser_panics")
         );
     }
     if a.verbose > 0 {

@@ -173,6 +173,11 @@ pub struct Transaction {
     pub interim_status: Option<u16>,
     /// The connection switched protocols (101, CONNECT 2xx).
     pub upgraded: bool,
+    /// The request was not complete (head or body) when its connection
+    /// ended (close, idle expiry, eviction, end of the run); written only
+    /// when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub incomplete: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub req_headers: Option<Vec<(String, String)>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,6 +224,9 @@ pub struct MsgRecord {
     /// A 1xx response other than 101.
     pub interim: bool,
     pub upgraded: bool,
+    /// A request not complete when its connection ended; only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub incomplete: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<Vec<(String, String)>>,
 }
@@ -300,6 +308,10 @@ pub fn read_json_line(line: &[u8]) -> Result<ReadLine, serde_json::Error> {
         )
     };
     Ok(r.map_or_else(|error| ReadLine::Unfit { kind, error }, ReadLine::Record))
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn http1() -> &'static str {
@@ -408,6 +420,7 @@ mod tests {
             truncated: false,
             interim: false,
             upgraded: true,
+            incomplete: false,
             headers: Some(vec![("Server".into(), "x".into())]),
         }
     }

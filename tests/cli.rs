@@ -225,7 +225,7 @@ fn the_summary_reports_the_connection_tables_bounds_and_parser_panics() {
     assert_eq!(
         line,
         "osprey: tracker: 6 connections (0 evicted at the cap of 16384 per worker, 0 expired idle), \
-         0 captured bytes dropped (buffers capped at 262144 bytes per direction), 0 parser panics"
+         0 captured bytes dropped (buffers capped at 262144 bytes per direction), 0 incomplete requests, 0 parser panics"
     );
 }
 

@@ -499,3 +499,47 @@ fn nginx_sendfile_bodies_are_counted_by_the_socket_hooks() {
         }
     }
 }
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn requests_abandoned_mid_head_or_mid_body_give_incomplete_records() {
+    let site = Site::nginx("aborted", &[("a.txt", &body(5))]);
+    let probe = site.probe(&["--comm", "nginx"]);
+    let port = site.port;
+    // half a head, then the client gives up (a slowloris abandoned)
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.write_all(b"GET /a.txt?token=t0k3n HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n")
+        .unwrap();
+    // a body announced as 1000 bytes, 10 sent
+    let mut u = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    u.write_all(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")
+        .unwrap();
+    // a connection that sends nothing is no request
+    let n = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    drop(n);
+    drop(c);
+    drop(u);
+    // nginx closes each connection once its client has: records then
+    probe.wait_for_records("two incomplete records", |r| {
+        r.iter().filter(|t| t["incomplete"] == true).count() >= 2
+    });
+    let (recs, err) = probe.stop_ok();
+    let t = txns(&recs, "nginx");
+    let inc: Vec<&&Value> = t.iter().filter(|r| r["incomplete"] == true).collect();
+    assert_eq!(inc.len(), 2, "{t:?}");
+    let head = inc.iter().find(|r| r["method"] == "GET").expect("the GET");
+    assert_eq!(head["target"], "/a.txt?token=[REDACTED]");
+    assert_eq!(head["no_response"], true);
+    assert_eq!(head["req_header_count"], 2);
+    let post = inc
+        .iter()
+        .find(|r| r["method"] == "POST")
+        .expect("the POST");
+    assert_eq!(post["req_body_bytes"], 10);
+    assert_eq!(
+        t.len(),
+        2,
+        "a connection without bytes gave a record: {t:?}"
+    );
+    assert!(err.contains(" 2 incomplete requests,"), "{err}");
+}

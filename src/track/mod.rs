@@ -96,6 +96,9 @@ pub struct TrackerStats {
     /// Heads or bodies that failed to parse.
     pub unparseable: u64,
     pub unanswered_requests: u64,
+    /// Requests whose head or body was not complete when their connection
+    /// ended (each gives a record with `incomplete`).
+    pub incomplete_requests: u64,
     pub orphan_responses: u64,
     /// Events that arrived ahead of a missing position and were held.
     pub reordered_events: u64,

@@ -1570,3 +1570,120 @@ fn detection_takes_the_surest_protocol_and_falls_back_to_the_first() {
     );
     assert!(detect(&[], b"GET", &hint).is_none());
 }
+
+#[test]
+fn a_head_cut_short_by_close_gives_an_incomplete_record() {
+    // a slowloris: request line and one header, then the client gives up
+    let s = Script::new(80)
+        .open(Role::Server)
+        .send(
+            I,
+            b"GET /slow?token=t HTTP/1.1\r\nHost: h\r\nX-Api-Key: k\r\nX-Pa",
+        )
+        .close();
+    let mut cfg = TrackerConfig::default();
+    cfg.headers = true;
+    let (recs, st) = run_cfg(cfg, &s.events);
+    let t = txns(&recs);
+    assert_eq!(t.len(), 1, "{recs:?}");
+    let r = &t[0];
+    assert!(r.incomplete && r.no_response && !r.gap);
+    assert_eq!(r.method.as_deref(), Some("GET"));
+    assert_eq!(r.target.as_deref(), Some("/slow?token=[REDACTED]"));
+    assert_eq!(r.host.as_deref(), Some("h"));
+    assert_eq!(r.http_version, Some("1.1"));
+    assert_eq!(r.req_header_count, Some(2));
+    assert_eq!(r.req_header_bytes, Some(55));
+    assert_eq!(r.req_body_bytes, Some(0));
+    assert_eq!(
+        r.req_headers.as_ref().unwrap()[1],
+        ("X-Api-Key".to_string(), "[REDACTED]".to_string())
+    );
+    assert_eq!(st.incomplete_requests, 1);
+    assert_eq!(st.unanswered_requests, 0);
+    assert!(json(&recs)[0].contains(r#""upgraded":false,"incomplete":true"#));
+}
+
+#[test]
+fn a_request_line_cut_short_gives_an_incomplete_record_without_method() {
+    let s = Script::new(81)
+        .open(Role::Server)
+        .send(I, b"POST /upl")
+        .close();
+    let (recs, st) = run(&s.events);
+    let t = txns(&recs);
+    assert_eq!(t.len(), 1, "{recs:?}");
+    assert!(t[0].incomplete);
+    assert_eq!(t[0].method, None);
+    assert_eq!(t[0].target, None);
+    assert_eq!(t[0].req_header_bytes, Some(9));
+    assert_eq!(st.incomplete_requests, 1);
+}
+
+#[test]
+fn a_body_cut_short_by_close_gives_an_incomplete_record() {
+    let s = Script::new(82)
+        .open(Role::Server)
+        .send(
+            I,
+            b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n0123456789",
+        )
+        .close();
+    let (recs, st) = run(&s.events);
+    let t = txns(&recs);
+    assert_eq!(t.len(), 1, "{recs:?}");
+    assert!(t[0].incomplete && t[0].no_response);
+    assert_eq!(t[0].method.as_deref(), Some("POST"));
+    assert_eq!(t[0].req_body_bytes, Some(10));
+    assert_eq!(st.incomplete_requests, 1);
+}
+
+#[test]
+fn a_connection_closed_without_bytes_or_with_non_http_is_no_request() {
+    let empty = Script::new(83).open(Role::Server).close();
+    let (recs, st) = run(&empty.events);
+    assert!(recs.is_empty(), "{recs:?}");
+    assert_eq!(st.incomplete_requests, 0);
+    let junk = Script::new(84)
+        .open(Role::Server)
+        .send(I, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        .close();
+    let (recs, st) = run(&junk.events);
+    assert!(txns(&recs).iter().all(|t| !t.incomplete), "{recs:?}");
+    assert_eq!(st.incomplete_requests, 0);
+}
+
+#[test]
+fn a_complete_exchange_is_not_incomplete_and_writes_no_field() {
+    let s = Script::new(85)
+        .open(Role::Client)
+        .send(E, &req("/ok"))
+        .send(I, &resp("fine"))
+        .close();
+    let (recs, st) = run(&s.events);
+    assert_eq!(st.incomplete_requests, 0);
+    assert!(!json(&recs)[0].contains("incomplete"));
+}
+
+#[test]
+fn incomplete_heads_of_many_connections_are_bounded_by_the_table() {
+    // 2,000 half-sent heads: one record each once they end, memory held
+    // only in each connection's (capped) buffer, the table capped
+    let mut cfg = TrackerConfig::default();
+    cfg.max_conns = 100;
+    let mut t = Tracker::new(cfg);
+    let mut out = Vec::new();
+    for n in 0..2000 {
+        let s = Script::new(1000 + n)
+            .open(Role::Server)
+            .send(I, b"GET / HTTP/1.1\r\nHost: h\r\n");
+        for e in &s.events {
+            t.on_event(e, &mut out);
+        }
+    }
+    assert!(t.stats().conns_active <= 100);
+    t.flush_all(&mut out);
+    let st = t.stats();
+    assert_eq!(st.incomplete_requests, 2000);
+    assert_eq!(txns(&out).iter().filter(|t| t.incomplete).count(), 2000);
+}

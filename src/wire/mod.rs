@@ -81,7 +81,7 @@ impl WireSummary {
             "wire: {} packets ({} TCP segments; skipped: {} non-IP, {} non-TCP, {} IP fragments, {} malformed, {} unsupported link type)\n\
              wire: {} flows ({} mid-stream, {} closed, {} reset), {} payload bytes, {} retransmitted bytes, {} out-of-order segments\n\
              wire: {} gaps ({} bytes missing from the capture), {} bytes cut by snaplen\n\
-             wire: {} transactions, {} messages, {} unanswered requests, {} unparseable heads",
+             wire: {} transactions, {} messages, {} unanswered requests, {} incomplete requests, {} unparseable heads",
             self.packets,
             self.tcp_segments,
             self.skipped_non_ip,
@@ -102,6 +102,7 @@ impl WireSummary {
             self.tracker.transactions,
             self.tracker.messages,
             self.tracker.unanswered_requests,
+            self.tracker.incomplete_requests,
             self.tracker.unparseable,
         );
         if let Some(e) = &self.error {

@@ -101,7 +101,75 @@ fn carries(role: Role, d: Direction) -> Carries {
     }
 }
 
+/// Most header lines of an unfinished head kept for its record.
+const PARTIAL_HEADERS_MAX: usize = 100;
+
 impl Http1Session {
+    /// The start of a request that direction `d` holds unfinished (its
+    /// head not complete) as a message: method, target and version when
+    /// its request line is complete, the header lines that are,
+    /// `header_bytes` the head bytes seen. None when the buffer holds no
+    /// plausible request start (nothing, or not a request: a connection
+    /// that closes with 0 bytes sent is no request). Built from what is
+    /// buffered already (bounded by `max_buf_bytes`), nothing more kept.
+    pub(super) fn partial_request(&self, d: Direction, cx: &Ctx) -> Option<Msg> {
+        let dir = &self.dirs[d];
+        if !matches!(dir.mode, Mode::Head) || carries(cx.conn.role, d) == Carries::Responses {
+            return None;
+        }
+        let buf: &[u8] = &dir.input.buf;
+        if buf.is_empty() || !parser::plausible_request_start(buf) {
+            return None;
+        }
+        let mut lines = buf.split_inclusive(|&b| b == b'\n');
+        let mut m = Msg {
+            is_req: true,
+            dir: d,
+            header_bytes: buf.len() as u64,
+            gap: dir.gap_pending,
+            incomplete: true,
+            ..Msg::default()
+        };
+        let trim = |l: &[u8]| -> String {
+            let l = l.strip_suffix(b"\n").unwrap_or(l);
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            String::from_utf8_lossy(l).into_owned()
+        };
+        if let Some(first) = lines.next().filter(|l| l.ends_with(b"\n")) {
+            let line = trim(first);
+            let mut parts = line.split(' ');
+            if let (Some(method), Some(target), Some(version), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            {
+                if let Some(minor) = version.strip_prefix("HTTP/1.") {
+                    m.method = Some(method.to_string().into());
+                    m.target = Some(target.to_string());
+                    m.minor = minor.parse().unwrap_or(1);
+                }
+            }
+            if m.method.is_some() {
+                let pairs: Vec<(String, String)> = lines
+                    .filter(|l| l.ends_with(b"\n"))
+                    .map(trim)
+                    .take_while(|l| !l.is_empty())
+                    .take(PARTIAL_HEADERS_MAX)
+                    .filter_map(|l| {
+                        let (n, v) = l.split_once(':')?;
+                        Some((n.to_string(), v.trim().to_string()))
+                    })
+                    .collect();
+                m.headers = parser::Headers::from_pairs(&pairs);
+            }
+        }
+        let first = dir.input.stamp_at(dir.input.pos);
+        let last = dir.input.stamp_at(dir.input.pos + buf.len() as u64 - 1);
+        m.first_ts = first.ts;
+        m.first_start_ns = first.start_ns;
+        m.last_ts = last.ts;
+        m.tid = first.tid;
+        Some(m)
+    }
+
     /// Throw away direction `d`'s buffered bytes; returns how many.
     pub(super) fn drop_buf(&mut self, d: Direction, cx: &Ctx) -> u64 {
         self.dirs[d].input.drop_all(cx.streams[d].next_pos)

@@ -139,7 +139,10 @@ impl Http1Session {
             Some(Direction::Ingress) => [Direction::Ingress, Direction::Egress],
             _ => BOTH,
         };
+        // at most one per direction: the bytes of a head not finished
+        let mut partial = Vec::new();
         for d in order {
+            partial.extend(self.partial_request(d, cx));
             let mode = std::mem::replace(&mut self.dirs[d].mode, Mode::Tunnel);
             cx.stats.bytes_dropped += self.drop_buf(d, cx);
             if let Some(mut m) = self.dirs[d].cur.take() {
@@ -147,6 +150,11 @@ impl Http1Session {
                     && reason == EndReason::Close;
                 if !clean {
                     m.gap = true;
+                    if m.is_req {
+                        // its body did not come whole
+                        m.incomplete = true;
+                        cx.stats.incomplete_requests += 1;
+                    }
                 }
                 self.finish(d, m, cx);
             }
@@ -166,6 +174,12 @@ impl Http1Session {
         while let Some(resp) = self.resps.pop_front() {
             cx.stats.orphan_responses += 1;
             self.emit_txn(None, Some(&resp), cx);
+        }
+        // last: a head not finished is the last request of its direction
+        for m in partial {
+            cx.stats.incomplete_requests += 1;
+            self.emit_msg(&m, cx);
+            self.emit_txn(Some(&m), None, cx);
         }
     }
 }

@@ -34,6 +34,8 @@ pub(super) struct Msg {
     pub tunnel: bool,
     pub interim: Option<(u16, u64)>,
     pub after_gap: bool,
+    /// A request cut short by the end of its connection.
+    pub incomplete: bool,
 }
 
 impl Default for Msg {
@@ -59,6 +61,7 @@ impl Default for Msg {
             tunnel: false,
             interim: None,
             after_gap: false,
+            incomplete: false,
         }
     }
 }
@@ -190,6 +193,7 @@ impl Http1Session {
             no_response: req.is_some() && resp.is_none(),
             interim_status: resp.and_then(|m| m.interim.map(|(s, _)| s)),
             upgraded: upgraded(req, resp),
+            incomplete: req.is_some_and(|m| m.incomplete),
             req_headers: req.and_then(|m| m.output_headers(cx)),
             resp_headers: resp.and_then(|m| m.output_headers(cx)),
         };
@@ -232,6 +236,7 @@ impl Http1Session {
             truncated: m.truncated,
             interim: m.status.is_some_and(is_interim),
             upgraded: m.tunnel,
+            incomplete: m.incomplete,
             headers: m.output_headers(cx),
         };
         cx.emit(Record::Message(Box::new(r)));
