@@ -39,6 +39,8 @@ pub struct Redact(Option<Arc<Names>>);
 struct Names {
     headers: Vec<String>,
     params: Vec<String>,
+    /// Length of the longest name in `headers`.
+    longest_header: usize,
 }
 
 impl Default for Redact {
@@ -66,8 +68,10 @@ impl Redact {
             v.dedup();
             v
         };
+        let headers = lower(DEFAULT_HEADERS, headers);
         Redact(Some(Arc::new(Names {
-            headers: lower(DEFAULT_HEADERS, headers),
+            longest_header: headers.iter().map(|h| h.trim().len()).max().unwrap_or(0),
+            headers,
             params: lower(DEFAULT_PARAMS, params),
         })))
     }
@@ -189,13 +193,20 @@ impl Redact {
         }
     }
 
-    /// Ranges to mask in one line (without its line break).
+    /// Ranges to mask in one line (without its line break). Only the
+    /// start of a line is looked at to decide (a header name, a method):
+    /// a long body line costs a few bytes' look, not a scan.
     fn line_secrets(&self, line: &[u8]) -> Vec<(usize, usize)> {
-        // a header: token ':' OWS value
-        if let Some(colon) = line.iter().position(|&b| b == b':') {
+        let Some(n) = &self.0 else { return vec![] };
+        if !line.first().is_some_and(u8::is_ascii_alphabetic) {
+            return vec![];
+        }
+        // a header: token ':' OWS value (the name no longer than the
+        // longest redacted one)
+        let head = &line[..line.len().min(n.longest_header + 1)];
+        if let Some(colon) = head.iter().position(|&b| b == b':') {
             let name = &line[..colon];
-            if !name.is_empty()
-                && name.iter().all(|&b| is_tchar(b))
+            if name.iter().all(|&b| is_tchar(b))
                 && std::str::from_utf8(name).is_ok_and(|n| self.header(n))
             {
                 let mut s = colon + 1;
@@ -209,8 +220,11 @@ impl Redact {
                 };
             }
         }
-        // a request line: method SP target [SP version]
-        let Some(sp) = line.iter().position(|&b| b == b' ') else {
+        // a request line: method SP target [SP version]; methods are short
+        let Some(sp) = line[..line.len().min(MAX_METHOD + 1)]
+            .iter()
+            .position(|&b| b == b' ')
+        else {
             return vec![];
         };
         if sp == 0
@@ -221,12 +235,20 @@ impl Redact {
             return vec![];
         }
         let target = &line[sp + 1..];
+        let target = &target[..target
+            .iter()
+            .position(|&b| b == b' ')
+            .unwrap_or(target.len())];
         self.param_values(target)
             .into_iter()
             .map(|(s, e)| (sp + 1 + s, sp + 1 + e))
             .collect()
     }
 }
+
+/// Longest request method looked for at a line's start in payloads
+/// (`UPDATEREDIRECTREF`, the longest registered, has 17 letters).
+const MAX_METHOD: usize = 24;
 
 /// RFC 9110 token characters (header names).
 fn is_tchar(b: u8) -> bool {
@@ -405,6 +427,22 @@ mod tests {
             &*on().payload(p),
             &b"GET /a HTTP/1.1\r\n\r\nGET /b?sig=* HTTP/1.1\r\nCookie: *\r\n\r\n"[..]
         );
+    }
+
+    #[test]
+    fn payload_long_added_header_names_and_long_targets_are_masked() {
+        let r = Redact::with(
+            &["X-A-Very-Long-Credential-Header-Name".to_string()],
+            &["k".to_string()],
+        );
+        let long = "a".repeat(5000);
+        let p = format!(
+            "GET /{long}?k=v&sig=12 HTTP/1.1\r\nx-a-very-long-credential-header-name: s3\r\n\r\n"
+        );
+        let want = format!(
+            "GET /{long}?k=*&sig=** HTTP/1.1\r\nx-a-very-long-credential-header-name: **\r\n\r\n"
+        );
+        assert_eq!(&*r.payload(p.as_bytes()), want.as_bytes());
     }
 
     #[test]
