@@ -82,13 +82,28 @@ pub fn create_private(path: &Path, force: bool) -> io::Result<File> {
             let f = match o.truncate(true).open(path) {
                 Ok(f) => f,
                 Err(e) if !force && e.raw_os_error() == Some(libc::ELOOP) => {
+                    // a link to a terminal, pipe or socket (`-o /dev/stdout`)
+                    // cannot clobber a file's contents: opened without
+                    // truncating, then checked on the descriptor itself
+                    use std::os::unix::fs::FileTypeExt;
+                    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
+                        let t = f.metadata()?.file_type();
+                        if t.is_char_device() || t.is_fifo() || t.is_socket() {
+                            return Ok(f);
+                        }
+                    }
                     return Err(io::Error::new(
                         io::ErrorKind::AlreadyExists,
                         format!(
-                            "{} is a symbolic link: refusing to write through it (remove it, or pass --force)",
-                            path.display()
+                            "{} is a symbolic link: refusing to write through it (remove it, or pass --force){}",
+                            path.display(),
+                            if path.starts_with("/dev") || path.starts_with("/proc") {
+                                "; for standard output write -o -"
+                            } else {
+                                ""
+                            }
                         ),
-                    ))
+                    ));
                 }
                 Err(e) => return Err(e),
             };
@@ -224,6 +239,19 @@ mod tests {
         // forced: written through the link
         drop(create_private(&link, true).unwrap());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_to_a_terminal_pipe_or_device_is_written_through() {
+        // `-o /dev/stdout` is a link to /proc/self/fd/1: a stream, not a file to clobber
+        let dir = std::env::temp_dir().join(format!("osprey-sink-devlink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("out.jsonl");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        let mut f = create_private(&link, false).expect("a link to a character device is allowed");
+        f.write_all(b"{}\n").unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
