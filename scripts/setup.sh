@@ -41,8 +41,21 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-linux-gnu || true
 
+# scripts/fuzz (part of the test command) runs cargo fuzz: the nightly
+# toolchain (for -Zsanitizer) and cargo-fuzz, pinned to a version that
+# builds with the stable toolchain here
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "setup.sh: installing the nightly toolchain (for cargo fuzz)" >&2
+  rustup toolchain install nightly --profile minimal
+fi
+CARGO_FUZZ_VERSION=0.13.2
+if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
+  echo "setup.sh: installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+fi
+
 # tracefs: Osprey mounts it itself, but tools like bpftool expect it.
 if [ ! -d /sys/kernel/tracing/events ]; then
   mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
 fi
-echo "setup.sh: ok (clang $(clang --version | head -1 | grep -o '[0-9][0-9.]*' | head -1), $(cargo --version))" >&2
+echo "setup.sh: ok (clang $(clang --version | head -1 | grep -o '[0-9][0-9.]*' | head -1), $(cargo --version), $(cargo fuzz --version))" >&2

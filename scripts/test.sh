@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, CI): installs what is missing, builds, runs unit
-# tests, live BPF tests (root), the smoke script and the kernel matrix.
+# tests, live BPF tests (root), the fuzz targets (bounded), the smoke script
+# and the kernel matrix.
 # Nothing here may be skipped and still pass: OSPREY_SKIP_LIVE is refused,
 # any test the harness reports as ignored fails the run, and in CI
 # (CI=true, set by .ci/run) a kernel the matrix could not fetch fails it.
@@ -34,6 +35,9 @@ OSPREY_TEST_HOOKS=syscalls cargo_test --release --test live_probe --test live_ht
 # unit tests and the non-live targets once more in a debug build: overflow
 # checks and debug_assert! are on there
 cargo_test --lib --test output_docs --test cli
+# every cargo-fuzz target for a bounded time (OSPREY_FUZZ_SECONDS each,
+# default 40); a crash fails the run and prints the input
+scripts/fuzz
 tests/smoke/smoke.sh
 # CO-RE portability: Debian kernels under qemu, plus this host
 # (OSPREY_SKIP_MATRIX=1 skips it; a failing row is re-run once and says so)

@@ -9,6 +9,8 @@ pub mod check;
 pub mod clock;
 pub mod decode;
 pub mod event;
+#[cfg(any(fuzzing, test))]
+pub mod fuzzing;
 pub mod jsonline;
 pub mod output;
 pub mod pipeline;

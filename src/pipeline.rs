@@ -63,7 +63,7 @@ pub struct Pipeline {
     inline: Option<std::sync::Mutex<Inline>>,
     shards: Vec<Sender<Vec<Event>>>,
     workers: Vec<JoinHandle<serde_json::Value>>,
-    writer: Option<JoinHandle<std::io::Result<()>>>,
+    writer: Option<JoinHandle<(std::io::Result<()>, Option<crate::sink::SinkLoss>)>>,
     counters: Arc<Counters>,
 }
 
@@ -216,35 +216,38 @@ impl Pipeline {
         let wc = counters.clone();
         let writer = thread::Builder::new()
             .name("osprey-writer".into())
-            .spawn(move || -> std::io::Result<()> {
-                let mut first_err = None;
-                for batch in out_rx {
-                    for item in &batch {
-                        match sink.emit(item) {
-                            Ok(()) => {
-                                wc.records.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(e) => {
-                                wc.write_errors.fetch_add(1, Ordering::Relaxed);
-                                if first_err.is_none() {
-                                    first_err = Some(e);
+            .spawn(
+                move || -> (std::io::Result<()>, Option<crate::sink::SinkLoss>) {
+                    let mut first_err = None;
+                    for batch in out_rx {
+                        for item in &batch {
+                            match sink.emit(item) {
+                                Ok(()) => {
+                                    wc.records.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(e) => {
+                                    wc.write_errors.fetch_add(1, Ordering::Relaxed);
+                                    if first_err.is_none() {
+                                        first_err = Some(e);
+                                    }
                                 }
                             }
                         }
-                    }
-                    if out_rx_is_idle(&batch) {
-                        if let Err(e) = sink.flush() {
-                            wc.write_errors.fetch_add(1, Ordering::Relaxed);
-                            first_err.get_or_insert(e);
+                        if out_rx_is_idle(&batch) {
+                            if let Err(e) = sink.flush() {
+                                wc.write_errors.fetch_add(1, Ordering::Relaxed);
+                                first_err.get_or_insert(e);
+                            }
                         }
                     }
-                }
-                let flushed = sink.flush();
-                match first_err {
-                    Some(e) => Err(e),
-                    None => flushed,
-                }
-            })
+                    let flushed = sink.flush();
+                    let r = match first_err {
+                        Some(e) => Err(e),
+                        None => flushed,
+                    };
+                    (r, sink.loss())
+                },
+            )
             // no data involved: only a host out of threads or memory fails here
             .expect("spawning writer thread");
 
@@ -395,11 +398,7 @@ impl Pipeline {
                 .take()
                 .map(|e| e.to_string())
                 .or(flushed.err().map(|e| e.to_string()));
-            return PipelineSummary {
-                stats: self.stats(),
-                workers: vec![st.worker.stats()],
-                sink_error,
-            };
+            return self.summary(vec![st.worker.stats()], sink_error, st.sink.loss());
         }
         self.shards.clear();
         let workers = std::mem::take(&mut self.workers)
@@ -409,13 +408,36 @@ impl Pipeline {
                     .unwrap_or_else(|_| serde_json::json!({"error": "worker panicked"}))
             })
             .collect();
-        let sink_error = match self.writer.take().map(|h| h.join()) {
-            Some(Ok(Ok(()))) | None => None,
-            Some(Ok(Err(e))) => Some(e.to_string()),
-            Some(Err(_)) => Some("writer thread panicked".into()),
+        let (sink_error, loss) = match self.writer.take().map(|h| h.join()) {
+            Some(Ok((Ok(()), loss))) => (None, loss),
+            None => (None, None),
+            Some(Ok((Err(e), loss))) => (Some(e.to_string()), loss),
+            Some(Err(_)) => (Some("writer thread panicked".into()), None),
+        };
+        self.summary(workers, sink_error, loss)
+    }
+
+    /// After a write error `records` counts the records that reached the
+    /// output whole, and the error says what was lost.
+    fn summary(
+        &self,
+        workers: Vec<serde_json::Value>,
+        sink_error: Option<String>,
+        loss: Option<crate::sink::SinkLoss>,
+    ) -> PipelineSummary {
+        let mut stats = self.stats();
+        let sink_error = match (sink_error, loss) {
+            (e, Some(l)) => {
+                stats.records = l.written;
+                Some(format!(
+                    "{}: {l}",
+                    e.unwrap_or_else(|| "write error".into())
+                ))
+            }
+            (e, None) => e,
         };
         PipelineSummary {
-            stats: self.stats(),
+            stats,
             workers,
             sink_error,
         }

@@ -12,13 +12,65 @@ use crate::record::Record;
 pub trait Sink: Send {
     fn emit(&mut self, item: &Output) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
+    /// After a write error: what reached the output and what did not.
+    fn loss(&self) -> Option<SinkLoss> {
+        None
+    }
+}
+
+/// What a failed output holds (see [`JsonlSink`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkLoss {
+    /// Records written whole before the first write error.
+    pub written: u64,
+    /// Records handed to the sink that are not in the output.
+    pub lost: u64,
+    /// Bytes of a record the error cut, left at the end of the output
+    /// (0 when none was cut, or the cut part was removed from the file).
+    pub cut_bytes: u64,
+    /// A cut record's bytes were removed (the file truncated to its last
+    /// whole line).
+    pub cut_removed: bool,
+}
+
+impl std::fmt::Display for SinkLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} records written whole, {} records not written",
+            self.written, self.lost
+        )?;
+        if self.cut_removed {
+            write!(f, "; the record the error cut was removed from the file")
+        } else if self.cut_bytes > 0 {
+            write!(
+                f,
+                "; the output ends with {} bytes of a cut record (no newline)",
+                self.cut_bytes
+            )
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// One JSON object per line. Lines are built straight in the output
 /// buffer, which goes to the writer once it holds `BUF` bytes (or on flush).
+///
+/// After the first write error (a full disk, a closed pipe) nothing more is
+/// written: the output ends with whole records, except for a record the
+/// error cut, which is removed when the output is a regular file (truncated
+/// back to its last newline) and counted otherwise ([`Sink::loss`]).
 pub struct JsonlSink<W: Write + Send> {
     out: W,
     buf: Vec<u8>,
+    /// Lines in `buf`.
+    lines: u64,
+    /// The output file, when it is a regular one (to cut a partial line).
+    file: Option<File>,
+    written: u64,
+    failed: Option<SinkLoss>,
+    first_err: Option<(io::ErrorKind, String)>,
 }
 
 const BUF: usize = 256 * 1024;
@@ -28,15 +80,72 @@ impl<W: Write + Send> JsonlSink<W> {
         JsonlSink {
             out: w,
             buf: Vec::with_capacity(BUF + 4096),
+            lines: 0,
+            file: None,
+            written: 0,
+            failed: None,
+            first_err: None,
         }
     }
 
+    /// The error every write returns once one failed.
+    fn stopped(&self) -> io::Error {
+        let (kind, msg) = self
+            .first_err
+            .clone()
+            .unwrap_or((io::ErrorKind::Other, String::new()));
+        io::Error::new(kind, format!("{msg} (no record written after it)"))
+    }
+
     fn drain(&mut self) -> io::Result<()> {
-        let r = self.out.write_all(&self.buf);
-        // on an error the lines are dropped (and counted by the caller),
-        // not retried: the buffer must not grow without bound
+        if self.failed.is_some() {
+            let n = self.lines;
+            if let Some(l) = self.failed.as_mut() {
+                l.lost += n;
+            }
+            self.lines = 0;
+            self.buf.clear();
+            return Err(self.stopped());
+        }
+        let mut done = 0;
+        let r = loop {
+            if done == self.buf.len() {
+                break Ok(());
+            }
+            match self.out.write(&self.buf[done..]) {
+                Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        let whole = memchr::memchr_iter(b'\n', &self.buf[..done]).count() as u64;
+        self.written += whole;
+        if let Err(e) = &r {
+            // the lines are dropped, not retried (the buffer must not grow
+            // without bound), and nothing is written after them
+            let cut = done - memchr::memrchr(b'\n', &self.buf[..done]).map_or(0, |i| i + 1);
+            let cut_removed = cut > 0 && self.remove_tail(cut as u64);
+            self.failed = Some(SinkLoss {
+                written: self.written,
+                lost: self.lines - whole,
+                cut_bytes: if cut_removed { 0 } else { cut as u64 },
+                cut_removed,
+            });
+            self.first_err = Some((e.kind(), e.to_string()));
+        }
+        self.lines = 0;
         self.buf.clear();
         r
+    }
+
+    /// Cut the last `n` bytes off the output file (a partial line).
+    fn remove_tail(&mut self, n: u64) -> bool {
+        let Some(f) = &self.file else { return false };
+        match f.metadata() {
+            Ok(m) if m.len() >= n => f.set_len(m.len() - n).is_ok(),
+            _ => false,
+        }
     }
 }
 
@@ -47,7 +156,17 @@ impl JsonlSink<Box<dyn Write + Send>> {
         let w: Box<dyn Write + Send> = match path {
             None => Box::new(io::stdout()),
             Some(p) if p.as_os_str() == "-" => Box::new(io::stdout()),
-            Some(p) => Box::new(create_private(p, force)?),
+            Some(p) => {
+                let f = create_private(p, force)?;
+                let file = f
+                    .metadata()
+                    .is_ok_and(|m| m.is_file())
+                    .then(|| f.try_clone().ok())
+                    .flatten();
+                let mut s = JsonlSink::new(Box::new(f) as Box<dyn Write + Send>);
+                s.file = file;
+                return Ok(s);
+            }
         };
         Ok(JsonlSink::new(w))
     }
@@ -124,6 +243,12 @@ pub fn create_private(path: &Path, force: bool) -> io::Result<File> {
 
 impl<W: Write + Send> Sink for JsonlSink<W> {
     fn emit(&mut self, item: &Output) -> io::Result<()> {
+        if self.failed.is_some() {
+            if let Some(l) = self.failed.as_mut() {
+                l.lost += 1;
+            }
+            return Err(self.stopped());
+        }
         let start = self.buf.len();
         match item {
             // the hot path: same bytes as serde_json, written directly
@@ -138,16 +263,20 @@ impl<W: Write + Send> Sink for JsonlSink<W> {
             }
         }
         self.buf.push(b'\n');
+        self.lines += 1;
         if self.buf.len() >= BUF {
             self.drain()?;
         }
         Ok(())
     }
     fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
+        if !self.buf.is_empty() || self.failed.is_some() {
             self.drain()?;
         }
         self.out.flush()
+    }
+    fn loss(&self) -> Option<SinkLoss> {
+        self.failed.clone()
     }
 }
 
@@ -308,8 +437,79 @@ mod tests {
             .count();
         assert!(errors >= 1, "write errors not reported");
         assert!(s.buf.len() < BUF, "buffer kept what it could not write");
-        s.emit(&txn(1)).unwrap();
+        // once failed, records are refused (and counted), not buffered
+        assert!(s.emit(&txn(1)).is_err());
         assert!(s.flush().is_err());
         assert!(s.buf.is_empty());
+        assert_eq!(s.loss().unwrap().lost, 2 * BUF as u64 / 1000 + 1);
+    }
+
+    /// Accepts `limit` bytes, then fails like a full disk (the last write
+    /// partly succeeding, as write(2) does).
+    struct Limited<W: Write>(W, usize);
+
+    impl<W: Write> Write for Limited<W> {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if self.1 == 0 {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            let n = self.0.write(&b[..b.len().min(self.1)])?;
+            self.1 -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.0.flush()
+        }
+    }
+
+    #[test]
+    fn a_write_error_mid_line_is_counted_and_nothing_is_written_after_it() {
+        let w = Shared::default();
+        let line = serde_json::to_string(&txn(1)).unwrap().len() + 1;
+        let mut s = JsonlSink::new(Limited(w.clone(), line + line / 2));
+        for _ in 0..5 {
+            s.emit(&txn(1)).unwrap();
+        }
+        let e = s.flush().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        let want = SinkLoss {
+            written: 1,
+            lost: 4,
+            cut_bytes: (line / 2) as u64,
+            cut_removed: false,
+        };
+        assert_eq!(s.loss(), Some(want.clone()));
+        assert!(want
+            .to_string()
+            .contains(&format!("ends with {} bytes of a cut record", line / 2)));
+        // later records are refused and counted, never appended after the cut
+        assert!(s.emit(&txn(2)).is_err());
+        assert!(s.flush().is_err());
+        assert_eq!(s.loss().unwrap().lost, 5);
+        assert_eq!(w.0.lock().unwrap().len(), line + line / 2);
+    }
+
+    #[test]
+    fn a_record_cut_by_a_full_disk_is_removed_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("osprey-sink-cut-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("out.jsonl");
+        let f = create_private(&p, false).unwrap();
+        let line = serde_json::to_string(&txn(1)).unwrap().len() + 1;
+        let mut s = JsonlSink::new(Limited(f.try_clone().unwrap(), 2 * line + 10));
+        s.file = Some(f);
+        for _ in 0..4 {
+            s.emit(&txn(1)).unwrap();
+        }
+        assert!(s.flush().is_err());
+        let l = s.loss().unwrap();
+        assert_eq!(
+            (l.written, l.lost, l.cut_bytes, l.cut_removed),
+            (2, 2, 0, true)
+        );
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.len(), 2 * line);
+        assert!(text.ends_with('\n'));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

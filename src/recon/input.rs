@@ -127,10 +127,15 @@ impl Input {
 /// [`ItemError::Io`].
 pub(super) fn jsonl_iter(path: &Path) -> anyhow::Result<RecIter> {
     let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut lines = BufReader::with_capacity(256 * 1024, f).split(b'\n');
+    Ok(lines_iter(BufReader::with_capacity(256 * 1024, f)))
+}
+
+/// The records of JSONL read from `r` (blank lines skipped).
+pub(super) fn lines_iter(r: impl BufRead + 'static) -> RecIter {
+    let mut lines = r.split(b'\n');
     let mut n = 0u64;
     let mut failed = false;
-    Ok(Box::new(std::iter::from_fn(move || loop {
+    Box::new(std::iter::from_fn(move || loop {
         if failed {
             return None;
         }
@@ -148,7 +153,7 @@ pub(super) fn jsonl_iter(path: &Path) -> anyhow::Result<RecIter> {
                 )
             }
         }
-    })))
+    }))
 }
 
 /// Does the JSONL file contain transaction records of each role? (cheap

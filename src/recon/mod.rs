@@ -39,6 +39,8 @@ mod tests;
 use crate::record::{read_json_line, HTTP1};
 use engine::Engine;
 pub use engine::{MatchConfig, SideSummary, Summary};
+#[cfg(any(fuzzing, test))]
+use input::lines_iter;
 use input::{capture_notes, jsonl_iter, roles_in, wire_input, Input, ItemError, RecIter};
 
 /// Which probe sides to compare against the wire.
@@ -338,4 +340,22 @@ pub fn recon_values(
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     (s, diffs, peak)
+}
+
+/// Compare two JSONL inputs held in memory, read as files are (the fuzz
+/// target `recon_jsonl`, [`crate::fuzzing`]): the summary and the
+/// differences' lines.
+#[cfg(any(fuzzing, test))]
+pub fn recon_jsonl(wire: &[u8], ebpf: &[u8], cfg: MatchConfig) -> (Summary, Vec<String>) {
+    let cursor = |b: &[u8]| lines_iter(std::io::Cursor::new(b.to_vec()));
+    let mut w = Input::new("wire", cursor(wire));
+    let mut e = Input::new("ebpf", cursor(ebpf));
+    let mut buf = Vec::new();
+    let s = run_engine(cfg, &mut w, &mut e, &mut buf, 0.0, 0.0, &mut 0).expect("writing to memory");
+    let diffs = String::from_utf8(buf)
+        .expect("differences are UTF-8")
+        .lines()
+        .map(String::from)
+        .collect();
+    (s, diffs)
 }

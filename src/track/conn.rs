@@ -156,7 +156,8 @@ impl Conn {
 
     fn gap(&mut self, d: Direction, missing: u64, ts: u64, env: &mut Env) {
         env.stats.gaps += 1;
-        env.stats.gap_bytes += missing;
+        // positions come from the kernel: a bogus close record must not overflow it
+        env.stats.gap_bytes = env.stats.gap_bytes.saturating_add(missing);
         self.with_session(env, |s, cx| s.gap(d, missing, ts, cx));
     }
 

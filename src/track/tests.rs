@@ -1687,3 +1687,23 @@ fn incomplete_heads_of_many_connections_are_bounded_by_the_table() {
     assert_eq!(st.incomplete_requests, 2000);
     assert_eq!(txns(&out).iter().filter(|t| t.incomplete).count(), 2000);
 }
+
+/// Found by the `ringbuf_records` fuzz target: a close record whose final
+/// positions are far past what was seen (a bogus or corrupt record) gave
+/// gaps of nearly 2^64 bytes in each direction, and summing them into
+/// `gap_bytes` overflowed (a panic with overflow checks, a wrapped counter
+/// without). The counter saturates.
+#[test]
+fn fuzz_ringbuf_records_huge_close_positions_do_not_overflow_gap_bytes() {
+    let c = cid(1);
+    let events = [
+        open(c, Role::Client, 1),
+        data_ev(c, E, 0, 2, 5, b"GET /"),
+        data_ev(c, I, 0, 3, 5, b"HTTP/"),
+        close_ev(c, 4, u64::MAX, u64::MAX),
+    ];
+    let (recs, st) = run(&events);
+    assert_eq!(st.gaps, 2);
+    assert_eq!(st.gap_bytes, u64::MAX);
+    assert_eq!(st.records_emitted as usize, recs.len());
+}
