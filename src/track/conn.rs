@@ -6,7 +6,8 @@ use super::reassembly::{Arrival, Reassembly};
 use super::{TrackerConfig, TrackerStats};
 use crate::event::{DataEvent, Direction};
 use crate::protocol::{
-    self, Chunk, ConnInfo, Ctx, EndReason, Hint, PerDir, Protocol, Session, Stamp, StreamView, BOTH,
+    self, Blind, Chunk, ConnInfo, Ctx, EndReason, Hint, PerDir, Protocol, Session, Stamp,
+    StreamView, BOTH,
 };
 use crate::record::Record;
 
@@ -25,6 +26,11 @@ pub(crate) struct Conn {
     streams: PerDir<Reassembly>,
     /// Chosen at the first data event, from its bytes.
     session: Option<Box<dyn Session>>,
+    /// Decided at the first captured bytes: what the connection is, if no
+    /// protocol parses it. Counted at its end if it gave no record.
+    blind: Option<Blind>,
+    /// Records the session emitted.
+    records: u64,
     pub last_ts: u64,
 }
 
@@ -35,6 +41,8 @@ impl Conn {
             known_start,
             streams: PerDir::default(),
             session: None,
+            blind: None,
+            records: 0,
             last_ts: 0,
         }
     }
@@ -52,16 +60,19 @@ impl Conn {
             holds: r.holds(),
         };
         let streams = PerDir([view(&self.streams.0[0]), view(&self.streams.0[1])]);
+        let before = env.out.len();
         let mut cx = Ctx::new(env.cfg, env.stats, &mut self.info, streams, env.out);
         let r = f(session, &mut cx);
-        if cx.wants_held_dropped() {
+        let drop_held = cx.wants_held_dropped();
+        self.records += env.out.len().saturating_sub(before) as u64;
+        if drop_held {
             self.streams.iter_mut().for_each(Reassembly::drop_held);
         }
         Some(r)
     }
 
     fn choose_session(&mut self, d: Direction, first: &[u8], registry: &[&'static dyn Protocol]) {
-        if self.session.is_some() {
+        if self.session.is_some() || self.blind.is_some() {
             return;
         }
         let (local_port, remote_port) = self.info.ports();
@@ -71,6 +82,7 @@ impl Conn {
             local_port,
             remote_port,
         };
+        self.blind = Blind::of(registry, first, &hint);
         self.session = protocol::detect(registry, first, &hint).map(|p| p.session());
     }
 
@@ -180,6 +192,11 @@ impl Conn {
             }
         }
         self.with_session(env, |s, cx| s.end(reason, cx));
+        if self.records == 0 {
+            if let Some(b) = self.blind {
+                b.count(env.stats);
+            }
+        }
     }
 
     pub fn compact(&mut self) {
