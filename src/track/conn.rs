@@ -19,6 +19,9 @@ pub(crate) struct Env<'a> {
     pub registry: &'a [&'static dyn Protocol],
 }
 
+/// Captured bytes an event needs for [`Blind::of`] to judge them.
+const BLIND_MIN: usize = 2;
+
 pub(crate) struct Conn {
     pub info: ConnInfo,
     /// The first byte seen is the connection's first (not mid-stream).
@@ -26,9 +29,10 @@ pub(crate) struct Conn {
     streams: PerDir<Reassembly>,
     /// Chosen at the first data event, from its bytes.
     session: Option<Box<dyn Session>>,
-    /// Decided at the first captured bytes: what the connection is, if no
-    /// protocol parses it. Counted at its end if it gave no record.
-    blind: Option<Blind>,
+    /// Decided at the first event with at least [`BLIND_MIN`] captured
+    /// bytes (None: not yet): what the connection is if no protocol
+    /// parses it. Counted at its end if it gave no record.
+    blind: Option<Option<Blind>>,
     /// Records the session emitted.
     records: u64,
     pub last_ts: u64,
@@ -72,7 +76,10 @@ impl Conn {
     }
 
     fn choose_session(&mut self, d: Direction, first: &[u8], registry: &[&'static dyn Protocol]) {
-        if self.session.is_some() || self.blind.is_some() {
+        // TLS and h2c get no session (detect)
+        let chosen =
+            self.session.is_some() || matches!(self.blind, Some(Some(Blind::Tls | Blind::Http2)));
+        if chosen && self.blind.is_some() {
             return;
         }
         let (local_port, remote_port) = self.info.ports();
@@ -82,8 +89,13 @@ impl Conn {
             local_port,
             remote_port,
         };
-        self.blind = Blind::of(registry, first, &hint);
-        self.session = protocol::detect(registry, first, &hint).map(|p| p.session());
+        // a 1-byte peek (nginx's MSG_PEEK on an ssl port) says too little
+        if self.blind.is_none() && first.len() >= BLIND_MIN {
+            self.blind = Some(Blind::of(registry, first, &hint));
+        }
+        if !chosen {
+            self.session = protocol::detect(registry, first, &hint).map(|p| p.session());
+        }
     }
 
     /// `payload`: the event's captured bytes (`ev.payload`, or the ring
@@ -193,7 +205,7 @@ impl Conn {
         }
         self.with_session(env, |s, cx| s.end(reason, cx));
         if self.records == 0 {
-            if let Some(b) = self.blind {
+            if let Some(Some(b)) = self.blind {
                 b.count(env.stats);
             }
         }
