@@ -10,6 +10,7 @@ PKGS=(
   bpftool               # vmlinux.h regeneration, `bpftool prog list` in tests
   libbpf1               # scripts/bench-floor loads its programs through it
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
+  openssl               # tests/live_blind.rs: a certificate for nginx ssl (nginx-light has ssl and http2)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -579,6 +579,18 @@ fn run(a: RunArgs) -> Result<()> {
             "osprey: tracker: {} connections ({} evicted at the cap of {} per worker, {} expired idle), {} captured bytes dropped (buffers capped at {} bytes per direction), {} incomplete requests, {} parser panics",
             sum("conns_seen"), sum("conns_evicted"), tcfg_max_conns, sum("conns_expired"), sum("bytes_dropped"), tcfg_max_buf, sum("incomplete_requests"), sum("parser_panics")
         );
+        // what is not seen: always said, so that a quiet run is not mistaken
+        // for one with nothing to see (docs/output.md)
+        let not_tcp = match &kernel {
+            // counted only where user space sees them (the BTF-less fallback)
+            Some(k) if k.non_tcp_dropped > 0 => format!("{} not TCP (not traced)", k.non_tcp_dropped),
+            Some(_) => "not TCP: not traced (unix-domain and UDP sockets are left out in the kernel, uncounted)".into(),
+            None => "not TCP: none (synthetic)".into(),
+        };
+        say!(
+            "osprey: connections with traffic but no records: {} TLS (encrypted at the syscalls), {} HTTP/2 (h2c, not parsed), {} unknown protocol, {}",
+            sum("blind_tls"), sum("blind_http2"), sum("blind_unknown"), not_tcp
+        );
     }
     if a.verbose > 0 {
         let full = serde_json::json!({"kernel": kernel, "pipeline": summary.stats, "workers": summary.workers});

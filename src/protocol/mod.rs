@@ -54,13 +54,70 @@ pub trait Protocol: Sync {
     fn session(&self) -> Box<dyn Session>;
 }
 
+/// Why a connection that carried traffic may give no records: what its
+/// first bytes were, when no protocol of the [`REGISTRY`] parses them.
+/// The tracker counts such connections that ended without a record
+/// ([`TrackerStats`]'s `blind_*`), and the run's summary names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blind {
+    /// A TLS record: a handshake (`16 03`), or for a connection seen
+    /// mid-stream another record type (`14`–`17`, `03`). Osprey sees the
+    /// bytes at the syscalls, encrypted.
+    Tls,
+    /// The HTTP/2 connection preface (`PRI * HTTP/2.0`): h2c, not parsed.
+    Http2,
+    /// No protocol recognised the first bytes.
+    Unknown,
+}
+
+impl Blind {
+    /// A protocol Osprey knows but does not parse, by its first bytes.
+    /// Such a connection gets no session (the fallback would only make
+    /// bogus records of it).
+    pub fn unparsed(first: &[u8]) -> Option<Blind> {
+        match first {
+            [0x14..=0x17, 0x03, ..] => Some(Blind::Tls),
+            _ if first.starts_with(b"PRI * HTTP/2.0") => Some(Blind::Http2),
+            _ => None,
+        }
+    }
+
+    /// What a connection whose first bytes are `first` is blind to, if a
+    /// registered protocol does not recognise them (a port hint is not
+    /// enough).
+    pub fn of(registry: &[&'static dyn Protocol], first: &[u8], hint: &Hint) -> Option<Blind> {
+        if first.is_empty() {
+            return None;
+        }
+        Blind::unparsed(first).or_else(|| {
+            let parsed = registry
+                .iter()
+                .any(|p| p.detect(first, hint) == Detect::Bytes);
+            (!parsed).then_some(Blind::Unknown)
+        })
+    }
+
+    /// Count one connection that ended without a record.
+    pub fn count(self, stats: &mut TrackerStats) {
+        match self {
+            Blind::Tls => stats.blind_tls += 1,
+            Blind::Http2 => stats.blind_http2 += 1,
+            Blind::Unknown => stats.blind_unknown += 1,
+        }
+    }
+}
+
 /// The protocol for a connection: the most confident detection, ties to
-/// the earlier entry; none at all gives the first entry.
+/// the earlier entry; none at all gives the first entry. A protocol
+/// Osprey recognises but does not parse ([`Blind::unparsed`]) gives none.
 pub fn detect(
     registry: &[&'static dyn Protocol],
     first: &[u8],
     hint: &Hint,
 ) -> Option<&'static dyn Protocol> {
+    if Blind::unparsed(first).is_some() {
+        return None;
+    }
     let mut best: Option<(Detect, &'static dyn Protocol)> = None;
     for &p in registry {
         let d = p.detect(first, hint);

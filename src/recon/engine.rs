@@ -2,7 +2,8 @@
 //! The matching engine of `osprey recon-diff`: records grouped by
 //! connection and side, paired by start time, settled a window behind.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -40,8 +41,7 @@ pub(super) struct Rec {
     pub(super) ts_end: i64,
     /// None for role "unknown".
     pub(super) side: Option<Side>,
-    client: String,
-    server: String,
+    conn: Ends,
     loopback: bool,
 }
 
@@ -67,7 +67,15 @@ fn norm_ip(s: &str) -> Option<IpAddr> {
 
 impl Rec {
     /// Err for records recon cannot use (no addresses).
-    pub(super) fn new(t: Box<Transaction>) -> Result<Rec, &'static str> {
+    pub(super) fn new(mut t: Box<Transaction>) -> Result<Rec, &'static str> {
+        // A window of records is held: drop what recon never reads.
+        t.path = None;
+        t.host = None;
+        t.reason = None;
+        t.req_content_type = None;
+        t.resp_content_type = None;
+        t.req_headers = None;
+        t.resp_headers = None;
         let c = &t.conn;
         let ep = |a: &Option<Arc<str>>, p: Option<u16>| {
             Some(SocketAddr::new(norm_ip(a.as_deref()?)?, p?))
@@ -89,8 +97,7 @@ impl Rec {
             ts_start: t.span.start_ns,
             ts_end: t.span.end_ns.max(t.span.start_ns),
             side,
-            client: client.to_string(),
-            server: server.to_string(),
+            conn: (client, server),
             loopback: client.ip().is_loopback() && server.ip().is_loopback(),
             t: Rc::from(t),
         })
@@ -141,14 +148,35 @@ pub struct Summary {
     pub notes: Vec<String>,
 }
 
+/// A connection, client end first, as written in the differences (its
+/// string order is the order differences of one flush are found in).
+type Key = Rc<(String, String)>;
+
+/// A connection's (client, server) ends.
+type Ends = (SocketAddr, SocketAddr);
+
 #[derive(Default)]
 struct Group {
-    wire: Vec<Rec>,
-    ebpf: Vec<Rec>,
+    /// Pending records, each list in `ts_start` order (ties in arrival
+    /// order).
+    wire: VecDeque<Rec>,
+    ebpf: VecDeque<Rec>,
     /// The probe (this side) / the wire had any record on this connection.
     probe_seen: bool,
     wire_seen: bool,
     last_end: i64,
+}
+
+impl Group {
+    /// Insert keeping `ts_start` order; records arrive nearly in order, so
+    /// the search from the back is short.
+    fn insert(list: &mut VecDeque<Rec>, r: Rec) {
+        let mut at = list.len();
+        while at > 0 && list[at - 1].ts_start > r.ts_start {
+            at -= 1;
+        }
+        list.insert(at, r);
+    }
 }
 
 /// Matching settings.
@@ -161,9 +189,28 @@ pub struct MatchConfig {
     pub sides: [bool; 2],
 }
 
+/// What the front of a group's merge settles next.
+enum Step {
+    Pair,
+    Wire,
+    Ebpf,
+}
+
 pub(super) struct Engine {
     cfg: MatchConfig,
-    groups: [BTreeMap<(String, String), Group>; 2],
+    /// Connections with pending records, or seen within a window (their
+    /// `probe_seen`/`wire_seen` explain later records).
+    groups: [HashMap<Ends, (Key, Group)>; 2],
+    /// When a group may have work: (time, side, connection). A record is
+    /// due at its `ts_end` (settled once the settle line passes it), an
+    /// emptied group at `last_end + window` (forgotten then). Stale entries
+    /// cost one look. One entry per record at most, so the heap holds about
+    /// a window's worth.
+    due: BinaryHeap<Reverse<(i64, u8, Ends)>>,
+    /// Records held in the groups.
+    pending: usize,
+    /// Groups visited and merge steps taken by [`Engine::flush`].
+    pub(super) looks: u64,
     pub(super) summary: Summary,
     wire_loopback: u64,
     ebpf_loopback: u64,
@@ -182,7 +229,10 @@ impl Engine {
         }
         Engine {
             cfg,
-            groups: [BTreeMap::new(), BTreeMap::new()],
+            groups: [HashMap::new(), HashMap::new()],
+            due: BinaryHeap::new(),
+            pending: 0,
+            looks: 0,
             summary,
             wire_loopback: 0,
             ebpf_loopback: 0,
@@ -190,17 +240,27 @@ impl Engine {
         }
     }
 
+    /// The group of `r`'s connection on side `s`, made if new; the record is
+    /// due at its `ts_end`.
+    fn group(&mut self, s: Side, r: &Rec) -> &mut Group {
+        self.due.push(Reverse((r.ts_end, s as u8, r.conn)));
+        self.pending += 1;
+        let (_, g) = self.groups[s as usize].entry(r.conn).or_insert_with(|| {
+            let k = Rc::new((r.conn.0.to_string(), r.conn.1.to_string()));
+            (k, Group::default())
+        });
+        g.last_end = g.last_end.max(r.ts_end);
+        g
+    }
+
     pub(super) fn add_wire(&mut self, r: Rec) {
         self.summary.wire_records += 1;
         self.wire_loopback += r.loopback as u64;
         for s in [Side::Client, Side::Server] {
             if self.cfg.sides[s as usize] {
-                let g = self.groups[s as usize]
-                    .entry((r.client.clone(), r.server.clone()))
-                    .or_default();
+                let g = self.group(s, &r);
                 g.wire_seen = true;
-                g.last_end = g.last_end.max(r.ts_end);
-                g.wire.push(r.clone());
+                Group::insert(&mut g.wire, r.clone());
             }
         }
     }
@@ -215,69 +275,85 @@ impl Engine {
         if !self.cfg.sides[s as usize] {
             return;
         }
-        let g = self.groups[s as usize]
-            .entry((r.client.clone(), r.server.clone()))
-            .or_default();
+        let g = self.group(s, &r);
         g.probe_seen = true;
-        g.last_end = g.last_end.max(r.ts_end);
-        g.ebpf.push(r);
+        Group::insert(&mut g.ebpf, r);
     }
 
-    /// Settle every record whose ts_end is before `w`.
+    /// Settle every record whose ts_end is before `w`: the groups with
+    /// something due, in (side, connection) order; in each, records are
+    /// merged in `ts_start` order from the front and paired when they start
+    /// within skew + tolerance of each other. The merge stops at the first
+    /// step whose records are not all settled yet (a later record may still
+    /// come before them), so each record is looked at about once.
     pub(super) fn flush(&mut self, w: i64) {
+        let mut todo: BTreeSet<(u8, Key, Ends)> = BTreeSet::new();
+        while let Some(Reverse((t, s, c))) = self.due.peek() {
+            if *t >= w {
+                break;
+            }
+            let (s, c) = (*s, *c);
+            self.due.pop();
+            if let Some((k, _)) = self.groups[s as usize].get(&c) {
+                todo.insert((s, k.clone(), c));
+            }
+        }
         let win = self.cfg.skew_ns.saturating_add(self.cfg.tol_ns);
-        for s in [Side::Client, Side::Server] {
-            let keys: Vec<(String, String)> = self.groups[s as usize].keys().cloned().collect();
-            for k in keys {
-                let mut g = self.groups[s as usize].remove(&k).unwrap_or_default();
-                g.wire.sort_by_key(|r| r.ts_start);
-                g.ebpf.sort_by_key(|r| r.ts_start);
-                let (mut i, mut j) = (0, 0);
-                let mut keep_w = Vec::new();
-                let mut keep_e = Vec::new();
-                let wire = std::mem::take(&mut g.wire);
-                let ebpf = std::mem::take(&mut g.ebpf);
-                while i < wire.len() || j < ebpf.len() {
-                    let (wi, ej) = (wire.get(i), ebpf.get(j));
-                    match (wi, ej) {
-                        (Some(a), Some(b)) if (b.ts_start - a.ts_start).abs() <= win => {
-                            if a.ts_end < w && b.ts_end < w {
-                                self.compare(s, &k, a, b);
-                            } else {
-                                keep_w.push(a.clone());
-                                keep_e.push(b.clone());
-                            }
-                            i += 1;
-                            j += 1;
+        for (s, k, c) in todo {
+            let side = if s == 0 { Side::Client } else { Side::Server };
+            let Some((_, mut g)) = self.groups[s as usize].remove(&c) else {
+                continue;
+            };
+            self.looks += 1;
+            loop {
+                self.looks += 1;
+                let step = match (g.wire.front(), g.ebpf.front()) {
+                    (Some(a), Some(b)) if (b.ts_start - a.ts_start).abs() <= win => {
+                        if a.ts_end >= w || b.ts_end >= w {
+                            break;
                         }
-                        (Some(a), b) if b.is_none_or(|b| b.ts_start > a.ts_start) => {
-                            if a.ts_end < w {
-                                self.unmatched_wire(s, &k, a, &g);
-                            } else {
-                                keep_w.push(a.clone());
-                            }
-                            i += 1;
+                        Step::Pair
+                    }
+                    (Some(a), b) if b.is_none_or(|b| b.ts_start > a.ts_start) => {
+                        if a.ts_end >= w {
+                            break;
                         }
-                        (_, Some(b)) => {
-                            if b.ts_end < w {
-                                self.unmatched_ebpf(s, &k, b, &g);
-                            } else {
-                                keep_e.push(b.clone());
-                            }
-                            j += 1;
+                        Step::Wire
+                    }
+                    (_, Some(b)) => {
+                        if b.ts_end >= w {
+                            break;
                         }
-                        _ => break,
+                        Step::Ebpf
+                    }
+                    _ => break,
+                };
+                match step {
+                    Step::Pair => {
+                        let (a, b) = (g.wire.pop_front(), g.ebpf.pop_front());
+                        self.pending -= 2;
+                        self.compare(side, &k, &a.expect("front"), &b.expect("front"));
+                    }
+                    Step::Wire => {
+                        let a = g.wire.pop_front().expect("front");
+                        self.pending -= 1;
+                        self.unmatched_wire(side, &k, &a, &g);
+                    }
+                    Step::Ebpf => {
+                        let b = g.ebpf.pop_front().expect("front");
+                        self.pending -= 1;
+                        self.unmatched_ebpf(side, &k, &b, &g);
                     }
                 }
-                g.wire = keep_w;
-                g.ebpf = keep_e;
-                let forget = g.wire.is_empty()
-                    && g.ebpf.is_empty()
-                    && (w == i64::MAX || g.last_end < w.saturating_sub(self.cfg.window_ns));
-                if !forget {
-                    self.groups[s as usize].insert(k, g);
-                }
             }
+            if g.wire.is_empty() && g.ebpf.is_empty() {
+                let forget_at = g.last_end.saturating_add(self.cfg.window_ns);
+                if w == i64::MAX || forget_at < w {
+                    continue;
+                }
+                self.due.push(Reverse((forget_at, s, c)));
+            }
+            self.groups[s as usize].insert(c, (k, g));
         }
     }
 
@@ -285,11 +361,11 @@ impl Engine {
         self.summary.sides.entry(s.name().into()).or_default()
     }
 
-    fn conn(k: &(String, String)) -> String {
+    fn conn(k: &Key) -> String {
         format!("{} -> {}", k.0, k.1)
     }
 
-    fn compare(&mut self, s: Side, k: &(String, String), w: &Rec, e: &Rec) {
+    fn compare(&mut self, s: Side, k: &Key, w: &Rec, e: &Rec) {
         let mut found = Vec::new();
         for (f, get) in COMPARED {
             let (a, b) = (get(&w.t), get(&e.t));
@@ -337,7 +413,7 @@ impl Engine {
         }
     }
 
-    fn unmatched_wire(&mut self, s: Side, k: &(String, String), w: &Rec, g: &Group) {
+    fn unmatched_wire(&mut self, s: Side, k: &Key, w: &Rec, g: &Group) {
         self.side_mut(s).wire_only += 1;
         let mut why = Vec::new();
         if !g.probe_seen {
@@ -374,7 +450,7 @@ impl Engine {
         ));
     }
 
-    fn unmatched_ebpf(&mut self, s: Side, k: &(String, String), e: &Rec, g: &Group) {
+    fn unmatched_ebpf(&mut self, s: Side, k: &Key, e: &Rec, g: &Group) {
         self.side_mut(s).probe_only += 1;
         let mut why = Vec::new();
         if !g.wire_seen {
@@ -429,11 +505,7 @@ impl Engine {
     }
 
     pub(super) fn pending(&self) -> usize {
-        self.groups
-            .iter()
-            .flat_map(|m| m.values())
-            .map(|g| g.wire.len() + g.ebpf.len())
-            .sum()
+        self.pending
     }
 
     pub(super) fn finish(&mut self, max_mismatch: f64, max_unmatched: f64) {

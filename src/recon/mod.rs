@@ -105,7 +105,7 @@ fn run_engine(
     out: &mut dyn Write,
     max_mismatch: f64,
     max_unmatched: f64,
-    peak_pending: &mut usize,
+    stats: &mut RunStats,
 ) -> anyhow::Result<Summary> {
     let mut eng = Engine::new(cfg.clone());
     let mut since_flush = 0u32;
@@ -135,7 +135,7 @@ fn run_engine(
                 }
             };
             let w = lag(wire).min(lag(ebpf));
-            *peak_pending = (*peak_pending).max(eng.pending());
+            stats.peak_pending = stats.peak_pending.max(eng.pending());
             eng.flush(w);
             for d in eng.take_diffs() {
                 writeln!(out, "{d}").context("writing differences")?;
@@ -143,6 +143,7 @@ fn run_engine(
         }
     }
     eng.flush(i64::MAX);
+    stats.looks = eng.looks;
     for d in eng.take_diffs() {
         writeln!(out, "{d}").context("writing differences")?;
     }
@@ -277,7 +278,7 @@ pub fn recon_cmd(args: &ReconArgs) -> anyhow::Result<i32> {
         &mut out,
         args.max_mismatch_pct,
         args.max_unmatched_pct,
-        &mut 0,
+        &mut RunStats::default(),
     )?;
     out.flush().context("writing differences")?;
     let mut summary = summary;
@@ -306,15 +307,25 @@ pub fn recon_cmd(args: &ReconArgs) -> anyhow::Result<i32> {
     Ok(if summary.ok { 0 } else { 1 })
 }
 
-/// Compare in-memory JSON records (tests and library use). Also returns the
-/// most records held pending at once.
+/// How much a comparison held and did, for tests of its bounds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunStats {
+    /// The most records held pending at once (sampled at each flush).
+    pub peak_pending: usize,
+    /// Groups and records the settling looked at, in all: linear in the
+    /// input when the matching is.
+    pub looks: u64,
+}
+
+/// Compare in-memory JSON records (tests and library use). Also returns
+/// what the run held and did ([`RunStats`]).
 pub fn recon_values(
     wire: impl IntoIterator<Item = Value> + 'static,
     ebpf: impl IntoIterator<Item = Value> + 'static,
     cfg: MatchConfig,
     max_mismatch: f64,
     max_unmatched: f64,
-) -> (Summary, Vec<Value>, usize) {
+) -> (Summary, Vec<Value>, RunStats) {
     // through the same reader as a file's lines
     fn lines(v: impl IntoIterator<Item = Value> + 'static) -> RecIter {
         Box::new(v.into_iter().map(|v| {
@@ -324,7 +335,7 @@ pub fn recon_values(
     let mut w = Input::new("wire", lines(wire));
     let mut e = Input::new("ebpf", lines(ebpf));
     let mut buf = Vec::new();
-    let mut peak = 0;
+    let mut stats = RunStats::default();
     let s = run_engine(
         cfg,
         &mut w,
@@ -332,14 +343,14 @@ pub fn recon_values(
         &mut buf,
         max_mismatch,
         max_unmatched,
-        &mut peak,
+        &mut stats,
     )
     .expect("writing to memory");
     let diffs = String::from_utf8_lossy(&buf)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    (s, diffs, peak)
+    (s, diffs, stats)
 }
 
 /// Compare two JSONL inputs held in memory, read as files are (the fuzz
@@ -351,7 +362,16 @@ pub fn recon_jsonl(wire: &[u8], ebpf: &[u8], cfg: MatchConfig) -> (Summary, Vec<
     let mut w = Input::new("wire", cursor(wire));
     let mut e = Input::new("ebpf", cursor(ebpf));
     let mut buf = Vec::new();
-    let s = run_engine(cfg, &mut w, &mut e, &mut buf, 0.0, 0.0, &mut 0).expect("writing to memory");
+    let s = run_engine(
+        cfg,
+        &mut w,
+        &mut e,
+        &mut buf,
+        0.0,
+        0.0,
+        &mut RunStats::default(),
+    )
+    .expect("writing to memory");
     let diffs = String::from_utf8(buf)
         .expect("differences are UTF-8")
         .lines()

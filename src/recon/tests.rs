@@ -338,7 +338,8 @@ fn memory_is_bounded_by_the_window() {
             )
         })
     };
-    let (s, d, peak) = recon_values(mk("wire"), mk("ebpf"), cfg([true, false]), 0.0, 0.0);
+    let (s, d, st) = recon_values(mk("wire"), mk("ebpf"), cfg([true, false]), 0.0, 0.0);
+    let peak = st.peak_pending;
     assert!(d.is_empty());
     assert_eq!(s.sides["client"].matched, n as u64);
     // 10 s window at 10 records/s per input, plus a flush interval.
@@ -557,4 +558,39 @@ fn records_with_numbers_out_of_range_are_counted_and_explained() {
         .unwrap_or_else(|| panic!("no note: {:?}", s.notes));
     assert!(note.contains("out of range"), "{note}");
     assert!(note.contains("70000"), "{note}");
+}
+
+#[test]
+fn settling_work_is_linear_in_the_input() {
+    // Keep-alive load as wrk makes it: 8 connections, a transaction every
+    // millisecond, so the 10 s window holds 10 000 records; every 100th
+    // is lost from the probe. The settling looks at each record about once, so
+    // its work per record stays the same as the input doubles (it grew
+    // with the window's contents before: quadratic on such an input).
+    let run = |n: i64| {
+        let mk = |src: &'static str| {
+            (0..n)
+                .filter(move |i| src == "wire" || i % 100 != 7)
+                .map(move |i| {
+                    let port = 40000 + (i % 8) as u16;
+                    rec(
+                        "client",
+                        &format!("10.0.0.1:{port}"),
+                        S,
+                        i,
+                        "/a",
+                        200,
+                        3,
+                        src,
+                    )
+                })
+        };
+        let (s, d, st) = recon_values(mk("wire"), mk("ebpf"), cfg([true, false]), 0.0, 0.0);
+        assert_eq!(s.sides["client"].wire_only, (n as u64).div_ceil(100));
+        assert_eq!(d.len() as u64, s.sides["client"].wire_only);
+        st.looks as f64 / n as f64
+    };
+    let (small, large) = (run(20_000), run(40_000));
+    assert!(small < 4.0, "{small} looks per record");
+    assert!(large < 4.0, "{large} looks per record");
 }

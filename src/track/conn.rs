@@ -6,7 +6,8 @@ use super::reassembly::{Arrival, Reassembly};
 use super::{TrackerConfig, TrackerStats};
 use crate::event::{DataEvent, Direction};
 use crate::protocol::{
-    self, Chunk, ConnInfo, Ctx, EndReason, Hint, PerDir, Protocol, Session, Stamp, StreamView, BOTH,
+    self, Blind, Chunk, ConnInfo, Ctx, EndReason, Hint, PerDir, Protocol, Session, Stamp,
+    StreamView, BOTH,
 };
 use crate::record::Record;
 
@@ -18,6 +19,9 @@ pub(crate) struct Env<'a> {
     pub registry: &'a [&'static dyn Protocol],
 }
 
+/// Captured bytes an event needs for [`Blind::of`] to judge them.
+const BLIND_MIN: usize = 2;
+
 pub(crate) struct Conn {
     pub info: ConnInfo,
     /// The first byte seen is the connection's first (not mid-stream).
@@ -25,6 +29,12 @@ pub(crate) struct Conn {
     streams: PerDir<Reassembly>,
     /// Chosen at the first data event, from its bytes.
     session: Option<Box<dyn Session>>,
+    /// Decided at the first event with at least [`BLIND_MIN`] captured
+    /// bytes (None: not yet): what the connection is if no protocol
+    /// parses it. Counted at its end if it gave no record.
+    blind: Option<Option<Blind>>,
+    /// Records the session emitted.
+    records: u64,
     pub last_ts: u64,
 }
 
@@ -35,6 +45,8 @@ impl Conn {
             known_start,
             streams: PerDir::default(),
             session: None,
+            blind: None,
+            records: 0,
             last_ts: 0,
         }
     }
@@ -52,16 +64,22 @@ impl Conn {
             holds: r.holds(),
         };
         let streams = PerDir([view(&self.streams.0[0]), view(&self.streams.0[1])]);
+        let before = env.out.len();
         let mut cx = Ctx::new(env.cfg, env.stats, &mut self.info, streams, env.out);
         let r = f(session, &mut cx);
-        if cx.wants_held_dropped() {
+        let drop_held = cx.wants_held_dropped();
+        self.records += env.out.len().saturating_sub(before) as u64;
+        if drop_held {
             self.streams.iter_mut().for_each(Reassembly::drop_held);
         }
         Some(r)
     }
 
     fn choose_session(&mut self, d: Direction, first: &[u8], registry: &[&'static dyn Protocol]) {
-        if self.session.is_some() {
+        // TLS and h2c get no session (detect)
+        let chosen =
+            self.session.is_some() || matches!(self.blind, Some(Some(Blind::Tls | Blind::Http2)));
+        if chosen && self.blind.is_some() {
             return;
         }
         let (local_port, remote_port) = self.info.ports();
@@ -71,7 +89,13 @@ impl Conn {
             local_port,
             remote_port,
         };
-        self.session = protocol::detect(registry, first, &hint).map(|p| p.session());
+        // a 1-byte peek (nginx's MSG_PEEK on an ssl port) says too little
+        if self.blind.is_none() && first.len() >= BLIND_MIN {
+            self.blind = Some(Blind::of(registry, first, &hint));
+        }
+        if !chosen {
+            self.session = protocol::detect(registry, first, &hint).map(|p| p.session());
+        }
     }
 
     /// `payload`: the event's captured bytes (`ev.payload`, or the ring
@@ -181,6 +205,11 @@ impl Conn {
             }
         }
         self.with_session(env, |s, cx| s.end(reason, cx));
+        if self.records == 0 {
+            if let Some(Some(b)) = self.blind {
+                b.count(env.stats);
+            }
+        }
     }
 
     pub fn compact(&mut self) {

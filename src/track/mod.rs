@@ -108,6 +108,12 @@ pub struct TrackerStats {
     pub pending_overflow: u64,
     /// Protocol sessions that panicked; their connection's state was dropped.
     pub parser_panics: u64,
+    /// Connections that carried traffic and ended without a record, by
+    /// what their first bytes were ([`crate::protocol::Blind`]): TLS, the
+    /// HTTP/2 preface, a protocol nothing recognised.
+    pub blind_tls: u64,
+    pub blind_http2: u64,
+    pub blind_unknown: u64,
 }
 
 // ---------------------------------------------------------------------------

@@ -1707,3 +1707,93 @@ fn fuzz_ringbuf_records_huge_close_positions_do_not_overflow_gap_bytes() {
     assert_eq!(st.gap_bytes, u64::MAX);
     assert_eq!(st.records_emitted as usize, recs.len());
 }
+
+#[test]
+fn connections_without_records_are_counted_by_what_they_carried() {
+    let conn = |n: u64, req: &[u8], resp: &[u8]| {
+        Script::new(n)
+            .open(Role::Client)
+            .send(E, req)
+            .send(I, resp)
+            .close()
+            .events
+    };
+    let mut evs = Vec::new();
+    // a TLS handshake (HTTPS), twice
+    evs.extend(conn(
+        31,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        b"\x16\x03\x03\x00\x7a\x02",
+    ));
+    evs.extend(conn(
+        32,
+        b"\x16\x03\x01\x00\x10hello",
+        b"\x15\x03\x03\x00\x02\x02\x28",
+    ));
+    // h2c with prior knowledge: the preface, then frames
+    evs.extend(conn(
+        33,
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00",
+        b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x80",
+    ));
+    // the server end of HTTPS under the syscall hooks: nginx peeks one
+    // byte first, too little to judge; the next event decides
+    evs.extend(
+        Script::new(37)
+            .open(Role::Server)
+            .send(I, b"\x16")
+            .send(I, b"\x16\x03\x01\x02\x00\x01")
+            .send(E, b"\x16\x03\x03\x00\x7a\x02")
+            .close()
+            .events,
+    );
+    // a binary protocol nothing recognises
+    evs.extend(conn(34, b"\x00\x01\x02binary", b"\x03\x04"));
+    // HTTP/1.1 gives its record and is not counted
+    evs.extend(conn(
+        35,
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ));
+    // an HTTP/1.1 request whose response never came still gives a record
+    evs.extend(
+        Script::new(36)
+            .open(Role::Client)
+            .send(E, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .close()
+            .events,
+    );
+    let (recs, st) = run(&evs);
+    let t = txns(&recs);
+    assert_eq!(t.len(), 2, "{t:?}");
+    assert!(t.iter().all(|t| t.method.as_deref() == Some("GET")));
+    assert_eq!((st.blind_tls, st.blind_http2, st.blind_unknown), (3, 1, 1));
+    // only the unknown protocol and the peeked TLS went to the HTTP/1
+    // fallback (one unparseable start per direction): the others got no
+    // session
+    assert_eq!(st.unparseable, 4);
+}
+
+#[test]
+fn unparsed_protocols_by_their_first_bytes() {
+    use crate::protocol::{detect, Blind, Hint};
+    let hint = Hint {
+        dir: E,
+        role: Role::Client,
+        local_port: Some(40000),
+        remote_port: Some(80),
+    };
+    let of = |b: &[u8]| Blind::of(crate::protocol::REGISTRY, b, &hint);
+    assert_eq!(of(b"\x16\x03\x01\x00\x05"), Some(Blind::Tls));
+    // mid-stream: application data
+    assert_eq!(of(b"\x17\x03\x03\x00\x20"), Some(Blind::Tls));
+    assert_eq!(of(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Some(Blind::Http2));
+    // port 80 alone does not make bytes HTTP/1
+    assert_eq!(of(b"\x00\x00binary"), Some(Blind::Unknown));
+    assert_eq!(of(b"GET / HTTP/1.1\r\n"), None);
+    assert_eq!(of(b"HTTP/1.1 200 OK\r\n"), None);
+    assert_eq!(of(b""), None);
+    // detection gives TLS and h2 no session, even on an HTTP port
+    assert!(detect(crate::protocol::REGISTRY, b"\x16\x03\x01", &hint).is_none());
+    assert!(detect(crate::protocol::REGISTRY, b"PRI * HTTP/2.0\r\n", &hint).is_none());
+}
