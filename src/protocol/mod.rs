@@ -10,6 +10,7 @@
 
 pub mod buffer;
 pub mod http1;
+pub mod http2;
 
 use std::ops::{Index, IndexMut};
 use std::sync::Arc;

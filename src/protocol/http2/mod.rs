@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! HTTP/2 (RFC 9113): frames (`frame`).
+
+pub mod frame;
