@@ -501,20 +501,20 @@ impl Framer {
     }
 
     /// `n` bytes went by uncaptured, with `buffered` bytes of the current
-    /// step already buffered (thrown away by the caller). Ok: they were
+    /// step already buffered (thrown away by the caller). true: they were
     /// inside a frame of known length (the frame goes on, or ended:
-    /// [`Framer::ended`]); Err: framing is lost.
-    pub fn skip(&mut self, n: u64, buffered: usize) -> Result<(), ()> {
+    /// [`Framer::ended`]); false: framing is lost.
+    pub fn skip(&mut self, n: u64, buffered: usize) -> bool {
         match self.state {
             State::Data(_, left, _) | State::Lost(_, left) if n <= left => {
                 self.went_by(n);
-                Ok(())
+                true
             }
             State::Payload(h) if buffered as u64 + n <= h.len as u64 => {
                 self.state = State::Lost(h, h.len as u64 - buffered as u64 - n);
-                Ok(())
+                true
             }
-            _ => Err(()),
+            _ => false,
         }
     }
 

@@ -233,7 +233,7 @@ fn uncaptured_bytes_inside_data_are_counted() {
     // 100 bytes captured, 909 went by uncaptured
     let got = drive(&mut f, &[&frame[..100]]).unwrap();
     assert_eq!(got, ["incomplete"]);
-    assert_eq!(f.skip(909, 0), Ok(()));
+    assert!(f.skip(909, 0));
     assert_eq!(
         f.ended(),
         Some(Step::Data(
@@ -250,12 +250,12 @@ fn uncaptured_bytes_inside_data_are_counted() {
     // past the end of the frame: framing is lost
     let mut f = Framer::new(false, DEFAULT_MAX_FRAME, 65536);
     drive(&mut f, &[&frame[..100]]).unwrap();
-    assert_eq!(f.skip(910, 0), Err(()));
+    assert!(!f.skip(910, 0));
     // inside a HEADERS frame: the frame is lost, skipped by length
     let mut f = Framer::new(false, DEFAULT_MAX_FRAME, 65536);
     let h = fr(HEADERS, FLAG_END_HEADERS, 1, &[0x82; 50]);
     drive(&mut f, &[&h[..20]]).unwrap();
-    assert_eq!(f.skip(39, 11), Ok(()));
+    assert!(f.skip(39, 11));
     assert_eq!(
         f.ended().map(|s| format!("{s:?}")).as_deref(),
         Some("Lost(FrameHeader { len: 50, ty: 1, flags: 4, stream: 1 })")
