@@ -23,7 +23,7 @@ use crate::track::{TrackerConfig, TrackerStats};
 /// the fallback for a connection no protocol claims: it resynchronises
 /// on its own message starts (a connection seen mid-stream begins in the
 /// middle of a message).
-pub static REGISTRY: &[&dyn Protocol] = &[&http1::Http1];
+pub static REGISTRY: &[&dyn Protocol] = &[&http1::Http1, &http2::Http2];
 
 /// How sure a protocol is that a connection speaks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

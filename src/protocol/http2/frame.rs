@@ -384,6 +384,16 @@ impl Framer {
         matches!(self.state, State::Data(..) | State::Lost(..))
     }
 
+    /// Inside a DATA frame's payload.
+    pub fn skipping_data(&self) -> bool {
+        matches!(self.state, State::Data(..))
+    }
+
+    /// Expecting the client preface.
+    pub fn expects_preface(&self) -> bool {
+        self.state == State::Preface
+    }
+
     /// Between frames.
     pub fn at_boundary(&self) -> bool {
         matches!(self.state, State::Header | State::Preface)
@@ -559,6 +569,18 @@ pub fn find_frame_start(buf: &[u8], max_frame: u32) -> Option<usize> {
     })
 }
 
+/// Does `buf` hold whole frames, one after the other, to exactly its end?
+pub fn frames_to_end(buf: &[u8], max_frame: u32) -> bool {
+    let mut at = 0;
+    while at < buf.len() {
+        match parse_header(&buf[at..], max_frame) {
+            Parse::Complete(h, _) => at += HEADER_LEN + h.len as usize,
+            _ => return false,
+        }
+    }
+    at == buf.len() && !buf.is_empty()
+}
+
 #[cfg(test)]
 #[path = "frame_tests.rs"]
-mod tests;
+pub(crate) mod tests;
