@@ -10,6 +10,7 @@ PKGS=(
   bpftool               # vmlinux.h regeneration, `bpftool prog list` in tests
   libbpf1               # scripts/bench-floor loads its programs through it
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
+  nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
