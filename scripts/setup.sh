@@ -11,6 +11,7 @@ PKGS=(
   libbpf1               # scripts/bench-floor loads its programs through it
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
   openssl               # tests/live_blind.rs: a certificate for nginx ssl (nginx-light has ssl and http2)
+  nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -76,6 +76,14 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     if t.incomplete {
         w.raw(b",\"incomplete\":true");
     }
+    if let Some(h) = &t.h2 {
+        field!(w, "stream_id", int, h.stream_id);
+        field!(w, "scheme", opt_str, h.scheme.as_deref());
+        field!(w, "end_stream", bool, h.end_stream);
+        field!(w, "rst_error", opt_str, h.rst_error.as_deref());
+        field!(w, "goaway_error", opt_str, h.goaway_error.as_deref());
+        field!(w, "headers_unknown", int, h.headers_unknown);
+    }
     if let Some(h) = &t.req_headers {
         w.raw(b",\"req_headers\":");
         w.headers(h);
@@ -210,6 +218,7 @@ pub(crate) mod tests {
             interim_status: Some(100),
             upgraded: false,
             incomplete: false,
+            h2: None,
             req_headers: None,
             resp_headers: None,
         }
@@ -282,6 +291,19 @@ pub(crate) mod tests {
             ("Content-Type".into(), "a\"b".into()),
             ("X".into(), String::new()),
         ]);
+        check(&n);
+        // an HTTP/2 record: its fields, with and without values
+        n.protocol = crate::record::HTTP2;
+        n.h2 = Some(crate::record::Http2Fields {
+            stream_id: 2_147_483_647,
+            scheme: Some("https".into()),
+            end_stream: true,
+            rst_error: Some("CANCEL".into()),
+            goaway_error: Some("0x\"1".into()),
+            headers_unknown: 3,
+        });
+        check(&n);
+        n.h2 = Some(crate::record::Http2Fields::default());
         check(&n);
     }
 

@@ -588,8 +588,8 @@ fn run(a: RunArgs) -> Result<()> {
             None => "not TCP: none (synthetic)".into(),
         };
         say!(
-            "osprey: connections with traffic but no records: {} TLS (encrypted at the syscalls), {} HTTP/2 (h2c, not parsed), {} unknown protocol, {}",
-            sum("blind_tls"), sum("blind_http2"), sum("blind_unknown"), not_tcp
+            "osprey: connections with traffic but no records: {} TLS (encrypted at the syscalls), {} unknown protocol, {}",
+            sum("blind_tls"), sum("blind_unknown"), not_tcp
         );
     }
     if a.verbose > 0 {

@@ -24,6 +24,8 @@ pub const MSG_TYPE: &str = "http_message";
 /// `"protocol"` of HTTP/1.x records (also assumed for records written
 /// before the field existed).
 pub const HTTP1: &str = "http1";
+/// `"protocol"` of HTTP/2 records.
+pub const HTTP2: &str = "http2";
 /// The `http_version` values HTTP/1.x records carry (the tracker's
 /// `version_str`), for reading records back into `&'static str`.
 pub const HTTP1_VERSIONS: [&str; 11] = [
@@ -178,10 +180,30 @@ pub struct Transaction {
     /// when true.
     #[serde(default, skip_serializing_if = "is_false")]
     pub incomplete: bool,
+    /// HTTP/2 records only (absent from HTTP/1.x lines; not read back).
+    #[serde(flatten, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub h2: Option<Http2Fields>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub req_headers: Option<Vec<(String, String)>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resp_headers: Option<Vec<(String, String)>>,
+}
+
+/// The fields only an HTTP/2 transaction has (one per stream).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Http2Fields {
+    pub stream_id: u32,
+    /// `:scheme`.
+    pub scheme: Option<String>,
+    /// Both sides ended the stream with END_STREAM.
+    pub end_stream: bool,
+    /// The error code of an RST_STREAM that ended the stream.
+    pub rst_error: Option<String>,
+    /// The error code of a GOAWAY that ended (or found open) the stream.
+    pub goaway_error: Option<String>,
+    /// Header fields absent because they referenced HPACK dynamic-table
+    /// entries from before Osprey joined the connection (never guessed).
+    pub headers_unknown: u32,
 }
 
 /// Which kind of message a [`MsgRecord`] describes.

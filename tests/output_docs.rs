@@ -124,6 +124,11 @@ fn records_match_the_schema() {
         n += 1;
     }
     assert_eq!(n, 40);
+    // HTTP/2's fields: from `osprey wire` on a real h2c capture
+    for line in wire_h2c().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        seen.extend(v.as_object().unwrap().keys().cloned());
+    }
     // every documented field appears in real output (headers: --headers)
     let documented: BTreeSet<String> = s["properties"]
         .as_object()
@@ -218,6 +223,54 @@ fn wire_records_match_the_schema() {
     assert_eq!(n, 6);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("6 transactions"), "{err}");
+}
+
+/// `osprey wire` on a loopback capture of curl and nghttp against nginx
+/// speaking h2c (GET 200, GET 404, a POST with a 300-byte body).
+fn wire_h2c() -> String {
+    let pcap = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/recon/lo_h2c.pcap");
+    let out = Command::new(BIN).args(["wire", pcap]).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// HTTP/2 records validate too, with their own fields.
+#[test]
+fn http2_records_match_the_schema() {
+    let s = schema();
+    let text = wire_h2c();
+    let recs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (line, v) in text.lines().zip(&recs) {
+        validate(v, &s, "$").unwrap_or_else(|e| panic!("{e}\n{line}"));
+        assert_eq!(v["protocol"], "http2");
+        assert_eq!(v["http_version"], "2");
+    }
+    let got: Vec<(u64, &str, u64, u64, u64)> = recs
+        .iter()
+        .map(|v| {
+            (
+                v["stream_id"].as_u64().unwrap(),
+                v["target"].as_str().unwrap(),
+                v["status"].as_u64().unwrap(),
+                v["req_body_bytes"].as_u64().unwrap(),
+                v["resp_body_bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, "/small.txt", 200, 0, 123),
+            (1, "/missing", 404, 0, 153),
+            (13, "/post", 201, 300, 0)
+        ]
+    );
+    // http1 records do not carry them
+    let line = synthetic().lines().next().unwrap().to_string();
+    assert!(!line.contains("stream_id"));
 }
 
 fn recipes() -> Vec<(String, String)> {

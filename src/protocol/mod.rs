@@ -10,6 +10,7 @@
 
 pub mod buffer;
 pub mod http1;
+pub mod http2;
 
 use std::ops::{Index, IndexMut};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::track::{TrackerConfig, TrackerStats};
 /// the fallback for a connection no protocol claims: it resynchronises
 /// on its own message starts (a connection seen mid-stream begins in the
 /// middle of a message).
-pub static REGISTRY: &[&dyn Protocol] = &[&http1::Http1];
+pub static REGISTRY: &[&dyn Protocol] = &[&http1::Http1, &http2::Http2];
 
 /// How sure a protocol is that a connection speaks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,8 +65,6 @@ pub enum Blind {
     /// mid-stream another record type (`14`–`17`, `03`). Osprey sees the
     /// bytes at the syscalls, encrypted.
     Tls,
-    /// The HTTP/2 connection preface (`PRI * HTTP/2.0`): h2c, not parsed.
-    Http2,
     /// No protocol recognised the first bytes.
     Unknown,
 }
@@ -77,7 +76,6 @@ impl Blind {
     pub fn unparsed(first: &[u8]) -> Option<Blind> {
         match first {
             [0x14..=0x17, 0x03, ..] => Some(Blind::Tls),
-            _ if first.starts_with(b"PRI * HTTP/2.0") => Some(Blind::Http2),
             _ => None,
         }
     }
@@ -101,7 +99,6 @@ impl Blind {
     pub fn count(self, stats: &mut TrackerStats) {
         match self {
             Blind::Tls => stats.blind_tls += 1,
-            Blind::Http2 => stats.blind_http2 += 1,
             Blind::Unknown => stats.blind_unknown += 1,
         }
     }

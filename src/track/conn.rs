@@ -76,9 +76,8 @@ impl Conn {
     }
 
     fn choose_session(&mut self, d: Direction, first: &[u8], registry: &[&'static dyn Protocol]) {
-        // TLS and h2c get no session (detect)
-        let chosen =
-            self.session.is_some() || matches!(self.blind, Some(Some(Blind::Tls | Blind::Http2)));
+        // TLS gets no session (detect)
+        let chosen = self.session.is_some() || matches!(self.blind, Some(Some(Blind::Tls)));
         if chosen && self.blind.is_some() {
             return;
         }

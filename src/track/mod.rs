@@ -109,11 +109,30 @@ pub struct TrackerStats {
     /// Protocol sessions that panicked; their connection's state was dropped.
     pub parser_panics: u64,
     /// Connections that carried traffic and ended without a record, by
-    /// what their first bytes were ([`crate::protocol::Blind`]): TLS, the
-    /// HTTP/2 preface, a protocol nothing recognised.
+    /// what their first bytes were ([`crate::protocol::Blind`]): TLS, a
+    /// protocol nothing recognised.
     pub blind_tls: u64,
-    pub blind_http2: u64,
     pub blind_unknown: u64,
+    // HTTP/2's counters are written only when not zero (HTTP/1.x-only
+    // summaries stay as they were).
+    /// HTTP/2 streams given up on at the per-connection cap (emitted early).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub h2_streams_over_cap: u64,
+    /// HTTP/2 header blocks HPACK could not decode (the table is unknown
+    /// afterwards), or lost (bytes missing inside them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hpack_errors: u64,
+    /// Header fields absent because they referenced HPACK dynamic-table
+    /// entries from before the probe joined (or lost with a block).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hpack_unknown_fields: u64,
+    /// Header fields past the header list cap (HPACK bombs): decoded, not kept.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub header_fields_over_cap: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 // ---------------------------------------------------------------------------

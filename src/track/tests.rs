@@ -1767,7 +1767,9 @@ fn connections_without_records_are_counted_by_what_they_carried() {
     let t = txns(&recs);
     assert_eq!(t.len(), 2, "{t:?}");
     assert!(t.iter().all(|t| t.method.as_deref() == Some("GET")));
-    assert_eq!((st.blind_tls, st.blind_http2, st.blind_unknown), (3, 1, 1));
+    // h2c is parsed (protocol http2): a preface and SETTINGS alone make no
+    // record, and are no blind spot either
+    assert_eq!((st.blind_tls, st.blind_unknown), (3, 1));
     // only the unknown protocol and the peeked TLS went to the HTTP/1
     // fallback (one unparseable start per direction): the others got no
     // session
@@ -1787,13 +1789,19 @@ fn unparsed_protocols_by_their_first_bytes() {
     assert_eq!(of(b"\x16\x03\x01\x00\x05"), Some(Blind::Tls));
     // mid-stream: application data
     assert_eq!(of(b"\x17\x03\x03\x00\x20"), Some(Blind::Tls));
-    assert_eq!(of(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Some(Blind::Http2));
+    // h2c has a parser
+    assert_eq!(of(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), None);
     // port 80 alone does not make bytes HTTP/1
     assert_eq!(of(b"\x00\x00binary"), Some(Blind::Unknown));
     assert_eq!(of(b"GET / HTTP/1.1\r\n"), None);
     assert_eq!(of(b"HTTP/1.1 200 OK\r\n"), None);
     assert_eq!(of(b""), None);
-    // detection gives TLS and h2 no session, even on an HTTP port
+    // detection gives TLS no session, even on an HTTP port; h2c its own
     assert!(detect(crate::protocol::REGISTRY, b"\x16\x03\x01", &hint).is_none());
-    assert!(detect(crate::protocol::REGISTRY, b"PRI * HTTP/2.0\r\n", &hint).is_none());
+    let h2 = detect(
+        crate::protocol::REGISTRY,
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        &hint,
+    );
+    assert_eq!(h2.map(|p| p.name()), Some(crate::record::HTTP2));
 }

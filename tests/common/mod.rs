@@ -172,7 +172,14 @@ impl Site {
     /// nginx with extra `http {}` directives (e.g. "sendfile on;").
     pub fn nginx_with(name: &str, files: &[(&str, &[u8])], http_extra: &str) -> Site {
         let (dir, port) = Site::www(name, files);
-        let server = nginx_server(&dir, port, http_extra);
+        let server = nginx_server(&dir, port, http_extra, "", "");
+        Site { dir, port, server }
+    }
+
+    /// nginx speaking HTTP/2 over cleartext with prior knowledge (h2c).
+    pub fn nginx_h2c(name: &str, files: &[(&str, &[u8])], server_extra: &str) -> Site {
+        let (dir, port) = Site::www(name, files);
+        let server = nginx_server(&dir, port, "", " http2", server_extra);
         Site { dir, port, server }
     }
 
@@ -505,7 +512,15 @@ pub fn wait_unloaded(before: (usize, usize), what: &str) {
 
 /// nginx (one worker, access log off, `http_extra` in `http {}`) serving
 /// `dir/www` on `port`.
-fn nginx_server(dir: &Path, port: u16, http_extra: &str) -> Guard {
+/// `listen`: what follows the listen address (" http2"); `server_extra`:
+/// directives in `server {}`.
+fn nginx_server(
+    dir: &Path,
+    port: u16,
+    http_extra: &str,
+    listen: &str,
+    server_extra: &str,
+) -> Guard {
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
@@ -515,7 +530,7 @@ fn nginx_server(dir: &Path, port: u16, http_extra: &str) -> Guard {
              http {{\n  include /etc/nginx/mime.types;\n  access_log off;\n  keepalive_requests 100000;\n\
                client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n\
                uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  {http_extra}\n\
-               server {{ listen 127.0.0.1:{port}; root {d}/www; }}\n}}\n",
+               server {{ listen 127.0.0.1:{port}{listen}; root {d}/www; {server_extra} }}\n}}\n",
             d = dir.display()
         ),
     )

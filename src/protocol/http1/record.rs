@@ -194,6 +194,7 @@ impl Http1Session {
             interim_status: resp.and_then(|m| m.interim.map(|(s, _)| s)),
             upgraded: upgraded(req, resp),
             incomplete: req.is_some_and(|m| m.incomplete),
+            h2: None,
             req_headers: req.and_then(|m| m.output_headers(cx)),
             resp_headers: resp.and_then(|m| m.output_headers(cx)),
         };

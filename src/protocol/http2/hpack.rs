@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! HPACK header decoding (RFC 7541), one [`Decoder`] per direction.
+//!
+//! Written here rather than taken from a crate because an observer must be
+//! able to **join mid-stream**: when the probe starts on a live connection,
+//! or bytes of a header block are lost, the dynamic table's earlier
+//! contents are unknown. The HPACK crates on crates.io (`hpack`,
+//! `fluke-hpack`/`loona-hpack`, `httlib-hpack`, `hpack-patched`; the `h2`
+//! crate's decoder is internal) all treat an index beyond their table as a
+//! fatal compression error, which is right for an endpoint and useless
+//! here: one unknown reference would lose every later block.
+//!
+//! Here the table knows whether entries older than the ones it saw
+//! inserted may exist (`unknown_tail`). A field that references such an
+//! entry is absent and counted in [`Block::unknown`], never guessed, while
+//! static-table and literal fields come through, and so do entries
+//! inserted after the join: they sit at the lowest dynamic indices, and
+//! the encoder's table is always a prefix of the one kept here (eviction
+//! drops the oldest first, the unknown ones before any seen), so an index
+//! into the known entries means the same entry on both sides. Entries are
+//! evicted by a lower bound of their size (an entry whose name is unknown
+//! counts only its value), so one is kept at worst longer than the encoder
+//! keeps it, never dropped while the encoder can still reference it —
+//! unless the encoder's table is larger than the cap here, when it becomes
+//! unknown (flagged), still never wrong.
+//!
+//! Bounds: the table size is capped ([`MAX_TABLE`]), a header list's
+//! decoded size too (`max_list`, HPACK bombs: fields past it are counted,
+//! not kept, while the table is still followed); malformed input is an
+//! error, never a panic.
+
+use std::collections::VecDeque;
+
+use super::huffman;
+
+/// The largest dynamic table followed; a larger size update is capped.
+pub const MAX_TABLE: usize = 64 * 1024;
+/// SETTINGS_HEADER_TABLE_SIZE's initial value.
+pub const DEFAULT_TABLE: usize = 4096;
+/// An entry's overhead (§4.1).
+const ENTRY_OVERHEAD: usize = 32;
+
+/// The static table (Appendix A), index 1 first.
+#[rustfmt::skip]
+pub const STATIC: [(&str, &str); 61] = [
+    (":authority", ""),
+    (":method", "GET"),
+    (":method", "POST"),
+    (":path", "/"),
+    (":path", "/index.html"),
+    (":scheme", "http"),
+    (":scheme", "https"),
+    (":status", "200"),
+    (":status", "204"),
+    (":status", "206"),
+    (":status", "304"),
+    (":status", "400"),
+    (":status", "404"),
+    (":status", "500"),
+    ("accept-charset", ""),
+    ("accept-encoding", "gzip, deflate"),
+    ("accept-language", ""),
+    ("accept-ranges", ""),
+    ("accept", ""),
+    ("access-control-allow-origin", ""),
+    ("age", ""),
+    ("allow", ""),
+    ("authorization", ""),
+    ("cache-control", ""),
+    ("content-disposition", ""),
+    ("content-encoding", ""),
+    ("content-language", ""),
+    ("content-length", ""),
+    ("content-location", ""),
+    ("content-range", ""),
+    ("content-type", ""),
+    ("cookie", ""),
+    ("date", ""),
+    ("etag", ""),
+    ("expect", ""),
+    ("expires", ""),
+    ("from", ""),
+    ("host", ""),
+    ("if-match", ""),
+    ("if-modified-since", ""),
+    ("if-none-match", ""),
+    ("if-range", ""),
+    ("if-unmodified-since", ""),
+    ("last-modified", ""),
+    ("link", ""),
+    ("location", ""),
+    ("max-forwards", ""),
+    ("proxy-authenticate", ""),
+    ("proxy-authorization", ""),
+    ("range", ""),
+    ("referer", ""),
+    ("refresh", ""),
+    ("retry-after", ""),
+    ("server", ""),
+    ("set-cookie", ""),
+    ("strict-transport-security", ""),
+    ("transfer-encoding", ""),
+    ("user-agent", ""),
+    ("vary", ""),
+    ("via", ""),
+    ("www-authenticate", ""),
+];
+
+#[derive(Clone, Debug)]
+struct Entry {
+    /// None: the name came from an entry that was unknown.
+    name: Option<String>,
+    value: String,
+    /// Its size, or a lower bound of it when the name is unknown.
+    size: usize,
+}
+
+/// A decoded header block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Block {
+    /// Fields in order (names lower case as HTTP/2 sends them).
+    pub fields: Vec<(String, String)>,
+    /// Fields absent because they referenced a dynamic-table entry unknown
+    /// to an observer that joined mid-stream.
+    pub unknown: u32,
+    /// Fields past the header list cap (decoded, not kept).
+    pub over_cap: u32,
+    /// The decoded list's size, name + value + 32 per field (§6.5.2's
+    /// SETTINGS_MAX_HEADER_LIST_SIZE measure), including fields not kept.
+    pub list_size: u64,
+}
+
+/// Why a header block cannot be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    Truncated,
+    IntegerOverflow,
+    /// Index 0, or past the static and dynamic tables when the whole
+    /// table is known.
+    BadIndex,
+    Huffman(huffman::HuffmanError),
+    /// A size update after a field, or above the decoder's limit.
+    SizeUpdate,
+}
+
+/// One direction's decoding state.
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    /// Newest first.
+    table: VecDeque<Entry>,
+    size: usize,
+    /// The table size the encoder set (or the limit, until it sets one).
+    max: usize,
+    /// The decoder's SETTINGS_HEADER_TABLE_SIZE when seen (size updates
+    /// above it are errors).
+    limit: Option<usize>,
+    /// Entries older than those seen inserted may exist.
+    unknown_tail: bool,
+    /// `max` is the encoder's own (a known start, or a size update seen).
+    max_known: bool,
+    /// Size updates above [`MAX_TABLE`].
+    pub capped: u64,
+}
+
+impl Decoder {
+    /// `known_start`: the decoder has seen the connection from its start.
+    pub fn new(known_start: bool) -> Decoder {
+        Decoder {
+            table: VecDeque::new(),
+            size: 0,
+            max: DEFAULT_TABLE,
+            limit: None,
+            unknown_tail: !known_start,
+            max_known: known_start,
+            capped: 0,
+        }
+    }
+
+    /// The decoder's side advertised SETTINGS_HEADER_TABLE_SIZE.
+    pub fn set_limit(&mut self, n: u32) {
+        self.limit = Some(n as usize);
+    }
+
+    /// Bytes were lost (a header block not seen whole): whatever it
+    /// inserted is unknown, so every entry is.
+    pub fn forget(&mut self) {
+        self.table.clear();
+        self.size = 0;
+        self.unknown_tail = true;
+    }
+
+    /// Entries known and the table size they take (a lower bound).
+    pub fn known(&self) -> (usize, usize) {
+        (self.table.len(), self.size)
+    }
+
+    pub fn tail_unknown(&self) -> bool {
+        self.unknown_tail
+    }
+
+    fn evict_to(&mut self, max: usize) {
+        while self.size > max {
+            match self.table.pop_back() {
+                Some(e) => self.size -= e.size,
+                None => break,
+            }
+        }
+    }
+
+    fn insert(&mut self, name: Option<String>, value: String) {
+        let size = name.as_ref().map_or(0, String::len) + value.len() + ENTRY_OVERHEAD;
+        if size > self.max {
+            // §4.4: the table is emptied, the entry not added
+            self.table.clear();
+            self.size = 0;
+            self.unknown_tail &= !self.max_known;
+            return;
+        }
+        self.evict_to(self.max - size);
+        self.size += size;
+        self.table.push_front(Entry { name, value, size });
+    }
+
+    fn size_update(&mut self, n: usize) -> Result<(), Error> {
+        if self.limit.is_some_and(|l| n > l) {
+            return Err(Error::SizeUpdate);
+        }
+        if n > MAX_TABLE {
+            self.capped += 1;
+        }
+        self.max = n.min(MAX_TABLE);
+        self.max_known = n <= MAX_TABLE;
+        self.evict_to(self.max);
+        if self.max == 0 {
+            self.unknown_tail = false;
+        }
+        Ok(())
+    }
+
+    /// The field at `index` (1-based, static then dynamic): Ok(None) when
+    /// it is an unknown entry; (name, value), either None when unknown.
+    fn lookup(&self, index: usize) -> Result<Option<(Option<&str>, &str)>, Error> {
+        if index == 0 {
+            return Err(Error::BadIndex);
+        }
+        if let Some(&(n, v)) = STATIC.get(index - 1) {
+            return Ok(Some((Some(n), v)));
+        }
+        match self.table.get(index - 1 - STATIC.len()) {
+            Some(e) => Ok(Some((e.name.as_deref(), &e.value))),
+            None if self.unknown_tail => Ok(None),
+            None => Err(Error::BadIndex),
+        }
+    }
+
+    /// Decode one whole header block; fields whose decoded list size would
+    /// pass `max_list` are not kept. On an error the table is unknown
+    /// afterwards ([`Decoder::forget`]).
+    pub fn decode(&mut self, block: &[u8], max_list: usize) -> Result<Block, Error> {
+        let r = self.decode_inner(block, max_list);
+        if r.is_err() {
+            self.forget();
+        }
+        r
+    }
+
+    fn decode_inner(&mut self, mut b: &[u8], max_list: usize) -> Result<Block, Error> {
+        let mut out = Block::default();
+        let mut fields_seen = false;
+        let keep = |out: &mut Block, name: &str, value: &str| {
+            let s = (name.len() + value.len() + ENTRY_OVERHEAD) as u64;
+            out.list_size += s;
+            if out.list_size > max_list as u64 {
+                out.over_cap += 1;
+            } else {
+                out.fields.push((name.to_string(), value.to_string()));
+            }
+        };
+        while let Some(&first) = b.first() {
+            if first & 0x80 != 0 {
+                // indexed field (§6.1)
+                let (i, rest) = integer(b, 7)?;
+                b = rest;
+                match self.lookup(i)? {
+                    Some((Some(n), v)) => keep(&mut out, n, v),
+                    _ => out.unknown += 1,
+                }
+                fields_seen = true;
+            } else if first & 0xe0 == 0x20 {
+                // dynamic table size update (§6.3)
+                let (n, rest) = integer(b, 5)?;
+                b = rest;
+                if fields_seen {
+                    return Err(Error::SizeUpdate);
+                }
+                self.size_update(n)?;
+            } else {
+                // literal: with incremental indexing (01), without (0000),
+                // never indexed (0001)
+                let (indexing, prefix) = if first & 0x40 != 0 {
+                    (true, 6)
+                } else {
+                    (false, 4)
+                };
+                let (i, rest) = integer(b, prefix)?;
+                b = rest;
+                let name: Option<String> = if i == 0 {
+                    let (s, rest) = string(b)?;
+                    b = rest;
+                    Some(s)
+                } else {
+                    self.lookup(i)?.and_then(|(n, _)| n.map(str::to_string))
+                };
+                let (value, rest) = string(b)?;
+                b = rest;
+                match &name {
+                    Some(n) => keep(&mut out, n, &value),
+                    None => out.unknown += 1,
+                }
+                if indexing {
+                    self.insert(name, value);
+                }
+                fields_seen = true;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An integer with an `n`-bit prefix (§5.1).
+fn integer(b: &[u8], n: u32) -> Result<(usize, &[u8]), Error> {
+    let (&first, mut rest) = b.split_first().ok_or(Error::Truncated)?;
+    let mask = (1u32 << n) - 1;
+    let mut v = (first as u32 & mask) as u64;
+    if v < mask as u64 {
+        return Ok((v as usize, rest));
+    }
+    let mut shift = 0;
+    loop {
+        let (&c, r) = rest.split_first().ok_or(Error::Truncated)?;
+        rest = r;
+        v += ((c & 0x7f) as u64) << shift;
+        if v > u32::MAX as u64 {
+            return Err(Error::IntegerOverflow);
+        }
+        if c & 0x80 == 0 {
+            return Ok((v as usize, rest));
+        }
+        shift += 7;
+    }
+}
+
+/// A string literal (§5.2), Huffman-decoded when flagged.
+fn string(b: &[u8]) -> Result<(String, &[u8]), Error> {
+    let huff = b.first().ok_or(Error::Truncated)? & 0x80 != 0;
+    let (len, rest) = integer(b, 7)?;
+    if len > rest.len() {
+        return Err(Error::Truncated);
+    }
+    let (s, rest) = rest.split_at(len);
+    let bytes = if huff {
+        let mut v = Vec::with_capacity(len * 8 / 5 + 1);
+        huffman::decode(s, &mut v).map_err(Error::Huffman)?;
+        v
+    } else {
+        s.to_vec()
+    };
+    let s = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Ok((s, rest))
+}
+
+#[cfg(test)]
+#[path = "hpack_tests.rs"]
+mod tests;

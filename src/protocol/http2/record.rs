@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! A stream's request and response halves, and its `http_transaction`
+//! record (`protocol` `"http2"`): the HTTP/1.x fields where they fit
+//! (`host` is `:authority`, `target` is `:path`), plus [`Http2Fields`].
+
+use std::borrow::Cow;
+
+use super::frame::error_name;
+use super::hpack;
+use super::NAME;
+use crate::event::Direction;
+use crate::protocol::{Ctx, Stamp};
+use crate::record::{epoch_ns, Http2Fields, Record, TimeSpan, Transaction, TXN_TYPE};
+
+/// One side of a stream: the request (client → server) or the response.
+#[derive(Debug, Default)]
+pub(super) struct Half {
+    pub seen: bool,
+    pub dir: Option<Direction>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub authority: Option<String>,
+    pub scheme: Option<String>,
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub header_count: u32,
+    pub header_bytes: u64,
+    pub body_bytes: u64,
+    /// Kept only with `--headers`.
+    pub headers: Option<Vec<(String, String)>>,
+    pub first: Stamp,
+    pub last_ts: u64,
+    pub ended: bool,
+}
+
+impl Half {
+    /// When the half's first byte moved (as HTTP/1.x: the send's entry
+    /// for what the process sent, the receive's return otherwise).
+    fn start_mono(&self) -> u64 {
+        if self.dir == Some(Direction::Egress) && self.first.start_ns != 0 {
+            self.first.start_ns
+        } else {
+            self.first.ts
+        }
+    }
+
+    /// A header block (`wire` bytes of frames) for this half; returns the
+    /// status of an interim (1xx) response, which does not count as the
+    /// response.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_block(
+        &mut self,
+        d: Direction,
+        blk: Option<&hpack::Block>,
+        wire: u64,
+        first: Stamp,
+        last: Stamp,
+        end_stream: bool,
+        keep_headers: bool,
+    ) -> Option<u16> {
+        let get = |name: &str| {
+            blk.and_then(|b| b.fields.iter().find(|(n, _)| n == name))
+                .map(|(_, v)| v.clone())
+        };
+        let status = get(":status").and_then(|s| s.parse::<u16>().ok());
+        if let Some(s) = status.filter(|s| (100..200).contains(s)) {
+            return Some(s);
+        }
+        if !self.seen {
+            self.seen = true;
+            self.dir = Some(d);
+            self.first = first;
+            self.method = get(":method");
+            self.path = get(":path");
+            self.authority = get(":authority");
+            self.scheme = get(":scheme");
+            self.status = status;
+            self.content_type = get("content-type");
+        }
+        // trailers add to the counts
+        if let Some(b) = blk {
+            self.header_count += b.fields.len() as u32 + b.over_cap;
+            if keep_headers {
+                self.headers
+                    .get_or_insert_with(Vec::new)
+                    .extend(b.fields.iter().cloned());
+            }
+        }
+        self.header_bytes += wire;
+        self.last_ts = self.last_ts.max(last.ts);
+        self.ended |= end_stream;
+        None
+    }
+
+    pub fn add_data(&mut self, d: Direction, body: u64, first: Stamp, last: Stamp, end: bool) {
+        if !self.seen {
+            // DATA before any HEADERS seen (lost): still counted
+            self.dir = Some(d);
+            self.first = first;
+        }
+        self.body_bytes += body;
+        self.last_ts = self.last_ts.max(last.ts);
+        self.ended |= end;
+    }
+
+    fn any(&self) -> bool {
+        self.seen || self.body_bytes > 0 || self.ended
+    }
+}
+
+/// One stream.
+#[derive(Debug)]
+pub(super) struct Stream {
+    pub id: u32,
+    pub req: Half,
+    pub resp: Half,
+    pub interim: Option<(u16, u64)>,
+    pub rst: Option<u32>,
+    pub goaway: Option<u32>,
+    pub gap: bool,
+    pub truncated: bool,
+    pub unknown: u32,
+    pub last_ts: u64,
+}
+
+impl Stream {
+    pub fn new(id: u32) -> Stream {
+        Stream {
+            id,
+            req: Half::default(),
+            resp: Half::default(),
+            interim: None,
+            rst: None,
+            goaway: None,
+            gap: false,
+            truncated: false,
+            unknown: 0,
+            last_ts: 0,
+        }
+    }
+
+    pub fn touch(&mut self, ts: u64) {
+        self.last_ts = self.last_ts.max(ts);
+    }
+
+    pub fn emit(self, cx: &mut Ctx) {
+        if !cx.cfg.emit_transactions {
+            return;
+        }
+        let (req, resp) = (
+            self.req.any().then_some(&self.req),
+            self.resp.any().then_some(&self.resp),
+        );
+        let Some(any) = req.or(resp) else { return };
+        let start = any.start_mono();
+        let end = resp
+            .map(|r| r.last_ts)
+            .unwrap_or(any.last_ts)
+            .max(self.last_ts)
+            .max(start);
+        let (latency_ns, ttfb_ns) = match (req, resp) {
+            (Some(_), Some(r)) if r.seen => {
+                let first = self.interim.map_or(r.first.ts, |(_, t)| t);
+                (
+                    Some(r.last_ts.saturating_sub(start)),
+                    Some(first.saturating_sub(start)),
+                )
+            }
+            _ => (None, None),
+        };
+        let off = cx.cfg.realtime_offset_ns;
+        let redact = &cx.cfg.redact;
+        let headers = |h: Option<&Half>| {
+            if !cx.cfg.headers {
+                return None;
+            }
+            h.map(|h| redact.headers(h.headers.as_deref().unwrap_or(&[])))
+        };
+        let (req_headers, resp_headers) = (headers(req), headers(resp));
+        let req_seen = req.filter(|r| r.seen);
+        let resp_seen = resp.filter(|r| r.seen);
+        let t = Transaction {
+            kind: TXN_TYPE,
+            protocol: NAME,
+            span: TimeSpan {
+                start_ns: epoch_ns(start, off),
+                end_ns: epoch_ns(end, off),
+            },
+            latency_ns,
+            ttfb_ns,
+            method: req_seen.and_then(|m| m.method.clone()).map(Cow::Owned),
+            target: req_seen
+                .and_then(|m| m.path.as_deref())
+                .map(|p| redact.target(p).into_owned()),
+            path: req_seen
+                .and_then(|m| m.path.as_deref())
+                .map(|p| p.split('?').next().unwrap_or("").to_string()),
+            host: req_seen.and_then(|m| m.authority.clone()),
+            http_version: Some("2"),
+            status: resp_seen.and_then(|m| m.status),
+            reason: None,
+            req_header_count: req_seen.map(|m| m.header_count),
+            req_header_bytes: req_seen.map(|m| m.header_bytes),
+            resp_header_count: resp_seen.map(|m| m.header_count),
+            resp_header_bytes: resp_seen.map(|m| m.header_bytes),
+            req_body_bytes: req.map(|m| m.body_bytes),
+            resp_body_bytes: resp.map(|m| m.body_bytes),
+            req_content_type: req_seen.and_then(|m| m.content_type.clone()),
+            resp_content_type: resp_seen.and_then(|m| m.content_type.clone()),
+            conn: cx.conn.fields(any.first.tid, cx.cfg.source),
+            gap: self.gap || req_seen.is_none(),
+            truncated: self.truncated,
+            no_response: req.is_some() && resp_seen.is_none(),
+            interim_status: self.interim.map(|(s, _)| s),
+            upgraded: false,
+            incomplete: false,
+            h2: Some(Http2Fields {
+                stream_id: self.id,
+                scheme: req_seen.and_then(|m| m.scheme.clone()),
+                end_stream: self.req.ended && self.resp.ended,
+                rst_error: self.rst.map(error_name),
+                goaway_error: self.goaway.map(error_name),
+                headers_unknown: self.unknown,
+            }),
+            req_headers,
+            resp_headers,
+        };
+        cx.emit(Record::Transaction(Box::new(t)));
+    }
+}

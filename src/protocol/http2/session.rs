@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! One HTTP/2 connection: per direction the framing ([`Framer`] over a
+//! [`Buffered`] that only ever holds a frame header or a non-DATA payload),
+//! an HPACK decoder and the header block being assembled; per stream the
+//! request and response halves (`record.rs` turns them into records).
+
+use std::collections::BTreeMap;
+
+use super::frame::{self, Frame, FrameHeader, Framer, Step};
+use super::hpack;
+use super::record::{Half, Stream};
+use crate::event::{Direction, Role};
+use crate::protocol::buffer::Buffered;
+use crate::protocol::http1::Parse;
+use crate::protocol::{Chunk, Ctx, EndReason, PerDir, Session, Stamp, BOTH};
+
+/// Most streams tracked at once per connection; past it the oldest is
+/// emitted as it is (gap) and counted. nginx allows 128 concurrent
+/// streams, most clients 100.
+pub const MAX_STREAMS: usize = 256;
+/// A header list's decoded size past which fields are counted, not kept.
+pub const MAX_HEADER_LIST: usize = 64 * 1024;
+
+/// A header block being assembled from HEADERS/PUSH_PROMISE and
+/// CONTINUATION frames.
+#[derive(Debug)]
+struct BlockAcc {
+    stream: u32,
+    /// PUSH_PROMISE: the promised stream (the block is its request).
+    promised: Option<u32>,
+    end_stream: bool,
+    bytes: Vec<u8>,
+    /// Wire bytes of the block's frames (headers included).
+    wire: u64,
+    first: Stamp,
+    lost: bool,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Dir {
+    input: Buffered,
+    framer: Option<Framer>,
+    hpack: Option<hpack::Decoder>,
+    block: Option<BlockAcc>,
+    /// Looking for a frame start after lost bytes.
+    resync: bool,
+    /// The stamp of the current frame's first byte, and of the latest bytes.
+    frame_first: Stamp,
+    cur: Stamp,
+    /// Bytes of the current DATA frame went by uncaptured.
+    data_uncaptured: bool,
+}
+
+impl Dir {
+    fn framer(&mut self) -> &mut Framer {
+        self.framer
+            .get_or_insert_with(|| Framer::new(false, frame::MAX_MAX_FRAME, 256 * 1024))
+    }
+    fn hpack(&mut self) -> &mut hpack::Decoder {
+        self.hpack.get_or_insert_with(|| hpack::Decoder::new(false))
+    }
+}
+
+/// One connection's HTTP/2 state.
+#[derive(Default)]
+pub(crate) struct Http2Session {
+    dirs: PerDir<Dir>,
+    pub(super) streams: BTreeMap<u32, Stream>,
+    /// The direction requests go (the client's sending side), once known.
+    client_dir: Option<Direction>,
+    /// The error code of a GOAWAY seen: streams open at the end get it.
+    goaway: Option<u32>,
+}
+
+impl Http2Session {
+    fn request_side(&self, d: Direction) -> Option<bool> {
+        self.client_dir.map(|c| c == d)
+    }
+
+    /// Frame what direction `d` has: captured `bytes` at stream position `at`.
+    fn feed(&mut self, d: Direction, mut bytes: &[u8], mut at: u64, stamp: Stamp, cx: &mut Ctx) {
+        self.dirs[d].cur = stamp;
+        while !bytes.is_empty() {
+            let dir = &mut self.dirs[d];
+            if dir.resync {
+                dir.input.push(bytes, at + bytes.len() as u64, stamp);
+                self.try_resync(d, cx);
+                self.run(d, cx);
+                return;
+            }
+            if dir.framer().skipping() && dir.input.buf.is_empty() {
+                // DATA payload (or a lost frame) going by: count, do not copy
+                let n = dir.framer().want(0).min(bytes.len());
+                let _ = dir.framer().next(&bytes[..n]);
+                at += n as u64;
+                bytes = &bytes[n..];
+                dir.input.reset_at(at);
+                if let Some(s) = dir.framer().ended() {
+                    self.on_step(d, s, stamp, cx);
+                }
+                continue;
+            }
+            let have = dir.input.buf.len();
+            let n = dir.framer().want(have).max(1).min(bytes.len());
+            dir.input.push(&bytes[..n], at + n as u64, stamp);
+            at += n as u64;
+            bytes = &bytes[n..];
+            self.run(d, cx);
+        }
+    }
+
+    /// Take every step the buffered bytes give.
+    fn run(&mut self, d: Direction, cx: &mut Ctx) {
+        loop {
+            if self.dirs[d].resync {
+                return;
+            }
+            let mut input = std::mem::take(&mut self.dirs[d].input);
+            let starting = self.dirs[d].framer().at_boundary();
+            let r = self.dirs[d].framer().next(&input.buf);
+            let stop = match r {
+                Parse::Complete(step, n) => {
+                    if starting {
+                        self.dirs[d].frame_first = input.stamp_at(input.pos);
+                    }
+                    let last = input.stamp_at(input.pos + n.max(1) as u64 - 1);
+                    let skipped = matches!(step, Step::Skipped(_));
+                    if !skipped {
+                        self.on_step(d, step, last, cx);
+                    }
+                    input.consume(n);
+                    if skipped {
+                        if let Some(s) = self.dirs[d].framer().ended() {
+                            self.on_step(d, s, last, cx);
+                        }
+                    }
+                    n == 0 && input.buf.is_empty()
+                }
+                Parse::NeedMore => true,
+                Parse::Invalid(_) => {
+                    self.dirs[d].input = input;
+                    if starting && self.expecting_preface(d) {
+                        // no preface (the peer's side): frames from here
+                        self.dirs[d].framer().reset();
+                        continue;
+                    }
+                    cx.stats.unparseable += 1;
+                    self.lose_sync(d, cx);
+                    // the bytes that failed are where the search starts
+                    self.try_resync(d, cx);
+                    continue;
+                }
+            };
+            self.dirs[d].input = input;
+            if stop {
+                return;
+            }
+        }
+    }
+
+    fn expecting_preface(&self, d: Direction) -> bool {
+        self.dirs[d]
+            .framer
+            .as_ref()
+            .is_some_and(Framer::expects_preface)
+    }
+
+    /// Lost bytes (or an invalid frame): frames are looked for again, the
+    /// HPACK table is unknown, the block in progress and the open streams
+    /// may miss frames.
+    fn lose_sync(&mut self, d: Direction, cx: &mut Ctx) {
+        cx.stats.resyncs += 1;
+        let dir = &mut self.dirs[d];
+        dir.resync = true;
+        dir.framer().reset();
+        dir.hpack().forget();
+        if dir.block.take().is_some() {
+            cx.stats.hpack_errors += 1;
+        }
+        for s in self.streams.values_mut() {
+            s.gap = true;
+        }
+    }
+
+    /// In resync: drop bytes up to a plausible frame start.
+    fn try_resync(&mut self, d: Direction, cx: &mut Ctx) {
+        let dir = &mut self.dirs[d];
+        let max = dir.framer().max_frame;
+        match frame::find_frame_start(&dir.input.buf, max) {
+            Some(at) => {
+                cx.stats.bytes_dropped += at as u64;
+                dir.input.consume(at);
+                dir.resync = false;
+                dir.framer().reset();
+            }
+            None => {
+                // keep a tail where a header may begin
+                let keep = 64 * 1024;
+                if dir.input.buf.len() > keep {
+                    let n = dir.input.buf.len() - keep;
+                    cx.stats.bytes_dropped += n as u64;
+                    dir.input.consume(n);
+                }
+            }
+        }
+    }
+
+    /// `n` bytes of direction `d` went by unseen; `truncated`: uncaptured
+    /// (the capture cap), else lost.
+    fn skip(&mut self, d: Direction, n: u64, truncated: bool, cx: &mut Ctx) {
+        let dir = &mut self.dirs[d];
+        let buffered = dir.input.buf.len();
+        let next = dir.input.pos + buffered as u64 + n;
+        if !dir.resync {
+            let in_data = dir.framer().skipping_data();
+            if truncated && dir.framer().skip(n, buffered) {
+                if buffered > 0 {
+                    cx.stats.bytes_dropped += buffered as u64;
+                }
+                dir.input.drop_all(next);
+                dir.data_uncaptured |= in_data;
+                if let Some(s) = dir.framer().ended() {
+                    let last = dir.cur;
+                    self.on_step(d, s, last, cx);
+                }
+                return;
+            }
+        }
+        cx.stats.bytes_dropped += dir.input.drop_all(next);
+        if !self.dirs[d].resync {
+            self.lose_sync(d, cx);
+        }
+    }
+
+    /// One framing step of direction `d`; `last`: when its last byte moved.
+    fn on_step(&mut self, d: Direction, step: Step, last: Stamp, cx: &mut Ctx) {
+        let first = self.dirs[d].frame_first;
+        match step {
+            Step::Preface => {
+                self.client_dir.get_or_insert(d);
+            }
+            Step::Data(h, body) => {
+                let trunc = std::mem::take(&mut self.dirs[d].data_uncaptured);
+                self.on_data(d, h, body, trunc, first, last, cx);
+            }
+            Step::Lost(h) => self.on_lost(d, h, first, last, cx),
+            Step::Frame(h, f) => self.on_frame(d, h, f, first, last, cx),
+            Step::Skipped(_) => {}
+        }
+    }
+
+    fn on_frame(
+        &mut self,
+        d: Direction,
+        h: FrameHeader,
+        f: Frame,
+        first: Stamp,
+        last: Stamp,
+        cx: &mut Ctx,
+    ) {
+        // a header block must continue with its CONTINUATION frames
+        if self.dirs[d].block.is_some() && h.ty != frame::CONTINUATION {
+            self.dirs[d].block = None;
+            cx.stats.hpack_errors += 1;
+            self.dirs[d].hpack().forget();
+        }
+        match f {
+            Frame::Headers { block, .. } => {
+                self.start_block(d, h, None, block, first);
+                self.continue_block(d, &h, &[], last, cx);
+            }
+            Frame::PushPromise { promised, block } => {
+                self.start_block(d, h, Some(promised), block, first);
+                self.continue_block(d, &h, &[], last, cx);
+            }
+            Frame::Continuation { block } => {
+                if self.dirs[d]
+                    .block
+                    .as_ref()
+                    .is_some_and(|b| b.stream == h.stream)
+                {
+                    self.continue_block(d, &h, block, last, cx);
+                } else {
+                    // its HEADERS was not seen: the block is lost
+                    cx.stats.hpack_errors += 1;
+                    self.dirs[d].hpack().forget();
+                }
+            }
+            Frame::RstStream { error } => {
+                if let Some(s) = self.streams.get_mut(&h.stream) {
+                    s.rst = Some(error);
+                    s.touch(last.ts);
+                    self.finish_stream(h.stream, cx);
+                }
+            }
+            Frame::Settings { params } => {
+                if h.has(frame::FLAG_ACK) {
+                    return;
+                }
+                // the sender's settings bind what the other direction sends
+                let o = &mut self.dirs[d.opposite()];
+                for (id, v) in params {
+                    match id {
+                        frame::SETTINGS_HEADER_TABLE_SIZE => o.hpack().set_limit(v),
+                        frame::SETTINGS_MAX_FRAME_SIZE => {
+                            o.framer().max_frame =
+                                v.clamp(frame::DEFAULT_MAX_FRAME, frame::MAX_MAX_FRAME)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Frame::GoAway {
+                last_stream, error, ..
+            } => self.on_goaway(d, last_stream, error, cx),
+            Frame::Data { .. }
+            | Frame::Priority(_)
+            | Frame::Ping { .. }
+            | Frame::WindowUpdate { .. }
+            | Frame::Unknown => {}
+        }
+    }
+
+    fn start_block(
+        &mut self,
+        d: Direction,
+        h: FrameHeader,
+        promised: Option<u32>,
+        block: &[u8],
+        first: Stamp,
+    ) {
+        self.dirs[d].block = Some(BlockAcc {
+            stream: h.stream,
+            promised,
+            end_stream: h.ty == frame::HEADERS && h.has(frame::FLAG_END_STREAM),
+            bytes: block.to_vec(),
+            wire: 0,
+            first,
+            lost: false,
+        });
+    }
+
+    /// Add a fragment; at END_HEADERS decode the block.
+    fn continue_block(
+        &mut self,
+        d: Direction,
+        h: &FrameHeader,
+        frag: &[u8],
+        last: Stamp,
+        cx: &mut Ctx,
+    ) {
+        let cap = cx.cfg.max_buf_bytes;
+        let Some(b) = self.dirs[d].block.as_mut() else {
+            return;
+        };
+        b.wire += frame::HEADER_LEN as u64 + h.len as u64;
+        if b.bytes.len() + frag.len() > cap {
+            b.lost = true;
+            b.bytes = Vec::new();
+        } else if !b.lost {
+            b.bytes.extend_from_slice(frag);
+        }
+        if !h.has(frame::FLAG_END_HEADERS) {
+            return;
+        }
+        let Some(b) = self.dirs[d].block.take() else {
+            return;
+        };
+        let decoded = if b.lost {
+            cx.stats.hpack_errors += 1;
+            self.dirs[d].hpack().forget();
+            None
+        } else {
+            match self.dirs[d].hpack().decode(&b.bytes, MAX_HEADER_LIST) {
+                Ok(blk) => Some(blk),
+                Err(_) => {
+                    cx.stats.hpack_errors += 1;
+                    None
+                }
+            }
+        };
+        self.on_block(d, b, decoded, last, cx);
+    }
+
+    /// A HEADERS or PUSH_PROMISE frame whose bytes went by unseen.
+    fn on_lost(&mut self, d: Direction, h: FrameHeader, first: Stamp, last: Stamp, cx: &mut Ctx) {
+        match h.ty {
+            frame::HEADERS | frame::PUSH_PROMISE => {
+                self.start_block(d, h, None, &[], first);
+                if let Some(b) = self.dirs[d].block.as_mut() {
+                    b.lost = true;
+                    b.promised = (h.ty == frame::PUSH_PROMISE).then_some(0);
+                }
+                self.continue_block(d, &h, &[], last, cx);
+            }
+            frame::CONTINUATION => {
+                if let Some(b) = self.dirs[d].block.as_mut() {
+                    b.lost = true;
+                }
+                self.continue_block(d, &h, &[], last, cx);
+            }
+            _ => {}
+        }
+    }
+
+    /// A whole header block (`decoded` None: it could not be decoded).
+    fn on_block(
+        &mut self,
+        d: Direction,
+        b: BlockAcc,
+        decoded: Option<hpack::Block>,
+        last: Stamp,
+        cx: &mut Ctx,
+    ) {
+        if let Some(blk) = &decoded {
+            cx.stats.hpack_unknown_fields += blk.unknown as u64;
+            cx.stats.header_fields_over_cap += blk.over_cap as u64;
+        }
+        let has = |name: &str| {
+            decoded
+                .as_ref()
+                .is_some_and(|k| k.fields.iter().any(|(n, _)| n == name))
+        };
+        let (is_req, stream_id) = match b.promised {
+            // a promise is the request of the promised stream
+            Some(p) if p != 0 => (true, p),
+            Some(_) => return,
+            None => {
+                let side = if has(":method") {
+                    Some(true)
+                } else if has(":status") {
+                    Some(false)
+                } else {
+                    self.request_side(d)
+                };
+                match side {
+                    Some(r) => (r, b.stream),
+                    // neither the content nor the role says which: the
+                    // client opens streams, and odd ids are the client's
+                    None => (
+                        b.stream % 2 == 1 && !self.streams.contains_key(&b.stream),
+                        b.stream,
+                    ),
+                }
+            }
+        };
+        if b.promised.is_none() && self.client_dir.is_none() {
+            self.client_dir = Some(if is_req { d } else { d.opposite() });
+        }
+        if !self.streams.contains_key(&stream_id) {
+            self.open_stream(stream_id, cx);
+        }
+        let headers = cx.cfg.headers;
+        let Some(s) = self.streams.get_mut(&stream_id) else {
+            return;
+        };
+        s.touch(last.ts);
+        let half: &mut Half = if is_req { &mut s.req } else { &mut s.resp };
+        let interim = half.add_block(
+            d,
+            decoded.as_ref(),
+            b.wire,
+            b.first,
+            last,
+            b.end_stream,
+            headers,
+        );
+        if let Some(code) = interim {
+            s.interim.get_or_insert((code, b.first.ts));
+        }
+        if decoded.is_none() {
+            s.gap = true;
+        }
+        if let Some(k) = &decoded {
+            s.unknown += k.unknown;
+            s.gap |= k.unknown > 0;
+        }
+        if b.promised.is_none() && b.end_stream && !is_req {
+            self.finish_stream(stream_id, cx);
+        }
+    }
+
+    fn open_stream(&mut self, id: u32, cx: &mut Ctx) {
+        if self.streams.len() >= MAX_STREAMS {
+            cx.stats.h2_streams_over_cap += 1;
+            if let Some((&old, _)) = self.streams.iter().next() {
+                if let Some(mut s) = self.streams.remove(&old) {
+                    s.gap = true;
+                    self.emit(s, cx);
+                }
+            }
+        }
+        self.streams.insert(id, Stream::new(id));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_data(
+        &mut self,
+        d: Direction,
+        h: FrameHeader,
+        body: u64,
+        truncated: bool,
+        first: Stamp,
+        last: Stamp,
+        cx: &mut Ctx,
+    ) {
+        let side = self.request_side(d);
+        let Some(s) = self.streams.get_mut(&h.stream) else {
+            // DATA of a stream whose HEADERS was not seen (joined mid-stream)
+            return;
+        };
+        let is_req = side.unwrap_or(!s.resp.seen && s.req.seen && s.req.dir != Some(d));
+        let half = if is_req { &mut s.req } else { &mut s.resp };
+        half.add_data(d, body, first, last, h.has(frame::FLAG_END_STREAM));
+        s.truncated |= truncated;
+        s.touch(last.ts);
+        if !is_req && h.has(frame::FLAG_END_STREAM) {
+            self.finish_stream(h.stream, cx);
+        }
+    }
+
+    fn on_goaway(&mut self, d: Direction, last_stream: u32, error: u32, cx: &mut Ctx) {
+        // streams the GOAWAY's sender will not process: the peer's streams
+        // above last_stream (the client's odd ids when the server sends it)
+        let peer_odd = self.request_side(d) == Some(false);
+        let ended: Vec<u32> = self
+            .streams
+            .keys()
+            .copied()
+            .filter(|&id| id > last_stream && (id % 2 == 1) == peer_odd)
+            .collect();
+        self.goaway = Some(error);
+        for id in ended {
+            if let Some(s) = self.streams.get_mut(&id) {
+                s.goaway = Some(error);
+            }
+            self.finish_stream(id, cx);
+        }
+    }
+
+    fn finish_stream(&mut self, id: u32, cx: &mut Ctx) {
+        if let Some(s) = self.streams.remove(&id) {
+            self.emit(s, cx);
+        }
+    }
+
+    fn emit(&mut self, s: Stream, cx: &mut Ctx) {
+        if !s.req.seen {
+            cx.stats.orphan_responses += 1;
+        } else if !s.resp.seen {
+            cx.stats.unanswered_requests += 1;
+        }
+        s.emit(cx);
+    }
+}
+
+impl Session for Http2Session {
+    fn start(&mut self, d: Direction, known_start: bool, cx: &mut Ctx) {
+        let preface = known_start
+            && match cx.conn.role {
+                Role::Unknown => true,
+                _ => cx.conn.request_dir() == Some(d),
+            };
+        if self.client_dir.is_none() {
+            self.client_dir = cx.conn.request_dir();
+        }
+        let max_frame = if known_start {
+            frame::DEFAULT_MAX_FRAME
+        } else {
+            frame::MAX_MAX_FRAME
+        };
+        let dir = &mut self.dirs[d];
+        dir.input.reset_at(cx.streams[d].next_pos);
+        dir.framer = Some(Framer::new(preface, max_frame, cx.cfg.max_buf_bytes));
+        dir.hpack = Some(hpack::Decoder::new(known_start));
+        dir.resync = !known_start;
+    }
+
+    fn data(&mut self, d: Direction, c: Chunk, cx: &mut Ctx) {
+        if !c.bytes.is_empty() {
+            self.feed(d, c.bytes, c.at, c.stamp, cx);
+        }
+        if c.uncaptured > 0 {
+            self.dirs[d].cur = c.stamp;
+            self.skip(d, c.uncaptured, true, cx);
+        }
+    }
+
+    fn gap(&mut self, d: Direction, n: u64, ts: u64, cx: &mut Ctx) {
+        self.dirs[d].cur.ts = ts;
+        self.skip(d, n, false, cx);
+    }
+
+    fn settle(&mut self, _cx: &mut Ctx) {}
+
+    fn end(&mut self, _reason: EndReason, cx: &mut Ctx) {
+        for d in BOTH {
+            let dir = &mut self.dirs[d];
+            cx.stats.bytes_dropped += dir.input.buf.len() as u64;
+            let next = dir.input.pos + dir.input.buf.len() as u64;
+            dir.input.drop_all(next);
+        }
+        let streams = std::mem::take(&mut self.streams);
+        for (_, mut s) in streams {
+            // a stream still open at the end did not end cleanly
+            if !(s.req.ended && s.resp.ended) {
+                s.goaway = s.goaway.or(self.goaway);
+                s.gap |= s.rst.is_none() && s.goaway.is_none();
+            }
+            self.emit(s, cx);
+        }
+    }
+
+    fn compact(&mut self) {
+        for d in self.dirs.iter_mut() {
+            d.input.release_idle();
+        }
+    }
+
+    fn buffered(&self, d: Direction) -> usize {
+        self.dirs[d].input.buf.len()
+    }
+}
