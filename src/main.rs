@@ -579,6 +579,21 @@ fn run(a: RunArgs) -> Result<()> {
             "osprey: tracker: {} connections ({} evicted at the cap of {} per worker, {} expired idle), {} captured bytes dropped (buffers capped at {} bytes per direction), {} incomplete requests, {} parser panics",
             sum("conns_seen"), sum("conns_evicted"), tcfg_max_conns, sum("conns_expired"), sum("bytes_dropped"), tcfg_max_buf, sum("incomplete_requests"), sum("parser_panics")
         );
+        // why records have gap: true, per cause (docs/output.md, gap_cause)
+        let causes: Vec<String> = osprey::record::GapCauses::NAMES
+            .iter()
+            .map(|(_, n)| (n, sum(&format!("gap_{n}"))))
+            .filter(|(_, v)| *v > 0)
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        say!(
+            "osprey: records with gap by cause: {}",
+            if causes.is_empty() {
+                "none".to_string()
+            } else {
+                causes.join(", ")
+            }
+        );
     }
     if a.verbose > 0 {
         let full = serde_json::json!({"kernel": kernel, "pipeline": summary.stats, "workers": summary.workers});
