@@ -1709,7 +1709,7 @@ fn gap_cause_follows_the_evidence() {
         .close();
     let (recs, st) = run(&s.events);
     let t = txns(&recs);
-    assert!(t.iter().all(|t| t.gap == !t.gap_cause.is_empty()), "{t:#?}");
+    assert!(t.iter().all(|t| t.gap != t.gap_cause.is_empty()), "{t:#?}");
     let gapped: Vec<_> = t.iter().filter(|t| t.gap).collect();
     assert!(!gapped.is_empty(), "{t:#?}");
     for g in &gapped {
