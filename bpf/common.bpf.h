@@ -35,6 +35,14 @@ struct osp_msghdr {
 	__u32 msg_flags;
 };
 
+/* struct mmsghdr: a msghdr, then the bytes that message moved (set by
+ * sendmmsg/recvmmsg on return). */
+struct osp_mmsghdr {
+	struct osp_msghdr msg_hdr;
+	__u32 msg_len;
+	__u32 _pad;
+};
+
 /* ---- configuration (.rodata: set by the loader before load) ------------- */
 
 /* Every setting the loader gives the programs, in one read-only struct

@@ -12,7 +12,7 @@
  * Provided to the logic files:
  *   stash (map), stash_put(), stash_take(), stash_clear()
  *   current_comm(), proc_start_ns()
- *   tcp_sock_from_fd(), read_addrs()
+ *   tcp_sock_from_fd(), read_addrs(), sock_seq()
  *   stash_wanted()        should the enter of a data syscall stash at all
  *   setup_sock_ok()       may connect()/accept() start tracking this fd
  *   SYSCALL_NR(), NR_*    syscall number register and numbers (socket
@@ -184,6 +184,19 @@ static __always_inline __u64 proc_start_ns(void)
 	return BPF_CORE_READ(task, group_leader, start_time);
 }
 
+/* The TCP socket's own stream position in direction `dir` (bytes the
+ * process took: copied_seq; bytes it queued: write_seq); false when the
+ * socket is not known. */
+static __always_inline bool sock_seq(__u64 sk, __u8 dir, __u32 *seq)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+	if (!tp)
+		return false;
+	*seq = dir == OSPREY_DIR_INGRESS ? BPF_CORE_READ(tp, copied_seq) : BPF_CORE_READ(tp, write_seq);
+	return true;
+}
+
 #else /* OSPREY_NO_BTF */
 /* ==== BTF-less build ======================================================
  * Nothing in the kernel's own structures can be read: sockets are known
@@ -261,6 +274,12 @@ static __always_inline __u64 proc_start_ns(void)
 	return 0;
 }
 
+/* The socket cannot be read: positions are the hooks' count alone. */
+static __always_inline bool sock_seq(__u64 sk, __u8 dir, __u32 *seq)
+{
+	return false;
+}
+
 #endif /* OSPREY_NO_BTF */
 
 /* ==== architectures ======================================================
@@ -277,6 +296,10 @@ static __always_inline __u64 proc_start_ns(void)
 #define NR_recvfrom 207
 #define NR_sendmsg 211
 #define NR_recvmsg 212
+#define NR_sendfile 71
+#define NR_splice 76
+#define NR_sendmmsg 269
+#define NR_recvmmsg 243
 #define NR_close 57
 #define NR_exit 93
 #define NR_exit_group 94
@@ -290,6 +313,10 @@ static __always_inline __u64 proc_start_ns(void)
 #define NR_recvfrom 45
 #define NR_sendmsg 46
 #define NR_recvmsg 47
+#define NR_sendfile 40
+#define NR_splice 275
+#define NR_sendmmsg 307
+#define NR_recvmmsg 299
 #define NR_close 3
 #define NR_exit 60
 #define NR_exit_group 231

@@ -28,7 +28,8 @@ struct stash {
 	__u32 iovcnt;
 	__u8  syscall;   /* enum osprey_syscall; OSPREY_SYS_UNKNOWN: empty */
 	__u8  vectored;
-	__u8  _pad[6];
+	__u8  _pad[2];
+	__s32 fd_in;     /* splice: the input fd (`fd` is the output) */
 };
 
 /* The `stash` map itself differs by build: see compat.bpf.h. */
@@ -46,8 +47,12 @@ struct conn_state {
 	__u64 gen;
 	__u64 proc_start_ns;
 	__u64 pos[2];    /* indexed by enum osprey_dir */
+	__u64 sk;        /* syscall hooks, CO-RE: the struct sock (0: unknown) */
+	__u32 seq[2];    /* the socket's own position (TCP copied_seq/write_seq)
+			  * after the last bytes counted, per direction */
+	__u8  seq_ok;    /* bit per direction: seq[] holds one */
 	__u8  role;
-	__u8  _pad[7];
+	__u8  _pad[6];
 };
 
 struct {

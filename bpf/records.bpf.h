@@ -105,6 +105,7 @@ static __always_inline struct conn_state *conn_open(__u64 pid_tgid, __s32 fd, vo
 	cs.gen = __sync_fetch_and_add(&next_gen, 1) + 1;
 	cs.proc_start_ns = proc_start_ns();
 	cs.role = role;
+	cs.sk = (__u64)sk;
 	if (bpf_map_update_elem(&conns, &key, &cs, BPF_ANY)) {
 		count(OSPREY_CNT_CONN_TABLE_FULL, 1);
 		return NULL;
@@ -283,6 +284,78 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	}
 	submit(e, OSPREY_DATA_HDR_SIZE + got + table, got, false);
 	slot->busy = 0;
+}
+
+/* A DATA record of `len` bytes at `pos` that moved without being seen by
+ * a hook: counted, nothing captured (no scratch slot: header only). */
+static __always_inline void emit_counted(const struct conn_state *cs, __u64 pid_tgid, __u32 conn_tgid,
+					 __s32 fd, __u8 dir, __u64 pos, __u64 len, const char *comm)
+{
+	struct {
+		struct osprey_hdr hdr;
+		__u64 start_ns;
+		__u64 pos;
+		__u32 orig_len;
+		__u32 cap_len;
+	} ev = {};
+
+	fill_hdr(&ev.hdr, OSPREY_KIND_DATA, OSPREY_SYS_UNKNOWN, pid_tgid, conn_tgid, fd, cs);
+	if (comm)
+		__builtin_memcpy(ev.hdr.comm, comm, sizeof(ev.hdr.comm));
+	ev.hdr.dir = dir;
+	ev.pos = pos;
+	ev.orig_len = len;
+	count(OSPREY_CNT_TRUNC_BYTES, len);
+	submit(&ev, sizeof(ev), 0, false);
+}
+
+/* Positions must add up: `seq` is the socket's own position in direction
+ * `dir` (TCP copied_seq or write_seq, read after the `len` bytes about to
+ * be counted moved). Bytes it advanced by since the last bytes counted,
+ * other than these `len`, moved by a path no hook sees (splice out of a
+ * TCP socket under the socket hooks; io_uring, aio under the syscall
+ * hooks): they advance the position too, in a DATA record of their own
+ * (counted, not captured) before this one. From the first bytes counted
+ * in each direction on; `len` 0 at the end (close: bytes received only,
+ * the FIN a close queues is not known to be in write_seq yet or not;
+ * a FIN read as end of stream is taken out by account_eof). Two threads moving
+ * bytes on one socket at the same moment can see each other's bytes
+ * before their records are counted: then a later record's bytes are
+ * counted twice. `comm`: the owner's name, or NULL for the current
+ * task's. */
+static __always_inline void account_unseen(struct conn_state *cs, __u64 pid_tgid, __u32 conn_tgid,
+					   __s32 fd, __u8 dir, __u32 seq, __u64 len, const char *comm)
+{
+	__u8 bit = 1 << (dir & 1);
+	__s32 unseen;
+
+	if (!(cs->seq_ok & bit)) {
+		if (!len)
+			return;
+		cs->seq_ok |= bit;
+		cs->seq[dir & 1] = seq;
+		return;
+	}
+	unseen = (__s32)(seq - (__u32)len - cs->seq[dir & 1]);
+	if ((__s32)(seq - cs->seq[dir & 1]) > 0)
+		cs->seq[dir & 1] = seq;
+	if (unseen <= 0)
+		return;
+	count(OSPREY_CNT_UNSEEN_BYTES, unseen);
+	emit_counted(cs, pid_tgid, conn_tgid, fd, dir, __sync_fetch_and_add(&cs->pos[dir & 1], unseen),
+		     unseen, comm);
+}
+
+/* A read returned 0 (end of stream): the socket's position `copied_seq`
+ * counts the peer's FIN it took as one byte, which moved no data. */
+static __always_inline void account_eof(struct conn_state *cs, __u64 pid_tgid, __u32 conn_tgid,
+					__s32 fd, __u32 copied_seq, const char *comm)
+{
+	if (!(cs->seq_ok & (1 << OSPREY_DIR_INGRESS)))
+		return;
+	account_unseen(cs, pid_tgid, conn_tgid, fd, OSPREY_DIR_INGRESS, copied_seq - 1, 0, comm);
+	if ((__s32)(copied_seq - cs->seq[OSPREY_DIR_INGRESS]) > 0)
+		cs->seq[OSPREY_DIR_INGRESS] = copied_seq;
 }
 
 #endif /* __OSPREY_RECORDS_BPF_H */

@@ -65,8 +65,9 @@ static __always_inline struct pt_regs *user_regs(void)
 }
 
 /* Which data syscall moved the bytes, with its fd and buffer or iovec
- * array.  Anything else (io_uring, sendfile/splice, a kernel user of the
- * socket): OSPREY_SYS_UNKNOWN, fd -1, buf 0 -- the bytes are counted, not
+ * array.  sendfile, splice, sendmmsg/recvmmsg: named, fd -1, buf 0;
+ * anything else (io_uring, a kernel user of the socket):
+ * OSPREY_SYS_UNKNOWN, fd -1, buf 0 -- the bytes are counted, not
  * captured. */
 static __always_inline void current_call(struct stash *st, bool ingress)
 {
@@ -88,6 +89,11 @@ static __always_inline void current_call(struct stash *st, bool ingress)
 	case NR_sendto:   sys = OSPREY_SYS_SENDTO;   break;
 	case NR_writev:   sys = OSPREY_SYS_WRITEV;   break;
 	case NR_sendmsg:  sys = OSPREY_SYS_SENDMSG;  break;
+	/* no buffer of the process to read: named, counted, not captured */
+	case NR_sendfile: if (!ingress) st->syscall = OSPREY_SYS_SENDFILE; return;
+	case NR_splice:   st->syscall = OSPREY_SYS_SPLICE; return;
+	case NR_sendmmsg: if (!ingress) st->syscall = OSPREY_SYS_SENDMMSG; return;
+	case NR_recvmmsg: if (ingress) st->syscall = OSPREY_SYS_RECVMMSG; return;
 	default:          return;
 	}
 	if (in != ingress)
@@ -143,15 +149,23 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, __u8 d
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct stash st = {};
+	struct tcp_sock *tp;
 	struct sk_conn *c;
 
-	if (ret <= 0)
+	if (ret < 0)
 		return 0;
 	if (dir == OSPREY_DIR_INGRESS && (flags & MSG_PEEK))
 		return 0;   /* nothing consumed: the bytes come again */
 	if (!sk_is_tcp(sk))
 		return 0;
 	c = bpf_sk_storage_get(&sk_conns, sk, 0, 0);
+	if (ret == 0) {
+		/* end of stream: the FIN in the socket's position */
+		tp = bpf_skc_to_tcp_sock(sk);
+		if (c && c->cs.gen && dir == OSPREY_DIR_INGRESS && tp)
+			account_eof(&c->cs, pid_tgid, c->tgid, c->fd, tp->copied_seq, NULL);
+		return 0;
+	}
 	/* the allowlist is per process and was applied when this process
 	 * opened the connection: only bytes of other processes, or of
 	 * sockets not opened yet, are checked (it costs a comm read) */
@@ -169,6 +183,10 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, __u8 d
 			return 0;
 	}
 	st.fd = c->fd;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp)
+		account_unseen(&c->cs, pid_tgid, c->tgid, c->fd, dir,
+			       dir == OSPREY_DIR_INGRESS ? tp->copied_seq : tp->write_seq, ret, NULL);
 	emit_data(&c->cs, &st, pid_tgid, c->tgid, dir, ret);
 	return 0;
 }
@@ -188,7 +206,15 @@ int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 /* CLOSE record for an opened connection; forget the socket either way. */
 static __always_inline void sk_conn_close(struct sock *sk, struct sk_conn *c)
 {
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
 	/* may run in softirq: name the owner, not the current task */
+	if (c->cs.gen && tp) {
+		/* bytes received unseen since the last record: counted first */
+		__u64 owner = ((__u64)c->tgid << 32) | c->tgid;
+
+		account_unseen(&c->cs, owner, c->tgid, c->fd, OSPREY_DIR_INGRESS, tp->copied_seq, 0, c->comm);
+	}
 	if (c->cs.gen)
 		emit_close(((__u64)c->tgid << 32) | c->tgid, c->tgid, c->fd, &c->cs, c->comm);
 	bpf_sk_storage_delete(&sk_conns, sk);

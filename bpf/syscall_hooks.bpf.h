@@ -6,6 +6,11 @@
  * applies the allowlist and stashes the arguments per thread; exit checks
  * that the fd is a tracked connection or an AF_INET/AF_INET6 stream socket
  * and emits one DATA record for the bytes really moved (the return value).
+ * sendfile, splice and sendmmsg/recvmmsg move bytes without a buffer of
+ * the process to read (or with one per message): their bytes are counted
+ * (positions advance), not captured -- as the socket hooks count them.
+ * copy_file_range (regular files only), vmsplice and tee (pipes only)
+ * never move socket bytes.
  */
 #ifndef __OSPREY_SYSCALL_HOOKS_BPF_H
 #define __OSPREY_SYSCALL_HOOKS_BPF_H
@@ -50,21 +55,27 @@ static __always_inline int data_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 ve
 
 /* ---- data syscalls: exit ------------------------------------------------ */
 
-static __always_inline int data_exit(__s64 ret, __u8 dir, __u8 syscall)
+/* `ret` > 0 bytes moved on st->fd: one DATA record if it is a connection
+ * (or, looked up once, a TCP socket first seen now). */
+static __always_inline int data_moved(__s64 ret, __u8 dir, const struct stash *stp)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct conn_key key = { .tgid = pid_tgid >> 32 };
 	struct conn_state *cs;
-	struct stash st;
+	struct stash st = *stp;
+	__u32 seq;
 	void *sk;
 
-	if (!stash_take(pid_tgid, syscall, &st))
+	if (ret < 0)
 		return 0;
-	if (ret <= 0)
-		return 0;
-
 	key.fd = st.fd;
 	cs = bpf_map_lookup_elem(&conns, &key);
+	if (ret == 0) {
+		/* end of stream: the FIN in the socket's position */
+		if (cs && dir == OSPREY_DIR_INGRESS && sock_seq(cs->sk, dir, &seq))
+			account_eof(cs, pid_tgid, key.tgid, st.fd, seq, NULL);
+		return 0;
+	}
 	if (!cs) {
 		/* first seen mid-stream: a connection older than the probe */
 		sk = tcp_sock_from_fd(st.fd);
@@ -75,8 +86,19 @@ static __always_inline int data_exit(__s64 ret, __u8 dir, __u8 syscall)
 		if (!cs)
 			return 0;
 	}
+	if (sock_seq(cs->sk, dir, &seq))
+		account_unseen(cs, pid_tgid, key.tgid, st.fd, dir, seq, ret, NULL);
 	emit_data(cs, &st, pid_tgid, key.tgid, dir, ret);
 	return 0;
+}
+
+static __always_inline int data_exit(__s64 ret, __u8 dir, __u8 syscall)
+{
+	struct stash st;
+
+	if (!stash_take(bpf_get_current_pid_tgid(), syscall, &st))
+		return 0;
+	return data_moved(ret, dir, &st);
 }
 
 /* The exit of every data syscall: the return value is the bytes moved. */
@@ -120,6 +142,107 @@ int enter_##name(struct sys_enter_ctx *ctx)                                     
 			  (__u32)mh.msg_iovlen, 1, sys);                        \
 }                                                                               \
 DATA_EXIT(name, sys, dir)
+
+/* ---- bytes moved without a user buffer: counted, not captured ----------- */
+
+/* sendfile(out_fd, in_fd, offset, count): `ret` bytes sent on out_fd. */
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int enter_sendfile64(struct sys_enter_ctx *ctx)
+{
+	return data_enter((__s32)ctx->args[0], 0, 0, 0, OSPREY_SYS_SENDFILE);
+}
+DATA_EXIT(sendfile64, OSPREY_SYS_SENDFILE, OSPREY_DIR_EGRESS)
+
+/* splice(fd_in, off_in, fd_out, off_out, len, flags): one end is a pipe,
+ * the other may be a socket -- fd_out: sent, fd_in: received. */
+SEC("tracepoint/syscalls/sys_enter_splice")
+int enter_splice(struct sys_enter_ctx *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__s32 fd_in = (__s32)ctx->args[0], fd_out = (__s32)ctx->args[2];
+	struct stash st = {};
+
+	if (!traced(pid_tgid))
+		return 0;
+	if (!stash_wanted(pid_tgid, fd_out) && !stash_wanted(pid_tgid, fd_in)) {
+		stash_clear();
+		return 0;
+	}
+	st.start_ns = bpf_ktime_get_ns();
+	st.fd = fd_out;
+	st.fd_in = fd_in;
+	st.syscall = OSPREY_SYS_SPLICE;
+	stash_put(pid_tgid, &st);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_splice")
+int exit_splice(struct sys_exit_ctx *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct conn_key key = { .tgid = pid_tgid >> 32 };
+	struct stash st;
+
+	if (!stash_take(pid_tgid, OSPREY_SYS_SPLICE, &st))
+		return 0;
+	if (ctx->ret <= 0)
+		return 0;
+	/* a pipe is never a tracked connection nor a TCP socket: at most one
+	 * end is */
+	key.fd = st.fd;
+	if (bpf_map_lookup_elem(&conns, &key) || tcp_sock_from_fd(st.fd))
+		return data_moved(ctx->ret, OSPREY_DIR_EGRESS, &st);
+	st.fd = st.fd_in;
+	return data_moved(ctx->ret, OSPREY_DIR_INGRESS, &st);
+}
+
+/* sendmmsg/recvmmsg(fd, mmsg, vlen, ...): `ret` messages, the bytes of
+ * each in its msg_len. */
+static __always_inline int mmsg_exit(__s64 ret, __u8 dir, __u8 syscall)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct osp_mmsghdr *vec;
+	struct stash st;
+	__u64 bytes = 0;
+
+	if (!stash_take(pid_tgid, syscall, &st))
+		return 0;
+	if (ret <= 0)
+		return 0;
+	if (ret > st.iovcnt)
+		ret = st.iovcnt;
+	vec = (struct osp_mmsghdr *)st.buf;
+	for (__u32 i = 0; i < OSPREY_MAX_MMSG; i++) {
+		__u32 n = 0;
+
+		if (i >= ret)
+			break;
+		if (bpf_probe_read_user(&n, sizeof(n), &vec[i].msg_len)) {
+			count(OSPREY_CNT_READ_ERRORS, 1);
+			break;
+		}
+		bytes += n;
+	}
+	st.buf = 0;   /* counted, not captured */
+	st.vectored = 0;
+	return data_moved(bytes, dir, &st);
+}
+
+#define MMSG_PAIR(name, sys, dir)                                               \
+SEC("tracepoint/syscalls/sys_enter_" #name)                                     \
+int enter_##name(struct sys_enter_ctx *ctx)                                     \
+{                                                                               \
+	return data_enter((__s32)ctx->args[0], ctx->args[1],                    \
+			  (__u32)ctx->args[2], 0, sys);                         \
+}                                                                               \
+SEC("tracepoint/syscalls/sys_exit_" #name)                                      \
+int exit_##name(struct sys_exit_ctx *ctx)                                       \
+{                                                                               \
+	return mmsg_exit(ctx->ret, dir, sys);                                   \
+}
+
+MMSG_PAIR(sendmmsg, OSPREY_SYS_SENDMMSG, OSPREY_DIR_EGRESS)
+MMSG_PAIR(recvmmsg, OSPREY_SYS_RECVMMSG, OSPREY_DIR_INGRESS)
 
 PLAIN_PAIR(read, OSPREY_SYS_READ, OSPREY_DIR_INGRESS)
 PLAIN_PAIR(write, OSPREY_SYS_WRITE, OSPREY_DIR_EGRESS)
@@ -222,6 +345,11 @@ int enter_close(struct sys_enter_ctx *ctx)
 	cs = bpf_map_lookup_elem(&conns, &key);
 	if (!cs)
 		return 0;
+	/* bytes received unseen since the last record: counted before the end */
+	__u32 seq;
+
+	if (sock_seq(cs->sk, OSPREY_DIR_INGRESS, &seq))
+		account_unseen(cs, pid_tgid, key.tgid, key.fd, OSPREY_DIR_INGRESS, seq, 0, NULL);
 	emit_close(pid_tgid, key.tgid, key.fd, cs, NULL);
 	bpf_map_delete_elem(&conns, &key);
 	return 0;

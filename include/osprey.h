@@ -26,6 +26,9 @@
  * OSPREY_IOV_PEEK bytes; all its bytes are counted. */
 #define OSPREY_DEFAULT_IOV_WHOLE 1024
 #define OSPREY_IOV_PEEK          64
+/* Messages of one sendmmsg/recvmmsg whose msg_len is summed: the kernel's
+ * own limit on vlen (UIO_MAXIOV), so every byte moved is counted. */
+#define OSPREY_MAX_MMSG        1024
 /* Entries of the process allowlist maps. */
 #define OSPREY_MAX_FILTER_PIDS  256
 #define OSPREY_MAX_FILTER_COMMS 64
@@ -71,6 +74,11 @@ enum osprey_syscall {
 	OSPREY_SYS_RECVFROM = 10,
 	OSPREY_SYS_SENDMSG  = 11,
 	OSPREY_SYS_RECVMSG  = 12,
+	/* bytes counted, never captured (no user buffer to read) */
+	OSPREY_SYS_SENDFILE = 13, /* sendfile(2) to a socket */
+	OSPREY_SYS_SPLICE   = 14, /* splice(2) from or to a socket */
+	OSPREY_SYS_SENDMMSG = 15, /* sendmmsg(2): the sum of its msg_len */
+	OSPREY_SYS_RECVMMSG = 16, /* recvmmsg(2): the sum of its msg_len */
 };
 
 /* open-record flags */
@@ -163,6 +171,8 @@ enum osprey_counter {
 	OSPREY_CNT_TRUNC_BYTES,    /* bytes counted but not captured (cap) */
 	OSPREY_CNT_IOV_OVERFLOW,   /* iovecs past OSPREY_MAX_IOV */
 	OSPREY_CNT_SCRATCH_BUSY,   /* records lost: every scratch slot in use */
+	OSPREY_CNT_UNSEEN_BYTES,   /* bytes no hook saw move, found by the socket's
+				    * own position (counted in a DATA record) */
 	OSPREY_CNT__MAX,
 };
 

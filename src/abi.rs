@@ -21,6 +21,8 @@ pub const INLINE_FILTER: usize = 8;
 pub const COMM_LEN: usize = 16;
 /// Record-building slots per CPU in the `scratch` map.
 pub const SCRATCH_SLOTS: usize = 4;
+/// Messages of one sendmmsg/recvmmsg whose bytes are counted (UIO_MAXIOV).
+pub const MAX_MMSG: usize = 1024;
 
 pub const KIND_OPEN: u8 = 1;
 pub const KIND_DATA: u8 = 2;
@@ -42,7 +44,7 @@ pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// Kernel counters (`counters[]` in `.bss`), in header order.
-pub const COUNTER_NAMES: [&str; 9] = [
+pub const COUNTER_NAMES: [&str; 10] = [
     "events",
     "ringbuf_drops",
     "ringbuf_drop_bytes",
@@ -52,6 +54,7 @@ pub const COUNTER_NAMES: [&str; 9] = [
     "truncated_bytes",
     "iov_overflow",
     "scratch_busy",
+    "unseen_bytes",
 ];
 pub const CNT_RB_DROPS: usize = 1;
 
@@ -245,7 +248,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let h = header_constants(HEADER);
-        let pairs: [(&str, i64); 25] = [
+        let pairs: [(&str, i64); 26] = [
             ("OSPREY_MAX_PAYLOAD", MAX_PAYLOAD as i64),
             ("OSPREY_DEFAULT_CAPTURE", DEFAULT_CAPTURE as i64),
             ("OSPREY_MAX_IOV", MAX_IOV as i64),
@@ -256,6 +259,7 @@ mod tests {
             ("OSPREY_INLINE_FILTER", INLINE_FILTER as i64),
             ("OSPREY_COMM_LEN", COMM_LEN as i64),
             ("OSPREY_SCRATCH_SLOTS", SCRATCH_SLOTS as i64),
+            ("OSPREY_MAX_MMSG", MAX_MMSG as i64),
             ("OSPREY_KIND_OPEN", KIND_OPEN as i64),
             ("OSPREY_KIND_DATA", KIND_DATA as i64),
             ("OSPREY_KIND_CLOSE", KIND_CLOSE as i64),
@@ -309,6 +313,7 @@ mod tests {
             ("OSPREY_CNT_TRUNC_BYTES", "truncated_bytes"),
             ("OSPREY_CNT_IOV_OVERFLOW", "iov_overflow"),
             ("OSPREY_CNT_SCRATCH_BUSY", "scratch_busy"),
+            ("OSPREY_CNT_UNSEEN_BYTES", "unseen_bytes"),
         ];
         let in_header = h
             .keys()
@@ -339,14 +344,14 @@ mod tests {
             .iter()
             .filter(|(n, _)| n.starts_with("OSPREY_SYS_"))
             .collect();
-        assert_eq!(sys.len(), 13, "{sys:?}");
+        assert_eq!(sys.len(), 17, "{sys:?}");
         for (name, &v) in sys {
             let want = name.trim_start_matches("OSPREY_SYS_").to_lowercase();
             let got = format!("{:?}", crate::decode::syscall(v as u8)).to_lowercase();
             assert_eq!(got, want, "{name} = {v}");
         }
         // and numbers the header does not name are not guessed
-        assert_eq!(crate::decode::syscall(13), crate::event::Syscall::Unknown);
+        assert_eq!(crate::decode::syscall(17), crate::event::Syscall::Unknown);
     }
 
     /// size_of and the offset of every field of a Rust mirror struct against

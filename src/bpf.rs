@@ -208,6 +208,9 @@ pub struct KernelCounters {
     pub iov_overflow: u64,
     /// Records lost because every per-CPU scratch slot was in use.
     pub scratch_busy: u64,
+    /// Bytes no hook saw move on a traced connection, found by the TCP
+    /// socket's own position and counted (a DATA record, nothing captured).
+    pub unseen_bytes: u64,
     /// Program runs the kernel skipped (another BPF program was active on
     /// that CPU; `recursion_misses`, kernels 6.7+ count it for tracepoints).
     pub prog_misses: u64,
@@ -231,6 +234,7 @@ impl KernelCounters {
             truncated_bytes: c[6],
             iov_overflow: c[7],
             scratch_busy: c[8],
+            unseen_bytes: c[9],
             ..Default::default()
         }
     }

@@ -89,6 +89,10 @@ pub fn syscall(n: u8) -> Syscall {
         10 => Syscall::Recvfrom,
         11 => Syscall::Sendmsg,
         12 => Syscall::Recvmsg,
+        13 => Syscall::Sendfile,
+        14 => Syscall::Splice,
+        15 => Syscall::Sendmmsg,
+        16 => Syscall::Recvmmsg,
         _ => Syscall::Unknown,
     }
 }

@@ -103,6 +103,14 @@ pub enum Syscall {
     Recvfrom,
     Sendmsg,
     Recvmsg,
+    /// sendfile(2): bytes counted, not captured.
+    Sendfile,
+    /// splice(2) from or to the socket: bytes counted, not captured.
+    Splice,
+    /// sendmmsg(2): the messages' bytes counted, not captured.
+    Sendmmsg,
+    /// recvmmsg(2): the messages' bytes counted, not captured.
+    Recvmmsg,
     /// Not a syscall: the connection was first seen mid-stream by a data event.
     Unknown,
 }

@@ -69,6 +69,16 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     field!(w, "remote_port", opt_int, c.remote_port);
     field!(w, "source", str, c.source.as_str());
     field!(w, "gap", bool, t.gap);
+    w.raw(b",\"gap_cause\":[");
+    for (i, n) in t.gap_cause.names().enumerate() {
+        if i > 0 {
+            w.raw(b",");
+        }
+        w.raw(b"\"");
+        w.raw(n.as_bytes());
+        w.raw(b"\"");
+    }
+    w.raw(b"]");
     field!(w, "truncated", bool, t.truncated);
     field!(w, "no_response", bool, t.no_response);
     field!(w, "interim_status", opt_int, t.interim_status);
@@ -213,6 +223,7 @@ pub(crate) mod tests {
                 source: Source::Ebpf,
             },
             gap: false,
+            gap_cause: Default::default(),
             truncated: true,
             no_response: false,
             interim_status: Some(100),

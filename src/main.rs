@@ -561,8 +561,8 @@ fn run(a: RunArgs) -> Result<()> {
     let s = &summary.stats;
     match &kernel {
         Some(k) => say!(
-            "osprey: {:.1}s, {} events ({} ring-buffer drops, {} bytes lost, {} lost to busy scratch slots, {} program runs skipped by the kernel; {} bytes past the capture cap), {} records written, {} decode errors",
-            secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.scratch_busy, k.prog_misses, k.truncated_bytes, s.records, s.decode_errors
+            "osprey: {:.1}s, {} events ({} ring-buffer drops, {} bytes lost, {} lost to busy scratch slots, {} program runs skipped by the kernel; {} bytes past the capture cap, {} moved by paths no hook sees, counted), {} records written, {} decode errors",
+            secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.scratch_busy, k.prog_misses, k.truncated_bytes, k.unseen_bytes, s.records, s.decode_errors
         ),
         None => say!("osprey: synthetic, {} events, {} records written", s.events, s.records),
     }
@@ -590,6 +590,21 @@ fn run(a: RunArgs) -> Result<()> {
         say!(
             "osprey: connections with traffic but no records: {} TLS (encrypted at the syscalls), {} unknown protocol, {}",
             sum("blind_tls"), sum("blind_unknown"), not_tcp
+        );
+        // why records have gap: true, per cause (docs/output.md, gap_cause)
+        let causes: Vec<String> = osprey::record::GapCauses::NAMES
+            .iter()
+            .map(|(_, n)| (n, sum(&format!("gap_{n}"))))
+            .filter(|(_, v)| *v > 0)
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        say!(
+            "osprey: records with gap by cause: {}",
+            if causes.is_empty() {
+                "none".to_string()
+            } else {
+                causes.join(", ")
+            }
         );
     }
     if a.verbose > 0 {

@@ -111,6 +111,91 @@ impl From<SpanFields> for TimeSpan {
     }
 }
 
+/// Why a record has `gap: true`: the causes of the bytes it is missing,
+/// serialised as a list of names (`gap_cause`), empty without a gap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GapCauses(u8);
+
+impl GapCauses {
+    /// Records lost in the kernel: ring buffer full (also busy scratch
+    /// slots, program runs the kernel skipped); positions jumped.
+    pub const RING_BUFFER_DROP: GapCauses = GapCauses(1);
+    /// Framing (a head, a chunk-size line) lay in bytes moved past the
+    /// capture cap, or in bytes counted without a payload.
+    pub const CAPTURE_CAP: GapCauses = GapCauses(2);
+    /// The connection is older than the probe: its stream starts mid-way.
+    pub const MIDSTREAM: GapCauses = GapCauses(4);
+    /// A message outgrew the parser's per-direction buffer.
+    pub const BUFFER_CAP: GapCauses = GapCauses(8);
+    /// Bytes that did not parse as the protocol.
+    pub const UNPARSEABLE: GapCauses = GapCauses(16);
+    /// The connection ended (closed, expired, evicted, the probe stopped)
+    /// in the middle of a message.
+    pub const INCOMPLETE: GapCauses = GapCauses(32);
+    /// Wire records: packets missing from the capture.
+    pub const PACKETS_MISSING: GapCauses = GapCauses(64);
+
+    /// Every cause with its serialised name, in output order.
+    pub const NAMES: [(GapCauses, &'static str); 7] = [
+        (GapCauses::RING_BUFFER_DROP, "ring_buffer_drop"),
+        (GapCauses::CAPTURE_CAP, "capture_cap"),
+        (GapCauses::MIDSTREAM, "midstream"),
+        (GapCauses::BUFFER_CAP, "buffer_cap"),
+        (GapCauses::UNPARSEABLE, "unparseable"),
+        (GapCauses::INCOMPLETE, "incomplete"),
+        (GapCauses::PACKETS_MISSING, "packets_missing"),
+    ];
+
+    pub const NONE: GapCauses = GapCauses(0);
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn contains(self, c: GapCauses) -> bool {
+        self.0 & c.0 == c.0 && c.0 != 0
+    }
+    /// The names of the causes present, in output order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        GapCauses::NAMES
+            .into_iter()
+            .filter(move |(c, _)| self.contains(*c))
+            .map(|(_, n)| n)
+    }
+}
+
+impl std::ops::BitOr for GapCauses {
+    type Output = GapCauses;
+    fn bitor(self, o: GapCauses) -> GapCauses {
+        GapCauses(self.0 | o.0)
+    }
+}
+
+impl std::ops::BitOrAssign for GapCauses {
+    fn bitor_assign(&mut self, o: GapCauses) {
+        self.0 |= o.0;
+    }
+}
+
+impl Serialize for GapCauses {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
+impl<'de> Deserialize<'de> for GapCauses {
+    /// Names this version does not know are left out.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<GapCauses, D::Error> {
+        let v: Vec<Cow<'de, str>> = Vec::deserialize(d)?;
+        let mut c = GapCauses::NONE;
+        for n in v {
+            if let Some((k, _)) = GapCauses::NAMES.iter().find(|(_, name)| *name == n) {
+                c |= *k;
+            }
+        }
+        Ok(c)
+    }
+}
+
 /// Who and which connection: embedded (flattened) in every record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConnFields {
@@ -166,6 +251,10 @@ pub struct Transaction {
     /// Bytes were lost (or framing could not be followed) around this
     /// transaction; fields may be incomplete or pairing may be wrong.
     pub gap: bool,
+    /// Why, when `gap` (empty otherwise; absent in records written before
+    /// the field existed).
+    #[serde(default)]
+    pub gap_cause: GapCauses,
     /// Some body bytes were not captured but the framing is known, so the
     /// byte counts are still exact.
     pub truncated: bool,
@@ -242,6 +331,8 @@ pub struct MsgRecord {
     #[serde(flatten)]
     pub conn: ConnFields,
     pub gap: bool,
+    #[serde(default)]
+    pub gap_cause: GapCauses,
     pub truncated: bool,
     /// A 1xx response other than 101.
     pub interim: bool,
@@ -439,6 +530,7 @@ mod tests {
             content_type: None,
             conn: t.conn,
             gap: false,
+            gap_cause: GapCauses::NONE,
             truncated: false,
             interim: false,
             upgraded: true,

@@ -464,16 +464,13 @@ c.close()
 }
 
 /// nginx's usual `sendfile on`: the body leaves through sendfile(), not a
-/// data syscall. The socket hooks see those bytes at the socket layer
-/// (counted, no payload), so the server's records keep exact sizes; the
-/// syscall hooks do not see them at all, and only the client's records
-/// (curl reads with read()) are right.
+/// data syscall. Both hook sets count those bytes (no payload), so the
+/// server's records keep exact sizes (more in tests/live_exact.rs).
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
-fn nginx_sendfile_bodies_are_counted_by_the_socket_hooks() {
+fn nginx_sendfile_bodies_are_counted() {
     let site = Site::nginx_with("sendfile", &[("big.bin", &body(100_000))], "sendfile on;");
     let probe = site.probe(&["--comm", "nginx", "--comm", "curl"]);
-    let hooks = probe.hooks.clone();
     let url = site.url("/big.bin");
     curl(&["-o", "/dev/null", &url, "--next", "-o", "/dev/null", &url]);
     let (recs, _) = probe.stop_ok();
@@ -485,18 +482,16 @@ fn nginx_sendfile_bodies_are_counted_by_the_socket_hooks() {
             .all(|t| t["status"] == 200 && t["resp_body_bytes"] == 100_000),
         "{client:?}"
     );
-    if hooks == "socket" {
-        let server = txns(&recs, "nginx");
-        assert_eq!(server.len(), 2, "{recs:?}");
-        for t in &server {
-            assert_eq!(t["status"], 200, "{t}");
-            assert_eq!(t["resp_body_bytes"], 100_000, "{t}");
-            assert_eq!(t["gap"], false, "{t}");
-            assert_eq!(
-                t["truncated"], true,
-                "a body sent by sendfile is counted, not captured: {t}"
-            );
-        }
+    let server = txns(&recs, "nginx");
+    assert_eq!(server.len(), 2, "{recs:?}");
+    for t in &server {
+        assert_eq!(t["status"], 200, "{t}");
+        assert_eq!(t["resp_body_bytes"], 100_000, "{t}");
+        assert_eq!(t["gap"], false, "{t}");
+        assert_eq!(
+            t["truncated"], true,
+            "a body sent by sendfile is counted, not captured: {t}"
+        );
     }
 }
 

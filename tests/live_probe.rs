@@ -206,7 +206,7 @@ fn no_bpf_program_is_left_behind() {
         dir.join("out.jsonl"),
     );
     // only the chosen hook set is loaded, one link per program
-    let n = if probe.hooks == "socket" { 4 } else { 23 };
+    let n = if probe.hooks == "socket" { 4 } else { 31 };
     assert_eq!(
         loaded_osprey_bpf(),
         (progs + n, links + n),

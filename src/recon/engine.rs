@@ -602,9 +602,37 @@ pub(super) fn latency_vantage(side: Side, wire: u64, ebpf: u64, tol_ns: i64) -> 
 
 fn explain_mismatch(s: Side, field: &str, w: &Rec, e: &Rec) -> String {
     let (w, e) = (&*w.t, &*e.t);
-    let mut why = Vec::new();
+    let mut why: Vec<&str> = Vec::new();
     if e.gap {
-        why.push("probe record has gap=true: bytes were lost probe-side (ring buffer full, missed syscalls), fields may be incomplete");
+        // the probe says why in the record (gap_cause)
+        use crate::record::GapCauses as G;
+        let c = e.gap_cause;
+        if c.contains(G::RING_BUFFER_DROP) {
+            why.push("probe record has gap=true: records were lost in the kernel (ring buffer full; the probe's summary counts ringbuf_drops, scratch_busy, prog_misses), fields may be incomplete");
+        }
+        if c.contains(G::CAPTURE_CAP) {
+            why.push("probe record has gap=true: message framing lay past the capture cap (--capture-bytes) or in bytes counted without a payload; nothing was dropped");
+        }
+        if c.contains(G::MIDSTREAM) {
+            why.push("probe record has gap=true: the connection is older than the probe, whose stream starts mid-way (a request sent before it started is not lost)");
+        }
+        if c.contains(G::BUFFER_CAP) {
+            why.push(
+                "probe record has gap=true: a message outgrew the parser's per-direction buffer",
+            );
+        }
+        if c.contains(G::UNPARSEABLE) {
+            why.push("probe record has gap=true: bytes that did not parse as HTTP/1.x");
+        }
+        if c.contains(G::INCOMPLETE) {
+            why.push("probe record has gap=true: the connection ended, or the probe stopped, in the middle of a message");
+        }
+        if c.contains(G::PACKETS_MISSING) {
+            why.push("probe-side record has gap=true: packets missing from its capture");
+        }
+        if c.is_empty() {
+            why.push("probe record has gap=true with no cause recorded (written before gap_cause existed), fields may be incomplete");
+        }
     }
     if w.gap {
         why.push("wire record has gap=true: packets missing from the capture (capture drops, started mid-stream)");

@@ -129,10 +129,37 @@ pub struct TrackerStats {
     /// Header fields past the header list cap (HPACK bombs): decoded, not kept.
     #[serde(skip_serializing_if = "is_zero")]
     pub header_fields_over_cap: u64,
+    /// Records emitted with `gap`, per cause named in their `gap_cause`
+    /// (a record with two causes counts in both).
+    pub gap_ring_buffer_drop: u64,
+    pub gap_capture_cap: u64,
+    pub gap_midstream: u64,
+    pub gap_buffer_cap: u64,
+    pub gap_unparseable: u64,
+    pub gap_incomplete: u64,
+    pub gap_packets_missing: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+impl TrackerStats {
+    /// One more record naming cause `c`.
+    pub fn count_gap_cause(&mut self, c: crate::record::GapCauses) {
+        use crate::record::GapCauses as G;
+        let slot = match c {
+            G::RING_BUFFER_DROP => &mut self.gap_ring_buffer_drop,
+            G::CAPTURE_CAP => &mut self.gap_capture_cap,
+            G::MIDSTREAM => &mut self.gap_midstream,
+            G::BUFFER_CAP => &mut self.gap_buffer_cap,
+            G::UNPARSEABLE => &mut self.gap_unparseable,
+            G::INCOMPLETE => &mut self.gap_incomplete,
+            G::PACKETS_MISSING => &mut self.gap_packets_missing,
+            _ => return,
+        };
+        *slot += 1;
+    }
 }
 
 // ---------------------------------------------------------------------------

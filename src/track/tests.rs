@@ -1805,3 +1805,76 @@ fn unparsed_protocols_by_their_first_bytes() {
     );
     assert_eq!(h2.map(|p| p.name()), Some(crate::record::HTTP2));
 }
+
+/// Every gapped record says why (`gap_cause`), from what the tracker saw:
+/// a position jump is a kernel drop, framing past the capture cap is the
+/// cap, a connection older than the probe is mid-stream; the summary
+/// counts records per cause.
+#[test]
+fn gap_cause_follows_the_evidence() {
+    use crate::record::GapCauses as G;
+    let causes = |t: &Transaction| t.gap_cause.names().collect::<Vec<_>>();
+
+    // records lost in the kernel: the second request's events never came
+    let s = Script::new(1)
+        .open(Role::Client)
+        .send(E, &req("/a"))
+        .send(I, &resp("x"))
+        .lose(E, req("/b").len() as u64)
+        .lose(I, resp("y").len() as u64)
+        .send(E, &req("/c"))
+        .send(I, &resp("z"))
+        .close();
+    let (recs, st) = run(&s.events);
+    let t = txns(&recs);
+    assert!(t.iter().all(|t| t.gap != t.gap_cause.is_empty()), "{t:#?}");
+    let gapped: Vec<_> = t.iter().filter(|t| t.gap).collect();
+    assert!(!gapped.is_empty(), "{t:#?}");
+    for g in &gapped {
+        assert_eq!(causes(g), ["ring_buffer_drop"], "{g:#?}");
+    }
+    assert_eq!(st.gap_ring_buffer_drop, gapped.len() as u64);
+    assert_eq!(st.gap_capture_cap, 0);
+
+    // two pipelined requests in one write, the second past the cap of 40
+    let two = [req("/a"), req("/b")].concat();
+    let s = Script::new(2)
+        .open(Role::Client)
+        .send_trunc(E, &two[..40], two.len() as u32)
+        .send(I, &[resp("1"), resp("2")].concat())
+        .close();
+    let (recs, st) = run(&s.events);
+    let t = txns(&recs);
+    let gapped: Vec<_> = t.iter().filter(|t| t.gap).collect();
+    assert!(!gapped.is_empty(), "{t:#?}");
+    for g in &gapped {
+        assert!(g.gap_cause.contains(G::CAPTURE_CAP), "{g:#?}");
+        assert!(!g.gap_cause.contains(G::RING_BUFFER_DROP), "{g:#?}");
+    }
+    assert!(
+        st.gap_capture_cap > 0 && st.gap_ring_buffer_drop == 0,
+        "{st:?}"
+    );
+
+    // a connection older than the probe: the response's request was sent
+    // before it started
+    let mut s = Script::new(3);
+    s.pos = [500, 700];
+    let s = s
+        .send(I, &resp("late"))
+        .send(E, &req("/next"))
+        .send(I, &resp("n"));
+    let (recs, _) = run(&s.events);
+    let t = txns(&recs);
+    let orphan = t
+        .iter()
+        .find(|t| t.method.is_none())
+        .expect("orphan response");
+    assert!(orphan.gap, "{orphan:#?}");
+    assert_eq!(causes(orphan), ["midstream"], "{orphan:#?}");
+    let next = t
+        .iter()
+        .find(|t| t.path.as_deref() == Some("/next"))
+        .unwrap();
+    assert!(!next.gap && next.gap_cause.is_empty(), "{next:#?}");
+}

@@ -12,6 +12,7 @@ use super::Http1Session;
 use crate::event::{Direction, Role};
 use crate::protocol::buffer::Buffered;
 use crate::protocol::{Ctx, Stamp};
+use crate::record::{GapCauses, Source};
 
 /// Which messages a direction carries, from the connection's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +65,8 @@ pub(super) struct DirState {
     pub resync_candidate: bool,
     /// The last interim (1xx) status and when it came.
     pub interim: Option<(u16, u64)>,
+    /// Why bytes were lost since the last message head.
+    pub lost: GapCauses,
 }
 
 impl DirState {
@@ -101,6 +104,16 @@ fn carries(role: Role, d: Direction) -> Carries {
     }
 }
 
+impl SkipKind {
+    fn cause(self, cx: &Ctx) -> GapCauses {
+        match (self, cx.cfg.source) {
+            (SkipKind::Truncated, _) => GapCauses::CAPTURE_CAP,
+            (SkipKind::Gap, Source::Wire) => GapCauses::PACKETS_MISSING,
+            (SkipKind::Gap, Source::Ebpf) => GapCauses::RING_BUFFER_DROP,
+        }
+    }
+}
+
 /// Most header lines of an unfinished head kept for its record.
 const PARTIAL_HEADERS_MAX: usize = 100;
 
@@ -127,6 +140,11 @@ impl Http1Session {
             dir: d,
             header_bytes: buf.len() as u64,
             gap: dir.gap_pending,
+            causes: if dir.gap_pending {
+                dir.lost
+            } else {
+                GapCauses::NONE
+            },
             incomplete: true,
             ..Msg::default()
         };
@@ -168,6 +186,17 @@ impl Http1Session {
         m.last_ts = last.ts;
         m.tid = first.tid;
         Some(m)
+    }
+
+    /// Bytes of direction `d` were lost for cause `c`: the next head and
+    /// the message in progress (if it is flagged) name it.
+    pub(super) fn note_loss(&mut self, d: Direction, c: GapCauses) {
+        let dir = &mut self.dirs[d];
+        dir.lost |= c;
+        if let Some(m) = dir.cur.as_mut() {
+            m.causes |= c;
+        }
+        self.lost |= c;
     }
 
     /// Throw away direction `d`'s buffered bytes; returns how many.
@@ -251,6 +280,7 @@ impl Http1Session {
             return;
         }
         cx.stats.bytes_dropped += self.drop_buf(d, cx);
+        self.note_loss(d, GapCauses::BUFFER_CAP);
         let dir = &mut self.dirs[d];
         match dir.mode {
             Mode::Paused => dir.paused_gap = true,
@@ -282,6 +312,7 @@ impl Http1Session {
                 }
                 Mode::Paused => {
                     cx.stats.bytes_dropped += self.drop_buf(d, cx);
+                    self.note_loss(d, kind.cause(cx));
                     let dir = &mut self.dirs[d];
                     dir.paused_gap = true;
                     dir.mode = Mode::Paused;
@@ -289,6 +320,7 @@ impl Http1Session {
                 }
                 Mode::Resync | Mode::Head => {
                     cx.stats.bytes_dropped += self.drop_buf(d, cx);
+                    self.note_loss(d, kind.cause(cx));
                     if matches!(mode, Mode::Head) {
                         cx.stats.resyncs += 1;
                     }
@@ -333,11 +365,15 @@ impl Http1Session {
                             dir.mode = Mode::Body(Body::Chunked(dec));
                         }
                     } else {
+                        self.dirs[d].mode = Mode::Body(Body::Chunked(dec));
+                        self.note_loss(d, kind.cause(cx));
                         self.lose_body(d, cx);
                     }
                     break;
                 }
-                Mode::Body(Body::Length(_)) => {
+                Mode::Body(Body::Length(rem)) => {
+                    self.dirs[d].mode = Mode::Body(Body::Length(rem));
+                    self.note_loss(d, kind.cause(cx));
                     self.lose_body(d, cx);
                     break;
                 }
@@ -473,6 +509,12 @@ impl Http1Session {
                         ChunkStep::Invalid(_) => {
                             cx.stats.unparseable += 1;
                             cx.stats.resyncs += 1;
+                            dir.lost |= GapCauses::UNPARSEABLE;
+                            self.lost |= GapCauses::UNPARSEABLE;
+                            let dir = &mut self.dirs[d];
+                            if let Some(m) = dir.cur.as_mut() {
+                                m.causes |= GapCauses::UNPARSEABLE;
+                            }
                             dir.gap_pending = true;
                             dir.resync_candidate = false;
                             if let Some(mut m) = dir.cur.take() {
@@ -521,6 +563,9 @@ impl Http1Session {
         let Ok(framing) = framing else {
             cx.stats.unparseable += 1;
             cx.stats.resyncs += 1;
+            dir.lost |= GapCauses::UNPARSEABLE;
+            self.lost |= GapCauses::UNPARSEABLE;
+            let dir = &mut self.dirs[d];
             dir.input.consume(n);
             cx.stats.bytes_dropped += n as u64;
             dir.resync_candidate = false;
@@ -539,7 +584,9 @@ impl Http1Session {
             dir.gap_pending = false;
             m.gap = true;
             m.after_gap = true;
+            m.causes = dir.lost;
         }
+        dir.lost = GapCauses::NONE;
         if cx.conn.role == Role::Unknown {
             cx.conn.role = match (m.is_req, d) {
                 (true, Direction::Egress) | (false, Direction::Ingress) => Role::Client,

@@ -66,6 +66,8 @@ pub(crate) struct Http1Session {
     /// Directions with buffered bytes to process again (an upgrade that
     /// did not happen releases a paused direction).
     dirty: PerDir<bool>,
+    /// Every cause of lost bytes in either direction so far.
+    lost: crate::record::GapCauses,
 }
 
 impl Session for Http1Session {
@@ -74,6 +76,8 @@ impl Session for Http1Session {
         dir.input.pos = cx.streams[d].next_pos;
         if !known_start {
             dir.mode = framing::Mode::Resync;
+            dir.lost |= crate::record::GapCauses::MIDSTREAM;
+            self.lost |= crate::record::GapCauses::MIDSTREAM;
         }
     }
 

@@ -150,6 +150,8 @@ impl Http1Session {
                     && reason == EndReason::Close;
                 if !clean {
                     m.gap = true;
+                    m.causes |= crate::record::GapCauses::INCOMPLETE;
+                    self.lost |= crate::record::GapCauses::INCOMPLETE;
                     if m.is_req {
                         // its body did not come whole
                         m.incomplete = true;

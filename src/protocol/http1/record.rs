@@ -8,7 +8,8 @@ use super::{Http1Session, NAME};
 use crate::event::Direction;
 use crate::protocol::Ctx;
 use crate::record::{
-    epoch_ns, MsgKind, MsgRecord, Record, TimeSpan, Transaction, HTTP1_VERSIONS, MSG_TYPE, TXN_TYPE,
+    epoch_ns, GapCauses, MsgKind, MsgRecord, Record, TimeSpan, Transaction, HTTP1_VERSIONS,
+    MSG_TYPE, TXN_TYPE,
 };
 
 /// One parsed request or response.
@@ -36,6 +37,8 @@ pub(super) struct Msg {
     pub after_gap: bool,
     /// A request cut short by the end of its connection.
     pub incomplete: bool,
+    /// Why `gap` (see [`GapCauses`]).
+    pub causes: GapCauses,
 }
 
 impl Default for Msg {
@@ -62,6 +65,7 @@ impl Default for Msg {
             interim: None,
             after_gap: false,
             incomplete: false,
+            causes: GapCauses::NONE,
         }
     }
 }
@@ -144,6 +148,27 @@ fn version_str(minor: u8) -> &'static str {
 }
 
 impl Http1Session {
+    /// The causes of a gapped record: its messages' own; else (a response
+    /// whose request was never seen, a message flagged for its peer's
+    /// loss) what the connection lost so far. Counted per cause.
+    fn causes_of(&self, req: Option<&Msg>, resp: Option<&Msg>, cx: &mut Ctx) -> GapCauses {
+        let mut c = GapCauses::NONE;
+        for m in [req, resp].into_iter().flatten() {
+            if m.gap {
+                c |= m.causes;
+            }
+        }
+        if c.is_empty() {
+            c = self.lost;
+        }
+        for (k, _) in GapCauses::NAMES {
+            if c.contains(k) {
+                cx.stats.count_gap_cause(k);
+            }
+        }
+        c
+    }
+
     pub(super) fn emit_txn(&mut self, req: Option<&Msg>, resp: Option<&Msg>, cx: &mut Ctx) {
         if !cx.cfg.emit_transactions {
             // Still counted as processed, not emitted.
@@ -153,6 +178,12 @@ impl Http1Session {
         let start = any.start_mono();
         let end = resp.map(|r| r.last_ts).unwrap_or(any.last_ts).max(start);
         let off = cx.cfg.realtime_offset_ns;
+        let gap = req.is_some_and(|m| m.gap) || resp.is_some_and(|m| m.gap) || req.is_none();
+        let gap_cause = if gap {
+            self.causes_of(req, resp, cx)
+        } else {
+            GapCauses::NONE
+        };
         let (latency_ns, ttfb_ns) = match (req, resp) {
             (Some(_), Some(r)) => {
                 let first = r.interim.map(|(_, t)| t).unwrap_or(r.first_ts);
@@ -188,7 +219,8 @@ impl Http1Session {
             req_content_type: req.and_then(Msg::content_type),
             resp_content_type: resp.and_then(Msg::content_type),
             conn: cx.conn.fields(any.tid, cx.cfg.source),
-            gap: req.is_some_and(|m| m.gap) || resp.is_some_and(|m| m.gap) || req.is_none(),
+            gap,
+            gap_cause,
             truncated: req.is_some_and(|m| m.truncated) || resp.is_some_and(|m| m.truncated),
             no_response: req.is_some() && resp.is_none(),
             interim_status: resp.and_then(|m| m.interim.map(|(s, _)| s)),
@@ -234,6 +266,11 @@ impl Http1Session {
             content_type: m.content_type(),
             conn: cx.conn.fields(m.tid, cx.cfg.source),
             gap: m.gap,
+            gap_cause: if m.gap {
+                self.causes_of(Some(m), None, cx)
+            } else {
+                GapCauses::NONE
+            },
             truncated: m.truncated,
             interim: m.status.is_some_and(is_interim),
             upgraded: m.tunnel,

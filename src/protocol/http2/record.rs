@@ -10,7 +10,7 @@ use super::hpack;
 use super::NAME;
 use crate::event::Direction;
 use crate::protocol::{Ctx, Stamp};
-use crate::record::{epoch_ns, Http2Fields, Record, TimeSpan, Transaction, TXN_TYPE};
+use crate::record::{epoch_ns, GapCauses, Http2Fields, Record, TimeSpan, Transaction, TXN_TYPE};
 
 /// One side of a stream: the request (client → server) or the response.
 #[derive(Debug, Default)]
@@ -118,6 +118,8 @@ pub(super) struct Stream {
     pub rst: Option<u32>,
     pub goaway: Option<u32>,
     pub gap: bool,
+    /// Why `gap`, where the stream knows (see [`GapCauses`]).
+    pub causes: GapCauses,
     pub truncated: bool,
     pub unknown: u32,
     pub last_ts: u64,
@@ -133,6 +135,7 @@ impl Stream {
             rst: None,
             goaway: None,
             gap: false,
+            causes: GapCauses::NONE,
             truncated: false,
             unknown: 0,
             last_ts: 0,
@@ -143,7 +146,9 @@ impl Stream {
         self.last_ts = self.last_ts.max(ts);
     }
 
-    pub fn emit(self, cx: &mut Ctx) {
+    /// `lost`: what the connection lost so far (the causes of a gap the
+    /// stream has no cause of its own for).
+    pub fn emit(self, lost: GapCauses, cx: &mut Ctx) {
         if !cx.cfg.emit_transactions {
             return;
         }
@@ -179,6 +184,23 @@ impl Stream {
         let (req_headers, resp_headers) = (headers(req), headers(resp));
         let req_seen = req.filter(|r| r.seen);
         let resp_seen = resp.filter(|r| r.seen);
+        // a stream whose request was not seen began before the probe
+        // joined, or in bytes lost since
+        let gap = self.gap || req_seen.is_none();
+        let gap_cause = if !gap {
+            GapCauses::NONE
+        } else if !self.causes.is_empty() {
+            self.causes
+        } else if lost.is_empty() {
+            GapCauses::MIDSTREAM
+        } else {
+            lost
+        };
+        for (k, _) in GapCauses::NAMES {
+            if gap_cause.contains(k) {
+                cx.stats.count_gap_cause(k);
+            }
+        }
         let t = Transaction {
             kind: TXN_TYPE,
             protocol: NAME,
@@ -208,7 +230,8 @@ impl Stream {
             req_content_type: req_seen.and_then(|m| m.content_type.clone()),
             resp_content_type: resp_seen.and_then(|m| m.content_type.clone()),
             conn: cx.conn.fields(any.first.tid, cx.cfg.source),
-            gap: self.gap || req_seen.is_none(),
+            gap,
+            gap_cause,
             truncated: self.truncated,
             no_response: req.is_some() && resp_seen.is_none(),
             interim_status: self.interim.map(|(s, _)| s),

@@ -13,6 +13,7 @@ use crate::event::{Direction, Role};
 use crate::protocol::buffer::Buffered;
 use crate::protocol::http1::Parse;
 use crate::protocol::{Chunk, Ctx, EndReason, PerDir, Session, Stamp, BOTH};
+use crate::record::{GapCauses, Source};
 
 /// Most streams tracked at once per connection; past it the oldest is
 /// emitted as it is (gap) and counted. nginx allows 128 concurrent
@@ -70,6 +71,9 @@ pub(crate) struct Http2Session {
     client_dir: Option<Direction>,
     /// The error code of a GOAWAY seen: streams open at the end get it.
     goaway: Option<u32>,
+    /// Why bytes were lost so far, either direction (a gapped stream with
+    /// no cause of its own gets these; none at all: joined mid-stream).
+    lost: GapCauses,
 }
 
 impl Http2Session {
@@ -145,7 +149,7 @@ impl Http2Session {
                         continue;
                     }
                     cx.stats.unparseable += 1;
-                    self.lose_sync(d, cx);
+                    self.lose_sync(d, GapCauses::UNPARSEABLE, cx);
                     // the bytes that failed are where the search starts
                     self.try_resync(d, cx);
                     continue;
@@ -168,8 +172,9 @@ impl Http2Session {
     /// Lost bytes (or an invalid frame): frames are looked for again, the
     /// HPACK table is unknown, the block in progress and the open streams
     /// may miss frames.
-    fn lose_sync(&mut self, d: Direction, cx: &mut Ctx) {
+    fn lose_sync(&mut self, d: Direction, cause: GapCauses, cx: &mut Ctx) {
         cx.stats.resyncs += 1;
+        self.lost |= cause;
         let dir = &mut self.dirs[d];
         dir.resync = true;
         dir.framer().reset();
@@ -179,6 +184,7 @@ impl Http2Session {
         }
         for s in self.streams.values_mut() {
             s.gap = true;
+            s.causes |= cause;
         }
     }
 
@@ -228,7 +234,14 @@ impl Http2Session {
         }
         cx.stats.bytes_dropped += dir.input.drop_all(next);
         if !self.dirs[d].resync {
-            self.lose_sync(d, cx);
+            let cause = if truncated {
+                GapCauses::CAPTURE_CAP
+            } else if cx.cfg.source == Source::Wire {
+                GapCauses::PACKETS_MISSING
+            } else {
+                GapCauses::RING_BUFFER_DROP
+            };
+            self.lose_sync(d, cause, cx);
         }
     }
 
@@ -468,12 +481,27 @@ impl Http2Session {
         if let Some(code) = interim {
             s.interim.get_or_insert((code, b.first.ts));
         }
+        // a block that did not decode, or fields from before the join:
+        // what was lost so far, else the probe joined mid-stream
+        let earlier = if self.lost.is_empty() {
+            GapCauses::MIDSTREAM
+        } else {
+            self.lost
+        };
         if decoded.is_none() {
             s.gap = true;
+            s.causes |= if self.lost.is_empty() {
+                GapCauses::UNPARSEABLE
+            } else {
+                self.lost
+            };
         }
         if let Some(k) = &decoded {
             s.unknown += k.unknown;
-            s.gap |= k.unknown > 0;
+            if k.unknown > 0 {
+                s.gap = true;
+                s.causes |= earlier;
+            }
         }
         if b.promised.is_none() && b.end_stream && !is_req {
             self.finish_stream(stream_id, cx);
@@ -486,6 +514,7 @@ impl Http2Session {
             if let Some((&old, _)) = self.streams.iter().next() {
                 if let Some(mut s) = self.streams.remove(&old) {
                     s.gap = true;
+                    s.causes |= GapCauses::BUFFER_CAP;
                     self.emit(s, cx);
                 }
             }
@@ -550,7 +579,8 @@ impl Http2Session {
         } else if !s.resp.seen {
             cx.stats.unanswered_requests += 1;
         }
-        s.emit(cx);
+        let lost = self.lost;
+        s.emit(lost, cx);
     }
 }
 
@@ -605,7 +635,10 @@ impl Session for Http2Session {
             // a stream still open at the end did not end cleanly
             if !(s.req.ended && s.resp.ended) {
                 s.goaway = s.goaway.or(self.goaway);
-                s.gap |= s.rst.is_none() && s.goaway.is_none();
+                if s.rst.is_none() && s.goaway.is_none() {
+                    s.gap = true;
+                    s.causes |= GapCauses::INCOMPLETE;
+                }
             }
             self.emit(s, cx);
         }

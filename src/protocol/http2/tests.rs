@@ -520,8 +520,12 @@ fn uncaptured_frame_headers_are_a_gap_then_resync() {
     let (t, st) = run(&s.close());
     assert_eq!(t.len(), 2, "{t:?}");
     assert!(t[0].gap && t[0].status == Some(200));
+    // the frame headers lay past the capture cap: that is the cause
+    assert_eq!(t[0].gap_cause.names().collect::<Vec<_>>(), ["capture_cap"]);
+    assert!(!t[1].gap && t[1].gap_cause.is_empty());
     assert_eq!(t[1].path.as_deref(), Some("/next"));
     assert!(st.resyncs >= 1);
+    assert_eq!(st.gap_capture_cap, 1);
 }
 
 #[test]
@@ -704,6 +708,8 @@ fn joined_mid_stream() {
     );
     assert_eq!(t.h2.as_ref().unwrap().headers_unknown, 1);
     assert!(t.gap);
+    // the fields referenced a table from before the probe joined
+    assert_eq!(t.gap_cause.names().collect::<Vec<_>>(), ["midstream"]);
     assert_eq!(t.conn.role, Role::Unknown);
 }
 
