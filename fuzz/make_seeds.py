@@ -52,6 +52,19 @@ def tracker():
     write("tracker", "server-txn", op(0, b=2) + op(11, payload=REQ) + op(3, payload=RESP) + op(1))
     write("tracker", "split-keepalive", op(0, b=1) + op(3, payload=REQ[:10]) + op(3, payload=REQ[10:])
           + op(11, payload=RESP) + op(3, payload=POST) + op(11, payload=CHUNKED) + op(2, b=200) + op(1))
+    # h2c (prior knowledge): the preface, SETTINGS, two streams (the second
+    # names its authority by the dynamic-table entry the first inserted)
+    def frame(typ, flags, stream, payload):
+        return struct.pack(">I", len(payload))[1:] + bytes([typ, flags]) + struct.pack(">I", stream) + payload
+    settings = frame(4, 0, 0, b"")
+    req1 = frame(1, 5, 1, b"\x82\x86\x84\x41\x0fwww.example.com")
+    req3 = frame(1, 5, 3, b"\x82\x86\x84\xbe")
+    resp1 = frame(1, 4, 1, b"\x88") + frame(0, 1, 1, b"hello")
+    resp3 = frame(1, 5, 3, b"\x8d")
+    write("tracker", "h2c-two-streams", op(0, b=1)
+          + op(3, payload=b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + settings + req1)
+          + op(11, payload=settings + frame(4, 1, 0, b"") + resp1)
+          + op(3, payload=req3) + op(11, payload=resp3) + op(1))
     write("tracker", "gap-two-conns", op(0, 0, b=1) + op(0, 1, b=6) + op(3, 0, payload=REQ)
           + op(11, 1, b=0x83, payload=RESP) + op(11, 0, payload=R304) + op(3, 1, payload=REQ) + op(1, 0))
 
@@ -143,7 +156,7 @@ def ringbuf_records():
 
 
 def wire_capture():
-    for n in ["lo_python.pcap", "lo_python.pcapng", "any_nginx.pcap", "any_nginx_lossy.pcap"]:
+    for n in ["lo_python.pcap", "lo_python.pcapng", "any_nginx.pcap", "any_nginx_lossy.pcap", "lo_h2c.pcap"]:
         with open(os.path.join(RECON, n), "rb") as f:
             write("wire_capture", n, f.read())
     # the file header and the first packets of a classic pcap (one exchange)
