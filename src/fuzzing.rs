@@ -39,6 +39,12 @@ fn check_records(recs: &[Record]) {
                 std::mem::discriminant(r),
                 "{line}"
             ),
+            // read_json_line reads HTTP/1.x (recon-diff's input); a record
+            // of another protocol must say which
+            Ok(ReadLine::OtherProtocol(p)) => assert!(
+                matches!(r, Record::Transaction(t) if *t.protocol == *p && p != crate::record::HTTP1),
+                "{line}"
+            ),
             Ok(_) => panic!("a record reads back as something else: {line}"),
             Err(e) => panic!("a record does not read back ({e}): {line}"),
         }
