@@ -120,6 +120,10 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
     let out = Command::new(BIN)
         .args(["recon-diff", "--wire"])
         .arg(&pcap)
+        // every field is compared exactly; latency only against gross
+        // errors: a writer descheduled inside its syscall on a loaded
+        // 2-CPU runner moves the probe's end by milliseconds (seen: 11 ms)
+        .args(["--latency-tolerance-ms", "50"])
         .arg("--ebpf")
         .arg(dir.join("out.jsonl"))
         .args(["--summary-json"])

@@ -549,23 +549,50 @@ fn defined_flags(ty: u8) -> u8 {
 /// Where a plausible frame header starts in `buf`, for resynchronising
 /// after lost bytes: valid headers of known types with only their defined
 /// flags (unknown types after the first), chained frame after frame either to exactly the end of `buf`
-/// (writes carry whole frames) or through at least three headers.
+/// (writes carry whole frames) or through three headers. Linear in `buf`.
 pub fn find_frame_start(buf: &[u8], max_frame: u32) -> Option<usize> {
     let ok = |at: usize| match parse_header(&buf[at..], max_frame) {
         Parse::Complete(h, _) if !h.known() || h.flags & !defined_flags(h.ty) == 0 => Some(h),
         _ => None,
     };
+    // What the chain from a position comes to, memoised: every start's
+    // chain soon joins one walked before, so the search stays linear in
+    // `buf` (empty frames chain through all of it). 0: not known yet,
+    // 1: an invalid header on the way, else 2 + 4 * ends-exactly + headers
+    // (at most 3).
+    let mut memo = vec![0u8; buf.len() + 1];
+    let mut path = Vec::new();
+    let mut chain = |start: usize| -> u8 {
+        let mut at = start;
+        let mut r = loop {
+            if at + HEADER_LEN > buf.len() {
+                break 2 + if at == buf.len() { 4 } else { 0 };
+            }
+            if memo[at] != 0 {
+                break memo[at];
+            }
+            match ok(at) {
+                None => break 1,
+                Some(h) => {
+                    path.push(at);
+                    at += HEADER_LEN + h.len as usize;
+                }
+            }
+        };
+        while let Some(p) = path.pop() {
+            if r != 1 {
+                r = 2 + (r - 2) / 4 * 4 + ((r - 2) % 4 + 1).min(3);
+            }
+            memo[p] = r;
+        }
+        r
+    };
     (0..buf.len().saturating_sub(HEADER_LEN - 1)).find(|&start| {
         if !ok(start).is_some_and(|h| h.known()) {
             return false;
         }
-        let (mut at, mut seen) = (start, 0);
-        while at + HEADER_LEN <= buf.len() {
-            let Some(h) = ok(at) else { return false };
-            seen += 1;
-            at += HEADER_LEN + h.len as usize;
-        }
-        at == buf.len() || seen >= 3
+        let r = chain(start);
+        r != 1 && ((r - 2) / 4 == 1 || (r - 2) % 4 >= 3)
     })
 }
 

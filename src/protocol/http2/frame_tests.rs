@@ -295,3 +295,20 @@ fn error_names() {
     assert_eq!(error_name(0), "NO_ERROR");
     assert_eq!(error_name(0x77), "0x77");
 }
+
+/// Found by the `tracker` fuzz target: a buffer of empty frames chained
+/// to its end made each start walk the whole buffer (quadratic, a hang
+/// at 64 KiB). Chains are memoised: each header is looked at once.
+#[test]
+fn fuzz_tracker_resync_over_empty_frames_is_linear() {
+    let mut buf = Vec::new();
+    for _ in 0..(64 * 1024 / HEADER_LEN) {
+        // empty SETTINGS acks: type 4, flag ACK, stream 0
+        buf.extend_from_slice(&[0, 0, 0, 4, 1, 0, 0, 0, 0]);
+    }
+    assert_eq!(find_frame_start(&buf, 16_384), Some(0));
+    // an invalid header (past the frame-size limit) at the very end spoils
+    // the chain that reaches it
+    buf.extend_from_slice(&[0xff, 0xff, 0xff, 4, 1, 0, 0, 0, 0]);
+    assert_ne!(find_frame_start(&buf, 16_384), Some(0));
+}
