@@ -150,7 +150,14 @@ impl Http2Session {
                     }
                     cx.stats.unparseable += 1;
                     self.lose_sync(d, GapCauses::UNPARSEABLE, cx);
-                    // the bytes that failed are where the search starts
+                    // the search starts one byte into what failed: a header
+                    // that looks right but does not frame must not be found
+                    // again (a loop without end, found by the fuzzer)
+                    let input = &mut self.dirs[d].input;
+                    if !input.buf.is_empty() {
+                        cx.stats.bytes_dropped += 1;
+                        input.consume(1);
+                    }
                     self.try_resync(d, cx);
                     continue;
                 }
