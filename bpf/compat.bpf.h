@@ -187,13 +187,29 @@ static __always_inline __u64 proc_start_ns(void)
 /* The TCP socket's own stream position in direction `dir` (bytes the
  * process took: copied_seq; bytes it queued: write_seq); false when the
  * socket is not known. */
+#define OSPREY_RCV_SHUTDOWN 1
+
+/* Bytes of data the process took: copied_seq, less the peer's FIN once a
+ * read took it (copied_seq counts the FIN as one byte; a read that returns
+ * data can take the FIN behind it, as can one that returns 0). Taken:
+ * the FIN arrived (RCV_SHUTDOWN) and copied_seq has reached rcv_nxt. */
+static __always_inline __u32 rx_data_seq(struct tcp_sock *tp)
+{
+	__u32 copied = BPF_CORE_READ(tp, copied_seq);
+
+	if ((BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_shutdown) & OSPREY_RCV_SHUTDOWN) &&
+	    copied == BPF_CORE_READ(tp, rcv_nxt))
+		return copied - 1;
+	return copied;
+}
+
 static __always_inline bool sock_seq(__u64 sk, __u8 dir, __u32 *seq)
 {
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
 
 	if (!tp)
 		return false;
-	*seq = dir == OSPREY_DIR_INGRESS ? BPF_CORE_READ(tp, copied_seq) : BPF_CORE_READ(tp, write_seq);
+	*seq = dir == OSPREY_DIR_INGRESS ? rx_data_seq(tp) : BPF_CORE_READ(tp, write_seq);
 	return true;
 }
 

@@ -318,7 +318,7 @@ static __always_inline void emit_counted(const struct conn_state *cs, __u64 pid_
  * (counted, not captured) before this one. From the first bytes counted
  * in each direction on; `len` 0 at the end (close: bytes received only,
  * the FIN a close queues is not known to be in write_seq yet or not;
- * a FIN read as end of stream is taken out by account_eof). Two threads moving
+ * a FIN a read took is left out by rx_data_seq()). Two threads moving
  * bytes on one socket at the same moment can see each other's bytes
  * before their records are counted: then a later record's bytes are
  * counted twice. `comm`: the owner's name, or NULL for the current
@@ -346,16 +346,14 @@ static __always_inline void account_unseen(struct conn_state *cs, __u64 pid_tgid
 		     unseen, comm);
 }
 
-/* A read returned 0 (end of stream): the socket's position `copied_seq`
- * counts the peer's FIN it took as one byte, which moved no data. */
+/* A read returned 0 (end of stream): `data_seq` is the socket's data
+ * position (rx_data_seq(): the FIN it took left out). */
 static __always_inline void account_eof(struct conn_state *cs, __u64 pid_tgid, __u32 conn_tgid,
-					__s32 fd, __u32 copied_seq, const char *comm)
+					__s32 fd, __u32 data_seq, const char *comm)
 {
 	if (!(cs->seq_ok & (1 << OSPREY_DIR_INGRESS)))
 		return;
-	account_unseen(cs, pid_tgid, conn_tgid, fd, OSPREY_DIR_INGRESS, copied_seq - 1, 0, comm);
-	if ((__s32)(copied_seq - cs->seq[OSPREY_DIR_INGRESS]) > 0)
-		cs->seq[OSPREY_DIR_INGRESS] = copied_seq;
+	account_unseen(cs, pid_tgid, conn_tgid, fd, OSPREY_DIR_INGRESS, data_seq, 0, comm);
 }
 
 #endif /* __OSPREY_RECORDS_BPF_H */

@@ -163,7 +163,7 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, __u8 d
 		/* end of stream: the FIN in the socket's position */
 		tp = bpf_skc_to_tcp_sock(sk);
 		if (c && c->cs.gen && dir == OSPREY_DIR_INGRESS && tp)
-			account_eof(&c->cs, pid_tgid, c->tgid, c->fd, tp->copied_seq, NULL);
+			account_eof(&c->cs, pid_tgid, c->tgid, c->fd, rx_data_seq(tp), NULL);
 		return 0;
 	}
 	/* the allowlist is per process and was applied when this process
@@ -186,7 +186,7 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, __u8 d
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (tp)
 		account_unseen(&c->cs, pid_tgid, c->tgid, c->fd, dir,
-			       dir == OSPREY_DIR_INGRESS ? tp->copied_seq : tp->write_seq, ret, NULL);
+			       dir == OSPREY_DIR_INGRESS ? rx_data_seq(tp) : tp->write_seq, ret, NULL);
 	emit_data(&c->cs, &st, pid_tgid, c->tgid, dir, ret);
 	return 0;
 }
@@ -213,7 +213,7 @@ static __always_inline void sk_conn_close(struct sock *sk, struct sk_conn *c)
 		/* bytes received unseen since the last record: counted first */
 		__u64 owner = ((__u64)c->tgid << 32) | c->tgid;
 
-		account_unseen(&c->cs, owner, c->tgid, c->fd, OSPREY_DIR_INGRESS, tp->copied_seq, 0, c->comm);
+		account_unseen(&c->cs, owner, c->tgid, c->fd, OSPREY_DIR_INGRESS, rx_data_seq(tp), 0, c->comm);
 	}
 	if (c->cs.gen)
 		emit_close(((__u64)c->tgid << 32) | c->tgid, c->tgid, c->fd, &c->cs, c->comm);
