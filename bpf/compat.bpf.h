@@ -196,8 +196,10 @@ static __always_inline __u64 proc_start_ns(void)
 static __always_inline __u32 rx_data_seq(struct tcp_sock *tp)
 {
 	__u32 copied = BPF_CORE_READ(tp, copied_seq);
+	struct sock *sk = (struct sock *)tp;   /* its first member */
 
-	if ((BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_shutdown) & OSPREY_RCV_SHUTDOWN) &&
+	/* a bitfield on some kernels, a u8 on others: probed either way */
+	if ((BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & OSPREY_RCV_SHUTDOWN) &&
 	    copied == BPF_CORE_READ(tp, rcv_nxt))
 		return copied - 1;
 	return copied;
