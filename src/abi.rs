@@ -349,6 +349,12 @@ mod tests {
             let want = name.trim_start_matches("OSPREY_SYS_").to_lowercase();
             let got = format!("{:?}", crate::decode::syscall(v as u8)).to_lowercase();
             assert_eq!(got, want, "{name} = {v}");
+            // and encode (tests, --synthetic) writes the same number back
+            assert_eq!(
+                crate::decode::syscall_code(crate::decode::syscall(v as u8)),
+                v as u8,
+                "{name}"
+            );
         }
         // and numbers the header does not name are not guessed
         assert_eq!(crate::decode::syscall(17), crate::event::Syscall::Unknown);
