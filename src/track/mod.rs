@@ -145,20 +145,24 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl TrackerStats {
-    /// One more record naming cause `c`.
-    pub fn count_gap_cause(&mut self, c: crate::record::GapCauses) {
+    /// One more record naming the causes `causes` (each counted once).
+    pub fn count_gap_causes(&mut self, causes: crate::record::GapCauses) {
         use crate::record::GapCauses as G;
-        let slot = match c {
-            G::RING_BUFFER_DROP => &mut self.gap_ring_buffer_drop,
-            G::CAPTURE_CAP => &mut self.gap_capture_cap,
-            G::MIDSTREAM => &mut self.gap_midstream,
-            G::BUFFER_CAP => &mut self.gap_buffer_cap,
-            G::UNPARSEABLE => &mut self.gap_unparseable,
-            G::INCOMPLETE => &mut self.gap_incomplete,
-            G::PACKETS_MISSING => &mut self.gap_packets_missing,
-            _ => return,
-        };
-        *slot += 1;
+        for (c, _) in G::NAMES {
+            if !causes.contains(c) {
+                continue;
+            }
+            *match c {
+                G::RING_BUFFER_DROP => &mut self.gap_ring_buffer_drop,
+                G::CAPTURE_CAP => &mut self.gap_capture_cap,
+                G::MIDSTREAM => &mut self.gap_midstream,
+                G::BUFFER_CAP => &mut self.gap_buffer_cap,
+                G::UNPARSEABLE => &mut self.gap_unparseable,
+                G::INCOMPLETE => &mut self.gap_incomplete,
+                G::PACKETS_MISSING => &mut self.gap_packets_missing,
+                _ => continue,
+            } += 1;
+        }
     }
 }
 

@@ -161,11 +161,7 @@ impl Http1Session {
         if c.is_empty() {
             c = self.lost;
         }
-        for (k, _) in GapCauses::NAMES {
-            if c.contains(k) {
-                cx.stats.count_gap_cause(k);
-            }
-        }
+        cx.stats.count_gap_causes(c);
         c
     }
 

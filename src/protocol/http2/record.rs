@@ -196,11 +196,7 @@ impl Stream {
         } else {
             lost
         };
-        for (k, _) in GapCauses::NAMES {
-            if gap_cause.contains(k) {
-                cx.stats.count_gap_cause(k);
-            }
-        }
+        cx.stats.count_gap_causes(gap_cause);
         let t = Transaction {
             kind: TXN_TYPE,
             protocol: NAME,
