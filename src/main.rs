@@ -12,7 +12,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use osprey::bpf::{self, ProbeConfig};
 use osprey::pipeline::{EventsWorker, Pipeline, TrackerWorker, Worker};
-use osprey::sink::JsonlSink;
 use osprey::track::TrackerConfig;
 use osprey::{abi, check, clock, synthetic};
 
@@ -31,6 +30,12 @@ Examples:
   osprey wire capture.pcap | jq .             the same records from a pcap (wire side)
   osprey recon-diff --wire capture.pcap --ebpf probe.jsonl
                                               reconcile the two vantages field by field
+  sudo osprey -o /var/log/osprey.jsonl --rotate-size 100M --rotate-keep 10
+                                              a file for long runs: at most 10 files of 100 MiB
+  sudo osprey --no-output --metrics-addr 127.0.0.1:9464 --metrics-route /api/users/:id
+                                              Prometheus RED metrics at :9464/metrics only
+  sudo osprey --clickhouse http://127.0.0.1:8123 --clickhouse-create --clickhouse-spool /var/spool/osprey
+                                              records on stdout and into ClickHouse (osprey.transactions)
   osprey --synthetic | jq .                   try the output without BPF or root
 
 Stop with Ctrl-C (or SIGTERM, SIGHUP): the probe detaches, drains and prints a summary
@@ -249,6 +254,8 @@ struct RunArgs {
         allow_negative_numbers = true
     )]
     synthetic_txns: usize,
+    #[command(flatten)]
+    sinks: osprey::sink::cli::SinkArgs,
     /// More logging on stderr (-v: progress counters and libbpf messages, -vv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -303,6 +310,7 @@ fn kept_comm(name: &str) -> String {
 }
 
 fn validate(a: &RunArgs) -> Result<()> {
+    a.sinks.validate(a.output.as_deref())?;
     if a.capture_bytes as usize > abi::MAX_PAYLOAD {
         bail!(
             "--capture-bytes {}: at most {} (OSPREY_MAX_PAYLOAD)",
@@ -478,13 +486,16 @@ fn run(a: RunArgs) -> Result<()> {
     }
 
     let offset = clock::realtime_offset_ns();
-    let sink = JsonlSink::open(a.output.as_deref(), a.force).with_context(|| {
-        format!(
-            "opening output {}",
-            a.output.as_deref().unwrap_or("-".as_ref()).display()
-        )
-    })?;
+    let health = std::sync::Arc::new(osprey::health::Health::default());
+    let sink = a
+        .sinks
+        .build(a.output.as_deref(), a.force, health.clone())?;
     let records = a.records;
+    if a.sinks.clickhouse.is_some() && records != Records::Transactions {
+        log::warn!(
+            "--clickhouse takes transactions only: with --records {records:?} nothing is inserted"
+        );
+    }
     let redact = if a.no_redact {
         log::warn!("--no-redact: credentials (header values, query parameters, payloads) are written as captured");
         osprey::redact::Redact::off()
@@ -509,7 +520,7 @@ fn run(a: RunArgs) -> Result<()> {
     };
     let workers = a.workers.unwrap_or_else(default_workers);
     log::debug!("{workers} worker threads");
-    let pipeline = Pipeline::start(workers, 1024, make, Box::new(sink));
+    let pipeline = Pipeline::start_with_health(workers, 1024, make, sink, health);
     let started = Instant::now();
 
     let kernel = if a.synthetic {
@@ -607,8 +618,19 @@ fn run(a: RunArgs) -> Result<()> {
             }
         );
     }
+    // every sink besides the record stream: what it delivered and dropped
+    for r in &summary.sinks {
+        say!("osprey: {r}");
+        if r.sink_dropped > 0 {
+            log::warn!(
+                "sink {}: {} records not delivered (sink_dropped)",
+                r.name,
+                r.sink_dropped
+            );
+        }
+    }
     if a.verbose > 0 {
-        let full = serde_json::json!({"kernel": kernel, "pipeline": summary.stats, "workers": summary.workers});
+        let full = serde_json::json!({"kernel": kernel, "pipeline": summary.stats, "workers": summary.workers, "sinks": summary.sinks});
         say!("osprey: summary {full}");
     }
     if let Some(k) = &kernel {

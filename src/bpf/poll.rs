@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{Link, MapCore, MapFlags, Object, RingBufferBuilder};
@@ -70,6 +70,8 @@ pub fn poll(
         .build()
         .context("setting up the ring buffer reader (epoll on the events map)")?;
     let mut last_progress = Instant::now();
+    let mut last_health = Instant::now();
+    let health = pipeline.health();
     while !stop.load(Ordering::Relaxed) {
         if !pipeline.healthy() {
             log::info!("output closed or failing: stopping");
@@ -83,6 +85,11 @@ pub fn poll(
         // records written with BPF_RB_NO_WAKEUP wait for us here
         rb.consume().ok();
         batch.borrow_mut().flush();
+        // the kernel's counters for the metrics endpoint, once a second
+        if last_health.elapsed() >= Duration::from_secs(1) {
+            last_health = Instant::now();
+            health.set_kernel(loader::read_counters(bss));
+        }
         if let Some(every) = cfg.progress {
             if last_progress.elapsed() >= every {
                 last_progress = Instant::now();
