@@ -12,6 +12,8 @@ PKGS=(
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
   openssl               # tests/live_blind.rs: a certificate for nginx ssl (nginx-light has ssl and http2)
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
+  prometheus            # tests/live_sinks.rs: a Prometheus scraping Osprey, promtool
+  clickhouse-server     # tests/live_sinks.rs: the ClickHouse sink against 18.16
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -33,6 +35,11 @@ fi
 # nginx-light's package starts a default server on :80; tests start their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 pkill -x nginx 2>/dev/null || true
+# prometheus and clickhouse-server start system services on install
+# (:9090, :8123/:9000); the tests start their own on ports of their own.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now prometheus clickhouse-server >/dev/null 2>&1 || true
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"

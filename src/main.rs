@@ -759,6 +759,21 @@ mod tests {
             &["--ringbuf-size", "4095"],
             &["--ringbuf-size", "12288"],
             &["--workers", "65"],
+            &["--rotate-size", "1M"],
+            &["-o", "-", "--rotate-interval", "1h"],
+            &["-o", "x", "--rotate-size", "100"],
+            &["-o", "x", "--rotate-size", "1M", "--rotate-keep", "0"],
+            &["--no-output"],
+            &["--no-output", "-o", "x", "--metrics-addr", "127.0.0.1:1"],
+            &["--clickhouse", "ftp://x"],
+            &["--clickhouse", "https://x"],
+            &[
+                "--metrics-addr",
+                "127.0.0.1:1",
+                "--metrics-route",
+                "no-slash",
+            ],
+            &["--metrics-addr", "127.0.0.1:1", "--metrics-max-routes", "0"],
             &["--synthetic", "--synthetic-txns", "18446744073709551615"],
             &[
                 "--synthetic",
@@ -789,6 +804,29 @@ mod tests {
                 "40000",
             ],
             &["--comm", "ééééééééé"],
+            &[
+                "-o",
+                "x",
+                "--rotate-size",
+                "100M",
+                "--rotate-interval",
+                "1d",
+                "--rotate-keep",
+                "1",
+            ],
+            &[
+                "--no-output",
+                "--metrics-addr",
+                "127.0.0.1:1",
+                "--metrics-route",
+                "/u/:id/**",
+            ],
+            &[
+                "--clickhouse",
+                "http://u:p@h:8123",
+                "--clickhouse-spool-max",
+                "10M",
+            ],
         ] {
             validate(&args(good)).unwrap();
         }

@@ -11,7 +11,7 @@
 //!   they are dropped and counted.
 //! * Delivery goes oldest first (the spool, then memory). A failure (no
 //!   connection, a timeout, an error from the server) backs off, doubling
-//!   from 100 ms to 30 s; a batch the server refused `max_refusals` times
+//!   from 100 ms to 10 s; a batch the server refused `max_refusals` times
 //!   (a wrong type, a table dropped under us) is dropped and counted, the
 //!   server's error logged.
 //! * At the end, what cannot be delivered goes to the spool (replayed by
@@ -128,7 +128,7 @@ pub struct ClickHouseSink {
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 fn run_query(cfg: &ChConfig, q: &str) -> Result<String, Fail> {
     match request(
