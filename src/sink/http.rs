@@ -20,8 +20,14 @@ pub struct Url {
 }
 
 impl Url {
-    pub fn parse(s: &str) -> Result<Url, String> {
-        let rest = match s.strip_prefix("http://") {
+    pub fn parse(url: &str) -> Result<Url, String> {
+        // messages never show a password: user info is masked in them
+        let shown = match (url.find("://"), url.rfind('@')) {
+            (Some(i), Some(j)) if j > i => format!("{}***{}", &url[..i + 3], &url[j..]),
+            _ => url.to_string(),
+        };
+        let s = shown.as_str();
+        let rest = match url.strip_prefix("http://") {
             Some(r) => r,
             None if s.starts_with("https://") => {
                 return Err(format!(
@@ -278,6 +284,8 @@ mod tests {
         assert!(Url::parse("ftp://x").is_err());
         assert!(Url::parse("http://x:99999").is_err());
         assert!(Url::parse("http://:1").is_err());
+        let e = Url::parse("http://me:secret@h:99999").unwrap_err();
+        assert!(!e.contains("secret") && e.contains("***@h"), "{e}");
     }
 
     #[test]
