@@ -48,9 +48,21 @@ CREATE TABLE IF NOT EXISTS osprey.transactions
     upgraded UInt8,
     incomplete UInt8,
     stream_id Nullable(UInt32),
+    cgroup_id Nullable(UInt64),
+    cgroup Nullable(String),
     container_id Nullable(String),
+    container_runtime Nullable(String),
+    container_name Nullable(String),
+    pod_uid Nullable(String),
+    pod_qos Nullable(String),
     pod_namespace Nullable(String),
-    pod_name Nullable(String)
+    pod_name Nullable(String),
+    workload Nullable(String),
+    exe Nullable(String),
+    grpc_service Nullable(String),
+    grpc_method Nullable(String),
+    grpc_status Nullable(UInt32),
+    grpc_message Nullable(String)
 )
 ENGINE = MergeTree()
 PARTITION BY toYYYYMMDD(ts)

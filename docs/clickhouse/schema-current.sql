@@ -51,9 +51,21 @@ CREATE TABLE IF NOT EXISTS osprey.transactions
     upgraded Bool,
     incomplete Bool,
     stream_id Nullable(UInt32),
+    cgroup_id Nullable(UInt64),
+    cgroup String,
     container_id LowCardinality(String),
+    container_runtime LowCardinality(String),
+    container_name LowCardinality(String),
+    pod_uid String,
+    pod_qos LowCardinality(String),
     pod_namespace LowCardinality(String),
-    pod_name LowCardinality(String)
+    pod_name LowCardinality(String),
+    workload LowCardinality(String),
+    exe LowCardinality(String),
+    grpc_service LowCardinality(String),
+    grpc_method LowCardinality(String),
+    grpc_status Nullable(UInt32),
+    grpc_message String
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(ts)

@@ -392,11 +392,7 @@ impl ClickHouseSink {
         }
         let start = self.cur.body.len();
         crate::jsonline::write_transaction(t, &mut self.cur.body);
-        // the line ends with '}': the node goes in before it
-        if self.cur.body.last() == Some(&b'}') && self.cur.body.len() > start {
-            self.cur.body.pop();
-            self.cur.body.extend_from_slice(&self.node_json);
-        }
+        set_node(&mut self.cur.body, start, &self.node_json);
         self.cur.body.push(b'\n');
         self.cur.rows += 1;
         if self.cur.rows as usize >= self.cfg.batch_rows
@@ -404,6 +400,28 @@ impl ClickHouseSink {
         {
             self.seal();
         }
+    }
+}
+
+/// The `node` column of the JSON line at `body[start..]` (one object,
+/// no newline yet): a record's own non-null `node` (identity fields) is
+/// kept; a null one, or none, becomes `node_json`'s (`,"node":"NAME"}`). A
+/// key can appear only once in a JSONEachRow row; inside a string value a
+/// quote is escaped, so `,"node":` is always the key.
+fn set_node(body: &mut Vec<u8>, start: usize, node_json: &[u8]) {
+    let line = &body[start..];
+    match memchr::memmem::find(line, b",\"node\":") {
+        Some(i) if line[i + 8..].starts_with(b"null") => {
+            let at = start + i + 8;
+            let value = node_json[8..node_json.len() - 1].to_vec();
+            body.splice(at..at + 4, value);
+        }
+        Some(_) => {}
+        None if body.last() == Some(&b'}') => {
+            body.pop();
+            body.extend_from_slice(node_json);
+        }
+        None => {}
     }
 }
 
@@ -681,6 +699,28 @@ mod tests {
         }
         assert_eq!(s.counts().unwrap().dropped, 100);
         assert_eq!(s.counts().unwrap().errors, 3);
+    }
+
+    #[test]
+    fn a_records_own_node_is_kept_a_null_one_replaced() {
+        let f = fake();
+        let mut s = ClickHouseSink::connect(cfg(f.port)).unwrap();
+        let mut t = crate::jsonline::tests::base();
+        t.path = Some(",\"node\":null".into()); // inside a string: escaped
+        s.add_row(&t);
+        let v: serde_json::Value = serde_json::from_slice(&s.cur.body).unwrap();
+        assert_eq!(
+            (v["node"].as_str(), v["path"].as_str()),
+            (Some("n1"), Some(",\"node\":null"))
+        );
+        // a record with a node key of its own (the identity fields)
+        for (own, want) in [("null", "n1"), ("\"k8s-node-3\"", "k8s-node-3")] {
+            let mut b = b"xx".to_vec();
+            b.extend_from_slice(format!("{{\"a\":1,\"node\":{own},\"exe\":null}}").as_bytes());
+            set_node(&mut b, 2, &s.node_json);
+            let v: serde_json::Value = serde_json::from_slice(&b[2..]).unwrap();
+            assert_eq!((v["node"].as_str(), v["exe"].is_null()), (Some(want), true));
+        }
     }
 
     #[test]

@@ -58,9 +58,21 @@ pub fn create_table(db: &str, table: &str) -> String {
     upgraded UInt8,
     incomplete UInt8,
     stream_id Nullable(UInt32),
+    cgroup_id Nullable(UInt64),
+    cgroup Nullable(String),
     container_id Nullable(String),
+    container_runtime Nullable(String),
+    container_name Nullable(String),
+    pod_uid Nullable(String),
+    pod_qos Nullable(String),
     pod_namespace Nullable(String),
-    pod_name Nullable(String)
+    pod_name Nullable(String),
+    workload Nullable(String),
+    exe Nullable(String),
+    grpc_service Nullable(String),
+    grpc_method Nullable(String),
+    grpc_status Nullable(UInt32),
+    grpc_message Nullable(String)
 )
 ENGINE = MergeTree()
 PARTITION BY toYYYYMMDD(ts)
@@ -98,6 +110,6 @@ mod tests {
         let cols = columns();
         assert_eq!(cols.first().map(String::as_str), Some("ts"));
         assert!(cols.contains(&"pod_name".to_string()));
-        assert_eq!(cols.len(), 43);
+        assert_eq!(cols.len(), 55);
     }
 }
