@@ -55,7 +55,49 @@ const LABEL_NAMES: [&str; 11] = [
     "route",
 ];
 
+/// A label set, kept as cheap shared values (the records' per-connection
+/// strings are `Arc`s); made into text only when scraped.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Key {
+    protocol: &'static str,
+    role: &'static str,
+    method: &'static str,
+    status_class: &'static str,
+    status: Option<u32>,
+    comm: Option<Arc<str>>,
+    identity: [Option<Arc<str>>; 3],
+    peer_addr: Option<Arc<str>>,
+    /// None for a server's peer (the client's ephemeral port).
+    peer_port: Option<u16>,
+    route: Option<Arc<str>>,
+}
+
 type Labels = [String; 11];
+
+impl Key {
+    fn labels(&self) -> Labels {
+        let s = |o: &Option<Arc<str>>| o.as_deref().unwrap_or("").to_string();
+        let peer = match (&self.peer_addr, self.peer_port) {
+            (Some(a), Some(p)) if a.contains(':') => format!("[{a}]:{p}"),
+            (Some(a), Some(p)) => format!("{a}:{p}"),
+            (Some(a), None) => a.to_string(),
+            _ => String::new(),
+        };
+        [
+            self.protocol.to_string(),
+            self.role.to_string(),
+            self.method.to_string(),
+            self.status_class.to_string(),
+            self.status.map_or_else(String::new, |c| c.to_string()),
+            s(&self.comm),
+            s(&self.identity[0]),
+            s(&self.identity[1]),
+            s(&self.identity[2]),
+            peer,
+            s(&self.route),
+        ]
+    }
+}
 
 #[derive(Default, Clone)]
 struct Series {
@@ -70,7 +112,7 @@ struct Series {
 
 /// Everything the metrics endpoint serves from records.
 pub struct Registry {
-    series: HashMap<Labels, Series>,
+    series: HashMap<Key, Series>,
     max_series: usize,
     router: Router,
     /// Transactions not counted because the series cap was reached.
@@ -98,13 +140,21 @@ fn status_class(s: Option<u16>) -> &'static str {
 
 /// The identity fields another part of Osprey adds to records
 /// (`container_id`, `pod_namespace`, `pod_name`); empty when absent.
-fn identity(_t: &Transaction) -> [String; 3] {
+fn identity(_t: &Transaction) -> [Option<Arc<str>>; 3] {
     Default::default()
 }
 
 /// The gRPC status of a record, when it has one.
-fn grpc_status(_t: &Transaction) -> String {
-    String::new()
+fn grpc_status(_t: &Transaction) -> Option<u32> {
+    None
+}
+
+fn role_name(r: crate::event::Role) -> &'static str {
+    match r {
+        crate::event::Role::Client => "client",
+        crate::event::Role::Server => "server",
+        _ => "unknown",
+    }
 }
 
 impl Registry {
@@ -119,37 +169,28 @@ impl Registry {
         }
     }
 
-    fn labels(&mut self, t: &Transaction) -> Labels {
+    fn key(&mut self, t: &Transaction) -> Key {
         let method = match t.method.as_deref() {
             Some(m) => METHODS.iter().find(|k| **k == m).map_or("OTHER", |k| k),
             None => "",
         };
         let role = t.conn.role;
-        let peer = match (&t.conn.remote_addr, t.conn.remote_port) {
-            (Some(a), _) if role == crate::event::Role::Server => a.to_string(),
-            (Some(a), Some(p)) if a.contains(':') => format!("[{a}]:{p}"),
-            (Some(a), Some(p)) => format!("{a}:{p}"),
-            (Some(a), None) => a.to_string(),
-            _ => String::new(),
-        };
-        let [container, pod_ns, pod] = identity(t);
-        let route = self.router.route(t.path.as_deref());
-        [
-            t.protocol.to_string(),
-            serde_json::to_value(role)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            method.to_string(),
-            status_class(t.status).to_string(),
-            grpc_status(t),
-            t.conn.comm.as_deref().unwrap_or("").to_string(),
-            container,
-            pod_ns,
-            pod,
-            peer,
-            route,
-        ]
+        Key {
+            protocol: t.protocol,
+            role: role_name(role),
+            method,
+            status_class: status_class(t.status),
+            status: grpc_status(t),
+            comm: t.conn.comm.clone(),
+            identity: identity(t),
+            peer_addr: t.conn.remote_addr.clone(),
+            peer_port: if role == crate::event::Role::Server {
+                None
+            } else {
+                t.conn.remote_port
+            },
+            route: self.router.route_arc(t.path.as_deref()),
+        }
     }
 
     pub fn observe(&mut self, t: &Transaction) {
@@ -157,7 +198,7 @@ impl Registry {
         for n in t.gap_cause.names() {
             *self.gaps.entry(n).or_default() += 1;
         }
-        let l = self.labels(t);
+        let l = self.key(t);
         let full = self.series.len() >= self.max_series;
         let s = match self.series.get_mut(&l) {
             Some(s) => s,
@@ -185,19 +226,20 @@ impl Registry {
 
     /// The RED metrics in the text exposition format.
     pub fn render(&self, out: &mut String) {
-        let mut keys: Vec<&Labels> = self.series.keys().collect();
+        let mut keys: Vec<&Key> = self.series.keys().collect();
         keys.sort();
+        let labels: Vec<Labels> = keys.iter().map(|k| k.labels()).collect();
         header(
             out,
             "osprey_requests_total",
             "counter",
             "Transactions seen (requests, with or without a response).",
         );
-        for k in &keys {
+        for (k, l) in keys.iter().zip(&labels) {
             sample(
                 out,
                 "osprey_requests_total",
-                k,
+                l,
                 None,
                 self.series[*k].requests as f64,
             );
@@ -208,7 +250,7 @@ impl Registry {
             "histogram",
             "Request first byte to response last byte, transactions with a response.",
         );
-        for k in &keys {
+        for (k, l) in keys.iter().zip(&labels) {
             let s = &self.series[*k];
             let mut cum = 0;
             for (i, le) in BUCKET_TEXT.iter().enumerate() {
@@ -216,7 +258,7 @@ impl Registry {
                 sample(
                     out,
                     "osprey_request_duration_seconds_bucket",
-                    k,
+                    l,
                     Some(le),
                     cum as f64,
                 );
@@ -224,15 +266,15 @@ impl Registry {
             sample(
                 out,
                 "osprey_request_duration_seconds_bucket",
-                k,
+                l,
                 Some("+Inf"),
                 (cum + s.over) as f64,
             );
-            sample(out, "osprey_request_duration_seconds_sum", k, None, s.sum);
+            sample(out, "osprey_request_duration_seconds_sum", l, None, s.sum);
             sample(
                 out,
                 "osprey_request_duration_seconds_count",
-                k,
+                l,
                 None,
                 s.observed as f64,
             );

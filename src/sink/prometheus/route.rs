@@ -6,7 +6,8 @@
 //! over-long segments `{long}`). At most `cap` distinct routes are kept;
 //! past them every new one is [`OVERFLOW`] (counted).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// The route of every path past the cap.
 pub const OVERFLOW: &str = "__overflow__";
@@ -14,6 +15,8 @@ pub const OVERFLOW: &str = "__overflow__";
 pub const DEFAULT_CAP: usize = 200;
 /// Longest segment kept as written.
 const MAX_SEGMENT: usize = 64;
+/// Paths remembered with their route.
+const CACHE: usize = 8192;
 /// Segments kept; deeper paths end in `/…`.
 const MAX_DEPTH: usize = 12;
 
@@ -73,8 +76,12 @@ impl Pattern {
 
 pub struct Router {
     patterns: Vec<Pattern>,
-    seen: HashSet<String>,
+    seen: HashSet<Arc<str>>,
     cap: usize,
+    /// path → route, so a path seen before costs one lookup (bounded:
+    /// cleared when full).
+    cache: HashMap<Box<str>, Arc<str>>,
+    overflow: Arc<str>,
     /// Paths that got [`OVERFLOW`].
     pub overflowed: u64,
 }
@@ -137,34 +144,56 @@ impl Router {
                 .collect::<Result<_, _>>()?,
             seen: HashSet::new(),
             cap,
+            cache: HashMap::new(),
+            overflow: Arc::from(OVERFLOW),
             overflowed: 0,
         })
     }
 
     /// The route label of `path` (None: no path, e.g. no request line).
     pub fn route(&mut self, path: Option<&str>) -> String {
-        let Some(path) = path else {
-            return String::new();
-        };
+        self.route_arc(path)
+            .map_or_else(String::new, |r| r.to_string())
+    }
+
+    /// [`Router::route`] as a shared string (None: no path).
+    pub fn route_arc(&mut self, path: Option<&str>) -> Option<Arc<str>> {
+        let path = path?;
+        if let Some(r) = self.cache.get(path) {
+            if Arc::ptr_eq(r, &self.overflow) {
+                self.overflowed += 1;
+            }
+            return Some(r.clone());
+        }
+        let r = self.resolve(path);
+        if self.cache.len() >= CACHE {
+            self.cache.clear();
+        }
+        self.cache.insert(path.into(), r.clone());
+        Some(r)
+    }
+
+    fn resolve(&mut self, path: &str) -> Arc<str> {
         let clean = path.split(['?', '#']).next().unwrap_or("");
         let r = if clean.starts_with('/') {
             let parts: Vec<&str> = clean[1..].split('/').collect();
             match self.patterns.iter().find(|p| p.matches(&parts)) {
-                Some(p) => return p.text.clone(),
+                Some(p) => p.text.clone(),
                 None => template(clean),
             }
         } else {
             template(clean)
         };
-        if self.seen.contains(&r) {
-            return r;
+        if let Some(r) = self.seen.get(r.as_str()) {
+            return r.clone();
         }
         if self.seen.len() < self.cap {
+            let r: Arc<str> = r.into();
             self.seen.insert(r.clone());
             return r;
         }
         self.overflowed += 1;
-        OVERFLOW.to_string()
+        self.overflow.clone()
     }
 
     pub fn distinct(&self) -> usize {
