@@ -760,6 +760,7 @@ mod tests {
             &["--poll-ms", "18446744073709551615"],
             &["--capture-bytes", "16385"],
             &["--iov-whole", "16385"],
+            &["--capture-max-per-call", "1052673"],
             &["--ringbuf-size", "4095"],
             &["--ringbuf-size", "12288"],
             &["--workers", "65"],
@@ -793,6 +794,8 @@ mod tests {
                 "40000",
             ],
             &["--comm", "ééééééééé"],
+            &["--capture-max-per-call", "1052672"],
+            &["--capture-max-per-call", "0"],
         ] {
             validate(&args(good)).unwrap();
         }
