@@ -14,6 +14,7 @@ PKGS=(
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
   prometheus            # tests/live_sinks.rs: a Prometheus scraping Osprey, promtool
   clickhouse-server     # tests/live_sinks.rs: the ClickHouse sink against 18.16
+  tshark                # the wire reference in tests/live_exact.rs and live_framing.rs
 )
 
 if [ "$(id -u)" -ne 0 ]; then
