@@ -65,6 +65,8 @@ struct osprey_config {
 	__u32 n_inline_comms;
 	__u32 _pad2;
 	__u64 inline_comms[OSPREY_INLINE_FILTER][2];
+	__u8  filter_cgroups;    /* allowlist by cgroup v2 id active (0/1) */
+	__u8  _pad3[7];
 };
 
 const volatile struct osprey_config cfg = {

@@ -12,6 +12,7 @@ PKGS=(
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
   openssl               # tests/live_blind.rs: a certificate for nginx ssl (nginx-light has ssl and http2)
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
+  python3-yaml          # tests/deploy.rs reads the DaemonSet manifest
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,6 +29,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tests/deploy.rs parses YAML with the python3 on PATH (which may not be
+# Debian's, e.g. a pyenv one): make sure that one has PyYAML
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "setup.sh: installing PyYAML for $(command -v python3)" >&2
+  python3 -m pip install -q pyyaml
 fi
 
 # nginx-light's package starts a default server on :80; tests start their own.
