@@ -429,13 +429,13 @@ fn short_lived_and_removed_cgroups_and_an_unreadable_pods_dir() {
         uid.replace('-', "_")
     ));
     let port = free_port();
+    // HTTP/1.1 with keep-alive (http.server alone speaks 1.0 and closes)
     let mut so = Command::new("python3");
     so.args([
-        "-m",
-        "http.server",
+        "-c",
+        "import http.server as h, sys; h.SimpleHTTPRequestHandler.protocol_version = 'HTTP/1.1'; \
+         h.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), h.SimpleHTTPRequestHandler).serve_forever()",
         &port.to_string(),
-        "--bind",
-        "127.0.0.1",
     ])
     .current_dir(dir.join("www"))
     .stdout(Stdio::null())
