@@ -172,7 +172,8 @@ fn identity_as_nobody(name: &str, caps: &[String]) -> Vec<serde_json::Value> {
         .args(hooks_args())
         .args(["--comm", "curl", "--comm", "python3"]);
     let probe = Osprey::start_cmd(cmd, Some(out));
-    curl_python(name, &probe);
+    // the site gets a directory of its own (tmpdir(name) would empty ours)
+    curl_python(&format!("{name}-site"), &probe);
     let (status, recs, err) = probe.stop();
     assert!(status.success(), "{err}");
     assert_captured(&recs);
