@@ -13,6 +13,7 @@
 pub mod cache;
 pub mod cgroupfs;
 pub mod filter;
+pub mod inotify;
 pub mod path;
 pub mod pods;
 
@@ -94,6 +95,8 @@ pub struct IdentityStats {
     pub cgroup_walks: u64,
     /// Ids found by file handle.
     pub handle_lookups: u64,
+    /// Ids found through inotify (cgroups made since the last walk).
+    pub inotify_finds: u64,
     /// Entries the bounded caches dropped (full or expired).
     pub cache_evictions: u64,
     /// cgroup ids in the kernel's allowlist now (filters).
@@ -136,6 +139,7 @@ struct Counters {
     exe_unresolved: AtomicU64,
     cgroup_walks: AtomicU64,
     handle_lookups: AtomicU64,
+    inotify_finds: AtomicU64,
     cache_evictions: AtomicU64,
     filter_cgroups: AtomicU64,
     filter_map_errors: AtomicU64,
@@ -145,6 +149,9 @@ struct Counters {
 pub struct CgroupIndex {
     pub by_id: HashMap<u64, Arc<str>>,
     walked: Option<Instant>,
+    /// New directories as they are made (None: inotify unavailable).
+    watch: Option<inotify::TreeWatch>,
+    watch_tried: bool,
 }
 
 /// State shared by the poller (resolution) and the watcher (filters,
@@ -200,6 +207,8 @@ impl Shared {
             index: Mutex::new(CgroupIndex {
                 by_id: HashMap::new(),
                 walked: None,
+                watch: None,
+                watch_tried: false,
             }),
             pods: Mutex::new(pods::PodIndex::new(
                 &cfg.pods_log_dir,
@@ -225,6 +234,24 @@ impl Shared {
         }
         self.n.cgroup_walks.fetch_add(1, Ordering::Relaxed);
         let mut ix = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        if !ix.watch_tried {
+            ix.watch_tried = true;
+            ix.watch = inotify::TreeWatch::new(root);
+            if let Some(w) = &mut ix.watch {
+                w.lost = true; // nothing watched yet
+            }
+        }
+        if let Some(w) = &mut ix.watch {
+            if w.lost {
+                // (again) every directory the walk found; a new one made
+                // meanwhile comes with its parent's IN_CREATE or the next walk
+                w.lost = false;
+                for p in m.values() {
+                    w.watch(p);
+                }
+                log::debug!("inotify: {} cgroup directories watched", w.watched());
+            }
+        }
         ix.by_id = m.clone();
         ix.walked = Some(Instant::now());
         m
@@ -235,9 +262,30 @@ impl Shared {
     pub fn cgroup_path(&self, id: u64) -> Option<Arc<str>> {
         let root = self.root.as_ref()?;
         {
-            let ix = self.index.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ix = self.index.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(p) = ix.by_id.get(&id) {
                 return Some(p.clone());
+            }
+            // cgroups made since: their mkdir is queued
+            let CgroupIndex {
+                by_id,
+                watch,
+                walked,
+                ..
+            } = &mut *ix;
+            if let Some(w) = watch {
+                w.drain(by_id);
+                if by_id.len() >= MAX_INDEX_LAZY {
+                    self.n
+                        .cache_evictions
+                        .fetch_add(by_id.len() as u64, Ordering::Relaxed);
+                    by_id.clear();
+                    *walked = None;
+                }
+                if let Some(p) = by_id.get(&id) {
+                    self.n.inotify_finds.fetch_add(1, Ordering::Relaxed);
+                    return Some(p.clone());
+                }
             }
         }
         if let Some(p) = cgroupfs::path_by_handle(root, id) {
@@ -277,6 +325,7 @@ impl Shared {
             pods_dir_errors,
             cgroup_walks: g(&self.n.cgroup_walks),
             handle_lookups: g(&self.n.handle_lookups),
+            inotify_finds: g(&self.n.inotify_finds),
             cache_evictions: g(&self.n.cache_evictions),
             filter_cgroups: g(&self.n.filter_cgroups),
             filter_map_errors: g(&self.n.filter_map_errors),
