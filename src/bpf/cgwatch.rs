@@ -54,6 +54,38 @@ pub fn sync(shared: &Shared, sel: &Selection, map: &MapHandle, current: &mut Has
     shared.set_filter_counts(current.len(), errors);
 }
 
+/// Between walks: cgroups made since (inotify) that the selection takes
+/// go into the map at once, so a container's first connections are not
+/// missed while the next walk is due.
+fn add_new(shared: &Shared, sel: &Selection, map: &MapHandle, current: &mut HashSet<u64>) {
+    let fresh = shared.new_cgroups();
+    if fresh.is_empty() {
+        return;
+    }
+    let index: std::collections::HashMap<u64, std::sync::Arc<str>> = fresh.into_iter().collect();
+    let wanted = {
+        let mut pods = shared.pods.lock().unwrap_or_else(|e| e.into_inner());
+        if !sel.pods.is_empty() {
+            // a new Pod's log directory may be newer than the last scan
+            pods.rescan();
+        }
+        select(&index, sel, &mut pods)
+    };
+    let mut errors = 0;
+    for id in wanted {
+        if current.contains(&id) {
+            continue;
+        }
+        match map.update(&id.to_ne_bytes(), &[1], MapFlags::ANY) {
+            Ok(()) => {
+                current.insert(id);
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    shared.set_filter_counts(current.len(), errors);
+}
+
 /// The thread; stopped (and joined) when dropped.
 pub struct Watch {
     stop: Arc<AtomicBool>,
@@ -79,6 +111,8 @@ impl Watch {
                     if last.elapsed() >= every {
                         last = Instant::now();
                         sync(&shared, &sel, &map, &mut current);
+                    } else {
+                        add_new(&shared, &sel, &map, &mut current);
                     }
                 }
             })?;

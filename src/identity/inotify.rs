@@ -82,14 +82,17 @@ impl TreeWatch {
     }
 
     /// Read what is queued: every new directory (and what it already holds)
-    /// goes into `index` and is watched in turn.
-    pub fn drain(&mut self, index: &mut HashMap<u64, Arc<str>>) {
+    /// goes into `index` and is watched in turn. Returns how many entries
+    /// it added.
+    pub fn drain(&mut self, index: &mut HashMap<u64, Arc<str>>) -> usize {
         let mut buf = [0u8; 16 * 1024];
+        let before = index.len();
         loop {
             // SAFETY: valid fd and buffer.
             let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n <= 0 {
-                return; // EAGAIN: nothing more
+                // EAGAIN: nothing more
+                return index.len().saturating_sub(before);
             }
             let n = n as usize;
             let mut off = 0;

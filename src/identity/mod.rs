@@ -313,6 +313,24 @@ impl Shared {
         None
     }
 
+    /// Cgroups made since the last look (inotify), as (id, path); empty
+    /// without inotify or before the first walk.
+    pub fn new_cgroups(&self) -> Vec<(u64, Arc<str>)> {
+        let mut ix = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let CgroupIndex { by_id, watch, .. } = &mut *ix;
+        let Some(w) = watch else {
+            return Vec::new();
+        };
+        let mut fresh = HashMap::new();
+        if w.drain(&mut fresh) == 0 {
+            return Vec::new();
+        }
+        if by_id.len() + fresh.len() < MAX_INDEX_LAZY {
+            by_id.extend(fresh.iter().map(|(k, v)| (*k, v.clone())));
+        }
+        fresh.into_iter().collect()
+    }
+
     pub fn stats(&self) -> IdentityStats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let pods_dir_errors = self.pods.lock().map(|p| p.read_errors).unwrap_or_default();
