@@ -143,7 +143,8 @@ struct RunArgs {
     /// (repeatable; OR-ed with --pid/--comm/--container/--pod). A path in
     /// the hierarchy (/system.slice/nginx.service) or under its mount point
     /// (/sys/fs/cgroup/unified/...). Filtered in the kernel; cgroups made
-    /// later under it are added within --cgroup-rescan-ms.
+    /// later under it are added as they appear (inotify, within 20 ms; else
+    /// at the next walk, --cgroup-rescan-ms).
     #[arg(long = "cgroup", value_name = "PATH")]
     cgroups: Vec<String>,
     /// Trace only this container (repeatable): its id, or at least 12 hex
@@ -155,9 +156,10 @@ struct RunArgs {
     /// through --pods-log-dir. Also a Pod that starts later.
     #[arg(long = "pod", value_name = "NAMESPACE/NAME")]
     pods: Vec<String>,
-    /// How often the cgroup filters are recomputed (a walk of the cgroup
-    /// hierarchy): a new container's first connections within this window
-    /// can be missed.
+    /// How often the cgroup filters are recomputed from a walk of the cgroup
+    /// hierarchy (new cgroups are added sooner through inotify; where that
+    /// is unavailable, a new container's first connections within this
+    /// window can be missed).
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     cgroup_rescan_ms: u64,
     /// The cgroup v2 hierarchy (default: found in /proc/self/mountinfo:
