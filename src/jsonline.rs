@@ -267,6 +267,23 @@ pub(crate) mod tests {
     fn same_bytes_as_serde_on_every_field_shape() {
         let t = base();
         check(&t);
+        // the identity fields, all set (one needing escapes)
+        let mut i = base();
+        i.conn.ident = Arc::new(crate::identity::Identity {
+            cgroup_id: Some(u64::MAX),
+            cgroup: Some("/kubepods.slice/a\\x2db.slice".into()),
+            container_id: Some("3f4b".repeat(16).into()),
+            container_runtime: Some("containerd".into()),
+            pod_uid: Some("1b3e5f7a-9c2d-4e6f-8a1b-3c5d7e9f1a2b".into()),
+            pod_qos: Some("Burstable".into()),
+            pod_namespace: Some("shop".into()),
+            pod_name: Some("cart-0".into()),
+            container_name: Some("app\"x".into()),
+            workload: Some("Deployment/cart".into()),
+            node: Some("node-1".into()),
+        });
+        i.conn.exe = Some("/usr/bin/app".into());
+        check(&i);
         // every Option as None, every enum variant, every bool flipped
         let mut n = base();
         n.latency_ns = None;
