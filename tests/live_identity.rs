@@ -623,3 +623,59 @@ for i in range(n):
         "VmRSS grew from {rss0} kB to {rss1} kB over {N} cgroups"
     );
 }
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn a_pure_v2_host_layout_is_found_too() {
+    // Osprey in a private mount namespace whose only cgroup mount is the v2
+    // hierarchy at /sys/fs/cgroup, as on a pure v2 host (here the same
+    // hierarchy as /sys/fs/cgroup/unified outside)
+    let cg = Cgroups::new("purev2");
+    let dir = tmpdir("identity-purev2");
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/index.html"), "hello\n").unwrap();
+    let id = hex_id(31);
+    let c = cg.mk(&format!("system.slice/docker-{id}.scope"));
+    let port = free_port();
+    let _server = server_in(&c, &dir.join("www"), port);
+    let rooted_top = cg.rooted(&cg.top);
+    let out = dir.join("out.jsonl");
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" \"$@\"",
+        BIN,
+        "-v",
+        "-o",
+    ])
+    .arg(&out)
+    .args(hooks_args())
+    // the path as a v2 host names it, under its mount point
+    .args(["--cgroup", &format!("/sys/fs/cgroup{rooted_top}")]);
+    let probe = Osprey::start_cmd(cmd, Some(out));
+    curl(&[
+        "-o",
+        "/dev/null",
+        &format!("http://127.0.0.1:{port}/index.html"),
+    ]);
+    probe.wait_for_records("the server's record", |r| {
+        r.iter()
+            .any(|t| t["type"] == "http_transaction" && t["local_port"] == port)
+    });
+    let (recs, err) = probe.stop_ok();
+    let t: Vec<&Value> = recs
+        .iter()
+        .filter(|t| t["type"] == "http_transaction")
+        .collect();
+    // curl runs outside the cgroup: only the server's side
+    assert_eq!(t.len(), 1, "{t:#?}\n{err}");
+    assert_eq!(t[0]["local_port"], port);
+    assert_eq!(s(t[0], "cgroup"), Some(cg.rooted(&c).as_str()), "{}", t[0]);
+    assert_eq!(t[0]["cgroup_id"].as_u64(), Some(ino(&c)));
+    assert_eq!(s(t[0], "container_id"), Some(id.as_str()));
+    assert_eq!(s(t[0], "container_runtime"), Some("docker"));
+}
