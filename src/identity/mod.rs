@@ -397,6 +397,13 @@ impl Resolver {
         let n = &self.shared.n;
         n.lookups.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
+        // no id from the kernel (a connection user space seeded from /proc,
+        // BTF-less fallback): the process's own v2 cgroup, as its
+        // /proc/PID/cgroup names it and the hierarchy confirms
+        let cgroup_id = match cgroup_id {
+            0 => self.proc_cgroup_id(tgid).unwrap_or(0),
+            id => id,
+        };
         let ident = match self.by_cgroup.get(&cgroup_id, now) {
             Some(i) => i,
             None => {
@@ -439,6 +446,26 @@ impl Resolver {
             n.exe_unresolved.fetch_add(1, Ordering::Relaxed);
         }
         ConnIdentity { ident, exe }
+    }
+
+    /// The cgroup v2 id of process `tgid` now: its `0::` line, looked up in
+    /// the hierarchy.
+    fn proc_cgroup_id(&self, tgid: u32) -> Option<u64> {
+        let root = self.shared.root.as_ref()?;
+        let text = std::fs::read_to_string(
+            self.shared
+                .cfg
+                .proc_dir
+                .join(tgid.to_string())
+                .join("cgroup"),
+        )
+        .ok()?;
+        let v2 = path::parse_proc_cgroup(&text).v2?;
+        // a path outside our cgroup namespace's view starts with "/.."
+        if v2.split('/').any(|s| s == "..") {
+            return None;
+        }
+        cgroupfs::id_of(&root.join(v2.trim_start_matches('/')))
     }
 
     /// (identity, complete: nothing left that a later look could find).

@@ -152,3 +152,22 @@ fn thousands_of_cgroups_stay_bounded() {
     assert!(shared.stats().cache_evictions > 0);
     drop(n);
 }
+
+#[test]
+fn no_kernel_id_takes_the_process_cgroup_from_proc() {
+    let (n, shared, scope) = node("procid");
+    let rel = scope
+        .strip_prefix(n.dir.join("cg"))
+        .unwrap()
+        .display()
+        .to_string();
+    std::fs::write(n.dir.join("proc/42/cgroup"), format!("0::/{rel}\n")).unwrap();
+    let mut r = Resolver::new(shared.clone());
+    let c = r.resolve(0, 42, 1);
+    assert_eq!(c.ident.cgroup_id, cgroupfs::id_of(&scope));
+    assert_eq!(c.ident.container_id.as_deref(), Some(ID));
+    // an escape out of the hierarchy is not followed
+    std::fs::write(n.dir.join("proc/42/cgroup"), "0::/../../etc\n").unwrap();
+    let mut r = Resolver::new(shared);
+    assert_eq!(r.resolve(0, 42, 2).ident.cgroup_id, None);
+}
