@@ -12,6 +12,7 @@ PKGS=(
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
   openssl               # tests/live_blind.rs: a certificate for nginx ssl (nginx-light has ssl and http2)
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
+  tshark                # the wire reference in tests/live_exact.rs and live_framing.rs
   python3-yaml          # tests/deploy.rs reads the DaemonSet manifest
 )
 
