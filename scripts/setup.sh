@@ -15,6 +15,7 @@ PKGS=(
   prometheus            # tests/live_sinks.rs: a Prometheus scraping Osprey, promtool
   clickhouse-server     # tests/live_sinks.rs: the ClickHouse sink against 18.16
   tshark                # the wire reference in tests/live_exact.rs and live_framing.rs
+  python3-yaml          # tests/deploy.rs reads the DaemonSet manifest
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -31,6 +32,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tests/deploy.rs parses YAML with the python3 on PATH (which may not be
+# Debian's, e.g. a pyenv one): make sure that one has PyYAML
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "setup.sh: installing PyYAML for $(command -v python3)" >&2
+  python3 -m pip install -q pyyaml
 fi
 
 # nginx-light's package starts a default server on :80; tests start their own.

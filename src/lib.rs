@@ -12,6 +12,7 @@ pub mod event;
 #[cfg(any(fuzzing, test))]
 pub mod fuzzing;
 pub mod health;
+pub mod identity;
 pub mod jsonline;
 pub mod output;
 pub mod pipeline;

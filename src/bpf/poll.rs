@@ -47,13 +47,23 @@ pub fn poll(
     let conns = map(obj, "conns")?;
     let mut decode_errors = 0u64;
     let mut enrich = Enricher::new(fallback);
+    // who opened each connection: resolved once per OPEN record, here,
+    // before the hand-off (the process is most likely still there)
+    let mut resolver = cfg
+        .identity
+        .as_ref()
+        .filter(|_| cfg.resolve_identity)
+        .map(|s| crate::identity::Resolver::new(s.clone()));
     let batch = RefCell::new(pipeline.batcher());
     let mut rbb = RingBufferBuilder::new();
     rbb.add(&events, |data: &[u8]| {
         let res = decode::decode_each(data, |ev, payload| {
-            if let Some(ev) = enrich.event(ev, |key| {
+            if let Some(mut ev) = enrich.event(ev, |key| {
                 let _ = conns.delete(key);
             }) {
+                if let (Event::Open(o), Some(r)) = (&mut ev, resolver.as_mut()) {
+                    o.identity = Some(r.resolve(o.cgroup_id, o.proc.tgid, o.conn.proc_start_ns));
+                }
                 batch.borrow_mut().push_parts(ev, payload)
             }
         });
@@ -254,6 +264,8 @@ pub fn seed_existing_connections(
                 addrs: Some(e.addrs),
                 midstream: true,
                 syscall: Syscall::Unknown,
+                cgroup_id: 0,
+                identity: None,
             }));
         }
     }

@@ -138,10 +138,15 @@ fn status_class(s: Option<u16>) -> &'static str {
     }
 }
 
-/// The identity fields another part of Osprey adds to records
-/// (`container_id`, `pod_namespace`, `pod_name`); empty when absent.
-fn identity(_t: &Transaction) -> [Option<Arc<str>>; 3] {
-    Default::default()
+/// The connection's container and Pod (`crate::identity`): container id,
+/// Pod namespace, Pod name; empty labels when unresolved.
+fn identity(t: &Transaction) -> [Option<Arc<str>>; 3] {
+    let i = &t.conn.ident;
+    [
+        i.container_id.clone(),
+        i.pod_namespace.clone(),
+        i.pod_name.clone(),
+    ]
 }
 
 /// The gRPC status of a record, when it has one.
