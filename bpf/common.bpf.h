@@ -71,6 +71,9 @@ struct osprey_config {
 	__u32 fork_child_off;       /* sched_process_fork: offset of child_pid (tracefs) */
 	__u8  follow_children;      /* --pid follows descendants (0/1) */
 	__u8  _pad3[7];
+	/* appended (bpf_loop) */
+	__u8  has_bpf_loop;         /* the kernel has bpf_loop() (5.17+; loader probe) */
+	__u8  _pad4[7];
 };
 
 const volatile struct osprey_config cfg = {
