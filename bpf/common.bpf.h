@@ -73,6 +73,9 @@ struct osprey_config {
 	/* appended (issue 20) */
 	__u8  filter_cgroups;    /* allowlist by cgroup v2 id active (0/1) */
 	__u8  _pad3[7];
+	/* appended (bpf_loop) */
+	__u8  has_bpf_loop;         /* the kernel has bpf_loop() (5.17+; loader probe) */
+	__u8  _pad4[7];
 };
 
 const volatile struct osprey_config cfg = {
