@@ -26,6 +26,8 @@ pub const MSG_TYPE: &str = "http_message";
 pub const HTTP1: &str = "http1";
 /// `"protocol"` of HTTP/2 records.
 pub const HTTP2: &str = "http2";
+/// `"protocol"` of gRPC records (HTTP/2 streams with a gRPC content type).
+pub const GRPC: &str = "grpc";
 /// The `http_version` values HTTP/1.x records carry (the tracker's
 /// `version_str`), for reading records back into `&'static str`.
 pub const HTTP1_VERSIONS: [&str; 11] = [
@@ -293,6 +295,34 @@ pub struct Http2Fields {
     /// Header fields absent because they referenced HPACK dynamic-table
     /// entries from before Osprey joined the connection (never guessed).
     pub headers_unknown: u32,
+    /// gRPC records only.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcFields>,
+}
+
+/// The fields only a gRPC transaction (one RPC, one HTTP/2 stream) has.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GrpcFields {
+    /// `:path`'s `package.Service`.
+    #[serde(rename = "grpc_service")]
+    pub service: Option<String>,
+    /// `:path`'s method.
+    #[serde(rename = "grpc_method")]
+    pub method: Option<String>,
+    /// `grpc-status` of the trailers (or a trailers-only response).
+    #[serde(rename = "grpc_status")]
+    pub status: Option<u32>,
+    /// `grpc-message`, percent-decoded.
+    #[serde(rename = "grpc_message")]
+    pub message: Option<String>,
+    /// Messages (5-byte length prefixes) each way.
+    #[serde(rename = "grpc_req_messages")]
+    pub req_messages: u32,
+    #[serde(rename = "grpc_resp_messages")]
+    pub resp_messages: u32,
+    /// A message had its compressed flag set.
+    #[serde(rename = "grpc_compressed")]
+    pub compressed: bool,
 }
 
 /// Which kind of message a [`MsgRecord`] describes.
