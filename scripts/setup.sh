@@ -12,6 +12,8 @@ PKGS=(
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
   openssl               # tests/live_blind.rs: a certificate for nginx ssl (nginx-light has ssl and http2)
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
+  tshark                # tests/live_grpc.rs: the oracle decoding a capture as HTTP/2
+  python3-pip
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,6 +30,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tests/live_grpc.rs: Python gRPC peers (grpcio), installed once
+if ! python3 -c 'import grpc' >/dev/null 2>&1; then
+  echo "setup.sh: installing grpcio (pip)" >&2
+  python3 -m pip install -q grpcio || python3 -m pip install -q --break-system-packages grpcio
 fi
 
 # nginx-light's package starts a default server on :80; tests start their own.
