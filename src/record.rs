@@ -271,8 +271,8 @@ pub struct Transaction {
     /// when true.
     #[serde(default, skip_serializing_if = "is_false")]
     pub incomplete: bool,
-    /// HTTP/2 records only (absent from HTTP/1.x lines; not read back).
-    #[serde(flatten, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    /// HTTP/2 and gRPC records only (absent from HTTP/1.x lines).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub h2: Option<Http2Fields>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub req_headers: Option<Vec<(String, String)>>,
@@ -281,7 +281,7 @@ pub struct Transaction {
 }
 
 /// The fields only an HTTP/2 transaction has (one per stream).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Http2Fields {
     pub stream_id: u32,
     /// `:scheme`.
@@ -296,12 +296,12 @@ pub struct Http2Fields {
     /// entries from before Osprey joined the connection (never guessed).
     pub headers_unknown: u32,
     /// gRPC records only.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcFields>,
 }
 
 /// The fields only a gRPC transaction (one RPC, one HTTP/2 stream) has.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrpcFields {
     /// `:path`'s `package.Service`.
     #[serde(rename = "grpc_service")]
@@ -435,8 +435,11 @@ pub fn read_json_line(line: &[u8]) -> Result<ReadLine, serde_json::Error> {
     if kind != Some(TXN_TYPE) && kind != Some(MSG_TYPE) {
         return Ok(ReadLine::OtherType);
     }
+    // HTTP/2 and gRPC transactions read back (recon-diff pairs them per
+    // stream); messages are HTTP/1.x only
     match head.protocol.as_deref() {
         None | Some(HTTP1) => {}
+        Some(HTTP2 | GRPC) if kind == Some(TXN_TYPE) => {}
         Some(p) => return Ok(ReadLine::OtherProtocol(p.to_string())),
     }
     let (kind, r) = if kind == Some(TXN_TYPE) {
@@ -483,7 +486,11 @@ fn msg_type<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
 }
 
 fn protocol<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
-    one_of(&Cow::<str>::deserialize(d)?, &[HTTP1], "protocol")
+    one_of(
+        &Cow::<str>::deserialize(d)?,
+        &[HTTP1, HTTP2, GRPC],
+        "protocol",
+    )
 }
 
 fn http_version<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
@@ -496,7 +503,10 @@ fn http_version<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Erro
 
 fn opt_http_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
     Option::<Cow<str>>::deserialize(d)?
-        .map(|s| one_of(&s, &HTTP1_VERSIONS, "http_version"))
+        .map(|s| match &*s {
+            "2" => Ok("2"),
+            s => one_of(s, &HTTP1_VERSIONS, "http_version"),
+        })
         .transpose()
 }
 
@@ -710,7 +720,11 @@ mod tests {
             Ok(ReadLine::OtherType)
         ));
         assert!(
-            matches!(r(r#"{"type":"http_transaction","protocol":"http2"}"#),
+            matches!(r(r#"{"type":"http_transaction","protocol":"http3"}"#),
+            Ok(ReadLine::OtherProtocol(p)) if p == "http3")
+        );
+        assert!(
+            matches!(r(r#"{"type":"http_message","protocol":"http2"}"#),
             Ok(ReadLine::OtherProtocol(p)) if p == "http2")
         );
         assert!(matches!(

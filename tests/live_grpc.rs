@@ -32,11 +32,12 @@ const CALLS: [(&str, u64, u64, u64, bool); 7] = [
     ("Unary", 0, 1, 1, true),
 ];
 
-/// A process's gRPC records, by stream id.
+/// A process's HTTP/2 records (gRPC, or plain HTTP/2 when the content
+/// type was not seen), by stream id.
 fn grpc_of(recs: &[Value], pid: u32) -> BTreeMap<u64, Value> {
     recs.iter()
         .filter(|r| r["type"] == "http_transaction" && r["pid"] == pid)
-        .filter(|r| r["protocol"] == "grpc")
+        .filter(|r| r["protocol"] == "grpc" || r["protocol"] == "http2")
         .map(|r| (r["stream_id"].as_u64().unwrap(), r.clone()))
         .collect()
 }
@@ -185,6 +186,7 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
     let (recs, err) = probe.stop_ok();
     drop(dump);
 
+    let mut client_gaps = 0;
     for (pid, side) in [(client_pid, "client"), (server_pid, "server")] {
         let t = grpc_of(&recs, pid);
         let ids: Vec<u64> = t.keys().copied().collect();
@@ -192,6 +194,23 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
         for (r, (method, status, q, a, compressed)) in t.values().zip(CALLS) {
             let ctx = format!("{side}: {r}");
             assert_eq!(r["role"], side, "{ctx}");
+            if side == "client" && r["gap"] == true {
+                // grpcio's client writes a frame's payload in an iovec of
+                // its own, of which the probe captures a few bytes: a
+                // header block past that cap is lost, and with it the HPACK
+                // table for the rest of the connection (the capture past
+                // the cap is issue #17). The record says so, never guesses.
+                assert_eq!(r["gap_cause"], serde_json::json!(["capture_cap"]), "{ctx}");
+                assert!(
+                    r["grpc_method"].is_null() || r["grpc_method"] == method,
+                    "{ctx}"
+                );
+                assert!(r["grpc_req_messages"].as_u64().unwrap_or(0) <= q, "{ctx}");
+                assert!(r["grpc_resp_messages"].as_u64().unwrap_or(0) <= a, "{ctx}");
+                client_gaps += 1;
+                continue;
+            }
+            assert_eq!(r["protocol"], "grpc", "{ctx}");
             assert_eq!(r["grpc_service"], SERVICE, "{ctx}");
             assert_eq!(r["grpc_method"], method, "{ctx}");
             assert_eq!(r["method"], "POST", "{ctx}");
@@ -229,15 +248,20 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
         }
         let bidi = &t[&9];
         assert_eq!(bidi["req_body_bytes"], 4 * 5 + 1 + 70_000 + 3 + 4, "{bidi}");
-        assert_eq!(bidi["resp_body_bytes"], bidi["req_body_bytes"], "{bidi}");
+        if bidi["gap"] == false {
+            assert_eq!(bidi["resp_body_bytes"], bidi["req_body_bytes"], "{bidi}");
+        }
         let conns: std::collections::BTreeSet<String> =
             t.values().map(|t| t["conn_id"].to_string()).collect();
         assert_eq!(conns.len(), 1, "{side}: one channel, one connection");
     }
-    // nothing else of theirs: no HTTP/1.x or plain http2 records
+    eprintln!("client-side records with a capture_cap gap: {client_gaps} of 7");
+    // nothing else of theirs: no HTTP/1.x records, and on the server side
+    // (all captured) no plain http2 ones
     let other: Vec<&Value> = recs
         .iter()
         .filter(|r| r["type"] == "http_transaction" && r["protocol"] != "grpc")
+        .filter(|r| r["protocol"] != "http2" || r["pid"] == server_pid)
         .collect();
     assert!(other.is_empty(), "{other:#?}");
 
@@ -245,14 +269,24 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
     let (paths, statuses) = tshark(&pcap, port);
     for (pid, side) in [(client_pid, "client"), (server_pid, "server")] {
         let t = grpc_of(&recs, pid);
-        let ours: BTreeMap<u64, String> = t
-            .iter()
-            .map(|(id, r)| (*id, r["target"].as_str().unwrap().to_string()))
-            .collect();
-        assert_eq!(ours, paths, "{side}: stream ids and paths, tshark's");
+        let ids: Vec<&u64> = t.keys().collect();
+        assert_eq!(
+            ids,
+            paths.keys().collect::<Vec<_>>(),
+            "{side}: tshark's stream ids"
+        );
+        for (id, r) in &t {
+            // a path unknown (the HPACK table lost with a gap) is null,
+            // never another stream's
+            assert!(
+                r["target"].is_null() || r["target"] == paths[id],
+                "{side}: tshark says {}: {r}",
+                paths[id]
+            );
+        }
         for (id, (status, grpc_status)) in &statuses {
             let r = &t[id];
-            if r["rst_error"] == "CANCEL" {
+            if r["rst_error"] == "CANCEL" || r["gap"] == true {
                 // the answer crossed the reset: not part of the record
                 continue;
             }
