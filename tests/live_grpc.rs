@@ -74,7 +74,10 @@ fn tshark(pcap: &Path, port: u16) -> Oracle {
     let (mut paths, mut statuses) = (BTreeMap::new(), BTreeMap::new());
     for p in &packets {
         let layers = &p["_source"]["layers"];
-        let to_server = layers["tcp"]["tcp.dstport"] == port.to_string();
+        let to_server = layers["tcp"]["tcp.dstport"]
+            .as_str()
+            .and_then(|p| p.parse::<u16>().ok())
+            == Some(port);
         for l in each(&layers["http2"]) {
             for f in each(&l["http2.stream"]) {
                 if f["http2.type"] != "1" {
