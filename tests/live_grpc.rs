@@ -20,6 +20,10 @@ use serde_json::Value;
 
 const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/grpc/peer.py");
 const SERVICE: &str = "osprey.test.Echo";
+/// Bidi's large message: past the default capture of 4096 bytes, within
+/// the 16384 the test's probe captures (an exact count needs its DATA
+/// frame headers captured).
+const BIG: u64 = 12_000;
 
 /// (method, grpc_status, request messages, response messages, compressed)
 const CALLS: [(&str, u64, u64, u64, bool); 7] = [
@@ -124,7 +128,7 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
     wait_port(port);
     // the client waits for a line on stdin: the probe attaches first
     let mut client = Command::new("python3")
-        .args([PEER, "client", &port.to_string()])
+        .args([PEER, "client", &port.to_string(), &BIG.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -152,6 +156,8 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
     let server_pid = server.0.id();
     let probe = Osprey::start(
         &[
+            "--capture-bytes",
+            "16384",
             "--pid",
             &server_pid.to_string(),
             "--pid",
@@ -189,7 +195,7 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
     let (recs, err) = probe.stop_ok();
     drop(dump);
 
-    let mut client_gaps = 0;
+    let mut gaps = Vec::new();
     for (pid, side) in [(client_pid, "client"), (server_pid, "server")] {
         let t = grpc_of(&recs, pid);
         let ids: Vec<u64> = t.keys().copied().collect();
@@ -197,7 +203,10 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
         for (r, (method, status, q, a, compressed)) in t.values().zip(CALLS) {
             let ctx = format!("{side}: {r}");
             assert_eq!(r["role"], side, "{ctx}");
-            if side == "client" && r["gap"] == true {
+            // the server reads the large Bidi message in reads larger than
+            // the capture cap: a DATA frame header inside one is unseen
+            let cap_gap_ok = side == "client" || method == "Bidi";
+            if cap_gap_ok && r["gap"] == true {
                 // grpcio's client writes a frame's payload in an iovec of
                 // its own, of which the probe captures a few bytes: a
                 // header block past that cap is lost, and with it the HPACK
@@ -210,7 +219,7 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
                 );
                 assert!(r["grpc_req_messages"].as_u64().unwrap_or(0) <= q, "{ctx}");
                 assert!(r["grpc_resp_messages"].as_u64().unwrap_or(0) <= a, "{ctx}");
-                client_gaps += 1;
+                gaps.push(format!("{side} {method}"));
                 continue;
             }
             assert_eq!(r["protocol"], "grpc", "{ctx}");
@@ -250,15 +259,15 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
             assert!(r["ttfb_ns"].as_u64().unwrap() <= lat, "{ctx}");
         }
         let bidi = &t[&9];
-        assert_eq!(bidi["req_body_bytes"], 4 * 5 + 1 + 70_000 + 3 + 4, "{bidi}");
         if bidi["gap"] == false {
+            assert_eq!(bidi["req_body_bytes"], 4 * 5 + 1 + BIG + 3 + 4, "{bidi}");
             assert_eq!(bidi["resp_body_bytes"], bidi["req_body_bytes"], "{bidi}");
         }
         let conns: std::collections::BTreeSet<String> =
             t.values().map(|t| t["conn_id"].to_string()).collect();
         assert_eq!(conns.len(), 1, "{side}: one channel, one connection");
     }
-    eprintln!("client-side records with a capture_cap gap: {client_gaps} of 7");
+    eprintln!("records with a capture_cap gap: {gaps:?}");
     // nothing else of theirs: no HTTP/1.x records, and on the server side
     // (all captured) no plain http2 ones
     let other: Vec<&Value> = recs
