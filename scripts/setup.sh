@@ -12,8 +12,8 @@ PKGS=(
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
   openssl               # tests/live_blind.rs: a certificate for nginx ssl (nginx-light has ssl and http2)
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
-  tshark                # tests/live_grpc.rs: the oracle decoding a capture as HTTP/2
-  python3-pip
+  tshark                # the wire reference in tests/live_exact.rs and live_framing.rs, the HTTP/2 oracle in live_grpc.rs
+  python3-pip           # grpcio for tests/live_grpc.rs
 )
 
 if [ "$(id -u)" -ne 0 ]; then
