@@ -139,7 +139,7 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
     let client = Guard(client);
     let pcap = dir.join("grpc.pcap");
     let mut dump = Command::new("tcpdump")
-        .args(["-i", "lo", "-U", "-w"])
+        .args(["-i", "lo", "--immediate-mode", "-U", "-w"])
         .arg(&pcap)
         .args(["tcp", "port", &port.to_string()])
         .stderr(Stdio::piped())
@@ -199,6 +199,12 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
     let n = |r: &[Value]| (grpc_of(r, client_pid).len(), grpc_of(r, server_pid).len());
     probe.wait_for_records("7 gRPC records on each side", |r| n(r) == (7, 7));
     let (recs, err) = probe.stop_ok();
+    // every call's request in the capture before tcpdump stops
+    wait_until(
+        "tcpdump to have written the 7 calls",
+        || tshark(&pcap, port).0.len() == 7,
+        || format!("{:?}", tshark(&pcap, port)),
+    );
     drop(dump);
 
     let mut gaps = Vec::new();
