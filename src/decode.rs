@@ -233,6 +233,8 @@ fn decode_one(buf: &[u8]) -> Result<(Event, &[u8]), DecodeError> {
                     addrs,
                     midstream: r.hdr.flags & abi::F_MIDSTREAM != 0,
                     syscall: syscall(r.hdr.syscall),
+                    cgroup_id: r.cgroup_id,
+                    identity: None,
                 }),
                 &[],
             ))
@@ -313,6 +315,7 @@ pub fn encode(ev: &Event) -> Vec<u8> {
         Event::Open(o) => {
             let mut r = OpenRaw {
                 hdr: hdr(abi::KIND_OPEN, o.ts_ns, &o.conn, &o.proc, o.syscall),
+                cgroup_id: o.cgroup_id,
                 ..Default::default()
             };
             r.hdr.role = match o.role {
@@ -402,6 +405,8 @@ mod tests {
                 }),
                 midstream: false,
                 syscall: Syscall::Connect,
+                cgroup_id: 0,
+                identity: None,
             }),
             Event::Open(ConnOpen {
                 ts_ns: 1,
@@ -414,6 +419,8 @@ mod tests {
                 }),
                 midstream: true,
                 syscall: Syscall::Unknown,
+                cgroup_id: 0,
+                identity: None,
             }),
             Event::Data(DataEvent {
                 ts_ns: 2,

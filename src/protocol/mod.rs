@@ -223,6 +223,8 @@ pub struct ConnInfo {
     pub role: Role,
     pub addrs: Option<SockAddrs>,
     pub proc: ProcInfo,
+    /// Who opened it (all null until an OPEN record says).
+    pub ident: crate::identity::ConnIdentity,
     labels: Option<Labels>,
 }
 
@@ -242,6 +244,10 @@ impl ConnInfo {
             role,
             addrs,
             proc,
+            ident: crate::identity::ConnIdentity {
+                ident: crate::identity::Identity::empty(),
+                exe: None,
+            },
             labels: None,
         }
     }
@@ -289,6 +295,12 @@ impl ConnInfo {
             remote_addr: l.remote_addr,
             remote_port,
             source,
+            ident: if ebpf {
+                self.ident.ident.clone()
+            } else {
+                crate::identity::Identity::empty()
+            },
+            exe: if ebpf { self.ident.exe.clone() } else { None },
         }
     }
 
