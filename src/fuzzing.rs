@@ -396,6 +396,8 @@ pub fn http2_frames(data: &[u8]) -> usize {
         }),
         midstream: sel & 4 != 0,
         syscall: Syscall::Connect,
+        cgroup_id: 0,
+        identity: None,
     })];
     let chunk = 1 + (sel >> 3 & 7) as usize * 13;
     let cap = if sel & 0x80 != 0 { 16 } else { usize::MAX };
