@@ -317,6 +317,13 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
             assert_eq!(r["status"], *status, "{side}: {r}");
             assert_eq!(r["grpc_status"].as_u64(), *grpc_status, "{side}: {r}");
         }
-        assert_eq!(statuses.len(), 7, "{statuses:?}");
+        // every call was answered, but Slow (11) only when the server's
+        // answer beat the client's cancel; a stream without an answer on
+        // the wire has none in the records either
+        let answered: Vec<u64> = statuses.keys().copied().filter(|&id| id != 11).collect();
+        assert_eq!(answered, [1, 3, 5, 7, 9, 13], "{statuses:?}");
+        if !statuses.contains_key(&11) {
+            assert!(t[&11]["status"].is_null(), "{side}: {}", t[&11]);
+        }
     }
 }
