@@ -150,8 +150,8 @@ fn identity(t: &Transaction) -> [Option<Arc<str>>; 3] {
 }
 
 /// The gRPC status of a record, when it has one.
-fn grpc_status(_t: &Transaction) -> Option<u32> {
-    None
+fn grpc_status(t: &Transaction) -> Option<u32> {
+    t.h2.as_ref()?.grpc.as_ref()?.status
 }
 
 fn role_name(r: crate::event::Role) -> &'static str {
@@ -679,6 +679,38 @@ mod tests {
         assert_eq!(get("route"), "/a\"b\\c\nd");
         assert_eq!(get("comm"), "we\"ird\\");
         assert_eq!(get("method"), "OTHER");
+    }
+
+    #[test]
+    fn container_pod_and_grpc_status_labels_come_from_the_record() {
+        let mut r = Registry::new(Router::new(&[], 100).unwrap(), 100);
+        let mut t = txn("/shop.Cart/Add", Some(200), Some(1));
+        let mut id = crate::identity::Identity::default();
+        id.container_id = Some("abc123".into());
+        id.pod_namespace = Some("shop".into());
+        id.pod_name = Some("cart-0".into());
+        t.conn.ident = std::sync::Arc::new(id);
+        t.h2 = Some(crate::record::Http2Fields {
+            stream_id: 1,
+            grpc: Some(crate::record::GrpcFields {
+                status: Some(5),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        r.observe(&t);
+        let mut s = String::new();
+        r.render(&mut s);
+        let samples = parse(&s);
+        let (_, l, _) = samples
+            .iter()
+            .find(|x| x.0 == "osprey_requests_total")
+            .unwrap();
+        let get = |k: &str| l.iter().find(|x| x.0 == k).unwrap().1.clone();
+        assert_eq!(get("container"), "abc123");
+        assert_eq!(get("pod_namespace"), "shop");
+        assert_eq!(get("pod"), "cart-0");
+        assert_eq!(get("status"), "5");
     }
 
     #[test]
