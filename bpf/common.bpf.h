@@ -65,6 +65,10 @@ struct osprey_config {
 	__u32 n_inline_comms;
 	__u32 _pad2;
 	__u64 inline_comms[OSPREY_INLINE_FILTER][2];
+	/* TLS plaintext capture (bpf/tls_hooks.bpf.h) on (0/1): off, the data
+	 * hooks skip their look for a TLS call in flight */
+	__u32 tls;
+	__u32 _pad3;
 };
 
 const volatile struct osprey_config cfg = {

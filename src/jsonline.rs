@@ -68,6 +68,12 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     field!(w, "remote_addr", opt_str, c.remote_addr.as_deref());
     field!(w, "remote_port", opt_int, c.remote_port);
     field!(w, "source", str, c.source.as_str());
+    if c.tls {
+        w.raw(b",\"tls\":true");
+    }
+    if let Some(l) = c.tls_library {
+        field!(w, "tls_library", str, l);
+    }
     field!(w, "gap", bool, t.gap);
     w.raw(b",\"gap_cause\":[");
     for (i, n) in t.gap_cause.names().enumerate() {
@@ -221,6 +227,8 @@ pub(crate) mod tests {
                 remote_addr: Some(Arc::from("::1")),
                 remote_port: Some(50888),
                 source: Source::Ebpf,
+                tls: false,
+                tls_library: None,
             },
             gap: false,
             gap_cause: Default::default(),
@@ -315,6 +323,12 @@ pub(crate) mod tests {
         });
         check(&n);
         n.h2 = Some(crate::record::Http2Fields::default());
+        check(&n);
+        // TLS plaintext
+        n.conn.tls = true;
+        n.conn.tls_library = Some("openssl");
+        check(&n);
+        n.conn.tls_library = Some("go");
         check(&n);
     }
 

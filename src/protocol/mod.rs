@@ -15,7 +15,7 @@ pub mod http2;
 use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
-use crate::event::{ConnId, Direction, ProcInfo, Role, SockAddrs};
+use crate::event::{ConnId, Direction, ProcInfo, Role, SockAddrs, TlsLibrary};
 use crate::record::{ConnFields, Record, Source};
 use crate::track::{TrackerConfig, TrackerStats};
 
@@ -223,6 +223,8 @@ pub struct ConnInfo {
     pub role: Role,
     pub addrs: Option<SockAddrs>,
     pub proc: ProcInfo,
+    /// The records come from TLS plaintext captured at this library.
+    pub tls: Option<TlsLibrary>,
     labels: Option<Labels>,
 }
 
@@ -242,6 +244,7 @@ impl ConnInfo {
             role,
             addrs,
             proc,
+            tls: None,
             labels: None,
         }
     }
@@ -289,6 +292,8 @@ impl ConnInfo {
             remote_addr: l.remote_addr,
             remote_port,
             source,
+            tls: self.tls.is_some(),
+            tls_library: self.tls.map(TlsLibrary::as_str),
         }
     }
 
