@@ -13,6 +13,7 @@ PKGS=(
   openssl               # tests/live_blind.rs: a certificate for nginx ssl (nginx-light has ssl and http2)
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
   tshark                # tests/live_tls.rs: decrypts the loopback capture (the oracle)
+  libssl-dev binutils   # tests/live_tls.rs: a server linked statically with libssl.a, stripped
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -428,3 +428,173 @@ fn tls_off_leaves_https_blind() {
     assert_eq!(s["kernel"]["tls_records"], 0, "{err}");
     assert_eq!(s["kernel"]["tls_libraries"], 0, "{err}");
 }
+
+/// A small HTTPS server in C, linked statically against Debian's
+/// `libssl.a`: serves `conns` connections, keep-alive, each response a
+/// 2000-byte body. Usage: `server CERT KEY PORT CONNS`.
+const STATIC_SERVER_C: &str = r#"
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	if (argc != 5)
+		return 2;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (SSL_CTX_use_certificate_file(ctx, argv[1], SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, argv[2], SSL_FILETYPE_PEM) != 1)
+		return 3;
+	int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[3])),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 8))
+		return 4;
+	static char body[2000];
+	memset(body, 'b', sizeof(body));
+	for (int i = 0; i < atoi(argv[4]); i++) {
+		int c = accept(ls, NULL, NULL);
+		SSL *s = SSL_new(ctx);
+		SSL_set_fd(s, c);
+		if (SSL_accept(s) == 1) {
+			char buf[16384], *end;
+			int have = 0, n;
+			while ((n = SSL_read(s, buf + have, sizeof(buf) - 1 - have)) > 0) {
+				have += n;
+				buf[have] = 0;
+				while ((end = strstr(buf, "\r\n\r\n"))) {
+					char head[128];
+					int hl = snprintf(head, sizeof(head),
+							  "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+							  sizeof(body));
+					SSL_write(s, head, hl);
+					SSL_write(s, body, sizeof(body));
+					have -= end + 4 - buf;
+					memmove(buf, end + 4, have + 1);
+				}
+			}
+			SSL_shutdown(s);
+		}
+		SSL_free(s);
+		close(c);
+	}
+	return 0;
+}
+"#;
+
+/// `gcc -static` the server above into `dir/name`.
+fn build_static_server(dir: &Path, name: &str) -> PathBuf {
+    let src = dir.join("server.c");
+    std::fs::write(&src, STATIC_SERVER_C).unwrap();
+    let exe = dir.join(name);
+    run_ok(
+        Command::new("gcc")
+            .args(["-O1", "-static", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .args(["-lssl", "-lcrypto", "-lpthread"]),
+    );
+    exe
+}
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
+    let dir = tmpdir("tls-static");
+    let (cert, key) = make_cert(&dir);
+    let exe = build_static_server(&dir, "tlsstatic");
+    // nothing imported: the executable holds OpenSSL itself
+    let ldd = Command::new("ldd").arg(&exe).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&ldd.stdout).contains("libssl"),
+        "{ldd:?}"
+    );
+    let stripped = dir.join("tlsstatic-strip");
+    run_ok(Command::new("strip").arg("-o").arg(&stripped).arg(&exe));
+
+    // with symbols: both ends' records, as the decrypted capture has them
+    let port = free_port();
+    let server = Guard(
+        Command::new(&exe)
+            .arg(&cert)
+            .arg(&key)
+            .arg(port.to_string())
+            .arg("1")
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port);
+    let cap = Capture::start(&dir, port);
+    let probe = Osprey::start(
+        &["--comm", "tlsstatic", "--comm", "curl"],
+        dir.join("out.jsonl"),
+    );
+    let keys = dir.join("keys.txt");
+    let url = |p: &str| format!("https://127.0.0.1:{port}{p}");
+    run_ok(
+        Command::new("curl")
+            .env("SSLKEYLOGFILE", &keys)
+            .args([
+                "-sS",
+                "-k",
+                "--http1.1",
+                "-o",
+                "/dev/null",
+                "-o",
+                "/dev/null",
+            ])
+            .args([url("/one"), url("/two?x=y")]),
+    );
+    probe.wait_for_records("the static server's two transactions", |r| {
+        txns(r, "tlsstatic").len() >= 2 && txns(r, "curl").len() >= 2
+    });
+    let (recs, err) = probe.stop_ok();
+    drop(server);
+    let want = decrypted(&cap.finish(), &keys, port);
+    assert_eq!(want.len(), 2, "{want:#?}");
+    assert!(want.iter().all(|t| t.resp_body == 2000), "{want:#?}");
+    assert_eq!(probed(&recs, "tlsstatic", "server"), want, "server\n{err}");
+    assert_eq!(probed(&recs, "curl", "client"), want, "client\n{err}");
+    assert!(
+        err.contains(&format!("uprobes on /proc/")) && err.contains("/tlsstatic (openssl)"),
+        "{err}"
+    );
+
+    // stripped: one line in the log, counted, no server records (blind)
+    let port = free_port();
+    let server = Guard(
+        Command::new(&stripped)
+            .arg(&cert)
+            .arg(&key)
+            .arg(port.to_string())
+            .arg("1")
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port);
+    let probe = Osprey::start(
+        &["--comm", "tlsstatic-strip", "--comm", "curl"],
+        dir.join("out2.jsonl"),
+    );
+    curl(&[
+        "-k",
+        "-o",
+        "/dev/null",
+        &format!("https://127.0.0.1:{port}/three"),
+    ]);
+    probe.wait_for_records("curl's transaction", |r| !txns(r, "curl").is_empty());
+    let (recs, err) = probe.stop_ok();
+    drop(server);
+    assert!(txns(&recs, "tlsstatic-strip").is_empty(), "{recs:?}");
+    assert_eq!(txns(&recs, "curl").len(), 1, "{recs:?}");
+    let named = err
+        .lines()
+        .filter(|l| l.contains("tlsstatic-strip has openssl linked in but no symbol table"))
+        .count();
+    assert_eq!(named, 1, "{err}");
+    assert_eq!(summary(&err)["kernel"]["tls_no_symbols"], 1, "{err}");
+}

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use libbpf_rs::{Link, Object, UprobeOpts};
 use serde::Serialize;
 
+use super::elf::{self, Verdict};
 use super::{library_by_name, probes, procmaps, LIBRARY_DIRS};
 use crate::event::TlsLibrary;
 
@@ -25,6 +26,8 @@ pub const RESCAN_EVERY: Duration = Duration::from_secs(2);
 pub const EXEC_WATCH: Duration = Duration::from_millis(500);
 /// Processes watched after exec at once (more: the periodic rescan).
 const MAX_WATCHED: usize = 1024;
+/// Executables larger than this are not read for a TLS library inside.
+const MAX_EXE: u64 = 1 << 30;
 
 /// What the TLS attacher did (summary, `-v`).
 #[derive(Clone, Debug, Default, Serialize)]
@@ -37,6 +40,9 @@ pub struct TlsStats {
     pub tls_attach_failed: u64,
     /// Exec notifications handled.
     pub tls_execs: u64,
+    /// Executables with a TLS library linked in but no symbols to probe
+    /// it by (each named once in the log).
+    pub tls_no_symbols: u64,
 }
 
 enum FileState {
@@ -45,6 +51,8 @@ enum FileState {
         _links: Vec<Link>,
     },
     Failed,
+    /// Nothing to attach (no TLS library inside, or no symbols).
+    Skipped,
 }
 
 /// The process allowlist, for choosing whose mappings to read (the kernel
@@ -149,8 +157,48 @@ impl Attacher {
         }
     }
 
-    /// The TLS libraries `pid` has mapped.
+    /// A TLS library inside `pid`'s executable (statically linked).
+    fn scan_exe(&mut self, obj: &Object, pid: u32) {
+        let Ok(link) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
+            return;
+        };
+        let Some(link) = link.to_str().filter(|l| !l.ends_with(" (deleted)")) else {
+            return;
+        };
+        let path = format!("/proc/{pid}/root{link}");
+        let Ok(md) = std::fs::metadata(&path) else {
+            return;
+        };
+        let key = (md.dev(), md.ino());
+        if self.files.contains_key(&key) || !md.is_file() {
+            return;
+        }
+        // once per file: executables are read whole (at most MAX_EXE)
+        let verdict = if md.len() > MAX_EXE {
+            Verdict::NotTls
+        } else {
+            std::fs::read(&path).map_or(Verdict::NotTls, |d| elf::inspect(&d))
+        };
+        match verdict {
+            Verdict::Defines(lib) => self.consider(obj, &path, lib),
+            Verdict::NoSymbols(lib) => {
+                log::warn!(
+                    "TLS: {link} has {} linked in but no symbol table: its TLS is not captured \
+                     (ciphertext only); a build with symbols (not stripped) can be",
+                    lib.as_str()
+                );
+                self.stats.tls_no_symbols += 1;
+                self.files.insert(key, FileState::Skipped);
+            }
+            Verdict::NotTls => {
+                self.files.insert(key, FileState::Skipped);
+            }
+        }
+    }
+
+    /// The TLS libraries `pid` has mapped, and one in its executable.
     fn scan_pid(&mut self, obj: &Object, pid: u32) {
+        self.scan_exe(obj, pid);
         let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
             return; // gone, or not ours to read
         };

@@ -10,6 +10,7 @@
 //! every process (pid -1); the process allowlist is applied in the kernel.
 
 pub mod attach;
+pub mod elf;
 pub mod procmaps;
 
 use crate::event::TlsLibrary;
