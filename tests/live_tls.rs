@@ -83,14 +83,10 @@ impl Capture {
     fn finish(mut self) -> PathBuf {
         // SAFETY: kill(2) on our own child, not reaped yet.
         unsafe { libc::kill(self.guard.0.id() as i32, libc::SIGINT) };
-        let mut exited = false;
         wait_until(
             "tshark to exit",
-            || {
-                exited = matches!(self.guard.0.try_wait(), Ok(Some(_)));
-                exited
-            },
-            || String::new(),
+            || matches!(self.guard.0.try_wait(), Ok(Some(_))),
+            String::new,
         );
         self.file.clone()
     }
@@ -560,7 +556,7 @@ fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
     assert_eq!(probed(&recs, "tlsstatic", "server"), want, "server\n{err}");
     assert_eq!(probed(&recs, "curl", "client"), want, "client\n{err}");
     assert!(
-        err.contains(&format!("uprobes on /proc/")) && err.contains("/tlsstatic (openssl)"),
+        err.contains("uprobes on /proc/") && err.contains("/tlsstatic (openssl)"),
         "{err}"
     );
 

@@ -35,7 +35,9 @@ pub struct PollStats {
 }
 
 /// Hand decoded records to `pipeline` until `stop` is set or the output
-/// fails; then detach (`links` dropped) and drain what is left.
+/// fails; then detach (`links` and the TLS uprobes dropped) and drain
+/// what is left.
+#[allow(clippy::too_many_arguments)]
 pub fn poll(
     obj: &Object,
     bss: Option<&[u64; abi::COUNTER_NAMES.len()]>,
