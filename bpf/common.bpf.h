@@ -16,6 +16,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define S_IFMT       00170000
 #define S_IFSOCK     0140000
 #define EINPROGRESS  115
+#define MSG_PEEK     2
 
 /* User-space ABI structs (stable; declared here so that reading them needs
  * no BTF and carries no CO-RE relocation). */
@@ -65,15 +66,21 @@ struct osprey_config {
 	__u32 n_inline_comms;
 	__u32 _pad2;
 	__u64 inline_comms[OSPREY_INLINE_FILTER][2];
+	/* appended (issue 17) */
+	__u32 capture_max_per_call; /* bytes copied of one plain-buffer syscall, all records */
+	__u32 fork_child_off;       /* sched_process_fork: offset of child_pid (tracefs) */
+	__u8  follow_children;      /* --pid follows descendants (0/1) */
+	__u8  _pad3[7];
 	/* TLS plaintext capture (bpf/tls_hooks.bpf.h) on (0/1): off, the data
 	 * hooks skip their look for a TLS call in flight */
 	__u32 tls;
-	__u32 _pad3;
+	__u32 _pad4;
 };
 
 const volatile struct osprey_config cfg = {
 	.capture_bytes = OSPREY_DEFAULT_CAPTURE,
 	.iov_whole = OSPREY_DEFAULT_IOV_WHOLE,
+	.capture_max_per_call = OSPREY_DEFAULT_CAPTURE_MAX,
 };
 
 /* ---- counters and ids (.bss, read by user space) ------------------------ */

@@ -70,6 +70,17 @@ struct {
 	__type(value, __u8);
 } allowed_pids SEC(".maps");
 
+/* Descendants of the --pid processes (cfg.follow_children).
+ * key: pid (a forked process's tgid, or a new thread's tid: harmless, a
+ * thread is traced by its tgid); value: unused; lifetime: its fork (or
+ * the loader's /proc walk at start-up) → its exit; full: counted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, OSPREY_MAX_CHILD_PIDS);
+	__type(key, __u32);
+	__type(value, __u8);
+} child_pids SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, OSPREY_MAX_FILTER_COMMS);
@@ -92,6 +103,7 @@ struct scratch_slot {
 	struct osp_iovec iov[OSPREY_MAX_IOV];   /* the syscall's iovec array, read at once */
 	__u32 lim;       /* bytes to copy of the current iovec (see emit_data) */
 	__u32 cut_at;    /* first iovec captured in part (OSPREY_MAX_IOV: none) */
+	__u64 cont_at;   /* offset in the syscall's bytes of the next further record */
 	struct osprey_segments segs;            /* appended to the record when iovecs follow cut_at */
 	struct osprey_data_event ev;
 	/* never sent: lets the verifier accept a copy of up to

@@ -155,9 +155,63 @@ static __always_inline __s64 copy_payload(struct scratch_slot *slot, __s64 off, 
 	return n;
 }
 
+/* Further DATA records (OSPREY_F_CONT) of one plain-buffer syscall that
+ * moved `len` bytes at `ubuf`, its stream position `pos`: from offset
+ * `from` (what the first record copied) up to cfg.capture_max_per_call
+ * bytes in all, OSPREY_MAX_PAYLOAD per record; the last record also counts
+ * the bytes past that (orig_len > cap_len), so the records cover the
+ * syscall's bytes exactly once.  The slot's header is the first record's.
+ * The kernel parses nothing: these are the buffer's next bytes, whatever
+ * they hold (a long head, pipelined requests, chunk-size lines). */
+static __always_inline void emit_more(struct scratch_slot *slot, __u64 ubuf, __u64 pos, __u64 len, __u64 from)
+{
+	struct osprey_data_event *e = &slot->ev;
+	/* the offset lives in the map value (see emit_data's `fill`): the
+	 * verifier does not carry its exact range from one record to the
+	 * next */
+	volatile __u64 *at = &slot->cont_at;
+	__u64 end = cfg.capture_max_per_call;
+
+	if (end > len)
+		end = len;
+	*at = from;
+	e->hdr.flags = OSPREY_F_CONT;
+	for (int i = 0; i < OSPREY_MAX_CONT; i++) {
+		__u64 o = *at;
+		__s64 n, c = 0;
+		__u64 moved;
+
+		if (o >= len)
+			break;
+		n = o < end ? (__s64)(end - o) : 0;
+		if (n > OSPREY_MAX_PAYLOAD)
+			n = OSPREY_MAX_PAYLOAD;
+		if (n > 0)
+			c = copy_payload(slot, 0, n, ubuf + o);
+		if (c < 0)
+			c = 0;
+		if (c > OSPREY_MAX_PAYLOAD)
+			c = OSPREY_MAX_PAYLOAD;
+		moved = c;
+		/* the last record: the copy ends here (budget, fault, or the
+		 * loop's bound) -- it counts the rest of the syscall's bytes */
+		if (o + c >= end || c < n || i == OSPREY_MAX_CONT - 1)
+			moved = len - o;
+		e->pos = pos + o;
+		e->orig_len = moved;
+		e->cap_len = c;
+		if (moved > (__u64)c)
+			count(OSPREY_CNT_TRUNC_BYTES, moved - c);
+		count(OSPREY_CNT_CONT_RECORDS, 1);
+		submit(e, OSPREY_DATA_HDR_SIZE + c, c, false);
+		*at = o + moved;
+	}
+}
+
 /* One DATA record for the `len` bytes (the syscall's return value) moved at
  * st->buf, or gathered from st->buf's iovec array when vectored: the first
- * min(len, cfg.capture_bytes) bytes are captured, except that a sent iovec
+ * min(len, cfg.capture_bytes) bytes are captured (a plain buffer's next
+ * bytes in further records, emit_more(), up to cfg.capture_max_per_call), except that a sent iovec
  * after the first larger than `cfg.iov_whole` gives only its first
  * OSPREY_IOV_PEEK (with a segment table when captured bytes follow it);
  * all `len` are counted (none captured when st->buf is 0: bytes moved by
@@ -195,6 +249,15 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 
 	if (!st->vectored) {
 		got = copy_payload(slot, 0, cap, st->buf);
+		if (got > 0 && got == cap && len > (__u64)cap && cfg.capture_max_per_call > (__u32)cap) {
+			/* more of this buffer is copied: further records */
+			e->orig_len = got;
+			e->cap_len = got;
+			submit(e, OSPREY_DATA_HDR_SIZE + got, got, false);
+			emit_more(slot, st->buf, pos, len, got);
+			slot->busy = 0;
+			return;
+		}
 	} else {
 		/* The running offset lives in the map value, not in a register:
 		 * loaded back it is an unknown scalar bounded by copy_payload(),

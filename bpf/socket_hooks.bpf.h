@@ -19,7 +19,6 @@
 #ifndef __OSPREY_SOCKET_HOOKS_BPF_H
 #define __OSPREY_SOCKET_HOOKS_BPF_H
 
-#define MSG_PEEK     2
 #define PF_IO_WORKER 0x00000010
 #define PF_KTHREAD   0x00200000
 
@@ -154,8 +153,12 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, __u8 d
 
 	if (ret < 0)
 		return 0;
-	if (dir == OSPREY_DIR_INGRESS && (flags & MSG_PEEK))
-		return 0;   /* nothing consumed: the bytes come again */
+	if (dir == OSPREY_DIR_INGRESS && (flags & MSG_PEEK)) {
+		/* nothing consumed: the bytes come again */
+		if (ret > 0 && traced(pid_tgid))
+			count(OSPREY_CNT_PEEKS, 1);
+		return 0;
+	}
 	if (!sk_is_tcp(sk))
 		return 0;
 	c = bpf_sk_storage_get(&sk_conns, sk, 0, 0);

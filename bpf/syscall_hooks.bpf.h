@@ -129,12 +129,38 @@ int enter_##name(struct sys_enter_ctx *ctx)                                     
 }                                                                               \
 DATA_EXIT(name, sys, dir)
 
+/* A MSG_PEEK read consumes nothing (nginx peeks 1 byte of each new
+ * connection): no record, the position does not move -- the bytes come
+ * again in the read that takes them. */
+static __always_inline bool peek(__u64 flags)
+{
+	if (!(flags & MSG_PEEK))
+		return false;
+	if (traced(bpf_get_current_pid_tgid()))
+		count(OSPREY_CNT_PEEKS, 1);
+	stash_clear();
+	return true;
+}
+
+/* recvfrom: (fd, buf, len, flags, ...) */
+#define RECVFROM_PAIR(name, sys, dir)                                           \
+SEC("tracepoint/syscalls/sys_enter_" #name)                                     \
+int enter_##name(struct sys_enter_ctx *ctx)                                     \
+{                                                                               \
+	if (peek(ctx->args[3]))                                                 \
+		return 0;                                                       \
+	return data_enter((__s32)ctx->args[0], ctx->args[1], 0, 0, sys);        \
+}                                                                               \
+DATA_EXIT(name, sys, dir)
+
 /* sendmsg/recvmsg: (fd, struct user_msghdr *, flags) */
 #define MSG_PAIR(name, sys, dir)                                                \
 SEC("tracepoint/syscalls/sys_enter_" #name)                                     \
 int enter_##name(struct sys_enter_ctx *ctx)                                     \
 {                                                                               \
 	struct osp_msghdr mh = {};                                              \
+	if (dir == OSPREY_DIR_INGRESS && peek(ctx->args[2]))                    \
+		return 0;                                                       \
 	if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)ctx->args[1])) { \
 		stash_clear();                                                  \
 		return 0;                                                       \
@@ -247,7 +273,7 @@ MMSG_PAIR(recvmmsg, OSPREY_SYS_RECVMMSG, OSPREY_DIR_INGRESS)
 
 PLAIN_PAIR(read, OSPREY_SYS_READ, OSPREY_DIR_INGRESS)
 PLAIN_PAIR(write, OSPREY_SYS_WRITE, OSPREY_DIR_EGRESS)
-PLAIN_PAIR(recvfrom, OSPREY_SYS_RECVFROM, OSPREY_DIR_INGRESS)
+RECVFROM_PAIR(recvfrom, OSPREY_SYS_RECVFROM, OSPREY_DIR_INGRESS)
 PLAIN_PAIR(sendto, OSPREY_SYS_SENDTO, OSPREY_DIR_EGRESS)
 VEC_PAIR(readv, OSPREY_SYS_READV, OSPREY_DIR_INGRESS)
 VEC_PAIR(writev, OSPREY_SYS_WRITEV, OSPREY_DIR_EGRESS)

@@ -17,6 +17,13 @@
  * (`capture_bytes`, default OSPREY_DEFAULT_CAPTURE) is clamped to this. */
 #define OSPREY_MAX_PAYLOAD     16384
 #define OSPREY_DEFAULT_CAPTURE 4096
+/* Bytes of one plain-buffer syscall (read, write, recvfrom, sendto) that
+ * are copied in all: past `capture_bytes`, further DATA records of up to
+ * OSPREY_MAX_PAYLOAD each, flagged OSPREY_F_CONT, at most OSPREY_MAX_CONT
+ * of them (`capture_max_per_call`, default OSPREY_DEFAULT_CAPTURE_MAX, is
+ * clamped to capture_bytes + OSPREY_MAX_CONT * OSPREY_MAX_PAYLOAD). */
+#define OSPREY_MAX_CONT             64
+#define OSPREY_DEFAULT_CAPTURE_MAX  262144
 /* iovecs gathered per readv/writev/sendmsg/recvmsg into its one DATA
  * record; bytes past them are counted in orig_len but not captured. */
 #define OSPREY_MAX_IOV         16
@@ -31,6 +38,9 @@
 #define OSPREY_MAX_MMSG        1024
 /* Entries of the process allowlist maps. */
 #define OSPREY_MAX_FILTER_PIDS  256
+/* Descendants of --pid processes followed at once (forks since the
+ * probe started, and those found in /proc at start-up). */
+#define OSPREY_MAX_CHILD_PIDS   16384
 #define OSPREY_MAX_FILTER_COMMS 64
 /* Allowlists this short are compared in line (.rodata) instead of looked up
  * in the maps above: a few compares instead of a hash per syscall. */
@@ -107,6 +117,8 @@ enum osprey_syscall {
 #define OSPREY_F_ADDRS      0x2 /* addresses were read */
 /* data-record flags */
 #define OSPREY_F_SEGMENTS   0x4 /* iovecs captured in part: struct osprey_segments follows the payload */
+#define OSPREY_F_CONT       0x20 /* a further record of the same syscall as the
+				   * one before it (bytes past capture_bytes) */
 
 /* ---- records ----------------------------------------------------------- */
 
@@ -194,6 +206,10 @@ enum osprey_counter {
 	OSPREY_CNT_SCRATCH_BUSY,   /* records lost: every scratch slot in use */
 	OSPREY_CNT_UNSEEN_BYTES,   /* bytes no hook saw move, found by the socket's
 				    * own position (counted in a DATA record) */
+	OSPREY_CNT_CONT_RECORDS,   /* further records of one syscall (OSPREY_F_CONT) */
+	OSPREY_CNT_CHILD_PIDS,     /* descendants of --pid processes added */
+	OSPREY_CNT_CHILD_PIDS_FULL,/* descendants not followed: table full */
+	OSPREY_CNT_PEEKS,          /* MSG_PEEK reads skipped (no bytes consumed) */
 	OSPREY_CNT_TLS_RECORDS,    /* TLS plaintext DATA records */
 	OSPREY_CNT_TLS_NO_CONN,    /* TLS calls that moved bytes on a session whose
 				    * socket was never seen: not recorded */

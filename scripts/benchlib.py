@@ -119,9 +119,9 @@ def wrk_measuring(url, duration, conns, worker):
 class Probe:
     """osprey -v -o OUT ARGS..., started and attached."""
 
-    def __init__(self, args, out_path):
+    def __init__(self, args, out_path, binary=None):
         self.out = out_path
-        self.p = subprocess.Popen([BIN, "-v", "-o", out_path] + args, stdout=subprocess.DEVNULL,
+        self.p = subprocess.Popen([binary or BIN, "-v", "-o", out_path] + args, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
         buf = ""
         t0 = time.time()

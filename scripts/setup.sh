@@ -12,7 +12,7 @@ PKGS=(
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
   openssl               # tests/live_blind.rs: a certificate for nginx ssl (nginx-light has ssl and http2)
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
-  tshark                # tests/live_tls.rs: decrypts the loopback capture (the oracle)
+  tshark                # the wire reference in tests/live_exact.rs, live_framing.rs; tests/live_tls.rs decrypts with it (the oracle)
   libssl-dev binutils   # tests/live_tls.rs: a server linked statically with libssl.a, stripped
 )
 

@@ -9,6 +9,10 @@
 pub const MAX_PAYLOAD: usize = 16384;
 /// Default capture cap per data record.
 pub const DEFAULT_CAPTURE: usize = 4096;
+/// Further records (`F_CONT`) one plain-buffer syscall may give.
+pub const MAX_CONT: usize = 64;
+/// Default bytes copied of one plain-buffer syscall, all its records.
+pub const DEFAULT_CAPTURE_MAX: usize = 256 * 1024;
 /// iovecs inspected per vectored syscall.
 pub const MAX_IOV: usize = 16;
 /// Sent iovecs after the first up to this size are captured whole.
@@ -17,6 +21,8 @@ pub const DEFAULT_IOV_WHOLE: usize = 1024;
 pub const IOV_PEEK: usize = 64;
 pub const MAX_FILTER_PIDS: usize = 256;
 pub const MAX_FILTER_COMMS: usize = 64;
+/// Descendants of --pid processes followed at once.
+pub const MAX_CHILD_PIDS: usize = 16384;
 pub const INLINE_FILTER: usize = 8;
 pub const COMM_LEN: usize = 16;
 /// Record-building slots per CPU in the `scratch` map.
@@ -47,12 +53,14 @@ pub const F_MIDSTREAM: u8 = 0x1;
 pub const F_ADDRS: u8 = 0x2;
 /// Data record: a `SegmentsRaw` table follows the payload.
 pub const F_SEGMENTS: u8 = 0x4;
+/// Data record: a further record of the same syscall as the one before.
+pub const F_CONT: u8 = 0x20;
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// Kernel counters (`counters[]` in `.bss`), in header order.
-pub const COUNTER_NAMES: [&str; 16] = [
+pub const COUNTER_NAMES: [&str; 20] = [
     "events",
     "ringbuf_drops",
     "ringbuf_drop_bytes",
@@ -63,6 +71,10 @@ pub const COUNTER_NAMES: [&str; 16] = [
     "iov_overflow",
     "scratch_busy",
     "unseen_bytes",
+    "cont_records",
+    "child_pids",
+    "child_pids_full",
+    "peeks",
     "tls_records",
     "tls_no_conn",
     "tls_rebound",
@@ -262,7 +274,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let h = header_constants(HEADER);
-        let pairs: [(&str, i64); 31] = [
+        let pairs: [(&str, i64); 34] = [
             ("OSPREY_MAX_PAYLOAD", MAX_PAYLOAD as i64),
             ("OSPREY_DEFAULT_CAPTURE", DEFAULT_CAPTURE as i64),
             ("OSPREY_MAX_IOV", MAX_IOV as i64),
@@ -290,6 +302,9 @@ mod tests {
             ("OSPREY_F_MIDSTREAM", F_MIDSTREAM as i64),
             ("OSPREY_F_ADDRS", F_ADDRS as i64),
             ("OSPREY_F_SEGMENTS", F_SEGMENTS as i64),
+            ("OSPREY_F_CONT", F_CONT as i64),
+            ("OSPREY_MAX_CONT", MAX_CONT as i64),
+            ("OSPREY_MAX_CHILD_PIDS", MAX_CHILD_PIDS as i64),
             ("OSPREY_CNT_RB_DROPS", CNT_RB_DROPS as i64),
             ("OSPREY_CNT__MAX", COUNTER_NAMES.len() as i64),
             // the kernel's values, which the header relies on
@@ -333,6 +348,10 @@ mod tests {
             ("OSPREY_CNT_IOV_OVERFLOW", "iov_overflow"),
             ("OSPREY_CNT_SCRATCH_BUSY", "scratch_busy"),
             ("OSPREY_CNT_UNSEEN_BYTES", "unseen_bytes"),
+            ("OSPREY_CNT_CONT_RECORDS", "cont_records"),
+            ("OSPREY_CNT_CHILD_PIDS", "child_pids"),
+            ("OSPREY_CNT_CHILD_PIDS_FULL", "child_pids_full"),
+            ("OSPREY_CNT_PEEKS", "peeks"),
             ("OSPREY_CNT_TLS_RECORDS", "tls_records"),
             ("OSPREY_CNT_TLS_NO_CONN", "tls_no_conn"),
             ("OSPREY_CNT_TLS_REBOUND", "tls_rebound"),

@@ -178,6 +178,11 @@ pub struct ProbeConfig {
     pub pids: Vec<u32>,
     pub comms: Vec<String>,
     pub capture_bytes: u32,
+    /// Bytes copied of one plain-buffer syscall in all (further records
+    /// past `capture_bytes`); at most `capture_bytes` disables them.
+    pub capture_max_per_call: u32,
+    /// `--pid` follows the processes' descendants.
+    pub follow_children: bool,
     /// Sent iovecs after the first larger than this: only their first
     /// `abi::IOV_PEEK` bytes are captured.
     pub iov_whole: u32,
@@ -213,6 +218,16 @@ pub struct KernelCounters {
     /// Bytes no hook saw move on a traced connection, found by the TCP
     /// socket's own position and counted (a DATA record, nothing captured).
     pub unseen_bytes: u64,
+    /// Further DATA records of one syscall: bytes past `--capture-bytes`
+    /// copied, up to `--capture-max-per-call`.
+    pub cont_records: u64,
+    /// Descendants of the --pid processes added to the allowlist (forks
+    /// seen by the probe).
+    pub child_pids: u64,
+    /// Descendants not followed: their table was full.
+    pub child_pids_full: u64,
+    /// MSG_PEEK reads skipped: they consume no bytes.
+    pub peeks: u64,
     /// Program runs the kernel skipped (another BPF program was active on
     /// that CPU; `recursion_misses`, kernels 6.7+ count it for tracepoints).
     pub prog_misses: u64,
@@ -253,12 +268,16 @@ impl KernelCounters {
             iov_overflow: c[7],
             scratch_busy: c[8],
             unseen_bytes: c[9],
-            tls_records: c[10],
-            tls_no_conn: c[11],
-            tls_rebound: c[12],
-            tls_table_full: c[13],
-            tls_failed: c[14],
-            tls_exec_lost: c[15],
+            cont_records: c[10],
+            child_pids: c[11],
+            child_pids_full: c[12],
+            peeks: c[13],
+            tls_records: c[14],
+            tls_no_conn: c[15],
+            tls_rebound: c[16],
+            tls_table_full: c[17],
+            tls_failed: c[18],
+            tls_exec_lost: c[19],
             ..Default::default()
         }
     }
@@ -320,6 +339,11 @@ fn run_with<F: loader::Flavor>(
         )
     });
     let links = loader::attach(obj, cfg, hooks)?;
+    // after the fork tracepoint is attached: no child falls in between
+    let kids = loader::seed_descendants(obj, cfg)?;
+    if kids > 0 {
+        log::info!("--pid: following {kids} existing descendants");
+    }
     let bss = F::counters(&skel);
     let stats = poll::poll(obj, bss, links, tls, cfg, pipeline, stop, F::FALLBACK)?;
     let mut counters = loader::counters(bss, obj);
@@ -431,6 +455,15 @@ mod tests {
         assert_eq!(offset_of!(a, inline_pids), offset_of!(b, inline_pids));
         assert_eq!(offset_of!(a, n_inline_comms), offset_of!(b, n_inline_comms));
         assert_eq!(offset_of!(a, inline_comms), offset_of!(b, inline_comms));
+        assert_eq!(
+            offset_of!(a, capture_max_per_call),
+            offset_of!(b, capture_max_per_call)
+        );
+        assert_eq!(offset_of!(a, fork_child_off), offset_of!(b, fork_child_off));
+        assert_eq!(
+            offset_of!(a, follow_children),
+            offset_of!(b, follow_children)
+        );
         // .rodata holds the config and nothing else, in both objects
         assert_eq!(size_of::<skel::types::rodata>(), size_of::<a>());
         assert_eq!(size_of::<skel_nobtf::types::rodata>(), size_of::<b>());

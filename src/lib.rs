@@ -15,6 +15,7 @@ pub mod jsonline;
 pub mod output;
 pub mod pipeline;
 pub mod procnet;
+pub mod proctree;
 pub mod protocol;
 pub mod recon;
 pub mod record;

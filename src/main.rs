@@ -20,7 +20,8 @@ const EXAMPLES: &str = "\
 Examples:
   sudo osprey | jq .                          every HTTP transaction on this host
   sudo osprey --comm nginx --comm curl        only these processes (kernel-side filter)
-  sudo osprey --pid 1234 -o /tmp/txns.jsonl   one process, to a file
+  sudo osprey --pid 1234 -o /tmp/txns.jsonl   one process and its descendants, to a file
+  sudo osprey --pid 1234 --no-descendants     that process alone
   sudo osprey | jq 'select(.status >= 500)'   server errors as they happen
   sudo osprey --records events | jq 'select(.kind==\"data\")'
                                               raw syscall events with payloads
@@ -135,9 +136,13 @@ enum HooksArg {
 
 #[derive(Args, Debug, Clone)]
 struct RunArgs {
-    /// Trace only this process id (repeatable; combined with --comm by OR).
+    /// Trace only this process id and its descendants, those running now
+    /// and those forked later (repeatable; combined with --comm by OR).
     #[arg(short, long = "pid", value_name = "PID", allow_negative_numbers = true)]
     pids: Vec<u32>,
+    /// --pid: trace the given processes alone, not their descendants.
+    #[arg(long, requires = "pids")]
+    no_descendants: bool,
     /// Trace only processes with this command name (repeatable). The kernel
     /// keeps the first 15 bytes of a name: longer ones match by those.
     #[arg(short, long = "comm", value_name = "NAME")]
@@ -178,10 +183,20 @@ struct RunArgs {
         allow_negative_numbers = true
     )]
     idle_timeout: u64,
-    /// Payload bytes captured per syscall (64 to 16384, or 0 for no payload);
-    /// larger transfers are still counted.
+    /// Payload bytes captured in a syscall's first record (64 to 16384, or 0
+    /// for no payload); larger transfers are still counted, and copied
+    /// further up to --capture-max-per-call.
     #[arg(long, default_value_t = abi::DEFAULT_CAPTURE as u32, value_name = "BYTES", allow_negative_numbers = true)]
     capture_bytes: u32,
+    /// Bytes copied of one read/write/recv/send buffer in all: past
+    /// --capture-bytes, further records of up to 16384 bytes each, so that
+    /// long heads, pipelined requests and chunk-size lines deep in a large
+    /// read or write are seen (bytes past this are counted, not copied;
+    /// readv/writev/recvmsg/sendmsg iovecs are captured as before). At
+    /// most --capture-bytes + 64 x 16384; --capture-bytes or less: no
+    /// further records.
+    #[arg(long, default_value_t = abi::DEFAULT_CAPTURE_MAX as u32, value_name = "BYTES", allow_negative_numbers = true)]
+    capture_max_per_call: u32,
     /// Sent writev/sendmsg iovecs after the first: captured whole up to this
     /// size (heads, chunk-size lines), only their first 64 bytes when larger
     /// (bodies: their bytes are still counted). 16384: capture them like
@@ -322,6 +337,15 @@ fn validate(a: &RunArgs) -> Result<()> {
         bail!(
             "--capture-bytes {}: at most {} (OSPREY_MAX_PAYLOAD)",
             a.capture_bytes,
+            abi::MAX_PAYLOAD
+        );
+    }
+    let most = a.capture_bytes as usize + abi::MAX_CONT * abi::MAX_PAYLOAD;
+    if a.capture_max_per_call as usize > most {
+        bail!(
+            "--capture-max-per-call {}: at most {most} (--capture-bytes + {} further records of {} bytes)",
+            a.capture_max_per_call,
+            abi::MAX_CONT,
             abi::MAX_PAYLOAD
         );
     }
@@ -541,6 +565,8 @@ fn run(a: RunArgs) -> Result<()> {
             pids: a.pids.clone(),
             comms: a.comms.clone(),
             capture_bytes: a.capture_bytes,
+            capture_max_per_call: a.capture_max_per_call,
+            follow_children: !a.no_descendants,
             iov_whole: a.iov_whole,
             ringbuf_bytes: a.ringbuf_size,
             wakeup_bytes: a.wakeup_bytes,
@@ -577,8 +603,8 @@ fn run(a: RunArgs) -> Result<()> {
     let s = &summary.stats;
     match &kernel {
         Some(k) => say!(
-            "osprey: {:.1}s, {} events ({} ring-buffer drops, {} bytes lost, {} lost to busy scratch slots, {} program runs skipped by the kernel; {} bytes past the capture cap, {} moved by paths no hook sees, counted), {} records written, {} decode errors",
-            secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.scratch_busy, k.prog_misses, k.truncated_bytes, k.unseen_bytes, s.records, s.decode_errors
+            "osprey: {:.1}s, {} events ({} ring-buffer drops, {} bytes lost, {} lost to busy scratch slots, {} program runs skipped by the kernel; {} bytes past the capture cap, {} moved by paths no hook sees, counted; {} further records of large reads and writes), {} records written, {} decode errors",
+            secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.scratch_busy, k.prog_misses, k.truncated_bytes, k.unseen_bytes, k.cont_records, s.records, s.decode_errors
         ),
         None => say!("osprey: synthetic, {} events, {} records written", s.events, s.records),
     }
@@ -759,6 +785,7 @@ mod tests {
             &["--poll-ms", "18446744073709551615"],
             &["--capture-bytes", "16385"],
             &["--iov-whole", "16385"],
+            &["--capture-max-per-call", "1052673"],
             &["--ringbuf-size", "4095"],
             &["--ringbuf-size", "12288"],
             &["--workers", "65"],
@@ -792,6 +819,8 @@ mod tests {
                 "40000",
             ],
             &["--comm", "ééééééééé"],
+            &["--capture-max-per-call", "1052672"],
+            &["--capture-max-per-call", "0"],
         ] {
             validate(&args(good)).unwrap();
         }

@@ -142,6 +142,31 @@ pub fn parse_format(text: &str) -> Vec<Field> {
     out
 }
 
+/// Offset of `child_pid` in a `sched:sched_process_fork` format (4 bytes,
+/// within the 64 bytes the BPF side reads): 20 with the `__data_loc`
+/// comm strings of recent kernels, 44 with the `char[16]` comms of older
+/// ones.
+pub fn fork_child_pid_offset(fields: &[Field]) -> Result<u32, String> {
+    let f = fields
+        .iter()
+        .find(|f| f.name == "child_pid")
+        .ok_or("no field child_pid")?;
+    if f.size != 4 || f.offset < 8 || f.offset + 4 > 64 {
+        return Err(format!(
+            "child_pid at offset {} size {} (expected 4 bytes within the first 64)",
+            f.offset, f.size
+        ));
+    }
+    Ok(f.offset as u32)
+}
+
+/// The `child_pid` offset of this kernel's sched_process_fork tracepoint.
+pub fn fork_child_offset(root: &Path) -> Result<u32, String> {
+    let path = root.join("events/sched/sched_process_fork/format");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    fork_child_pid_offset(&parse_format(&text))
+}
+
 /// Check a sys_enter format: argument `i` named `args[i]` at 16 + 8*i, 8 bytes.
 pub fn check_enter_layout(fields: &[Field], args: &[&str]) -> Result<(), String> {
     let nr = fields
@@ -237,6 +262,28 @@ print fmt: \"fd: 0x%08lx\"
 \tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
 \tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;
 ";
+
+    #[test]
+    fn fork_child_pid_offset_old_and_new_layouts() {
+        let new = "format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:__data_loc char[] parent_comm;\toffset:8;\tsize:4;\tsigned:0;
+\tfield:pid_t parent_pid;\toffset:12;\tsize:4;\tsigned:1;
+\tfield:__data_loc char[] child_comm;\toffset:16;\tsize:4;\tsigned:0;
+\tfield:pid_t child_pid;\toffset:20;\tsize:4;\tsigned:1;
+";
+        let old = "format:
+\tfield:char parent_comm[16];\toffset:8;\tsize:16;\tsigned:0;
+\tfield:pid_t parent_pid;\toffset:24;\tsize:4;\tsigned:1;
+\tfield:char child_comm[16];\toffset:28;\tsize:16;\tsigned:0;
+\tfield:pid_t child_pid;\toffset:44;\tsize:4;\tsigned:1;
+";
+        assert_eq!(fork_child_pid_offset(&parse_format(new)), Ok(20));
+        assert_eq!(fork_child_pid_offset(&parse_format(old)), Ok(44));
+        assert!(fork_child_pid_offset(&parse_format("format:\n")).is_err());
+        let far = old.replace("offset:44", "offset:64");
+        assert!(fork_child_pid_offset(&parse_format(&far)).is_err());
+    }
 
     #[test]
     fn parses_real_format() {

@@ -92,6 +92,18 @@ fn numeric_flags_out_of_range_are_clear_errors() {
         "--iov-whole 16385: at most 16384",
     );
     refused(
+        &["--capture-max-per-call", "1052673"],
+        "--capture-max-per-call 1052673: at most 1052672",
+    );
+    refused(
+        &["--capture-bytes", "64", "--capture-max-per-call", "1048641"],
+        "--capture-max-per-call 1048641: at most 1048640",
+    );
+    refused(
+        &["--no-descendants"],
+        "the following required arguments were not provided",
+    );
+    refused(
         &["--ringbuf-size", "5000"],
         "--ringbuf-size 5000: must be a power of two",
     );

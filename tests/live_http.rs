@@ -84,8 +84,13 @@ fn nginx_static_large_404_keepalive_both_sides() {
             sane_latency(r);
         }
         assert_eq!(t[3]["target"], "/small.txt?x=1");
-        // the 1 MB body passed the 4 KiB capture cap: counted, flagged
-        assert_eq!(t[1]["truncated"], true, "{}", t[1]);
+        // the 1 MB body passed the 4 KiB capture cap on the server (nginx
+        // writes it as a large iovec, of which 64 bytes are copied):
+        // counted, flagged. curl's reads (16 KiB) are copied whole by
+        // further records (--capture-max-per-call): nothing to flag there
+        if role == "server" {
+            assert_eq!(t[1]["truncated"], true, "{}", t[1]);
+        }
         // keep-alive: one connection for all four
         assert!(t.iter().all(|r| r["conn_id"] == t[0]["conn_id"]));
         assert_eq!(t[0]["http_version"], "1.1");

@@ -214,6 +214,29 @@ fn write_config(c: &mut skel::types::osprey_config, cfg: &ProbeConfig, cpus: usi
         }
     }
     c.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
+    // further records: at most MAX_CONT of MAX_PAYLOAD bytes each
+    c.capture_max_per_call = cfg
+        .capture_max_per_call
+        .min(c.capture_bytes + (abi::MAX_CONT * abi::MAX_PAYLOAD) as u32);
+    if c.capture_bytes == 0 {
+        c.capture_max_per_call = 0;
+    }
+    c.follow_children = 0;
+    if cfg.follow_children && !cfg.pids.is_empty() {
+        let off = crate::tracefs::find()
+            .ok_or_else(|| "tracefs is not mounted".to_string())
+            .and_then(|root| crate::tracefs::fork_child_offset(&root));
+        match off {
+            Ok(off) => {
+                c.follow_children = 1;
+                c.fork_child_off = off;
+            }
+            Err(why) => log::warn!(
+                "--pid: the processes' descendants are not followed (sched:sched_process_fork: {why}); \
+                 only the given processes are traced"
+            ),
+        }
+    }
     c.iov_whole = cfg.iov_whole;
     // the threshold is per CPU; one near the ring size would only wake
     // the reader once the ring is already full: keep all CPUs' together
@@ -240,6 +263,7 @@ pub fn open_and_configure<'obj, F: Flavor>(
     let c = F::config(&mut open)
         .ok_or_else(|| anyhow!("the embedded BPF object ({}) has no .rodata", F::LABEL))?;
     write_config(c, cfg, cpus)?;
+    let follow = c.follow_children != 0;
     let obj = open.open_object_mut();
     for mut map in obj.maps_mut() {
         match map.name().to_str() {
@@ -257,16 +281,20 @@ pub fn open_and_configure<'obj, F: Flavor>(
         }
     }
     // one hook set: tp_btf/ programs are the socket hooks; the TLS
-    // programs (uprobes, the exec tracepoint) with --tls on only
+    // programs (uprobes, the exec tracepoint) with --tls on only; the
+    // sched tracepoints follow --pid's descendants, when asked to
     for mut prog in obj.progs_mut() {
-        let section = prog.section().to_string_lossy();
+        let section = prog.section().to_string_lossy().into_owned();
+        if is_uprobe(&section) || prog.name().to_string_lossy().starts_with("tls_") {
+            prog.set_autoload(cfg.tls);
+            continue;
+        }
+        if section.starts_with("tracepoint/sched/") {
+            prog.set_autoload(follow);
+            continue;
+        }
         let socket = section.starts_with("tp_btf/");
-        let tls = is_uprobe(&section) || prog.name().to_string_lossy().starts_with("tls_");
-        prog.set_autoload(if tls {
-            cfg.tls
-        } else {
-            socket == (hooks == Hooks::Socket)
-        });
+        prog.set_autoload(socket == (hooks == Hooks::Socket));
     }
     Ok(open)
 }
@@ -316,6 +344,35 @@ pub fn fill_allowlist(obj: &Object, cfg: &ProbeConfig) -> Result<()> {
             .with_context(|| format!("--comm {c}: adding it to the allowlist map"))?;
     }
     Ok(())
+}
+
+/// With --pid following descendants (the fork tracepoint attached): the
+/// processes' descendants that exist already, from /proc, into
+/// `child_pids` (later forks are added by the kernel). Returns how many.
+pub fn seed_descendants(obj: &Object, cfg: &ProbeConfig) -> Result<usize> {
+    let following = obj
+        .progs()
+        .any(|p| p.name().to_str() == Some("follow_fork") && p.autoload());
+    if !following {
+        return Ok(0);
+    }
+    let kids = crate::proctree::descendants(&crate::proctree::processes(), &cfg.pids);
+    let m = map(obj, "child_pids")?;
+    let mut n = 0;
+    for pid in kids.iter().take(abi::MAX_CHILD_PIDS) {
+        if m.update(&pid.to_ne_bytes(), &[1], MapFlags::ANY).is_ok() {
+            n += 1;
+        }
+    }
+    if n < kids.len() {
+        log::warn!(
+            "--pid: {} of {} descendants could not be followed (at most {})",
+            kids.len() - n,
+            kids.len(),
+            abi::MAX_CHILD_PIDS
+        );
+    }
+    Ok(n)
 }
 
 /// A uprobe program: attached per library file by `crate::tls::attach`.

@@ -1879,6 +1879,93 @@ fn gap_cause_follows_the_evidence() {
     assert!(!next.gap && next.gap_cause.is_empty(), "{next:#?}");
 }
 
+/// The records the kernel makes of one plain-buffer syscall that moved
+/// `b`: the first `cap` bytes, then further records (`OSPREY_F_CONT`) of
+/// up to `per` bytes until `budget` bytes are copied; the last record
+/// counts the rest uncaptured (records.bpf.h, emit_more).
+#[allow(clippy::too_many_arguments)]
+fn kernel_records(
+    conn: ConnId,
+    dir: Direction,
+    pos: u64,
+    ts: u64,
+    b: &[u8],
+    cap: usize,
+    per: usize,
+    budget: usize,
+) -> Vec<Event> {
+    let end = budget.max(cap).min(b.len());
+    let mut out = Vec::new();
+    let mut o = 0;
+    let mut first = true;
+    while o < b.len() {
+        let n = if first { cap } else { per }.min(end.saturating_sub(o));
+        let moved = if o + n >= end { b.len() - o } else { n };
+        out.push(data_ev(
+            conn,
+            dir,
+            pos + o as u64,
+            ts,
+            moved as u32,
+            &b[o..o + n],
+        ));
+        o += moved;
+        first = false;
+    }
+    out
+}
+
+/// One read holding a chunked response (a 70,000-byte chunk, then 1,008)
+/// and the head of a second response behind it, as the kernel copies it
+/// now: whatever the first record's size, the chunk-size lines and the
+/// second head lie in further records and frame exactly; with a budget
+/// that ends before them, the record says `gap`, cause the capture cap.
+#[test]
+fn further_records_of_one_syscall_frame_what_lies_past_the_cap() {
+    let mut read = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    read.extend(format!("{:x}\r\n", 70_000).as_bytes());
+    read.extend(vec![b'c'; 70_000]);
+    read.extend(format!("\r\n{:x}\r\n", 1008).as_bytes());
+    read.extend(vec![b'd'; 1008]);
+    read.extend(b"\r\n0\r\n\r\n");
+    read.extend(resp("tail"));
+    for cap in [64, 100, 4096, 4099, 16384] {
+        for (budget, exact) in [(256 * 1024, true), (read.len(), true), (60_000, false)] {
+            let mut s = Script::new(40)
+                .open(Role::Client)
+                .send(E, &req("/c"))
+                .send(E, &req("/t"));
+            let ts = s.tick();
+            s.events
+                .extend(kernel_records(s.conn, I, 0, ts, &read, cap, 16384, budget));
+            s.pos[I.index()] += read.len() as u64;
+            let (recs, _) = run(&s.close().events);
+            let t = txns(&recs);
+            assert_eq!(t.len(), 2, "cap {cap} budget {budget}: {t:#?}");
+            if exact {
+                let got: Vec<_> = t
+                    .iter()
+                    .map(|t| (t.status, t.resp_body_bytes, t.gap))
+                    .collect();
+                assert_eq!(
+                    got,
+                    [
+                        (Some(200), Some(71_008), false),
+                        (Some(200), Some(4), false)
+                    ],
+                    "cap {cap} budget {budget}"
+                );
+            } else {
+                assert!(t.iter().any(|t| t.gap), "cap {cap} budget {budget}: {t:#?}");
+                for t in t.iter().filter(|t| t.gap) {
+                    let j = serde_json::to_string(t).unwrap();
+                    assert!(j.contains("capture_cap"), "{j}");
+                    assert!(!j.contains("ring_buffer_drop"), "{j}");
+                }
+            }
+        }
+    }
+
 // ---- TLS plaintext (uprobes): the socket's conn id, its own stream --------
 
 /// A data event of TLS plaintext (an OpenSSL call) on `conn`.

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod tshark;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_osprey");
 
 /// How long any condition is waited for before the test fails.
