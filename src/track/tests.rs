@@ -1965,6 +1965,7 @@ fn further_records_of_one_syscall_frame_what_lies_past_the_cap() {
             }
         }
     }
+}
 
 // ---- TLS plaintext (uprobes): the socket's conn id, its own stream --------
 
