@@ -56,7 +56,19 @@ impl Capture {
         let log = dir.join("tshark.log");
         let _ = std::fs::remove_file(&file);
         let child = Command::new("tshark")
-            .args(["-q", "-i", "lo", "-f", &format!("tcp port {port}"), "-w"])
+            // a 64 MiB kernel buffer: a 2 MiB response over loopback on a
+            // loaded machine overran the default 2 MiB (packets dropped,
+            // the oracle then lacked the response)
+            .args([
+                "-q",
+                "-B",
+                "64",
+                "-i",
+                "lo",
+                "-f",
+                &format!("tcp port {port}"),
+                "-w",
+            ])
             .arg(&file)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
