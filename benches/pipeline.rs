@@ -49,6 +49,8 @@ Connection: keep-alive\r\nETag: \"6a4b1c2d-64\"\r\nAccept-Ranges: bytes\r\n\r\n"
             }),
             midstream: false,
             syscall: Syscall::Accept4,
+            cgroup_id: 0,
+            identity: None,
         })));
     }
     for _ in 0..TXNS {

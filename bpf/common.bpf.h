@@ -70,6 +70,8 @@ struct osprey_config {
 	__u32 capture_max_per_call; /* bytes copied of one plain-buffer syscall, all records */
 	__u32 fork_child_off;       /* sched_process_fork: offset of child_pid (tracefs) */
 	__u8  follow_children;      /* --pid follows descendants (0/1) */
+	/* appended (issue 20) */
+	__u8  filter_cgroups;    /* allowlist by cgroup v2 id active (0/1) */
 	__u8  _pad3[7];
 	/* TLS plaintext capture (bpf/tls_hooks.bpf.h) on (0/1): off, the data
 	 * hooks skip their look for a TLS call in flight */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * The process allowlist (--pid / --comm), applied before anything is copied.
+ * The process allowlist (--pid / --comm / cgroups: --cgroup, --container,
+ * --pod), OR-ed, applied before anything is copied.
  */
 #ifndef __OSPREY_FILTER_BPF_H
 #define __OSPREY_FILTER_BPF_H
@@ -26,7 +27,7 @@ static __always_inline bool traced(__u64 pid_tgid)
 
 	if (tgid == cfg.self_tgid)
 		return false;
-	if (!cfg.filter_pids && !cfg.filter_comms)
+	if (!cfg.filter_pids && !cfg.filter_comms && !cfg.filter_cgroups)
 		return true;
 	if (cfg.filter_pids && pid_allowed(tgid))
 		return true;
@@ -41,6 +42,15 @@ static __always_inline bool traced(__u64 pid_tgid)
 		} else if (bpf_map_lookup_elem(&allowed_comms, comm)) {
 			return true;
 		}
+	}
+	if (cfg.filter_cgroups) {
+		/* the task's cgroup v2 id (also on hybrid hosts: the default
+		 * hierarchy); user space puts every cgroup of a selected subtree
+		 * in the map, so one lookup decides */
+		__u64 cg = bpf_get_current_cgroup_id();
+
+		if (bpf_map_lookup_elem(&allowed_cgroups, &cg))
+			return true;
 	}
 	return false;
 }

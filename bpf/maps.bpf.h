@@ -88,6 +88,17 @@ struct {
 	__type(value, __u8);
 } allowed_comms SEC(".maps");
 
+/* Cgroup allowlist.  key: cgroup v2 id (what bpf_get_current_cgroup_id()
+ * returns: the inode number of the cgroup's directory); value: unused;
+ * filled before attach and updated by user space at run time (containers
+ * that start later; ids of removed cgroups are deleted). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, OSPREY_MAX_FILTER_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} allowed_cgroups SEC(".maps");
+
 /* Scratch for building a data record (too big for the stack), per CPU.
  * key: cpu * OSPREY_SCRATCH_SLOTS + slot (entries sized by the loader to the
  * possible CPUs; a plain array because a per-CPU value is limited to 32 KiB);

@@ -77,6 +77,9 @@ static __always_inline void emit_open(__u64 pid_tgid, __u32 conn_tgid, __s32 fd,
 	ev.hdr.flags = flags;
 	if (read_addrs(sk, &ev.addrs))
 		ev.hdr.flags |= OSPREY_F_ADDRS;
+	/* who opened it: user space turns the id into cgroup path, container
+	 * and Pod (the current task is the connection's owner here) */
+	ev.cgroup_id = bpf_get_current_cgroup_id();
 	submit(&ev, sizeof(ev), 0, true);
 }
 

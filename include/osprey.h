@@ -42,6 +42,9 @@
  * probe started, and those found in /proc at start-up). */
 #define OSPREY_MAX_CHILD_PIDS   16384
 #define OSPREY_MAX_FILTER_COMMS 64
+/* Entries of the cgroup allowlist map (cgroup v2 ids; --cgroup, --container,
+ * --pod, kept up to date by user space while it runs). */
+#define OSPREY_MAX_FILTER_CGROUPS 16384
 /* Allowlists this short are compared in line (.rodata) instead of looked up
  * in the maps above: a few compares instead of a hash per syscall. */
 #define OSPREY_INLINE_FILTER    8
@@ -158,6 +161,7 @@ struct osprey_addrs {
 struct osprey_open_event {
 	struct osprey_hdr hdr;
 	struct osprey_addrs addrs;
+	__u64 cgroup_id; /* cgroup v2 id of the opening task (0: none) */
 };
 
 struct osprey_close_event {

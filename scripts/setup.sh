@@ -12,8 +12,11 @@ PKGS=(
   curl python3 nginx-light jq wrk tcpdump iproute2 util-linux
   openssl               # tests/live_blind.rs: a certificate for nginx ssl (nginx-light has ssl and http2)
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
+  prometheus            # tests/live_sinks.rs: a Prometheus scraping Osprey, promtool
+  clickhouse-server     # tests/live_sinks.rs: the ClickHouse sink against 18.16
   tshark                # the wire reference in tests/live_exact.rs, live_framing.rs; tests/live_tls.rs decrypts with it (the oracle)
   libssl-dev binutils   # tests/live_tls.rs: a server linked statically with libssl.a, stripped
+  python3-yaml          # tests/deploy.rs reads the DaemonSet manifest
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -34,9 +37,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# tests/deploy.rs parses YAML with the python3 on PATH (which may not be
+# Debian's, e.g. a pyenv one): make sure that one has PyYAML
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "setup.sh: installing PyYAML for $(command -v python3)" >&2
+  python3 -m pip install -q pyyaml
+fi
+
 # nginx-light's package starts a default server on :80; tests start their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 pkill -x nginx 2>/dev/null || true
+# prometheus and clickhouse-server start system services on install
+# (:9090, :8123/:9000); the tests start their own on ports of their own.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now prometheus clickhouse-server >/dev/null 2>&1 || true
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"

@@ -21,6 +21,7 @@ pub const DEFAULT_IOV_WHOLE: usize = 1024;
 pub const IOV_PEEK: usize = 64;
 pub const MAX_FILTER_PIDS: usize = 256;
 pub const MAX_FILTER_COMMS: usize = 64;
+pub const MAX_FILTER_CGROUPS: usize = 16384;
 /// Descendants of --pid processes followed at once.
 pub const MAX_CHILD_PIDS: usize = 16384;
 pub const INLINE_FILTER: usize = 8;
@@ -127,6 +128,8 @@ pub struct Addrs {
 pub struct OpenRaw {
     pub hdr: Hdr,
     pub addrs: Addrs,
+    /// cgroup v2 id of the task that opened the connection (0: none).
+    pub cgroup_id: u64,
 }
 
 #[repr(C)]
@@ -274,7 +277,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let h = header_constants(HEADER);
-        let pairs: [(&str, i64); 34] = [
+        let pairs: [(&str, i64); 35] = [
             ("OSPREY_MAX_PAYLOAD", MAX_PAYLOAD as i64),
             ("OSPREY_DEFAULT_CAPTURE", DEFAULT_CAPTURE as i64),
             ("OSPREY_MAX_IOV", MAX_IOV as i64),
@@ -282,6 +285,7 @@ mod tests {
             ("OSPREY_IOV_PEEK", IOV_PEEK as i64),
             ("OSPREY_MAX_FILTER_PIDS", MAX_FILTER_PIDS as i64),
             ("OSPREY_MAX_FILTER_COMMS", MAX_FILTER_COMMS as i64),
+            ("OSPREY_MAX_FILTER_CGROUPS", MAX_FILTER_CGROUPS as i64),
             ("OSPREY_INLINE_FILTER", INLINE_FILTER as i64),
             ("OSPREY_COMM_LEN", COMM_LEN as i64),
             ("OSPREY_SCRATCH_SLOTS", SCRATCH_SLOTS as i64),
@@ -437,7 +441,7 @@ mod tests {
                 c::osprey_addrs,
                 [family, lport, rport, _pad, laddr, raddr]
             );
-            same_layout!(OpenRaw, c::osprey_open_event, [hdr, addrs]);
+            same_layout!(OpenRaw, c::osprey_open_event, [hdr, addrs, cgroup_id]);
             same_layout!(CloseRaw, c::osprey_close_event, [hdr, tx_bytes, rx_bytes]);
             same_layout!(SegmentRaw, c::osprey_segment, [orig_len, cap_len]);
             same_layout!(SegmentsRaw, c::osprey_segments, [count, _pad, seg]);
@@ -541,6 +545,7 @@ mod tests {
         open.addrs.rport = 40000u16.to_be();
         open.addrs.laddr[..4].copy_from_slice(&[127, 0, 0, 1]);
         open.addrs.raddr[..4].copy_from_slice(&[10, 1, 2, 3]);
+        open.cgroup_id = 0x1234_5678_9abc;
         let want = Event::Open(ConnOpen {
             ts_ns: 77,
             conn,
@@ -552,6 +557,8 @@ mod tests {
             }),
             midstream: true,
             syscall: Syscall::Accept4,
+            cgroup_id: 0x1234_5678_9abc,
+            identity: None,
         });
         assert_eq!(crate::decode::decode_all(&bytes_of(&open)).unwrap(), [want]);
 

@@ -16,6 +16,7 @@ use crate::abi;
 use crate::pipeline::Pipeline;
 
 pub mod caps;
+mod cgwatch;
 mod loader;
 mod poll;
 mod preflight;
@@ -200,6 +201,16 @@ pub struct ProbeConfig {
     pub verbose: bool,
     /// Log counters every this often (None: never).
     pub progress: Option<Duration>,
+    /// Cgroup resolution (None: identity fields stay null, no cgroup
+    /// filters).
+    pub identity: Option<std::sync::Arc<crate::identity::Shared>>,
+    /// Resolve the identity of every connection (else only the filters
+    /// use `identity`).
+    pub resolve_identity: bool,
+    /// `--cgroup`, `--container`, `--pod`.
+    pub cgroup_filter: crate::identity::filter::Selection,
+    /// How often the cgroup filter is recomputed.
+    pub cgroup_rescan: Duration,
 }
 
 /// Kernel counters at the end of a run.
@@ -237,6 +248,8 @@ pub struct KernelCounters {
     pub addr_unresolved: u64,
     /// The hook set that ran: "socket" or "syscalls".
     pub hooks: &'static str,
+    /// What identity resolution could not do (None: it was off).
+    pub identity: Option<crate::identity::IdentityStats>,
     /// TLS plaintext records written (bpf/tls_hooks.bpf.h).
     pub tls_records: u64,
     /// TLS calls that moved bytes on a session whose socket was never
@@ -322,6 +335,27 @@ fn run_with<F: loader::Flavor>(
     let skel = loader::load::<F>(open, cfg, hooks)?;
     let obj = skel.object();
     loader::fill_allowlist(obj, cfg)?;
+    // the cgroup allowlist: filled now, then kept up to date
+    let _watch = match (&cfg.identity, cfg.cgroup_filter.is_empty()) {
+        (Some(shared), false) => {
+            let m = loader::map(obj, "allowed_cgroups")?;
+            let handle = libbpf_rs::MapHandle::try_from(&m).context("the allowed_cgroups map")?;
+            let mut current = std::collections::HashSet::new();
+            cgwatch::sync(shared, &cfg.cgroup_filter, &handle, &mut current);
+            log::info!("cgroup filter: {} cgroups selected now", current.len());
+            Some(
+                cgwatch::Watch::start(
+                    shared.clone(),
+                    cfg.cgroup_filter.clone(),
+                    handle,
+                    current,
+                    cfg.cgroup_rescan,
+                )
+                .context("starting the cgroup watcher thread")?,
+            )
+        }
+        _ => None,
+    };
     if F::FALLBACK {
         // the kernel cannot find pre-existing sockets: seed them
         let seeded = poll::seed_existing_connections(obj, cfg, pipeline)?;
@@ -351,6 +385,8 @@ fn run_with<F: loader::Flavor>(
     counters.non_tcp_dropped = stats.non_tcp;
     counters.addr_unresolved = stats.unresolved;
     counters.hooks = hooks.as_str();
+    drop(_watch);
+    counters.identity = cfg.identity.as_ref().map(|s| s.stats());
     pipeline.add_decode_errors(stats.decode_errors);
     Ok(counters)
 }

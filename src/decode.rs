@@ -253,6 +253,8 @@ fn decode_one(buf: &[u8]) -> Result<(Event, &[u8]), DecodeError> {
                     addrs,
                     midstream: r.hdr.flags & abi::F_MIDSTREAM != 0,
                     syscall: syscall(r.hdr.syscall),
+                    cgroup_id: r.cgroup_id,
+                    identity: None,
                 }),
                 &[],
             ))
@@ -333,6 +335,7 @@ pub fn encode(ev: &Event) -> Vec<u8> {
         Event::Open(o) => {
             let mut r = OpenRaw {
                 hdr: hdr(abi::KIND_OPEN, o.ts_ns, &o.conn, &o.proc, o.syscall),
+                cgroup_id: o.cgroup_id,
                 ..Default::default()
             };
             r.hdr.role = match o.role {
@@ -422,6 +425,8 @@ mod tests {
                 }),
                 midstream: false,
                 syscall: Syscall::Connect,
+                cgroup_id: 0,
+                identity: None,
             }),
             Event::Open(ConnOpen {
                 ts_ns: 1,
@@ -434,6 +439,8 @@ mod tests {
                 }),
                 midstream: true,
                 syscall: Syscall::Unknown,
+                cgroup_id: 0,
+                identity: None,
             }),
             Event::Data(DataEvent {
                 ts_ns: 2,

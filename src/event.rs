@@ -215,6 +215,13 @@ pub struct ConnOpen {
     /// The connection existed before the probe saw its setup.
     pub midstream: bool,
     pub syscall: Syscall,
+    /// cgroup v2 id of the task that opened it (0: not known).
+    pub cgroup_id: u64,
+    /// Who opened it (cgroup, container, Pod, executable), filled by user
+    /// space from `cgroup_id` and the process ([`crate::identity`]); None
+    /// where nothing resolved it (synthetic, wire, tests).
+    #[serde(skip)]
+    pub identity: Option<crate::identity::ConnIdentity>,
 }
 
 /// Bytes moved by one data syscall (or one iovec of it).

@@ -68,6 +68,24 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     field!(w, "remote_addr", opt_str, c.remote_addr.as_deref());
     field!(w, "remote_port", opt_int, c.remote_port);
     field!(w, "source", str, c.source.as_str());
+    let i = &*c.ident;
+    field!(w, "cgroup_id", opt_int, i.cgroup_id);
+    field!(w, "cgroup", opt_str, i.cgroup.as_deref());
+    field!(w, "container_id", opt_str, i.container_id.as_deref());
+    field!(
+        w,
+        "container_runtime",
+        opt_str,
+        i.container_runtime.as_deref()
+    );
+    field!(w, "pod_uid", opt_str, i.pod_uid.as_deref());
+    field!(w, "pod_qos", opt_str, i.pod_qos.as_deref());
+    field!(w, "pod_namespace", opt_str, i.pod_namespace.as_deref());
+    field!(w, "pod_name", opt_str, i.pod_name.as_deref());
+    field!(w, "container_name", opt_str, i.container_name.as_deref());
+    field!(w, "workload", opt_str, i.workload.as_deref());
+    field!(w, "node", opt_str, i.node.as_deref());
+    field!(w, "exe", opt_str, c.exe.as_deref());
     if c.tls {
         w.raw(b",\"tls\":true");
     }
@@ -227,6 +245,8 @@ pub(crate) mod tests {
                 remote_addr: Some(Arc::from("::1")),
                 remote_port: Some(50888),
                 source: Source::Ebpf,
+                ident: Default::default(),
+                exe: None,
                 tls: false,
                 tls_library: None,
             },
@@ -255,6 +275,23 @@ pub(crate) mod tests {
     fn same_bytes_as_serde_on_every_field_shape() {
         let t = base();
         check(&t);
+        // the identity fields, all set (one needing escapes)
+        let mut i = base();
+        i.conn.ident = Arc::new(crate::identity::Identity {
+            cgroup_id: Some(u64::MAX),
+            cgroup: Some("/kubepods.slice/a\\x2db.slice".into()),
+            container_id: Some("3f4b".repeat(16).into()),
+            container_runtime: Some("containerd".into()),
+            pod_uid: Some("1b3e5f7a-9c2d-4e6f-8a1b-3c5d7e9f1a2b".into()),
+            pod_qos: Some("Burstable".into()),
+            pod_namespace: Some("shop".into()),
+            pod_name: Some("cart-0".into()),
+            container_name: Some("app\"x".into()),
+            workload: Some("Deployment/cart".into()),
+            node: Some("node-1".into()),
+        });
+        i.conn.exe = Some("/usr/bin/app".into());
+        check(&i);
         // every Option as None, every enum variant, every bool flipped
         let mut n = base();
         n.latency_ns = None;

@@ -11,6 +11,8 @@ pub mod decode;
 pub mod event;
 #[cfg(any(fuzzing, test))]
 pub mod fuzzing;
+pub mod health;
+pub mod identity;
 pub mod jsonline;
 pub mod output;
 pub mod pipeline;

@@ -12,7 +12,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use osprey::bpf::{self, ProbeConfig};
 use osprey::pipeline::{EventsWorker, Pipeline, TrackerWorker, Worker};
-use osprey::sink::JsonlSink;
 use osprey::track::TrackerConfig;
 use osprey::{abi, check, clock, synthetic};
 
@@ -22,6 +21,11 @@ Examples:
   sudo osprey --comm nginx --comm curl        only these processes (kernel-side filter)
   sudo osprey --pid 1234 -o /tmp/txns.jsonl   one process and its descendants, to a file
   sudo osprey --pid 1234 --no-descendants     that process alone
+  sudo osprey --pod shop/cart-0               one Kubernetes Pod (kernel-side filter)
+  sudo osprey --container 3f4b1c2d5e6f        one container, by (a prefix of) its id
+  sudo osprey --cgroup /system.slice/nginx.service
+                                              one cgroup and everything below it
+  sudo osprey | jq 'select(.pod_name) | {pod_namespace, pod_name, container_name, status}'
   sudo osprey | jq 'select(.status >= 500)'   server errors as they happen
   sudo osprey --records events | jq 'select(.kind==\"data\")'
                                               raw syscall events with payloads
@@ -35,6 +39,12 @@ Examples:
   osprey wire capture.pcap | jq .             the same records from a pcap (wire side)
   osprey recon-diff --wire capture.pcap --ebpf probe.jsonl
                                               reconcile the two vantages field by field
+  sudo osprey -o /var/log/osprey.jsonl --rotate-size 100M --rotate-keep 10
+                                              a file for long runs: at most 10 files of 100 MiB
+  sudo osprey --no-output --metrics-addr 127.0.0.1:9464 --metrics-route /api/users/:id
+                                              Prometheus RED metrics at :9464/metrics only
+  sudo osprey --clickhouse http://127.0.0.1:8123 --clickhouse-create --clickhouse-spool /var/spool/osprey
+                                              records on stdout and into ClickHouse (osprey.transactions)
   osprey --synthetic | jq .                   try the output without BPF or root
 
 Stop with Ctrl-C (or SIGTERM, SIGHUP): the probe detaches, drains and prints a summary
@@ -78,6 +88,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Cmd {
     /// Capture (the default when no subcommand is given).
     #[command(after_help = EXAMPLES)]
@@ -147,6 +158,48 @@ struct RunArgs {
     /// keeps the first 15 bytes of a name: longer ones match by those.
     #[arg(short, long = "comm", value_name = "NAME")]
     comms: Vec<String>,
+    /// Trace only processes in this cgroup v2 directory or below it
+    /// (repeatable; OR-ed with --pid/--comm/--container/--pod). A path in
+    /// the hierarchy (/system.slice/nginx.service) or under its mount point
+    /// (/sys/fs/cgroup/unified/...). Filtered in the kernel; cgroups made
+    /// later under it are added as they appear (inotify, within 20 ms; else
+    /// at the next walk, --cgroup-rescan-ms).
+    #[arg(long = "cgroup", value_name = "PATH")]
+    cgroups: Vec<String>,
+    /// Trace only this container (repeatable): its id, or at least 12 hex
+    /// digits of it, as docker/podman/crictl show it; an LXC or
+    /// systemd-nspawn name. Also a container that starts later.
+    #[arg(long = "container", value_name = "ID")]
+    containers: Vec<String>,
+    /// Trace only this Kubernetes Pod (repeatable), NAMESPACE/NAME, found
+    /// through --pods-log-dir. Also a Pod that starts later.
+    #[arg(long = "pod", value_name = "NAMESPACE/NAME")]
+    pods: Vec<String>,
+    /// How often the cgroup filters are recomputed from a walk of the cgroup
+    /// hierarchy (new cgroups are added sooner through inotify; where that
+    /// is unavailable, a new container's first connections within this
+    /// window can be missed).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    cgroup_rescan_ms: u64,
+    /// The cgroup v2 hierarchy (default: found in /proc/self/mountinfo:
+    /// /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts). In a
+    /// container, the host's, mounted read-only.
+    #[arg(long, value_name = "DIR")]
+    cgroup_root: Option<PathBuf>,
+    /// The kubelet's Pod log directory: Pod namespace and name from
+    /// <DIR>/<namespace>_<pod>_<uid>/, container names from the kubelet's
+    /// links in <DIR>/../containers/.
+    #[arg(long, default_value = "/var/log/pods", value_name = "DIR")]
+    pods_log_dir: PathBuf,
+    /// The node name written in records' `node` (default: the host name;
+    /// in a DaemonSet, spec.nodeName through the downward API; also read
+    /// from the environment variable OSPREY_NODE_NAME).
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
+    /// Do not resolve cgroup, container, Pod and executable: those record
+    /// fields stay null (the cgroup filters still work).
+    #[arg(long)]
+    no_identity: bool,
     /// Write records to FILE instead of stdout (created mode 0600; an
     /// existing FILE that is a symbolic link is refused unless --force).
     #[arg(short, long, value_name = "FILE")]
@@ -279,6 +332,8 @@ struct RunArgs {
         allow_negative_numbers = true
     )]
     synthetic_txns: usize,
+    #[command(flatten)]
+    sinks: osprey::sink::cli::SinkArgs,
     /// More logging on stderr (-v: progress counters and libbpf messages, -vv: trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -332,7 +387,38 @@ fn kept_comm(name: &str) -> String {
     out
 }
 
+/// `--cgroup`, `--container`, `--pod` as a selection.
+fn cgroup_selection(
+    a: &RunArgs,
+    root: Option<&std::path::Path>,
+) -> Result<osprey::identity::filter::Selection> {
+    use osprey::identity::filter;
+    let e = |m: String| anyhow::anyhow!(m);
+    Ok(filter::Selection {
+        cgroups: a
+            .cgroups
+            .iter()
+            .map(|c| filter::normalize_cgroup(c, root).map_err(e))
+            .collect::<Result<_>>()?,
+        containers: a
+            .containers
+            .iter()
+            .map(|c| filter::check_container(c).map_err(e))
+            .collect::<Result<_>>()?,
+        pods: a
+            .pods
+            .iter()
+            .map(|p| filter::parse_pod(p).map_err(e))
+            .collect::<Result<_>>()?,
+    })
+}
+
 fn validate(a: &RunArgs) -> Result<()> {
+    a.sinks.validate(a.output.as_deref())?;
+    cgroup_selection(a, None)?;
+    if a.cgroup_rescan_ms == 0 || a.cgroup_rescan_ms > 3_600_000 {
+        bail!("--cgroup-rescan-ms {}: 1 to 3600000", a.cgroup_rescan_ms);
+    }
     if a.capture_bytes as usize > abi::MAX_PAYLOAD {
         bail!(
             "--capture-bytes {}: at most {} (OSPREY_MAX_PAYLOAD)",
@@ -517,13 +603,16 @@ fn run(a: RunArgs) -> Result<()> {
     }
 
     let offset = clock::realtime_offset_ns();
-    let sink = JsonlSink::open(a.output.as_deref(), a.force).with_context(|| {
-        format!(
-            "opening output {}",
-            a.output.as_deref().unwrap_or("-".as_ref()).display()
-        )
-    })?;
+    let health = std::sync::Arc::new(osprey::health::Health::default());
+    let sink = a
+        .sinks
+        .build(a.output.as_deref(), a.force, health.clone())?;
     let records = a.records;
+    if a.sinks.clickhouse.is_some() && records != Records::Transactions {
+        log::warn!(
+            "--clickhouse takes transactions only: with --records {records:?} nothing is inserted"
+        );
+    }
     let redact = if a.no_redact {
         log::warn!("--no-redact: credentials (header values, query parameters, payloads) are written as captured");
         osprey::redact::Redact::off()
@@ -548,7 +637,7 @@ fn run(a: RunArgs) -> Result<()> {
     };
     let workers = a.workers.unwrap_or_else(default_workers);
     log::debug!("{workers} worker threads");
-    let pipeline = Pipeline::start(workers, 1024, make, Box::new(sink));
+    let pipeline = Pipeline::start_with_health(workers, 1024, make, sink, health);
     let started = Instant::now();
 
     let kernel = if a.synthetic {
@@ -561,7 +650,41 @@ fn run(a: RunArgs) -> Result<()> {
         }
         None
     } else {
+        let want_filter = !(a.cgroups.is_empty() && a.containers.is_empty() && a.pods.is_empty());
+        let identity = (want_filter || !a.no_identity).then(|| {
+            osprey::identity::Shared::new(osprey::identity::IdentityConfig {
+                cgroup_root: a.cgroup_root.clone(),
+                pods_log_dir: a.pods_log_dir.clone(),
+                node: a.node_name.clone().or_else(|| {
+                    std::env::var("OSPREY_NODE_NAME")
+                        .ok()
+                        .filter(|n| !n.is_empty())
+                }),
+                ..Default::default()
+            })
+        });
+        let root = identity.as_ref().and_then(|s| s.root.clone());
+        if want_filter && root.is_none() {
+            bail!(
+                "--cgroup/--container/--pod: no cgroup v2 hierarchy found (give --cgroup-root DIR)"
+            );
+        }
+        let cgroup_filter = cgroup_selection(&a, root.as_deref())?;
+        for c in &cgroup_filter.cgroups {
+            if let Some(r) = &root {
+                if !r.join(c.trim_start_matches('/')).is_dir() {
+                    log::warn!(
+                        "--cgroup {c}: no such cgroup (yet) under {}; it is traced if it appears",
+                        r.display()
+                    );
+                }
+            }
+        }
         let cfg = ProbeConfig {
+            identity,
+            resolve_identity: !a.no_identity,
+            cgroup_filter,
+            cgroup_rescan: Duration::from_millis(a.cgroup_rescan_ms),
             pids: a.pids.clone(),
             comms: a.comms.clone(),
             capture_bytes: a.capture_bytes,
@@ -658,8 +781,30 @@ fn run(a: RunArgs) -> Result<()> {
             }
         );
     }
+    // every sink besides the record stream: what it delivered and dropped
+    for r in &summary.sinks {
+        say!("osprey: {r}");
+        if r.sink_dropped > 0 {
+            log::warn!(
+                "sink {}: {} records not delivered (sink_dropped)",
+                r.name,
+                r.sink_dropped
+            );
+        }
+    }
+    if let Some(i) = kernel.as_ref().and_then(|k| k.identity.as_ref()) {
+        say!(
+            "osprey: identity: {} connections looked up, unresolved: {} cgroup ids, {} Pods without namespace/name, {} container names, {} executables; pods dir unreadable {} times{}",
+            i.lookups, i.cgroup_unresolved, i.pod_unresolved, i.container_name_unresolved, i.exe_unresolved, i.pods_dir_errors,
+            if i.filter_cgroups > 0 || i.filter_map_errors > 0 {
+                format!("; cgroup filter: {} cgroups, {} not added (map full)", i.filter_cgroups, i.filter_map_errors)
+            } else {
+                String::new()
+            }
+        );
+    }
     if a.verbose > 0 {
-        let full = serde_json::json!({"kernel": kernel, "pipeline": summary.stats, "workers": summary.workers});
+        let full = serde_json::json!({"kernel": kernel, "pipeline": summary.stats, "workers": summary.workers, "sinks": summary.sinks});
         say!("osprey: summary {full}");
     }
     if let Some(k) = &kernel {
@@ -789,6 +934,21 @@ mod tests {
             &["--ringbuf-size", "4095"],
             &["--ringbuf-size", "12288"],
             &["--workers", "65"],
+            &["--rotate-size", "1M"],
+            &["-o", "-", "--rotate-interval", "1h"],
+            &["-o", "x", "--rotate-size", "100"],
+            &["-o", "x", "--rotate-size", "1M", "--rotate-keep", "0"],
+            &["--no-output"],
+            &["--no-output", "-o", "x", "--metrics-addr", "127.0.0.1:1"],
+            &["--clickhouse", "ftp://x"],
+            &["--clickhouse", "https://x"],
+            &[
+                "--metrics-addr",
+                "127.0.0.1:1",
+                "--metrics-route",
+                "no-slash",
+            ],
+            &["--metrics-addr", "127.0.0.1:1", "--metrics-max-routes", "0"],
             &["--synthetic", "--synthetic-txns", "18446744073709551615"],
             &[
                 "--synthetic",
@@ -819,6 +979,29 @@ mod tests {
                 "40000",
             ],
             &["--comm", "ééééééééé"],
+            &[
+                "-o",
+                "x",
+                "--rotate-size",
+                "100M",
+                "--rotate-interval",
+                "1d",
+                "--rotate-keep",
+                "1",
+            ],
+            &[
+                "--no-output",
+                "--metrics-addr",
+                "127.0.0.1:1",
+                "--metrics-route",
+                "/u/:id/**",
+            ],
+            &[
+                "--clickhouse",
+                "http://u:p@h:8123",
+                "--clickhouse-spool-max",
+                "10M",
+            ],
             &["--capture-max-per-call", "1052672"],
             &["--capture-max-per-call", "0"],
         ] {

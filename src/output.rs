@@ -39,6 +39,10 @@ pub struct EventRecord {
     pub local_port: Option<u16>,
     pub remote_addr: Option<String>,
     pub remote_port: Option<u16>,
+    /// Who opened the connection (null until its OPEN record resolved it).
+    #[serde(flatten)]
+    pub ident: std::sync::Arc<crate::identity::Identity>,
+    pub exe: Option<std::sync::Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub midstream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,7 +82,14 @@ pub fn escape_payload(b: &[u8]) -> String {
 /// addresses so that data and close records carry them too.
 pub struct EventFormatter {
     realtime_offset_ns: i64,
-    conns: HashMap<ConnId, (Role, Option<SockAddrs>)>,
+    conns: HashMap<
+        ConnId,
+        (
+            Role,
+            Option<SockAddrs>,
+            Option<crate::identity::ConnIdentity>,
+        ),
+    >,
     max_conns: usize,
     redact: crate::redact::Redact,
 }
@@ -109,14 +120,15 @@ impl EventFormatter {
             if self.conns.len() >= self.max_conns {
                 self.conns.clear();
             }
-            self.conns.insert(o.conn, (o.role, o.addrs));
+            self.conns
+                .insert(o.conn, (o.role, o.addrs, o.identity.clone()));
         }
         let conn = *ev.conn();
-        let (role, addrs) = self
-            .conns
-            .get(&conn)
-            .copied()
-            .unwrap_or((Role::Unknown, None));
+        let (role, addrs, ident) =
+            self.conns
+                .get(&conn)
+                .cloned()
+                .unwrap_or((Role::Unknown, None, None));
         if let Event::Close(_) = ev {
             self.conns.remove(&conn);
         }
@@ -139,6 +151,11 @@ impl EventFormatter {
             local_port: addrs.map(|a| a.local.port()),
             remote_addr: addrs.map(|a| a.remote.ip().to_string()),
             remote_port: addrs.map(|a| a.remote.port()),
+            ident: ident
+                .as_ref()
+                .map(|i| i.ident.clone())
+                .unwrap_or_else(crate::identity::Identity::empty),
+            exe: ident.and_then(|i| i.exe),
             midstream: None,
             dir: None,
             pos: None,
@@ -210,6 +227,8 @@ mod tests {
             addrs: Some(addrs),
             midstream: false,
             syscall: Syscall::Connect,
+            cgroup_id: 0,
+            identity: None,
         }));
         let d = f.format(&Event::Data(DataEvent {
             ts_ns: 10,

@@ -10,7 +10,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -19,8 +19,9 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::clock::mono_now_ns;
 use crate::event::Event;
+use crate::health::Health;
 use crate::output::Output;
-use crate::sink::Sink;
+use crate::sink::{Sink, SinkReport};
 
 /// Per-shard processing of events into output (events, messages, transactions).
 pub trait Worker: Send {
@@ -41,13 +42,9 @@ pub trait Worker: Send {
     }
 }
 
-#[derive(Default)]
-struct Counters {
-    events: AtomicU64,
-    records: AtomicU64,
-    decode_errors: AtomicU64,
-    write_errors: AtomicU64,
-}
+/// The pipeline's counters live in [`Health`], which the metrics endpoint
+/// reads while the pipeline runs.
+type Counters = Health;
 
 /// Snapshot of the pipeline counters.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -58,12 +55,18 @@ pub struct PipelineStats {
     pub write_errors: u64,
 }
 
+type WriterHandle = JoinHandle<(
+    std::io::Result<()>,
+    Option<crate::sink::SinkLoss>,
+    Vec<SinkReport>,
+)>;
+
 pub struct Pipeline {
     /// `--workers 0`: everything runs in the caller's (the poller's) thread.
     inline: Option<std::sync::Mutex<Inline>>,
     shards: Vec<Sender<Vec<Event>>>,
     workers: Vec<JoinHandle<serde_json::Value>>,
-    writer: Option<JoinHandle<(std::io::Result<()>, Option<crate::sink::SinkLoss>)>>,
+    writer: Option<WriterHandle>,
     counters: Arc<Counters>,
 }
 
@@ -79,7 +82,7 @@ struct Inline {
 impl Inline {
     fn write_out(&mut self, counters: &Counters) {
         for item in self.out.drain(..) {
-            match self.sink.emit(&item) {
+            match self.sink.emit_owned(item) {
                 Ok(()) => {
                     counters.records.fetch_add(1, Ordering::Relaxed);
                 }
@@ -97,6 +100,7 @@ impl Inline {
             self.last_tick = Instant::now();
             self.worker.tick(mono_now_ns(), &mut self.out);
             self.write_out(counters);
+            counters.set_worker(0, self.worker.stats());
         }
         if let Err(e) = self.sink.flush() {
             counters.write_errors.fetch_add(1, Ordering::Relaxed);
@@ -111,6 +115,9 @@ pub struct PipelineSummary {
     pub stats: PipelineStats,
     pub workers: Vec<serde_json::Value>,
     pub sink_error: Option<String>,
+    /// The queued sinks (metrics, ClickHouse): what each delivered and
+    /// dropped.
+    pub sinks: Vec<SinkReport>,
 }
 
 const TICK: Duration = Duration::from_secs(1);
@@ -188,12 +195,27 @@ impl Pipeline {
         n_workers: usize,
         channel_cap: usize,
         make_worker: F,
-        mut sink: Box<dyn Sink>,
+        sink: Box<dyn Sink>,
     ) -> Pipeline
     where
         F: Fn(usize) -> Box<dyn Worker>,
     {
-        let counters = Arc::new(Counters::default());
+        Self::start_with_health(n_workers, channel_cap, make_worker, sink, Arc::default())
+    }
+
+    /// [`Pipeline::start`] counting into `health` (read by the metrics
+    /// endpoint while the pipeline runs).
+    pub fn start_with_health<F>(
+        n_workers: usize,
+        channel_cap: usize,
+        make_worker: F,
+        mut sink: Box<dyn Sink>,
+        health: Arc<Health>,
+    ) -> Pipeline
+    where
+        F: Fn(usize) -> Box<dyn Worker>,
+    {
+        let counters = health;
         if n_workers == 0 {
             let st = Inline {
                 worker: make_worker(0),
@@ -217,11 +239,12 @@ impl Pipeline {
         let writer = thread::Builder::new()
             .name("osprey-writer".into())
             .spawn(
-                move || -> (std::io::Result<()>, Option<crate::sink::SinkLoss>) {
+                move || -> (std::io::Result<()>, Option<crate::sink::SinkLoss>, Vec<SinkReport>) {
                     let mut first_err = None;
                     for batch in out_rx {
-                        for item in &batch {
-                            match sink.emit(item) {
+                        let small = out_rx_is_idle(&batch);
+                        for item in batch {
+                            match sink.emit_owned(item) {
                                 Ok(()) => {
                                     wc.records.fetch_add(1, Ordering::Relaxed);
                                 }
@@ -233,7 +256,7 @@ impl Pipeline {
                                 }
                             }
                         }
-                        if out_rx_is_idle(&batch) {
+                        if small {
                             if let Err(e) = sink.flush() {
                                 wc.write_errors.fetch_add(1, Ordering::Relaxed);
                                 first_err.get_or_insert(e);
@@ -245,7 +268,8 @@ impl Pipeline {
                         Some(e) => Err(e),
                         None => flushed,
                     };
-                    (r, sink.loss())
+                    let reports = sink.reports();
+                    (r, sink.loss(), reports)
                 },
             )
             // no data involved: only a host out of threads or memory fails here
@@ -259,6 +283,7 @@ impl Pipeline {
             shards.push(tx);
             let mut w = make_worker(i);
             let out_tx = out_tx.clone();
+            let health = counters.clone();
             let h = thread::Builder::new()
                 .name(format!("osprey-worker-{i}"))
                 .spawn(move || {
@@ -286,6 +311,7 @@ impl Pipeline {
                         if last_tick.elapsed() >= TICK {
                             last_tick = Instant::now();
                             w.tick(mono_now_ns(), &mut out);
+                            health.set_worker(i, w.stats());
                         }
                         if !out.is_empty() && out_tx.send(std::mem::take(&mut out)).is_err() {
                             break;
@@ -367,6 +393,12 @@ impl Pipeline {
         }
     }
 
+    /// The live counters (for the metrics endpoint; the poller adds the
+    /// kernel's).
+    pub fn health(&self) -> Arc<Health> {
+        self.counters.clone()
+    }
+
     pub fn add_decode_errors(&self, n: u64) {
         self.counters.decode_errors.fetch_add(n, Ordering::Relaxed);
     }
@@ -398,7 +430,8 @@ impl Pipeline {
                 .take()
                 .map(|e| e.to_string())
                 .or(flushed.err().map(|e| e.to_string()));
-            return self.summary(vec![st.worker.stats()], sink_error, st.sink.loss());
+            let reports = st.sink.reports();
+            return self.summary(vec![st.worker.stats()], sink_error, st.sink.loss(), reports);
         }
         self.shards.clear();
         let workers = std::mem::take(&mut self.workers)
@@ -408,13 +441,13 @@ impl Pipeline {
                     .unwrap_or_else(|_| serde_json::json!({"error": "worker panicked"}))
             })
             .collect();
-        let (sink_error, loss) = match self.writer.take().map(|h| h.join()) {
-            Some(Ok((Ok(()), loss))) => (None, loss),
-            None => (None, None),
-            Some(Ok((Err(e), loss))) => (Some(e.to_string()), loss),
-            Some(Err(_)) => (Some("writer thread panicked".into()), None),
+        let (sink_error, loss, reports) = match self.writer.take().map(|h| h.join()) {
+            Some(Ok((Ok(()), loss, r))) => (None, loss, r),
+            None => (None, None, Vec::new()),
+            Some(Ok((Err(e), loss, r))) => (Some(e.to_string()), loss, r),
+            Some(Err(_)) => (Some("writer thread panicked".into()), None, Vec::new()),
         };
-        self.summary(workers, sink_error, loss)
+        self.summary(workers, sink_error, loss, reports)
     }
 
     /// After a write error `records` counts the records that reached the
@@ -424,6 +457,7 @@ impl Pipeline {
         workers: Vec<serde_json::Value>,
         sink_error: Option<String>,
         loss: Option<crate::sink::SinkLoss>,
+        sinks: Vec<SinkReport>,
     ) -> PipelineSummary {
         let mut stats = self.stats();
         let sink_error = match (sink_error, loss) {
@@ -440,6 +474,7 @@ impl Pipeline {
             stats,
             workers,
             sink_error,
+            sinks,
         }
     }
 }

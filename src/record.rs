@@ -213,6 +213,13 @@ pub struct ConnFields {
     /// the probe's).
     #[serde(default)]
     pub source: Source,
+    /// cgroup, container, Pod and node of the process that opened the
+    /// connection (`crate::identity`; all null for wire records).
+    #[serde(flatten)]
+    pub ident: Arc<crate::identity::Identity>,
+    /// Its executable (null for wire records and when not readable).
+    #[serde(default)]
+    pub exe: Option<Arc<str>>,
     /// The bytes were TLS plaintext, captured at the TLS library (uprobes);
     /// written only when true.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -588,7 +595,7 @@ mod tests {
 
     #[test]
     fn field_order_protocol_and_connection_block() {
-        const CONN: [&str; 10] = [
+        const CONN: [&str; 22] = [
             "pid",
             "tid",
             "comm",
@@ -599,6 +606,18 @@ mod tests {
             "remote_addr",
             "remote_port",
             "source",
+            "cgroup_id",
+            "cgroup",
+            "container_id",
+            "container_runtime",
+            "pod_uid",
+            "pod_qos",
+            "pod_namespace",
+            "pod_name",
+            "container_name",
+            "workload",
+            "node",
+            "exe",
         ];
         let t = Record::Transaction(Box::new(base())).to_json_line();
         let m = Record::Message(Box::new(msg())).to_json_line();

@@ -113,6 +113,8 @@ impl Synthetic {
                     (_, Role::Client) => Syscall::Connect,
                     _ => Syscall::Accept4,
                 },
+                cgroup_id: 0,
+                identity: None,
             }));
         }
         let mut pos = [0u64; 2]; // client→server, server→client stream offsets

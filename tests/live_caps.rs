@@ -144,3 +144,79 @@ fn missing_capabilities_are_named() {
     }
     wait_unloaded(before, "no programs loaded after the refused starts");
 }
+
+/// deploy/kubernetes/capabilities.txt as `setpriv` wants them
+/// ("+bpf,+perfmon,..."): the DaemonSet's capabilities (tests/deploy.rs
+/// checks the manifest lists exactly these).
+fn daemonset_caps() -> Vec<String> {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/kubernetes/capabilities.txt"
+    ))
+    .unwrap()
+    .lines()
+    .map(str::trim)
+    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    .map(|c| format!("+{}", c.to_ascii_lowercase()))
+    .collect()
+}
+
+/// As nobody with `caps`, one curl → python transaction (both run as
+/// root): the records of both ends.
+fn identity_as_nobody(name: &str, caps: &[String]) -> Vec<serde_json::Value> {
+    let dir = nobody_dir(name);
+    let out = dir.join("out.jsonl");
+    let mut cmd = setpriv(&caps.join(","));
+    cmd.args([BIN, "-v", "-o"])
+        .arg(&out)
+        .args(hooks_args())
+        .args(["--comm", "curl", "--comm", "python3"]);
+    let probe = Osprey::start_cmd(cmd, Some(out));
+    // the site gets a directory of its own (tmpdir(name) would empty ours)
+    curl_python(&format!("{name}-site"), &probe);
+    let (status, recs, err) = probe.stop();
+    assert!(status.success(), "{err}");
+    assert_captured(&recs);
+    let _ = std::fs::remove_dir_all(dir);
+    recs
+}
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn non_root_with_the_daemonset_capabilities_resolves_identity() {
+    require_root();
+    let caps = daemonset_caps();
+    assert_eq!(
+        caps,
+        ["+bpf", "+perfmon", "+dac_read_search", "+sys_ptrace"]
+    );
+    let recs = identity_as_nobody("caps-ds", &caps);
+    for comm in ["curl", "python3"] {
+        let t = txns(&recs, comm)[0];
+        // root's processes: their executables and cgroups
+        assert!(
+            t["exe"]
+                .as_str()
+                .is_some_and(|e| e.contains(comm.trim_end_matches('3'))),
+            "{t}"
+        );
+        assert!(
+            t["cgroup"].as_str().is_some_and(|c| c.starts_with('/')),
+            "{t}"
+        );
+        assert!(t["cgroup_id"].is_u64(), "{t}");
+    }
+    // without CAP_SYS_PTRACE the capture works but root's executables are
+    // unreadable: null, never guessed (why the DaemonSet has it)
+    let fewer: Vec<String> = caps
+        .iter()
+        .filter(|c| *c != "+sys_ptrace")
+        .cloned()
+        .collect();
+    let recs = identity_as_nobody("caps-noptrace", &fewer);
+    for comm in ["curl", "python3"] {
+        let t = txns(&recs, comm)[0];
+        assert!(t["exe"].is_null(), "{t}");
+        assert!(t["cgroup"].is_string(), "{t}");
+    }
+}

@@ -343,7 +343,9 @@ fn documented_jq_recipes_work() {
             "slowest",
             "per-process",
             "errors",
-            "incomplete"
+            "incomplete",
+            "per-pod-errors",
+            "slowest-per-container"
         ]
     );
     for (name, jq) in &r {
@@ -406,6 +408,66 @@ fn documented_jq_recipes_work() {
                     })
                     .collect();
                 assert_eq!(got, want);
+            }
+            "per-pod-errors" | "slowest-per-container" => {
+                // synthetic records have no Pods: nothing
+                assert_eq!(got, vec![serde_json::json!([])], "{name}");
+                // two Pods, one container each, and records of no Pod
+                let mut lines: Vec<Value> = input
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+                let ids = ["a".repeat(64), "b".repeat(64)];
+                for (i, l) in lines.iter_mut().enumerate() {
+                    if i % 3 == 2 {
+                        continue;
+                    }
+                    let k = i % 3;
+                    l["pod_namespace"] = Value::from("shop");
+                    l["pod_name"] = Value::from(["cart-0", "web-1"][k]);
+                    l["container_id"] = Value::from(ids[k].clone());
+                    l["container_name"] = Value::from(["app", "nginx"][k]);
+                }
+                lines[0]["status"] = Value::from(503);
+                lines[1]["no_response"] = Value::Bool(true);
+                let fed: String = lines.iter().map(|v| format!("{v}\n")).collect();
+                let got = run_recipe(jq, &fed);
+                let of = |k: usize| -> Vec<&Value> {
+                    lines
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 3 == k)
+                        .map(|(_, l)| l)
+                        .collect()
+                };
+                if name == "per-pod-errors" {
+                    let want: Vec<Value> = (0..2)
+                        .map(|k| {
+                            let rs = of(k);
+                            let errors = rs
+                                .iter()
+                                .filter(|r| r["no_response"] == true || r["status"].as_u64().is_some_and(|s| s >= 500))
+                                .count();
+                            assert_eq!(errors, 1);
+                            serde_json::json!({"pod": format!("shop/{}", ["cart-0", "web-1"][k]), "requests": rs.len(),
+                                "errors": errors, "error_rate": errors as f64 / rs.len() as f64})
+                        })
+                        .collect();
+                    assert_eq!(got, vec![Value::Array(want)]);
+                } else {
+                    let got = got[0].as_array().unwrap();
+                    assert_eq!(got.len(), 2, "{got:?}");
+                    for (k, g) in got.iter().enumerate() {
+                        let max = of(k)
+                            .iter()
+                            .filter_map(|r| r["latency_ns"].as_u64())
+                            .max()
+                            .unwrap();
+                        assert_eq!(g["container"], ids[k][..12]);
+                        assert_eq!(g["container_name"], ["app", "nginx"][k]);
+                        assert_eq!(g["latency_ms"].as_f64().unwrap(), max as f64 / 1e6);
+                    }
+                }
             }
             other => panic!("recipe {other} has no expectation"),
         }

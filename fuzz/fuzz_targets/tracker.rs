@@ -65,6 +65,8 @@ fuzz_target!(|data: &[u8]| {
                     addrs: None,
                     midstream: b & 4 != 0,
                     syscall: Syscall::Connect,
+                    cgroup_id: 0,
+                    identity: None,
                 }),
                 &mut out,
             ),

@@ -199,6 +199,7 @@ fn write_config(c: &mut skel::types::osprey_config, cfg: &ProbeConfig, cpus: usi
     c.self_tgid = std::process::id();
     c.filter_pids = u8::from(!cfg.pids.is_empty());
     c.filter_comms = u8::from(!cfg.comms.is_empty());
+    c.filter_cgroups = u8::from(!cfg.cgroup_filter.is_empty());
     // short allowlists are compared in line; longer ones go to the maps
     if cfg.pids.len() <= abi::INLINE_FILTER {
         c.n_inline_pids = cfg.pids.len() as u32;

@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{Link, MapCore, MapFlags, Object, RingBufferBuilder};
@@ -53,13 +53,23 @@ pub fn poll(
     let conns = map(obj, "conns")?;
     let mut decode_errors = 0u64;
     let mut enrich = Enricher::new(fallback);
+    // who opened each connection: resolved once per OPEN record, here,
+    // before the hand-off (the process is most likely still there)
+    let mut resolver = cfg
+        .identity
+        .as_ref()
+        .filter(|_| cfg.resolve_identity)
+        .map(|s| crate::identity::Resolver::new(s.clone()));
     let batch = RefCell::new(pipeline.batcher());
     let mut rbb = RingBufferBuilder::new();
     rbb.add(&events, |data: &[u8]| {
         let res = decode::decode_each(data, |ev, payload| {
-            if let Some(ev) = enrich.event(ev, |key| {
+            if let Some(mut ev) = enrich.event(ev, |key| {
                 let _ = conns.delete(key);
             }) {
+                if let (Event::Open(o), Some(r)) = (&mut ev, resolver.as_mut()) {
+                    o.identity = Some(r.resolve(o.cgroup_id, o.proc.tgid, o.conn.proc_start_ns));
+                }
                 batch.borrow_mut().push_parts(ev, payload)
             }
         });
@@ -76,6 +86,8 @@ pub fn poll(
         .build()
         .context("setting up the ring buffer reader (epoll on the events map)")?;
     let mut last_progress = Instant::now();
+    let mut last_health = Instant::now();
+    let health = pipeline.health();
     while !stop.load(Ordering::Relaxed) {
         if !pipeline.healthy() {
             log::info!("output closed or failing: stopping");
@@ -89,6 +101,11 @@ pub fn poll(
         // records written with BPF_RB_NO_WAKEUP wait for us here
         rb.consume().ok();
         batch.borrow_mut().flush();
+        // the kernel's counters for the metrics endpoint, once a second
+        if last_health.elapsed() >= Duration::from_secs(1) {
+            last_health = Instant::now();
+            health.set_kernel(loader::read_counters(bss));
+        }
         if let Some(t) = tls.as_mut() {
             t.tick(obj, tls_execs.as_ref());
         }
@@ -259,6 +276,8 @@ pub fn seed_existing_connections(
                 addrs: Some(e.addrs),
                 midstream: true,
                 syscall: Syscall::Unknown,
+                cgroup_id: 0,
+                identity: None,
             }));
         }
     }

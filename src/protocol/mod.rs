@@ -223,6 +223,8 @@ pub struct ConnInfo {
     pub role: Role,
     pub addrs: Option<SockAddrs>,
     pub proc: ProcInfo,
+    /// Who opened it (all null until an OPEN record says).
+    pub ident: crate::identity::ConnIdentity,
     /// The records come from TLS plaintext captured at this library.
     pub tls: Option<TlsLibrary>,
     labels: Option<Labels>,
@@ -244,6 +246,10 @@ impl ConnInfo {
             role,
             addrs,
             proc,
+            ident: crate::identity::ConnIdentity {
+                ident: crate::identity::Identity::empty(),
+                exe: None,
+            },
             tls: None,
             labels: None,
         }
@@ -292,6 +298,12 @@ impl ConnInfo {
             remote_addr: l.remote_addr,
             remote_port,
             source,
+            ident: if ebpf {
+                self.ident.ident.clone()
+            } else {
+                crate::identity::Identity::empty()
+            },
+            exe: if ebpf { self.ident.exe.clone() } else { None },
             tls: self.tls.is_some(),
             tls_library: self.tls.map(TlsLibrary::as_str),
         }

@@ -58,6 +58,8 @@ fn rec(
         remote_addr: Some(Arc::from(r.ip().to_string())),
         remote_port: Some(r.port()),
         source: if wire { Source::Wire } else { Source::Ebpf },
+        ident: Default::default(),
+        exe: None,
         tls: false,
         tls_library: None,
     };

@@ -281,11 +281,17 @@ impl Tracker {
             if c.info.addrs.is_none() {
                 c.info.set_addrs(o.addrs);
             }
+            if let Some(i) = &o.identity {
+                c.info.ident = i.clone();
+            }
             c.last_ts = c.last_ts.max(o.ts_ns);
             return;
         }
         self.make_room(out);
-        let info = ConnInfo::new(o.conn, o.role, o.addrs, o.proc.clone());
+        let mut info = ConnInfo::new(o.conn, o.role, o.addrs, o.proc.clone());
+        if let Some(i) = &o.identity {
+            info.ident = i.clone();
+        }
         let mut c = Conn::new(info, !o.midstream);
         c.last_ts = o.ts_ns;
         self.conns.insert(o.conn, Box::new(c));

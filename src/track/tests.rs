@@ -45,6 +45,8 @@ fn open(conn: ConnId, role: Role, ts: u64) -> Event {
         } else {
             Syscall::Connect
         },
+        cgroup_id: 0,
+        identity: None,
     })
 }
 

@@ -227,6 +227,8 @@ impl Reassembler {
             } else {
                 Syscall::Unknown
             },
+            cgroup_id: 0,
+            identity: None,
         }));
         let k = key_of(client, server);
         self.closed.remove(&k);

@@ -59,6 +59,8 @@ impl Script {
             }),
             midstream,
             syscall: Syscall::Connect,
+            cgroup_id: 0,
+            identity: None,
         }));
         s
     }

@@ -1,58 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! Output sinks. The writer thread owns one `Sink`; JSON lines first.
+//! The JSON-lines sink: stdout, a file, or rotating files (`rotate.rs`).
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
+use super::{Sink, SinkLoss};
 use crate::output::Output;
 use crate::record::Record;
-
-/// Where records go. Implementations must not write anything but records.
-pub trait Sink: Send {
-    fn emit(&mut self, item: &Output) -> io::Result<()>;
-    fn flush(&mut self) -> io::Result<()>;
-    /// After a write error: what reached the output and what did not.
-    fn loss(&self) -> Option<SinkLoss> {
-        None
-    }
-}
-
-/// What a failed output holds (see [`JsonlSink`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SinkLoss {
-    /// Records written whole before the first write error.
-    pub written: u64,
-    /// Records handed to the sink that are not in the output.
-    pub lost: u64,
-    /// Bytes of a record the error cut, left at the end of the output
-    /// (0 when none was cut, or the cut part was removed from the file).
-    pub cut_bytes: u64,
-    /// A cut record's bytes were removed (the file truncated to its last
-    /// whole line).
-    pub cut_removed: bool,
-}
-
-impl std::fmt::Display for SinkLoss {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} records written whole, {} records not written",
-            self.written, self.lost
-        )?;
-        if self.cut_removed {
-            write!(f, "; the record the error cut was removed from the file")
-        } else if self.cut_bytes > 0 {
-            write!(
-                f,
-                "; the output ends with {} bytes of a cut record (no newline)",
-                self.cut_bytes
-            )
-        } else {
-            Ok(())
-        }
-    }
-}
 
 /// One JSON object per line. Lines are built straight in the output
 /// buffer, which goes to the writer once it holds `BUF` bytes (or on flush).
@@ -277,21 +232,6 @@ impl<W: Write + Send> Sink for JsonlSink<W> {
     }
     fn loss(&self) -> Option<SinkLoss> {
         self.failed.clone()
-    }
-}
-
-/// Collects records in memory (tests).
-#[derive(Default)]
-pub struct VecSink(pub std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-impl Sink for VecSink {
-    fn emit(&mut self, item: &Output) -> io::Result<()> {
-        let s = serde_json::to_string(item).map_err(io::Error::other)?;
-        self.0.lock().unwrap().push(s);
-        Ok(())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -1,0 +1,708 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Prometheus RED metrics (`--metrics-addr`): a request counter and a
+//! duration histogram per label set, made from the transactions as they
+//! are built, plus Osprey's own health; served in the text exposition
+//! format by `server.rs`. `route.rs` makes paths into bounded labels.
+//!
+//! Labels: `protocol`, `role`, `method` (the standard methods, else
+//! `OTHER`), `status_class` (`2xx` … `5xx`, `none` without a response),
+//! `status` (gRPC status codes once records carry them, else empty),
+//! `comm`, `container`, `pod_namespace`, `pod` (empty until records carry
+//! the identity fields), `peer` (the server's `address:port` seen from a
+//! client; the client's address alone seen from a server: its port is
+//! ephemeral and would make a series per connection) and `route`.
+//! Series are capped ([`DEFAULT_MAX_SERIES`]); observations past the cap
+//! are counted, not kept.
+
+pub mod route;
+pub mod server;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use crate::health::Health;
+use crate::output::Output;
+use crate::record::{Record, Transaction};
+
+pub use route::Router;
+
+/// Histogram bucket bounds in seconds: 50 µs to 10 s.
+pub const BUCKETS: [f64; 17] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
+];
+const BUCKET_TEXT: [&str; 17] = [
+    "5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+    "0.1", "0.25", "0.5", "1", "2.5", "5", "10",
+];
+
+/// Default cap on label sets (series per metric).
+pub const DEFAULT_MAX_SERIES: usize = 10_000;
+
+const LABEL_NAMES: [&str; 11] = [
+    "protocol",
+    "role",
+    "method",
+    "status_class",
+    "status",
+    "comm",
+    "container",
+    "pod_namespace",
+    "pod",
+    "peer",
+    "route",
+];
+
+/// A label set, kept as cheap shared values (the records' per-connection
+/// strings are `Arc`s); made into text only when scraped.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Key {
+    protocol: &'static str,
+    role: &'static str,
+    method: &'static str,
+    status_class: &'static str,
+    status: Option<u32>,
+    comm: Option<Arc<str>>,
+    identity: [Option<Arc<str>>; 3],
+    peer_addr: Option<Arc<str>>,
+    /// None for a server's peer (the client's ephemeral port).
+    peer_port: Option<u16>,
+    route: Option<Arc<str>>,
+}
+
+type Labels = [String; 11];
+
+impl Key {
+    fn labels(&self) -> Labels {
+        let s = |o: &Option<Arc<str>>| o.as_deref().unwrap_or("").to_string();
+        let peer = match (&self.peer_addr, self.peer_port) {
+            (Some(a), Some(p)) if a.contains(':') => format!("[{a}]:{p}"),
+            (Some(a), Some(p)) => format!("{a}:{p}"),
+            (Some(a), None) => a.to_string(),
+            _ => String::new(),
+        };
+        [
+            self.protocol.to_string(),
+            self.role.to_string(),
+            self.method.to_string(),
+            self.status_class.to_string(),
+            self.status.map_or_else(String::new, |c| c.to_string()),
+            s(&self.comm),
+            s(&self.identity[0]),
+            s(&self.identity[1]),
+            s(&self.identity[2]),
+            peer,
+            s(&self.route),
+        ]
+    }
+}
+
+#[derive(Default, Clone)]
+struct Series {
+    requests: u64,
+    /// Per bucket (not cumulative; summed when written).
+    buckets: [u64; 17],
+    /// Observations above the last bound.
+    over: u64,
+    sum: f64,
+    observed: u64,
+}
+
+/// Everything the metrics endpoint serves from records.
+pub struct Registry {
+    series: HashMap<Key, Series>,
+    max_series: usize,
+    router: Router,
+    /// Transactions not counted because the series cap was reached.
+    pub series_overflow: u64,
+    pub transactions: u64,
+    /// Records by `gap_cause` name.
+    gaps: HashMap<&'static str, u64>,
+}
+
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+fn status_class(s: Option<u16>) -> &'static str {
+    match s {
+        None => "none",
+        Some(100..=199) => "1xx",
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        Some(_) => "other",
+    }
+}
+
+/// The connection's container and Pod (`crate::identity`): container id,
+/// Pod namespace, Pod name; empty labels when unresolved.
+fn identity(t: &Transaction) -> [Option<Arc<str>>; 3] {
+    let i = &t.conn.ident;
+    [
+        i.container_id.clone(),
+        i.pod_namespace.clone(),
+        i.pod_name.clone(),
+    ]
+}
+
+/// The gRPC status of a record, when it has one.
+fn grpc_status(_t: &Transaction) -> Option<u32> {
+    None
+}
+
+fn role_name(r: crate::event::Role) -> &'static str {
+    match r {
+        crate::event::Role::Client => "client",
+        crate::event::Role::Server => "server",
+        _ => "unknown",
+    }
+}
+
+impl Registry {
+    pub fn new(router: Router, max_series: usize) -> Self {
+        Registry {
+            series: HashMap::new(),
+            max_series,
+            router,
+            series_overflow: 0,
+            transactions: 0,
+            gaps: HashMap::new(),
+        }
+    }
+
+    fn key(&mut self, t: &Transaction) -> Key {
+        let method = match t.method.as_deref() {
+            Some(m) => METHODS.iter().find(|k| **k == m).map_or("OTHER", |k| k),
+            None => "",
+        };
+        let role = t.conn.role;
+        Key {
+            protocol: t.protocol,
+            role: role_name(role),
+            method,
+            status_class: status_class(t.status),
+            status: grpc_status(t),
+            comm: t.conn.comm.clone(),
+            identity: identity(t),
+            peer_addr: t.conn.remote_addr.clone(),
+            peer_port: if role == crate::event::Role::Server {
+                None
+            } else {
+                t.conn.remote_port
+            },
+            route: self.router.route_arc(t.path.as_deref()),
+        }
+    }
+
+    pub fn observe(&mut self, t: &Transaction) {
+        self.transactions += 1;
+        for n in t.gap_cause.names() {
+            *self.gaps.entry(n).or_default() += 1;
+        }
+        let l = self.key(t);
+        let full = self.series.len() >= self.max_series;
+        let s = match self.series.get_mut(&l) {
+            Some(s) => s,
+            None if full => {
+                self.series_overflow += 1;
+                return;
+            }
+            None => self.series.entry(l).or_default(),
+        };
+        s.requests += 1;
+        if let Some(ns) = t.latency_ns {
+            let secs = ns as f64 / 1e9;
+            match BUCKETS.iter().position(|b| secs <= *b) {
+                Some(i) => s.buckets[i] += 1,
+                None => s.over += 1,
+            }
+            s.sum += secs;
+            s.observed += 1;
+        }
+    }
+
+    pub fn series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// The RED metrics in the text exposition format.
+    pub fn render(&self, out: &mut String) {
+        let mut keys: Vec<&Key> = self.series.keys().collect();
+        keys.sort();
+        let labels: Vec<Labels> = keys.iter().map(|k| k.labels()).collect();
+        header(
+            out,
+            "osprey_requests_total",
+            "counter",
+            "Transactions seen (requests, with or without a response).",
+        );
+        for (k, l) in keys.iter().zip(&labels) {
+            sample(
+                out,
+                "osprey_requests_total",
+                l,
+                None,
+                self.series[*k].requests as f64,
+            );
+        }
+        header(
+            out,
+            "osprey_request_duration_seconds",
+            "histogram",
+            "Request first byte to response last byte, transactions with a response.",
+        );
+        for (k, l) in keys.iter().zip(&labels) {
+            let s = &self.series[*k];
+            let mut cum = 0;
+            for (i, le) in BUCKET_TEXT.iter().enumerate() {
+                cum += s.buckets[i];
+                sample(
+                    out,
+                    "osprey_request_duration_seconds_bucket",
+                    l,
+                    Some(le),
+                    cum as f64,
+                );
+            }
+            sample(
+                out,
+                "osprey_request_duration_seconds_bucket",
+                l,
+                Some("+Inf"),
+                (cum + s.over) as f64,
+            );
+            sample(out, "osprey_request_duration_seconds_sum", l, None, s.sum);
+            sample(
+                out,
+                "osprey_request_duration_seconds_count",
+                l,
+                None,
+                s.observed as f64,
+            );
+        }
+        simple(
+            out,
+            "osprey_metrics_series",
+            "gauge",
+            "Label sets kept for the request metrics.",
+            self.series.len() as f64,
+        );
+        simple(
+            out,
+            "osprey_metrics_series_overflow_total",
+            "counter",
+            "Transactions not counted in the request metrics: the label-set cap was reached.",
+            self.series_overflow as f64,
+        );
+        simple(
+            out,
+            "osprey_metrics_routes",
+            "gauge",
+            "Distinct route labels (capped).",
+            self.router.distinct() as f64,
+        );
+        simple(
+            out,
+            "osprey_metrics_route_overflow_total",
+            "counter",
+            "Transactions whose route was past the cap (route=\"__overflow__\").",
+            self.router.overflowed as f64,
+        );
+        header(
+            out,
+            "osprey_records_with_gap_total",
+            "counter",
+            "Transactions with gap: true, by cause (docs/output.md, gap_cause).",
+        );
+        for (_, n) in crate::record::GapCauses::NAMES {
+            let v = self.gaps.get(n).copied().unwrap_or(0);
+            let _ = writeln!(out, "osprey_records_with_gap_total{{cause=\"{n}\"}} {v}");
+        }
+    }
+}
+
+fn header(out: &mut String, name: &str, ty: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+    let _ = writeln!(out, "# TYPE {name} {ty}");
+}
+
+fn simple(out: &mut String, name: &str, ty: &str, help: &str, v: f64) {
+    header(out, name, ty, help);
+    let _ = writeln!(out, "{name} {}", num(v));
+}
+
+fn escape_help(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// A label value per the exposition format: `\`, `"` and newline escaped.
+pub fn escape_label(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn sample(out: &mut String, name: &str, l: &Labels, le: Option<&str>, v: f64) {
+    out.push_str(name);
+    out.push('{');
+    for (i, (n, val)) in LABEL_NAMES.iter().zip(l.iter()).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{n}=\"{}\"", escape_label(val));
+    }
+    if let Some(le) = le {
+        let _ = write!(out, ",le=\"{le}\"");
+    }
+    out.push_str("} ");
+    out.push_str(&num(v));
+    out.push('\n');
+}
+
+/// Osprey's own health, in the text exposition format.
+pub fn render_health(h: &Health, out: &mut String) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let k = h.kernel();
+    let kv = |f: fn(&crate::bpf::KernelCounters) -> u64| k.as_ref().map_or(0, f) as f64;
+    simple(
+        out,
+        "osprey_kernel_events_total",
+        "counter",
+        "Records the BPF programs wrote to the ring buffer.",
+        kv(|k| k.events),
+    );
+    simple(
+        out,
+        "osprey_ringbuf_drops_total",
+        "counter",
+        "Records lost because the ring buffer was full.",
+        kv(|k| k.ringbuf_drops),
+    );
+    simple(
+        out,
+        "osprey_ringbuf_drop_bytes_total",
+        "counter",
+        "Payload bytes of the records lost to a full ring buffer.",
+        kv(|k| k.ringbuf_drop_bytes),
+    );
+    simple(
+        out,
+        "osprey_scratch_busy_total",
+        "counter",
+        "Records lost because every scratch slot of a CPU was busy.",
+        kv(|k| k.scratch_busy),
+    );
+    simple(
+        out,
+        "osprey_events_total",
+        "counter",
+        "Events decoded and handed to the workers.",
+        h.events.load(Relaxed) as f64,
+    );
+    simple(
+        out,
+        "osprey_records_total",
+        "counter",
+        "Records written to the record stream.",
+        h.records.load(Relaxed) as f64,
+    );
+    simple(
+        out,
+        "osprey_decode_errors_total",
+        "counter",
+        "Ring-buffer records that did not decode.",
+        h.decode_errors.load(Relaxed) as f64,
+    );
+    simple(
+        out,
+        "osprey_write_errors_total",
+        "counter",
+        "Records the record stream failed to write.",
+        h.write_errors.load(Relaxed) as f64,
+    );
+    simple(
+        out,
+        "osprey_gaps_total",
+        "counter",
+        "Gaps (missing bytes) met by the parsers.",
+        h.worker_sum("gaps") as f64,
+    );
+    simple(
+        out,
+        "osprey_parser_panics_total",
+        "counter",
+        "Parser panics caught (the connection's state dropped).",
+        h.worker_sum("parser_panics") as f64,
+    );
+    simple(
+        out,
+        "osprey_tracked_connections",
+        "gauge",
+        "Connections tracked now.",
+        h.worker_sum("conns_active") as f64,
+    );
+    simple(
+        out,
+        "osprey_connections_total",
+        "counter",
+        "Connections seen.",
+        h.worker_sum("conns_seen") as f64,
+    );
+    simple(
+        out,
+        "osprey_connections_evicted_total",
+        "counter",
+        "Connections evicted at the table's cap.",
+        h.worker_sum("conns_evicted") as f64,
+    );
+    let (rss, cpu) = crate::health::process_usage();
+    simple(
+        out,
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory size in bytes.",
+        rss as f64,
+    );
+    simple(
+        out,
+        "process_cpu_seconds_total",
+        "counter",
+        "Total user and system CPU time spent in seconds.",
+        cpu,
+    );
+}
+
+/// The metrics sink: observes every transaction into the shared registry.
+pub struct MetricsSink {
+    reg: Arc<Mutex<Registry>>,
+    observed: u64,
+}
+
+impl MetricsSink {
+    pub fn new(reg: Arc<Mutex<Registry>>) -> Self {
+        MetricsSink { reg, observed: 0 }
+    }
+}
+
+impl super::Sink for MetricsSink {
+    fn emit(&mut self, item: &Output) -> io::Result<()> {
+        if let Output::Record(Record::Transaction(t)) = item {
+            if let Ok(mut r) = self.reg.lock() {
+                r.observe(t);
+                self.observed += 1;
+            }
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn counts(&self) -> Option<super::SinkCounts> {
+        Some(super::SinkCounts {
+            written: self.observed,
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(path: &str, status: Option<u16>, latency_ns: Option<u64>) -> Transaction {
+        let mut t = crate::jsonline::tests::base();
+        t.path = Some(path.into());
+        t.status = status;
+        t.latency_ns = latency_ns;
+        t
+    }
+
+    /// Parse the exposition text back: (name, labels, value) per sample;
+    /// checks the line grammar on the way.
+    pub(crate) fn parse(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+        let mut out = Vec::new();
+        for l in text.lines() {
+            if l.starts_with('#') {
+                let p: Vec<&str> = l.splitn(4, ' ').collect();
+                assert!(p[1] == "HELP" || p[1] == "TYPE", "{l}");
+                continue;
+            }
+            let (name, rest) = match l.find('{') {
+                Some(i) => (&l[..i], &l[i..]),
+                None => l.split_at(l.find(' ').unwrap()),
+            };
+            assert!(
+                name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'),
+                "{l}"
+            );
+            let mut labels = Vec::new();
+            let mut r = rest;
+            if let Some(body) = r.strip_prefix('{') {
+                let mut s = body;
+                loop {
+                    if let Some(x) = s.strip_prefix('}') {
+                        r = x;
+                        break;
+                    }
+                    let eq = s.find("=\"").unwrap();
+                    let k = s[..eq].to_string();
+                    s = &s[eq + 2..];
+                    let mut v = String::new();
+                    let mut chars = s.char_indices();
+                    let end = loop {
+                        let (i, c) = chars.next().expect("unterminated value");
+                        match c {
+                            '\\' => match chars.next().unwrap().1 {
+                                'n' => v.push('\n'),
+                                c => v.push(c),
+                            },
+                            '"' => break i,
+                            c => v.push(c),
+                        }
+                    };
+                    labels.push((k, v));
+                    s = &s[end + 1..];
+                    s = s.strip_prefix(',').unwrap_or(s);
+                }
+            }
+            let v: f64 = match r.trim() {
+                "+Inf" => f64::INFINITY,
+                x => x.parse().unwrap_or_else(|_| panic!("value in {l}")),
+            };
+            out.push((name.to_string(), labels, v));
+        }
+        out
+    }
+
+    #[test]
+    fn counts_and_histograms_add_up() {
+        let mut r = Registry::new(Router::new(&[], 100).unwrap(), 100);
+        r.observe(&txn("/users/1", Some(200), Some(30_000)));
+        r.observe(&txn("/users/2", Some(200), Some(2_000_000)));
+        r.observe(&txn("/users/3", Some(503), Some(20_000_000_000)));
+        r.observe(&txn("/users/4", None, None));
+        let mut s = String::new();
+        r.render(&mut s);
+        let samples = parse(&s);
+        let get = |name: &str, class: &str, le: Option<&str>| {
+            samples
+                .iter()
+                .find(|(n, l, _)| {
+                    n == name
+                        && l.iter().any(|(k, v)| k == "status_class" && v == class)
+                        && le.is_none_or(|le| l.iter().any(|(k, v)| k == "le" && v == le))
+                })
+                .map(|x| x.2)
+        };
+        assert_eq!(get("osprey_requests_total", "2xx", None), Some(2.0));
+        assert_eq!(get("osprey_requests_total", "none", None), Some(1.0));
+        assert_eq!(
+            get(
+                "osprey_request_duration_seconds_bucket",
+                "2xx",
+                Some("5e-05")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            get(
+                "osprey_request_duration_seconds_bucket",
+                "2xx",
+                Some("0.0025")
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            get("osprey_request_duration_seconds_bucket", "5xx", Some("10")),
+            Some(0.0)
+        );
+        assert_eq!(
+            get(
+                "osprey_request_duration_seconds_bucket",
+                "5xx",
+                Some("+Inf")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            get("osprey_request_duration_seconds_count", "none", None),
+            Some(0.0)
+        );
+        let sum = get("osprey_request_duration_seconds_sum", "2xx", None).unwrap();
+        assert!((sum - 0.00203).abs() < 1e-9, "{sum}");
+        assert!(samples.iter().any(|(n, l, _)| n == "osprey_requests_total"
+            && l.contains(&("route".into(), "/users/{num}".into()))));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut r = Registry::new(Router::new(&[], 100).unwrap(), 100);
+        let mut t = txn("/a\"b\\c\nd", Some(200), Some(1));
+        t.method = Some("BREW".into());
+        t.conn.comm = Some("we\"ird\\".into());
+        r.observe(&t);
+        let mut s = String::new();
+        r.render(&mut s);
+        let samples = parse(&s);
+        let (_, l, _) = samples
+            .iter()
+            .find(|x| x.0 == "osprey_requests_total")
+            .unwrap();
+        let get = |k: &str| l.iter().find(|x| x.0 == k).unwrap().1.clone();
+        assert_eq!(get("route"), "/a\"b\\c\nd");
+        assert_eq!(get("comm"), "we\"ird\\");
+        assert_eq!(get("method"), "OTHER");
+    }
+
+    #[test]
+    fn the_series_cap_holds() {
+        let mut r = Registry::new(Router::new(&[], 1000).unwrap(), 5);
+        for i in 0..50 {
+            r.observe(&txn(&format!("/p{i}"), Some(200), Some(1)));
+        }
+        assert_eq!((r.series(), r.series_overflow, r.transactions), (5, 45, 50));
+    }
+
+    #[test]
+    fn health_renders_without_a_kernel() {
+        let h = Health::default();
+        h.set_worker(
+            1,
+            serde_json::json!({"conns_active": 3, "parser_panics": 1}),
+        );
+        let mut s = String::new();
+        render_health(&h, &mut s);
+        let samples = parse(&s);
+        let v = |n: &str| samples.iter().find(|x| x.0 == n).unwrap().2;
+        assert_eq!(v("osprey_tracked_connections"), 3.0);
+        assert_eq!(v("osprey_parser_panics_total"), 1.0);
+        assert!(v("process_resident_memory_bytes") > 0.0);
+    }
+}
