@@ -73,10 +73,13 @@ struct osprey_config {
 	/* appended (issue 20) */
 	__u8  filter_cgroups;    /* allowlist by cgroup v2 id active (0/1) */
 	__u8  _pad3[7];
+	/* appended (bpf_loop) */
+	__u8  has_bpf_loop;         /* the kernel has bpf_loop() (5.17+; loader probe) */
+	__u8  _pad4[7];
 	/* TLS plaintext capture (bpf/tls_hooks.bpf.h) on (0/1): off, the data
 	 * hooks skip their look for a TLS call in flight */
 	__u32 tls;
-	__u32 _pad4;
+	__u32 _pad5;
 };
 
 const volatile struct osprey_config cfg = {

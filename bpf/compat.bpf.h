@@ -15,6 +15,8 @@
  *   tcp_sock_from_fd(), read_addrs(), sock_seq()
  *   stash_wanted()        should the enter of a data syscall stash at all
  *   setup_sock_ok()       may connect()/accept() start tracking this fd
+ *   cont_loop(), cont_loop_max()  the further-records loop: bpf_loop()
+ *                         where the kernel has it (cfg.has_bpf_loop)
  *   SYSCALL_NR(), NR_*    syscall number register and numbers (socket
  *                         hooks; arguments come from libbpf's
  *                         PT_REGS_PARMn_SYSCALL)
@@ -299,6 +301,31 @@ static __always_inline bool sock_seq(__u64 sk, __u8 dir, __u32 *seq)
 }
 
 #endif /* OSPREY_NO_BTF */
+
+/* ==== helpers by kernel version ==========================================
+ * A loop over further records (records.bpf.h, emit_more()): bpf_loop()
+ * (5.17+; the loader probes it, cfg.has_bpf_loop) calls the callback up to
+ * OSPREY_MAX_CONT times and the verifier checks its body once; without it
+ * the loop is unrolled by the verifier per iteration in every program that
+ * copies a buffer, so it is bounded to OSPREY_CONT_NO_LOOP (the loader
+ * clamps cfg.capture_max_per_call to match).  cfg is constant to the
+ * verifier: the branch the kernel cannot run is never checked (a 5.15
+ * kernel does not see the bpf_loop() call it does not know). */
+static __always_inline __u32 cont_loop_max(void)
+{
+	return cfg.has_bpf_loop ? OSPREY_MAX_CONT : OSPREY_CONT_NO_LOOP;
+}
+
+static __always_inline void cont_loop(long (*cb)(__u64, void *), void *ctx)
+{
+	if (cfg.has_bpf_loop) {
+		bpf_loop(OSPREY_MAX_CONT, cb, ctx, 0);
+		return;
+	}
+	for (__u32 i = 0; i < OSPREY_CONT_NO_LOOP; i++)
+		if (cb(i, ctx))
+			break;
+}
 
 /* ==== architectures ======================================================
  * The socket hooks find the data syscall behind a socket operation from the

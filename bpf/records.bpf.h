@@ -158,57 +158,90 @@ static __always_inline __s64 copy_payload(struct scratch_slot *slot, __s64 off, 
 	return n;
 }
 
-/* Further DATA records (OSPREY_F_CONT) of one plain-buffer syscall that
- * moved `len` bytes at `ubuf`, its stream position `pos`: from offset
- * `from` (what the first record copied) up to cfg.capture_max_per_call
- * bytes in all, OSPREY_MAX_PAYLOAD per record; the last record also counts
- * the bytes past that (orig_len > cap_len), so the records cover the
- * syscall's bytes exactly once.  The slot's header is the first record's.
- * The kernel parses nothing: these are the buffer's next bytes, whatever
- * they hold (a long head, pipelined requests, chunk-size lines). */
-static __always_inline void emit_more(struct scratch_slot *slot, __u64 ubuf, __u64 pos, __u64 len, __u64 from)
+/* One further DATA record (OSPREY_F_CONT) of a plain-buffer syscall: the
+ * body of emit_more()'s loop, `i` its iteration (the callback of
+ * bpf_loop() where the kernel has it: verified once, not per iteration;
+ * see cont_loop() in compat.bpf.h).  1: the last record is out. */
+struct cont_ctx {
+	struct scratch_slot *slot;
+	__u64 ubuf;
+	__u64 pos;
+	__u64 len;
+	__u64 end;
+	__u64 last;   /* the loop's last iteration */
+};
+
+static long cont_one(__u64 i, void *data)
 {
-	struct osprey_data_event *e = &slot->ev;
+	struct cont_ctx *x = data;
+	struct scratch_slot *slot = x->slot;
+	struct osprey_data_event *e;
 	/* the offset lives in the map value (see emit_data's `fill`): the
 	 * verifier does not carry its exact range from one record to the
 	 * next */
-	volatile __u64 *at = &slot->cont_at;
-	__u64 end = cfg.capture_max_per_call;
+	volatile __u64 *at;
+	__u64 o, len = x->len, end = x->end;
+	__s64 n, c = 0;
+	__u64 moved;
 
-	if (end > len)
-		end = len;
-	*at = from;
-	e->hdr.flags = OSPREY_F_CONT;
-	for (int i = 0; i < OSPREY_MAX_CONT; i++) {
-		__u64 o = *at;
-		__s64 n, c = 0;
-		__u64 moved;
+	if (!slot)
+		return 1;
+	e = &slot->ev;
+	at = &slot->cont_at;
+	o = *at;
+	if (o >= len)
+		return 1;
+	n = o < end ? (__s64)(end - o) : 0;
+	if (n > OSPREY_MAX_PAYLOAD)
+		n = OSPREY_MAX_PAYLOAD;
+	if (n > 0)
+		c = copy_payload(slot, 0, n, x->ubuf + o);
+	if (c < 0)
+		c = 0;
+	if (c > OSPREY_MAX_PAYLOAD)
+		c = OSPREY_MAX_PAYLOAD;
+	moved = c;
+	/* the last record: the copy ends here (budget, fault, or the
+	 * loop's bound) -- it counts the rest of the syscall's bytes */
+	if (o + c >= end || c < n || i >= x->last)
+		moved = len - o;
+	e->pos = x->pos + o;
+	e->orig_len = moved;
+	e->cap_len = c;
+	if (moved > (__u64)c)
+		count(OSPREY_CNT_TRUNC_BYTES, moved - c);
+	count(OSPREY_CNT_CONT_RECORDS, 1);
+	submit(e, OSPREY_DATA_HDR_SIZE + c, c, false);
+	*at = o + moved;
+	return o + moved >= len ? 1 : 0;
+}
 
-		if (o >= len)
-			break;
-		n = o < end ? (__s64)(end - o) : 0;
-		if (n > OSPREY_MAX_PAYLOAD)
-			n = OSPREY_MAX_PAYLOAD;
-		if (n > 0)
-			c = copy_payload(slot, 0, n, ubuf + o);
-		if (c < 0)
-			c = 0;
-		if (c > OSPREY_MAX_PAYLOAD)
-			c = OSPREY_MAX_PAYLOAD;
-		moved = c;
-		/* the last record: the copy ends here (budget, fault, or the
-		 * loop's bound) -- it counts the rest of the syscall's bytes */
-		if (o + c >= end || c < n || i == OSPREY_MAX_CONT - 1)
-			moved = len - o;
-		e->pos = pos + o;
-		e->orig_len = moved;
-		e->cap_len = c;
-		if (moved > (__u64)c)
-			count(OSPREY_CNT_TRUNC_BYTES, moved - c);
-		count(OSPREY_CNT_CONT_RECORDS, 1);
-		submit(e, OSPREY_DATA_HDR_SIZE + c, c, false);
-		*at = o + moved;
-	}
+/* Further DATA records (OSPREY_F_CONT) of one plain-buffer syscall that
+ * moved `len` bytes at `ubuf`, its stream position `pos`: from offset
+ * `from` (what the first record copied) up to cfg.capture_max_per_call
+ * bytes in all, OSPREY_MAX_PAYLOAD per record, at most cont_loop_max()
+ * records (OSPREY_MAX_CONT; fewer on kernels without bpf_loop); the last
+ * record also counts the bytes past that (orig_len > cap_len), so the
+ * records cover the syscall's bytes exactly once.  The slot's header is
+ * the first record's.  The kernel parses nothing: these are the buffer's
+ * next bytes, whatever they hold (a long head, pipelined requests,
+ * chunk-size lines). */
+static __always_inline void emit_more(struct scratch_slot *slot, __u64 ubuf, __u64 pos, __u64 len, __u64 from)
+{
+	struct cont_ctx x = {
+		.slot = slot,
+		.ubuf = ubuf,
+		.pos = pos,
+		.len = len,
+		.end = cfg.capture_max_per_call,
+		.last = cont_loop_max() - 1,
+	};
+
+	if (x.end > len)
+		x.end = len;
+	slot->cont_at = from;
+	slot->ev.hdr.flags = OSPREY_F_CONT;
+	cont_loop(cont_one, &x);
 }
 
 /* One DATA record for the `len` bytes (the syscall's return value) moved at

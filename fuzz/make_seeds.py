@@ -194,8 +194,54 @@ def recon_jsonl():
           + head(probe("any_nginx.probe.jsonl"), 5) + b"not json\n{\"type\":\"http_message\"}\n")
 
 
+def pcap_streams(name, server_port):
+    """The two byte streams of the one TCP connection in a loopback pcap
+    (Ethernet link type, in order, no retransmissions): (to the server, from it)."""
+    with open(os.path.join(RECON, name), "rb") as f:
+        b = f.read()
+    at, out = 24, [b"", b""]
+    while at + 16 <= len(b):
+        incl = struct.unpack_from("<I", b, at + 8)[0]
+        pkt = b[at + 16:at + 16 + incl]
+        at += 16 + incl
+        ip = pkt[14:]
+        if len(ip) < 20 or ip[9] != 6:
+            continue
+        tcp = ip[(ip[0] & 15) * 4:struct.unpack_from(">H", ip, 2)[0]]
+        dport = struct.unpack_from(">H", tcp, 2)[0]
+        out[0 if dport == server_port else 1] += tcp[(tcp[12] >> 4) * 4:]
+    return out
+
+
+def http2_frames():
+    PRI = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+    def seed(name, sel, c2s, s2c):
+        if c2s.startswith(PRI):
+            c2s = c2s[len(PRI):]
+        write("http2_frames", name, bytes([sel]) + struct.pack(">H", len(c2s)) + c2s + s2c)
+
+    q, r = pcap_streams("lo_grpc.pcap", 50552)
+    seed("lo_grpc", 0, q, r)
+    seed("lo_grpc-server-side", 2, q, r)
+    seed("lo_grpc-capped-lossy", 0x80 | 0x20 | 0x18, q[:1500], r[:1500])
+    q, r = pcap_streams("lo_h2c.pcap", pcap_port("lo_h2c.pcap"))
+    seed("lo_h2c", 0, q, r)
+    seed("lo_h2c-midstream", 4 | 0x40, q, r)
+
+
+def pcap_port(name):
+    """The server port of a loopback pcap: the destination of its first packet."""
+    with open(os.path.join(RECON, name), "rb") as f:
+        b = f.read()
+    pkt = b[40:]
+    ip = pkt[14:]
+    tcp = ip[(ip[0] & 15) * 4:]
+    return struct.unpack_from(">H", tcp, 2)[0]
+
+
 if __name__ == "__main__":
-    for f in (http_parser, tracker, tcp_reassembly, ringbuf_records, wire_capture, recon_jsonl):
+    for f in (http_parser, tracker, tcp_reassembly, ringbuf_records, wire_capture, recon_jsonl, http2_frames):
         f()
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(CORPUS) for f in fs)
     print(f"make_seeds: {CORPUS}: {total} bytes", file=sys.stderr)

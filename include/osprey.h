@@ -23,6 +23,9 @@
  * of them (`capture_max_per_call`, default OSPREY_DEFAULT_CAPTURE_MAX, is
  * clamped to capture_bytes + OSPREY_MAX_CONT * OSPREY_MAX_PAYLOAD). */
 #define OSPREY_MAX_CONT             64
+/* ... and at most this many on kernels without bpf_loop() (before 5.17):
+ * there the verifier walks the loop once per iteration in every program. */
+#define OSPREY_CONT_NO_LOOP         4
 #define OSPREY_DEFAULT_CAPTURE_MAX  262144
 /* iovecs gathered per readv/writev/sendmsg/recvmsg into its one DATA
  * record; bytes past them are counted in orig_len but not captured. */

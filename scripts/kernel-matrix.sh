@@ -514,6 +514,14 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "- **notes**: the guest's failure reason (first error lines of osprey's stderr), and"
         echo "  which hook set the default run attached."
         echo
+        echo "Kernels 5.15 and 5.16 have no \`bpf_loop()\` helper (5.17+): there the"
+        echo "further records of one large read or write (\`--capture-max-per-call\`) are at"
+        echo "most 4 instead of 64, so at most \`--capture-bytes\` + 64 KiB of one syscall is"
+        echo "copied (the loader lowers the option and warns; the rest is counted, \`gap_cause\`"
+        echo "\`capture_cap\`). No Debian suite in this matrix ships such a kernel; that path"
+        echo "is tested on newer kernels with \`OSPREY_NO_BPF_LOOP=1\`, which makes the loader"
+        echo "act as if the helper were missing."
+        echo
         echo "Kernel packages:"
         echo
         for r in "${ROWS[@]}"; do [ -n "${R_SRC[$r]:-}" ] && echo "- $r: ${R_SRC[$r]}"; done

@@ -14,7 +14,8 @@ PKGS=(
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
   prometheus            # tests/live_sinks.rs: a Prometheus scraping Osprey, promtool
   clickhouse-server     # tests/live_sinks.rs: the ClickHouse sink against 18.16
-  tshark                # the wire reference in tests/live_exact.rs, live_framing.rs; tests/live_tls.rs decrypts with it (the oracle)
+  tshark                # the wire reference in tests/live_exact.rs and live_framing.rs, the HTTP/2 oracle in live_grpc.rs; tests/live_tls.rs decrypts with it
+  python3-pip           # grpcio for tests/live_grpc.rs
   libssl-dev binutils   # tests/live_tls.rs: a server linked statically with libssl.a, stripped
   python3-yaml          # tests/deploy.rs reads the DaemonSet manifest
 )
@@ -35,6 +36,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tests/live_grpc.rs: Python gRPC peers (grpcio), installed once
+if ! python3 -c 'import grpc' >/dev/null 2>&1; then
+  echo "setup.sh: installing grpcio (pip)" >&2
+  python3 -m pip install -q grpcio || python3 -m pip install -q --break-system-packages grpcio
 fi
 
 # tests/deploy.rs parses YAML with the python3 on PATH (which may not be

@@ -11,6 +11,8 @@ pub const MAX_PAYLOAD: usize = 16384;
 pub const DEFAULT_CAPTURE: usize = 4096;
 /// Further records (`F_CONT`) one plain-buffer syscall may give.
 pub const MAX_CONT: usize = 64;
+/// ... at most this many on kernels without bpf_loop() (before 5.17).
+pub const CONT_NO_LOOP: usize = 4;
 /// Default bytes copied of one plain-buffer syscall, all its records.
 pub const DEFAULT_CAPTURE_MAX: usize = 256 * 1024;
 /// iovecs inspected per vectored syscall.
@@ -277,7 +279,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let h = header_constants(HEADER);
-        let pairs: [(&str, i64); 35] = [
+        let pairs: [(&str, i64); 36] = [
             ("OSPREY_MAX_PAYLOAD", MAX_PAYLOAD as i64),
             ("OSPREY_DEFAULT_CAPTURE", DEFAULT_CAPTURE as i64),
             ("OSPREY_MAX_IOV", MAX_IOV as i64),
@@ -308,6 +310,7 @@ mod tests {
             ("OSPREY_F_SEGMENTS", F_SEGMENTS as i64),
             ("OSPREY_F_CONT", F_CONT as i64),
             ("OSPREY_MAX_CONT", MAX_CONT as i64),
+            ("OSPREY_CONT_NO_LOOP", CONT_NO_LOOP as i64),
             ("OSPREY_MAX_CHILD_PIDS", MAX_CHILD_PIDS as i64),
             ("OSPREY_CNT_RB_DROPS", CNT_RB_DROPS as i64),
             ("OSPREY_CNT__MAX", COUNTER_NAMES.len() as i64),

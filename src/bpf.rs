@@ -500,6 +500,7 @@ mod tests {
             offset_of!(a, follow_children),
             offset_of!(b, follow_children)
         );
+        assert_eq!(offset_of!(a, has_bpf_loop), offset_of!(b, has_bpf_loop));
         // .rodata holds the config and nothing else, in both objects
         assert_eq!(size_of::<skel::types::rodata>(), size_of::<a>());
         assert_eq!(size_of::<skel_nobtf::types::rodata>(), size_of::<b>());

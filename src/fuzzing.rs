@@ -14,7 +14,9 @@
 //!   reassembler → the tracker;
 //! * [`ringbuf_records`]: ring-buffer records as the kernel would hand them
 //!   over → the decoder → the tracker;
-//! * [`recon_jsonl`]: two JSONL inputs → `osprey recon-diff`'s engine.
+//! * [`recon_jsonl`]: two JSONL inputs → `osprey recon-diff`'s engine;
+//! * [`http2_frames`]: HTTP/2 frames and HPACK blocks → the framer, the
+//!   HPACK decoder, and an h2c connection through the tracker (gRPC too).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -311,6 +313,139 @@ pub fn recon_jsonl(data: &[u8]) -> usize {
     (s.wire_records + s.ebpf_records) as usize
 }
 
+/// HTTP/2 and HPACK on arbitrary bytes. Layout: a selector byte, a
+/// 16-bit big-endian length L, then L bytes the client sends after its
+/// preface and the rest the server sends; the selector picks the chunk
+/// size events are cut into, capture caps, a lost range and the role.
+/// Also: every byte string as one HPACK block (both start modes, a table
+/// limit), and the framer directly. Returns records + frames + fields.
+pub fn http2_frames(data: &[u8]) -> usize {
+    use crate::event::{CloseEvent, ConnOpen, DataEvent, ProcInfo, Role, SockAddrs, Syscall};
+    use crate::protocol::http1::Parse;
+    use crate::protocol::http2::{frame, hpack};
+    let Some((&sel, rest)) = data.split_first() else {
+        return 0;
+    };
+    let (split, body) = match rest {
+        [a, b, body @ ..] => (u16::from_be_bytes([*a, *b]) as usize, body),
+        _ => (0, rest),
+    };
+    let split = split.min(body.len());
+    let mut n = 0;
+    // HPACK alone: a bounded table, fields bounded by the list cap
+    for known in [false, true] {
+        let mut d = hpack::Decoder::new(known);
+        if sel & 0x40 != 0 {
+            d.set_limit(sel as u32 * 16);
+        }
+        for blk in [body, &body[split..]] {
+            if let Ok(b) = d.decode(blk, 4096) {
+                n += b.fields.len();
+                let size: usize = b.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+                assert!(size <= 4096 + 64 * 1024, "header list past its cap");
+            }
+            assert!(d.known().1 <= hpack::MAX_TABLE, "table past its cap");
+        }
+    }
+    // the framer alone, a byte at a time against whole
+    let mut f = frame::Framer::new(sel & 1 == 0, frame::DEFAULT_MAX_FRAME, 8192);
+    let mut buf = if sel & 1 == 0 {
+        frame::PREFACE.to_vec()
+    } else {
+        Vec::new()
+    };
+    buf.extend_from_slice(body);
+    let mut at = 0;
+    let mut steps = 0;
+    while at < buf.len() && steps < 4 * buf.len() + 16 {
+        steps += 1;
+        match f.next(&buf[at..]) {
+            Parse::Complete(_, k) => at += k,
+            Parse::NeedMore => break,
+            Parse::Invalid(_) => {
+                f.reset();
+                at += 1;
+            }
+        }
+    }
+    n += steps;
+    // through the tracker: an h2c connection, client side or server side
+    let role = if sel & 2 == 0 { Role::Client } else { Role::Server };
+    let (c2s, s2c) = (&body[..split], &body[split..]);
+    let mut client = frame::PREFACE.to_vec();
+    client.extend_from_slice(c2s);
+    let conn = ConnId {
+        tgid: 7,
+        proc_start_ns: 1,
+        fd: 5,
+        gen: 1,
+    };
+    let proc_ = ProcInfo {
+        tgid: 7,
+        tid: 7,
+        comm: "grpc".into(),
+    };
+    let mut ev = vec![Event::Open(ConnOpen {
+        ts_ns: 1,
+        conn,
+        proc: proc_.clone(),
+        role,
+        addrs: Some(SockAddrs {
+            local: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000),
+            remote: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50051),
+        }),
+        midstream: sel & 4 != 0,
+        syscall: Syscall::Connect,
+        cgroup_id: 0,
+        identity: None,
+    })];
+    let chunk = 1 + (sel >> 3 & 7) as usize * 13;
+    let cap = if sel & 0x80 != 0 { 16 } else { usize::MAX };
+    let (out_dir, in_dir) = match role {
+        Role::Server => (Direction::Ingress, Direction::Egress),
+        _ => (Direction::Egress, Direction::Ingress),
+    };
+    let mut pos = [0u64; 2];
+    let mut ts = 1;
+    let (mut i, mut j) = (0, 0);
+    // alternate the two directions, chunk by chunk; one chunk is lost
+    // when the selector says so
+    while i < client.len() || j < s2c.len() {
+        for (bytes, k, d) in [(&client, &mut i, out_dir), (&s2c.to_vec(), &mut j, in_dir)] {
+            if *k >= bytes.len() {
+                continue;
+            }
+            let end = (*k + chunk).min(bytes.len());
+            let b = &bytes[*k..end];
+            ts += 1000;
+            let lost = sel & 0x20 != 0 && *k > 0 && *k / chunk == 3;
+            if !lost {
+                ev.push(Event::Data(DataEvent {
+                    ts_ns: ts,
+                    start_ns: 0,
+                    conn,
+                    proc: proc_.clone(),
+                    dir: d,
+                    pos: pos[d.index()],
+                    orig_len: b.len() as u32,
+                    payload: b[..b.len().min(cap)].to_vec(),
+                    syscall: Syscall::Write,
+                }));
+            }
+            pos[d.index()] += b.len() as u64;
+            *k = end;
+        }
+    }
+    ev.push(Event::Close(CloseEvent {
+        ts_ns: ts + 1000,
+        conn,
+        proc: proc_,
+        tx_bytes: pos[0],
+        rx_bytes: pos[1],
+    }));
+    n + track(small_tracker(TrackerConfig::default()), &ev)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,8 +502,19 @@ mod tests {
     }
 
     #[test]
+    fn http2_frames_corpus() {
+        corpus("http2_frames", http2_frames);
+    }
+
+    #[test]
     fn empty_and_tiny_inputs() {
-        for f in [wire_capture, tcp_reassembly, ringbuf_records, recon_jsonl] {
+        for f in [
+            wire_capture,
+            tcp_reassembly,
+            ringbuf_records,
+            recon_jsonl,
+            http2_frames,
+        ] {
             assert_eq!(f(b""), 0);
             f(b"\0");
             f(&[0xff; 9]);

@@ -117,6 +117,15 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
         field!(w, "rst_error", opt_str, h.rst_error.as_deref());
         field!(w, "goaway_error", opt_str, h.goaway_error.as_deref());
         field!(w, "headers_unknown", int, h.headers_unknown);
+        if let Some(g) = &h.grpc {
+            field!(w, "grpc_service", opt_str, g.service.as_deref());
+            field!(w, "grpc_method", opt_str, g.method.as_deref());
+            field!(w, "grpc_status", opt_int, g.status);
+            field!(w, "grpc_message", opt_str, g.message.as_deref());
+            field!(w, "grpc_req_messages", int, g.req_messages);
+            field!(w, "grpc_resp_messages", int, g.resp_messages);
+            field!(w, "grpc_compressed", bool, g.compressed);
+        }
     }
     if let Some(h) = &t.req_headers {
         w.raw(b",\"req_headers\":");
@@ -357,9 +366,28 @@ pub(crate) mod tests {
             rst_error: Some("CANCEL".into()),
             goaway_error: Some("0x\"1".into()),
             headers_unknown: 3,
+            grpc: None,
         });
         check(&n);
         n.h2 = Some(crate::record::Http2Fields::default());
+        check(&n);
+        // a gRPC record: its fields, with and without values
+        n.protocol = crate::record::GRPC;
+        n.h2 = Some(crate::record::Http2Fields {
+            stream_id: 3,
+            grpc: Some(crate::record::GrpcFields {
+                service: Some("pkg.Svc".into()),
+                method: Some("M\"x".into()),
+                status: Some(u32::MAX),
+                message: Some("é\n".into()),
+                req_messages: 1,
+                resp_messages: u32::MAX,
+                compressed: true,
+            }),
+            ..Default::default()
+        });
+        check(&n);
+        n.h2.as_mut().unwrap().grpc = Some(Default::default());
         check(&n);
         // TLS plaintext
         n.conn.tls = true;

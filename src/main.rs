@@ -246,8 +246,9 @@ struct RunArgs {
     /// long heads, pipelined requests and chunk-size lines deep in a large
     /// read or write are seen (bytes past this are counted, not copied;
     /// readv/writev/recvmsg/sendmsg iovecs are captured as before). At
-    /// most --capture-bytes + 64 x 16384; --capture-bytes or less: no
-    /// further records.
+    /// most --capture-bytes + 64 x 16384 (4 x 16384 on kernels before
+    /// 5.17, which lack bpf_loop); --capture-bytes or less: no further
+    /// records.
     #[arg(long, default_value_t = abi::DEFAULT_CAPTURE_MAX as u32, value_name = "BYTES", allow_negative_numbers = true)]
     capture_max_per_call: u32,
     /// Sent writev/sendmsg iovecs after the first: captured whole up to this

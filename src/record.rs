@@ -26,6 +26,8 @@ pub const MSG_TYPE: &str = "http_message";
 pub const HTTP1: &str = "http1";
 /// `"protocol"` of HTTP/2 records.
 pub const HTTP2: &str = "http2";
+/// `"protocol"` of gRPC records (HTTP/2 streams with a gRPC content type).
+pub const GRPC: &str = "grpc";
 /// The `http_version` values HTTP/1.x records carry (the tracker's
 /// `version_str`), for reading records back into `&'static str`.
 pub const HTTP1_VERSIONS: [&str; 11] = [
@@ -287,8 +289,8 @@ pub struct Transaction {
     /// when true.
     #[serde(default, skip_serializing_if = "is_false")]
     pub incomplete: bool,
-    /// HTTP/2 records only (absent from HTTP/1.x lines; not read back).
-    #[serde(flatten, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    /// HTTP/2 and gRPC records only (absent from HTTP/1.x lines).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub h2: Option<Http2Fields>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub req_headers: Option<Vec<(String, String)>>,
@@ -297,7 +299,7 @@ pub struct Transaction {
 }
 
 /// The fields only an HTTP/2 transaction has (one per stream).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Http2Fields {
     pub stream_id: u32,
     /// `:scheme`.
@@ -311,6 +313,34 @@ pub struct Http2Fields {
     /// Header fields absent because they referenced HPACK dynamic-table
     /// entries from before Osprey joined the connection (never guessed).
     pub headers_unknown: u32,
+    /// gRPC records only.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcFields>,
+}
+
+/// The fields only a gRPC transaction (one RPC, one HTTP/2 stream) has.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrpcFields {
+    /// `:path`'s `package.Service`.
+    #[serde(rename = "grpc_service")]
+    pub service: Option<String>,
+    /// `:path`'s method.
+    #[serde(rename = "grpc_method")]
+    pub method: Option<String>,
+    /// `grpc-status` of the trailers (or a trailers-only response).
+    #[serde(rename = "grpc_status")]
+    pub status: Option<u32>,
+    /// `grpc-message`, percent-decoded.
+    #[serde(rename = "grpc_message")]
+    pub message: Option<String>,
+    /// Messages (5-byte length prefixes) each way.
+    #[serde(rename = "grpc_req_messages")]
+    pub req_messages: u32,
+    #[serde(rename = "grpc_resp_messages")]
+    pub resp_messages: u32,
+    /// A message had its compressed flag set.
+    #[serde(rename = "grpc_compressed")]
+    pub compressed: bool,
 }
 
 /// Which kind of message a [`MsgRecord`] describes.
@@ -423,8 +453,11 @@ pub fn read_json_line(line: &[u8]) -> Result<ReadLine, serde_json::Error> {
     if kind != Some(TXN_TYPE) && kind != Some(MSG_TYPE) {
         return Ok(ReadLine::OtherType);
     }
+    // HTTP/2 and gRPC transactions read back (recon-diff pairs them per
+    // stream); messages are HTTP/1.x only
     match head.protocol.as_deref() {
         None | Some(HTTP1) => {}
+        Some(HTTP2 | GRPC) if kind == Some(TXN_TYPE) => {}
         Some(p) => return Ok(ReadLine::OtherProtocol(p.to_string())),
     }
     let (kind, r) = if kind == Some(TXN_TYPE) {
@@ -471,7 +504,11 @@ fn msg_type<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
 }
 
 fn protocol<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
-    one_of(&Cow::<str>::deserialize(d)?, &[HTTP1], "protocol")
+    one_of(
+        &Cow::<str>::deserialize(d)?,
+        &[HTTP1, HTTP2, GRPC],
+        "protocol",
+    )
 }
 
 fn http_version<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
@@ -490,7 +527,10 @@ fn opt_tls_library<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static st
 
 fn opt_http_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
     Option::<Cow<str>>::deserialize(d)?
-        .map(|s| one_of(&s, &HTTP1_VERSIONS, "http_version"))
+        .map(|s| match &*s {
+            "2" => Ok("2"),
+            s => one_of(s, &HTTP1_VERSIONS, "http_version"),
+        })
         .transpose()
 }
 
@@ -716,7 +756,11 @@ mod tests {
             Ok(ReadLine::OtherType)
         ));
         assert!(
-            matches!(r(r#"{"type":"http_transaction","protocol":"http2"}"#),
+            matches!(r(r#"{"type":"http_transaction","protocol":"http3"}"#),
+            Ok(ReadLine::OtherProtocol(p)) if p == "http3")
+        );
+        assert!(
+            matches!(r(r#"{"type":"http_message","protocol":"http2"}"#),
             Ok(ReadLine::OtherProtocol(p)) if p == "http2")
         );
         assert!(matches!(

@@ -125,7 +125,7 @@ fn records_match_the_schema() {
     }
     assert_eq!(n, 40);
     // HTTP/2's fields: from `osprey wire` on a real h2c capture
-    for line in wire_h2c().lines() {
+    for line in wire_h2c().lines().chain(wire("lo_grpc.pcap").lines()) {
         let v: Value = serde_json::from_str(line).unwrap();
         seen.extend(v.as_object().unwrap().keys().cloned());
     }
@@ -248,10 +248,56 @@ fn wire_records_match_the_schema() {
 /// `osprey wire` on a loopback capture of curl and nghttp against nginx
 /// speaking h2c (GET 200, GET 404, a POST with a 300-byte body).
 fn wire_h2c() -> String {
-    let pcap = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/recon/lo_h2c.pcap");
-    let out = Command::new(BIN).args(["wire", pcap]).output().unwrap();
+    wire("lo_h2c.pcap")
+}
+
+/// `osprey wire` on a committed capture in tests/recon/.
+fn wire(pcap: &str) -> String {
+    let pcap = format!("{}/tests/recon/{pcap}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(BIN).args(["wire", &pcap]).output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// gRPC records (Python grpcio client and server on loopback, the calls
+/// of tests/grpc/peer.py) validate, with their own fields.
+#[test]
+fn grpc_records_match_the_schema() {
+    let s = schema();
+    let text = wire("lo_grpc.pcap");
+    let mut got = Vec::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        validate(&v, &s, "$").unwrap_or_else(|e| panic!("{e}\n{line}"));
+        assert_eq!(v["protocol"], "grpc", "{line}");
+        assert_eq!(v["grpc_service"], "osprey.test.Echo", "{line}");
+        assert_eq!(v["gap"], false, "{line}");
+        got.push((
+            v["stream_id"].as_u64().unwrap(),
+            v["grpc_method"].as_str().unwrap().to_string(),
+            v["grpc_status"].as_u64(),
+            v["grpc_req_messages"].as_u64().unwrap(),
+            v["grpc_resp_messages"].as_u64().unwrap(),
+            v["grpc_compressed"].as_bool().unwrap(),
+        ));
+        if v["grpc_method"] == "Fail" {
+            assert_eq!(v["grpc_message"], "no such user: café");
+        }
+    }
+    let want = [
+        (1, "Unary", Some(0), 1, 1, false),
+        (3, "Fail", Some(5), 1, 0, false),
+        (5, "ServerStream", Some(0), 1, 5, false),
+        (7, "ClientStream", Some(0), 3, 1, false),
+        (9, "Bidi", Some(0), 4, 4, false),
+        (11, "Slow", Some(4), 1, 0, false),
+        (13, "Unary", Some(0), 1, 1, true),
+    ];
+    let want: Vec<_> = want
+        .iter()
+        .map(|&(id, m, st, q, r, c)| (id, m.to_string(), st, q, r, c))
+        .collect();
+    assert_eq!(got, want);
 }
 
 /// HTTP/2 records validate too, with their own fields.

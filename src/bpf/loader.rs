@@ -195,7 +195,12 @@ fn explain_load_error(e: &libbpf_rs::Error, verbose: bool) -> anyhow::Error {
 // ---- the steps ------------------------------------------------------------
 
 /// The run's settings into the object's `cfg` (.rodata).
-fn write_config(c: &mut skel::types::osprey_config, cfg: &ProbeConfig, cpus: usize) -> Result<()> {
+fn write_config(
+    c: &mut skel::types::osprey_config,
+    cfg: &ProbeConfig,
+    cpus: usize,
+    has_bpf_loop: bool,
+) -> Result<()> {
     c.self_tgid = std::process::id();
     c.filter_pids = u8::from(!cfg.pids.is_empty());
     c.filter_comms = u8::from(!cfg.comms.is_empty());
@@ -215,10 +220,26 @@ fn write_config(c: &mut skel::types::osprey_config, cfg: &ProbeConfig, cpus: usi
         }
     }
     c.capture_bytes = cfg.capture_bytes.min(abi::MAX_PAYLOAD as u32);
-    // further records: at most MAX_CONT of MAX_PAYLOAD bytes each
-    c.capture_max_per_call = cfg
-        .capture_max_per_call
-        .min(c.capture_bytes + (abi::MAX_CONT * abi::MAX_PAYLOAD) as u32);
+    // further records: at most MAX_CONT of MAX_PAYLOAD bytes each, or
+    // CONT_NO_LOOP without bpf_loop() (compat.bpf.h, cont_loop())
+    c.has_bpf_loop = u8::from(has_bpf_loop);
+    let most = if has_bpf_loop {
+        abi::MAX_CONT
+    } else {
+        abi::CONT_NO_LOOP
+    };
+    let most = c.capture_bytes + (most * abi::MAX_PAYLOAD) as u32;
+    c.capture_max_per_call = cfg.capture_max_per_call.min(most);
+    if !has_bpf_loop && c.capture_bytes > 0 && cfg.capture_max_per_call > most {
+        log::warn!(
+            "this kernel has no bpf_loop() (Linux 5.17+): --capture-max-per-call {} is lowered to {most} \
+             (--capture-bytes and {} further records of {} bytes); the rest of a larger read or write \
+             is counted, not captured",
+            cfg.capture_max_per_call,
+            abi::CONT_NO_LOOP,
+            abi::MAX_PAYLOAD
+        );
+    }
     if c.capture_bytes == 0 {
         c.capture_max_per_call = 0;
     }
@@ -250,6 +271,26 @@ fn write_config(c: &mut skel::types::osprey_config, cfg: &ProbeConfig, cpus: usi
     Ok(())
 }
 
+/// Does the kernel have the bpf_loop() helper (5.17+) for tracepoint
+/// programs? Probed by loading a tiny program (libbpf). OSPREY_NO_BPF_LOOP=1
+/// pretends it has not (tests of the older kernels' path on a newer one).
+fn has_bpf_loop() -> bool {
+    if std::env::var_os("OSPREY_NO_BPF_LOOP").is_some_and(|v| v == "1") {
+        log::info!("OSPREY_NO_BPF_LOOP=1: bpf_loop() is not used");
+        return false;
+    }
+    // SAFETY: plain FFI call; a null opts is allowed
+    let rc = unsafe {
+        libbpf_sys::libbpf_probe_bpf_helper(
+            libbpf_sys::BPF_PROG_TYPE_TRACEPOINT,
+            libbpf_sys::BPF_FUNC_loop,
+            std::ptr::null(),
+        )
+    };
+    log::debug!("bpf_loop() probe: {rc}");
+    rc == 1
+}
+
 /// Open the object and configure it: .rodata, map sizes, and which hook
 /// set is loaded.
 pub fn open_and_configure<'obj, F: Flavor>(
@@ -263,7 +304,7 @@ pub fn open_and_configure<'obj, F: Flavor>(
         .context("counting the possible CPUs (/sys/devices/system/cpu/possible)")?;
     let c = F::config(&mut open)
         .ok_or_else(|| anyhow!("the embedded BPF object ({}) has no .rodata", F::LABEL))?;
-    write_config(c, cfg, cpus)?;
+    write_config(c, cfg, cpus, has_bpf_loop())?;
     let follow = c.follow_children != 0;
     let obj = open.open_object_mut();
     for mut map in obj.maps_mut() {

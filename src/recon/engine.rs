@@ -48,13 +48,27 @@ pub(super) struct Rec {
 /// One field of a record, as shown in the differences.
 type Field = fn(&Transaction) -> Value;
 
-/// The fields compared between paired records.
-const COMPARED: [(&str, Field); 5] = [
+/// A gRPC record's gRPC fields.
+fn grpc(t: &Transaction) -> Option<&crate::record::GrpcFields> {
+    t.h2.as_ref().and_then(|h| h.grpc.as_ref())
+}
+
+/// The fields compared between paired records (gRPC's are null on both
+/// sides of other records).
+const COMPARED: [(&str, Field); 9] = [
+    ("protocol", |t| json!(t.protocol)),
     ("method", |t| json!(t.method)),
     ("target", |t| json!(t.target)),
     ("status", |t| json!(t.status)),
     ("req_body_bytes", |t| json!(t.req_body_bytes)),
     ("resp_body_bytes", |t| json!(t.resp_body_bytes)),
+    ("grpc_status", |t| json!(grpc(t).and_then(|g| g.status))),
+    ("grpc_req_messages", |t| {
+        json!(grpc(t).map(|g| g.req_messages))
+    }),
+    ("grpc_resp_messages", |t| {
+        json!(grpc(t).map(|g| g.resp_messages))
+    }),
 ];
 
 fn norm_ip(s: &str) -> Option<IpAddr> {
@@ -93,11 +107,13 @@ impl Rec {
             None if local.port() >= remote.port() => (local, remote),
             None => (remote, local),
         };
+        // an HTTP/2 stream pairs only with the same stream
+        let stream = t.h2.as_ref().map_or(0, |h| h.stream_id);
         Ok(Rec {
             ts_start: t.span.start_ns,
             ts_end: t.span.end_ns.max(t.span.start_ns),
             side,
-            conn: (client, server),
+            conn: (client, server, stream),
             loopback: client.ip().is_loopback() && server.ip().is_loopback(),
             t: Rc::from(t),
         })
@@ -153,7 +169,17 @@ pub struct Summary {
 type Key = Rc<(String, String)>;
 
 /// A connection's (client, server) ends.
-type Ends = (SocketAddr, SocketAddr);
+/// An HTTP/2 stream's id (0 for HTTP/1.x): records pair within one
+/// connection and stream.
+type Ends = (SocketAddr, SocketAddr, u32);
+
+/// `v` with the record's HTTP/2 stream id, when it has one.
+fn with_stream(mut v: Value, r: &Rec) -> Value {
+    if let (Some(h), Some(o)) = (&r.t.h2, v.as_object_mut()) {
+        o.insert("stream_id".into(), json!(h.stream_id));
+    }
+    v
+}
 
 #[derive(Default)]
 struct Group {
@@ -394,21 +420,24 @@ impl Engine {
             let expl = explain_mismatch(s, f, w, e);
             self.diffs.push((
                 w.ts_start,
-                json!({
-                    "kind": "mismatch",
-                    "side": s.name(),
-                    "field": f,
-                    "wire": a,
-                    "ebpf": b,
-                    "conn": Self::conn(k),
-                    "ts_start": w.ts_start_iso(),
-                    "method": w.t.method,
-                    "target": w.t.target,
-                    "wire_conn_id": w.t.conn.conn_id,
-                    "ebpf_conn_id": e.t.conn.conn_id,
-                    "comm": e.t.conn.comm,
-                    "explanation": expl,
-                }),
+                with_stream(
+                    json!({
+                        "kind": "mismatch",
+                        "side": s.name(),
+                        "field": f,
+                        "wire": a,
+                        "ebpf": b,
+                        "conn": Self::conn(k),
+                        "ts_start": w.ts_start_iso(),
+                        "method": w.t.method,
+                        "target": w.t.target,
+                        "wire_conn_id": w.t.conn.conn_id,
+                        "ebpf_conn_id": e.t.conn.conn_id,
+                        "comm": e.t.conn.comm,
+                        "explanation": expl,
+                    }),
+                    w,
+                ),
             ));
         }
     }
@@ -436,17 +465,20 @@ impl Engine {
         }
         self.diffs.push((
             w.ts_start,
-            json!({
-                "kind": "wire_only",
-                "side": s.name(),
-                "field": null,
-                "wire": summary_of(w),
-                "ebpf": null,
-                "conn": Self::conn(k),
-                "ts_start": w.ts_start_iso(),
-                "wire_conn_id": w.t.conn.conn_id,
-                "explanation": why.join("; "),
-            }),
+            with_stream(
+                json!({
+                    "kind": "wire_only",
+                    "side": s.name(),
+                    "field": null,
+                    "wire": summary_of(w),
+                    "ebpf": null,
+                    "conn": Self::conn(k),
+                    "ts_start": w.ts_start_iso(),
+                    "wire_conn_id": w.t.conn.conn_id,
+                    "explanation": why.join("; "),
+                }),
+                w,
+            ),
         ));
     }
 
@@ -482,18 +514,21 @@ impl Engine {
         }
         self.diffs.push((
             e.ts_start,
-            json!({
-                "kind": "probe_only",
-                "side": s.name(),
-                "field": null,
-                "wire": null,
-                "ebpf": summary_of(e),
-                "conn": Self::conn(k),
-                "ts_start": e.ts_start_iso(),
-                "ebpf_conn_id": e.t.conn.conn_id,
-                "comm": e.t.conn.comm,
-                "explanation": why.join("; "),
-            }),
+            with_stream(
+                json!({
+                    "kind": "probe_only",
+                    "side": s.name(),
+                    "field": null,
+                    "wire": null,
+                    "ebpf": summary_of(e),
+                    "conn": Self::conn(k),
+                    "ts_start": e.ts_start_iso(),
+                    "ebpf_conn_id": e.t.conn.conn_id,
+                    "comm": e.t.conn.comm,
+                    "explanation": why.join("; "),
+                }),
+                e,
+            ),
         ));
     }
 

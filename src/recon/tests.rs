@@ -295,7 +295,7 @@ fn unusable_and_foreign_records_are_counted_not_fatal() {
     let mut unfit = rec("client", C, S, 0, "/a", 200, 3, "ebpf");
     unfit["status"] = json!("200");
     let mut http2 = rec("client", C, S, 0, "/a", 200, 3, "ebpf");
-    http2["protocol"] = json!("http2");
+    http2["protocol"] = json!("http3");
     let msg = json!({"type": "http_message"});
     let (s, d) = run(
         vec![],
@@ -597,4 +597,37 @@ fn settling_work_is_linear_in_the_input() {
     let (small, large) = (run(20_000), run(40_000));
     assert!(small < 4.0, "{small} looks per record");
     assert!(large < 4.0, "{large} looks per record");
+}
+
+/// HTTP/2 and gRPC records pair per stream: the probe file (made from
+/// the wire records of the same grpcio capture) gives the streams that
+/// began within 40 ms (1 to 11) one start, as concurrent streams have,
+/// lists them in reverse order, and gives one
+/// stream (9, Bidi) a wrong message count: each stream pairs with its
+/// own, and the one difference is found on stream 9.
+#[test]
+fn golden_grpc_streams_pair_by_stream_id() {
+    let got = run_cmd(
+        sample("lo_grpc.pcap"),
+        sample("lo_grpc.probe-streams.jsonl"),
+        "grpc",
+    );
+    assert_eq!(got["exit"], 1, "{got:#}");
+    let c = &got["summary"]["sides"]["client"];
+    assert_eq!(
+        (
+            c["matched"].as_u64(),
+            c["mismatched"].as_u64(),
+            c["wire_only"].as_u64(),
+            c["probe_only"].as_u64()
+        ),
+        (Some(7), Some(1), Some(0), Some(0)),
+        "{got:#}"
+    );
+    let d = got["diffs"].as_array().unwrap();
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0]["stream_id"], 9);
+    assert_eq!(d[0]["field"], "grpc_resp_messages");
+    assert_eq!((d[0]["wire"].as_u64(), d[0]["ebpf"].as_u64()), (Some(4), Some(3)));
+    golden("lo_grpc_streams", &got);
 }

@@ -118,6 +118,10 @@ pub struct TrackerStats {
     /// HTTP/2 streams given up on at the per-connection cap (emitted early).
     #[serde(skip_serializing_if = "is_zero")]
     pub h2_streams_over_cap: u64,
+    /// HTTP/2 frames of a stream after its RST_STREAM (a response that
+    /// crossed a client's cancel): ignored, the stream's record is out.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub h2_frames_after_reset: u64,
     /// HTTP/2 header blocks HPACK could not decode (the table is unknown
     /// afterwards), or lost (bytes missing inside them).
     #[serde(skip_serializing_if = "is_zero")]

@@ -389,6 +389,18 @@ impl Framer {
         matches!(self.state, State::Data(..))
     }
 
+    /// Inside a DATA frame's payload: its header and how many of the
+    /// bytes left are body (the rest is padding).
+    pub fn data_body_left(&self) -> Option<(FrameHeader, u64)> {
+        match self.state {
+            State::Data(h, left, body) => {
+                let total = h.len as u64 - h.has(FLAG_PADDED) as u64;
+                Some((h, left.saturating_sub(total - body)))
+            }
+            _ => None,
+        }
+    }
+
     /// Expecting the client preface.
     pub fn expects_preface(&self) -> bool {
         self.state == State::Preface

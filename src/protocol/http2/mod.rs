@@ -11,6 +11,7 @@
 
 pub mod frame;
 pub mod hpack;
+pub mod grpc;
 mod huffman;
 mod record;
 mod session;

@@ -6,11 +6,14 @@
 use std::borrow::Cow;
 
 use super::frame::error_name;
+use super::grpc;
 use super::hpack;
 use super::NAME;
 use crate::event::Direction;
 use crate::protocol::{Ctx, Stamp};
-use crate::record::{epoch_ns, GapCauses, Http2Fields, Record, TimeSpan, Transaction, TXN_TYPE};
+use crate::record::{
+    epoch_ns, GapCauses, GrpcFields, Http2Fields, Record, TimeSpan, Transaction, GRPC, TXN_TYPE,
+};
 
 /// One side of a stream: the request (client → server) or the response.
 #[derive(Debug, Default)]
@@ -31,6 +34,11 @@ pub(super) struct Half {
     pub first: Stamp,
     pub last_ts: u64,
     pub ended: bool,
+    /// `grpc-status` and `grpc-message` (raw), from any of its blocks.
+    pub grpc_status: Option<u32>,
+    pub grpc_message: Option<String>,
+    /// gRPC messages of this half, once its stream is known to be gRPC.
+    pub grpc: Option<grpc::Messages>,
 }
 
 impl Half {
@@ -76,6 +84,13 @@ impl Half {
             self.scheme = get(":scheme");
             self.status = status;
             self.content_type = get("content-type");
+        }
+        // the status is in the trailers, or in a trailers-only response
+        if let Some(st) = get("grpc-status") {
+            self.grpc_status = st.trim().parse().ok();
+        }
+        if let Some(m) = get("grpc-message").filter(|m| !m.is_empty()) {
+            self.grpc_message = Some(m);
         }
         // trailers add to the counts
         if let Some(b) = blk {
@@ -146,6 +161,41 @@ impl Stream {
         self.last_ts = self.last_ts.max(ts);
     }
 
+    /// A gRPC call: a gRPC content type on the request, or on the
+    /// response when the request was not seen.
+    pub fn is_grpc(&self) -> bool {
+        self.req
+            .content_type
+            .as_deref()
+            .or(self.resp.content_type.as_deref())
+            .is_some_and(grpc::is_grpc)
+    }
+
+    /// The gRPC fields (a gRPC call only); the second value: the message
+    /// counts are a lower bound (a length prefix went by unseen).
+    fn grpc_fields(&self, req_seen: Option<&Half>) -> Option<(GrpcFields, bool)> {
+        if !self.is_grpc() {
+            return None;
+        }
+        let (service, method) = req_seen
+            .and_then(|r| r.path.as_deref())
+            .map_or((None, None), grpc::service_method);
+        let msgs = |h: &Half| h.grpc.unwrap_or_default();
+        let (q, r) = (msgs(&self.req), msgs(&self.resp));
+        Some((
+            GrpcFields {
+                service,
+                method,
+                status: self.resp.grpc_status,
+                message: self.resp.grpc_message.as_deref().map(grpc::percent_decode),
+                req_messages: q.count,
+                resp_messages: r.count,
+                compressed: q.compressed || r.compressed,
+            },
+            q.lost() || r.lost(),
+        ))
+    }
+
     /// `lost`: what the connection lost so far (the causes of a gap the
     /// stream has no cause of its own for).
     pub fn emit(self, lost: GapCauses, cx: &mut Ctx) {
@@ -184,11 +234,17 @@ impl Stream {
         let (req_headers, resp_headers) = (headers(req), headers(resp));
         let req_seen = req.filter(|r| r.seen);
         let resp_seen = resp.filter(|r| r.seen);
+        let grpc = self.grpc_fields(req_seen);
+        // a message prefix past the capture cap: the counts are a lower
+        // bound
+        let grpc_cap = grpc.as_ref().is_some_and(|g| g.1) && !self.gap;
         // a stream whose request was not seen began before the probe
         // joined, or in bytes lost since
-        let gap = self.gap || req_seen.is_none();
+        let gap = self.gap || req_seen.is_none() || grpc_cap;
         let gap_cause = if !gap {
             GapCauses::NONE
+        } else if grpc_cap && req_seen.is_some() {
+            self.causes | GapCauses::CAPTURE_CAP
         } else if !self.causes.is_empty() {
             self.causes
         } else if lost.is_empty() {
@@ -199,7 +255,7 @@ impl Stream {
         cx.stats.count_gap_causes(gap_cause);
         let t = Transaction {
             kind: TXN_TYPE,
-            protocol: NAME,
+            protocol: if grpc.is_some() { GRPC } else { NAME },
             span: TimeSpan {
                 start_ns: epoch_ns(start, off),
                 end_ns: epoch_ns(end, off),
@@ -240,6 +296,7 @@ impl Stream {
                 rst_error: self.rst.map(error_name),
                 goaway_error: self.goaway.map(error_name),
                 headers_unknown: self.unknown,
+                grpc: grpc.map(|g| g.0),
             }),
             req_headers,
             resp_headers,

@@ -4,7 +4,7 @@
 //! an HPACK decoder and the header block being assembled; per stream the
 //! request and response halves (`record.rs` turns them into records).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::frame::{self, Frame, FrameHeader, Framer, Step};
 use super::hpack;
@@ -19,6 +19,10 @@ use crate::record::{GapCauses, Source};
 /// emitted as it is (gap) and counted. nginx allows 128 concurrent
 /// streams, most clients 100.
 pub const MAX_STREAMS: usize = 256;
+/// Streams ended by RST_STREAM remembered per connection, so that frames
+/// that crossed the reset (a server's answer to a cancelled call) are
+/// ignored rather than opening a stream of their own.
+const RESET_REMEMBERED: usize = 32;
 /// A header list's decoded size past which fields are counted, not kept.
 pub const MAX_HEADER_LIST: usize = 64 * 1024;
 
@@ -50,6 +54,11 @@ pub(super) struct Dir {
     cur: Stamp,
     /// Bytes of the current DATA frame went by uncaptured.
     data_uncaptured: bool,
+    /// What the peer's SETTINGS said this direction may send
+    /// (SETTINGS_MAX_FRAME_SIZE, SETTINGS_HEADER_TABLE_SIZE): kept for a
+    /// direction whose first bytes come after them.
+    max_frame: Option<u32>,
+    table_limit: Option<u32>,
 }
 
 impl Dir {
@@ -74,6 +83,8 @@ pub(crate) struct Http2Session {
     /// Why bytes were lost so far, either direction (a gapped stream with
     /// no cause of its own gets these; none at all: joined mid-stream).
     lost: GapCauses,
+    /// The latest streams ended by RST_STREAM (at most [`RESET_REMEMBERED`]).
+    reset: VecDeque<u32>,
 }
 
 impl Http2Session {
@@ -95,7 +106,12 @@ impl Http2Session {
             if dir.framer().skipping() && dir.input.buf.is_empty() {
                 // DATA payload (or a lost frame) going by: count, do not copy
                 let n = dir.framer().want(0).min(bytes.len());
+                let body = dir.framer().data_body_left();
                 let _ = dir.framer().next(&bytes[..n]);
+                if let Some((h, left)) = body {
+                    self.grpc_data(d, h.stream, &bytes[..n.min(left as usize)], 0);
+                }
+                let dir = &mut self.dirs[d];
                 at += n as u64;
                 bytes = &bytes[n..];
                 dir.input.reset_at(at);
@@ -121,6 +137,7 @@ impl Http2Session {
             }
             let mut input = std::mem::take(&mut self.dirs[d].input);
             let starting = self.dirs[d].framer().at_boundary();
+            let body = self.dirs[d].framer().data_body_left();
             let r = self.dirs[d].framer().next(&input.buf);
             let stop = match r {
                 Parse::Complete(step, n) => {
@@ -129,6 +146,10 @@ impl Http2Session {
                     }
                     let last = input.stamp_at(input.pos + n.max(1) as u64 - 1);
                     let skipped = matches!(step, Step::Skipped(_));
+                    if let (Step::Skipped(k), Some((h, left))) = (&step, body) {
+                        let k = (*k).min(usize::try_from(left).unwrap_or(usize::MAX));
+                        self.grpc_data(d, h.stream, &input.buf[..k], 0);
+                    }
                     if !skipped {
                         self.on_step(d, step, last, cx);
                     }
@@ -192,7 +213,34 @@ impl Http2Session {
         for s in self.streams.values_mut() {
             s.gap = true;
             s.causes |= cause;
+            for h in [&mut s.req, &mut s.resp] {
+                if h.dir == Some(d) {
+                    if let Some(m) = h.grpc.as_mut() {
+                        m.lose();
+                    }
+                }
+            }
         }
+    }
+
+    /// DATA body bytes of `stream` went by in direction `d` (`bytes`, or
+    /// `uncaptured` bytes not seen): a gRPC call counts its messages.
+    fn grpc_data(&mut self, d: Direction, stream: u32, bytes: &[u8], uncaptured: u64) {
+        let side = self.request_side(d);
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        if !s.is_grpc() {
+            return;
+        }
+        let half = if is_request(side, s, d) {
+            &mut s.req
+        } else {
+            &mut s.resp
+        };
+        let m = half.grpc.get_or_insert_with(Default::default);
+        m.feed(bytes);
+        m.skip(uncaptured);
     }
 
     /// In resync: drop bytes up to a plausible frame start.
@@ -226,7 +274,12 @@ impl Http2Session {
         let next = dir.input.pos + buffered as u64 + n;
         if !dir.resync {
             let in_data = dir.framer().skipping_data();
+            let body = dir.framer().data_body_left();
             if truncated && dir.framer().skip(n, buffered) {
+                if let Some((h, left)) = body {
+                    self.grpc_data(d, h.stream, &[], n.min(left));
+                }
+                let dir = &mut self.dirs[d];
                 if buffered > 0 {
                     cx.stats.bytes_dropped += buffered as u64;
                 }
@@ -311,6 +364,12 @@ impl Http2Session {
                     s.rst = Some(error);
                     s.touch(last.ts);
                     self.finish_stream(h.stream, cx);
+                    if self.reset.len() == RESET_REMEMBERED {
+                        self.reset.pop_front();
+                    }
+                    self.reset.push_back(h.stream);
+                } else if self.reset.contains(&h.stream) {
+                    cx.stats.h2_frames_after_reset += 1;
                 }
             }
             Frame::Settings { params } => {
@@ -321,10 +380,14 @@ impl Http2Session {
                 let o = &mut self.dirs[d.opposite()];
                 for (id, v) in params {
                     match id {
-                        frame::SETTINGS_HEADER_TABLE_SIZE => o.hpack().set_limit(v),
+                        frame::SETTINGS_HEADER_TABLE_SIZE => {
+                            o.table_limit = Some(v);
+                            o.hpack().set_limit(v)
+                        }
                         frame::SETTINGS_MAX_FRAME_SIZE => {
-                            o.framer().max_frame =
-                                v.clamp(frame::DEFAULT_MAX_FRAME, frame::MAX_MAX_FRAME)
+                            let v = v.clamp(frame::DEFAULT_MAX_FRAME, frame::MAX_MAX_FRAME);
+                            o.max_frame = Some(v);
+                            o.framer().max_frame = v
                         }
                         _ => {}
                     }
@@ -464,6 +527,11 @@ impl Http2Session {
                 }
             }
         };
+        if !self.streams.contains_key(&stream_id) && self.reset.contains(&stream_id) {
+            // it crossed the RST_STREAM that ended the stream
+            cx.stats.h2_frames_after_reset += 1;
+            return;
+        }
         if b.promised.is_none() && self.client_dir.is_none() {
             self.client_dir = Some(if is_req { d } else { d.opposite() });
         }
@@ -542,10 +610,14 @@ impl Http2Session {
     ) {
         let side = self.request_side(d);
         let Some(s) = self.streams.get_mut(&h.stream) else {
-            // DATA of a stream whose HEADERS was not seen (joined mid-stream)
+            // DATA of a stream whose HEADERS was not seen (joined
+            // mid-stream), or that crossed its RST_STREAM
+            if self.reset.contains(&h.stream) {
+                cx.stats.h2_frames_after_reset += 1;
+            }
             return;
         };
-        let is_req = side.unwrap_or(!s.resp.seen && s.req.seen && s.req.dir != Some(d));
+        let is_req = is_request(side, s, d);
         let half = if is_req { &mut s.req } else { &mut s.resp };
         half.add_data(d, body, first, last, h.has(frame::FLAG_END_STREAM));
         s.truncated |= truncated;
@@ -591,6 +663,12 @@ impl Http2Session {
     }
 }
 
+/// Does DATA of `s` in direction `d` belong to its request? `side`: what
+/// the connection's roles say, else the direction its halves went.
+fn is_request(side: Option<bool>, s: &Stream, d: Direction) -> bool {
+    side.unwrap_or(s.req.dir == Some(d) || (!s.req.seen && s.resp.dir != Some(d)))
+}
+
 impl Session for Http2Session {
     fn start(&mut self, d: Direction, known_start: bool, cx: &mut Ctx) {
         let preface = known_start
@@ -601,15 +679,21 @@ impl Session for Http2Session {
         if self.client_dir.is_none() {
             self.client_dir = cx.conn.request_dir();
         }
-        let max_frame = if known_start {
-            frame::DEFAULT_MAX_FRAME
-        } else {
-            frame::MAX_MAX_FRAME
-        };
         let dir = &mut self.dirs[d];
+        // the peer's SETTINGS may have come first (a client's, before the
+        // server's first bytes): they bind this direction from the start
+        let max_frame = match (dir.max_frame, known_start) {
+            (Some(m), _) => m,
+            (None, true) => frame::DEFAULT_MAX_FRAME,
+            (None, false) => frame::MAX_MAX_FRAME,
+        };
         dir.input.reset_at(cx.streams[d].next_pos);
         dir.framer = Some(Framer::new(preface, max_frame, cx.cfg.max_buf_bytes));
-        dir.hpack = Some(hpack::Decoder::new(known_start));
+        let mut hp = hpack::Decoder::new(known_start);
+        if let Some(l) = dir.table_limit {
+            hp.set_limit(l);
+        }
+        dir.hpack = Some(hp);
         dir.resync = !known_start;
     }
 

@@ -766,3 +766,6 @@ fn garbage_never_panics() {
         assert_eq!(st.parser_panics, 0);
     }
 }
+
+#[path = "grpc_tests.rs"]
+mod grpc_tests;
