@@ -76,6 +76,10 @@ struct osprey_config {
 	/* appended (bpf_loop) */
 	__u8  has_bpf_loop;         /* the kernel has bpf_loop() (5.17+; loader probe) */
 	__u8  _pad4[7];
+	/* TLS plaintext capture (bpf/tls_hooks.bpf.h) on (0/1): off, the data
+	 * hooks skip their look for a TLS call in flight */
+	__u32 tls;
+	__u32 _pad5;
 };
 
 const volatile struct osprey_config cfg = {

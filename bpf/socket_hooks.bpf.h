@@ -191,6 +191,7 @@ static __always_inline int sock_data(struct sock *sk, int ret, int flags, __u8 d
 		account_unseen(&c->cs, pid_tgid, c->tgid, c->fd, dir,
 			       dir == OSPREY_DIR_INGRESS ? rx_data_seq(tp) : tp->write_seq, ret, NULL);
 	emit_data(&c->cs, &st, pid_tgid, c->tgid, dir, ret);
+	tls_saw_conn(pid_tgid, c->tgid, c->fd, &c->cs);   /* inside a TLS call? */
 	return 0;
 }
 

@@ -89,6 +89,7 @@ static __always_inline int data_moved(__s64 ret, __u8 dir, const struct stash *s
 	if (sock_seq(cs->sk, dir, &seq))
 		account_unseen(cs, pid_tgid, key.tgid, st.fd, dir, seq, ret, NULL);
 	emit_data(cs, &st, pid_tgid, key.tgid, dir, ret);
+	tls_saw_conn(pid_tgid, key.tgid, st.fd, cs);   /* inside a TLS call? */
 	return 0;
 }
 

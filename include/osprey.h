@@ -56,6 +56,12 @@
 #define OSPREY_COMM_LEN        16
 /* Per-CPU record-building slots (nested/preempted programs on one CPU). */
 #define OSPREY_SCRATCH_SLOTS   4
+/* TLS library calls in flight at once (one per thread; LRU). */
+#define OSPREY_MAX_TLS_CALLS    16384
+/* TLS sessions (SSL* / Go conn) tied to their socket (LRU). */
+#define OSPREY_MAX_TLS_SESSIONS 65536
+/* Processes that exec'd, queued for user space to look for TLS libraries. */
+#define OSPREY_MAX_TLS_EXECS    1024
 
 /* ---- record kinds ------------------------------------------------------ */
 
@@ -95,6 +101,21 @@ enum osprey_syscall {
 	OSPREY_SYS_SPLICE   = 14, /* splice(2) from or to a socket */
 	OSPREY_SYS_SENDMMSG = 15, /* sendmmsg(2): the sum of its msg_len */
 	OSPREY_SYS_RECVMMSG = 16, /* recvmmsg(2): the sum of its msg_len */
+	/* TLS plaintext (bpf/tls_hooks.bpf.h): a DATA record whose bytes a TLS
+	 * library call moved, positions of the plaintext stream of the same
+	 * connection (conn id of the socket under it).  Library and call. */
+	OSPREY_SYS_TLS_FIRST          = 64,
+	OSPREY_SYS_OPENSSL_READ       = 64, /* SSL_read */
+	OSPREY_SYS_OPENSSL_WRITE      = 65, /* SSL_write */
+	OSPREY_SYS_OPENSSL_READ_EX    = 66, /* SSL_read_ex */
+	OSPREY_SYS_OPENSSL_WRITE_EX   = 67, /* SSL_write_ex */
+	OSPREY_SYS_BORINGSSL_READ     = 68,
+	OSPREY_SYS_BORINGSSL_WRITE    = 69,
+	OSPREY_SYS_BORINGSSL_READ_EX  = 70,
+	OSPREY_SYS_BORINGSSL_WRITE_EX = 71,
+	OSPREY_SYS_GO_TLS_READ        = 72, /* crypto/tls (*Conn).Read */
+	OSPREY_SYS_GO_TLS_WRITE       = 73, /* crypto/tls (*Conn).Write */
+	OSPREY_SYS_TLS_LAST           = 73,
 };
 
 /* open-record flags */
@@ -196,6 +217,14 @@ enum osprey_counter {
 	OSPREY_CNT_CHILD_PIDS,     /* descendants of --pid processes added */
 	OSPREY_CNT_CHILD_PIDS_FULL,/* descendants not followed: table full */
 	OSPREY_CNT_PEEKS,          /* MSG_PEEK reads skipped (no bytes consumed) */
+	OSPREY_CNT_TLS_RECORDS,    /* TLS plaintext DATA records */
+	OSPREY_CNT_TLS_NO_CONN,    /* TLS calls that moved bytes on a session whose
+				    * socket was never seen: not recorded */
+	OSPREY_CNT_TLS_REBOUND,    /* a TLS session (SSL*) seen on a new connection:
+				    * its plaintext positions start over */
+	OSPREY_CNT_TLS_TABLE_FULL, /* TLS calls or sessions not tracked: map update failed */
+	OSPREY_CNT_TLS_FAILED,     /* TLS calls that returned an error or no bytes */
+	OSPREY_CNT_TLS_EXEC_LOST,  /* exec notifications lost: queue full */
 	OSPREY_CNT__MAX,
 };
 

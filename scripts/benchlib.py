@@ -52,7 +52,15 @@ def wait_port(port, timeout=20):
     sys.exit(f"nothing listening on {port}")
 
 
-def start_nginx(d, port, conns=4096):
+def start_nginx(d, port, conns=4096, tls=False):
+    """nginx on 127.0.0.1:port serving d/www; with tls, HTTPS with a
+    self-signed certificate made here (openssl req)."""
+    ssl = ""
+    if tls:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=localhost", "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"],
+                       check=True, capture_output=True)
+        ssl = f" ssl; ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem"
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;
@@ -60,7 +68,7 @@ worker_rlimit_nofile {conns + 1000};
 events {{ worker_connections {conns + 100}; }}
 http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 300s; client_body_temp_path {d}/b; proxy_temp_path {d}/p;
 fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
-server {{ listen 127.0.0.1:{port} backlog=4096; root {d}/www; }} }}
+server {{ listen 127.0.0.1:{port} backlog=4096{ssl}; root {d}/www; }} }}
 """)
     p = subprocess.Popen(["nginx", "-c", conf, "-p", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)

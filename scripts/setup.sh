@@ -14,8 +14,9 @@ PKGS=(
   nghttp2-client        # h2load and nghttp for tests/live_http2.rs (h2c)
   prometheus            # tests/live_sinks.rs: a Prometheus scraping Osprey, promtool
   clickhouse-server     # tests/live_sinks.rs: the ClickHouse sink against 18.16
-  tshark                # the wire reference in tests/live_exact.rs and live_framing.rs, the HTTP/2 oracle in live_grpc.rs
+  tshark                # the wire reference in tests/live_exact.rs and live_framing.rs, the HTTP/2 oracle in live_grpc.rs; tests/live_tls.rs decrypts with it
   python3-pip           # grpcio for tests/live_grpc.rs
+  libssl-dev binutils   # tests/live_tls.rs: a server linked statically with libssl.a, stripped
   python3-yaml          # tests/deploy.rs reads the DaemonSet manifest
 )
 
@@ -31,6 +32,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # tshark's wireshark-common asks whether non-root users may capture: no
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -32,6 +32,14 @@ pub const COMM_LEN: usize = 16;
 pub const SCRATCH_SLOTS: usize = 4;
 /// Messages of one sendmmsg/recvmmsg whose bytes are counted (UIO_MAXIOV).
 pub const MAX_MMSG: usize = 1024;
+/// TLS calls in flight (one per thread) and TLS sessions tied to sockets.
+pub const MAX_TLS_CALLS: usize = 16384;
+pub const MAX_TLS_SESSIONS: usize = 65536;
+/// Exec notifications queued for the TLS library scan.
+pub const MAX_TLS_EXECS: usize = 1024;
+/// The `syscall` codes of TLS plaintext DATA records (library calls).
+pub const SYS_TLS_FIRST: u8 = 64;
+pub const SYS_TLS_LAST: u8 = 73;
 
 pub const KIND_OPEN: u8 = 1;
 pub const KIND_DATA: u8 = 2;
@@ -55,7 +63,7 @@ pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// Kernel counters (`counters[]` in `.bss`), in header order.
-pub const COUNTER_NAMES: [&str; 14] = [
+pub const COUNTER_NAMES: [&str; 20] = [
     "events",
     "ringbuf_drops",
     "ringbuf_drop_bytes",
@@ -70,6 +78,12 @@ pub const COUNTER_NAMES: [&str; 14] = [
     "child_pids",
     "child_pids_full",
     "peeks",
+    "tls_records",
+    "tls_no_conn",
+    "tls_rebound",
+    "tls_table_full",
+    "tls_failed",
+    "tls_exec_lost",
 ];
 pub const CNT_RB_DROPS: usize = 1;
 
@@ -265,7 +279,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let h = header_constants(HEADER);
-        let pairs: [(&str, i64); 31] = [
+        let pairs: [(&str, i64); 36] = [
             ("OSPREY_MAX_PAYLOAD", MAX_PAYLOAD as i64),
             ("OSPREY_DEFAULT_CAPTURE", DEFAULT_CAPTURE as i64),
             ("OSPREY_MAX_IOV", MAX_IOV as i64),
@@ -278,6 +292,11 @@ mod tests {
             ("OSPREY_COMM_LEN", COMM_LEN as i64),
             ("OSPREY_SCRATCH_SLOTS", SCRATCH_SLOTS as i64),
             ("OSPREY_MAX_MMSG", MAX_MMSG as i64),
+            ("OSPREY_MAX_TLS_CALLS", MAX_TLS_CALLS as i64),
+            ("OSPREY_MAX_TLS_SESSIONS", MAX_TLS_SESSIONS as i64),
+            ("OSPREY_MAX_TLS_EXECS", MAX_TLS_EXECS as i64),
+            ("OSPREY_SYS_TLS_FIRST", SYS_TLS_FIRST as i64),
+            ("OSPREY_SYS_TLS_LAST", SYS_TLS_LAST as i64),
             ("OSPREY_KIND_OPEN", KIND_OPEN as i64),
             ("OSPREY_KIND_DATA", KIND_DATA as i64),
             ("OSPREY_KIND_CLOSE", KIND_CLOSE as i64),
@@ -340,6 +359,12 @@ mod tests {
             ("OSPREY_CNT_CHILD_PIDS", "child_pids"),
             ("OSPREY_CNT_CHILD_PIDS_FULL", "child_pids_full"),
             ("OSPREY_CNT_PEEKS", "peeks"),
+            ("OSPREY_CNT_TLS_RECORDS", "tls_records"),
+            ("OSPREY_CNT_TLS_NO_CONN", "tls_no_conn"),
+            ("OSPREY_CNT_TLS_REBOUND", "tls_rebound"),
+            ("OSPREY_CNT_TLS_TABLE_FULL", "tls_table_full"),
+            ("OSPREY_CNT_TLS_FAILED", "tls_failed"),
+            ("OSPREY_CNT_TLS_EXEC_LOST", "tls_exec_lost"),
         ];
         let in_header = h
             .keys()
@@ -368,11 +393,15 @@ mod tests {
         let h = header_constants(HEADER);
         let sys: Vec<(&String, &i64)> = h
             .iter()
-            .filter(|(n, _)| n.starts_with("OSPREY_SYS_"))
+            .filter(|(n, _)| n.starts_with("OSPREY_SYS_") && !n.starts_with("OSPREY_SYS_TLS_"))
             .collect();
-        assert_eq!(sys.len(), 17, "{sys:?}");
+        assert_eq!(sys.len(), 27, "{sys:?}");
         for (name, &v) in sys {
-            let want = name.trim_start_matches("OSPREY_SYS_").to_lowercase();
+            // OSPREY_SYS_OPENSSL_READ_EX names OpensslReadEx
+            let want = name
+                .trim_start_matches("OSPREY_SYS_")
+                .replace('_', "")
+                .to_lowercase();
             let got = format!("{:?}", crate::decode::syscall(v as u8)).to_lowercase();
             assert_eq!(got, want, "{name} = {v}");
             // and encode (tests, --synthetic) writes the same number back
@@ -384,6 +413,12 @@ mod tests {
         }
         // and numbers the header does not name are not guessed
         assert_eq!(crate::decode::syscall(17), crate::event::Syscall::Unknown);
+        assert_eq!(crate::decode::syscall(74), crate::event::Syscall::Unknown);
+        // the TLS range holds exactly the library calls
+        for v in 0..=255u8 {
+            let tls = crate::decode::syscall(v).tls_library().is_some();
+            assert_eq!(tls, (SYS_TLS_FIRST..=SYS_TLS_LAST).contains(&v), "{v}");
+        }
     }
 
     /// size_of and the offset of every field of a Rust mirror struct against

@@ -196,6 +196,8 @@ pub struct ProbeConfig {
     pub poll_interval: Duration,
     pub btf: Option<PathBuf>,
     pub hooks: Hooks,
+    /// Capture TLS plaintext with uprobes on the TLS libraries.
+    pub tls: bool,
     pub verbose: bool,
     /// Log counters every this often (None: never).
     pub progress: Option<Duration>,
@@ -248,6 +250,22 @@ pub struct KernelCounters {
     pub hooks: &'static str,
     /// What identity resolution could not do (None: it was off).
     pub identity: Option<crate::identity::IdentityStats>,
+    /// TLS plaintext records written (bpf/tls_hooks.bpf.h).
+    pub tls_records: u64,
+    /// TLS calls that moved bytes on a session whose socket was never
+    /// seen (no record).
+    pub tls_no_conn: u64,
+    /// TLS sessions (SSL*) seen on a new connection.
+    pub tls_rebound: u64,
+    /// TLS calls or sessions not tracked: their map was full.
+    pub tls_table_full: u64,
+    /// TLS calls that returned an error or no bytes.
+    pub tls_failed: u64,
+    /// Exec notifications lost (queue full; the periodic rescan remains).
+    pub tls_exec_lost: u64,
+    /// What user space attached (libraries, uprobes, failures).
+    #[serde(flatten)]
+    pub tls: crate::tls::attach::TlsStats,
 }
 
 impl KernelCounters {
@@ -267,6 +285,12 @@ impl KernelCounters {
             child_pids: c[11],
             child_pids_full: c[12],
             peeks: c[13],
+            tls_records: c[14],
+            tls_no_conn: c[15],
+            tls_rebound: c[16],
+            tls_table_full: c[17],
+            tls_failed: c[18],
+            tls_exec_lost: c[19],
             ..Default::default()
         }
     }
@@ -337,6 +361,17 @@ fn run_with<F: loader::Flavor>(
         let seeded = poll::seed_existing_connections(obj, cfg, pipeline)?;
         log::info!("BTF-less fallback: seeded {seeded} established TCP connections from /proc");
     }
+    // the TLS libraries: uprobes attached per file, found now and later
+    // (before the tracepoints, whose "attached" line says the probe runs)
+    let tls = cfg.tls.then(|| {
+        crate::tls::attach::Attacher::start(
+            obj,
+            crate::tls::attach::Allow {
+                pids: cfg.pids.clone(),
+                comms: cfg.comms.clone(),
+            },
+        )
+    });
     let links = loader::attach(obj, cfg, hooks)?;
     // after the fork tracepoint is attached: no child falls in between
     let kids = loader::seed_descendants(obj, cfg)?;
@@ -344,8 +379,9 @@ fn run_with<F: loader::Flavor>(
         log::info!("--pid: following {kids} existing descendants");
     }
     let bss = F::counters(&skel);
-    let stats = poll::poll(obj, bss, links, cfg, pipeline, stop, F::FALLBACK)?;
+    let stats = poll::poll(obj, bss, links, tls, cfg, pipeline, stop, F::FALLBACK)?;
     let mut counters = loader::counters(bss, obj);
+    counters.tls = stats.tls.clone();
     counters.non_tcp_dropped = stats.non_tcp;
     counters.addr_unresolved = stats.unresolved;
     counters.hooks = hooks.as_str();

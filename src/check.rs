@@ -124,6 +124,31 @@ pub fn run(mount: bool) -> Result<()> {
             }
         }
     }
+    // TLS plaintext: uprobes, and the libraries they would go on
+    let uprobes = crate::tls::attach::uprobes_available();
+    line(
+        uprobes,
+        "uprobes (TLS plaintext)",
+        if uprobes {
+            "available (/sys/bus/event_source/devices/uprobe)".into()
+        } else {
+            "missing: no uprobe event source (CONFIG_UPROBE_EVENTS): TLS stays ciphertext (--tls off)"
+                .into()
+        },
+    );
+    let libs = crate::tls::attach::find_libraries();
+    line(
+        true,
+        "TLS libraries",
+        if libs.is_empty() {
+            "none found (libssl.so* in the library directories or mapped by a process)".into()
+        } else {
+            libs.iter()
+                .map(|(p, lib, n)| format!("{p} ({}, mapped by {n} processes)", lib.as_str()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    );
     match bpf::program_sections() {
         Ok(p) => line(true, "embedded BPF object", format!("{} programs", p.len())),
         Err(e) => line(false, "embedded BPF object", format!("{e:#}")),

@@ -93,6 +93,16 @@ pub fn syscall(n: u8) -> Syscall {
         14 => Syscall::Splice,
         15 => Syscall::Sendmmsg,
         16 => Syscall::Recvmmsg,
+        64 => Syscall::OpensslRead,
+        65 => Syscall::OpensslWrite,
+        66 => Syscall::OpensslReadEx,
+        67 => Syscall::OpensslWriteEx,
+        68 => Syscall::BoringsslRead,
+        69 => Syscall::BoringsslWrite,
+        70 => Syscall::BoringsslReadEx,
+        71 => Syscall::BoringsslWriteEx,
+        72 => Syscall::GoTlsRead,
+        73 => Syscall::GoTlsWrite,
         _ => Syscall::Unknown,
     }
 }
@@ -117,6 +127,16 @@ pub fn syscall_code(s: Syscall) -> u8 {
         Syscall::Splice => 14,
         Syscall::Sendmmsg => 15,
         Syscall::Recvmmsg => 16,
+        Syscall::OpensslRead => 64,
+        Syscall::OpensslWrite => 65,
+        Syscall::OpensslReadEx => 66,
+        Syscall::OpensslWriteEx => 67,
+        Syscall::BoringsslRead => 68,
+        Syscall::BoringsslWrite => 69,
+        Syscall::BoringsslReadEx => 70,
+        Syscall::BoringsslWriteEx => 71,
+        Syscall::GoTlsRead => 72,
+        Syscall::GoTlsWrite => 73,
         Syscall::Unknown => 0,
     }
 }

@@ -113,6 +113,71 @@ pub enum Syscall {
     Recvmmsg,
     /// Not a syscall: the connection was first seen mid-stream by a data event.
     Unknown,
+    // TLS plaintext: the library call that moved the bytes (positions are
+    // the plaintext stream's; the connection is the socket's under it).
+    #[serde(rename = "ssl_read")]
+    OpensslRead,
+    #[serde(rename = "ssl_write")]
+    OpensslWrite,
+    #[serde(rename = "ssl_read_ex")]
+    OpensslReadEx,
+    #[serde(rename = "ssl_write_ex")]
+    OpensslWriteEx,
+    #[serde(rename = "ssl_read")]
+    BoringsslRead,
+    #[serde(rename = "ssl_write")]
+    BoringsslWrite,
+    #[serde(rename = "ssl_read_ex")]
+    BoringsslReadEx,
+    #[serde(rename = "ssl_write_ex")]
+    BoringsslWriteEx,
+    #[serde(rename = "go_tls_read")]
+    GoTlsRead,
+    #[serde(rename = "go_tls_write")]
+    GoTlsWrite,
+}
+
+/// A TLS library whose plaintext Osprey captures (records' `tls_library`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TlsLibrary {
+    OpenSsl,
+    BoringSsl,
+    Go,
+}
+
+impl TlsLibrary {
+    /// The serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsLibrary::OpenSsl => "openssl",
+            TlsLibrary::BoringSsl => "boringssl",
+            TlsLibrary::Go => "go",
+        }
+    }
+
+    /// The library named `s` (records read back).
+    pub fn from_name(s: &str) -> Option<TlsLibrary> {
+        [TlsLibrary::OpenSsl, TlsLibrary::BoringSsl, TlsLibrary::Go]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
+impl Syscall {
+    /// The TLS library of a plaintext event's call (None: a syscall).
+    pub fn tls_library(self) -> Option<TlsLibrary> {
+        use Syscall::*;
+        match self {
+            OpensslRead | OpensslWrite | OpensslReadEx | OpensslWriteEx => {
+                Some(TlsLibrary::OpenSsl)
+            }
+            BoringsslRead | BoringsslWrite | BoringsslReadEx | BoringsslWriteEx => {
+                Some(TlsLibrary::BoringSsl)
+            }
+            GoTlsRead | GoTlsWrite => Some(TlsLibrary::Go),
+            _ => None,
+        }
+    }
 }
 
 /// Local and remote address of a connection (IPv4 or IPv6).

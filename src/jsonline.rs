@@ -86,6 +86,12 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     field!(w, "workload", opt_str, i.workload.as_deref());
     field!(w, "node", opt_str, i.node.as_deref());
     field!(w, "exe", opt_str, c.exe.as_deref());
+    if c.tls {
+        w.raw(b",\"tls\":true");
+    }
+    if let Some(l) = c.tls_library {
+        field!(w, "tls_library", str, l);
+    }
     field!(w, "gap", bool, t.gap);
     w.raw(b",\"gap_cause\":[");
     for (i, n) in t.gap_cause.names().enumerate() {
@@ -250,6 +256,8 @@ pub(crate) mod tests {
                 source: Source::Ebpf,
                 ident: Default::default(),
                 exe: None,
+                tls: false,
+                tls_library: None,
             },
             gap: false,
             gap_cause: Default::default(),
@@ -380,6 +388,12 @@ pub(crate) mod tests {
         });
         check(&n);
         n.h2.as_mut().unwrap().grpc = Some(Default::default());
+        check(&n);
+        // TLS plaintext
+        n.conn.tls = true;
+        n.conn.tls_library = Some("openssl");
+        check(&n);
+        n.conn.tls_library = Some("go");
         check(&n);
     }
 

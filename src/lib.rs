@@ -24,6 +24,7 @@ pub mod record;
 pub mod redact;
 pub mod sink;
 pub mod synthetic;
+pub mod tls;
 pub mod tracefs;
 pub mod track;
 pub mod wire;

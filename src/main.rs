@@ -32,6 +32,9 @@ Examples:
   sudo osprey --headers --redact-header X-Session --redact-param session
                                               also redact these (Authorization, Cookie,
                                               ?token=... and others are by default)
+  sudo osprey --comm nginx | jq 'select(.tls)'
+                                              HTTPS as plaintext (TLS library uprobes)
+  sudo osprey --tls off                       syscalls only: no uprobes, TLS stays ciphertext
   sudo osprey check                           can this kernel run Osprey?
   osprey wire capture.pcap | jq .             the same records from a pcap (wire side)
   osprey recon-diff --wire capture.pcap --ebpf probe.jsonl
@@ -127,6 +130,12 @@ enum SchedArg {
     Batch,
     /// SCHED_OTHER, the default of every process.
     Normal,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -297,6 +306,12 @@ struct RunArgs {
     /// (socket where possible).
     #[arg(long, value_enum, default_value = "auto")]
     hooks: HooksArg,
+    /// TLS plaintext: `on` puts uprobes on the TLS libraries (OpenSSL's
+    /// libssl.so, found in the library directories and in the traced
+    /// processes' mappings) and parses HTTPS from the plaintext, records
+    /// with `"tls": true`; `off`: ciphertext only (counted as blind).
+    #[arg(long, value_enum, default_value = "on")]
+    tls: OnOff,
     /// Generate realistic events without BPF (no root needed).
     #[arg(long)]
     synthetic: bool,
@@ -687,6 +702,7 @@ fn run(a: RunArgs) -> Result<()> {
                 HooksArg::Socket => bpf::Hooks::Socket,
                 HooksArg::Syscalls => bpf::Hooks::Syscalls,
             },
+            tls: a.tls == OnOff::On,
             verbose: a.verbose > 0,
             progress: (a.verbose > 0).then_some(Duration::from_secs(5)),
         };
@@ -741,6 +757,15 @@ fn run(a: RunArgs) -> Result<()> {
             "osprey: connections with traffic but no records: {} TLS (encrypted at the syscalls), {} unknown protocol, {}",
             sum("blind_tls"), sum("blind_unknown"), not_tcp
         );
+        if let Some(k) = kernel
+            .as_ref()
+            .filter(|k| k.tls.tls_libraries > 0 || k.tls.tls_no_symbols > 0 || k.tls_records > 0)
+        {
+            say!(
+                "osprey: TLS: uprobes on {} library files ({} failed to attach, {} executables with TLS linked in but no symbols), {} plaintext records on {} connections ({} ciphertext events of them not parsed), {} calls on sockets never seen, {} failed calls",
+                k.tls.tls_libraries, k.tls.tls_attach_failed, k.tls.tls_no_symbols, k.tls_records, sum("tls_conns"), sum("tls_ciphertext_events"), k.tls_no_conn, k.tls_failed
+            );
+        }
         // why records have gap: true, per cause (docs/output.md, gap_cause)
         let causes: Vec<String> = osprey::record::GapCauses::NAMES
             .iter()

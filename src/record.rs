@@ -222,6 +222,17 @@ pub struct ConnFields {
     /// Its executable (null for wire records and when not readable).
     #[serde(default)]
     pub exe: Option<Arc<str>>,
+    /// The bytes were TLS plaintext, captured at the TLS library (uprobes);
+    /// written only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls: bool,
+    /// Which library: "openssl", "boringssl" or "go"; written only with `tls`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_tls_library"
+    )]
+    pub tls_library: Option<StaticStr>,
 }
 
 /// One request paired with its response (or with none).
@@ -506,6 +517,12 @@ fn http_version<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Erro
         &HTTP1_VERSIONS,
         "http_version",
     )
+}
+
+fn opt_tls_library<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+    Option::<Cow<str>>::deserialize(d)?
+        .map(|s| one_of(&s, &["openssl", "boringssl", "go"], "tls_library"))
+        .transpose()
 }
 
 fn opt_http_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {

@@ -69,7 +69,11 @@ fn tls_h2c_unknown_and_unix_traffic_are_named_in_the_summary() {
     let site = Site::nginx_with("blind", &[("small.txt", &body(123))], &extra);
     wait_port(tls_port);
     wait_port(h2_port);
-    let probe = site.probe(&["--comm", "curl", "--comm", "nginx", "--comm", "blindpy"]);
+    // --tls off: HTTPS as Osprey sees it without the TLS library uprobes
+    // (tests/live_tls.rs has it captured with them)
+    let probe = site.probe(&[
+        "--comm", "curl", "--comm", "nginx", "--comm", "blindpy", "--tls", "off",
+    ]);
     // HTTP/1.1 (records), HTTPS (one connection), h2c (one connection)
     curl(&["--http1.1", "-o", "/dev/null", &site.url("/small.txt")]);
     curl(&[

@@ -148,9 +148,29 @@ fn records_match_the_schema() {
         validate(&aborted, &s, "$").is_err(),
         "incomplete: 1 accepted"
     );
+    // `tls`/`tls_library` are written only on records made from TLS
+    // plaintext (uprobes), which the synthetic run has none of:
+    // tests/live_tls.rs checks them on real HTTPS; such a record must still
+    // match the schema
+    let mut tls: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    tls["tls"] = Value::Bool(true);
+    for lib in ["openssl", "boringssl", "go"] {
+        tls["tls_library"] = Value::from(lib);
+        validate(&tls, &s, "$").unwrap_or_else(|e| panic!("{e}\n{tls}"));
+    }
+    tls["tls_library"] = Value::from("gnutls");
+    assert!(
+        validate(&tls, &s, "$").is_err(),
+        "tls_library gnutls accepted"
+    );
+    tls["tls_library"] = Value::from("openssl");
+    tls["tls"] = Value::Bool(false);
+    assert!(validate(&tls, &s, "$").is_err(), "tls: false accepted");
     let missing: Vec<_> = documented
         .difference(&seen)
-        .filter(|k| !k.ends_with("_headers") && *k != "incomplete")
+        .filter(|k| {
+            !k.ends_with("_headers") && !["incomplete", "tls", "tls_library"].contains(&k.as_str())
+        })
         .collect();
     assert!(
         missing.is_empty(),

@@ -267,6 +267,7 @@ fn write_config(
     c.wakeup_max_bytes = (quarter / cpus as u64).max(1024).min(quarter);
     c.wakeup_bytes = cfg.wakeup_bytes.min(c.wakeup_max_bytes);
     c.wakeup_records = cfg.wakeup_records;
+    c.tls = u32::from(cfg.tls);
     Ok(())
 }
 
@@ -321,10 +322,15 @@ pub fn open_and_configure<'obj, F: Flavor>(
             _ => {}
         }
     }
-    // one hook set: tp_btf/ programs are the socket hooks; the sched
-    // tracepoints follow --pid's descendants, when asked to
+    // one hook set: tp_btf/ programs are the socket hooks; the TLS
+    // programs (uprobes, the exec tracepoint) with --tls on only; the
+    // sched tracepoints follow --pid's descendants, when asked to
     for mut prog in obj.progs_mut() {
         let section = prog.section().to_string_lossy().into_owned();
+        if is_uprobe(&section) || prog.name().to_string_lossy().starts_with("tls_") {
+            prog.set_autoload(cfg.tls);
+            continue;
+        }
         if section.starts_with("tracepoint/sched/") {
             prog.set_autoload(follow);
             continue;
@@ -411,12 +417,21 @@ pub fn seed_descendants(obj: &Object, cfg: &ProbeConfig) -> Result<usize> {
     Ok(n)
 }
 
+/// A uprobe program: attached per library file by `crate::tls::attach`.
+pub fn is_uprobe(section: &str) -> bool {
+    section.starts_with("uprobe") || section.starts_with("uretprobe")
+}
+
 /// Attach the loaded programs, one at a time so that a failure names its
-/// tracepoint. Dropping the links detaches them.
+/// tracepoint. Dropping the links detaches them. Uprobes are not attached
+/// here (`crate::tls::attach`).
 pub fn attach(obj: &Object, cfg: &ProbeConfig, hooks: Hooks) -> Result<Vec<Link>> {
     let mut links = Vec::new();
     for prog in obj.progs_mut().filter(|p| p.autoload()) {
         let section = prog.section().to_string_lossy().into_owned();
+        if is_uprobe(&section) {
+            continue;
+        }
         let tp = section
             .trim_start_matches("tracepoint/")
             .trim_start_matches("tp_btf/")

@@ -30,20 +30,26 @@ pub struct PollStats {
     pub non_tcp: u64,
     /// Fallback mode: connections whose addresses could not be resolved.
     pub unresolved: u64,
+    /// What the TLS attacher did.
+    pub tls: crate::tls::attach::TlsStats,
 }
 
 /// Hand decoded records to `pipeline` until `stop` is set or the output
-/// fails; then detach (`links` dropped) and drain what is left.
+/// fails; then detach (`links` and the TLS uprobes dropped) and drain
+/// what is left.
+#[allow(clippy::too_many_arguments)]
 pub fn poll(
     obj: &Object,
     bss: Option<&[u64; abi::COUNTER_NAMES.len()]>,
     links: Vec<Link>,
+    mut tls: Option<crate::tls::attach::Attacher>,
     cfg: &ProbeConfig,
     pipeline: &Pipeline,
     stop: &AtomicBool,
     fallback: bool,
 ) -> Result<PollStats> {
     let events = map(obj, "events")?;
+    let tls_execs = map(obj, "tls_execs").ok();
     let conns = map(obj, "conns")?;
     let mut decode_errors = 0u64;
     let mut enrich = Enricher::new(fallback);
@@ -100,6 +106,9 @@ pub fn poll(
             last_health = Instant::now();
             health.set_kernel(loader::read_counters(bss));
         }
+        if let Some(t) = tls.as_mut() {
+            t.tick(obj, tls_execs.as_ref());
+        }
         if let Some(every) = cfg.progress {
             if last_progress.elapsed() >= every {
                 last_progress = Instant::now();
@@ -117,6 +126,8 @@ pub fn poll(
     }
 
     // detach first, then drain what is left
+    let tls_stats = tls.as_ref().map(|t| t.stats.clone()).unwrap_or_default();
+    drop(tls);
     drop(links);
     rb.consume().ok();
     drop(rb);
@@ -125,6 +136,7 @@ pub fn poll(
         decode_errors,
         non_tcp: enrich.non_tcp,
         unresolved: enrich.unresolved,
+        tls: tls_stats,
     })
 }
 

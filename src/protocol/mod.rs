@@ -15,7 +15,7 @@ pub mod http2;
 use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
-use crate::event::{ConnId, Direction, ProcInfo, Role, SockAddrs};
+use crate::event::{ConnId, Direction, ProcInfo, Role, SockAddrs, TlsLibrary};
 use crate::record::{ConnFields, Record, Source};
 use crate::track::{TrackerConfig, TrackerStats};
 
@@ -225,6 +225,8 @@ pub struct ConnInfo {
     pub proc: ProcInfo,
     /// Who opened it (all null until an OPEN record says).
     pub ident: crate::identity::ConnIdentity,
+    /// The records come from TLS plaintext captured at this library.
+    pub tls: Option<TlsLibrary>,
     labels: Option<Labels>,
 }
 
@@ -248,6 +250,7 @@ impl ConnInfo {
                 ident: crate::identity::Identity::empty(),
                 exe: None,
             },
+            tls: None,
             labels: None,
         }
     }
@@ -301,6 +304,8 @@ impl ConnInfo {
                 crate::identity::Identity::empty()
             },
             exe: if ebpf { self.ident.exe.clone() } else { None },
+            tls: self.tls.is_some(),
+            tls_library: self.tls.map(TlsLibrary::as_str),
         }
     }
 

@@ -60,6 +60,8 @@ fn rec(
         source: if wire { Source::Wire } else { Source::Ebpf },
         ident: Default::default(),
         exe: None,
+        tls: false,
+        tls_library: None,
     };
     serde_json::to_value(&t).unwrap()
 }

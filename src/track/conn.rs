@@ -4,7 +4,7 @@
 
 use super::reassembly::{Arrival, Reassembly};
 use super::{TrackerConfig, TrackerStats};
-use crate::event::{DataEvent, Direction};
+use crate::event::{DataEvent, Direction, TlsLibrary};
 use crate::protocol::{
     self, Blind, Chunk, ConnInfo, Ctx, EndReason, Hint, PerDir, Protocol, Session, Stamp,
     StreamView, BOTH,
@@ -97,10 +97,33 @@ impl Conn {
         }
     }
 
+    /// The first TLS plaintext event of the connection: from now on its
+    /// records come from the plaintext stream (its own positions), which
+    /// starts over with a new session; the ciphertext seen so far (the
+    /// handshake, which no protocol parses) is dropped, what follows is
+    /// counted and not parsed.
+    fn start_tls(&mut self, lib: TlsLibrary, env: &mut Env) {
+        self.session = None;
+        self.blind = None;
+        self.streams = PerDir::default();
+        self.info.tls = Some(lib);
+        env.stats.tls_conns += 1;
+    }
+
     /// `payload`: the event's captured bytes (`ev.payload`, or the ring
     /// buffer's copy when the poller decoded without copying).
     pub fn on_data(&mut self, ev: &DataEvent, payload: &[u8], env: &mut Env) {
         let d = ev.dir;
+        match (ev.syscall.tls_library(), self.info.tls) {
+            (Some(lib), None) => self.start_tls(lib, env),
+            (None, Some(_)) => {
+                env.stats.tls_ciphertext_events += 1;
+                env.stats.tls_ciphertext_bytes += ev.orig_len as u64;
+                self.last_ts = self.last_ts.max(ev.ts_ns);
+                return;
+            }
+            _ => {}
+        }
         self.last_ts = self.last_ts.max(ev.ts_ns);
         self.choose_session(d, payload, env.registry);
         if !self.streams[d].started() {

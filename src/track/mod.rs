@@ -133,6 +133,16 @@ pub struct TrackerStats {
     /// Header fields past the header list cap (HPACK bombs): decoded, not kept.
     #[serde(skip_serializing_if = "is_zero")]
     pub header_fields_over_cap: u64,
+    /// Connections whose TLS plaintext was captured at the library: their
+    /// records come from it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tls_conns: u64,
+    /// Ciphertext data events (and their bytes) of those connections:
+    /// counted, not parsed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tls_ciphertext_events: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tls_ciphertext_bytes: u64,
     /// Records emitted with `gap`, per cause named in their `gap_cause`
     /// (a record with two causes counts in both).
     pub gap_ring_buffer_drop: u64,
@@ -295,13 +305,10 @@ impl Tracker {
     fn on_close(&mut self, cl: &crate::event::CloseEvent, out: &mut Vec<Record>) {
         self.stats.events += 1;
         if let Some(c) = self.conns.remove(&cl.conn) {
-            self.end(
-                c,
-                EndReason::Close,
-                cl.ts_ns,
-                Some((cl.tx_bytes, cl.rx_bytes)),
-                out,
-            );
+            // the close record's positions are the socket's: a TLS
+            // connection's records come from the plaintext stream
+            let finals = (c.info.tls.is_none()).then_some((cl.tx_bytes, cl.rx_bytes));
+            self.end(c, EndReason::Close, cl.ts_ns, finals, out);
             self.stats.conns_closed += 1;
         }
     }

@@ -1968,3 +1968,106 @@ fn further_records_of_one_syscall_frame_what_lies_past_the_cap() {
         }
     }
 }
+
+// ---- TLS plaintext (uprobes): the socket's conn id, its own stream --------
+
+/// A data event of TLS plaintext (an OpenSSL call) on `conn`.
+fn tls_ev(conn: ConnId, dir: Direction, pos: u64, ts: u64, payload: &[u8]) -> Event {
+    let mut e = data_ev(conn, dir, pos, ts, payload.len() as u32, payload);
+    if let Event::Data(d) = &mut e {
+        d.syscall = if dir == Direction::Egress {
+            Syscall::OpensslWrite
+        } else {
+            Syscall::OpensslReadEx
+        };
+    }
+    e
+}
+
+#[test]
+fn tls_plaintext_gives_the_records_and_the_ciphertext_is_counted_not_parsed() {
+    let c = cid(1);
+    let req = b"GET /secret HTTP/1.1\r\nHost: h\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    let hello = b"\x16\x03\x01\x00\x30 client hello and more bytes";
+    let mut ev = vec![
+        open(c, Role::Client, 1_000),
+        // the handshake: ciphertext, before any plaintext
+        data_ev(c, Direction::Egress, 0, 2_000, hello.len() as u32, hello),
+        data_ev(
+            c,
+            Direction::Ingress,
+            0,
+            3_000,
+            90,
+            &[0x16, 0x03, 0x03, 0, 85],
+        ),
+        // SSL_write: its ciphertext first (the syscall inside), then the plaintext
+        data_ev(
+            c,
+            Direction::Egress,
+            hello.len() as u64,
+            4_000,
+            60,
+            &[0x17, 0x03, 0x03, 0, 55],
+        ),
+        tls_ev(c, Direction::Egress, 0, 4_100, req),
+        data_ev(
+            c,
+            Direction::Ingress,
+            90,
+            5_000,
+            80,
+            &[0x17, 0x03, 0x03, 0, 75],
+        ),
+        tls_ev(c, Direction::Ingress, 0, 5_100, resp),
+    ];
+    // the close record's positions are the ciphertext's: not the plaintext's
+    ev.push(close_ev(c, 6_000, hello.len() as u64 + 60, 170));
+    let (recs, st) = run(&ev);
+    let t = txns(&recs);
+    assert_eq!(t.len(), 1, "{recs:?}");
+    assert_eq!(t[0].target.as_deref(), Some("/secret"));
+    assert_eq!(t[0].status, Some(200));
+    assert_eq!(t[0].resp_body_bytes, Some(5));
+    assert!(!t[0].gap, "{:?}", t[0]);
+    assert!(t[0].conn.tls);
+    assert_eq!(t[0].conn.tls_library, Some("openssl"));
+    assert_eq!(t[0].conn.local_port, Some(40000));
+    assert_eq!(st.tls_conns, 1);
+    // counted from the first plaintext on (the handshake before it went to
+    // no session: TLS is never parsed)
+    assert_eq!((st.tls_ciphertext_events, st.tls_ciphertext_bytes), (1, 80));
+    // not blind: it gave a record
+    assert_eq!(st.blind_tls, 0);
+    assert_eq!(st.gaps, 0);
+}
+
+#[test]
+fn a_connection_without_plaintext_stays_plain_and_blind_tls_is_counted() {
+    let c = cid(2);
+    let hello = b"\x16\x03\x01\x00\x30 client hello";
+    let ev = vec![
+        open(c, Role::Client, 1_000),
+        data_ev(c, Direction::Egress, 0, 2_000, hello.len() as u32, hello),
+        close_ev(c, 3_000, hello.len() as u64, 0),
+    ];
+    let (recs, st) = run(&ev);
+    assert!(txns(&recs).is_empty());
+    assert_eq!((st.tls_conns, st.blind_tls), (0, 1));
+}
+
+#[test]
+fn plain_records_carry_no_tls_fields() {
+    let s = Script::new(3)
+        .open(Role::Client)
+        .send(Direction::Egress, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .send(Direction::Ingress, b"HTTP/1.1 204 No Content\r\n\r\n")
+        .close();
+    let (recs, _) = run(&s.events);
+    let t = txns(&recs);
+    assert_eq!(t.len(), 1);
+    assert!(!t[0].conn.tls && t[0].conn.tls_library.is_none());
+    let line = serde_json::to_string(&Record::Transaction(Box::new(t[0].clone()))).unwrap();
+    assert!(!line.contains("\"tls"), "{line}");
+}

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Attaching the TLS uprobes: once per library file (device and inode),
+//! for every process (pid -1). Files are found in the usual library
+//! directories at start, in `/proc/PID/maps` of the traced processes at
+//! start and every [`RESCAN_EVERY`] (a library loaded later with dlopen),
+//! and in the maps of processes the kernel reports as having exec'd
+//! (`tls_execs`), looked at for [`EXEC_WATCH`] after the exec while the
+//! dynamic loader maps their libraries. Dropping the [`Attacher`] detaches
+//! everything.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use libbpf_rs::{Link, Object, UprobeOpts};
+use serde::Serialize;
+
+use super::elf::{self, Verdict};
+use super::{library_by_name, probes, procmaps, LIBRARY_DIRS};
+use crate::event::TlsLibrary;
+
+/// Full rescan of the traced processes' mappings.
+pub const RESCAN_EVERY: Duration = Duration::from_secs(2);
+/// How long after its exec a process's mappings are watched.
+pub const EXEC_WATCH: Duration = Duration::from_millis(500);
+/// Processes watched after exec at once (more: the periodic rescan).
+const MAX_WATCHED: usize = 1024;
+/// Executables larger than this are not read for a TLS library inside.
+const MAX_EXE: u64 = 1 << 30;
+
+/// What the TLS attacher did (summary, `-v`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TlsStats {
+    /// Library files with their uprobes attached.
+    pub tls_libraries: u64,
+    /// Uprobes attached in all.
+    pub tls_uprobes: u64,
+    /// Library files whose required functions could not be attached.
+    pub tls_attach_failed: u64,
+    /// Exec notifications handled.
+    pub tls_execs: u64,
+    /// Executables with a TLS library linked in but no symbols to probe
+    /// it by (each named once in the log).
+    pub tls_no_symbols: u64,
+}
+
+enum FileState {
+    /// Uprobes attached (dropped: detached).
+    Attached {
+        _links: Vec<Link>,
+    },
+    Failed,
+    /// Nothing to attach (no TLS library inside, or no symbols).
+    Skipped,
+}
+
+/// The process allowlist, for choosing whose mappings to read (the kernel
+/// applies it again to every call).
+#[derive(Clone, Debug, Default)]
+pub struct Allow {
+    pub pids: Vec<u32>,
+    pub comms: Vec<String>,
+}
+
+impl Allow {
+    fn allows(&self, pid: u32) -> bool {
+        if self.pids.is_empty() && self.comms.is_empty() {
+            return true;
+        }
+        if self.pids.contains(&pid) {
+            return true;
+        }
+        let comm = crate::procnet::comm(pid).unwrap_or_default();
+        self.comms
+            .iter()
+            .any(|c| c.as_bytes()[..c.len().min(15)] == comm.as_bytes()[..comm.len().min(15)])
+    }
+}
+
+pub struct Attacher {
+    files: HashMap<(u64, u64), FileState>,
+    watched: Vec<(u32, Instant)>,
+    last_full: Instant,
+    allow: Allow,
+    me: u32,
+    pub stats: TlsStats,
+}
+
+impl Attacher {
+    /// Looks at the library directories and every traced process now.
+    pub fn start(obj: &Object, allow: Allow) -> Attacher {
+        let mut a = Attacher {
+            files: HashMap::new(),
+            watched: Vec::new(),
+            last_full: Instant::now(),
+            allow,
+            me: std::process::id(),
+            stats: TlsStats::default(),
+        };
+        for dir in LIBRARY_DIRS {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let path = e.path();
+                let Some(p) = path.to_str() else { continue };
+                if let Some(lib) = library_by_name(p) {
+                    a.consider(obj, p, lib);
+                }
+            }
+        }
+        a.scan_all(obj);
+        log::info!(
+            "TLS: uprobes on {} library files ({} uprobes){}",
+            a.stats.tls_libraries,
+            a.stats.tls_uprobes,
+            if a.stats.tls_attach_failed > 0 {
+                format!(", {} could not be attached", a.stats.tls_attach_failed)
+            } else {
+                String::new()
+            }
+        );
+        a
+    }
+
+    /// Once per poll round: exec'd processes, watched ones, the periodic rescan.
+    pub fn tick(&mut self, obj: &Object, execs: Option<&libbpf_rs::Map>) {
+        if let Some(q) = execs {
+            while let Some(pid) = pop_exec(q) {
+                self.stats.tls_execs += 1;
+                if self.watched.len() < MAX_WATCHED && !self.watched.iter().any(|w| w.0 == pid) {
+                    self.watched.push((pid, Instant::now()));
+                }
+            }
+        }
+        if !self.watched.is_empty() {
+            let now = Instant::now();
+            let mut w = std::mem::take(&mut self.watched);
+            w.retain(|(_, t)| now.duration_since(*t) < EXEC_WATCH);
+            for (pid, _) in &w {
+                self.scan_pid(obj, *pid);
+            }
+            self.watched = w;
+        }
+        if self.last_full.elapsed() >= RESCAN_EVERY {
+            self.last_full = Instant::now();
+            self.scan_all(obj);
+        }
+    }
+
+    fn scan_all(&mut self, obj: &Object) {
+        for pid in crate::procnet::pids() {
+            if pid != self.me && self.allow.allows(pid) {
+                self.scan_pid(obj, pid);
+            }
+        }
+    }
+
+    /// A TLS library inside `pid`'s executable (statically linked).
+    fn scan_exe(&mut self, obj: &Object, pid: u32) {
+        let Ok(link) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
+            return;
+        };
+        let Some(link) = link.to_str().filter(|l| !l.ends_with(" (deleted)")) else {
+            return;
+        };
+        let path = format!("/proc/{pid}/root{link}");
+        let Ok(md) = std::fs::metadata(&path) else {
+            return;
+        };
+        let key = (md.dev(), md.ino());
+        if self.files.contains_key(&key) || !md.is_file() {
+            return;
+        }
+        // once per file: executables are read whole (at most MAX_EXE)
+        let verdict = if md.len() > MAX_EXE {
+            Verdict::NotTls
+        } else {
+            std::fs::read(&path).map_or(Verdict::NotTls, |d| elf::inspect(&d))
+        };
+        match verdict {
+            Verdict::Defines(lib) => self.consider(obj, &path, lib),
+            Verdict::NoSymbols(lib) => {
+                log::warn!(
+                    "TLS: {link} has {} linked in but no symbol table: its TLS is not captured \
+                     (ciphertext only); a build with symbols (not stripped) can be",
+                    lib.as_str()
+                );
+                self.stats.tls_no_symbols += 1;
+                self.files.insert(key, FileState::Skipped);
+            }
+            Verdict::NotTls => {
+                self.files.insert(key, FileState::Skipped);
+            }
+        }
+    }
+
+    /// The TLS libraries `pid` has mapped, and one in its executable.
+    fn scan_pid(&mut self, obj: &Object, pid: u32) {
+        self.scan_exe(obj, pid);
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            return; // gone, or not ours to read
+        };
+        for m in procmaps::parse(&text) {
+            let Some(lib) = library_by_name(&m.path) else {
+                continue;
+            };
+            // seen through the process's root: its mount namespace
+            let path = format!("/proc/{pid}/root{}", m.path);
+            self.consider(obj, &path, lib);
+        }
+    }
+
+    /// Attach `lib`'s uprobes to the file at `path` unless done already.
+    fn consider(&mut self, obj: &Object, path: &str, lib: TlsLibrary) {
+        let Ok(md) = std::fs::metadata(path) else {
+            return;
+        };
+        let key = (md.dev(), md.ino());
+        if self.files.contains_key(&key) || !md.is_file() {
+            return;
+        }
+        let state = match attach_file(obj, path, lib) {
+            Ok(links) => {
+                log::info!("TLS: {} uprobes on {path} ({})", links.len(), lib.as_str());
+                self.stats.tls_libraries += 1;
+                self.stats.tls_uprobes += links.len() as u64;
+                FileState::Attached { _links: links }
+            }
+            Err(e) => {
+                // one line per file, never again for it
+                log::warn!("TLS: not capturing {path}: {e}");
+                self.stats.tls_attach_failed += 1;
+                FileState::Failed
+            }
+        };
+        self.files.insert(key, state);
+    }
+
+    /// Library files with uprobes attached.
+    pub fn attached(&self) -> usize {
+        self.files
+            .values()
+            .filter(|f| matches!(f, FileState::Attached { .. }))
+            .count()
+    }
+}
+
+/// One exec'd tgid from the kernel's queue.
+fn pop_exec(q: &libbpf_rs::Map) -> Option<u32> {
+    let mut v = 0u32;
+    // SAFETY: a queue map has no key (NULL); `v` is the 4-byte value.
+    let rc = unsafe {
+        libbpf_sys::bpf_map_lookup_and_delete_elem(
+            q.as_fd().as_raw_fd(),
+            std::ptr::null(),
+            (&mut v as *mut u32).cast(),
+        )
+    };
+    (rc == 0).then_some(v)
+}
+
+/// Every probe of `lib` on `path`: the required ones must attach.
+fn attach_file(obj: &Object, path: &str, lib: TlsLibrary) -> Result<Vec<Link>, String> {
+    let mut links = Vec::new();
+    for p in probes(lib) {
+        let Some(prog) = obj.progs_mut().find(|x| x.name().to_str() == Some(p.prog)) else {
+            return Err(format!("the BPF object has no program {}", p.prog));
+        };
+        let opts = UprobeOpts {
+            retprobe: p.ret,
+            func_name: Some(p.func.to_string()),
+            ..Default::default()
+        };
+        match prog.attach_uprobe_with_opts(-1, path, 0, opts) {
+            Ok(l) => links.push(l),
+            Err(e) if p.required => {
+                return Err(format!(
+                    "{} {} failed: {e}",
+                    if p.ret { "uretprobe on" } else { "uprobe on" },
+                    p.func
+                ))
+            }
+            Err(e) => log::debug!("TLS: {path}: no {} ({e})", p.func),
+        }
+    }
+    Ok(links)
+}
+
+/// Uprobes can be created here (the perf `uprobe` event source).
+pub fn uprobes_available() -> bool {
+    std::path::Path::new("/sys/bus/event_source/devices/uprobe/type").exists()
+}
+
+/// The TLS library files found now: in the library directories and mapped
+/// by running processes, one path per file (for `osprey check`).
+pub fn find_libraries() -> Vec<(String, TlsLibrary, usize)> {
+    let mut seen: HashMap<(u64, u64), (String, TlsLibrary, usize)> = HashMap::new();
+    let mut add = |path: String, shown: String, lib: TlsLibrary, proc_: bool| {
+        if let Ok(md) = std::fs::metadata(&path) {
+            let e = seen.entry((md.dev(), md.ino())).or_insert((shown, lib, 0));
+            if proc_ {
+                e.2 += 1;
+            }
+        }
+    };
+    for dir in LIBRARY_DIRS {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                if let Some(p) = e.path().to_str() {
+                    if let Some(lib) = library_by_name(p) {
+                        add(p.to_string(), p.to_string(), lib, false);
+                    }
+                }
+            }
+        }
+    }
+    for pid in crate::procnet::pids() {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            continue;
+        };
+        for m in procmaps::parse(&text) {
+            if let Some(lib) = library_by_name(&m.path) {
+                add(
+                    format!("/proc/{pid}/root{}", m.path),
+                    m.path.clone(),
+                    lib,
+                    true,
+                );
+            }
+        }
+    }
+    let mut v: Vec<_> = seen.into_values().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}

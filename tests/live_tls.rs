@@ -1,0 +1,608 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Live tests of TLS plaintext capture (root): uprobes on OpenSSL's libssl
+//! (dynamically linked, as Debian ships it) give HTTPS exchanges the same
+//! records as plaintext ones, with `tls: true` and `tls_library`.
+//!
+//! The oracle is the wire: the clients write their TLS secrets
+//! (`SSLKEYLOGFILE`), tshark captures the loopback traffic and decrypts it
+//! with them, and the decrypted HTTP transactions (method, target, status,
+//! body sizes, client port) must be exactly Osprey's, on the client side
+//! and on the server side.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+/// `openssl req`: a self-signed certificate for localhost in `dir`.
+fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    (cert, key)
+}
+
+/// tshark capturing TCP on `port` over loopback into `dir/cap.pcapng`,
+/// once it says it is capturing. Stopped (and the file complete) by
+/// [`Capture::finish`]; killed on drop.
+struct Capture {
+    guard: Guard,
+    file: PathBuf,
+    log: PathBuf,
+}
+
+impl Capture {
+    fn start(dir: &Path, port: u16) -> Capture {
+        let file = dir.join("cap.pcapng");
+        let log = dir.join("tshark.log");
+        let _ = std::fs::remove_file(&file);
+        let child = Command::new("tshark")
+            // a 64 MiB kernel buffer: a 2 MiB response over loopback on a
+            // loaded machine overran the default 2 MiB (packets dropped,
+            // the oracle then lacked the response)
+            .args([
+                "-q",
+                "-B",
+                "64",
+                "-i",
+                "lo",
+                "-f",
+                &format!("tcp port {port}"),
+                "-w",
+            ])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("tshark (scripts/setup.sh installs it)");
+        let c = Capture {
+            guard: Guard(child),
+            file,
+            log,
+        };
+        wait_until(
+            "tshark to capture",
+            || {
+                std::fs::read_to_string(&c.log)
+                    .unwrap_or_default()
+                    .contains("Capturing on")
+            },
+            || std::fs::read_to_string(&c.log).unwrap_or_default(),
+        );
+        c
+    }
+
+    /// SIGINT: tshark writes out what it has and exits.
+    fn finish(mut self) -> PathBuf {
+        // SAFETY: kill(2) on our own child, not reaped yet.
+        unsafe { libc::kill(self.guard.0.id() as i32, libc::SIGINT) };
+        wait_until(
+            "tshark to exit",
+            || matches!(self.guard.0.try_wait(), Ok(Some(_))),
+            String::new,
+        );
+        self.file.clone()
+    }
+}
+
+/// One HTTP transaction as both the oracle and Osprey give it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Txn {
+    client_port: u16,
+    method: String,
+    target: String,
+    status: u16,
+    req_body: u64,
+    resp_body: u64,
+}
+
+/// The HTTP transactions of a capture decrypted with `keys`, paired per
+/// connection (client port) in order.
+fn decrypted(pcap: &Path, keys: &Path, server_port: u16) -> Vec<Txn> {
+    let out = run_ok(
+        Command::new("tshark")
+            .arg("-r")
+            .arg(pcap)
+            .arg("-o")
+            .arg(format!("tls.keylog_file:{}", keys.display()))
+            .args([
+                "-Y",
+                "http",
+                "-T",
+                "fields",
+                "-E",
+                "separator=|",
+                "-e",
+                "tcp.srcport",
+                "-e",
+                "tcp.dstport",
+                "-e",
+                "http.request.method",
+                "-e",
+                "http.request.uri",
+                "-e",
+                "http.response.code",
+                "-e",
+                "http.content_length_header",
+            ]),
+    );
+    // per client port: requests and responses in order
+    let mut reqs: std::collections::BTreeMap<u16, Vec<(String, String, u64)>> = Default::default();
+    let mut resps: std::collections::BTreeMap<u16, Vec<(u16, u64)>> = Default::default();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        assert_eq!(f.len(), 6, "tshark line {line:?}");
+        let (src, dst): (u16, u16) = (f[0].parse().unwrap(), f[1].parse().unwrap());
+        let len = |s: &str| {
+            s.split(',')
+                .next()
+                .unwrap_or("")
+                .parse::<u64>()
+                .unwrap_or(0)
+        };
+        if !f[2].is_empty() {
+            assert_eq!(dst, server_port, "{line}");
+            reqs.entry(src)
+                .or_default()
+                .push((f[2].to_string(), f[3].to_string(), len(f[5])));
+        } else if !f[4].is_empty() {
+            assert_eq!(src, server_port, "{line}");
+            resps
+                .entry(dst)
+                .or_default()
+                .push((f[4].parse().unwrap(), len(f[5])));
+        }
+    }
+    let mut v = Vec::new();
+    for (port, rq) in reqs {
+        let rs = resps.remove(&port).unwrap_or_default();
+        assert_eq!(rq.len(), rs.len(), "port {port}: {rq:?} vs {rs:?}\n{out}");
+        for ((method, target, req_body), (status, resp_body)) in rq.into_iter().zip(rs) {
+            v.push(Txn {
+                client_port: port,
+                method,
+                target,
+                status,
+                req_body,
+                resp_body,
+            });
+        }
+    }
+    assert!(resps.is_empty(), "responses without requests: {resps:?}");
+    v.sort();
+    v
+}
+
+/// Osprey's transactions of `comm` in role `role`, as [`Txn`]s; each must
+/// say it was TLS plaintext from OpenSSL and have no gap.
+fn probed(recs: &[Value], comm: &str, role: &str) -> Vec<Txn> {
+    let mut v: Vec<Txn> = txns(recs, comm)
+        .into_iter()
+        .filter(|r| r["role"] == role)
+        .map(|r| {
+            assert_eq!(r["tls"], true, "{r}");
+            assert_eq!(r["tls_library"], "openssl", "{r}");
+            assert_eq!(r["gap"], false, "{r}");
+            let port = if role == "client" {
+                &r["local_port"]
+            } else {
+                &r["remote_port"]
+            };
+            Txn {
+                client_port: port.as_u64().unwrap() as u16,
+                method: r["method"].as_str().unwrap().to_string(),
+                target: r["target"].as_str().unwrap().to_string(),
+                status: r["status"].as_u64().unwrap() as u16,
+                req_body: r["req_body_bytes"].as_u64().unwrap(),
+                resp_body: r["resp_body_bytes"].as_u64().unwrap(),
+            }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn curl_to_nginx_over_https_matches_the_decrypted_capture() {
+    let tls_port = free_port();
+    let dir = tmpdir("tls-nginx-certs");
+    let (cert, key) = make_cert(&dir);
+    let big = body(2 * 1024 * 1024);
+    let extra = format!(
+        "server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {c}; ssl_certificate_key {k}; \
+         root {w}; location = /post {{ return 200 \"posted\\n\"; }} }}",
+        c = cert.display(),
+        k = key.display(),
+        w = dir.join("www").display(),
+    );
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/small.txt"), body(123)).unwrap();
+    std::fs::write(dir.join("www/big.bin"), &big).unwrap();
+    let site = Site::nginx_with("tls-nginx", &[], &extra);
+    wait_port(tls_port);
+    let cap = Capture::start(&dir, tls_port);
+    let probe = site.probe(&["--comm", "curl", "--comm", "nginx"]);
+    let keys = dir.join("keys.txt");
+    let url = |p: &str| format!("https://127.0.0.1:{tls_port}{p}");
+    let post_body = dir.join("post.txt");
+    std::fs::write(&post_body, body(1000)).unwrap();
+    let curl_tls = |args: &[&str]| {
+        run_ok(
+            Command::new("curl")
+                .env("SSLKEYLOGFILE", &keys)
+                .args(["-sS", "-k", "--http1.1"])
+                .args(args),
+        )
+    };
+    // keep-alive: two requests on one connection
+    curl_tls(&[
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        &url("/small.txt"),
+        &url("/small.txt"),
+    ]);
+    // POST with a body
+    let posted = curl_tls(&[
+        "--data-binary",
+        &format!("@{}", post_body.display()),
+        &url("/post"),
+    ]);
+    assert_eq!(posted, "posted\n");
+    // a 2 MiB response, and a 404
+    let got = dir.join("got.bin");
+    curl_tls(&["-o", got.to_str().unwrap(), &url("/big.bin")]);
+    assert_eq!(std::fs::read(&got).unwrap(), big);
+    curl_tls(&["-o", "/dev/null", &url("/missing")]);
+    // the server's records come when its responses are done: wait for all
+    probe.wait_for_records("nginx's five transactions", |r| {
+        txns(r, "nginx").len() >= 5 && txns(r, "curl").len() >= 5
+    });
+    let (recs, err) = probe.stop_ok();
+    let pcap = cap.finish();
+    let want = decrypted(&pcap, &keys, tls_port);
+    assert_eq!(want.len(), 5, "{want:#?}");
+    assert_eq!(
+        want.iter().map(|t| t.resp_body).max(),
+        Some(2 * 1024 * 1024),
+        "{want:#?}"
+    );
+    assert_eq!(probed(&recs, "curl", "client"), want, "client side\n{err}");
+    assert_eq!(probed(&recs, "nginx", "server"), want, "server side\n{err}");
+    // keep-alive: the two GETs of /small.txt share a connection id
+    let small: Vec<&Value> = txns(&recs, "curl")
+        .into_iter()
+        .filter(|r| r["target"] == "/small.txt")
+        .collect();
+    assert_eq!(small.len(), 2);
+    assert_eq!(small[0]["conn_id"], small[1]["conn_id"]);
+    // no HTTPS connection is blind; the ciphertext was counted, not parsed
+    let s = summary(&err);
+    let sum = |k: &str| {
+        s["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w[k].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(sum("blind_tls"), 0, "{err}");
+    assert_eq!(sum("tls_conns"), 8, "four connections, both ends\n{err}");
+    assert!(sum("tls_ciphertext_events") > 0, "{err}");
+    assert!(s["kernel"]["tls_libraries"].as_u64().unwrap() >= 1, "{err}");
+    assert_eq!(s["kernel"]["tls_no_conn"], 0, "{err}");
+    assert_eq!(ringbuf_drops(&err), 0);
+}
+
+/// A Python client and server in one process (comm `tlspy`, inherited by
+/// its threads): `ssl` reads and writes with SSL_read_ex/SSL_write_ex.
+/// The server answers each request with `1000 + request body` bytes.
+const PY: &str = r#"
+import ctypes, http.client, socket, ssl, sys, threading
+ctypes.CDLL(None).prctl(15, b"tlspy", 0, 0, 0)
+cert, key, port, keylog = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(cert, key)
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port)); ls.listen(1)
+def serve():
+    c, _ = ls.accept()
+    s = sctx.wrap_socket(c, server_side=True)
+    f = s.makefile("rb")
+    while True:
+        line = f.readline()
+        if not line:
+            break
+        n = 0
+        while True:
+            h = f.readline()
+            if h in (b"\r\n", b""):
+                break
+            k, v = h.split(b":", 1)
+            if k.strip().lower() == b"content-length":
+                n = int(v)
+        f.read(n)
+        resp = b"r" * (1000 + n)
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(resp) + resp)
+    s.close()
+th = threading.Thread(target=serve); th.start()
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
+cctx.keylog_filename = keylog
+conn = http.client.HTTPSConnection("127.0.0.1", port, context=cctx)
+conn.request("GET", "/first"); assert len(conn.getresponse().read()) == 1000
+conn.request("POST", "/second", body=b"p" * 5000); assert len(conn.getresponse().read()) == 6000
+conn.request("GET", "/third?x=1"); assert len(conn.getresponse().read()) == 1000
+conn.close(); th.join()
+print("done")
+"#;
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn python_ssl_client_and_server_ex_calls_match_the_decrypted_capture() {
+    let port = free_port();
+    let dir = tmpdir("tls-python");
+    let (cert, key) = make_cert(&dir);
+    let keys = dir.join("keys.txt");
+    let cap = Capture::start(&dir, port);
+    let probe = Osprey::start(&["--comm", "tlspy"], dir.join("out.jsonl"));
+    let out = run_ok(
+        Command::new("python3")
+            .args(["-c", PY])
+            .arg(&cert)
+            .arg(&key)
+            .arg(port.to_string())
+            .arg(&keys),
+    );
+    assert_eq!(out.trim(), "done");
+    probe.wait_for_records("both ends' three transactions", |r| {
+        txns(r, "tlspy").len() >= 6
+    });
+    let (recs, err) = probe.stop_ok();
+    let pcap = cap.finish();
+    let want = decrypted(&pcap, &keys, port);
+    assert_eq!(
+        want.iter()
+            .map(|t| (
+                t.method.as_str(),
+                t.target.as_str(),
+                t.req_body,
+                t.resp_body
+            ))
+            .collect::<Vec<_>>(),
+        [
+            ("GET", "/first", 0, 1000),
+            ("GET", "/third?x=1", 0, 1000),
+            ("POST", "/second", 5000, 6000)
+        ],
+        "{want:#?}"
+    );
+    assert_eq!(probed(&recs, "tlspy", "client"), want, "client side\n{err}");
+    assert_eq!(probed(&recs, "tlspy", "server"), want, "server side\n{err}");
+    assert_eq!(ringbuf_drops(&err), 0);
+}
+
+/// With `--tls off` no uprobe is attached: HTTPS stays ciphertext, no
+/// record, and the summary counts it as blind (what Osprey cannot read).
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn tls_off_leaves_https_blind() {
+    let tls_port = free_port();
+    let dir = tmpdir("tls-off-certs");
+    let (cert, key) = make_cert(&dir);
+    let extra = format!(
+        "server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {c}; ssl_certificate_key {k}; root {w}; }}",
+        c = cert.display(),
+        k = key.display(),
+        w = dir.join("www").display(),
+    );
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/small.txt"), body(10)).unwrap();
+    let site = Site::nginx_with("tls-off", &[], &extra);
+    wait_port(tls_port);
+    let probe = site.probe(&["--comm", "curl", "--comm", "nginx", "--tls", "off"]);
+    curl(&[
+        "-k",
+        "-o",
+        "/dev/null",
+        &format!("https://127.0.0.1:{tls_port}/small.txt"),
+    ]);
+    let (recs, err) = probe.stop_ok();
+    assert!(
+        txns(&recs, "curl").is_empty() && txns(&recs, "nginx").is_empty(),
+        "{recs:?}"
+    );
+    assert!(!err.contains("TLS: uprobes on"), "{err}");
+    let s = summary(&err);
+    assert_eq!(s["kernel"]["tls_records"], 0, "{err}");
+    assert_eq!(s["kernel"]["tls_libraries"], 0, "{err}");
+}
+
+/// A small HTTPS server in C, linked statically against Debian's
+/// `libssl.a`: serves `conns` connections, keep-alive, each response a
+/// 2000-byte body. Usage: `server CERT KEY PORT CONNS`.
+const STATIC_SERVER_C: &str = r#"
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	if (argc != 5)
+		return 2;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (SSL_CTX_use_certificate_file(ctx, argv[1], SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, argv[2], SSL_FILETYPE_PEM) != 1)
+		return 3;
+	int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[3])),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 8))
+		return 4;
+	static char body[2000];
+	memset(body, 'b', sizeof(body));
+	for (int i = 0; i < atoi(argv[4]); i++) {
+		int c = accept(ls, NULL, NULL);
+		SSL *s = SSL_new(ctx);
+		SSL_set_fd(s, c);
+		if (SSL_accept(s) == 1) {
+			char buf[16384], *end;
+			int have = 0, n;
+			while ((n = SSL_read(s, buf + have, sizeof(buf) - 1 - have)) > 0) {
+				have += n;
+				buf[have] = 0;
+				while ((end = strstr(buf, "\r\n\r\n"))) {
+					char head[128];
+					int hl = snprintf(head, sizeof(head),
+							  "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+							  sizeof(body));
+					SSL_write(s, head, hl);
+					SSL_write(s, body, sizeof(body));
+					have -= end + 4 - buf;
+					memmove(buf, end + 4, have + 1);
+				}
+			}
+			SSL_shutdown(s);
+		}
+		SSL_free(s);
+		close(c);
+	}
+	return 0;
+}
+"#;
+
+/// `gcc -static` the server above into `dir/name`.
+fn build_static_server(dir: &Path, name: &str) -> PathBuf {
+    let src = dir.join("server.c");
+    std::fs::write(&src, STATIC_SERVER_C).unwrap();
+    let exe = dir.join(name);
+    run_ok(
+        Command::new("gcc")
+            .args(["-O1", "-static", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .args(["-lssl", "-lcrypto", "-lpthread"]),
+    );
+    exe
+}
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
+    let dir = tmpdir("tls-static");
+    let (cert, key) = make_cert(&dir);
+    let exe = build_static_server(&dir, "tlsstatic");
+    // nothing imported: the executable holds OpenSSL itself
+    let ldd = Command::new("ldd").arg(&exe).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&ldd.stdout).contains("libssl"),
+        "{ldd:?}"
+    );
+    let stripped = dir.join("tlsstatic-strip");
+    run_ok(Command::new("strip").arg("-o").arg(&stripped).arg(&exe));
+
+    // with symbols: both ends' records, as the decrypted capture has them
+    let port = free_port();
+    let server = Guard(
+        Command::new(&exe)
+            .arg(&cert)
+            .arg(&key)
+            .arg(port.to_string())
+            .arg("1")
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port);
+    let cap = Capture::start(&dir, port);
+    let probe = Osprey::start(
+        &["--comm", "tlsstatic", "--comm", "curl"],
+        dir.join("out.jsonl"),
+    );
+    let keys = dir.join("keys.txt");
+    let url = |p: &str| format!("https://127.0.0.1:{port}{p}");
+    run_ok(
+        Command::new("curl")
+            .env("SSLKEYLOGFILE", &keys)
+            .args([
+                "-sS",
+                "-k",
+                "--http1.1",
+                "-o",
+                "/dev/null",
+                "-o",
+                "/dev/null",
+            ])
+            .args([url("/one"), url("/two?x=y")]),
+    );
+    probe.wait_for_records("the static server's two transactions", |r| {
+        txns(r, "tlsstatic").len() >= 2 && txns(r, "curl").len() >= 2
+    });
+    let (recs, err) = probe.stop_ok();
+    drop(server);
+    let want = decrypted(&cap.finish(), &keys, port);
+    assert_eq!(want.len(), 2, "{want:#?}");
+    assert!(want.iter().all(|t| t.resp_body == 2000), "{want:#?}");
+    assert_eq!(probed(&recs, "tlsstatic", "server"), want, "server\n{err}");
+    assert_eq!(probed(&recs, "curl", "client"), want, "client\n{err}");
+    assert!(
+        err.contains("uprobes on /proc/") && err.contains("/tlsstatic (openssl)"),
+        "{err}"
+    );
+
+    // stripped: one line in the log, counted, no server records (blind)
+    let port = free_port();
+    let server = Guard(
+        Command::new(&stripped)
+            .arg(&cert)
+            .arg(&key)
+            .arg(port.to_string())
+            .arg("1")
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port);
+    let probe = Osprey::start(
+        &["--comm", "tlsstatic-strip", "--comm", "curl"],
+        dir.join("out2.jsonl"),
+    );
+    curl(&[
+        "-k",
+        "-o",
+        "/dev/null",
+        &format!("https://127.0.0.1:{port}/three"),
+    ]);
+    probe.wait_for_records("curl's transaction", |r| !txns(r, "curl").is_empty());
+    let (recs, err) = probe.stop_ok();
+    drop(server);
+    assert!(txns(&recs, "tlsstatic-strip").is_empty(), "{recs:?}");
+    assert_eq!(txns(&recs, "curl").len(), 1, "{recs:?}");
+    let named = err
+        .lines()
+        .filter(|l| l.contains("tlsstatic-strip has openssl linked in but no symbol table"))
+        .count();
+    assert_eq!(named, 1, "{err}");
+    assert_eq!(summary(&err)["kernel"]["tls_no_symbols"], 1, "{err}");
+}
