@@ -202,7 +202,7 @@ fn no_bpf_program_is_left_behind() {
     let (progs, links) = osprey_bpf_baseline();
     let dir = tmpdir("leftover");
     let probe = Osprey::start(
-        &["--records", "events", "--comm", "nothing-matches"],
+        &["--records", "events", "--comm", "nothing-matches", "--tls", "off"],
         dir.join("out.jsonl"),
     );
     // only the chosen hook set is loaded, one link per program
@@ -210,11 +210,25 @@ fn no_bpf_program_is_left_behind() {
     assert_eq!(
         loaded_osprey_bpf(),
         (progs + n, links + n),
-        "expected our {n} {} programs and links",
+        "expected our {n} {} programs and links (--tls off)",
         probe.hooks
     );
     probe.stop_ok();
     wait_unloaded((progs, links), "programs and links unloaded after exit");
+    // with the TLS uprobes (the default) there are more, and they go too
+    let probe = Osprey::start(
+        &["--records", "events", "--comm", "nothing-matches"],
+        dir.join("out-tls.jsonl"),
+    );
+    let (p, l) = loaded_osprey_bpf();
+    assert!(
+        p > progs + n && l > links + n,
+        "expected the TLS programs beside the {n} {}: {:?}",
+        probe.hooks,
+        (p - progs, l - links)
+    );
+    probe.stop_ok();
+    wait_unloaded((progs, links), "TLS programs and links unloaded after exit");
 }
 
 #[test]
