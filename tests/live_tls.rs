@@ -124,6 +124,10 @@ fn decrypted(pcap: &Path, keys: &Path, server_port: u16) -> Vec<Txn> {
             .arg(pcap)
             .arg("-o")
             .arg(format!("tls.keylog_file:{}", keys.display()))
+            // heads only: reassembling a 2 MiB body across TLS records
+            // made tshark drop the whole response now and then; the sizes
+            // come from Content-Length
+            .args(["-o", "http.desegment_body:FALSE"])
             .args([
                 "-Y",
                 "http",
