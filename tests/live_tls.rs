@@ -91,8 +91,24 @@ impl Capture {
         c
     }
 
-    /// SIGINT: tshark writes out what it has and exits.
+    /// Once the capture file has stopped growing (the last packets of a
+    /// 2 MiB response can still be on their way into it; without them
+    /// tshark cannot reassemble that response), SIGINT: tshark writes out
+    /// what it has and exits.
     fn finish(mut self) -> PathBuf {
+        let size = |f: &Path| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+        let (mut last, mut same) = (size(&self.file), 0);
+        wait_until(
+            "the capture file to stop growing",
+            || {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let now = size(&self.file);
+                same = if now == last { same + 1 } else { 0 };
+                last = now;
+                same >= 3
+            },
+            String::new,
+        );
         // SAFETY: kill(2) on our own child, not reaped yet.
         unsafe { libc::kill(self.guard.0.id() as i32, libc::SIGINT) };
         wait_until(
@@ -124,10 +140,6 @@ fn decrypted(pcap: &Path, keys: &Path, server_port: u16) -> Vec<Txn> {
             .arg(pcap)
             .arg("-o")
             .arg(format!("tls.keylog_file:{}", keys.display()))
-            // heads only: reassembling a 2 MiB body across TLS records
-            // made tshark drop the whole response now and then; the sizes
-            // come from Content-Length
-            .args(["-o", "http.desegment_body:FALSE"])
             .args([
                 "-Y",
                 "http",
@@ -163,6 +175,9 @@ fn decrypted(pcap: &Path, keys: &Path, server_port: u16) -> Vec<Txn> {
                 .parse::<u64>()
                 .unwrap_or(0)
         };
+        if f[2].is_empty() && f[4].is_empty() {
+            continue; // a continuation (body bytes), no message start
+        }
         if !f[2].is_empty() {
             assert_eq!(dst, server_port, "{line}");
             reqs.entry(src)
