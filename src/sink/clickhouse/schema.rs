@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! The table the ClickHouse sink inserts into. The same text is shipped as
-//! `docs/clickhouse/schema-18.16.sql` (a unit test keeps them equal), with
+//! The table the ClickHouse sink inserts into, read from the shipped
+//! `docs/clickhouse/schema-18.16.sql` (one text for both), with
 //! `docs/clickhouse/schema-current.sql` for current releases.
 //!
 //! Columns are the transaction record's fields by their JSON names (rows
@@ -12,74 +12,20 @@
 //! (Debian 12's): Nullable columns for nullable fields (18.16 cannot read
 //! a JSON null into a plain column), no LowCardinality, no TTL.
 
+/// The shipped schema: the one text of the table, read by
+/// [`create_table`] (so the docs and `--clickhouse-create` cannot differ).
+const SHIPPED: &str = include_str!("../../../docs/clickhouse/schema-18.16.sql");
+const SHIPPED_NAME: &str = "CREATE TABLE IF NOT EXISTS osprey.transactions";
+
 /// `CREATE TABLE` for database `db`, table `table` (ClickHouse 18.16 and
-/// later).
+/// later): the shipped statement under another name.
 pub fn create_table(db: &str, table: &str) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {db}.{table}
-(
-    ts DateTime MATERIALIZED toDateTime(intDiv(ts_start_ns, 1000000000)),
-    node String,
-    source String,
-    protocol String,
-    ts_start_ns Int64,
-    ts_end_ns Int64,
-    latency_ns Nullable(UInt64),
-    ttfb_ns Nullable(UInt64),
-    method Nullable(String),
-    target Nullable(String),
-    path Nullable(String),
-    host Nullable(String),
-    http_version Nullable(String),
-    status Nullable(UInt16),
-    reason Nullable(String),
-    req_header_count Nullable(UInt32),
-    req_header_bytes Nullable(UInt64),
-    resp_header_count Nullable(UInt32),
-    resp_header_bytes Nullable(UInt64),
-    req_body_bytes Nullable(UInt64),
-    resp_body_bytes Nullable(UInt64),
-    req_content_type Nullable(String),
-    resp_content_type Nullable(String),
-    pid Nullable(UInt32),
-    tid Nullable(UInt32),
-    comm Nullable(String),
-    conn_id String,
-    role String,
-    local_addr Nullable(String),
-    local_port Nullable(UInt16),
-    remote_addr Nullable(String),
-    remote_port Nullable(UInt16),
-    gap UInt8,
-    gap_cause Array(String),
-    truncated UInt8,
-    no_response UInt8,
-    interim_status Nullable(UInt16),
-    upgraded UInt8,
-    incomplete UInt8,
-    stream_id Nullable(UInt32),
-    cgroup_id Nullable(UInt64),
-    cgroup Nullable(String),
-    container_id Nullable(String),
-    container_runtime Nullable(String),
-    container_name Nullable(String),
-    pod_uid Nullable(String),
-    pod_qos Nullable(String),
-    pod_namespace Nullable(String),
-    pod_name Nullable(String),
-    workload Nullable(String),
-    exe Nullable(String),
-    grpc_service Nullable(String),
-    grpc_method Nullable(String),
-    grpc_status Nullable(UInt32),
-    grpc_message Nullable(String)
-)
-ENGINE = MergeTree()
-PARTITION BY toYYYYMMDD(ts)
-ORDER BY (node, ifNull(comm, ''), ts)
-SETTINGS index_granularity = 8192
-"
-    )
+    let at = SHIPPED
+        .find(SHIPPED_NAME)
+        .expect("docs/clickhouse/schema-18.16.sql has the CREATE TABLE")
+        + SHIPPED_NAME.len();
+    let body = SHIPPED[at..].trim_end().trim_end_matches(';');
+    format!("CREATE TABLE IF NOT EXISTS {db}.{table}{body}\n")
 }
 
 /// The columns of [`create_table`], in order (for tests and docs).
