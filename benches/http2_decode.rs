@@ -28,14 +28,20 @@ fn grpc(n: usize) -> Vec<Fields> {
             ("te", "trailers".into()),
             ("grpc-accept-encoding", "identity, deflate, gzip".into()),
             ("grpc-timeout", format!("{}m", 900 + i % 50)),
-            ("user-agent", "grpc-python/1.85.3 grpc-c/52.0.0 (linux; chttp2)".into()),
+            (
+                "user-agent",
+                "grpc-python/1.85.3 grpc-c/52.0.0 (linux; chttp2)".into(),
+            ),
         ]);
         v.push(vec![
             (":status", "200".into()),
             ("content-type", "application/grpc".into()),
             ("grpc-accept-encoding", "identity, deflate, gzip".into()),
         ]);
-        v.push(vec![("grpc-status", "0".into()), ("grpc-message", String::new())]);
+        v.push(vec![
+            ("grpc-status", "0".into()),
+            ("grpc-message", String::new()),
+        ]);
     }
     v
 }
@@ -168,7 +174,9 @@ fn bench(c: &mut Criterion) {
     assert_eq!(data_framing(&buf), 256 * 16_384);
     let mut g = c.benchmark_group("h2_data_framing");
     g.throughput(Throughput::Bytes(buf.len() as u64));
-    g.bench_function("osprey_16k_frames", |b| b.iter(|| data_framing(black_box(&buf))));
+    g.bench_function("osprey_16k_frames", |b| {
+        b.iter(|| data_framing(black_box(&buf)))
+    });
     g.finish();
 }
 

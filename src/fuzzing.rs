@@ -370,7 +370,11 @@ pub fn http2_frames(data: &[u8]) -> usize {
     }
     n += steps;
     // through the tracker: an h2c connection, client side or server side
-    let role = if sel & 2 == 0 { Role::Client } else { Role::Server };
+    let role = if sel & 2 == 0 {
+        Role::Client
+    } else {
+        Role::Server
+    };
     let (c2s, s2c) = (&body[..split], &body[split..]);
     let mut client = frame::PREFACE.to_vec();
     client.extend_from_slice(c2s);

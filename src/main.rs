@@ -191,9 +191,10 @@ struct RunArgs {
     /// links in <DIR>/../containers/.
     #[arg(long, default_value = "/var/log/pods", value_name = "DIR")]
     pods_log_dir: PathBuf,
-    /// The node name written in records' `node` (default: the host name;
-    /// in a DaemonSet, spec.nodeName through the downward API; also read
-    /// from the environment variable OSPREY_NODE_NAME).
+    /// The node name written in records' `node` and ClickHouse rows'
+    /// `node` column (default: the environment variable OSPREY_NODE_NAME,
+    /// in a DaemonSet spec.nodeName through the downward API; else the
+    /// host name).
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
     /// Do not resolve cgroup, container, Pod and executable: those record
@@ -605,9 +606,12 @@ fn run(a: RunArgs) -> Result<()> {
 
     let offset = clock::realtime_offset_ns();
     let health = std::sync::Arc::new(osprey::health::Health::default());
-    let sink = a
-        .sinks
-        .build(a.output.as_deref(), a.force, health.clone())?;
+    let sink = a.sinks.build(
+        a.output.as_deref(),
+        a.force,
+        health.clone(),
+        a.node_name.as_deref(),
+    )?;
     let records = a.records;
     if a.sinks.clickhouse.is_some() && records != Records::Transactions {
         log::warn!(
@@ -656,11 +660,7 @@ fn run(a: RunArgs) -> Result<()> {
             osprey::identity::Shared::new(osprey::identity::IdentityConfig {
                 cgroup_root: a.cgroup_root.clone(),
                 pods_log_dir: a.pods_log_dir.clone(),
-                node: a.node_name.clone().or_else(|| {
-                    std::env::var("OSPREY_NODE_NAME")
-                        .ok()
-                        .filter(|n| !n.is_empty())
-                }),
+                node: osprey::identity::node_name(a.node_name.as_deref()),
                 ..Default::default()
             })
         });
@@ -886,6 +886,14 @@ mod tests {
         Cli::try_parse_from(std::iter::once("osprey").chain(a.iter().copied()))
             .unwrap()
             .run
+    }
+
+    /// clap checks its definitions (unique names, valid defaults) only in
+    /// debug builds when parsing; this checks them in every build.
+    #[test]
+    fn the_command_line_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]

@@ -759,10 +759,8 @@ mod tests {
             matches!(r(r#"{"type":"http_transaction","protocol":"http3"}"#),
             Ok(ReadLine::OtherProtocol(p)) if p == "http3")
         );
-        assert!(
-            matches!(r(r#"{"type":"http_message","protocol":"http2"}"#),
-            Ok(ReadLine::OtherProtocol(p)) if p == "http2")
-        );
+        assert!(matches!(r(r#"{"type":"http_message","protocol":"http2"}"#),
+            Ok(ReadLine::OtherProtocol(p)) if p == "http2"));
         assert!(matches!(
             r(r#"{"type":"http_transaction","ts_start_ns":1}"#),
             Ok(ReadLine::Unfit { kind: TXN_TYPE, .. })

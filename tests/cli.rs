@@ -539,13 +539,31 @@ fn recon_diff_of_a_directory_is_an_error_not_a_spin() {
 
 #[test]
 fn cgroup_container_and_pod_filters_refuse_bad_values() {
-    refused(&["--synthetic", "--pod", "cart-0"], "--pod \"cart-0\": give NAMESPACE/NAME");
-    refused(&["--synthetic", "--pod", "shop/cart/0"], "give NAMESPACE/NAME");
-    refused(&["--synthetic", "--container", "3f4b1c"], "at least 12 hex digits");
-    refused(&["--synthetic", "--container", "a/b"], "give a container id");
-    refused(&["--synthetic", "--cgroup", "/a/../b"], "'..' is not allowed");
+    refused(
+        &["--synthetic", "--pod", "cart-0"],
+        "--pod \"cart-0\": give NAMESPACE/NAME",
+    );
+    refused(
+        &["--synthetic", "--pod", "shop/cart/0"],
+        "give NAMESPACE/NAME",
+    );
+    refused(
+        &["--synthetic", "--container", "3f4b1c"],
+        "at least 12 hex digits",
+    );
+    refused(
+        &["--synthetic", "--container", "a/b"],
+        "give a container id",
+    );
+    refused(
+        &["--synthetic", "--cgroup", "/a/../b"],
+        "'..' is not allowed",
+    );
     refused(&["--synthetic", "--cgroup", ""], "--cgroup: empty path");
-    refused(&["--synthetic", "--cgroup-rescan-ms", "0"], "--cgroup-rescan-ms 0");
+    refused(
+        &["--synthetic", "--cgroup-rescan-ms", "0"],
+        "--cgroup-rescan-ms 0",
+    );
     // good values pass validation (the synthetic run has no cgroups)
     let o = osprey(&[
         "--synthetic",
@@ -560,9 +578,20 @@ fn cgroup_container_and_pod_filters_refuse_bad_values() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     // synthetic records carry the identity fields, null
-    let line = String::from_utf8_lossy(&o.stdout).lines().next().unwrap().to_string();
+    let line = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    for k in ["cgroup_id", "cgroup", "container_id", "pod_name", "node", "exe"] {
+    for k in [
+        "cgroup_id",
+        "cgroup",
+        "container_id",
+        "pod_name",
+        "node",
+        "exe",
+    ] {
         assert!(v[k].is_null(), "{k}: {line}");
     }
 }

@@ -202,7 +202,14 @@ fn no_bpf_program_is_left_behind() {
     let (progs, links) = osprey_bpf_baseline();
     let dir = tmpdir("leftover");
     let probe = Osprey::start(
-        &["--records", "events", "--comm", "nothing-matches", "--tls", "off"],
+        &[
+            "--records",
+            "events",
+            "--comm",
+            "nothing-matches",
+            "--tls",
+            "off",
+        ],
         dir.join("out.jsonl"),
     );
     // only the chosen hook set is loaded, one link per program

@@ -364,6 +364,19 @@ fn hostname() -> Option<String> {
     (!h.is_empty()).then(|| h.to_string())
 }
 
+/// The node name of records and ClickHouse rows: `--node-name`, else the
+/// environment variable `OSPREY_NODE_NAME`, else the host name.
+pub fn node_name(flag: Option<&str>) -> Option<String> {
+    flag.filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            std::env::var("OSPREY_NODE_NAME")
+                .ok()
+                .filter(|n| !n.is_empty())
+        })
+        .or_else(hostname)
+}
+
 /// Identities kept per cgroup id, and executables per process.
 const MAX_CACHED: usize = 8192;
 /// A complete identity is trusted this long; one with a Pod not named yet

@@ -628,6 +628,9 @@ fn golden_grpc_streams_pair_by_stream_id() {
     assert_eq!(d.len(), 1, "{d:#?}");
     assert_eq!(d[0]["stream_id"], 9);
     assert_eq!(d[0]["field"], "grpc_resp_messages");
-    assert_eq!((d[0]["wire"].as_u64(), d[0]["ebpf"].as_u64()), (Some(4), Some(3)));
+    assert_eq!(
+        (d[0]["wire"].as_u64(), d[0]["ebpf"].as_u64()),
+        (Some(4), Some(3))
+    );
     golden("lo_grpc_streams", &got);
 }

@@ -117,20 +117,11 @@ pub struct SinkArgs {
     /// dropped and counted.
     #[arg(long, value_name = "SIZE", value_parser = size_arg, default_value = "1G", help_heading = "ClickHouse")]
     pub clickhouse_spool_max: u64,
-    /// The `node` column of the rows (default: this host's name).
-    #[arg(long, value_name = "NAME", help_heading = "ClickHouse")]
-    pub node_name: Option<String>,
 
     /// Records queued per sink that runs in a thread of its own (metrics,
     /// ClickHouse); past it that sink drops them (counted, sink_dropped).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE)]
     pub sink_queue: usize,
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }
 
 impl SinkArgs {
@@ -189,6 +180,7 @@ impl SinkArgs {
         output: Option<&Path>,
         force: bool,
         health: Arc<Health>,
+        node: Option<&str>,
     ) -> Result<Box<dyn Sink>> {
         let name = output.unwrap_or("-".as_ref()).display().to_string();
         let jsonl: Option<Box<dyn Sink>> = if self.no_output {
@@ -235,7 +227,7 @@ impl SinkArgs {
             c.queue_rows = self.clickhouse_queue;
             c.spool = self.clickhouse_spool.clone();
             c.spool_max = self.clickhouse_spool_max;
-            c.node = self.node_name.clone().unwrap_or_else(hostname);
+            c.node = crate::identity::node_name(node).unwrap_or_default();
             let s = ClickHouseSink::connect(c).map_err(anyhow::Error::msg)?;
             f.add("clickhouse", Box::new(s), self.sink_queue);
         }

@@ -10,8 +10,8 @@
 //! frames of known types chained to exactly the end of the first bytes.
 
 pub mod frame;
-pub mod hpack;
 pub mod grpc;
+pub mod hpack;
 mod huffman;
 mod record;
 mod session;
