@@ -178,6 +178,13 @@ impl Site {
         Site { dir, port, server }
     }
 
+    /// nginx with extra `server {}` directives (e.g. a `location`).
+    pub fn nginx_server_with(name: &str, files: &[(&str, &[u8])], server_extra: &str) -> Site {
+        let (dir, port) = Site::www(name, files);
+        let server = nginx_server(&dir, port, "", "", server_extra);
+        Site { dir, port, server }
+    }
+
     /// nginx speaking HTTP/2 over cleartext with prior knowledge (h2c).
     pub fn nginx_h2c(name: &str, files: &[(&str, &[u8])], server_extra: &str) -> Site {
         let (dir, port) = Site::www(name, files);
