@@ -137,28 +137,8 @@ fn grpcio_calls_both_sides_with_tshark_as_oracle() {
     let mut stdin = client.stdin.take().unwrap();
     let client_out = client.stdout.take().unwrap();
     let client = Guard(client);
-    let pcap = dir.join("grpc.pcap");
-    let mut dump = Command::new("tcpdump")
-        .args(["-i", "lo", "--immediate-mode", "-U", "-w"])
-        .arg(&pcap)
-        .args(["tcp", "port", &port.to_string()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tcpdump");
-    // tcpdump says "listening on lo" once it captures: the oracle needs the
-    // connection from its start (tshark's HPACK table too)
-    let mut err = std::io::BufReader::new(dump.stderr.take().unwrap());
-    let mut said = String::new();
-    loop {
-        let mut line = String::new();
-        let n = std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-        said.push_str(&line);
-        assert!(n > 0, "tcpdump ended before capturing: {said}");
-        if line.contains("listening on") {
-            break;
-        }
-    }
-    let dump = Guard(dump);
+    let dump = tshark::Capture::start_as(&dir, port, "grpc.pcap");
+    let pcap = dump.path().to_path_buf();
     let server_pid = server.0.id();
     let probe = Osprey::start(
         &[

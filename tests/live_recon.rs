@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 
@@ -27,21 +26,8 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
             .collect::<Vec<_>>(),
     );
     let (dir, port) = (&site.dir, site.port);
-    let pcap = dir.join("lo.pcap");
-
-    let mut td = Command::new("tcpdump")
-        .args(["-i", "lo", "-s", "0", "-B", "65536", "-U", "-w"])
-        .arg(&pcap)
-        .args(["tcp", "port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tcpdump (scripts/setup.sh installs it)");
-    let td_err = td.stderr.take().unwrap();
-    let mut td = Guard(td); // stopped even if an assertion fails
-    let mut line = String::new();
-    BufReader::new(td_err).read_line(&mut line).unwrap();
-    assert!(line.contains("listening on"), "tcpdump: {line}");
+    let mut capture = tshark::Capture::start_as(dir, port, "lo.pcap");
+    let pcap = capture.path().to_path_buf();
     let probe = site.probe(&["--comm", "curl", "--comm", "nginx", "--comm", "python3"]);
 
     // keep-alive, large body, 404
@@ -107,9 +93,7 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
         || complete(&wire()),
         || wire(),
     );
-    // SAFETY: plain kill(2) on our child.
-    unsafe { libc::kill(td.0.id() as i32, libc::SIGINT) };
-    td.0.wait().unwrap();
+    capture.stop();
     let by = |comm: &str| recs.iter().filter(|r| r["comm"] == comm).count();
     assert_eq!(
         (by("nginx"), by("curl"), by("python3"), recs.len()),

@@ -32,11 +32,27 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Once tcpdump says it is listening.
+    /// Once tcpdump says it is listening (the oracle needs each connection
+    /// from its start: tshark's HPACK tables too).
     pub fn start(dir: &Path, port: u16) -> Capture {
-        let pcap = dir.join("wire.pcap");
+        Capture::start_as(dir, port, "wire.pcap")
+    }
+
+    /// The same, writing `dir/name`.
+    pub fn start_as(dir: &Path, port: u16, name: &str) -> Capture {
+        let pcap = dir.join(name);
         let mut td = Command::new("tcpdump")
-            .args(["-i", "lo", "-s", "0", "-B", "65536", "-U", "-w"])
+            .args([
+                "-i",
+                "lo",
+                "--immediate-mode",
+                "-s",
+                "0",
+                "-B",
+                "65536",
+                "-U",
+                "-w",
+            ])
             .arg(&pcap)
             .args(["tcp", "port", &port.to_string()])
             .stdout(Stdio::null())
@@ -44,11 +60,32 @@ impl Capture {
             .spawn()
             .expect("tcpdump (scripts/setup.sh installs it)");
         let err = td.stderr.take().unwrap();
-        let td = Guard(td);
-        let mut line = String::new();
-        BufReader::new(err).read_line(&mut line).unwrap();
-        assert!(line.contains("listening on"), "tcpdump: {line}");
+        let td = Guard(td); // stopped even if an assertion fails
+        let mut said = String::new();
+        let mut err = BufReader::new(err);
+        loop {
+            let mut line = String::new();
+            let n = err.read_line(&mut line).unwrap();
+            said.push_str(&line);
+            assert!(n > 0, "tcpdump ended before capturing: {said}");
+            if line.contains("listening on") {
+                break;
+            }
+        }
         Capture { td, pcap, port }
+    }
+
+    /// The capture file (tcpdump writes it as it goes).
+    pub fn path(&self) -> &Path {
+        &self.pcap
+    }
+
+    /// Stop tcpdump (SIGINT: it writes what it buffered); call it once the
+    /// test has seen that the file holds what it needs.
+    pub fn stop(&mut self) {
+        // SAFETY: plain kill(2) on our child.
+        unsafe { libc::kill(self.td.0.id() as i32, libc::SIGINT) };
+        let _ = self.td.0.wait();
     }
 
     /// Wait until tshark decodes `n` responses (tcpdump writes what it has
@@ -61,9 +98,7 @@ impl Capture {
             || decode(&pcap, port).is_some_and(|w| w.len() >= n),
             || format!("{:#?}", decode(&pcap, port)),
         );
-        // SAFETY: plain kill(2) on our child.
-        unsafe { libc::kill(self.td.0.id() as i32, libc::SIGINT) };
-        let _ = self.td.0.wait();
+        self.stop();
         decode(&self.pcap, self.port).expect("a response without a request")
     }
 }
