@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod recon;
 pub mod record;
 pub mod redact;
+pub mod replay;
 pub mod sink;
 pub mod synthetic;
 pub mod tls;

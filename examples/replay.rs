@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Replay ring-buffer records through decode → tracker → JSON lines, with
+//! no BPF: the workload `scripts/bench-insns` counts instructions of.
+//!
+//!   replay [--conns 32] [--txns 200] [--body 100] [--from FILE] [--save FILE] [--out FILE]
+//!
+//! Without `--from`, the stream is nginx's side of `wrk` keep-alive traffic
+//! (`osprey::replay::nginx_records`); `--save` writes it to a file for
+//! another build to replay; `--out` keeps the JSON lines (default: discarded).
+use std::fs::File;
+use std::io::BufWriter;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("replay: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let (mut conns, mut txns, mut body) = (32u32, 200u64, 100usize);
+    let (mut from, mut save, mut out) = (None, None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or(format!("{a} needs a value"));
+        let num = |v: String| v.parse::<u64>().map_err(|e| format!("{a}: {e}"));
+        match a.as_str() {
+            "--conns" => conns = num(val()?)?.try_into().map_err(|_| "--conns too large")?,
+            "--txns" => txns = num(val()?)?,
+            "--body" => body = num(val()?)? as usize,
+            "--from" => from = Some(val()?),
+            "--save" => save = Some(val()?),
+            "--out" => out = Some(val()?),
+            "-h" | "--help" => {
+                println!("replay [--conns N] [--txns N] [--body BYTES] [--from FILE] [--save FILE] [--out FILE]");
+                return Ok(());
+            }
+            _ => return Err(format!("unknown argument {a} (try --help)")),
+        }
+    }
+    let records = match &from {
+        Some(f) => osprey::replay::read_stream(File::open(f).map_err(|e| format!("{f}: {e}"))?)
+            .map_err(|e| format!("{f}: {e}"))?,
+        None => osprey::replay::nginx_records(conns, txns, body),
+    };
+    if let Some(f) = &save {
+        let w = BufWriter::new(File::create(f).map_err(|e| format!("{f}: {e}"))?);
+        osprey::replay::write_stream(w, &records).map_err(|e| format!("{f}: {e}"))?;
+    }
+    let n = match &out {
+        Some(f) => osprey::replay::run(
+            &records,
+            BufWriter::new(File::create(f).map_err(|e| format!("{f}: {e}"))?),
+        ),
+        None => osprey::replay::run(&records, std::io::sink()),
+    }
+    .map_err(|e| e.to_string())?;
+    println!("records_in {} lines_out {n}", records.len());
+    Ok(())
+}
