@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Shared pieces of the benchmark scripts (bench-overhead, bench-loss, bench-conns)."""
+"""Shared pieces of the benchmark scripts (bench-overhead, bench-latency, bench-loss, bench-conns)."""
 import json, os, re, signal, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -159,3 +159,29 @@ def machine_line():
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                          capture_output=True, text=True).stdout.strip()
     return f"{time.strftime('%Y-%m-%d')}, kernel {os.uname().release}, {os.cpu_count()} CPUs ({cpu})"
+
+
+class Tcpdump:
+    """`tcpdump -i lo -w FILE tcp port PORT`, started once it is listening."""
+
+    def __init__(self, path, port):
+        self.path = path
+        self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-w", path, "tcp", "port", str(port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        said = ""
+        while "listening on" not in said:
+            line = self.p.stderr.readline()
+            if not line:
+                sys.exit("tcpdump did not start:\n" + said)
+            said += line
+        self.cpu0 = proc_cpu_s(self.p.pid)
+
+    def stop(self):
+        cpu = proc_cpu_s(self.p.pid) - self.cpu0
+        self.p.send_signal(signal.SIGINT)
+        err = self.p.stderr.read()
+        self.p.wait(timeout=60)
+        m = re.search(r"(\d+) packets? dropped by kernel", err)
+        size = os.path.getsize(self.path)
+        os.remove(self.path)
+        return {"cpu_s": cpu, "drops": int(m.group(1)) if m else -1, "pcap_bytes": size}
