@@ -52,9 +52,10 @@ def wait_port(port, timeout=20):
     sys.exit(f"nothing listening on {port}")
 
 
-def start_nginx(d, port, conns=4096, tls=False):
-    """nginx on 127.0.0.1:port serving d/www; with tls, HTTPS with a
-    self-signed certificate made here (openssl req)."""
+def start_nginx(d, port, conns=4096, tls=False, workers=1):
+    """nginx on 127.0.0.1:port serving d/www (`workers` worker processes,
+    `conns` connections each); with tls, HTTPS with a self-signed
+    certificate made here (openssl req)."""
     ssl = ""
     if tls:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -63,7 +64,7 @@ def start_nginx(d, port, conns=4096, tls=False):
         ssl = f" ssl; ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem"
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(f"""worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;
+        f.write(f"""worker_processes {workers}; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;
 worker_rlimit_nofile {conns + 1000};
 events {{ worker_connections {conns + 100}; }}
 http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 300s; client_body_temp_path {d}/b; proxy_temp_path {d}/p;
