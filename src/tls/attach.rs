@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use libbpf_rs::{Link, Object, UprobeOpts};
+use libbpf_rs::{Link, MapCore, Object, UprobeOpts};
 use serde::Serialize;
 
 use super::elf::{self, Verdict};
@@ -43,6 +43,10 @@ pub struct TlsStats {
     /// Executables with a TLS library linked in but no symbols to probe
     /// it by (each named once in the log).
     pub tls_no_symbols: u64,
+    /// Entries of `tls_sessions` (an `SSL*` never freed) and `tls_calls`
+    /// (a thread that exited inside a TLS call) whose process or thread is
+    /// gone, removed by the sweep every [`RESCAN_EVERY`].
+    pub tls_swept: u64,
 }
 
 enum FileState {
@@ -146,6 +150,7 @@ impl Attacher {
         if self.last_full.elapsed() >= RESCAN_EVERY {
             self.last_full = Instant::now();
             self.scan_all(obj);
+            self.stats.tls_swept += sweep(obj);
         }
     }
 
@@ -221,6 +226,7 @@ impl Attacher {
         if self.files.contains_key(&key) || !md.is_file() {
             return;
         }
+        let lib = refine(path, md.len(), lib);
         let state = match attach_file(obj, path, lib) {
             Ok(links) => {
                 log::info!("TLS: {} uprobes on {path} ({})", links.len(), lib.as_str());
@@ -245,6 +251,56 @@ impl Attacher {
             .filter(|f| matches!(f, FileState::Attached { .. }))
             .count()
     }
+}
+
+/// A shared `libssl.so*` found by its name is OpenSSL's unless its bytes
+/// say BoringSSL (Android's and Chromium's shared builds keep the name).
+fn refine(path: &str, size: u64, lib: TlsLibrary) -> TlsLibrary {
+    if lib != TlsLibrary::OpenSsl || size > MAX_EXE {
+        return lib;
+    }
+    match std::fs::read(path).map(|d| elf::linked_in(&d)) {
+        Ok(Some(TlsLibrary::BoringSsl)) => TlsLibrary::BoringSsl,
+        _ => lib,
+    }
+}
+
+/// Remove the entries of exited processes (sessions) and threads (calls
+/// in flight) from the TLS maps: the kernel cannot see a process's
+/// sessions at its exit (they are keyed by `SSL*`). Returns how many.
+fn sweep(obj: &Object) -> u64 {
+    let mut gone = 0;
+    for (name, alive) in [
+        ("tls_sessions", tgid_alive as fn(&[u8]) -> bool),
+        ("tls_calls", tid_alive),
+    ] {
+        let Ok(m) = crate::bpf::loader::map(obj, name) else {
+            continue;
+        };
+        // collected first: deleting while walking restarts a hash walk
+        let dead: Vec<Vec<u8>> = m.keys().filter(|k| !alive(k)).collect();
+        for k in dead {
+            if m.delete(&k).is_ok() {
+                gone += 1;
+            }
+        }
+    }
+    gone
+}
+
+/// `tls_sessions` key: {u32 tgid, pad, u64 ssl}.
+fn tgid_alive(key: &[u8]) -> bool {
+    let Some(t) = key.get(..4) else { return true };
+    let tgid = u32::from_ne_bytes(t.try_into().unwrap_or([0; 4]));
+    std::path::Path::new(&format!("/proc/{tgid}")).exists()
+}
+
+/// `tls_calls` key: the u64 pid_tgid (tid low, tgid high).
+fn tid_alive(key: &[u8]) -> bool {
+    let Some(k) = key.get(..8) else { return true };
+    let v = u64::from_ne_bytes(k.try_into().unwrap_or([0; 8]));
+    let (tgid, tid) = (v >> 32, v & 0xffff_ffff);
+    std::path::Path::new(&format!("/proc/{tgid}/task/{tid}")).exists()
 }
 
 /// One exec'd tgid from the kernel's queue.
@@ -299,7 +355,9 @@ pub fn find_libraries() -> Vec<(String, TlsLibrary, usize)> {
     let mut seen: HashMap<(u64, u64), (String, TlsLibrary, usize)> = HashMap::new();
     let mut add = |path: String, shown: String, lib: TlsLibrary, proc_: bool| {
         if let Ok(md) = std::fs::metadata(&path) {
-            let e = seen.entry((md.dev(), md.ino())).or_insert((shown, lib, 0));
+            let e = seen
+                .entry((md.dev(), md.ino()))
+                .or_insert_with(|| (shown, refine(&path, md.len(), lib), 0));
             if proc_ {
                 e.2 += 1;
             }
