@@ -493,7 +493,8 @@ fn openssl_1_1_1_client_is_captured() {
 }
 
 /// A client of BoringSSL (Debian's android-libboringssl: libssl.so.0):
-/// recognised as BoringSSL by its bytes, records say so.
+/// recognised as BoringSSL by its bytes, records say so; `osprey check
+/// --comm` lists it for that process.
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "live test: needs root and BPF")]
 fn boringssl_client_is_captured_as_boringssl() {
@@ -506,6 +507,28 @@ fn boringssl_client_is_captured_as_boringssl() {
         &probe,
         &format!("/proc/{}/root{BORING_DIR}/libssl.so.0", c.pid),
         "boringssl",
+    );
+    // `osprey check --comm` names the library of that process, and says
+    // uprobes work (it creates one)
+    let out = Command::new(BIN)
+        .args(["check", "--comm", "tlsboring"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ok ") && l.contains("uprobes (TLS plaintext)")),
+        "{text}"
+    );
+    let libs = text
+        .lines()
+        .find(|l| l.contains("TLS libraries (--pid/--comm)"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        libs.contains(&format!(
+            "{BORING_DIR}/libssl.so.0 (boringssl, mapped by 1 selected"
+        )),
+        "{libs}"
     );
     c.step("loaded");
     c.step("unloaded");
