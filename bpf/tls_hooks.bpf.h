@@ -117,8 +117,14 @@ static __always_inline int tls_enter(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 c
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct tls_call c = {};
 
-	if (!traced(pid_tgid))
+	if (!cfg.tls)
 		return 0;
+	if (!traced(pid_tgid)) {
+		/* the uprobe is on the library file: it fires for every
+		 * process using it; outside the allowlist nothing is kept */
+		count(OSPREY_CNT_TLS_FILTERED, 1);
+		return 0;
+	}
 	c.ssl = ssl;
 	c.buf = buf;
 	c.len_ptr = len_ptr;

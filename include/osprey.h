@@ -225,6 +225,8 @@ enum osprey_counter {
 	OSPREY_CNT_TLS_TABLE_FULL, /* TLS calls or sessions not tracked: map update failed */
 	OSPREY_CNT_TLS_FAILED,     /* TLS calls that returned an error or no bytes */
 	OSPREY_CNT_TLS_EXEC_LOST,  /* exec notifications lost: queue full */
+	OSPREY_CNT_TLS_FILTERED,   /* TLS calls of processes outside the allowlist
+				    * (--pid/--comm/cgroups): dropped at entry */
 	OSPREY_CNT__MAX,
 };
 

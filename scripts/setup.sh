@@ -17,6 +17,7 @@ PKGS=(
   tshark                # the wire reference in tests/live_exact.rs and live_framing.rs, the HTTP/2 oracle in live_grpc.rs; tests/live_tls.rs decrypts with it
   python3-pip           # grpcio for tests/live_grpc.rs
   libssl-dev binutils   # tests/live_tls.rs: a server linked statically with libssl.a, stripped
+  android-libboringssl  # tests/live_tls_paths.rs: BoringSSL as a shared library (libssl.so.0)
   python3-yaml          # tests/deploy.rs reads the DaemonSet manifest
 )
 
@@ -49,6 +50,29 @@ fi
 if ! python3 -c 'import yaml' 2>/dev/null; then
   echo "setup.sh: installing PyYAML for $(command -v python3)" >&2
   python3 -m pip install -q pyyaml
+fi
+
+# tests/live_tls_paths.rs: OpenSSL 1.1.1 next to bookworm's 3.x. Bookworm
+# has no libssl1.1: bullseye-security's package is downloaded with apt
+# (that suite in a private source list and state directory, nothing added
+# to the system's sources) and only its two libraries are extracted into
+# /opt/osprey-test/openssl-1.1 (nothing installed, nothing else links them)
+OSSL11=/opt/osprey-test/openssl-1.1
+if [ ! -f "$OSSL11/libssl.so.1.1" ] || [ ! -f "$OSSL11/libcrypto.so.1.1" ]; then
+  echo "setup.sh: fetching OpenSSL 1.1.1 (libssl1.1 from bullseye-security) into $OSSL11" >&2
+  t=$(mktemp -d)
+  mkdir -p "$t/lists/partial" "$t/cache/archives/partial" "$t/x"
+  echo "deb http://deb.debian.org/debian-security bullseye-security main" >"$t/sources.list"
+  apt_o=(-o "Dir::Etc::SourceList=$t/sources.list" -o Dir::Etc::SourceParts=/dev/null
+         -o "Dir::State::Lists=$t/lists" -o "Dir::Cache=$t/cache" -o APT::Sandbox::User=root)
+  apt-get "${apt_o[@]}" update -qq
+  (cd "$t" && apt-get "${apt_o[@]}" download -qq libssl1.1)
+  dpkg-deb -x "$t"/libssl1.1_*.deb "$t/x"
+  mkdir -p "$OSSL11"
+  find "$t/x" \( -name libssl.so.1.1 -o -name libcrypto.so.1.1 \) -exec cp {} "$OSSL11/" \;
+  rm -rf "$t"
+  [ -f "$OSSL11/libssl.so.1.1" ] && [ -f "$OSSL11/libcrypto.so.1.1" ] || {
+    echo "setup.sh: libssl1.1's package had no libssl.so.1.1/libcrypto.so.1.1" >&2; exit 1; }
 fi
 
 # nginx-light's package starts a default server on :80; tests start their own.

@@ -63,7 +63,7 @@ pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// Kernel counters (`counters[]` in `.bss`), in header order.
-pub const COUNTER_NAMES: [&str; 20] = [
+pub const COUNTER_NAMES: [&str; 21] = [
     "events",
     "ringbuf_drops",
     "ringbuf_drop_bytes",
@@ -84,6 +84,7 @@ pub const COUNTER_NAMES: [&str; 20] = [
     "tls_table_full",
     "tls_failed",
     "tls_exec_lost",
+    "tls_filtered",
 ];
 pub const CNT_RB_DROPS: usize = 1;
 
@@ -365,6 +366,7 @@ mod tests {
             ("OSPREY_CNT_TLS_TABLE_FULL", "tls_table_full"),
             ("OSPREY_CNT_TLS_FAILED", "tls_failed"),
             ("OSPREY_CNT_TLS_EXEC_LOST", "tls_exec_lost"),
+            ("OSPREY_CNT_TLS_FILTERED", "tls_filtered"),
         ];
         let in_header = h
             .keys()

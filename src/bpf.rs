@@ -17,7 +17,7 @@ use crate::pipeline::Pipeline;
 
 pub mod caps;
 mod cgwatch;
-mod loader;
+pub(crate) mod loader;
 mod poll;
 mod preflight;
 
@@ -263,6 +263,10 @@ pub struct KernelCounters {
     pub tls_failed: u64,
     /// Exec notifications lost (queue full; the periodic rescan remains).
     pub tls_exec_lost: u64,
+    /// TLS calls of processes outside the allowlist (--pid/--comm/cgroups):
+    /// the uprobes go on the library file, so they fire for every process
+    /// using it; these are dropped at entry, nothing copied.
+    pub tls_filtered: u64,
     /// What user space attached (libraries, uprobes, failures).
     #[serde(flatten)]
     pub tls: crate::tls::attach::TlsStats,
@@ -291,6 +295,7 @@ impl KernelCounters {
             tls_table_full: c[17],
             tls_failed: c[18],
             tls_exec_lost: c[19],
+            tls_filtered: c[20],
             ..Default::default()
         }
     }

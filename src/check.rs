@@ -44,7 +44,7 @@ fn too_old(v: (u32, u32)) -> &'static str {
     }
 }
 
-pub fn run(mount: bool) -> Result<()> {
+pub fn run(mount: bool, allow: &crate::tls::attach::Allow) -> Result<()> {
     let mut failures = 0;
     let mut line = |ok: bool, what: &str, detail: String| {
         if !ok {
@@ -124,27 +124,55 @@ pub fn run(mount: bool) -> Result<()> {
             }
         }
     }
-    // TLS plaintext: uprobes, and the libraries they would go on
-    let uprobes = crate::tls::attach::uprobes_available();
+    // TLS plaintext: uprobes (one is created, disabled, and closed), and
+    // the libraries they would go on
+    let uprobes = crate::tls::attach::uprobe_probe();
     line(
-        uprobes,
+        uprobes.is_ok(),
         "uprobes (TLS plaintext)",
-        if uprobes {
-            "available (/sys/bus/event_source/devices/uprobe)".into()
-        } else {
-            "missing: no uprobe event source (CONFIG_UPROBE_EVENTS): TLS stays ciphertext (--tls off)"
-                .into()
+        match &uprobes {
+            Ok(()) => "work (a uprobe was created through perf_event_open)".into(),
+            Err(e) => format!("{e}: TLS stays ciphertext (--tls off)"),
         },
     );
-    let libs = crate::tls::attach::find_libraries();
+    let selected = !allow.pids.is_empty() || !allow.comms.is_empty();
+    for pid in &allow.pids {
+        let here = Path::new(&format!("/proc/{pid}")).exists();
+        line(
+            here,
+            &format!("--pid {pid}"),
+            if here {
+                format!(
+                    "running ({})",
+                    crate::procnet::comm(*pid).unwrap_or_default()
+                )
+            } else {
+                "no such process".into()
+            },
+        );
+    }
+    let libs = crate::tls::attach::find_libraries(allow);
     line(
         true,
-        "TLS libraries",
+        if selected {
+            "TLS libraries (--pid/--comm)"
+        } else {
+            "TLS libraries"
+        },
         if libs.is_empty() {
-            "none found (libssl.so* in the library directories or mapped by a process)".into()
+            "none found (libssl.so* in the library directories or mapped by a process, \
+             OpenSSL/BoringSSL linked into an executable)"
+                .into()
         } else {
             libs.iter()
-                .map(|(p, lib, n)| format!("{p} ({}, mapped by {n} processes)", lib.as_str()))
+                .map(|l| {
+                    let who = if selected {
+                        "selected processes"
+                    } else {
+                        "processes"
+                    };
+                    format!("{} ({}, {} {who})", l.path, l.lib.as_str(), l.how)
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         },

@@ -38,7 +38,13 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         None => run::run(cli.run),
         Some(Cmd::Run(r)) => run::run(r),
-        Some(Cmd::Check(c)) => check::run(!c.no_mount),
+        Some(Cmd::Check(c)) => check::run(
+            !c.no_mount,
+            &osprey::tls::attach::Allow {
+                pids: c.pids,
+                comms: c.comms,
+            },
+        ),
         Some(Cmd::Wire(w)) => match osprey::wire::wire_cmd(&w) {
             Ok(code) => return ExitCode::from(code),
             Err(e) => Err(e),

@@ -228,8 +228,8 @@ pub fn run(a: RunArgs) -> Result<()> {
             .filter(|k| k.tls.tls_libraries > 0 || k.tls.tls_no_symbols > 0 || k.tls_records > 0)
         {
             say!(
-                "osprey: TLS: uprobes on {} library files ({} failed to attach, {} executables with TLS linked in but no symbols), {} plaintext records on {} connections ({} ciphertext events of them not parsed), {} calls on sockets never seen, {} failed calls",
-                k.tls.tls_libraries, k.tls.tls_attach_failed, k.tls.tls_no_symbols, k.tls_records, sum("tls_conns"), sum("tls_ciphertext_events"), k.tls_no_conn, k.tls_failed
+                "osprey: TLS: uprobes on {} library files ({} failed to attach, {} executables with TLS linked in but no symbols), {} plaintext records on {} connections ({} ciphertext events of them not parsed), {} calls on sockets never seen, {} failed calls, {} calls of processes outside the allowlist dropped",
+                k.tls.tls_libraries, k.tls.tls_attach_failed, k.tls.tls_no_symbols, k.tls_records, sum("tls_conns"), sum("tls_ciphertext_events"), k.tls_no_conn, k.tls_failed, k.tls_filtered
             );
         }
         // why records have gap: true, per cause (docs/output.md, gap_cause)

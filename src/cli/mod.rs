@@ -49,6 +49,7 @@ pub const CHECK_EXAMPLES: &str = "\
 Examples:
   sudo osprey check                           every check, one line each
   sudo osprey check --no-mount                the same, without mounting tracefs
+  sudo osprey check --comm nginx              and the TLS libraries nginx maps or links in
 
 Exit status 0 when every check passes, 1 when one fails (the FAIL lines say why).";
 
@@ -104,6 +105,14 @@ pub struct CheckArgs {
     /// Do not mount tracefs when it is missing.
     #[arg(long)]
     pub no_mount: bool,
+    /// Report the TLS libraries of this process (repeatable; with --comm:
+    /// the processes a capture with the same flags would trace).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Report the TLS libraries of processes with this command name
+    /// (repeatable).
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comms: Vec<String>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

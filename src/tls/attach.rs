@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use libbpf_rs::{Link, Object, UprobeOpts};
+use libbpf_rs::{Link, MapCore, Object, UprobeOpts};
 use serde::Serialize;
 
 use super::elf::{self, Verdict};
@@ -43,6 +43,10 @@ pub struct TlsStats {
     /// Executables with a TLS library linked in but no symbols to probe
     /// it by (each named once in the log).
     pub tls_no_symbols: u64,
+    /// Entries of `tls_sessions` (an `SSL*` never freed) and `tls_calls`
+    /// (a thread that exited inside a TLS call) whose process or thread is
+    /// gone, removed by the sweep every [`RESCAN_EVERY`].
+    pub tls_swept: u64,
 }
 
 enum FileState {
@@ -146,6 +150,7 @@ impl Attacher {
         if self.last_full.elapsed() >= RESCAN_EVERY {
             self.last_full = Instant::now();
             self.scan_all(obj);
+            self.stats.tls_swept += sweep(obj);
         }
     }
 
@@ -221,6 +226,7 @@ impl Attacher {
         if self.files.contains_key(&key) || !md.is_file() {
             return;
         }
+        let lib = refine(path, md.len(), lib);
         let state = match attach_file(obj, path, lib) {
             Ok(links) => {
                 log::info!("TLS: {} uprobes on {path} ({})", links.len(), lib.as_str());
@@ -245,6 +251,67 @@ impl Attacher {
             .filter(|f| matches!(f, FileState::Attached { .. }))
             .count()
     }
+}
+
+/// A shared `libssl.so*` found by its name is OpenSSL's unless its bytes
+/// say BoringSSL (Android's and Chromium's shared builds keep the name).
+fn refine(path: &str, size: u64, lib: TlsLibrary) -> TlsLibrary {
+    if lib != TlsLibrary::OpenSsl || size > MAX_EXE {
+        return lib;
+    }
+    match std::fs::read(path).map(|d| elf::linked_in(&d)) {
+        Ok(Some(TlsLibrary::BoringSsl)) => TlsLibrary::BoringSsl,
+        _ => lib,
+    }
+}
+
+/// Remove the entries of exited processes (sessions) and threads (calls
+/// in flight) from the TLS maps: the kernel cannot see a process's
+/// sessions at its exit (they are keyed by `SSL*`). Returns how many.
+fn sweep(obj: &Object) -> u64 {
+    let mut gone = 0;
+    // one stat per process, not per session
+    let mut tgids: HashMap<u32, bool> = HashMap::new();
+    for name in ["tls_sessions", "tls_calls"] {
+        let Ok(m) = crate::bpf::loader::map(obj, name) else {
+            continue;
+        };
+        let mut alive = |k: &[u8]| {
+            if name == "tls_calls" {
+                tid_alive(k)
+            } else {
+                let t = key_tgid(k);
+                t == 0
+                    || *tgids
+                        .entry(t)
+                        .or_insert_with(|| std::path::Path::new(&format!("/proc/{t}")).exists())
+            }
+        };
+        // collected first: deleting while walking restarts a hash walk
+        let dead: Vec<Vec<u8>> = m.keys().filter(|k| !alive(k)).collect();
+        for k in dead {
+            if m.delete(&k).is_ok() {
+                gone += 1;
+            }
+        }
+    }
+    gone
+}
+
+/// `tls_sessions` key: {u32 tgid, pad, u64 ssl}; 0 (never a process:
+/// kept) when short.
+fn key_tgid(key: &[u8]) -> u32 {
+    key.get(..4)
+        .and_then(|t| t.try_into().ok())
+        .map_or(0, u32::from_ne_bytes)
+}
+
+/// `tls_calls` key: the u64 pid_tgid (tid low, tgid high).
+fn tid_alive(key: &[u8]) -> bool {
+    let Some(k) = key.get(..8) else { return true };
+    let v = u64::from_ne_bytes(k.try_into().unwrap_or([0; 8]));
+    let (tgid, tid) = (v >> 32, v & 0xffff_ffff);
+    std::path::Path::new(&format!("/proc/{tgid}/task/{tid}")).exists()
 }
 
 /// One exec'd tgid from the kernel's queue.
@@ -288,21 +355,91 @@ fn attach_file(obj: &Object, path: &str, lib: TlsLibrary) -> Result<Vec<Link>, S
     Ok(links)
 }
 
-/// Uprobes can be created here (the perf `uprobe` event source).
-pub fn uprobes_available() -> bool {
-    std::path::Path::new("/sys/bus/event_source/devices/uprobe/type").exists()
+/// Whether a uprobe can be created here: one on the first byte of this
+/// program's executable, through `perf_event_open` with the `uprobe` event
+/// source, created disabled (never installed) and closed at once. An
+/// error says why not.
+pub fn uprobe_probe() -> Result<(), String> {
+    let ty = std::fs::read_to_string("/sys/bus/event_source/devices/uprobe/type")
+        .map_err(|_| "missing: no uprobe event source (CONFIG_UPROBE_EVENTS)".to_string())?;
+    let ty: u32 = ty
+        .trim()
+        .parse()
+        .map_err(|_| format!("uprobe event source type {ty:?} unreadable"))?;
+    let exe = std::fs::read_link("/proc/self/exe").map_err(|e| format!("/proc/self/exe: {e}"))?;
+    let path = std::ffi::CString::new(exe.as_os_str().as_encoded_bytes())
+        .map_err(|_| "executable path has a NUL".to_string())?;
+    // struct perf_event_attr up to config2 (PERF_ATTR_SIZE_VER1, 72 bytes)
+    #[repr(C)]
+    #[derive(Default)]
+    struct Attr {
+        ty: u32,
+        size: u32,
+        config: u64,
+        sample_period: u64,
+        sample_type: u64,
+        read_format: u64,
+        flags: u64,
+        wakeup_events: u32,
+        bp_type: u32,
+        config1: u64,
+        config2: u64,
+    }
+    let attr = Attr {
+        ty,
+        size: std::mem::size_of::<Attr>() as u32,
+        flags: 1, // disabled
+        config1: path.as_ptr() as u64,
+        config2: 0,
+        ..Default::default()
+    };
+    // SAFETY: perf_event_open(2) reads `attr` (valid, its size given) and
+    // the path it points to (alive until the call returns).
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &attr as *const Attr,
+            0,    // this process
+            -1,   // any CPU
+            -1,   // no group
+            8u64, // PERF_FLAG_FD_CLOEXEC
+        )
+    };
+    if fd < 0 {
+        return Err(format!(
+            "perf_event_open of a uprobe failed: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: the fd was just opened here and is not used elsewhere.
+    unsafe { libc::close(fd as i32) };
+    Ok(())
 }
 
-/// The TLS library files found now: in the library directories and mapped
-/// by running processes, one path per file (for `osprey check`).
-pub fn find_libraries() -> Vec<(String, TlsLibrary, usize)> {
-    let mut seen: HashMap<(u64, u64), (String, TlsLibrary, usize)> = HashMap::new();
-    let mut add = |path: String, shown: String, lib: TlsLibrary, proc_: bool| {
-        if let Ok(md) = std::fs::metadata(&path) {
-            let e = seen.entry((md.dev(), md.ino())).or_insert((shown, lib, 0));
-            if proc_ {
-                e.2 += 1;
-            }
+/// A TLS library file found by [`find_libraries`].
+#[derive(Clone, Debug)]
+pub struct FoundLib {
+    /// Its path (as the processes see it).
+    pub path: String,
+    pub lib: TlsLibrary,
+    /// How it is used: "mapped by N", "linked into N".
+    pub how: String,
+}
+
+/// The TLS library files found now, one line per file: those in the
+/// library directories (uprobes go on them at start) and those mapped by,
+/// or linked into the executable of, the processes `allow` selects (every
+/// process when it is empty); for `osprey check`.
+pub fn find_libraries(allow: &Allow) -> Vec<FoundLib> {
+    // (dev, ino) -> (shown path, library, processes mapping it, executables)
+    let mut seen: HashMap<(u64, u64), (String, TlsLibrary, usize, usize)> = HashMap::new();
+    let mut add = |path: &str, shown: &str, lib: TlsLibrary, mapped: usize, exe: usize| {
+        if let Ok(md) = std::fs::metadata(path) {
+            let e = seen
+                .entry((md.dev(), md.ino()))
+                .or_insert_with(|| (shown.to_string(), refine(path, md.len(), lib), 0, 0));
+            e.2 += mapped;
+            e.3 += exe;
         }
     };
     for dir in LIBRARY_DIRS {
@@ -310,28 +447,86 @@ pub fn find_libraries() -> Vec<(String, TlsLibrary, usize)> {
             for e in rd.flatten() {
                 if let Some(p) = e.path().to_str() {
                     if let Some(lib) = library_by_name(p) {
-                        add(p.to_string(), p.to_string(), lib, false);
+                        // libssl.so -> libssl.so.3: the file's own name
+                        let real = std::fs::canonicalize(p).ok();
+                        let shown = real.as_ref().and_then(|r| r.to_str()).unwrap_or(p);
+                        add(p, shown, lib, 0, 0);
                     }
                 }
             }
         }
     }
+    let me = std::process::id();
+    let selected = !allow.pids.is_empty() || !allow.comms.is_empty();
     for pid in crate::procnet::pids() {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+        if pid == me || !allow.allows(pid) {
+            continue;
+        }
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+            for m in procmaps::parse(&text) {
+                if let Some(lib) = library_by_name(&m.path) {
+                    add(&format!("/proc/{pid}/root{}", m.path), &m.path, lib, 1, 0);
+                }
+            }
+        }
+        // statically linked: only for the processes asked about (an
+        // executable is read whole)
+        if !selected {
+            continue;
+        }
+        let Ok(link) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
             continue;
         };
-        for m in procmaps::parse(&text) {
-            if let Some(lib) = library_by_name(&m.path) {
-                add(
-                    format!("/proc/{pid}/root{}", m.path),
-                    m.path.clone(),
+        let Some(link) = link.to_str() else { continue };
+        let path = format!("/proc/{pid}/root{link}");
+        let small = std::fs::metadata(&path).is_ok_and(|m| m.len() <= MAX_EXE);
+        if let Some(Ok(data)) = small.then(|| std::fs::read(&path)) {
+            match elf::inspect(&data) {
+                Verdict::Defines(lib) => add(&path, link, lib, 0, 1),
+                Verdict::NoSymbols(lib) => add(
+                    &path,
+                    &format!("{link} (no symbols: not capturable)"),
                     lib,
-                    true,
-                );
+                    0,
+                    1,
+                ),
+                Verdict::NotTls => {}
             }
         }
     }
-    let mut v: Vec<_> = seen.into_values().collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut v: Vec<FoundLib> = seen
+        .into_values()
+        .map(|(path, lib, mapped, exe)| FoundLib {
+            path,
+            lib,
+            how: if exe > 0 {
+                format!("linked into the executable of {exe}")
+            } else {
+                format!("mapped by {mapped}")
+            },
+        })
+        .collect();
+    v.sort_by(|a, b| a.path.cmp(&b.path));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_keys_name_live_and_gone_processes() {
+        let me = std::process::id();
+        // tls_sessions: {tgid, pad, SSL*}
+        let mut k = me.to_ne_bytes().to_vec();
+        k.extend([0u8; 12]);
+        assert_eq!(key_tgid(&k), me);
+        assert_eq!(key_tgid(&[1, 2]), 0, "short: kept");
+        // tls_calls: pid_tgid (this thread is alive; tid 0x7fffffff is not)
+        // SAFETY: gettid(2) takes no arguments.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u64;
+        assert!(tid_alive(&((me as u64) << 32 | tid).to_ne_bytes()));
+        assert!(!tid_alive(&((me as u64) << 32 | 0x7fff_fffe).to_ne_bytes()));
+        assert!(tid_alive(&[0u8; 4]), "short: kept");
+    }
 }

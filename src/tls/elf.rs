@@ -63,7 +63,7 @@ pub fn inspect(data: &[u8]) -> Verdict {
 /// `ssl/ssl_lib.c` (OpenSSL) or `ssl/ssl_lib.cc` (BoringSSL), which a
 /// binary with libcrypto alone (no TLS) does not have; or the version
 /// text, when `OpenSSL_version` is linked in.
-fn linked_in(data: &[u8]) -> Option<TlsLibrary> {
+pub fn linked_in(data: &[u8]) -> Option<TlsLibrary> {
     let has = |n: &[u8]| memchr::memmem::find(data, n).is_some();
     if has(b"ssl/ssl_lib.cc\0") || has(b"BoringSSL") {
         Some(TlsLibrary::BoringSsl)
