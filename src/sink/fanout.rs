@@ -272,11 +272,12 @@ impl Sink for Fanout {
             // serialised once: the same bytes for the file and the line sinks
             Output::Record(Record::Transaction(t)) if self.line_sinks > 0 => {
                 let start = self.lines.bytes.len();
-                crate::jsonline::write_transaction(t, &mut self.lines.bytes);
+                let node_at = crate::jsonline::write_transaction_node(t, &mut self.lines.bytes);
                 self.lines.bytes.push(b'\n');
                 self.lines.rows.push(LineRow {
                     end: self.lines.bytes.len() as u32,
                     node_null: t.conn.ident.node.is_none(),
+                    node_at: node_at as u32,
                 });
                 match &mut self.primary {
                     Some(p) => p.emit_line(&item, &self.lines.bytes[start..]),

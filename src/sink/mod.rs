@@ -90,6 +90,8 @@ pub struct LineRow {
     pub end: u32,
     /// The record's `node` is null (no identity gave one).
     pub node_null: bool,
+    /// Where in the line the value of `node` begins.
+    pub node_at: u32,
 }
 
 impl LineBatch {

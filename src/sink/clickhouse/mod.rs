@@ -351,14 +351,14 @@ impl ClickHouseSink {
 
     /// One row: `line` (a JSON object and its newline), with `--node-name`
     /// as its `node` when the record's own is null.
-    fn add_line(&mut self, line: &[u8], node_null: bool) {
+    fn add_line(&mut self, line: &[u8], null_node_at: Option<usize>) {
         if self.cur.rows == 0 {
             self.cur_started = Instant::now();
         }
         if self.cur.body.capacity() == 0 {
             self.cur.body.reserve(self.cfg.batch_bytes.min(1 << 20));
         }
-        append_row(&mut self.cur.body, line, node_null, &self.node_value);
+        append_row(&mut self.cur.body, line, null_node_at, &self.node_value);
         self.cur.rows += 1;
         if self.cur.rows as usize >= self.cfg.batch_rows
             || self.cur.body.len() >= self.cfg.batch_bytes
@@ -380,19 +380,18 @@ impl ClickHouseSink {
     }
 }
 
-/// Append `line` to `body`; a null `node` (`node_null`) becomes
-/// `node_value`. In a line, `,"node":` is always the key (a quote inside a
-/// string value is escaped), and a JSONEachRow row holds a key only once.
-fn append_row(body: &mut Vec<u8>, line: &[u8], node_null: bool, node_value: &[u8]) {
-    const KEY: &[u8] = b",\"node\":null";
-    if node_null {
-        if let Some(i) = memchr::memmem::find(line, KEY) {
-            let at = i + KEY.len() - 4;
+/// Append `line` to `body`; with `null_node_at` (the record's `node` is
+/// null, its value at that offset of the line) that null becomes
+/// `node_value`.
+fn append_row(body: &mut Vec<u8>, line: &[u8], null_node_at: Option<usize>, node_value: &[u8]) {
+    if let Some(at) = null_node_at {
+        if line.get(at.saturating_sub(8)..at + 4) == Some(b",\"node\":null") {
             body.extend_from_slice(&line[..at]);
             body.extend_from_slice(node_value);
             body.extend_from_slice(&line[at + 4..]);
             return;
         }
+        debug_assert!(false, "no null node at {at}");
     }
     body.extend_from_slice(line);
 }
@@ -580,9 +579,9 @@ impl Sink for ClickHouseSink {
     fn emit(&mut self, item: &Output) -> io::Result<()> {
         if let Output::Record(Record::Transaction(t)) = item {
             let mut line = Vec::with_capacity(1024);
-            crate::jsonline::write_transaction(t, &mut line);
+            let at = crate::jsonline::write_transaction_node(t, &mut line);
             line.push(b'\n');
-            self.add_line(&line, t.conn.ident.node.is_none());
+            self.add_line(&line, t.conn.ident.node.is_none().then_some(at));
         }
         Ok(())
     }
@@ -593,7 +592,7 @@ impl Sink for ClickHouseSink {
 
     fn emit_lines(&mut self, batch: &LineBatch) -> io::Result<()> {
         for (line, row) in batch.lines() {
-            self.add_line(line, row.node_null);
+            self.add_line(line, row.node_null.then_some(row.node_at as usize));
         }
         Ok(())
     }
@@ -742,7 +741,8 @@ mod tests {
         let mut b = LineBatch::default();
         for _ in 0..n {
             let mut l = Vec::new();
-            crate::jsonline::write_transaction(&crate::jsonline::tests::base(), &mut l);
+            let at =
+                crate::jsonline::write_transaction_node(&crate::jsonline::tests::base(), &mut l);
             if node_null {
                 l = String::from_utf8(l)
                     .unwrap()
@@ -754,6 +754,7 @@ mod tests {
             b.rows.push(crate::sink::LineRow {
                 end: b.bytes.len() as u32,
                 node_null,
+                node_at: at as u32,
             });
         }
         b
@@ -926,28 +927,31 @@ mod tests {
         let mut t = crate::jsonline::tests::base();
         t.path = Some(",\"node\":null".into()); // inside a string: escaped
         let mut l = Vec::new();
-        crate::jsonline::write_transaction(&t, &mut l);
+        let at = crate::jsonline::write_transaction_node(&t, &mut l);
         let l = String::from_utf8(l)
             .unwrap()
             .replace("\"node\":\"node-1\"", "\"node\":null");
         let mut b = Vec::new();
-        append_row(&mut b, l.as_bytes(), true, nv);
+        append_row(&mut b, l.as_bytes(), Some(at), nv);
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(
             (v["node"].as_str(), v["path"].as_str()),
             (Some("n1"), Some(",\"node\":null"))
         );
-        // a record with a node of its own (the identity fields)
-        for (own, null, want) in [
-            ("null", true, "n1"),
-            ("\"k8s-node-3\"", false, "k8s-node-3"),
-        ] {
-            let mut b = b"xx".to_vec();
-            let l = format!("{{\"a\":1,\"node\":{own},\"exe\":null}}\n");
-            append_row(&mut b, l.as_bytes(), null, nv);
-            let v: serde_json::Value = serde_json::from_slice(&b[2..]).unwrap();
-            assert_eq!((v["node"].as_str(), v["exe"].is_null()), (Some(want), true));
-        }
+        // a record with a node of its own (the identity fields) is kept
+        let own = l.replace("\"node\":null", "\"node\":\"k8s-node-3\"");
+        let mut b = Vec::new();
+        append_row(&mut b, own.as_bytes(), None, nv);
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["node"].as_str(), Some("k8s-node-3"));
+        // the records' own line writer says where the node goes
+        let mut ch = ClickHouseSink::connect(cfg(fake().port)).unwrap();
+        let mut t = crate::jsonline::tests::base();
+        t.conn.ident = std::sync::Arc::new(crate::identity::Identity::default());
+        ch.emit(&Output::Record(Record::Transaction(Box::new(t))))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&ch.cur.body).unwrap();
+        assert_eq!(v["node"].as_str(), Some("n1"));
     }
 
     #[test]
