@@ -22,6 +22,15 @@ macro_rules! field {
 
 /// Appends `t` as one JSON object (no newline) to `out`.
 pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
+    write_transaction_node(t, out);
+}
+
+/// [`write_transaction`], saying where in the line (an offset from its
+/// first byte) the value of `node` begins (the ClickHouse sink fills in a
+/// null one).
+pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    let node_at;
     let mut w = W(out);
     w.raw(b"{\"type\":");
     w.str(t.kind);
@@ -84,6 +93,7 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     field!(w, "pod_name", opt_str, i.pod_name.as_deref());
     field!(w, "container_name", opt_str, i.container_name.as_deref());
     field!(w, "workload", opt_str, i.workload.as_deref());
+    node_at = w.0.len() - start + ",\"node\":".len();
     field!(w, "node", opt_str, i.node.as_deref());
     field!(w, "exe", opt_str, c.exe.as_deref());
     if c.tls {
@@ -136,6 +146,7 @@ pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
         w.headers(h);
     }
     w.raw(b"}");
+    node_at
 }
 
 struct W<'a>(&'a mut Vec<u8>);

@@ -313,11 +313,37 @@ fn same_fields(ch: &ClickHouse, recs: &[Value]) {
             let norm = |v: &Value| v.to_string().trim_matches('"').to_string();
             assert_eq!(norm(&row[f]), norm(&r[f]), "{f}: row {row}\nrecord {r}");
         }
-        for f in ["gap", "truncated", "no_response", "upgraded"] {
+        for f in ["gap", "truncated", "no_response", "upgraded", "tls"] {
             assert_eq!(row[f].as_u64() == Some(1), r[f] == true, "{f}: {row} / {r}");
         }
+        // absent on plaintext records: null in the row
+        assert_eq!(row["tls_library"], r["tls_library"], "{row} / {r}");
         assert_eq!(row["node"], "live-test");
     }
+}
+
+/// `openssl req`: a self-signed certificate for localhost in `dir`.
+fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    (cert, key)
 }
 
 /// The SQL of docs/integrations.md (```sql blocks), run as written.
@@ -391,6 +417,98 @@ fn clickhouse_gets_every_transaction_with_the_same_fields() {
         let out = ch.query(&q);
         assert!(!out.is_empty(), "{q}: no rows");
     }
+}
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn https_plaintext_lands_in_clickhouse_with_tls_and_the_library() {
+    let ch = ClickHouse::start("sinks-ch-tls");
+    let tls_port = free_port();
+    let dir = tmpdir("sinks-ch-tls-certs");
+    let (cert, key) = make_cert(&dir);
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/small.txt"), body(200)).unwrap();
+    let extra = format!(
+        "server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {c}; ssl_certificate_key {k}; root {w}; }}",
+        c = cert.display(),
+        k = key.display(),
+        w = dir.join("www").display(),
+    );
+    let site = Site::nginx_with("sinks-ch-tls-site", &[], &extra);
+    wait_port(tls_port);
+    let url = ch.url();
+    let probe = site.probe(&[
+        "--comm",
+        "curl",
+        "--comm",
+        "nginx",
+        "--clickhouse",
+        &url,
+        "--clickhouse-create",
+        "--clickhouse-batch-ms",
+        "200",
+        "--node-name",
+        "live-test",
+    ]);
+    let https = |p: &str| format!("https://127.0.0.1:{tls_port}{p}");
+    // keep-alive: two requests on one connection, then a 404
+    run_ok(Command::new("curl").args([
+        "-sS",
+        "-k",
+        "--http1.1",
+        "-o",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        &https("/small.txt"),
+        &https("/small.txt"),
+    ]));
+    run_ok(Command::new("curl").args([
+        "-sS",
+        "-k",
+        "--http1.1",
+        "-o",
+        "/dev/null",
+        &https("/missing"),
+    ]));
+    probe.wait_for_records("3 HTTPS transactions at each end", |r| {
+        txns(r, "nginx").len() == 3 && txns(r, "curl").len() == 3
+    });
+    wait_until(
+        "6 rows in ClickHouse",
+        || ch.count("osprey.transactions") == 6,
+        || {
+            format!(
+                "{} rows\n{}",
+                ch.count("osprey.transactions"),
+                probe.stderr()
+            )
+        },
+    );
+    let (recs, err) = probe.stop_ok();
+    assert_eq!(recs.len(), 6, "{err}");
+    for r in &recs {
+        assert_eq!(
+            (&r["tls"], &r["tls_library"]),
+            (&Value::Bool(true), &Value::from("openssl")),
+            "{r}"
+        );
+    }
+    same_fields(&ch, &recs);
+    assert_eq!(
+        ch.query(
+            "SELECT count() FROM osprey.transactions WHERE tls = 1 AND tls_library = 'openssl'"
+        ),
+        "6"
+    );
+    assert_eq!(
+        ch.query("SELECT status, count() FROM osprey.transactions GROUP BY status ORDER BY status FORMAT CSV"),
+        "200,4\n404,2"
+    );
+    assert!(
+        err.contains("sink clickhouse: 6 records queued, 6 written, sink_dropped 0"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS osprey.transactions
     pod_name Nullable(String),
     workload Nullable(String),
     exe Nullable(String),
+    tls UInt8,
+    tls_library Nullable(String),
     grpc_service Nullable(String),
     grpc_method Nullable(String),
     grpc_status Nullable(UInt32),

@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS osprey.transactions
     pod_name LowCardinality(String),
     workload LowCardinality(String),
     exe LowCardinality(String),
+    tls Bool,
+    tls_library LowCardinality(String),
     grpc_service LowCardinality(String),
     grpc_method LowCardinality(String),
     grpc_status Nullable(UInt32),

@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::clickhouse::{ChConfig, ClickHouseSink};
-use super::fanout::{Fanout, DEFAULT_QUEUE};
+use super::clickhouse::{
+    ChConfig, ClickHouseSink, DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, DEFAULT_QUEUE_BYTES,
+};
+use super::fanout::{Fanout, DEFAULT_QUEUE, DEFAULT_QUEUE_BYTES as SINK_QUEUE_BYTES};
 use super::prometheus::{self, MetricsSink, Registry, Router};
 use super::rotate::{parse_duration, parse_size, RotateConfig, RotatingFile, MIN_ROTATE_BYTES};
 use super::{JsonlSink, Sink};
@@ -88,7 +90,7 @@ pub struct SinkArgs {
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 10_000,
+        default_value_t = DEFAULT_BATCH_ROWS,
         help_heading = "ClickHouse"
     )]
     pub clickhouse_batch_rows: usize,
@@ -96,7 +98,7 @@ pub struct SinkArgs {
     #[arg(
         long,
         value_name = "MS",
-        default_value_t = 1000,
+        default_value_t = DEFAULT_BATCH_MS,
         help_heading = "ClickHouse"
     )]
     pub clickhouse_batch_ms: u64,
@@ -109,6 +111,10 @@ pub struct SinkArgs {
         help_heading = "ClickHouse"
     )]
     pub clickhouse_queue: u64,
+    /// Bytes of batches held in memory (or 512K, 64M …) while ClickHouse
+    /// does not answer; past it as past --clickhouse-queue.
+    #[arg(long, value_name = "SIZE", value_parser = size_arg, default_value_t = DEFAULT_QUEUE_BYTES, help_heading = "ClickHouse")]
+    pub clickhouse_queue_bytes: u64,
     /// Keep batches that could not be delivered in DIR (mode 0700), replay
     /// them when ClickHouse answers again, also in a later run.
     #[arg(long, value_name = "DIR", help_heading = "ClickHouse")]
@@ -122,6 +128,11 @@ pub struct SinkArgs {
     /// ClickHouse); past it that sink drops them (counted, sink_dropped).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE)]
     pub sink_queue: usize,
+    /// Bytes of JSON lines queued for a sink that takes lines (ClickHouse:
+    /// transactions are serialised once and shared with the file); past it
+    /// that sink drops them (counted, sink_dropped).
+    #[arg(long, value_name = "SIZE", value_parser = size_arg, default_value_t = SINK_QUEUE_BYTES)]
+    pub sink_queue_bytes: u64,
 }
 
 impl SinkArgs {
@@ -155,8 +166,8 @@ impl SinkArgs {
                 "--clickhouse-batch-rows, --clickhouse-batch-ms and --clickhouse-queue: at least 1"
             );
         }
-        if self.sink_queue == 0 {
-            bail!("--sink-queue: at least 1");
+        if self.sink_queue == 0 || self.sink_queue_bytes == 0 || self.clickhouse_queue_bytes == 0 {
+            bail!("--sink-queue, --sink-queue-bytes and --clickhouse-queue-bytes: at least 1");
         }
         Router::new(&self.metrics_route, 1).map_err(anyhow::Error::msg)?;
         if let Some(u) = &self.clickhouse {
@@ -213,7 +224,12 @@ impl SinkArgs {
             let reg = Arc::new(Mutex::new(Registry::new(router, self.metrics_max_series)));
             let srv = prometheus::server::start(addr, reg.clone(), health)?;
             log::info!("metrics at http://{}/metrics", srv.addr);
-            f.add("metrics", Box::new(MetricsSink::new(reg)), self.sink_queue);
+            f.add(
+                "metrics",
+                Box::new(MetricsSink::new(reg)),
+                self.sink_queue,
+                self.sink_queue_bytes,
+            );
         }
         if let Some(u) = &self.clickhouse {
             let url =
@@ -225,11 +241,17 @@ impl SinkArgs {
             c.batch_rows = self.clickhouse_batch_rows;
             c.interval = Duration::from_millis(self.clickhouse_batch_ms);
             c.queue_rows = self.clickhouse_queue;
+            c.queue_bytes = self.clickhouse_queue_bytes;
             c.spool = self.clickhouse_spool.clone();
             c.spool_max = self.clickhouse_spool_max;
             c.node = crate::identity::node_name(node).unwrap_or_default();
             let s = ClickHouseSink::connect(c).map_err(anyhow::Error::msg)?;
-            f.add("clickhouse", Box::new(s), self.sink_queue);
+            f.add(
+                "clickhouse",
+                Box::new(s),
+                self.sink_queue,
+                self.sink_queue_bytes,
+            );
         }
         Ok(Box::new(f))
     }

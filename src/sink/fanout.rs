@@ -7,6 +7,14 @@
 //! per sink), offered without waiting; what does not fit in its queue is
 //! counted (`queue_full`, part of its `sink_dropped`), so a slow or dead
 //! sink never stalls the probe or the other sinks.
+//!
+//! A sink that takes lines ([`Sink::wants_lines`], ClickHouse) gets the
+//! transactions as the JSON lines the record stream is written from: each
+//! transaction is serialised once, here, its bytes handed to the JSON-lines
+//! sink ([`Sink::emit_line`]) and kept in a [`LineBatch`] shared by `Arc`
+//! with the line sinks, whose queue is bounded in bytes. The queued sinks'
+//! threads run at a lower priority (nice 10), so the ring-buffer reader
+//! wins the CPU when they compete for it.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,8 +24,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 
-use super::{Sink, SinkCounts, SinkReport};
+use super::{LineBatch, LineRow, Sink, SinkCounts, SinkReport};
 use crate::output::Output;
+use crate::record::Record;
 
 /// Records held before a batch goes to the queued sinks (also sent at
 /// every flush, i.e. every poll round).
@@ -26,12 +35,46 @@ const BATCH: usize = 256;
 /// Default bound of a queued sink's queue, in records.
 pub const DEFAULT_QUEUE: usize = 16384;
 
+/// Default bound of a line sink's queue, in bytes of lines.
+pub const DEFAULT_QUEUE_BYTES: u64 = 16 << 20;
+
+/// Bytes of lines held before a batch goes to the line sinks.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// The nice value of the queued sinks' threads.
+pub const SINK_NICE: i32 = 10;
+
+/// Lower the calling thread's priority to [`SINK_NICE`] (a failure changes
+/// nothing but the priority: logged, not fatal).
+pub fn lower_thread_priority() {
+    // SAFETY: gettid and setpriority have no memory effects; PRIO_PROCESS
+    // with a thread id sets that thread's nice value on Linux
+    let r = unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS as _,
+            libc::gettid() as libc::id_t,
+            SINK_NICE,
+        )
+    };
+    if r != 0 {
+        log::debug!(
+            "sink thread: setpriority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+enum Msg {
+    Records(Arc<Vec<Output>>),
+    Lines(Arc<LineBatch>),
+}
+
 /// How often a queued sink's thread calls [`Sink::tick`].
 const TICK: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 struct QueueCounters {
-    /// Records in the queue now (the bound is on this).
+    /// Records (a line sink: bytes) in the queue now (the bound is on this).
     held: AtomicU64,
     queued: AtomicU64,
     queue_full: AtomicU64,
@@ -39,8 +82,10 @@ struct QueueCounters {
 
 struct Queued {
     name: String,
+    /// Records, or bytes for a line sink.
     cap: u64,
-    tx: Option<Sender<Arc<Vec<Output>>>>,
+    lines: bool,
+    tx: Option<Sender<Msg>>,
     handle: Option<JoinHandle<(SinkCounts, Option<String>)>>,
     c: Arc<QueueCounters>,
 }
@@ -50,6 +95,11 @@ pub struct Fanout {
     primary: Option<Box<dyn Sink>>,
     queued: Vec<Queued>,
     pending: Vec<Output>,
+    /// Transaction lines for the line sinks (made only when one exists).
+    lines: LineBatch,
+    /// Queued sinks taking records / lines.
+    record_sinks: usize,
+    line_sinks: usize,
 }
 
 impl Fanout {
@@ -59,18 +109,23 @@ impl Fanout {
             primary,
             queued: Vec::new(),
             pending: Vec::with_capacity(BATCH),
+            lines: LineBatch::default(),
+            record_sinks: 0,
+            line_sinks: 0,
         }
     }
 
     /// Run `sink` in a thread of its own behind a queue of at most `cap`
-    /// records.
-    pub fn add(&mut self, name: &str, mut sink: Box<dyn Sink>, cap: usize) {
-        let (tx, rx): (Sender<Arc<Vec<Output>>>, Receiver<Arc<Vec<Output>>>) = unbounded();
+    /// records; a sink that takes lines: at most `cap_bytes` bytes of them.
+    pub fn add(&mut self, name: &str, mut sink: Box<dyn Sink>, cap: usize, cap_bytes: u64) {
+        let (tx, rx): (Sender<Msg>, Receiver<Msg>) = unbounded();
+        let lines = sink.wants_lines();
         let c = Arc::new(QueueCounters::default());
         let cc = c.clone();
         let handle = std::thread::Builder::new()
             .name(format!("osprey-sink-{name}"))
             .spawn(move || {
+                lower_thread_priority();
                 let mut first_err: Option<String> = None;
                 let mut note = |r: io::Result<()>| {
                     if let Err(e) = r {
@@ -79,11 +134,17 @@ impl Fanout {
                 };
                 loop {
                     match rx.recv_timeout(TICK) {
-                        Ok(batch) => {
+                        Ok(Msg::Records(batch)) => {
                             cc.held.fetch_sub(batch.len() as u64, Ordering::Relaxed);
                             for item in batch.iter() {
                                 note(sink.emit(item));
                             }
+                            note(sink.tick());
+                        }
+                        Ok(Msg::Lines(batch)) => {
+                            cc.held
+                                .fetch_sub(batch.bytes.len() as u64, Ordering::Relaxed);
+                            note(sink.emit_lines(&batch));
                             note(sink.tick());
                         }
                         Err(RecvTimeoutError::Timeout) => note(sink.tick()),
@@ -95,9 +156,19 @@ impl Fanout {
             })
             // no data involved: only a host out of threads or memory fails here
             .expect("spawning a sink thread");
+        if lines {
+            self.line_sinks += 1;
+        } else {
+            self.record_sinks += 1;
+        }
         self.queued.push(Queued {
             name: name.to_string(),
-            cap: cap.max(1) as u64,
+            cap: if lines {
+                cap_bytes.max(1)
+            } else {
+                cap.max(1) as u64
+            },
+            lines,
             tx: Some(tx),
             handle: Some(handle),
             c,
@@ -110,24 +181,27 @@ impl Fanout {
 
     /// Offer what is pending to every queued sink, without waiting.
     fn send_pending(&mut self) {
-        if self.pending.is_empty() {
-            return;
+        if !self.pending.is_empty() {
+            let batch = Arc::new(std::mem::replace(
+                &mut self.pending,
+                Vec::with_capacity(BATCH),
+            ));
+            let n = batch.len() as u64;
+            for q in self.queued.iter().filter(|q| !q.lines) {
+                q.offer(n, n, || Msg::Records(batch.clone()));
+            }
         }
-        let batch = Arc::new(std::mem::replace(
-            &mut self.pending,
-            Vec::with_capacity(BATCH),
-        ));
-        let n = batch.len() as u64;
-        for q in &self.queued {
-            q.c.queued.fetch_add(n, Ordering::Relaxed);
-            let held = q.c.held.load(Ordering::Relaxed);
-            let sent = held + n <= q.cap
-                && q.tx.as_ref().is_some_and(|tx| {
-                    q.c.held.fetch_add(n, Ordering::Relaxed);
-                    tx.send(batch.clone()).is_ok()
-                });
-            if !sent {
-                q.c.queue_full.fetch_add(n, Ordering::Relaxed);
+        if !self.lines.is_empty() {
+            let batch = Arc::new(std::mem::replace(
+                &mut self.lines,
+                LineBatch {
+                    bytes: Vec::with_capacity(BATCH_BYTES + 4096),
+                    rows: Vec::with_capacity(BATCH),
+                },
+            ));
+            let (n, bytes) = (batch.rows.len() as u64, batch.bytes.len() as u64);
+            for q in self.queued.iter().filter(|q| q.lines) {
+                q.offer(n, bytes, || Msg::Lines(batch.clone()));
             }
         }
     }
@@ -171,21 +245,58 @@ impl Fanout {
     }
 }
 
+impl Queued {
+    /// Queue `n` records (`size` in the queue's unit) unless that passes
+    /// the bound; else count them as dropped at a full queue.
+    fn offer(&self, n: u64, size: u64, msg: impl FnOnce() -> Msg) {
+        self.c.queued.fetch_add(n, Ordering::Relaxed);
+        let held = self.c.held.load(Ordering::Relaxed);
+        let sent = held + size <= self.cap
+            && self.tx.as_ref().is_some_and(|tx| {
+                self.c.held.fetch_add(size, Ordering::Relaxed);
+                tx.send(msg()).is_ok()
+            });
+        if !sent {
+            self.c.queue_full.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Sink for Fanout {
     fn emit(&mut self, item: &Output) -> io::Result<()> {
         self.emit_owned(item.clone())
     }
 
     fn emit_owned(&mut self, item: Output) -> io::Result<()> {
-        let r = match &mut self.primary {
-            Some(p) => p.emit(&item),
-            None => Ok(()),
-        };
-        if !self.queued.is_empty() {
-            self.pending.push(item);
-            if self.pending.len() >= BATCH {
-                self.send_pending();
+        let r = match &item {
+            // serialised once: the same bytes for the file and the line sinks
+            Output::Record(Record::Transaction(t)) if self.line_sinks > 0 => {
+                let start = self.lines.bytes.len();
+                let node_at = crate::jsonline::write_transaction_node(t, &mut self.lines.bytes);
+                self.lines.bytes.push(b'\n');
+                self.lines.rows.push(LineRow {
+                    end: self.lines.bytes.len() as u32,
+                    node_null: t.conn.ident.node.is_none(),
+                    node_at: node_at as u32,
+                });
+                match &mut self.primary {
+                    Some(p) => p.emit_line(&item, &self.lines.bytes[start..]),
+                    None => Ok(()),
+                }
             }
+            _ => match &mut self.primary {
+                Some(p) => p.emit(&item),
+                None => Ok(()),
+            },
+        };
+        if self.record_sinks > 0 {
+            self.pending.push(item);
+        }
+        if self.pending.len() >= BATCH
+            || self.lines.rows.len() >= BATCH
+            || self.lines.bytes.len() >= BATCH_BYTES
+        {
+            self.send_pending();
         }
         r
     }
@@ -252,7 +363,7 @@ mod tests {
         let (a, b) = (VecSink::default(), VecSink::default());
         let (la, lb) = (a.0.clone(), b.0.clone());
         let mut f = Fanout::new(Some(Box::new(a)));
-        f.add("b", Box::new(b), 100_000);
+        f.add("b", Box::new(b), 100_000, DEFAULT_QUEUE_BYTES);
         for i in 0..1000 {
             f.emit_owned(txn(i)).unwrap();
         }
@@ -275,10 +386,11 @@ mod tests {
             "stuck",
             Box::new(Stuck(gate.clone(), written.clone())),
             1000,
+            DEFAULT_QUEUE_BYTES,
         );
         let fast = VecSink::default();
         let fast_lines = fast.0.clone();
-        f.add("fast", Box::new(fast), 100_000);
+        f.add("fast", Box::new(fast), 100_000, DEFAULT_QUEUE_BYTES);
         let t0 = std::time::Instant::now();
         for i in 0..20_000u32 {
             f.emit_owned(txn(i as u16)).unwrap();
@@ -302,5 +414,86 @@ mod tests {
         assert_eq!(r[1].sink_dropped, 0, "{:?}", r[1]);
         assert_eq!(fast_lines.lock().unwrap().len(), 20_000);
         assert!(r[0].to_string().contains("sink_dropped"));
+    }
+
+    /// Takes lines; keeps their bytes.
+    struct Lines(Arc<Mutex<Vec<u8>>>, Arc<Mutex<()>>);
+    impl Sink for Lines {
+        fn emit(&mut self, _: &Output) -> io::Result<()> {
+            panic!("a line sink gets lines")
+        }
+        fn wants_lines(&self) -> bool {
+            true
+        }
+        fn emit_lines(&mut self, b: &LineBatch) -> io::Result<()> {
+            let _g = self.1.lock().unwrap();
+            let mut all = self.0.lock().unwrap();
+            for (l, _) in b.lines() {
+                all.extend_from_slice(l);
+            }
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_sink_gets_the_files_bytes_and_its_queue_is_bounded_in_bytes() {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let file = Buf::default();
+        let jsonl = crate::sink::JsonlSink::new(file.clone());
+        let mut f = Fanout::new(Some(Box::new(jsonl)));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        f.add(
+            "lines",
+            Box::new(Lines(got.clone(), Arc::new(Mutex::new(())))),
+            1,
+            DEFAULT_QUEUE_BYTES,
+        );
+        for i in 0..1000 {
+            f.emit_owned(txn(i)).unwrap();
+        }
+        f.flush().unwrap();
+        let r = f.reports();
+        assert_eq!((r[0].queued, r[0].sink_dropped), (1000, 0), "{:?}", r[0]);
+        let file = file.0.lock().unwrap().clone();
+        assert_eq!(memchr::memchr_iter(b'\n', &file).count(), 1000);
+        assert_eq!(*got.lock().unwrap(), file, "the same bytes");
+        // a line sink held up: its queue is bounded by bytes, the rest counted
+        let gate = Arc::new(Mutex::new(()));
+        let hold = gate.lock().unwrap();
+        let mut f = Fanout::new(None);
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let one = {
+            let mut v = Vec::new();
+            crate::jsonline::write_transaction(&crate::jsonline::tests::base(), &mut v);
+            v.len() as u64 + 1
+        };
+        f.add("lines", Box::new(Lines(got, gate.clone())), 1, one * 1000);
+        for i in 0..10_000 {
+            f.emit_owned(txn(i)).unwrap();
+        }
+        f.flush().unwrap();
+        drop(hold);
+        let r = f.reports();
+        assert_eq!(r[0].queued, 10_000);
+        // at most the bound plus the batch the sink held when it stopped
+        assert!(
+            r[0].queue_full >= 10_000 - 1000 - 2 * BATCH as u64,
+            "{:?}",
+            r[0]
+        );
+        assert!(r[0].queue_full > 0 && r[0].sink_dropped == r[0].queue_full);
     }
 }

@@ -224,6 +224,20 @@ impl<W: Write + Send> Sink for JsonlSink<W> {
         }
         Ok(())
     }
+    fn emit_line(&mut self, _item: &Output, line: &[u8]) -> io::Result<()> {
+        if self.failed.is_some() {
+            if let Some(l) = self.failed.as_mut() {
+                l.lost += 1;
+            }
+            return Err(self.stopped());
+        }
+        self.buf.extend_from_slice(line);
+        self.lines += 1;
+        if self.buf.len() >= BUF {
+            self.drain()?;
+        }
+        Ok(())
+    }
     fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() || self.failed.is_some() {
             self.drain()?;

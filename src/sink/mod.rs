@@ -36,6 +36,23 @@ pub trait Sink: Send {
     fn emit_owned(&mut self, item: Output) -> io::Result<()> {
         self.emit(&item)
     }
+    /// [`Sink::emit`] of a transaction whose JSON line the caller already
+    /// made (`line`: the bytes [`crate::jsonline::write_transaction`] gives,
+    /// plus the newline). [`Fanout`] serialises a transaction once and hands
+    /// the same bytes to the JSON-lines sink and to the sinks that take
+    /// lines ([`Sink::wants_lines`]).
+    fn emit_line(&mut self, item: &Output, _line: &[u8]) -> io::Result<()> {
+        self.emit(item)
+    }
+    /// A sink behind a [`Fanout`] queue that takes the transactions as
+    /// their JSON lines ([`Sink::emit_lines`]) instead of records.
+    fn wants_lines(&self) -> bool {
+        false
+    }
+    /// A batch of transaction lines (sinks that [`Sink::wants_lines`]).
+    fn emit_lines(&mut self, _batch: &LineBatch) -> io::Result<()> {
+        Ok(())
+    }
     fn flush(&mut self) -> io::Result<()>;
     /// Called about every 100 ms by a sink's own thread ([`Fanout`]):
     /// time-based batches, retries.
@@ -55,6 +72,44 @@ pub trait Sink: Send {
     /// in the sink itself, errors); None: counted by the caller alone.
     fn counts(&self) -> Option<SinkCounts> {
         None
+    }
+}
+
+/// Transactions as JSON lines, made once by the [`Fanout`] and shared
+/// (`Arc`) by every sink that takes lines: `bytes` holds the lines one
+/// after another, each ending in a newline; `rows` says where each ends.
+#[derive(Debug, Default, Clone)]
+pub struct LineBatch {
+    pub bytes: Vec<u8>,
+    pub rows: Vec<LineRow>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRow {
+    /// Offset in `bytes` just past this line's newline.
+    pub end: u32,
+    /// The record's `node` is null (no identity gave one).
+    pub node_null: bool,
+    /// Where in the line the value of `node` begins.
+    pub node_at: u32,
+}
+
+impl LineBatch {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.rows.clear();
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    /// The lines, each with its row entry.
+    pub fn lines(&self) -> impl Iterator<Item = (&[u8], LineRow)> + '_ {
+        let mut start = 0usize;
+        self.rows.iter().map(move |r| {
+            let l = &self.bytes[start..r.end as usize];
+            start = r.end as usize;
+            (l, *r)
+        })
     }
 }
 

@@ -4,11 +4,16 @@
 //! interface. It runs in a thread of its own behind the fanout's bounded
 //! queue, so the probe never waits for it.
 //!
+//! * Rows are the JSON lines of the record stream, made once by the fanout
+//!   ([`Sink::emit_lines`]): the sink's thread appends their bytes to the
+//!   batch body (a null `node` becomes `--node-name`'s), nothing more.
 //! * Batches are sealed at `batch_rows` rows, `batch_bytes` bytes, or
 //!   `interval` after their first row, whichever comes first.
-//! * Sealed batches wait in memory (at most `queue_rows` rows); past that
-//!   the oldest go to the on-disk spool (`spool.rs`) when one is set, else
-//!   they are dropped and counted.
+//! * The inserts are made by a second thread (the sender), so building the
+//!   next batch never waits for ClickHouse. Sealed batches wait for it in
+//!   memory (at most `queue_rows` rows and `queue_bytes` bytes, plus the
+//!   one being sent); past that the oldest go to the on-disk spool
+//!   (`spool.rs`) when one is set, else they are dropped and counted.
 //! * Delivery goes oldest first (the spool, then memory). A failure (no
 //!   connection, a timeout, an error from the server) backs off, doubling
 //!   from 100 ms to 10 s; a batch the server refused `max_refusals` times
@@ -23,13 +28,22 @@ pub mod spool;
 use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::http::{encode_query, request, Url};
-use super::{Sink, SinkCounts};
+use super::{LineBatch, Sink, SinkCounts};
 use crate::output::Output;
 use crate::record::Record;
 use spool::Spool;
+
+/// Default rows per insert.
+pub const DEFAULT_BATCH_ROWS: usize = 2000;
+/// Default longest wait of a row for its batch, in milliseconds.
+pub const DEFAULT_BATCH_MS: u64 = 200;
+/// Default bytes of sealed batches held in memory.
+pub const DEFAULT_QUEUE_BYTES: u64 = 32 << 20;
 
 #[derive(Clone, Debug)]
 pub struct ChConfig {
@@ -41,6 +55,7 @@ pub struct ChConfig {
     pub batch_bytes: usize,
     pub interval: Duration,
     pub queue_rows: u64,
+    pub queue_bytes: u64,
     pub spool: Option<PathBuf>,
     pub spool_max: u64,
     /// The `node` column.
@@ -56,10 +71,11 @@ impl ChConfig {
             database: "osprey".into(),
             table: "transactions".into(),
             create: false,
-            batch_rows: 10_000,
+            batch_rows: DEFAULT_BATCH_ROWS,
             batch_bytes: 8 << 20,
-            interval: Duration::from_secs(1),
+            interval: Duration::from_millis(DEFAULT_BATCH_MS),
             queue_rows: 100_000,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             spool: None,
             spool_max: 1 << 30,
             node: String::new(),
@@ -109,20 +125,72 @@ enum Fail {
     Refused(String),
 }
 
-pub struct ClickHouseSink {
-    cfg: ChConfig,
-    insert_pq: String,
-    cur: Batch,
-    cur_started: Instant,
+/// What the sink's thread and the sender share.
+struct State {
+    /// Sealed batches, oldest first.
     ready: VecDeque<Batch>,
     ready_rows: u64,
+    ready_bytes: u64,
     spool: Option<Spool>,
+    counts: SinkCounts,
+    /// The end: the sender makes one more attempt and stops.
+    closing: bool,
+    /// Rows that could not be delivered nor spooled at the end.
+    lost_at_end: u64,
+}
+
+struct Shared {
+    st: Mutex<State>,
+    cv: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // a panic while holding the lock leaves counters, still readable
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    fn to_spool_or_drop(&mut self, b: Batch) {
+        let r = match &mut self.spool {
+            Some(s) => s.put(&b.body, b.rows),
+            None => Err(io::Error::other(
+                "the in-memory queue is full and there is no --clickhouse-spool",
+            )),
+        };
+        if let Err(e) = r {
+            if self.counts.dropped == 0 {
+                log::warn!(
+                    "ClickHouse: {} rows dropped: {e} (counted as sink_dropped)",
+                    b.rows
+                );
+            }
+            self.counts.dropped += b.rows;
+        }
+    }
+}
+
+/// The sink: builds batches from the lines and hands them to the sender.
+pub struct ClickHouseSink {
+    cfg: ChConfig,
+    cur: Batch,
+    cur_started: Instant,
+    /// `"NAME"`: the `node` value of a row whose own is null.
+    node_value: Vec<u8>,
+    shared: Arc<Shared>,
+    sender: Option<JoinHandle<()>>,
+}
+
+/// The sender thread: inserts, backoff, the spool.
+struct Sender {
+    cfg: ChConfig,
+    insert_pq: String,
+    shared: Arc<Shared>,
     next_try: Instant,
     backoff: Duration,
-    counts: SinkCounts,
     /// Server is answering (for log messages once per change).
     up: bool,
-    node_json: Vec<u8>,
     /// Refusals of the spool's oldest batch.
     spool_refusals: u32,
 }
@@ -148,7 +216,7 @@ impl ClickHouseSink {
     /// Check the server (or create the table with `create`): a server that
     /// answers but has no such table, or refuses, is an error now; one that
     /// does not answer is only a warning (records wait in the queue and the
-    /// spool until it does).
+    /// spool until it does). Starts the sender thread.
     pub fn connect(cfg: ChConfig) -> Result<ClickHouseSink, String> {
         for (what, n) in [
             ("--clickhouse-database", &cfg.database),
@@ -218,57 +286,164 @@ impl ClickHouseSink {
             &format!("INSERT INTO {} FORMAT JSONEachRow", cfg.qualified()),
             "&input_format_skip_unknown_fields=1",
         );
-        let mut node_json = b",\"node\":".to_vec();
-        let _ = serde_json::to_writer(&mut node_json, &cfg.node);
-        node_json.push(b'}');
-        Ok(ClickHouseSink {
-            cfg,
+        let mut node_value = Vec::new();
+        let _ = serde_json::to_writer(&mut node_value, &cfg.node);
+        let shared = Arc::new(Shared {
+            st: Mutex::new(State {
+                ready: VecDeque::new(),
+                ready_rows: 0,
+                ready_bytes: 0,
+                spool,
+                counts: SinkCounts::default(),
+                closing: false,
+                lost_at_end: 0,
+            }),
+            cv: Condvar::new(),
+        });
+        let sender = Sender {
+            cfg: cfg.clone(),
             insert_pq,
-            cur: Batch::new(),
-            cur_started: Instant::now(),
-            ready: VecDeque::new(),
-            ready_rows: 0,
-            spool,
+            shared: shared.clone(),
             next_try: Instant::now(),
             backoff: MIN_BACKOFF,
-            counts: SinkCounts::default(),
             up,
-            node_json,
             spool_refusals: 0,
+        };
+        let handle = std::thread::Builder::new()
+            .name("osprey-ch-send".into())
+            .spawn(move || {
+                super::fanout::lower_thread_priority();
+                sender.run()
+            })
+            .map_err(|e| format!("ClickHouse sink: starting its sender thread: {e}"))?;
+        Ok(ClickHouseSink {
+            cfg,
+            cur: Batch::new(),
+            cur_started: Instant::now(),
+            node_value,
+            shared,
+            sender: Some(handle),
         })
     }
 
+    /// Hand the batch being built to the sender; past the memory bounds the
+    /// oldest waiting go to the spool or are dropped (counted).
     fn seal(&mut self) {
         if self.cur.rows == 0 {
             return;
         }
         let b = std::mem::replace(&mut self.cur, Batch::new());
-        self.ready_rows += b.rows;
-        self.ready.push_back(b);
-        while self.ready_rows > self.cfg.queue_rows {
-            let Some(old) = self.ready.pop_front() else {
+        let mut st = self.shared.lock();
+        st.ready_rows += b.rows;
+        st.ready_bytes += b.body.len() as u64;
+        st.ready.push_back(b);
+        while st.ready_rows > self.cfg.queue_rows || st.ready_bytes > self.cfg.queue_bytes {
+            let Some(old) = st.ready.pop_front() else {
                 break;
             };
-            self.ready_rows -= old.rows;
-            self.to_spool_or_drop(old);
+            st.ready_rows -= old.rows;
+            st.ready_bytes -= old.body.len() as u64;
+            st.to_spool_or_drop(old);
+        }
+        drop(st);
+        self.shared.cv.notify_one();
+    }
+
+    /// One row: `line` (a JSON object and its newline), with `--node-name`
+    /// as its `node` when the record's own is null.
+    fn add_line(&mut self, line: &[u8], null_node_at: Option<usize>) {
+        if self.cur.rows == 0 {
+            self.cur_started = Instant::now();
+        }
+        if self.cur.body.capacity() == 0 {
+            self.cur.body.reserve(self.cfg.batch_bytes.min(1 << 20));
+        }
+        append_row(&mut self.cur.body, line, null_node_at, &self.node_value);
+        self.cur.rows += 1;
+        if self.cur.rows as usize >= self.cfg.batch_rows
+            || self.cur.body.len() >= self.cfg.batch_bytes
+        {
+            self.seal();
         }
     }
 
-    fn to_spool_or_drop(&mut self, b: Batch) {
-        let r = match &mut self.spool {
-            Some(s) => s.put(&b.body, b.rows),
-            None => Err(io::Error::other(
-                "the in-memory queue is full and there is no --clickhouse-spool",
-            )),
-        };
-        if let Err(e) = r {
-            if self.counts.dropped == 0 {
-                log::warn!(
-                    "ClickHouse: {} rows dropped: {e} (counted as sink_dropped)",
-                    b.rows
-                );
+    /// Stop the sender (after its last attempt); idempotent.
+    fn close(&mut self) {
+        self.seal();
+        if let Some(h) = self.sender.take() {
+            self.shared.lock().closing = true;
+            self.shared.cv.notify_one();
+            if h.join().is_err() {
+                log::warn!("ClickHouse sink: the sender thread panicked");
             }
-            self.counts.dropped += b.rows;
+        }
+    }
+}
+
+/// Append `line` to `body`; with `null_node_at` (the record's `node` is
+/// null, its value at that offset of the line) that null becomes
+/// `node_value`.
+fn append_row(body: &mut Vec<u8>, line: &[u8], null_node_at: Option<usize>, node_value: &[u8]) {
+    if let Some(at) = null_node_at {
+        if line.get(at.saturating_sub(8)..at + 4) == Some(b",\"node\":null") {
+            body.extend_from_slice(&line[..at]);
+            body.extend_from_slice(node_value);
+            body.extend_from_slice(&line[at + 4..]);
+            return;
+        }
+        debug_assert!(false, "no null node at {at}");
+    }
+    body.extend_from_slice(line);
+}
+
+impl Sender {
+    fn run(mut self) {
+        loop {
+            let mut st = self.shared.lock();
+            loop {
+                if st.closing {
+                    break;
+                }
+                let has = !st.ready.is_empty() || st.spool.as_ref().is_some_and(|s| !s.is_empty());
+                let now = Instant::now();
+                if has && now >= self.next_try {
+                    break;
+                }
+                let wait = if has {
+                    self.next_try - now
+                } else {
+                    Duration::from_secs(1)
+                };
+                st = self
+                    .shared
+                    .cv
+                    .wait_timeout(st, wait)
+                    .map(|r| r.0)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+            let closing = st.closing;
+            drop(st);
+            if closing {
+                self.finish();
+                return;
+            }
+            self.deliver();
+        }
+    }
+
+    /// The end: one more attempt for everything, then the rest to the
+    /// spool or counted as dropped.
+    fn finish(&mut self) {
+        self.next_try = Instant::now();
+        self.deliver();
+        let mut st = self.shared.lock();
+        let left: Vec<Batch> = st.ready.drain(..).collect();
+        st.ready_rows = 0;
+        st.ready_bytes = 0;
+        for b in left {
+            let before = st.counts.dropped;
+            st.to_spool_or_drop(b);
+            st.lost_at_end += st.counts.dropped - before;
         }
     }
 
@@ -287,7 +462,7 @@ impl ClickHouseSink {
     }
 
     fn failed(&mut self, f: &Fail) {
-        self.counts.errors += 1;
+        self.shared.lock().counts.errors += 1;
         let msg = match f {
             Fail::Down(e) | Fail::Refused(e) => e,
         };
@@ -303,7 +478,7 @@ impl ClickHouseSink {
     }
 
     fn ok(&mut self, rows: u64) {
-        self.counts.written += rows;
+        self.shared.lock().counts.written += rows;
         self.backoff = MIN_BACKOFF;
         if !self.up {
             log::info!(
@@ -321,7 +496,7 @@ impl ClickHouseSink {
         }
         // the spool holds the oldest rows
         loop {
-            let next = match &self.spool {
+            let next = match &self.shared.lock().spool {
                 Some(s) => match s.oldest() {
                     Ok(n) => n,
                     Err(e) => {
@@ -332,11 +507,13 @@ impl ClickHouseSink {
                 None => None,
             };
             let Some((body, rows)) = next else { break };
+            // only this thread removes from the spool: its oldest is still
+            // this batch after the send
             match self.send(&body) {
                 Ok(()) => {
                     self.ok(rows);
                     self.spool_refusals = 0;
-                    if let Some(s) = &mut self.spool {
+                    if let Some(s) = &mut self.shared.lock().spool {
                         if let Err(e) = s.remove_oldest() {
                             log::warn!("ClickHouse spool: {e}");
                         }
@@ -349,8 +526,9 @@ impl ClickHouseSink {
                         if self.spool_refusals >= self.cfg.max_refusals {
                             self.spool_refusals = 0;
                             log::warn!("ClickHouse refused a spooled batch of {rows} rows {} times, dropped (counted): {e}", self.cfg.max_refusals);
-                            self.counts.dropped += rows;
-                            if let Some(s) = &mut self.spool {
+                            let mut st = self.shared.lock();
+                            st.counts.dropped += rows;
+                            if let Some(s) = &mut st.spool {
                                 if let Err(e) = s.remove_oldest() {
                                     log::warn!("ClickHouse spool: {e}");
                                 }
@@ -361,74 +539,60 @@ impl ClickHouseSink {
                 }
             }
         }
-        while let Some(b) = self.ready.front() {
-            match self.send(&b.body) {
-                Ok(()) => {
-                    let b = self.ready.pop_front().expect("front exists");
-                    self.ready_rows -= b.rows;
-                    self.ok(b.rows);
+        loop {
+            // taken out while it is sent (the memory bound holds the rest)
+            let b = {
+                let mut st = self.shared.lock();
+                let b = st.ready.pop_front();
+                if let Some(b) = &b {
+                    st.ready_rows -= b.rows;
+                    st.ready_bytes -= b.body.len() as u64;
                 }
+                b
+            };
+            let Some(mut b) = b else { return };
+            match self.send(&b.body) {
+                Ok(()) => self.ok(b.rows),
                 Err(f) => {
                     self.failed(&f);
+                    let mut st = self.shared.lock();
                     if let Fail::Refused(e) = &f {
-                        let b = self.ready.front_mut().expect("front exists");
                         b.refusals += 1;
                         if b.refusals >= self.cfg.max_refusals {
-                            let b = self.ready.pop_front().expect("front exists");
-                            self.ready_rows -= b.rows;
                             log::warn!("ClickHouse refused a batch of {} rows {} times, dropped (counted): {e}", b.rows, b.refusals);
-                            self.counts.dropped += b.rows;
+                            st.counts.dropped += b.rows;
+                            return;
                         }
                     }
+                    // back at the front: it is the oldest in memory
+                    st.ready_rows += b.rows;
+                    st.ready_bytes += b.body.len() as u64;
+                    st.ready.push_front(b);
                     return;
                 }
             }
         }
-    }
-
-    fn add_row(&mut self, t: &crate::record::Transaction) {
-        if self.cur.rows == 0 {
-            self.cur_started = Instant::now();
-        }
-        let start = self.cur.body.len();
-        crate::jsonline::write_transaction(t, &mut self.cur.body);
-        set_node(&mut self.cur.body, start, &self.node_json);
-        self.cur.body.push(b'\n');
-        self.cur.rows += 1;
-        if self.cur.rows as usize >= self.cfg.batch_rows
-            || self.cur.body.len() >= self.cfg.batch_bytes
-        {
-            self.seal();
-        }
-    }
-}
-
-/// The `node` column of the JSON line at `body[start..]` (one object,
-/// no newline yet): a record's own non-null `node` (identity fields) is
-/// kept; a null one, or none, becomes `node_json`'s (`,"node":"NAME"}`). A
-/// key can appear only once in a JSONEachRow row; inside a string value a
-/// quote is escaped, so `,"node":` is always the key.
-fn set_node(body: &mut Vec<u8>, start: usize, node_json: &[u8]) {
-    let line = &body[start..];
-    match memchr::memmem::find(line, b",\"node\":") {
-        Some(i) if line[i + 8..].starts_with(b"null") => {
-            let at = start + i + 8;
-            let value = node_json[8..node_json.len() - 1].to_vec();
-            body.splice(at..at + 4, value);
-        }
-        Some(_) => {}
-        None if body.last() == Some(&b'}') => {
-            body.pop();
-            body.extend_from_slice(node_json);
-        }
-        None => {}
     }
 }
 
 impl Sink for ClickHouseSink {
     fn emit(&mut self, item: &Output) -> io::Result<()> {
         if let Output::Record(Record::Transaction(t)) = item {
-            self.add_row(t);
+            let mut line = Vec::with_capacity(1024);
+            let at = crate::jsonline::write_transaction_node(t, &mut line);
+            line.push(b'\n');
+            self.add_line(&line, t.conn.ident.node.is_none().then_some(at));
+        }
+        Ok(())
+    }
+
+    fn wants_lines(&self) -> bool {
+        true
+    }
+
+    fn emit_lines(&mut self, batch: &LineBatch) -> io::Result<()> {
+        for (line, row) in batch.lines() {
+            self.add_line(line, row.node_null.then_some(row.node_at as usize));
         }
         Ok(())
     }
@@ -437,27 +601,14 @@ impl Sink for ClickHouseSink {
         if self.cur.rows > 0 && self.cur_started.elapsed() >= self.cfg.interval {
             self.seal();
         }
-        if !self.ready.is_empty() || self.spool.as_ref().is_some_and(|s| !s.is_empty()) {
-            self.deliver();
-        }
         Ok(())
     }
 
-    /// The end: one more attempt for everything, then the rest to the
-    /// spool or counted as dropped.
+    /// The end: the sender's last attempt, then the rest to the spool or
+    /// counted as dropped.
     fn flush(&mut self) -> io::Result<()> {
-        self.seal();
-        self.next_try = Instant::now();
-        self.deliver();
-        let left: Vec<Batch> = self.ready.drain(..).collect();
-        self.ready_rows = 0;
-        let mut lost = 0;
-        for b in left {
-            let before = self.counts.dropped;
-            self.to_spool_or_drop(b);
-            lost += self.counts.dropped - before;
-        }
-        self.counts.spooled = self.spool.as_ref().map_or(0, |s| s.rows());
+        self.close();
+        let lost = std::mem::take(&mut self.shared.lock().lost_at_end);
         if lost > 0 {
             return Err(io::Error::other(format!(
                 "ClickHouse at http://{}: {lost} rows could not be delivered",
@@ -468,9 +619,16 @@ impl Sink for ClickHouseSink {
     }
 
     fn counts(&self) -> Option<SinkCounts> {
-        let mut c = self.counts.clone();
-        c.spooled = self.spool.as_ref().map_or(0, |s| s.rows());
+        let st = self.shared.lock();
+        let mut c = st.counts.clone();
+        c.spooled = st.spool.as_ref().map_or(0, |s| s.rows());
         Some(c)
+    }
+}
+
+impl Drop for ClickHouseSink {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -490,6 +648,8 @@ mod tests {
         rows: Arc<AtomicU64>,
         inserts: Arc<AtomicU64>,
         fail: Arc<AtomicU32>,
+        /// Held by a test: inserts wait for it.
+        gate: Arc<std::sync::Mutex<()>>,
     }
 
     fn fake() -> Fake {
@@ -500,7 +660,8 @@ mod tests {
             Arc::new(AtomicU64::new(0)),
             Arc::new(AtomicU32::new(0)),
         );
-        let (r, i, f) = (rows.clone(), inserts.clone(), fail.clone());
+        let gate = Arc::new(std::sync::Mutex::new(()));
+        let (r, i, f, g) = (rows.clone(), inserts.clone(), fail.clone(), gate.clone());
         std::thread::spawn(move || {
             for s in l.incoming() {
                 let mut s = s.unwrap();
@@ -543,6 +704,7 @@ mod tests {
                         "Code: 1000, e.displayText() = DB::Exception: fake".to_string(),
                     )
                 } else if head.contains("INSERT") {
+                    let _g = g.lock().unwrap();
                     r.fetch_add(
                         memchr::memchr_iter(b'\n', body).count() as u64,
                         Ordering::SeqCst,
@@ -564,6 +726,7 @@ mod tests {
             rows,
             inserts,
             fail,
+            gate,
         }
     }
 
@@ -571,6 +734,39 @@ mod tests {
         Output::Record(Record::Transaction(
             Box::new(crate::jsonline::tests::base()),
         ))
+    }
+
+    /// `n` lines as the fanout makes them; `node_null`: with a null node.
+    fn lines(n: usize, node_null: bool) -> LineBatch {
+        let mut b = LineBatch::default();
+        for _ in 0..n {
+            let mut l = Vec::new();
+            let at =
+                crate::jsonline::write_transaction_node(&crate::jsonline::tests::base(), &mut l);
+            if node_null {
+                l = String::from_utf8(l)
+                    .unwrap()
+                    .replace("\"node\":\"node-1\"", "\"node\":null")
+                    .into_bytes();
+            }
+            b.bytes.extend_from_slice(&l);
+            b.bytes.push(b'\n');
+            b.rows.push(crate::sink::LineRow {
+                end: b.bytes.len() as u32,
+                node_null,
+                node_at: at as u32,
+            });
+        }
+        b
+    }
+
+    /// Wait (at most 10 s) for `cond`.
+    fn wait(what: &str, cond: impl Fn() -> bool) {
+        let t0 = Instant::now();
+        while !cond() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "waited for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn cfg(port: u16) -> ChConfig {
@@ -586,35 +782,82 @@ mod tests {
         d
     }
 
+    fn spooled(s: &ClickHouseSink) -> u64 {
+        s.counts().unwrap().spooled
+    }
+
     #[test]
     fn batches_by_size_and_time_and_rows_carry_the_node() {
         let f = fake();
         let mut c = cfg(f.port);
         c.interval = Duration::from_millis(50);
         let mut s = ClickHouseSink::connect(c).unwrap();
-        for _ in 0..250 {
-            s.emit(&txn()).unwrap();
-        }
-        s.tick().unwrap();
-        assert_eq!(
-            f.inserts.load(Ordering::SeqCst),
-            2,
-            "two full batches of 100"
-        );
+        s.emit_lines(&lines(250, true)).unwrap();
+        wait("two full batches of 100", || {
+            f.inserts.load(Ordering::SeqCst) == 2
+        });
+        assert_eq!(f.rows.load(Ordering::SeqCst), 200);
         assert_eq!(s.cur.rows, 50);
         assert!(String::from_utf8_lossy(&s.cur.body).lines().all(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             v["node"] == "n1" && v["type"] == "http_transaction"
         }));
+        // the batch's age is the condition here
         std::thread::sleep(Duration::from_millis(60));
         s.tick().unwrap();
-        assert_eq!(
-            f.rows.load(Ordering::SeqCst),
-            250,
-            "the last batch went by time"
-        );
+        wait("the last batch, by time", || {
+            f.rows.load(Ordering::SeqCst) == 250
+        });
+        // records (not lines) make the same rows
+        for _ in 0..10 {
+            s.emit(&txn()).unwrap();
+        }
         s.flush().unwrap();
-        assert_eq!(s.counts().unwrap().written, 250);
+        assert_eq!(f.rows.load(Ordering::SeqCst), 260);
+        assert_eq!(s.counts().unwrap().written, 260);
+    }
+
+    #[test]
+    fn the_sender_waits_for_clickhouse_not_the_batches() {
+        // a server that takes its time: batches go on being built and
+        // sealed while an insert waits
+        let f = fake();
+        let port = f.port;
+        let mut c = cfg(port);
+        c.queue_rows = 10_000;
+        let mut s = ClickHouseSink::connect(c).unwrap();
+        let hold = f.gate.lock().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..20 {
+            s.emit_lines(&lines(100, false)).unwrap();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        // the first batch is in flight; the other 19 wait in memory
+        wait("19 batches waiting", || s.shared.lock().ready_rows == 1900);
+        drop(hold);
+        s.flush().unwrap();
+        assert_eq!(s.counts().unwrap().written, 2000);
+    }
+
+    #[test]
+    fn memory_is_bounded_in_bytes() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut c = cfg(port);
+        let b = lines(100, false);
+        c.queue_bytes = 3 * b.bytes.len() as u64; // three batches
+        let mut s = ClickHouseSink::connect(c).unwrap();
+        for _ in 0..10 {
+            s.emit_lines(&b).unwrap();
+            let st = s.shared.lock();
+            assert!(st.ready_bytes <= 3 * b.bytes.len() as u64);
+        }
+        assert!(s.flush().is_err());
+        let k = s.counts().unwrap();
+        assert_eq!((k.written, k.dropped), (0, 1000));
     }
 
     #[test]
@@ -626,60 +869,42 @@ mod tests {
         c.spool = Some(dir.clone());
         let mut s = ClickHouseSink::connect(c.clone()).unwrap();
         f.fail.store(503, Ordering::SeqCst);
-        for _ in 0..500 {
-            s.emit(&txn()).unwrap();
-            s.tick().unwrap();
+        for _ in 0..5 {
+            s.emit_lines(&lines(100, false)).unwrap();
         }
-        assert!(s.counts.errors > 0);
-        assert!(
-            s.spool.as_ref().unwrap().rows() >= 300,
-            "{}",
-            s.spool.as_ref().unwrap().rows()
-        );
+        // at most one batch in memory and one in flight
+        wait("300 rows spooled", || spooled(&s) >= 300);
+        wait("a failed attempt", || s.counts().unwrap().errors > 0);
         f.fail.store(0, Ordering::SeqCst);
-        s.next_try = Instant::now();
-        s.tick().unwrap();
+        // the end's last attempt delivers everything
         s.flush().unwrap();
         assert_eq!(f.rows.load(Ordering::SeqCst), 500);
-        assert_eq!(
-            s.counts().unwrap(),
-            SinkCounts {
-                written: 500,
-                dropped: 0,
-                errors: s.counts.errors,
-                spooled: 0
-            }
-        );
+        let k = s.counts().unwrap();
+        assert_eq!((k.written, k.dropped, k.spooled), (500, 0, 0));
         // a spool too small: what does not fit is counted, the rest kept
         // for the next run when the server never comes back
         let mut c2 = c.clone();
-        let mut one = Vec::new();
-        crate::jsonline::write_transaction(&crate::jsonline::tests::base(), &mut one);
-        let line = one.len() as u64 + 13;
-        c2.spool_max = 150 * line;
+        c2.spool_max = 150 * (lines(1, false).bytes.len() as u64);
         let _ = std::fs::remove_dir_all(&dir);
         let mut s = ClickHouseSink::connect(c2.clone()).unwrap();
         f.fail.store(503, Ordering::SeqCst);
-        for _ in 0..500 {
-            s.emit(&txn()).unwrap();
-            s.tick().unwrap();
+        for _ in 0..5 {
+            s.emit_lines(&lines(100, false)).unwrap();
         }
         assert!(
             s.flush().is_err(),
             "undelivered rows are an error at the end"
         );
         let k = s.counts().unwrap();
-        assert_eq!(k.written, 0);
-        assert_eq!(k.spooled, 100);
-        assert_eq!(k.dropped, 400);
+        assert_eq!((k.written, k.spooled, k.dropped), (0, 100, 400));
         // the next run replays the spool
         f.fail.store(0, Ordering::SeqCst);
         let before = f.rows.load(Ordering::SeqCst);
         let mut s = ClickHouseSink::connect(c2).unwrap();
-        s.tick().unwrap();
+        wait("the spool replayed", || spooled(&s) == 0);
         s.flush().unwrap();
         assert_eq!(f.rows.load(Ordering::SeqCst) - before, 100);
-        assert_eq!(s.counts().unwrap().spooled, 0);
+        assert_eq!(s.counts().unwrap().written, 100);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -690,37 +915,43 @@ mod tests {
         c.max_refusals = 3;
         let mut s = ClickHouseSink::connect(c).unwrap();
         f.fail.store(500, Ordering::SeqCst);
-        for _ in 0..100 {
-            s.emit(&txn()).unwrap();
-        }
-        for _ in 0..3 {
-            s.next_try = Instant::now();
-            s.tick().unwrap();
-        }
-        assert_eq!(s.counts().unwrap().dropped, 100);
+        s.emit_lines(&lines(100, false)).unwrap();
+        wait("the batch dropped", || s.counts().unwrap().dropped == 100);
         assert_eq!(s.counts().unwrap().errors, 3);
+        s.flush().unwrap();
     }
 
     #[test]
     fn a_records_own_node_is_kept_a_null_one_replaced() {
-        let f = fake();
-        let mut s = ClickHouseSink::connect(cfg(f.port)).unwrap();
+        let nv = b"\"n1\"";
         let mut t = crate::jsonline::tests::base();
         t.path = Some(",\"node\":null".into()); // inside a string: escaped
-        s.add_row(&t);
-        let v: serde_json::Value = serde_json::from_slice(&s.cur.body).unwrap();
+        let mut l = Vec::new();
+        let at = crate::jsonline::write_transaction_node(&t, &mut l);
+        let l = String::from_utf8(l)
+            .unwrap()
+            .replace("\"node\":\"node-1\"", "\"node\":null");
+        let mut b = Vec::new();
+        append_row(&mut b, l.as_bytes(), Some(at), nv);
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(
             (v["node"].as_str(), v["path"].as_str()),
             (Some("n1"), Some(",\"node\":null"))
         );
-        // a record with a node key of its own (the identity fields)
-        for (own, want) in [("null", "n1"), ("\"k8s-node-3\"", "k8s-node-3")] {
-            let mut b = b"xx".to_vec();
-            b.extend_from_slice(format!("{{\"a\":1,\"node\":{own},\"exe\":null}}").as_bytes());
-            set_node(&mut b, 2, &s.node_json);
-            let v: serde_json::Value = serde_json::from_slice(&b[2..]).unwrap();
-            assert_eq!((v["node"].as_str(), v["exe"].is_null()), (Some(want), true));
-        }
+        // a record with a node of its own (the identity fields) is kept
+        let own = l.replace("\"node\":null", "\"node\":\"k8s-node-3\"");
+        let mut b = Vec::new();
+        append_row(&mut b, own.as_bytes(), None, nv);
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["node"].as_str(), Some("k8s-node-3"));
+        // the records' own line writer says where the node goes
+        let mut ch = ClickHouseSink::connect(cfg(fake().port)).unwrap();
+        let mut t = crate::jsonline::tests::base();
+        t.conn.ident = std::sync::Arc::new(crate::identity::Identity::default());
+        ch.emit(&Output::Record(Record::Transaction(Box::new(t))))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&ch.cur.body).unwrap();
+        assert_eq!(v["node"].as_str(), Some("n1"));
     }
 
     #[test]

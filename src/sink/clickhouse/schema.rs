@@ -56,6 +56,20 @@ mod tests {
         let cols = columns();
         assert_eq!(cols.first().map(String::as_str), Some("ts"));
         assert!(cols.contains(&"pod_name".to_string()));
-        assert_eq!(cols.len(), 55);
+        assert!(cols.contains(&"tls".to_string()) && cols.contains(&"tls_library".to_string()));
+        assert_eq!(cols.len(), 57);
+    }
+
+    #[test]
+    fn the_current_release_schema_has_the_same_columns() {
+        let cur = include_str!("../../../docs/clickhouse/schema-current.sql");
+        let at = cur.find(SHIPPED_NAME).unwrap();
+        let body = &cur[cur[at..].find('(').unwrap() + at + 1..cur.find("\n)").unwrap()];
+        let names: Vec<String> = body
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(names, columns());
     }
 }
