@@ -101,7 +101,13 @@ fn curl_http2_upgrade_both_sides() {
         };
         let mut keyed: Vec<(u64, u64, Value)> = t
             .iter()
-            .map(|r| (began(&r["conn_id"]), r["stream_id"].as_u64().unwrap_or(0), r.clone()))
+            .map(|r| {
+                (
+                    began(&r["conn_id"]),
+                    r["stream_id"].as_u64().unwrap_or(0),
+                    r.clone(),
+                )
+            })
             .collect();
         keyed.sort_by_key(|k| (k.0, k.1));
         t = keyed.into_iter().map(|k| k.2).collect();
@@ -113,7 +119,11 @@ fn curl_http2_upgrade_both_sides() {
             assert_eq!(r["target"], target, "{comm}: {r}");
             assert_eq!(r["host"], host, "{comm}: {r}");
             assert_eq!(r["status"], status, "{comm}: {r}");
-            assert_eq!(r["interim_status"], serde_json::json!(interim), "{comm}: {r}");
+            assert_eq!(
+                r["interim_status"],
+                serde_json::json!(interim),
+                "{comm}: {r}"
+            );
             assert_eq!(r["req_body_bytes"], qb, "{comm}: {r}");
             assert_eq!(r["resp_body_bytes"], rb, "{comm}: {r}");
             assert_eq!(r["resp_content_type"], "text/plain", "{comm}: {r}");
