@@ -17,6 +17,9 @@ use serde_json::Value;
 
 const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h2c/server.py");
 
+/// (stream, method, target, status, interim, request body, response body)
+type Want = (u64, &'static str, &'static str, u64, Option<u64>, u64, u64);
+
 fn sane(t: &Value) {
     let lat = t["latency_ns"]
         .as_u64()
@@ -82,8 +85,7 @@ fn curl_http2_upgrade_both_sides() {
     });
     let (recs, err) = probe.stop_ok();
     let host = format!("127.0.0.1:{port}");
-    // (stream, method, target, status, interim, request body, response body)
-    let want: [(u64, &str, &str, u64, Option<u64>, u64, u64); 4] = [
+    let want: [Want; 4] = [
         (1, "POST", "/echo", 200, Some(101), 11, 12),
         (3, "GET", "/small", 200, None, 0, 123),
         (5, "GET", "/nope", 404, None, 0, 13),
