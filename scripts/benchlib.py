@@ -52,16 +52,18 @@ def wait_port(port, timeout=20):
     sys.exit(f"nothing listening on {port}")
 
 
-def start_nginx(d, port, conns=4096, tls=False, workers=1):
+def start_nginx(d, port, conns=4096, tls=False, h2=False, h1_port=None, workers=1):
     """nginx on 127.0.0.1:port serving d/www (`workers` worker processes,
     `conns` connections each); with tls, HTTPS with a self-signed
-    certificate made here (openssl req)."""
+    certificate made here (openssl req); with h2, HTTP/2 over cleartext
+    (prior knowledge); h1_port: a second server, HTTP/1.x."""
     ssl = ""
     if tls:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                         "-subj", "/CN=localhost", "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"],
                        check=True, capture_output=True)
         ssl = f" ssl; ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem"
+    h1 = f"server {{ listen 127.0.0.1:{h1_port} backlog=4096; root {d}/www; }}" if h1_port else ""
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""worker_processes {workers}; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;
@@ -69,7 +71,8 @@ worker_rlimit_nofile {conns + 1000};
 events {{ worker_connections {conns + 100}; }}
 http {{ access_log off; keepalive_requests 1000000; keepalive_timeout 300s; client_body_temp_path {d}/b; proxy_temp_path {d}/p;
 fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
-server {{ listen 127.0.0.1:{port} backlog=4096{ssl}; root {d}/www; }} }}
+server {{ listen 127.0.0.1:{port} backlog=4096{' http2' if h2 else ''}{ssl}; root {d}/www; }}
+{h1} }}
 """)
     p = subprocess.Popen(["nginx", "-c", conf, "-p", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
@@ -115,6 +118,19 @@ def wrk_measuring(url, duration, conns, worker):
     c0, t0 = proc_cpu_s(worker), time.monotonic()
     requests, rps = wrk(url, duration, conns)
     return requests, rps, proc_cpu_s(worker) - c0, time.monotonic() - t0
+
+
+def h2load_measuring(url, duration, conns, streams, worker):
+    """One h2load run (prior knowledge, one thread): (requests succeeded,
+    req/s, CPU seconds of `worker` during it, the run's length)."""
+    c0, t0 = proc_cpu_s(worker), time.monotonic()
+    out = subprocess.run(["h2load", "-t1", f"-c{conns}", f"-m{streams}", f"-D{duration}", url],
+                         capture_output=True, text=True, check=True).stdout
+    ok = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
+    rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    if not ok or not rps:
+        sys.exit("h2load output not understood:\n" + out)
+    return int(ok.group(1)), float(rps.group(1)), proc_cpu_s(worker) - c0, time.monotonic() - t0
 
 
 class Probe:

@@ -45,6 +45,13 @@ if ! python3 -c 'import grpc' >/dev/null 2>&1; then
   python3 -m pip install -q grpcio || python3 -m pip install -q --break-system-packages grpcio
 fi
 
+# tests/live_h2c_upgrade.rs: the h2c upgrade server (tests/h2c/server.py)
+# is built on Python's `h2` package
+if ! python3 -c 'import h2.connection' >/dev/null 2>&1; then
+  echo "setup.sh: installing h2 (pip)" >&2
+  python3 -m pip install -q h2 || python3 -m pip install -q --break-system-packages h2
+fi
+
 # tests/deploy.rs parses YAML with the python3 on PATH (which may not be
 # Debian's, e.g. a pyenv one): make sure that one has PyYAML
 if ! python3 -c 'import yaml' 2>/dev/null; then

@@ -625,3 +625,88 @@ fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
     assert_eq!(named, 1, "{err}");
     assert_eq!(summary(&err)["kernel"]["tls_no_symbols"], 1, "{err}");
 }
+
+/// HTTP/2 over TLS (ALPN `h2`): nginx `listen ... ssl http2` and `curl
+/// --http2` with three requests on one connection; the plaintext the
+/// uprobes capture is HTTP/2 (the client preface, frames), parsed as
+/// such on both sides, with `tls: true`.
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn alpn_h2_curl_to_nginx_both_sides() {
+    require_root();
+    let tls_port = free_port();
+    let dir = tmpdir("tls-h2-certs");
+    let (cert, key) = make_cert(&dir);
+    let extra = format!(
+        "server {{ listen 127.0.0.1:{tls_port} ssl http2; ssl_certificate {c}; ssl_certificate_key {k}; root {w}; }}",
+        c = cert.display(),
+        k = key.display(),
+        w = dir.join("www").display(),
+    );
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/small.txt"), body(123)).unwrap();
+    std::fs::write(dir.join("www/mid.bin"), body(3000)).unwrap();
+    let site = Site::nginx_with("tls-h2", &[], &extra);
+    wait_port(tls_port);
+    let probe = site.probe(&["--comm", "curl", "--comm", "nginx"]);
+    let url = |p: &str| format!("https://127.0.0.1:{tls_port}{p}");
+    let out = curl(&[
+        "-k",
+        "--http2",
+        "-w",
+        "%{http_version} ",
+        "-o",
+        "/dev/null",
+        &url("/small.txt"),
+        "-o",
+        "/dev/null",
+        &url("/mid.bin"),
+        "-o",
+        "/dev/null",
+        &url("/missing"),
+    ]);
+    assert_eq!(out.trim(), "2 2 2", "ALPN did not give HTTP/2");
+    let h2 = |r: &[Value], comm: &str| -> Vec<Value> {
+        txns(r, comm)
+            .into_iter()
+            .filter(|t| t["protocol"] == "http2")
+            .cloned()
+            .collect()
+    };
+    probe.wait_for_records("3 HTTP/2 records on each side", |r| {
+        h2(r, "curl").len() >= 3 && h2(r, "nginx").len() >= 3
+    });
+    let (recs, err) = probe.stop_ok();
+    let want = [
+        (1, "/small.txt", 200, 123),
+        (3, "/mid.bin", 200, 3000),
+        (5, "/missing", 404, -1),
+    ];
+    for comm in ["curl", "nginx"] {
+        let mut t = h2(&recs, comm);
+        t.sort_by_key(|r| r["stream_id"].as_u64());
+        assert_eq!(t.len(), 3, "{comm}: {t:#?}\n{err}");
+        for (r, (id, target, status, rb)) in t.iter().zip(want) {
+            assert_eq!(r["stream_id"], id, "{comm}: {r}");
+            assert_eq!(r["method"], "GET", "{comm}: {r}");
+            assert_eq!(r["target"], target, "{comm}: {r}");
+            assert_eq!(r["scheme"], "https", "{comm}: {r}");
+            assert_eq!(r["status"], status, "{comm}: {r}");
+            assert_eq!(r["http_version"], "2", "{comm}: {r}");
+            assert_eq!(r["tls"], true, "{comm}: {r}");
+            assert_eq!(r["tls_library"], "openssl", "{comm}: {r}");
+            assert_eq!(r["gap"], false, "{comm}: {r}");
+            assert_eq!(r["end_stream"], true, "{comm}: {r}");
+            if rb >= 0 {
+                assert_eq!(r["resp_body_bytes"], rb, "{comm}: {r}");
+            } else {
+                assert!(r["resp_body_bytes"].as_u64().unwrap() > 0, "{comm}: {r}");
+            }
+        }
+        // no HTTP/1.x record and no blind TLS connection
+        assert!(
+            txns(&recs, comm).iter().all(|t| t["protocol"] == "http2"),
+            "{comm}"
+        );
+    }
+}

@@ -120,6 +120,28 @@ impl Buffered {
         }
     }
 
+    /// The buffered bytes as the events they came in: (bytes, stream
+    /// position, stamp), in order.
+    pub fn pieces(&self) -> Vec<(Vec<u8>, u64, super::Stamp)> {
+        let mut out = Vec::new();
+        let mut at = self.pos;
+        let end = self.pos + self.buf.len() as u64;
+        for s in &self.spans {
+            let e = s.end.min(end);
+            if e > at {
+                let (a, b) = ((at - self.pos) as usize, (e - self.pos) as usize);
+                out.push((self.buf[a..b].to_vec(), at, s.stamp));
+                at = e;
+            }
+        }
+        if at < end {
+            // bytes past the last span (none, as pushed): the last stamp
+            let st = self.stamp_at(at);
+            out.push((self.buf[(at - self.pos) as usize..].to_vec(), at, st));
+        }
+        out
+    }
+
     /// The stream goes on at `pos` with nothing buffered.
     pub fn reset_at(&mut self, pos: u64) {
         self.pos = pos;

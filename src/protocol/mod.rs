@@ -177,6 +177,31 @@ pub trait Session: Send {
     fn compact(&mut self) {}
     /// Bytes direction `d` has buffered (for memory bounds).
     fn buffered(&self, d: Direction) -> usize;
+    /// The connection changed protocol (an HTTP/1.1 upgrade to h2c): the
+    /// session that parses it from now on, and the bytes this one took
+    /// that belong to it. Asked for only after the session called
+    /// [`Ctx::hand_over`].
+    fn take_handover(&mut self) -> Option<Handover> {
+        None
+    }
+}
+
+/// A connection's parser replaced mid-connection (see
+/// [`Session::take_handover`]). The tracker starts `session` on every
+/// direction that has begun, at the position of that direction's
+/// [`Rest`], hands it the rest's bytes, and gives it all later ones.
+pub struct Handover {
+    pub session: Box<dyn Session>,
+    pub rest: PerDir<Rest>,
+}
+
+/// A direction's bytes from the switch on that the old session had
+/// already been given: captured pieces in order (bytes, their stream
+/// position, their stamp), then `uncaptured` bytes that moved uncopied.
+#[derive(Default)]
+pub struct Rest {
+    pub pieces: Vec<(Vec<u8>, u64, Stamp)>,
+    pub uncaptured: u64,
 }
 
 /// A value per direction, indexed by [`Direction`].
@@ -327,6 +352,7 @@ pub struct Ctx<'a> {
     pub streams: PerDir<StreamView>,
     out: &'a mut Vec<Record>,
     drop_held: bool,
+    handover: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -344,6 +370,7 @@ impl<'a> Ctx<'a> {
             streams,
             out,
             drop_held: false,
+            handover: false,
         }
     }
 
@@ -367,5 +394,16 @@ impl<'a> Ctx<'a> {
 
     pub fn wants_held_dropped(&self) -> bool {
         self.drop_held
+    }
+
+    /// The connection switches protocol: once the current call returns,
+    /// the tracker takes [`Session::take_handover`] and goes on with the
+    /// new session. The current call should take no further bytes.
+    pub fn hand_over(&mut self) {
+        self.handover = true;
+    }
+
+    pub fn wants_handover(&self) -> bool {
+        self.handover
     }
 }

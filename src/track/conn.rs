@@ -35,6 +35,8 @@ pub(crate) struct Conn {
     blind: Option<Option<Blind>>,
     /// Records the session emitted.
     records: u64,
+    /// Times the session was replaced (a protocol switch).
+    handovers: u32,
     pub last_ts: u64,
 }
 
@@ -47,15 +49,28 @@ impl Conn {
             session: None,
             blind: None,
             records: 0,
+            handovers: 0,
             last_ts: 0,
         }
     }
 
     /// Run `f` on the session with a context that sees the streams as
-    /// they are now; afterwards drop held events if the session asked.
+    /// they are now; afterwards drop held events if the session asked,
+    /// and replace the session if it handed the connection over.
     fn with_session<R>(
         &mut self,
         env: &mut Env,
+        f: impl FnOnce(&mut dyn Session, &mut Ctx) -> R,
+    ) -> Option<R> {
+        self.with_session_at(env, None, f)
+    }
+
+    /// As [`Conn::with_session`]; `at`: direction `.0` is seen as going
+    /// on at position `.1` (a new session started where the old one left).
+    fn with_session_at<R>(
+        &mut self,
+        env: &mut Env,
+        at: Option<(Direction, u64)>,
         f: impl FnOnce(&mut dyn Session, &mut Ctx) -> R,
     ) -> Option<R> {
         let session = self.session.as_deref_mut()?;
@@ -63,16 +78,68 @@ impl Conn {
             next_pos: r.next_pos(),
             holds: r.holds(),
         };
-        let streams = PerDir([view(&self.streams.0[0]), view(&self.streams.0[1])]);
+        let mut streams = PerDir([view(&self.streams.0[0]), view(&self.streams.0[1])]);
+        if let Some((d, pos)) = at {
+            streams[d].next_pos = pos;
+        }
         let before = env.out.len();
         let mut cx = Ctx::new(env.cfg, env.stats, &mut self.info, streams, env.out);
         let r = f(session, &mut cx);
         let drop_held = cx.wants_held_dropped();
+        let handover = cx.wants_handover();
         self.records += env.out.len().saturating_sub(before) as u64;
         if drop_held {
             self.streams.iter_mut().for_each(Reassembly::drop_held);
         }
+        if handover {
+            self.switch(env);
+        }
         Some(r)
+    }
+
+    /// The session handed the connection over to another protocol's
+    /// (an HTTP/1.1 upgrade to h2c): the new one starts on each direction
+    /// that has begun, where the old one stopped, with the bytes the old
+    /// one took past that point.
+    fn switch(&mut self, env: &mut Env) {
+        let Some(h) = self.session.as_deref_mut().and_then(|s| s.take_handover()) else {
+            return;
+        };
+        self.session = Some(h.session);
+        self.handovers += 1;
+        for d in BOTH {
+            if !self.streams[d].started() {
+                continue;
+            }
+            let rest = &h.rest[d];
+            let next = self.streams[d].next_pos();
+            let tail = next.saturating_sub(rest.uncaptured);
+            let at = rest.pieces.first().map_or(tail, |p| p.1);
+            self.with_session_at(env, Some((d, at)), |s, cx| s.start(d, true, cx));
+            let mut last = Stamp {
+                ts: self.last_ts,
+                ..Stamp::default()
+            };
+            for (bytes, pos, stamp) in &rest.pieces {
+                last = *stamp;
+                let chunk = Chunk {
+                    bytes,
+                    at: *pos,
+                    uncaptured: 0,
+                    stamp: *stamp,
+                };
+                self.with_session(env, |s, cx| s.data(d, chunk, cx));
+            }
+            if rest.uncaptured > 0 {
+                let chunk = Chunk {
+                    bytes: &[],
+                    at: tail,
+                    uncaptured: rest.uncaptured,
+                    stamp: last,
+                };
+                self.with_session(env, |s, cx| s.data(d, chunk, cx));
+            }
+        }
     }
 
     fn choose_session(&mut self, d: Direction, first: &[u8], registry: &[&'static dyn Protocol]) {
@@ -226,7 +293,15 @@ impl Conn {
                 }
             }
         }
-        self.with_session(env, |s, cx| s.end(reason, cx));
+        // a switch while ending (an upgrade paired only now): the new
+        // session ends too
+        for _ in 0..4 {
+            let before = self.handovers;
+            self.with_session(env, |s, cx| s.end(reason, cx));
+            if self.handovers == before {
+                break;
+            }
+        }
         if self.records == 0 {
             if let Some(Some(b)) = self.blind {
                 b.count(env.stats);

@@ -104,6 +104,10 @@ pub struct TrackerStats {
     pub reordered_events: u64,
     pub duplicate_events: u64,
     pub upgrades: u64,
+    /// Of `upgrades`, HTTP/1.1 connections that switched to HTTP/2
+    /// (`Upgrade: h2c`, answered 101): parsed as HTTP/2 from then on.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub h2c_upgrades: u64,
     /// Queued requests/responses dropped by the `max_pending` cap.
     pub pending_overflow: u64,
     /// Protocol sessions that panicked; their connection's state was dropped.

@@ -242,6 +242,18 @@ impl Http1Session {
     ) {
         let mut processed = false;
         loop {
+            if self.h2c.is_some() {
+                // switched to HTTP/2 inside these bytes: the rest is kept
+                // for the new session
+                if !bytes.is_empty() {
+                    let input = &mut self.dirs[d].input;
+                    if input.buf.is_empty() {
+                        input.reset_at(at);
+                    }
+                    input.push(bytes, at + bytes.len() as u64, stamp);
+                }
+                return;
+            }
             let dir = &mut self.dirs[d];
             if dir.input.buf.is_empty() {
                 if let Mode::Body(Body::Length(rem)) = dir.mode {

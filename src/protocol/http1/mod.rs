@@ -19,7 +19,7 @@ pub use parser::{
     Parse, RequestHead, ResponseHead,
 };
 
-use super::{Chunk, Ctx, Detect, EndReason, Hint, PerDir, Protocol, Session, BOTH};
+use super::{Chunk, Ctx, Detect, EndReason, Handover, Hint, PerDir, Protocol, Rest, Session, BOTH};
 use crate::event::Direction;
 use framing::{DirState, SkipKind};
 use record::Msg;
@@ -68,6 +68,13 @@ pub(crate) struct Http1Session {
     dirty: PerDir<bool>,
     /// Every cause of lost bytes in either direction so far.
     lost: crate::record::GapCauses,
+    /// The connection switched to HTTP/2 (`Upgrade: h2c`, 101): what
+    /// stream 1 takes from the upgrade request, until the tracker takes
+    /// the hand-over; meanwhile bytes are kept for the new session.
+    h2c: Option<Box<crate::protocol::http2::Upgrade>>,
+    /// Uncaptured bytes per direction after the switch point (kept for
+    /// the new session, as the buffered bytes are).
+    h2c_uncaptured: PerDir<u64>,
 }
 
 impl Session for Http1Session {
@@ -82,10 +89,20 @@ impl Session for Http1Session {
     }
 
     fn data(&mut self, d: Direction, c: Chunk, cx: &mut Ctx) {
+        if self.h2c.is_some() {
+            // switched: everything is the new session's
+            self.keep_for_h2c(d, c);
+            return;
+        }
         if c.bytes.is_empty() {
             self.process(d, cx);
         } else {
             self.feed(d, c.bytes, c.at, c.stamp, cx);
+        }
+        if self.h2c.is_some() {
+            // switched inside this chunk: its tail is the new session's
+            self.h2c_uncaptured[d] += c.uncaptured;
+            return;
         }
         if c.uncaptured > 0 {
             self.skip(d, c.uncaptured, SkipKind::Truncated, c.stamp.ts, cx);
@@ -94,6 +111,11 @@ impl Session for Http1Session {
     }
 
     fn gap(&mut self, d: Direction, n: u64, ts: u64, cx: &mut Ctx) {
+        if self.h2c.is_some() {
+            // (the tracker takes the hand-over right after the call that
+            // asked for it: no bytes can be lost in between)
+            return;
+        }
         self.skip(d, n, SkipKind::Gap, ts, cx);
     }
 
@@ -140,6 +162,40 @@ impl Session for Http1Session {
 
     fn buffered(&self, d: Direction) -> usize {
         self.dirs[d].input.buf.len()
+    }
+
+    fn take_handover(&mut self) -> Option<Handover> {
+        let up = self.h2c.take()?;
+        let mut rest: PerDir<Rest> = PerDir::default();
+        for d in BOTH {
+            let dir = &mut self.dirs[d];
+            rest[d] = Rest {
+                pieces: dir.input.pieces(),
+                uncaptured: std::mem::take(&mut self.h2c_uncaptured[d]),
+            };
+            let end = dir.input.pos + dir.input.buf.len() as u64;
+            dir.input.drop_all(end);
+            dir.mode = framing::Mode::Tunnel;
+        }
+        Some(Handover {
+            session: crate::protocol::http2::upgraded(*up),
+            rest,
+        })
+    }
+}
+
+impl Http1Session {
+    /// After the switch to h2c, before the hand-over: bytes for the new
+    /// session.
+    fn keep_for_h2c(&mut self, d: Direction, c: Chunk) {
+        if !c.bytes.is_empty() {
+            let input = &mut self.dirs[d].input;
+            if input.buf.is_empty() {
+                input.reset_at(c.at);
+            }
+            input.push(c.bytes, c.at + c.bytes.len() as u64, c.stamp);
+        }
+        self.h2c_uncaptured[d] += c.uncaptured;
     }
 }
 

@@ -81,6 +81,12 @@ impl Http1Session {
                 else {
                     return;
                 };
+                if super::record::is_h2c_upgrade(&req, &resp) {
+                    // the exchange is HTTP/2's stream 1: its record comes
+                    // from the HTTP/2 session
+                    self.switch_to_h2c(&req, &resp, cx);
+                    return;
+                }
                 self.emit_txn(Some(&req), Some(&resp), cx);
                 self.after_exchange(&req, &resp, cx);
                 continue;
@@ -102,6 +108,35 @@ impl Http1Session {
             cx.stats.orphan_responses += 1;
             self.emit_txn(None, Some(&resp), cx);
         }
+    }
+
+    /// `Upgrade: h2c` answered 101: the connection is HTTP/2 from the byte
+    /// after the 101's head (server to client) and after the request
+    /// (client to server: the client preface follows). The tracker takes
+    /// the hand-over once the current call returns; until then bytes are
+    /// kept for the new session, not parsed.
+    fn switch_to_h2c(&mut self, req: &Msg, resp: &Msg, cx: &mut Ctx) {
+        cx.stats.upgrades += 1;
+        cx.stats.h2c_upgrades += 1;
+        let mut gap = req.gap || resp.gap;
+        let mut causes = req.causes | resp.causes;
+        for d in BOTH {
+            let dir = &mut self.dirs[d];
+            dir.mode = Mode::Paused;
+            if let Some(m) = dir.cur.take() {
+                // (cannot be: both messages are whole) never silently
+                gap = true;
+                causes |= m.causes | crate::record::GapCauses::UNPARSEABLE;
+            }
+        }
+        self.reqs.clear();
+        self.resps.clear();
+        self.req_methods.clear();
+        let mut up = req.h2c_upgrade(resp, cx);
+        up.gap = gap;
+        up.causes = causes;
+        self.h2c = Some(Box::new(up));
+        cx.hand_over();
     }
 
     /// After a paired exchange: the connection leaves HTTP (101, CONNECT

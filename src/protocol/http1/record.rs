@@ -141,6 +141,58 @@ pub(super) fn upgraded(req: Option<&Msg>, resp: Option<&Msg>) -> bool {
                 .is_some_and(|s| (200..300).contains(&s)))
 }
 
+/// A request asking for h2c (`Upgrade: h2c`) answered 101 with `Upgrade:
+/// h2c`: the connection goes on as HTTP/2 (RFC 7540 §3.2).
+pub(super) fn is_h2c_upgrade(req: &Msg, resp: &Msg) -> bool {
+    resp.status == Some(101)
+        && req.headers.has_token("upgrade", "h2c")
+        && resp.headers.has_token("upgrade", "h2c")
+}
+
+impl Msg {
+    /// What HTTP/2's stream 1 takes from this upgrade request, answered by
+    /// `resp` (the 101).
+    pub(super) fn h2c_upgrade(&self, resp: &Msg, cx: &Ctx) -> crate::protocol::http2::Upgrade {
+        let path = match self.target.as_deref() {
+            Some(t) if t.starts_with('/') => t.to_string(),
+            Some(t) => {
+                // absolute form: the path and query
+                let rest = t
+                    .strip_prefix("http://")
+                    .or_else(|| t.strip_prefix("https://"))
+                    .unwrap_or(t);
+                match rest.find('/') {
+                    Some(p) => rest[p..].to_string(),
+                    None => "/".to_string(),
+                }
+            }
+            None => "/".to_string(),
+        };
+        crate::protocol::http2::Upgrade {
+            client_dir: Some(self.dir),
+            method: self.method.as_deref().unwrap_or("").to_string(),
+            path,
+            authority: self.host(),
+            content_type: self.content_type(),
+            header_count: self.headers.len() as u32,
+            header_bytes: self.header_bytes,
+            body_bytes: self.body_bytes,
+            // as the HTTP/2 session keeps them: unredacted, redacted at output
+            headers: cx.cfg.headers.then(|| self.headers.to_pairs()),
+            first: crate::protocol::Stamp {
+                ts: self.first_ts,
+                start_ns: self.first_start_ns,
+                tid: self.tid,
+            },
+            last_ts: self.last_ts,
+            switched_ts: resp.first_ts,
+            settings: self.header("http2-settings").map(str::to_string),
+            gap: false,
+            causes: GapCauses::NONE,
+        }
+    }
+}
+
 /// `HTTP/1.<minor>`'s version as records give it.
 fn version_str(minor: u8) -> &'static str {
     // the table ends with "1.x", what any minor past 9 gives

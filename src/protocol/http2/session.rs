@@ -88,6 +88,68 @@ pub(crate) struct Http2Session {
 }
 
 impl Http2Session {
+    /// After an HTTP/1.1 upgrade: stream 1 holds the upgrade request, and
+    /// the client's `HTTP2-Settings` bind what the server sends.
+    pub(super) fn upgraded(u: super::Upgrade) -> Http2Session {
+        let mut h = Http2Session {
+            client_dir: u.client_dir,
+            ..Http2Session::default()
+        };
+        let mut s = Stream::new(1);
+        let q = &mut s.req;
+        q.seen = true;
+        q.dir = u.client_dir;
+        q.method = Some(u.method);
+        q.path = Some(u.path);
+        q.authority = u.authority;
+        q.scheme = Some("http".to_string());
+        q.content_type = u.content_type;
+        q.header_count = u.header_count;
+        q.header_bytes = u.header_bytes;
+        q.body_bytes = u.body_bytes;
+        q.headers = u.headers;
+        q.first = u.first;
+        q.last_ts = u.last_ts;
+        // the request is whole: its stream is half-closed (RFC 7540 §3.2)
+        q.ended = true;
+        s.interim = Some((101, u.switched_ts));
+        s.gap = u.gap;
+        s.causes = u.causes;
+        s.touch(u.last_ts.max(u.switched_ts));
+        h.streams.insert(1, s);
+        let params = u
+            .settings
+            .as_deref()
+            .and_then(super::base64url)
+            .filter(|p| p.len() % 6 == 0);
+        if let (Some(p), Some(c)) = (params, u.client_dir) {
+            for kv in p.chunks_exact(6) {
+                let id = u16::from_be_bytes([kv[0], kv[1]]);
+                let v = u32::from_be_bytes([kv[2], kv[3], kv[4], kv[5]]);
+                h.apply_setting(c.opposite(), id, v);
+            }
+        }
+        h
+    }
+
+    /// A SETTINGS parameter the peer of direction `to` sent: it binds
+    /// what `to` sends.
+    fn apply_setting(&mut self, to: Direction, id: u16, v: u32) {
+        let o = &mut self.dirs[to];
+        match id {
+            frame::SETTINGS_HEADER_TABLE_SIZE => {
+                o.table_limit = Some(v);
+                o.hpack().set_limit(v)
+            }
+            frame::SETTINGS_MAX_FRAME_SIZE => {
+                let v = v.clamp(frame::DEFAULT_MAX_FRAME, frame::MAX_MAX_FRAME);
+                o.max_frame = Some(v);
+                o.framer().max_frame = v
+            }
+            _ => {}
+        }
+    }
+
     fn request_side(&self, d: Direction) -> Option<bool> {
         self.client_dir.map(|c| c == d)
     }
@@ -377,20 +439,8 @@ impl Http2Session {
                     return;
                 }
                 // the sender's settings bind what the other direction sends
-                let o = &mut self.dirs[d.opposite()];
                 for (id, v) in params {
-                    match id {
-                        frame::SETTINGS_HEADER_TABLE_SIZE => {
-                            o.table_limit = Some(v);
-                            o.hpack().set_limit(v)
-                        }
-                        frame::SETTINGS_MAX_FRAME_SIZE => {
-                            let v = v.clamp(frame::DEFAULT_MAX_FRAME, frame::MAX_MAX_FRAME);
-                            o.max_frame = Some(v);
-                            o.framer().max_frame = v
-                        }
-                        _ => {}
-                    }
+                    self.apply_setting(d.opposite(), id, v);
                 }
             }
             Frame::GoAway {
