@@ -225,6 +225,8 @@ enum osprey_counter {
 	OSPREY_CNT_TLS_TABLE_FULL, /* TLS calls or sessions not tracked: map update failed */
 	OSPREY_CNT_TLS_FAILED,     /* TLS calls that returned an error or no bytes */
 	OSPREY_CNT_TLS_EXEC_LOST,  /* exec notifications lost: queue full */
+	OSPREY_CNT_TLS_GO_NO_CALL, /* Go crypto/tls returns whose entry was not seen
+				    * (in flight at attach, or evicted): not recorded */
 	OSPREY_CNT__MAX,
 };
 

@@ -63,7 +63,7 @@ pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// Kernel counters (`counters[]` in `.bss`), in header order.
-pub const COUNTER_NAMES: [&str; 20] = [
+pub const COUNTER_NAMES: [&str; 21] = [
     "events",
     "ringbuf_drops",
     "ringbuf_drop_bytes",
@@ -84,6 +84,7 @@ pub const COUNTER_NAMES: [&str; 20] = [
     "tls_table_full",
     "tls_failed",
     "tls_exec_lost",
+    "tls_go_no_call",
 ];
 pub const CNT_RB_DROPS: usize = 1;
 

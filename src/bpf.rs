@@ -263,6 +263,9 @@ pub struct KernelCounters {
     pub tls_failed: u64,
     /// Exec notifications lost (queue full; the periodic rescan remains).
     pub tls_exec_lost: u64,
+    /// Go crypto/tls returns whose entry was not seen (a call in flight
+    /// when the uprobes were attached, or evicted): not recorded.
+    pub tls_go_no_call: u64,
     /// What user space attached (libraries, uprobes, failures).
     #[serde(flatten)]
     pub tls: crate::tls::attach::TlsStats,
@@ -291,6 +294,7 @@ impl KernelCounters {
             tls_table_full: c[17],
             tls_failed: c[18],
             tls_exec_lost: c[19],
+            tls_go_no_call: c[20],
             ..Default::default()
         }
     }
