@@ -18,6 +18,7 @@ PKGS=(
   python3-pip           # grpcio for tests/live_grpc.rs
   libssl-dev binutils   # tests/live_tls.rs: a server linked statically with libssl.a, stripped
   python3-yaml          # tests/deploy.rs reads the DaemonSet manifest
+  golang-go             # tests/live_tls_go.rs builds Go HTTPS servers and clients (stdlib only, offline)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
