@@ -31,7 +31,7 @@
 #define __OSPREY_GO_TLS_BPF_H
 
 /* Go struct offsets (amd64; verified against Debian's Go 1.19 by
- * tests/live_tls_go.rs; the same in Go 1.17-1.23 sources).  src/tls/go.rs
+ * tests/live_tls_go.rs; other versions not verified).  src/tls/go.rs
  * has the same numbers (a unit test compares them). */
 #define GO_TLS_CONN_IFACE_DATA 8   /* tls.Conn.conn: interface data word */
 #define GO_TCPCONN_FD          0   /* net.TCPConn{conn{fd *netFD}} */
@@ -50,10 +50,12 @@ struct go_call_key {
 
 struct go_call {
 	__u64 buf;
+	__u64 len;       /* the []byte's length */
 	__u64 start_ns;
 	__s32 fd;        /* -1: the net.Conn was not a socket we can name */
 	__u8  code;      /* OSPREY_SYS_GO_TLS_READ / _WRITE */
-	__u8  _pad[3];
+	__u8  emitted;   /* a Write recorded at entry */
+	__u8  _pad[2];
 };
 
 struct {
@@ -123,10 +125,12 @@ static __always_inline void go_tls_saw_conn(__u32 conn_tgid, __s32 fd, const str
 #if defined(__KERNEL__) || defined(__VMLINUX_H__)
 #define GO_RAX(r) ((r)->ax)
 #define GO_RBX(r) ((r)->bx)
+#define GO_RCX(r) ((r)->cx)
 #define GO_G(r)   ((r)->r14)
 #else
 #define GO_RAX(r) ((r)->rax)
 #define GO_RBX(r) ((r)->rbx)
+#define GO_RCX(r) ((r)->rcx)
 #define GO_G(r)   ((r)->r14)
 #endif
 
@@ -168,18 +172,68 @@ static __always_inline __s32 go_tls_watch(__u64 pid_tgid, __u64 conn)
 	return ck.fd;
 }
 
+/* The connection of Go TLS socket {tgid, fd}, once named (by the data
+ * hooks, or with the syscall hooks by their connection table), or NULL. */
+static __always_inline struct go_conn *go_tls_conn(__u32 tgid, __s32 fd)
+{
+	struct conn_key ck = { .tgid = tgid, .fd = fd };
+	struct go_conn *g;
+
+	if (fd < 0)
+		return NULL;
+	g = bpf_map_lookup_elem(&go_tls_conns, &ck);
+	if (g && !g->has_conn) {
+		struct conn_state *cs = bpf_map_lookup_elem(&conns, &ck);
+
+		if (cs && cs->gen)
+			go_tls_saw_conn(tgid, fd, cs);
+	}
+	return g && g->has_conn ? g : NULL;
+}
+
+/* One DATA record of `n` plaintext bytes at `buf` on `g`. */
+static __always_inline void go_tls_emit(struct go_conn *g, __u64 pid_tgid, __u64 buf, __u64 start_ns,
+					__u8 code, __u64 n)
+{
+	struct stash st = {};
+
+	st.start_ns = start_ns;
+	st.buf = buf;
+	st.fd = g->fd;
+	st.syscall = code;
+	count(OSPREY_CNT_TLS_RECORDS, 1);
+	emit_data(&g->cs, &st, pid_tgid, g->conn_tgid,
+		  code == OSPREY_SYS_GO_TLS_WRITE ? OSPREY_DIR_EGRESS : OSPREY_DIR_INGRESS, n);
+}
+
+/* Entry.  A Write on a named connection is recorded here, whole (RCX
+ * bytes): Go's HTTP client writes requests and reads responses on two
+ * goroutines, and the reader's return can come before the writer's, so
+ * a Write recorded at its return could follow its own answer.  The RET
+ * then only checks that all of it was written (else tls_failed).  A
+ * Write before the connection is named, and every Read, is recorded at
+ * its RET. */
 static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 code)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct go_call_key key = { .tgid = pid_tgid >> 32, .g = GO_G(ctx) };
 	struct go_call c = {};
+	struct go_conn *g;
 
 	if (!cfg.tls || !traced(pid_tgid))
 		return 0;
 	c.buf = GO_RBX(ctx);
+	c.len = GO_RCX(ctx);
 	c.start_ns = bpf_ktime_get_ns();
 	c.code = code;
 	c.fd = go_tls_watch(pid_tgid, GO_RAX(ctx));
+	if (code == OSPREY_SYS_GO_TLS_WRITE && c.len > 0 && c.len <= 0x7fffffff) {
+		g = go_tls_conn(key.tgid, c.fd);
+		if (g) {
+			go_tls_emit(g, pid_tgid, c.buf, c.start_ns, code, c.len);
+			c.emitted = 1;
+		}
+	}
 	if (bpf_map_update_elem(&go_tls_calls, &key, &c, BPF_ANY))
 		count(OSPREY_CNT_TLS_TABLE_FULL, 1);
 	return 0;
@@ -190,12 +244,9 @@ static __always_inline int go_tls_exit(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct go_call_key key = { .tgid = pid_tgid >> 32, .g = GO_G(ctx) };
-	struct conn_key ck = { .tgid = key.tgid };
 	struct go_call *cp, c;
 	struct go_conn *g;
-	struct stash st = {};
 	__s64 n = GO_RAX(ctx);
-	__u8 dir;
 
 	cp = bpf_map_lookup_elem(&go_tls_calls, &key);
 	if (!cp) {
@@ -207,30 +258,22 @@ static __always_inline int go_tls_exit(struct pt_regs *ctx)
 	}
 	c = *cp;
 	bpf_map_delete_elem(&go_tls_calls, &key);
+	if (c.emitted) {
+		/* recorded at entry: a Write that did not write it all */
+		if (n != (__s64)c.len)
+			count(OSPREY_CNT_TLS_FAILED, 1);
+		return 0;
+	}
 	if (n <= 0 || n > 0x7fffffff) {
 		count(OSPREY_CNT_TLS_FAILED, 1);
 		return 0;
 	}
-	ck.fd = c.fd;
-	g = c.fd >= 0 ? bpf_map_lookup_elem(&go_tls_conns, &ck) : NULL;
-	if (g && !g->has_conn) {
-		/* syscall hooks: the connection table names it too */
-		struct conn_state *cs = bpf_map_lookup_elem(&conns, &ck);
-
-		if (cs && cs->gen)
-			go_tls_saw_conn(ck.tgid, ck.fd, cs);
-	}
-	if (!g || !g->has_conn) {
+	g = go_tls_conn(key.tgid, c.fd);
+	if (!g) {
 		count(OSPREY_CNT_TLS_NO_CONN, 1);
 		return 0;
 	}
-	dir = c.code == OSPREY_SYS_GO_TLS_WRITE ? OSPREY_DIR_EGRESS : OSPREY_DIR_INGRESS;
-	st.start_ns = c.start_ns;
-	st.buf = c.buf;
-	st.fd = g->fd;
-	st.syscall = c.code;
-	count(OSPREY_CNT_TLS_RECORDS, 1);
-	emit_data(&g->cs, &st, pid_tgid, g->conn_tgid, dir, n);
+	go_tls_emit(g, pid_tgid, c.buf, c.start_ns, c.code, n);
 	return 0;
 }
 

@@ -17,8 +17,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -228,13 +228,19 @@ fn probed(recs: &[Value], comm: &str, role: &str, lib: &str) -> Vec<Txn> {
             } else {
                 &r["remote_port"]
             };
+            let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k}: {r}"));
+            let s = |k: &str| {
+                r[k].as_str()
+                    .unwrap_or_else(|| panic!("{k}: {r}"))
+                    .to_string()
+            };
             Txn {
-                client_port: port.as_u64().unwrap() as u16,
-                method: r["method"].as_str().unwrap().to_string(),
-                target: r["target"].as_str().unwrap().to_string(),
-                status: r["status"].as_u64().unwrap() as u16,
-                req_body: r["req_body_bytes"].as_u64().unwrap(),
-                resp_body: r["resp_body_bytes"].as_u64().unwrap(),
+                client_port: port.as_u64().unwrap_or_else(|| panic!("port: {r}")) as u16,
+                method: s("method"),
+                target: s("target"),
+                status: n("status") as u16,
+                req_body: n("req_body_bytes"),
+                resp_body: n("resp_body_bytes"),
             }
         })
         .collect();
@@ -290,7 +296,10 @@ fn a_stripped_go_binary_gives_the_same_functions_from_its_pclntab() {
         panic!("{:?} / {:?}", inspect(&f), inspect(&s));
     };
     assert!(!a.from_pclntab && b.from_pclntab);
-    assert!(a.version.as_deref().unwrap_or("").starts_with("go1."), "{a:?}");
+    assert!(
+        a.version.as_deref().unwrap_or("").starts_with("go1."),
+        "{a:?}"
+    );
     assert_eq!(a.version, b.version);
     // the same code at the same place relative to each function
     for (x, y) in [(&a.write, &b.write), (&a.read, &b.read)] {
@@ -383,7 +392,15 @@ fn go_server_case(dir: &Path, exe: &Path, comm: &str, late: bool, symbols: &str)
     assert_eq!(srv, client, "{err}");
     let mut what: Vec<_> = srv
         .iter()
-        .map(|t| (t.method.as_str(), t.target.as_str(), t.status, t.req_body, t.resp_body))
+        .map(|t| {
+            (
+                t.method.as_str(),
+                t.target.as_str(),
+                t.status,
+                t.req_body,
+                t.resp_body,
+            )
+        })
         .collect();
     what.sort();
     assert_eq!(
@@ -416,9 +433,14 @@ fn go_server_case(dir: &Path, exe: &Path, comm: &str, late: bool, symbols: &str)
     assert_eq!(s["kernel"]["tls_no_conn"], 0, "{err}");
     assert_eq!(s["kernel"]["tls_table_full"], 0, "{err}");
     assert_eq!(sum_workers(&s, "blind_tls"), 0, "{err}");
-    assert_eq!(sum_workers(&s, "tls_conns"), 8, "four connections, both ends\n{err}");
+    assert_eq!(
+        sum_workers(&s, "tls_conns"),
+        8,
+        "four connections, both ends\n{err}"
+    );
     assert!(
-        err.contains(&format!("/{comm} (go, go1.")) && err.contains(&format!("symbols from {symbols}")),
+        err.contains(&format!("/{comm} (go, go1."))
+            && err.contains(&format!("symbols from {symbols}")),
         "{err}"
     );
     assert_eq!(ringbuf_drops(&err), 0);
