@@ -53,6 +53,67 @@ pub fn attach(obj: &Object, path: &str, t: &GoTls) -> Result<Vec<Link>, String> 
     Ok(links)
 }
 
+/// Is the ELF file at `path` a Go binary (a `.gopclntab` or
+/// `.go.buildinfo` section)? Reads the headers only.
+fn is_go_file(path: &str) -> bool {
+    use object::{Object, ObjectSection};
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let cache = object::ReadCache::new(f);
+    let Ok(file) = object::File::parse(&cache) else {
+        return false;
+    };
+    let found = file
+        .sections()
+        .any(|s| matches!(s.name(), Ok(".gopclntab" | ".go.buildinfo")));
+    found
+}
+
+/// The Go executables using crypto/tls that running processes execute,
+/// one per file: (path as the process sees it, what it is, processes),
+/// for `osprey check`.
+pub fn find_go_binaries() -> Vec<(String, super::gobin::GoVerdict, usize)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen: std::collections::HashMap<
+        (u64, u64),
+        (String, Option<super::gobin::GoVerdict>, usize),
+    > = Default::default();
+    let me = std::process::id();
+    for pid in crate::procnet::pids() {
+        if pid == me {
+            continue;
+        }
+        let Ok(link) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
+            continue;
+        };
+        let Some(link) = link.to_str().filter(|l| !l.ends_with(" (deleted)")) else {
+            continue;
+        };
+        let path = format!("/proc/{pid}/root{link}");
+        let Ok(md) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let e = seen.entry((md.dev(), md.ino())).or_insert_with(|| {
+            let v = (is_go_file(&path) && md.len() <= 1 << 30)
+                .then(|| std::fs::read(&path).ok())
+                .flatten()
+                .map(|d| super::gobin::inspect(&d));
+            (link.to_string(), v, 0)
+        });
+        e.2 += 1;
+    }
+    let mut v: Vec<_> = seen
+        .into_values()
+        .filter_map(|(p, v, n)| match v {
+            Some(super::gobin::GoVerdict::NotGoTls) | None => None,
+            Some(v) => Some((p, v, n)),
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
