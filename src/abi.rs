@@ -366,6 +366,7 @@ mod tests {
             ("OSPREY_CNT_TLS_TABLE_FULL", "tls_table_full"),
             ("OSPREY_CNT_TLS_FAILED", "tls_failed"),
             ("OSPREY_CNT_TLS_EXEC_LOST", "tls_exec_lost"),
+            ("OSPREY_CNT_TLS_GO_NO_CALL", "tls_go_no_call"),
         ];
         let in_header = h
             .keys()
