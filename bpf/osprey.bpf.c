@@ -9,6 +9,7 @@
  *   compat.bpf.h         every BTF/no-BTF, kernel and architecture difference
  *   filter.bpf.h         the process allowlist
  *   records.bpf.h        OPEN/CLOSE/DATA records into the ring buffer
+ *   go_tls.bpf.h         TLS plaintext: uprobes on Go crypto/tls
  *   tls_hooks.bpf.h      TLS plaintext: uprobes on the TLS libraries
  *   syscall_hooks.bpf.h  syscalls:sys_enter_* and sys_exit_* programs
  *   socket_hooks.bpf.h   sock:* and tcp:* BTF tracepoint programs
@@ -30,6 +31,7 @@
 #include "compat.bpf.h"
 #include "filter.bpf.h"
 #include "records.bpf.h"
+#include "go_tls.bpf.h"
 #include "tls_hooks.bpf.h"
 #include "syscall_hooks.bpf.h"
 #include "socket_hooks.bpf.h"

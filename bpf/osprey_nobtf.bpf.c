@@ -23,5 +23,6 @@
 #include "compat.bpf.h"
 #include "filter.bpf.h"
 #include "records.bpf.h"
+#include "go_tls.bpf.h"
 #include "tls_hooks.bpf.h"
 #include "syscall_hooks.bpf.h"

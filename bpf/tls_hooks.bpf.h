@@ -101,6 +101,7 @@ static __always_inline void tls_saw_conn(__u64 pid_tgid, __u32 conn_tgid, __s32 
 
 	if (!cfg.tls)
 		return;
+	go_tls_saw_conn(conn_tgid, fd, cs);   /* a Go crypto/tls socket? (go_tls.bpf.h) */
 	c = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
 	if (!c)
 		return;

@@ -240,8 +240,36 @@ def pcap_port(name):
     return struct.unpack_from(">H", tcp, 2)[0]
 
 
+def go_pclntab():
+    """Go 1.18+ .gopclntab tables by hand (the layout src/tls/gobin.rs
+    reads): header, function names, function table, _func records."""
+    def table(magic, names, entries, ptr=8):
+        hdr = bytearray(8 + 8 * ptr)
+        struct.pack_into("<IBBBB", hdr, 0, magic, 0, 0, 1, ptr)
+        blob = b"".join(n + b"\0" for n in names)
+        funcname = len(hdr)
+        pcln = funcname + len(blob)
+        n = len(names)
+        functab = b""
+        funcs = b""
+        off = 0
+        for i, e in enumerate(entries[:-1]):
+            functab += struct.pack("<II", e, (n + 1) * 8 + 8 * i)
+            funcs += struct.pack("<Ii", e, off)
+            off += len(names[i]) + 1
+        functab += struct.pack("<II", entries[-1], 0)
+        fmt = "<Q" if ptr == 8 else "<I"
+        for i, v in ((0, n), (2, 0x401000), (3, funcname), (7, pcln)):
+            struct.pack_into(fmt, hdr, 8 + i * ptr, v)
+        return bytes(hdr) + blob + functab + funcs
+    tls = [b"main.main", b"crypto/tls.(*Conn).Write", b"crypto/tls.(*Conn).Read", b"runtime.etext"]
+    write("go_pclntab", "go118", table(0xFFFFFFF0, tls, [0, 0x40, 0x180, 0x300, 0x400]))
+    write("go_pclntab", "go120", table(0xFFFFFFF1, tls[:2], [0, 0x10, 0x20]))
+    write("go_pclntab", "go120_ptr4", table(0xFFFFFFF1, tls[1:3], [0, 0x10, 0x20], ptr=4))
+
+
 if __name__ == "__main__":
-    for f in (http_parser, tracker, tcp_reassembly, ringbuf_records, wire_capture, recon_jsonl, http2_frames):
+    for f in (http_parser, tracker, tcp_reassembly, ringbuf_records, wire_capture, recon_jsonl, http2_frames, go_pclntab):
         f()
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(CORPUS) for f in fs)
     print(f"make_seeds: {CORPUS}: {total} bytes", file=sys.stderr)

@@ -227,6 +227,8 @@ enum osprey_counter {
 	OSPREY_CNT_TLS_EXEC_LOST,  /* exec notifications lost: queue full */
 	OSPREY_CNT_TLS_FILTERED,   /* TLS calls of processes outside the allowlist
 				    * (--pid/--comm/cgroups): dropped at entry */
+	OSPREY_CNT_TLS_GO_NO_CALL, /* Go crypto/tls returns whose entry was not seen
+				    * (in flight at attach, or evicted): not recorded */
 	OSPREY_CNT__MAX,
 };
 

@@ -522,6 +522,17 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "is tested on newer kernels with \`OSPREY_NO_BPF_LOOP=1\`, which makes the loader"
         echo "act as if the helper were missing."
         echo
+        echo "Go \`crypto/tls\` plaintext (uprobes, any kernel of this matrix: they need no BTF)"
+        echo "works for Go 1.17 and newer (the register ABI) on x86-64 only; on arm64 the Go"
+        echo "programs are not attached (their BPF programs are empty there) and a Go TLS"
+        echo "binary is named once in the log and counted (\`tls_go_unsupported\`). Stripped"
+        echo "binaries are read through \`.gopclntab\` in the Go 1.18+ formats. The Go struct"
+        echo "offsets read (tls.Conn.conn +8, net.TCPConn fd +0, netFD.pfd.Sysfd +16,"
+        echo "netFD.family +56, netFD.sotype +64) are checked against Debian's Go 1.19 by"
+        echo "tests/live_tls_go.rs; other Go versions are not verified here: a Go"
+        echo "release that changes it would need new offsets (not detected at run time"
+        echo "beyond the family/sotype check). Not part of the guest checks above."
+        echo
         echo "Kernel packages:"
         echo
         for r in "${ROWS[@]}"; do [ -n "${R_SRC[$r]:-}" ] && echo "- $r: ${R_SRC[$r]}"; done

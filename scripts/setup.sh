@@ -19,6 +19,7 @@ PKGS=(
   libssl-dev binutils   # tests/live_tls.rs: a server linked statically with libssl.a, stripped
   android-libboringssl  # tests/live_tls_paths.rs: BoringSSL as a shared library (libssl.so.0)
   python3-yaml          # tests/deploy.rs reads the DaemonSet manifest
+  golang-go             # tests/live_tls_go.rs builds Go HTTPS servers and clients (stdlib only, offline)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

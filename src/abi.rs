@@ -63,7 +63,7 @@ pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// Kernel counters (`counters[]` in `.bss`), in header order.
-pub const COUNTER_NAMES: [&str; 21] = [
+pub const COUNTER_NAMES: [&str; 22] = [
     "events",
     "ringbuf_drops",
     "ringbuf_drop_bytes",
@@ -85,6 +85,7 @@ pub const COUNTER_NAMES: [&str; 21] = [
     "tls_failed",
     "tls_exec_lost",
     "tls_filtered",
+    "tls_go_no_call",
 ];
 pub const CNT_RB_DROPS: usize = 1;
 
@@ -367,6 +368,7 @@ mod tests {
             ("OSPREY_CNT_TLS_FAILED", "tls_failed"),
             ("OSPREY_CNT_TLS_EXEC_LOST", "tls_exec_lost"),
             ("OSPREY_CNT_TLS_FILTERED", "tls_filtered"),
+            ("OSPREY_CNT_TLS_GO_NO_CALL", "tls_go_no_call"),
         ];
         let in_header = h
             .keys()

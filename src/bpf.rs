@@ -267,6 +267,9 @@ pub struct KernelCounters {
     /// the uprobes go on the library file, so they fire for every process
     /// using it; these are dropped at entry, nothing copied.
     pub tls_filtered: u64,
+    /// Go crypto/tls returns whose entry was not seen (a call in flight
+    /// when the uprobes were attached, or evicted): not recorded.
+    pub tls_go_no_call: u64,
     /// What user space attached (libraries, uprobes, failures).
     #[serde(flatten)]
     pub tls: crate::tls::attach::TlsStats,
@@ -296,6 +299,7 @@ impl KernelCounters {
             tls_failed: c[18],
             tls_exec_lost: c[19],
             tls_filtered: c[20],
+            tls_go_no_call: c[21],
             ..Default::default()
         }
     }

@@ -177,6 +177,34 @@ pub fn run(mount: bool, allow: &crate::tls::attach::Allow) -> Result<()> {
                 .join("; ")
         },
     );
+    // Go crypto/tls in the executables of running processes
+    let go = crate::tls::go::find_go_binaries();
+    line(
+        true,
+        "Go TLS binaries",
+        if go.is_empty() {
+            "none running (Go executables using crypto/tls)".into()
+        } else {
+            go.iter()
+                .map(|(p, v, n)| match v {
+                    crate::tls::gobin::GoVerdict::Supported(t) => format!(
+                        "{p} ({}, symbols from {}, run by {n} processes)",
+                        t.version.as_deref().unwrap_or("go, version unknown"),
+                        if t.from_pclntab {
+                            ".gopclntab"
+                        } else {
+                            ".symtab"
+                        }
+                    ),
+                    crate::tls::gobin::GoVerdict::Unsupported(why) => {
+                        format!("{p} (not captured: {why})")
+                    }
+                    crate::tls::gobin::GoVerdict::NotGoTls => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    );
     match bpf::program_sections() {
         Ok(p) => line(true, "embedded BPF object", format!("{} programs", p.len())),
         Err(e) => line(false, "embedded BPF object", format!("{e:#}")),

@@ -107,6 +107,33 @@ pub fn wire_capture(data: &[u8]) -> usize {
     recs.len()
 }
 
+/// A Go `.gopclntab` (src/tls/gobin.rs): the header and every function
+/// of the table, names and ranges, never a panic; the same bytes as an
+/// ELF file (`gobin::inspect`) and as x86-64 code (the RET finder).
+/// Returns the functions read.
+pub fn go_pclntab(data: &[u8]) -> usize {
+    use crate::tls::gobin;
+    let _ = gobin::inspect(data);
+    let _ = gobin::ret_offsets(data, 0x401000, 0);
+    let Some(p) = gobin::Pclntab::parse(data, 0x401000) else {
+        return 0;
+    };
+    assert!(
+        p.len() <= data.len() / 8,
+        "more functions than the table holds"
+    );
+    let mut n = 0;
+    for i in 0..=p.len() {
+        if let Some((name, start, end)) = p.func(i) {
+            assert!(end > start);
+            assert!(i < p.len());
+            let _ = p.find(&String::from_utf8_lossy(name));
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Check a stream of reassembled events: per flow and direction, data is
 /// delivered in order, each stream byte at most once; a closed flow gets
 /// no more data; captured bytes never exceed the wire's.
@@ -511,6 +538,11 @@ mod tests {
     }
 
     #[test]
+    fn go_pclntab_corpus() {
+        corpus("go_pclntab", go_pclntab);
+    }
+
+    #[test]
     fn empty_and_tiny_inputs() {
         for f in [
             wire_capture,
@@ -518,6 +550,7 @@ mod tests {
             ringbuf_records,
             recon_jsonl,
             http2_frames,
+            go_pclntab,
         ] {
             assert_eq!(f(b""), 0);
             f(b"\0");

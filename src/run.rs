@@ -223,14 +223,23 @@ pub fn run(a: RunArgs) -> Result<()> {
             "osprey: connections with traffic but no records: {} TLS (encrypted at the syscalls), {} unknown protocol, {}",
             sum("blind_tls"), sum("blind_unknown"), not_tcp
         );
-        if let Some(k) = kernel
-            .as_ref()
-            .filter(|k| k.tls.tls_libraries > 0 || k.tls.tls_no_symbols > 0 || k.tls_records > 0)
-        {
+        if let Some(k) = kernel.as_ref().filter(|k| {
+            k.tls.tls_libraries > 0
+                || k.tls.tls_no_symbols > 0
+                || k.tls_records > 0
+                || k.tls.tls_go_binaries > 0
+                || k.tls.tls_go_unsupported > 0
+        }) {
             say!(
                 "osprey: TLS: uprobes on {} library files ({} failed to attach, {} executables with TLS linked in but no symbols), {} plaintext records on {} connections ({} ciphertext events of them not parsed), {} calls on sockets never seen, {} failed calls, {} calls of processes outside the allowlist dropped",
                 k.tls.tls_libraries, k.tls.tls_attach_failed, k.tls.tls_no_symbols, k.tls_records, sum("tls_conns"), sum("tls_ciphertext_events"), k.tls_no_conn, k.tls_failed, k.tls_filtered
             );
+            if k.tls.tls_go_binaries > 0 || k.tls.tls_go_unsupported > 0 {
+                say!(
+                    "osprey: TLS: Go crypto/tls: uprobes on {} executables, {} not supported, {} returns whose call was not seen",
+                    k.tls.tls_go_binaries, k.tls.tls_go_unsupported, k.tls_go_no_call
+                );
+            }
         }
         // why records have gap: true, per cause (docs/output.md, gap_cause)
         let causes: Vec<String> = osprey::record::GapCauses::NAMES

@@ -47,6 +47,11 @@ pub struct TlsStats {
     /// (a thread that exited inside a TLS call) whose process or thread is
     /// gone, removed by the sweep every [`RESCAN_EVERY`].
     pub tls_swept: u64,
+    /// Go executables using crypto/tls with their uprobes attached.
+    pub tls_go_binaries: u64,
+    /// Go executables using crypto/tls that cannot be probed (Go < 1.17,
+    /// not x86-64, an unreadable function table; each named once in the log).
+    pub tls_go_unsupported: u64,
 }
 
 enum FileState {
@@ -179,11 +184,15 @@ impl Attacher {
             return;
         }
         // once per file: executables are read whole (at most MAX_EXE)
-        let verdict = if md.len() > MAX_EXE {
-            Verdict::NotTls
-        } else {
-            std::fs::read(&path).map_or(Verdict::NotTls, |d| elf::inspect(&d))
-        };
+        let data = (md.len() <= MAX_EXE)
+            .then(|| std::fs::read(&path).ok())
+            .flatten();
+        if let Some(d) = &data {
+            if self.consider_go(obj, &path, &link, key, d) {
+                return;
+            }
+        }
+        let verdict = data.as_deref().map_or(Verdict::NotTls, elf::inspect);
         match verdict {
             Verdict::Defines(lib) => self.consider(obj, &path, lib),
             Verdict::NoSymbols(lib) => {
@@ -215,6 +224,50 @@ impl Attacher {
             let path = format!("/proc/{pid}/root{}", m.path);
             self.consider(obj, &path, lib);
         }
+    }
+
+    /// A Go executable using crypto/tls (src/tls/gobin.rs): its uprobes
+    /// attached, or one log line and `tls_go_unsupported`. False: not Go TLS.
+    fn consider_go(
+        &mut self,
+        obj: &Object,
+        path: &str,
+        shown: &str,
+        key: (u64, u64),
+        d: &[u8],
+    ) -> bool {
+        let state = match super::gobin::inspect(d) {
+            super::gobin::GoVerdict::NotGoTls => return false,
+            super::gobin::GoVerdict::Unsupported(why) => {
+                log::warn!("TLS: {shown} is Go with crypto/tls but not captured: {why}");
+                self.stats.tls_go_unsupported += 1;
+                FileState::Skipped
+            }
+            super::gobin::GoVerdict::Supported(t) => match super::go::attach(obj, path, &t) {
+                Ok(links) => {
+                    log::info!(
+                        "TLS: {} uprobes on {shown} (go, {}, symbols from {})",
+                        links.len(),
+                        t.version.as_deref().unwrap_or("version unknown"),
+                        if t.from_pclntab {
+                            ".gopclntab"
+                        } else {
+                            ".symtab"
+                        }
+                    );
+                    self.stats.tls_go_binaries += 1;
+                    self.stats.tls_uprobes += links.len() as u64;
+                    FileState::Attached { _links: links }
+                }
+                Err(e) => {
+                    log::warn!("TLS: not capturing Go binary {shown}: {e}");
+                    self.stats.tls_attach_failed += 1;
+                    FileState::Failed
+                }
+            },
+        };
+        self.files.insert(key, state);
+        true
     }
 
     /// Attach `lib`'s uprobes to the file at `path` unless done already.

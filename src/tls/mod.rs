@@ -11,6 +11,8 @@
 
 pub mod attach;
 pub mod elf;
+pub mod go;
+pub mod gobin;
 pub mod procmaps;
 
 use crate::event::TlsLibrary;
