@@ -17,30 +17,6 @@ use std::process::{Command, Stdio};
 use common::*;
 use serde_json::Value;
 
-/// `openssl req`: a self-signed certificate for localhost in `dir`.
-fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert),
-    );
-    (cert, key)
-}
-
 /// tshark capturing TCP on `port` over loopback into `dir/cap.pcapng`,
 /// once it says it is capturing. Stopped (and the file complete) by
 /// [`Capture::finish`]; killed on drop.

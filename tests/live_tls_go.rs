@@ -24,30 +24,6 @@ use std::process::{Command, Stdio};
 use common::*;
 use serde_json::Value;
 
-/// `openssl req`: a self-signed certificate for localhost in `dir`.
-fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert),
-    );
-    (cert, key)
-}
-
 /// `go build` of `src` into `dir/name` (stripped with `-ldflags=-s -w`),
 /// offline: GOPATH mode, no proxy, caches in `dir`.
 fn go_build(dir: &Path, name: &str, src: &str, stripped: bool) -> PathBuf {
