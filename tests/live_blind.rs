@@ -38,25 +38,7 @@ fn tls_h2c_unknown_and_unix_traffic_are_named_in_the_summary() {
     let (tls_port, h2_port, raw_port) = (free_port(), free_port(), free_port());
     let dir = tmpdir("blind-certs");
     std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert),
-    );
+    let (cert, key) = make_cert(&dir);
     let extra = format!(
         "server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {c}; ssl_certificate_key {k}; root {w}; }}\n  \
          server {{ listen 127.0.0.1:{h2_port} http2; root {w}; }}",
