@@ -367,8 +367,8 @@ pub fn http2_frames(data: &[u8]) -> usize {
         }
         for blk in [body, &body[split..]] {
             if let Ok(b) = d.decode(blk, 4096) {
-                n += b.fields.len();
-                let size: usize = b.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+                n += b.len();
+                let size: usize = b.fields().map(|(k, v)| k.len() + v.len()).sum();
                 assert!(size <= 4096 + 64 * 1024, "header list past its cap");
             }
             assert!(d.known().1 <= hpack::MAX_TABLE, "table past its cap");

@@ -108,18 +108,38 @@ pub const STATIC: [(&str, &str); 61] = [
 
 #[derive(Clone, Debug)]
 struct Entry {
-    /// None: the name came from an entry that was unknown.
-    name: Option<String>,
-    value: String,
+    /// The name's octets then the value's (one allocation per entry).
+    text: Box<[u8]>,
+    /// Where the value starts; None: the name came from an entry that was
+    /// unknown (the text is the value alone).
+    name_len: Option<u32>,
     /// Its size, or a lower bound of it when the name is unknown.
     size: usize,
 }
 
-/// A decoded header block.
+impl Entry {
+    fn name(&self) -> Option<&[u8]> {
+        self.name_len.map(|n| &self.text[..n as usize])
+    }
+
+    fn value(&self) -> &[u8] {
+        &self.text[self.name_len.unwrap_or(0) as usize..]
+    }
+}
+
+/// A table entry's (name, value); the name None when unknown.
+type Field<'a> = (Option<&'a [u8]>, &'a [u8]);
+
+/// A decoded header block. The fields' text is kept in one buffer, so a
+/// block reused through [`Decoder::decode_into`] decodes with no
+/// allocation once it has grown to a connection's blocks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Block {
-    /// Fields in order (names lower case as HTTP/2 sends them).
-    pub fields: Vec<(String, String)>,
+    /// The kept fields' names and values, one after another.
+    text: String,
+    /// Per kept field: where its name starts, its value starts, and its
+    /// value ends in `text`.
+    spans: Vec<[u32; 3]>,
     /// Fields absent because they referenced a dynamic-table entry unknown
     /// to an observer that joined mid-stream.
     pub unknown: u32,
@@ -128,6 +148,98 @@ pub struct Block {
     /// The decoded list's size, name + value + 32 per field (§6.5.2's
     /// SETTINGS_MAX_HEADER_LIST_SIZE measure), including fields not kept.
     pub list_size: u64,
+}
+
+impl Block {
+    /// Fields kept.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The `i`-th field kept: (name, value), names lower case as HTTP/2
+    /// sends them (text that is not UTF-8 is replaced lossily).
+    pub fn field(&self, i: usize) -> (&str, &str) {
+        let [n, v, e] = self.spans[i];
+        (
+            &self.text[n as usize..v as usize],
+            &self.text[v as usize..e as usize],
+        )
+    }
+
+    /// The fields kept, in order.
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        (0..self.spans.len()).map(|i| self.field(i))
+    }
+
+    /// The first field named `name`'s value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields().find(|&(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Empty, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.spans.clear();
+        self.unknown = 0;
+        self.over_cap = 0;
+        self.list_size = 0;
+    }
+}
+
+/// A [`Block`] being decoded: its text as octets, checked to be UTF-8
+/// once at the end ([`Building::finish`]) rather than field by field.
+struct Building<'a> {
+    out: &'a mut Block,
+    text: Vec<u8>,
+}
+
+impl<'a> Building<'a> {
+    fn new(out: &'a mut Block) -> Building<'a> {
+        out.clear();
+        let text = std::mem::take(&mut out.text).into_bytes();
+        Building { out, text }
+    }
+
+    /// Count a decoded field; keep it unless the list passes `max_list`.
+    fn keep(&mut self, name: &[u8], value: &[u8], max_list: usize) {
+        let out = &mut *self.out;
+        out.list_size += (name.len() + value.len() + ENTRY_OVERHEAD) as u64;
+        if out.list_size > max_list as u64 {
+            out.over_cap += 1;
+            return;
+        }
+        let n = self.text.len();
+        self.text.extend_from_slice(name);
+        let v = self.text.len();
+        self.text.extend_from_slice(value);
+        out.spans.push([n as u32, v as u32, self.text.len() as u32]);
+    }
+
+    /// The text into the block; a name or value that is not UTF-8 is
+    /// replaced lossily (rare: every field is copied again then).
+    fn finish(self) {
+        let out = self.out;
+        out.text = match String::from_utf8(self.text) {
+            Ok(t) => t,
+            Err(e) => {
+                let raw = e.into_bytes();
+                let mut t = String::with_capacity(raw.len());
+                for sp in out.spans.iter_mut() {
+                    let [n, v, end] = sp.map(|x| x as usize);
+                    let n2 = t.len();
+                    t.push_str(&String::from_utf8_lossy(&raw[n..v]));
+                    let v2 = t.len();
+                    t.push_str(&String::from_utf8_lossy(&raw[v..end]));
+                    *sp = [n2 as u32, v2 as u32, t.len() as u32];
+                }
+                t
+            }
+        };
+    }
 }
 
 /// Why a header block cannot be decoded.
@@ -160,6 +272,8 @@ pub struct Decoder {
     max_known: bool,
     /// Size updates above [`MAX_TABLE`].
     pub capped: u64,
+    /// A literal's name and value as decoded (reused).
+    scratch: Vec<u8>,
 }
 
 impl Decoder {
@@ -173,6 +287,7 @@ impl Decoder {
             unknown_tail: !known_start,
             max_known: known_start,
             capped: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -207,8 +322,10 @@ impl Decoder {
         }
     }
 
-    fn insert(&mut self, name: Option<String>, value: String) {
-        let size = name.as_ref().map_or(0, String::len) + value.len() + ENTRY_OVERHEAD;
+    /// Insert `text` (the name, of `name_len` octets, when known, then
+    /// the value).
+    fn insert(&mut self, text: &[u8], name_len: Option<usize>) {
+        let size = text.len() + ENTRY_OVERHEAD;
         if size > self.max {
             // §4.4: the table is emptied, the entry not added
             self.table.clear();
@@ -218,7 +335,11 @@ impl Decoder {
         }
         self.evict_to(self.max - size);
         self.size += size;
-        self.table.push_front(Entry { name, value, size });
+        self.table.push_front(Entry {
+            text: text.into(),
+            name_len: name_len.map(|n| n as u32),
+            size,
+        });
     }
 
     fn size_update(&mut self, n: usize) -> Result<(), Error> {
@@ -238,16 +359,16 @@ impl Decoder {
     }
 
     /// The field at `index` (1-based, static then dynamic): Ok(None) when
-    /// it is an unknown entry; (name, value), either None when unknown.
-    fn lookup(&self, index: usize) -> Result<Option<(Option<&str>, &str)>, Error> {
+    /// it is an unknown entry; (name, value), the name None when unknown.
+    fn lookup(&self, index: usize) -> Result<Option<Field<'_>>, Error> {
         if index == 0 {
             return Err(Error::BadIndex);
         }
         if let Some(&(n, v)) = STATIC.get(index - 1) {
-            return Ok(Some((Some(n), v)));
+            return Ok(Some((Some(n.as_bytes()), v.as_bytes())));
         }
         match self.table.get(index - 1 - STATIC.len()) {
-            Some(e) => Ok(Some((e.name.as_deref(), &e.value))),
+            Some(e) => Ok(Some((e.name(), e.value()))),
             None if self.unknown_tail => Ok(None),
             None => Err(Error::BadIndex),
         }
@@ -257,33 +378,44 @@ impl Decoder {
     /// pass `max_list` are not kept. On an error the table is unknown
     /// afterwards ([`Decoder::forget`]).
     pub fn decode(&mut self, block: &[u8], max_list: usize) -> Result<Block, Error> {
-        let r = self.decode_inner(block, max_list);
+        let mut out = Block::default();
+        self.decode_into(block, max_list, &mut out).map(|()| out)
+    }
+
+    /// [`Decoder::decode`] into `out` (cleared first, its buffers reused).
+    pub fn decode_into(
+        &mut self,
+        block: &[u8],
+        max_list: usize,
+        out: &mut Block,
+    ) -> Result<(), Error> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut building = Building::new(out);
+        let r = self.decode_inner(block, max_list, &mut building, &mut scratch);
+        building.finish();
+        self.scratch = scratch;
         if r.is_err() {
             self.forget();
         }
         r
     }
 
-    fn decode_inner(&mut self, mut b: &[u8], max_list: usize) -> Result<Block, Error> {
-        let mut out = Block::default();
+    fn decode_inner(
+        &mut self,
+        mut b: &[u8],
+        max_list: usize,
+        out: &mut Building,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let mut fields_seen = false;
-        let keep = |out: &mut Block, name: &str, value: &str| {
-            let s = (name.len() + value.len() + ENTRY_OVERHEAD) as u64;
-            out.list_size += s;
-            if out.list_size > max_list as u64 {
-                out.over_cap += 1;
-            } else {
-                out.fields.push((name.to_string(), value.to_string()));
-            }
-        };
         while let Some(&first) = b.first() {
             if first & 0x80 != 0 {
                 // indexed field (§6.1)
                 let (i, rest) = integer(b, 7)?;
                 b = rest;
                 match self.lookup(i)? {
-                    Some((Some(n), v)) => keep(&mut out, n, v),
-                    _ => out.unknown += 1,
+                    Some((Some(n), v)) => out.keep(n, v, max_list),
+                    _ => out.out.unknown += 1,
                 }
                 fields_seen = true;
             } else if first & 0xe0 == 0x20 {
@@ -304,26 +436,34 @@ impl Decoder {
                 };
                 let (i, rest) = integer(b, prefix)?;
                 b = rest;
-                let name: Option<String> = if i == 0 {
-                    let (s, rest) = string(b)?;
-                    b = rest;
-                    Some(s)
+                scratch.clear();
+                let name_known = if i == 0 {
+                    b = string(b, scratch)?;
+                    true
                 } else {
-                    self.lookup(i)?.and_then(|(n, _)| n.map(str::to_string))
+                    match self.lookup(i)? {
+                        Some((Some(n), _)) => {
+                            scratch.extend_from_slice(n);
+                            true
+                        }
+                        _ => false,
+                    }
                 };
-                let (value, rest) = string(b)?;
-                b = rest;
-                match &name {
-                    Some(n) => keep(&mut out, n, &value),
-                    None => out.unknown += 1,
+                let name_len = scratch.len();
+                b = string(b, scratch)?;
+                if name_known {
+                    let (n, v) = scratch.split_at(name_len);
+                    out.keep(n, v, max_list);
+                } else {
+                    out.out.unknown += 1;
                 }
                 if indexing {
-                    self.insert(name, value);
+                    self.insert(scratch, name_known.then_some(name_len));
                 }
                 fields_seen = true;
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -339,6 +479,10 @@ fn integer(b: &[u8], n: u32) -> Result<(usize, &[u8]), Error> {
     loop {
         let (&c, r) = rest.split_first().ok_or(Error::Truncated)?;
         rest = r;
+        if shift > 28 {
+            // zero continuation octets past any u32 (and a shift past 63)
+            return Err(Error::IntegerOverflow);
+        }
         v += ((c & 0x7f) as u64) << shift;
         if v > u32::MAX as u64 {
             return Err(Error::IntegerOverflow);
@@ -350,24 +494,21 @@ fn integer(b: &[u8], n: u32) -> Result<(usize, &[u8]), Error> {
     }
 }
 
-/// A string literal (§5.2), Huffman-decoded when flagged.
-fn string(b: &[u8]) -> Result<(String, &[u8]), Error> {
+/// A string literal (§5.2), Huffman-decoded when flagged, appended to
+/// `out`; returns the rest of `b`.
+fn string<'a>(b: &'a [u8], out: &mut Vec<u8>) -> Result<&'a [u8], Error> {
     let huff = b.first().ok_or(Error::Truncated)? & 0x80 != 0;
     let (len, rest) = integer(b, 7)?;
     if len > rest.len() {
         return Err(Error::Truncated);
     }
     let (s, rest) = rest.split_at(len);
-    let bytes = if huff {
-        let mut v = Vec::with_capacity(len * 8 / 5 + 1);
-        huffman::decode(s, &mut v).map_err(Error::Huffman)?;
-        v
+    if huff {
+        huffman::decode(s, out).map_err(Error::Huffman)?;
     } else {
-        s.to_vec()
-    };
-    let s = String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    Ok((s, rest))
+        out.extend_from_slice(s);
+    }
+    Ok(rest)
 }
 
 #[cfg(test)]

@@ -12,10 +12,7 @@ fn hex(s: &str) -> Vec<u8> {
 }
 
 fn pairs(b: &Block) -> Vec<(&str, &str)> {
-    b.fields
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect()
+    b.fields().collect()
 }
 
 /// Decode `block` and check the list and the table's size after it.
@@ -286,7 +283,7 @@ fn entries_seen_after_the_join_survive_while_they_fit() {
     // what C.5.3 left, all known now: set-cookie, content-encoding, date
     let b = d.decode(&hex("be bf c0"), 1 << 20).unwrap();
     assert_eq!(b.unknown, 0);
-    assert_eq!(b.fields.len(), 3);
+    assert_eq!(b.len(), 3);
 }
 
 #[test]
@@ -297,12 +294,12 @@ fn header_list_cap_counts_without_losing_the_table() {
     block.extend(std::iter::repeat_n(b'v', 1000));
     block.extend(std::iter::repeat_n(0xbe, 100));
     let b = d.decode(&block, 16 * 1024).unwrap();
-    assert_eq!(b.fields.len() + b.over_cap as usize, 101);
-    assert!(b.fields.len() < 20);
+    assert_eq!(b.len() + b.over_cap as usize, 101);
+    assert!(b.len() < 20);
     assert!(b.list_size > 100_000);
     // the table is still followed
     let b = d.decode(&[0xbe], 16 * 1024).unwrap();
-    assert_eq!(b.fields[0].0, "x");
+    assert_eq!(b.field(0).0, "x");
 }
 
 #[test]
@@ -372,4 +369,65 @@ fn no_panic_on_any_input() {
         }
         assert!(d.known().1 <= MAX_TABLE);
     }
+}
+
+#[test]
+fn a_reused_block_holds_only_the_latest_fields() {
+    let mut d = Decoder::new(true);
+    let mut b = Block::default();
+    // C.3.1 then C.3.2: the second block indexes what the first inserted
+    d.decode_into(
+        &hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"),
+        1 << 20,
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(b.len(), 4);
+    d.decode_into(&hex("8286 84be 5808 6e6f 2d63 6163 6865"), 1 << 20, &mut b)
+        .unwrap();
+    assert_eq!(
+        pairs(&b),
+        [
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            (":authority", "www.example.com"),
+            ("cache-control", "no-cache")
+        ]
+    );
+    assert_eq!(b.get(":authority"), Some("www.example.com"));
+    assert_eq!(b.get("cookie"), None);
+    assert_eq!((b.unknown, b.over_cap), (0, 0));
+    // an error leaves nothing of the earlier block
+    assert!(d.decode_into(&[0x80], 1 << 20, &mut b).is_err());
+    assert!(b.is_empty() && b.list_size == 0);
+}
+
+#[test]
+fn text_that_is_not_utf8_is_replaced_and_sized_by_its_octets() {
+    let mut d = Decoder::new(true);
+    // literal with indexing, new name "x\xff", value "a\xfeb"; then the
+    // same entry indexed and a plain field after it
+    let blk = [0x40, 2, b'x', 0xff, 3, b'a', 0xfe, b'b', 0xbe, 0x82];
+    let b = d.decode(&blk, 1 << 20).unwrap();
+    assert_eq!(
+        pairs(&b),
+        [
+            ("x\u{fffd}", "a\u{fffd}b"),
+            ("x\u{fffd}", "a\u{fffd}b"),
+            (":method", "GET")
+        ]
+    );
+    // RFC 7541 §4.1 sizes count octets: 2 + 3 + 32
+    assert_eq!(d.known(), (1, 37));
+    assert_eq!(b.list_size, 2 * 37 + 7 + 3 + 32);
+}
+
+#[test]
+fn an_integer_of_zero_continuations_is_an_overflow_not_a_panic() {
+    let mut d = Decoder::new(true);
+    let mut blk = vec![0xff];
+    blk.extend(std::iter::repeat_n(0x80, 20));
+    blk.push(0);
+    assert_eq!(d.decode(&blk, 1 << 20), Err(Error::IntegerOverflow));
 }

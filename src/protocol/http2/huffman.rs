@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! HPACK's Huffman code (RFC 7541 §5.2, Appendix B): decoding only. The
-//! code table is the RFC's; a binary decoding tree is built from it once.
+//! code table is the RFC's; a binary tree built from it once gives a
+//! table that decodes four bits per lookup. An encoder for tests and the
+//! benches' inputs.
 
 use std::sync::OnceLock;
 
@@ -58,27 +60,87 @@ const EOS: u16 = 256;
 const LEAF: u16 = 0x8000;
 
 /// The decoding tree: node `n`'s children for bit 0 and 1; a child is
-/// either another node's index or `LEAF | symbol`.
-fn tree() -> &'static [[u16; 2]] {
-    static TREE: OnceLock<Vec<[u16; 2]>> = OnceLock::new();
-    TREE.get_or_init(|| {
-        let mut t: Vec<[u16; 2]> = vec![[0, 0]];
-        for (sym, &(code, len)) in CODES.iter().enumerate() {
-            let mut n = 0usize;
-            for i in (0..len).rev() {
-                let bit = ((code >> i) & 1) as usize;
-                if i == 0 {
-                    t[n][bit] = LEAF | sym as u16;
-                } else {
-                    if t[n][bit] == 0 {
-                        t.push([0, 0]);
-                        t[n][bit] = (t.len() - 1) as u16;
+/// either another node's index or `LEAF | symbol`. The code is complete
+/// (257 leaves), so it has 256 nodes, the root 0.
+fn tree() -> Vec<[u16; 2]> {
+    let mut t: Vec<[u16; 2]> = vec![[0, 0]];
+    for (sym, &(code, len)) in CODES.iter().enumerate() {
+        let mut n = 0usize;
+        for i in (0..len).rev() {
+            let bit = ((code >> i) & 1) as usize;
+            if i == 0 {
+                t[n][bit] = LEAF | sym as u16;
+            } else {
+                if t[n][bit] == 0 {
+                    t.push([0, 0]);
+                    t[n][bit] = (t.len() - 1) as u16;
+                }
+                n = t[n][bit] as usize;
+            }
+        }
+    }
+    t
+}
+
+/// A [`Step`] emits `sym`.
+const EMIT: u8 = 1;
+/// A [`Step`] reaches EOS.
+const FAIL: u8 = 2;
+/// A [`Step`] ends where the string may end: at the root, or at most 7
+/// bits down the all-ones path (EOS's prefix, the only valid padding).
+const ACCEPT: u8 = 4;
+
+/// Four bits from a node: the node reached, and the symbol completed on
+/// the way if any (every code is at least 5 bits long: at most one).
+#[derive(Clone, Copy, Default)]
+struct Step {
+    next: u8,
+    sym: u8,
+    flags: u8,
+}
+
+/// The decoding table: per node of [`tree`] and 4-bit input, a [`Step`];
+/// decoding takes two lookups per byte instead of eight tree steps.
+fn table() -> &'static [[Step; 16]; 256] {
+    static TABLE: OnceLock<Box<[[Step; 16]; 256]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let t = tree();
+        assert_eq!(t.len(), 256, "the Huffman code is complete");
+        // the nodes on the all-ones path at depth 1..=7 (the root is 0)
+        let mut accept = [false; 256];
+        accept[0] = true;
+        let mut n = 0usize;
+        for _ in 0..7 {
+            n = t[n][1] as usize;
+            accept[n] = true;
+        }
+        let mut out = Box::new([[Step::default(); 16]; 256]);
+        for (node, steps) in out.iter_mut().enumerate() {
+            for (nib, step) in steps.iter_mut().enumerate() {
+                let mut n = node;
+                for i in (0..4).rev() {
+                    let c = t[n][(nib >> i) & 1];
+                    if c & LEAF == 0 {
+                        n = c as usize;
+                    } else if c & !LEAF == EOS {
+                        // on from the root: every symbol still takes 5
+                        // bits or more of input (the output's bound)
+                        step.flags |= FAIL;
+                        n = 0;
+                        break;
+                    } else {
+                        step.flags |= EMIT;
+                        step.sym = (c & !LEAF) as u8;
+                        n = 0;
                     }
-                    n = t[n][bit] as usize;
+                }
+                step.next = n as u8;
+                if accept[n] {
+                    step.flags |= ACCEPT;
                 }
             }
         }
-        t
+        out
     })
 }
 
@@ -93,32 +155,51 @@ pub enum HuffmanError {
 
 /// Decode `src` (appending to `out`).
 pub fn decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), HuffmanError> {
-    let t = tree();
-    let (mut n, mut depth, mut all_ones) = (0usize, 0u32, true);
+    let t = table();
+    // at most 8 symbols per 5 bytes (codes are 5 bits or more): room for
+    // them, written without a check per symbol, the rest cut off after
+    let start = out.len();
+    out.resize(start + src.len() * 8 / 5 + 1, 0);
+    let buf = &mut out[start..];
+    let (mut node, mut flags, mut seen, mut k) = (0u8, ACCEPT, 0u8, 0usize);
     for &byte in src {
-        for i in (0..8).rev() {
-            let bit = (byte >> i) & 1;
-            let c = t[n][bit as usize];
-            depth += 1;
-            all_ones &= bit == 1;
-            if c & LEAF != 0 {
-                let sym = c & !LEAF;
-                if sym == EOS {
-                    return Err(HuffmanError::Eos);
-                }
-                out.push(sym as u8);
-                n = 0;
-                depth = 0;
-                all_ones = true;
-            } else {
-                n = c as usize;
-            }
+        for nib in [byte >> 4, byte & 0xf] {
+            let s = t[node as usize][nib as usize];
+            // a symbol is always written, kept only when emitted
+            buf[k] = s.sym;
+            k += (s.flags & EMIT) as usize;
+            node = s.next;
+            flags = s.flags;
+            seen |= s.flags;
         }
     }
-    if depth > 7 || !all_ones {
+    out.truncate(start + k);
+    if seen & FAIL != 0 {
+        return Err(HuffmanError::Eos);
+    }
+    if flags & ACCEPT == 0 {
         return Err(HuffmanError::Padding);
     }
     Ok(())
+}
+
+/// Encode `src` (appending to `out`), padded with ones: for tests and the
+/// benches' inputs (an observer only decodes).
+pub fn encode(src: &[u8], out: &mut Vec<u8>) {
+    let (mut acc, mut bits) = (0u64, 0u32);
+    for &b in src {
+        let (code, len) = CODES[b as usize];
+        acc = (acc << len) | code as u64;
+        bits += len as u32;
+        while bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+        acc &= (1u64 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push(((acc << (8 - bits)) | ((1 << (8 - bits)) - 1)) as u8);
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +237,69 @@ mod tests {
             let nbytes = ((bits + pad) / 8) as usize;
             let bytes = v.to_be_bytes();
             assert_eq!(dec(&bytes[8 - nbytes..]).unwrap(), [sym], "{sym}");
+        }
+    }
+
+    #[test]
+    fn encode_round_trips_every_string() {
+        let mut s: Vec<u8> = (0..=255u8).collect();
+        s.extend(b"www.example.com custom-key: custom-value");
+        for end in 0..s.len() {
+            for start in [0, end / 2, end] {
+                let mut h = Vec::new();
+                encode(&s[start..end], &mut h);
+                assert_eq!(dec(&h).unwrap(), &s[start..end]);
+            }
+        }
+        let mut h = Vec::new();
+        encode(b"www.example.com", &mut h);
+        assert_eq!(
+            h,
+            [0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff]
+        );
+    }
+
+    #[test]
+    fn every_padding_and_truncation_agrees_with_the_bit_walk() {
+        // the table against a bit-at-a-time walk of the tree, on every
+        // string of 1 and 2 bytes and on the codes of each symbol cut short
+        let t = tree();
+        let walk = |src: &[u8]| -> Result<Vec<u8>, HuffmanError> {
+            let (mut n, mut depth, mut ones, mut v) = (0usize, 0, true, Vec::new());
+            for &byte in src {
+                for i in (0..8).rev() {
+                    let bit = (byte >> i) & 1;
+                    let c = t[n][bit as usize];
+                    depth += 1;
+                    ones &= bit == 1;
+                    if c & LEAF != 0 {
+                        if c & !LEAF == EOS {
+                            return Err(HuffmanError::Eos);
+                        }
+                        v.push((c & !LEAF) as u8);
+                        (n, depth, ones) = (0, 0, true);
+                    } else {
+                        n = c as usize;
+                    }
+                }
+            }
+            if depth > 7 || !ones {
+                return Err(HuffmanError::Padding);
+            }
+            Ok(v)
+        };
+        for a in 0..=255u8 {
+            assert_eq!(dec(&[a]), walk(&[a]), "{a:#x}");
+            for b in 0..=255u8 {
+                assert_eq!(dec(&[a, b]), walk(&[a, b]), "{a:#x} {b:#x}");
+            }
+        }
+        for sym in 0..=255u8 {
+            let mut h = Vec::new();
+            encode(&[sym, sym, b'a'], &mut h);
+            for cut in 0..=h.len() {
+                assert_eq!(dec(&h[..cut]), walk(&h[..cut]));
+            }
         }
     }
 

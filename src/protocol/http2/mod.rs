@@ -17,7 +17,7 @@
 pub mod frame;
 pub mod grpc;
 pub mod hpack;
-mod huffman;
+pub mod huffman;
 mod record;
 mod session;
 

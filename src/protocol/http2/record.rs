@@ -15,6 +15,22 @@ use crate::record::{
     epoch_ns, GapCauses, GrpcFields, Http2Fields, Record, TimeSpan, Transaction, GRPC, TXN_TYPE,
 };
 
+/// The fields [`Half::add_block`] takes: each one's slot, in the order
+/// it destructures them.
+fn picked(name: &str) -> Option<usize> {
+    Some(match name {
+        ":status" => 0,
+        ":method" => 1,
+        ":path" => 2,
+        ":authority" => 3,
+        ":scheme" => 4,
+        "content-type" => 5,
+        "grpc-status" => 6,
+        "grpc-message" => 7,
+        _ => return None,
+    })
+}
+
 /// One side of a stream: the request (client → server) or the response.
 #[derive(Debug, Default)]
 pub(super) struct Half {
@@ -66,11 +82,15 @@ impl Half {
         end_stream: bool,
         keep_headers: bool,
     ) -> Option<u16> {
-        let get = |name: &str| {
-            blk.and_then(|b| b.fields.iter().find(|(n, _)| n == name))
-                .map(|(_, v)| v.clone())
-        };
-        let status = get(":status").and_then(|s| s.parse::<u16>().ok());
+        // the first of each field the record uses, in one pass
+        let mut f: [Option<&str>; 8] = [None; 8];
+        for (n, v) in blk.iter().flat_map(|b| b.fields()) {
+            if let Some(i) = picked(n) {
+                f[i].get_or_insert(v);
+            }
+        }
+        let [status, method, path, authority, scheme, content_type, grpc_status, grpc_message] = f;
+        let status = status.and_then(|s| s.parse::<u16>().ok());
         if let Some(s) = status.filter(|s| (100..200).contains(s)) {
             return Some(s);
         }
@@ -78,27 +98,27 @@ impl Half {
             self.seen = true;
             self.dir = Some(d);
             self.first = first;
-            self.method = get(":method");
-            self.path = get(":path");
-            self.authority = get(":authority");
-            self.scheme = get(":scheme");
+            self.method = method.map(str::to_string);
+            self.path = path.map(str::to_string);
+            self.authority = authority.map(str::to_string);
+            self.scheme = scheme.map(str::to_string);
             self.status = status;
-            self.content_type = get("content-type");
+            self.content_type = content_type.map(str::to_string);
         }
         // the status is in the trailers, or in a trailers-only response
-        if let Some(st) = get("grpc-status") {
+        if let Some(st) = grpc_status {
             self.grpc_status = st.trim().parse().ok();
         }
-        if let Some(m) = get("grpc-message").filter(|m| !m.is_empty()) {
-            self.grpc_message = Some(m);
+        if let Some(m) = grpc_message.filter(|m| !m.is_empty()) {
+            self.grpc_message = Some(m.to_string());
         }
         // trailers add to the counts
         if let Some(b) = blk {
-            self.header_count += b.fields.len() as u32 + b.over_cap;
+            self.header_count += b.len() as u32 + b.over_cap;
             if keep_headers {
                 self.headers
                     .get_or_insert_with(Vec::new)
-                    .extend(b.fields.iter().cloned());
+                    .extend(b.fields().map(|(n, v)| (n.to_string(), v.to_string())));
             }
         }
         self.header_bytes += wire;

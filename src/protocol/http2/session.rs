@@ -47,6 +47,10 @@ pub(super) struct Dir {
     framer: Option<Framer>,
     hpack: Option<hpack::Decoder>,
     block: Option<BlockAcc>,
+    /// Reused: the last block's decoded fields, and the buffer a block's
+    /// fragments are assembled in.
+    decoded: hpack::Block,
+    spare: Vec<u8>,
     /// Looking for a frame start after lost bytes.
     resync: bool,
     /// The stamp of the current frame's first byte, and of the latest bytes.
@@ -462,11 +466,14 @@ impl Http2Session {
         block: &[u8],
         first: Stamp,
     ) {
+        let mut bytes = std::mem::take(&mut self.dirs[d].spare);
+        bytes.clear();
+        bytes.extend_from_slice(block);
         self.dirs[d].block = Some(BlockAcc {
             stream: h.stream,
             promised,
             end_stream: h.ty == frame::HEADERS && h.has(frame::FLAG_END_STREAM),
-            bytes: block.to_vec(),
+            bytes,
             wire: 0,
             first,
             lost: false,
@@ -496,23 +503,30 @@ impl Http2Session {
         if !h.has(frame::FLAG_END_HEADERS) {
             return;
         }
-        let Some(b) = self.dirs[d].block.take() else {
+        let Some(mut b) = self.dirs[d].block.take() else {
             return;
         };
+        let mut blk = std::mem::take(&mut self.dirs[d].decoded);
         let decoded = if b.lost {
             cx.stats.hpack_errors += 1;
             self.dirs[d].hpack().forget();
-            None
+            false
         } else {
-            match self.dirs[d].hpack().decode(&b.bytes, MAX_HEADER_LIST) {
-                Ok(blk) => Some(blk),
-                Err(_) => {
-                    cx.stats.hpack_errors += 1;
-                    None
-                }
+            let r = self.dirs[d]
+                .hpack()
+                .decode_into(&b.bytes, MAX_HEADER_LIST, &mut blk);
+            if r.is_err() {
+                cx.stats.hpack_errors += 1;
             }
+            r.is_ok()
         };
-        self.on_block(d, b, decoded, last, cx);
+        let dir = &mut self.dirs[d];
+        if b.bytes.capacity() <= 64 * 1024 {
+            // kept for the next block (a larger one is let go)
+            dir.spare = std::mem::take(&mut b.bytes);
+        }
+        self.on_block(d, b, decoded.then_some(&blk), last, cx);
+        self.dirs[d].decoded = blk;
     }
 
     /// A HEADERS or PUSH_PROMISE frame whose bytes went by unseen.
@@ -541,19 +555,15 @@ impl Http2Session {
         &mut self,
         d: Direction,
         b: BlockAcc,
-        decoded: Option<hpack::Block>,
+        decoded: Option<&hpack::Block>,
         last: Stamp,
         cx: &mut Ctx,
     ) {
-        if let Some(blk) = &decoded {
+        if let Some(blk) = decoded {
             cx.stats.hpack_unknown_fields += blk.unknown as u64;
             cx.stats.header_fields_over_cap += blk.over_cap as u64;
         }
-        let has = |name: &str| {
-            decoded
-                .as_ref()
-                .is_some_and(|k| k.fields.iter().any(|(n, _)| n == name))
-        };
+        let has = |name: &str| decoded.is_some_and(|k| k.get(name).is_some());
         let (is_req, stream_id) = match b.promised {
             // a promise is the request of the promised stream
             Some(p) if p != 0 => (true, p),
@@ -594,15 +604,7 @@ impl Http2Session {
         };
         s.touch(last.ts);
         let half: &mut Half = if is_req { &mut s.req } else { &mut s.resp };
-        let interim = half.add_block(
-            d,
-            decoded.as_ref(),
-            b.wire,
-            b.first,
-            last,
-            b.end_stream,
-            headers,
-        );
+        let interim = half.add_block(d, decoded, b.wire, b.first, last, b.end_stream, headers);
         if let Some(code) = interim {
             s.interim.get_or_insert((code, b.first.ts));
         }
@@ -621,7 +623,7 @@ impl Http2Session {
                 self.lost
             };
         }
-        if let Some(k) = &decoded {
+        if let Some(k) = decoded {
             s.unknown += k.unknown;
             if k.unknown > 0 {
                 s.gap = true;
