@@ -2,10 +2,11 @@
 //! Replay ring-buffer records through decode → tracker → JSON lines, with
 //! no BPF: the workload `scripts/bench-insns` counts instructions of.
 //!
-//!   replay [--conns 32] [--txns 200] [--body 100] [--from FILE] [--save FILE] [--out FILE]
+//!   replay [--conns 32] [--txns 200] [--body 100] [--proto h1|h2] [--from FILE] [--save FILE] [--out FILE]
 //!
 //! Without `--from`, the stream is nginx's side of `wrk` keep-alive traffic
-//! (`osprey::replay::nginx_records`); `--save` writes it to a file for
+//! (`osprey::replay::nginx_records`), or with `--proto h2` of `h2load` h2c
+//! traffic (`osprey::replay::nginx_h2_records`); `--save` writes it to a file for
 //! another build to replay; `--out` keeps the JSON lines (default: discarded).
 use std::fs::File;
 use std::io::BufWriter;
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let (mut conns, mut txns, mut body) = (32u32, 200u64, 100usize);
-    let (mut from, mut save, mut out) = (None, None, None);
+    let (mut from, mut save, mut out, mut h2) = (None, None, None, false);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
@@ -35,8 +36,15 @@ fn run() -> Result<(), String> {
             "--from" => from = Some(val()?),
             "--save" => save = Some(val()?),
             "--out" => out = Some(val()?),
+            "--proto" => {
+                h2 = match val()?.as_str() {
+                    "h1" => false,
+                    "h2" => true,
+                    p => return Err(format!("--proto h1 or h2, not {p}")),
+                }
+            }
             "-h" | "--help" => {
-                println!("replay [--conns N] [--txns N] [--body BYTES] [--from FILE] [--save FILE] [--out FILE]");
+                println!("replay [--conns N] [--txns N] [--body BYTES] [--proto h1|h2] [--from FILE] [--save FILE] [--out FILE]");
                 return Ok(());
             }
             _ => return Err(format!("unknown argument {a} (try --help)")),
@@ -45,6 +53,7 @@ fn run() -> Result<(), String> {
     let records = match &from {
         Some(f) => osprey::replay::read_stream(File::open(f).map_err(|e| format!("{f}: {e}"))?)
             .map_err(|e| format!("{f}: {e}"))?,
+        None if h2 => osprey::replay::nginx_h2_records(conns, txns, body),
         None => osprey::replay::nginx_records(conns, txns, body),
     };
     if let Some(f) = &save {

@@ -6,7 +6,7 @@
 //! A stream is a sequence of raw records exactly as the kernel writes them
 //! into the ring buffer ([`crate::decode::encode`] makes them from events).
 //! [`nginx_records`] builds the stream of nginx's side of `wrk` keep-alive
-//! traffic; [`write_stream`]/[`read_stream`] keep one in a file (`OSPREYRB1`,
+//! traffic, [`nginx_h2_records`] that of `h2load` h2c traffic; [`write_stream`]/[`read_stream`] keep one in a file (`OSPREYRB1`,
 //! then per record a little-endian `u32` length and the bytes) so that the
 //! same input is replayed by every build compared.
 
@@ -36,9 +36,124 @@ Content-Type: application/octet-stream\r\nContent-Length: {body}\r\nLast-Modifie
 Connection: keep-alive\r\nETag: \"6a4b1c2d-64\"\r\nAccept-Ranges: bytes\r\n\r\n"
     );
     let mut resp = head.into_bytes();
-    resp.extend((0..body).map(|i| b'a' + (i % 26) as u8));
-    let resp_len = resp.len() as u64;
-    resp.truncate(4096);
+    resp.extend(body_bytes(body));
+    records(conns, txns, 8080, |_, _| req.to_vec(), |_, _| resp.clone())
+}
+
+/// nginx's side of `h2load -c<conns>` h2c traffic (prior knowledge), as
+/// [`nginx_records`] for HTTP/1.1: per request one `recvfrom` record (its
+/// HEADERS frame; the first also the client's preface, SETTINGS and
+/// WINDOW_UPDATE) and one `writev` record (HEADERS + a DATA frame of
+/// `body` bytes with END_STREAM; the first also nginx's SETTINGS,
+/// WINDOW_UPDATE and SETTINGS ACK), the first 4096 bytes captured. The
+/// header blocks are coded as nghttp2 and nginx code them: the request's
+/// literals indexed once then referenced, the response's `:status`
+/// indexed and its other fields Huffman-coded literals (five of them
+/// inserted into the table each time, as nginx does).
+pub fn nginx_h2_records(conns: u32, txns: u64, body: usize) -> Vec<Vec<u8>> {
+    use crate::protocol::http2::frame::*;
+    let req = |_: u32, t: u64| {
+        let mut out = Vec::new();
+        if t == 0 {
+            out.extend_from_slice(PREFACE);
+            // SETTINGS_MAX_CONCURRENT_STREAMS 100, SETTINGS_INITIAL_WINDOW_SIZE 2^30-1
+            frame(&mut out, SETTINGS, 0, 0, &hex("000300000064 00043fffffff"));
+            frame(&mut out, WINDOW_UPDATE, 0, 0, &hex("3fff0000"));
+        }
+        let block = if t == 0 {
+            let mut b = vec![0x82, 0x86, 0x44];
+            lit(&mut b, b"/r100");
+            b.push(0x41);
+            lit(&mut b, b"127.0.0.1:8081");
+            b.push(0x7a);
+            lit(&mut b, b"h2load nghttp2/1.52.0");
+            b
+        } else {
+            // the three literals of the first, newest first in the table
+            vec![0x82, 0x86, 0xc0, 0xbf, 0xbe]
+        };
+        let flags = FLAG_END_HEADERS | FLAG_END_STREAM;
+        frame(&mut out, HEADERS, flags, 2 * t as u32 + 1, &block);
+        out
+    };
+    let resp = |_: u32, t: u64| {
+        let mut out = Vec::new();
+        if t == 0 {
+            // SETTINGS_MAX_CONCURRENT_STREAMS 128, INITIAL_WINDOW_SIZE, MAX_FRAME_SIZE
+            frame(
+                &mut out,
+                SETTINGS,
+                0,
+                0,
+                &hex("000300000080 000400010000 000500ffffff"),
+            );
+            frame(&mut out, WINDOW_UPDATE, 0, 0, &hex("7fff0000"));
+            frame(&mut out, SETTINGS, FLAG_ACK, 0, &[]);
+        }
+        let mut b = vec![0x88];
+        for (prefix, value) in [
+            (0x76, "nginx/1.22.1"),
+            (0x61, "Sun, 29 Nov 2026 15:35:40 GMT"),
+            (0x5f, "application/octet-stream"),
+            (0x5c, &body.to_string()),
+            (0x6c, "Sun, 29 Nov 2026 15:00:00 GMT"),
+        ] {
+            b.push(prefix);
+            lit(&mut b, value.as_bytes());
+        }
+        for (name, value) in [("etag", "\"6a4b1c2d-64\""), ("accept-ranges", "bytes")] {
+            b.push(0);
+            lit(&mut b, name.as_bytes());
+            lit(&mut b, value.as_bytes());
+        }
+        let stream = 2 * t as u32 + 1;
+        frame(&mut out, HEADERS, FLAG_END_HEADERS, stream, &b);
+        let data: Vec<u8> = body_bytes(body).collect();
+        frame(&mut out, DATA, FLAG_END_STREAM, stream, &data);
+        out
+    };
+    records(conns, txns, 8081, req, resp)
+}
+
+/// An HTTP/2 frame.
+fn frame(out: &mut Vec<u8>, ty: u8, flags: u8, stream: u32, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    out.extend_from_slice(&[ty, flags]);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// An HPACK string literal, Huffman-coded (shorter than 127 bytes).
+fn lit(out: &mut Vec<u8>, s: &[u8]) {
+    let mut h = Vec::new();
+    crate::protocol::http2::huffman::encode(s, &mut h);
+    assert!(h.len() < 127, "a short literal");
+    out.push(0x80 | h.len() as u8);
+    out.extend_from_slice(&h);
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    s.chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
+
+fn body_bytes(body: usize) -> impl Iterator<Item = u8> {
+    (0..body).map(|i| b'a' + (i % 26) as u8)
+}
+
+/// A server's side of `conns` connections to `port`, `txns` requests
+/// each, the connections taking turns: one OPEN per connection, then per
+/// request one `recvfrom` record (`req(conn, txn)`) and one `writev`
+/// record (`resp(conn, txn)`, the first 4096 bytes captured).
+fn records(
+    conns: u32,
+    txns: u64,
+    port: u16,
+    req: impl Fn(u32, u64) -> Vec<u8>,
+    resp: impl Fn(u32, u64) -> Vec<u8>,
+) -> Vec<Vec<u8>> {
     let proc_ = ProcInfo {
         tgid: 3131,
         tid: 3131,
@@ -54,7 +169,7 @@ Connection: keep-alive\r\nETag: \"6a4b1c2d-64\"\r\nAccept-Ranges: bytes\r\n\r\n"
             proc: proc_.clone(),
             role: Role::Server,
             addrs: Some(SockAddrs {
-                local: "127.0.0.1:8080".parse().unwrap(),
+                local: format!("127.0.0.1:{port}").parse().unwrap(),
                 remote: format!("127.0.0.1:{}", 40000 + c).parse().unwrap(),
             }),
             midstream: false,
@@ -63,10 +178,12 @@ Connection: keep-alive\r\nETag: \"6a4b1c2d-64\"\r\nAccept-Ranges: bytes\r\n\r\n"
             identity: None,
         })));
     }
-    for _ in 0..txns {
+    for t in 0..txns {
         for c in 0..conns {
             let p = &mut pos[c as usize];
-            let mut data = |dir: Direction, bytes: &[u8], len: u64, sys: Syscall, ts: u64| {
+            let mut data = |dir: Direction, mut bytes: Vec<u8>, sys: Syscall, ts: u64| {
+                let len = bytes.len() as u64;
+                bytes.truncate(4096);
                 let ev = Event::Data(DataEvent {
                     ts_ns: ts,
                     start_ns: ts - 2_000,
@@ -75,24 +192,17 @@ Connection: keep-alive\r\nETag: \"6a4b1c2d-64\"\r\nAccept-Ranges: bytes\r\n\r\n"
                     dir,
                     pos: p[dir.index()],
                     orig_len: len as u32,
-                    payload: bytes.to_vec(),
+                    payload: bytes,
                     syscall: sys,
                 });
                 p[dir.index()] += len;
                 decode::encode(&ev)
             };
             ts += 10_000;
-            out.push(data(
-                Direction::Ingress,
-                req,
-                req.len() as u64,
-                Syscall::Recvfrom,
-                ts,
-            ));
+            out.push(data(Direction::Ingress, req(c, t), Syscall::Recvfrom, ts));
             out.push(data(
                 Direction::Egress,
-                &resp,
-                resp_len,
+                resp(c, t),
                 Syscall::Writev,
                 ts + 5_000,
             ));
@@ -206,6 +316,40 @@ mod tests {
         assert!(txns
             .iter()
             .all(|t| t["status"] == 200 && t["resp_body_bytes"] == 100 && t["gap"] == false));
+    }
+
+    #[test]
+    fn every_request_of_the_h2_stream_is_one_whole_record() {
+        for body in [100, 4096] {
+            let recs = nginx_h2_records(3, 20, body);
+            assert_eq!(recs.len(), 3 + 2 * 3 * 20);
+            let mut buf = Vec::new();
+            let n = run(&recs, &mut buf).unwrap();
+            let lines: Vec<serde_json::Value> = buf
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect();
+            assert_eq!(n, lines.len());
+            let txns: Vec<_> = lines
+                .iter()
+                .filter(|l| l["type"] == "http_transaction")
+                .collect();
+            // the streams end with their responses, the connections stay open
+            assert_eq!(txns.len(), 60, "{lines:?}");
+            for t in txns {
+                assert_eq!(t["protocol"], "http2");
+                assert_eq!(t["method"], "GET");
+                assert_eq!(t["target"], "/r100");
+                assert_eq!(t["host"], "127.0.0.1:8081");
+                assert_eq!(t["status"], 200);
+                assert_eq!(t["resp_content_type"], "application/octet-stream");
+                assert_eq!(t["resp_header_count"], 8);
+                assert_eq!(t["resp_body_bytes"], body);
+                assert_eq!(t["gap"], false, "{t}");
+                assert_eq!(t["truncated"], body > 4000, "{t}");
+            }
+        }
     }
 
     #[test]
