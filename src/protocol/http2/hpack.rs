@@ -180,6 +180,11 @@ impl Block {
         self.fields().find(|&(n, _)| n == name).map(|(_, v)| v)
     }
 
+    /// The text buffer's capacity (what keeping the block for reuse holds).
+    pub fn capacity(&self) -> usize {
+        self.text.capacity() + self.spans.capacity() * 12
+    }
+
     /// Empty, keeping the buffers.
     pub fn clear(&mut self) {
         self.text.clear();

@@ -790,6 +790,10 @@ impl Session for Http2Session {
     fn compact(&mut self) {
         for d in self.dirs.iter_mut() {
             d.input.release_idle();
+            // the reused block buffers: a large block's are let go
+            if d.spare.capacity() > 2048 || d.decoded.capacity() > 2048 {
+                (d.spare, d.decoded) = Default::default();
+            }
         }
     }
 
