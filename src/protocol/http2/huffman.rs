@@ -82,27 +82,21 @@ fn tree() -> Vec<[u16; 2]> {
     t
 }
 
-/// A [`Step`] emits `sym`.
-const EMIT: u8 = 1;
-/// A [`Step`] reaches EOS.
-const FAIL: u8 = 2;
-/// A [`Step`] ends where the string may end: at the root, or at most 7
-/// bits down the all-ones path (EOS's prefix, the only valid padding).
-const ACCEPT: u8 = 4;
+/// A step emits its symbol (flags are a step's bits 24 and up).
+const EMIT: u32 = 1 << 24;
+/// A step reaches EOS.
+const FAIL: u32 = 2 << 24;
+/// A step ends where the string may end: at the root, or at most 7 bits
+/// down the all-ones path (EOS's prefix, the only valid padding).
+const ACCEPT: u32 = 4 << 24;
 
-/// Four bits from a node: the node reached, and the symbol completed on
-/// the way if any (every code is at least 5 bits long: at most one).
-#[derive(Clone, Copy, Default)]
-struct Step {
-    next: u8,
-    sym: u8,
-    flags: u8,
-}
-
-/// The decoding table: per node of [`tree`] and 4-bit input, a [`Step`];
-/// decoding takes two lookups per byte instead of eight tree steps.
-fn table() -> &'static [[Step; 16]; 256] {
-    static TABLE: OnceLock<Box<[[Step; 16]; 256]>> = OnceLock::new();
+/// The decoding table: per node of [`tree`] (`node * 16`) and 4-bit
+/// input, one step packed in a `u32`: the node reached (times 16, bits
+/// 0–11), the symbol completed on the way if any (bits 16–23: every code
+/// is at least 5 bits long, so at most one) and the flags. Decoding takes
+/// two lookups per byte instead of eight tree steps.
+fn table() -> &'static [u32; 4096] {
+    static TABLE: OnceLock<Box<[u32; 4096]>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let t = tree();
         assert_eq!(t.len(), 256, "the Huffman code is complete");
@@ -114,30 +108,27 @@ fn table() -> &'static [[Step; 16]; 256] {
             n = t[n][1] as usize;
             accept[n] = true;
         }
-        let mut out = Box::new([[Step::default(); 16]; 256]);
-        for (node, steps) in out.iter_mut().enumerate() {
-            for (nib, step) in steps.iter_mut().enumerate() {
-                let mut n = node;
-                for i in (0..4).rev() {
-                    let c = t[n][(nib >> i) & 1];
-                    if c & LEAF == 0 {
-                        n = c as usize;
-                    } else if c & !LEAF == EOS {
-                        // on from the root: every symbol still takes 5
-                        // bits or more of input (the output's bound)
-                        step.flags |= FAIL;
-                        n = 0;
-                        break;
-                    } else {
-                        step.flags |= EMIT;
-                        step.sym = (c & !LEAF) as u8;
-                        n = 0;
-                    }
+        let mut out = Box::new([0u32; 4096]);
+        for (i, step) in out.iter_mut().enumerate() {
+            let (mut n, nib) = (i >> 4, i & 0xf);
+            for b in (0..4).rev() {
+                let c = t[n][(nib >> b) & 1];
+                if c & LEAF == 0 {
+                    n = c as usize;
+                } else if c & !LEAF == EOS {
+                    // on from the root: every symbol still takes 5 bits
+                    // or more of input (the output's bound)
+                    *step |= FAIL;
+                    n = 0;
+                    break;
+                } else {
+                    *step |= EMIT | ((c & !LEAF) as u32) << 16;
+                    n = 0;
                 }
-                step.next = n as u8;
-                if accept[n] {
-                    step.flags |= ACCEPT;
-                }
+            }
+            *step |= (n as u32) << 4;
+            if accept[n] {
+                *step |= ACCEPT;
             }
         }
         out
@@ -161,23 +152,24 @@ pub fn decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), HuffmanError> {
     let start = out.len();
     out.resize(start + src.len() * 8 / 5 + 1, 0);
     let buf = &mut out[start..];
-    let (mut node, mut flags, mut seen, mut k) = (0u8, ACCEPT, 0u8, 0usize);
+    // `at`: the node times 16; `last`: the latest step
+    let (mut at, mut last, mut seen, mut k) = (0usize, ACCEPT, 0u32, 0usize);
     for &byte in src {
         for nib in [byte >> 4, byte & 0xf] {
-            let s = t[node as usize][nib as usize];
+            let e = t[(at | nib as usize) & 0xfff];
             // a symbol is always written, kept only when emitted
-            buf[k] = s.sym;
-            k += (s.flags & EMIT) as usize;
-            node = s.next;
-            flags = s.flags;
-            seen |= s.flags;
+            buf[k] = (e >> 16) as u8;
+            k += (e >> 24) as usize & 1;
+            at = (e & 0xfff) as usize;
+            last = e;
+            seen |= e;
         }
     }
     out.truncate(start + k);
     if seen & FAIL != 0 {
         return Err(HuffmanError::Eos);
     }
-    if flags & ACCEPT == 0 {
+    if last & ACCEPT == 0 {
         return Err(HuffmanError::Padding);
     }
     Ok(())
