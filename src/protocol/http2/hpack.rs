@@ -108,8 +108,9 @@ pub const STATIC: [(&str, &str); 61] = [
 
 #[derive(Clone, Debug)]
 struct Entry {
-    /// The name's octets then the value's (one allocation per entry).
-    text: Box<[u8]>,
+    /// The name's octets then the value's (one buffer per entry, reused
+    /// from an evicted entry where one is spare).
+    text: Vec<u8>,
     /// Where the value starts; None: the name came from an entry that was
     /// unknown (the text is the value alone).
     name_len: Option<u32>,
@@ -279,7 +280,14 @@ pub struct Decoder {
     pub capped: u64,
     /// A literal's name and value as decoded (reused).
     scratch: Vec<u8>,
+    /// Evicted entries' buffers, for the next insertions (an encoder that
+    /// inserts every response's fields, as nginx does, evicts as often).
+    spare: Vec<Vec<u8>>,
 }
+
+/// Spare entry buffers kept per decoder, and the largest kept.
+const SPARE_BUFS: usize = 16;
+const SPARE_BUF_MAX: usize = 256;
 
 impl Decoder {
     /// `known_start`: the decoder has seen the connection from its start.
@@ -293,6 +301,7 @@ impl Decoder {
             max_known: known_start,
             capped: 0,
             scratch: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -321,7 +330,12 @@ impl Decoder {
     fn evict_to(&mut self, max: usize) {
         while self.size > max {
             match self.table.pop_back() {
-                Some(e) => self.size -= e.size,
+                Some(e) => {
+                    self.size -= e.size;
+                    if self.spare.len() < SPARE_BUFS && e.text.capacity() <= SPARE_BUF_MAX {
+                        self.spare.push(e.text);
+                    }
+                }
                 None => break,
             }
         }
@@ -340,8 +354,11 @@ impl Decoder {
         }
         self.evict_to(self.max - size);
         self.size += size;
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(text);
         self.table.push_front(Entry {
-            text: text.into(),
+            text: buf,
             name_len: name_len.map(|n| n as u32),
             size,
         });
