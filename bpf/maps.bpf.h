@@ -115,6 +115,9 @@ struct scratch_slot {
 	__u32 lim;       /* bytes to copy of the current iovec (see emit_data) */
 	__u32 cut_at;    /* first iovec captured in part (OSPREY_MAX_IOV: none) */
 	__u64 cont_at;   /* offset in the syscall's bytes of the next further record */
+	__u32 cont_iov;  /* vectored: the iovec holding cont_at ... */
+	__u32 cont_niov; /* (of the cont_niov read into iov[]) */
+	__u64 cont_iov_off;   /* ... and cont_at's offset in it */
 	struct osprey_segments segs;            /* appended to the record when iovecs follow cut_at */
 	struct osprey_data_event ev;
 	/* never sent: lets the verifier accept a copy of up to

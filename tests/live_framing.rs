@@ -23,7 +23,17 @@ use serde_json::Value;
 /// 6,000-byte body of the previous one in the same write. The client reads
 /// with recv(65536) and prints each response's status and body bytes.
 const SERVER: &str = r#"
-import socket, sys
+import os, socket, sys
+MODE = "recv"
+def rd(s):
+    if MODE == "recv":
+        return s.recv(65536)
+    a, b = bytearray(1000), bytearray(64536)
+    if MODE == "readv":
+        n = os.readv(s.fileno(), [a, b])
+    else:
+        n = s.recvmsg_into([a, b])[0]
+    return bytes((a + b)[:n])
 ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(1)
 c, _ = ls.accept()
@@ -31,7 +41,7 @@ buf = b""
 def head():
     global buf
     while b"\r\n\r\n" not in buf:
-        d = c.recv(65536)
+        d = rd(c)
         assert d, "eof"
         buf += d
     i = buf.index(b"\r\n\r\n") + 4
@@ -58,12 +68,22 @@ c.close()
 "#;
 
 const CLIENT: &str = r#"
-import socket, sys
+import os, socket, sys
+MODE = "recv"
+def rd(s):
+    if MODE == "recv":
+        return s.recv(65536)
+    a, b = bytearray(1000), bytearray(64536)
+    if MODE == "readv":
+        n = os.readv(s.fileno(), [a, b])
+    else:
+        n = s.recvmsg_into([a, b])[0]
+    return bytes((a + b)[:n])
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 buf = b""
 def more():
     global buf
-    d = s.recv(65536)
+    d = rd(s)
     assert d, "eof"
     buf += d
 def response():
@@ -123,13 +143,32 @@ fn no_cause(r: &Value) -> bool {
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn heads_pipelines_and_chunk_lines_past_the_capture_cap_are_exact() {
+    past_the_cap_exact("framing", "recv", "recv");
+}
+
+/// The same exchange read with vectored calls: the server with
+/// recvmsg() and the client with readv(), each into a 1,000-byte and a
+/// 64,536-byte buffer, so the bytes past `--capture-bytes` lie in the
+/// second iovec (further records walk the iovec array).
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn vectored_reads_past_the_capture_cap_are_exact() {
+    past_the_cap_exact("framing-vec", "recvmsg", "readv");
+}
+
+/// One run of SERVER and CLIENT, reading with `server_read` and
+/// `client_read` (recv, readv or recvmsg), checked against the programs'
+/// own account and tshark on both ends.
+fn past_the_cap_exact(name: &str, server_read: &str, client_read: &str) {
     require_root();
-    let dir = tmpdir("framing");
+    let mode = |script: &str, m: &str| script.replacen("MODE = \"recv\"", &format!("MODE = \"{m}\""), 1);
+    let (server_py, client_py) = (mode(SERVER, server_read), mode(CLIENT, client_read));
+    let dir = tmpdir(name);
     let port = free_port();
     let cap = Capture::start(&dir, port);
     let probe = Osprey::start(&["--comm", "python3"], dir.join("out.jsonl"));
-    let server = py_server(SERVER, port);
-    let out = run_ok(Command::new("python3").args(["-c", CLIENT, &port.to_string()]));
+    let server = py_server(&server_py, port);
+    let out = run_ok(Command::new("python3").args(["-c", &client_py, &port.to_string()]));
     let seen: Vec<(u64, u64)> = out
         .lines()
         .map(|l| {
