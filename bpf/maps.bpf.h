@@ -126,6 +126,18 @@ struct scratch_slot {
 	__u8 slack[OSPREY_MAX_PAYLOAD];
 };
 
+/* Body skips: written by user space through mmap (include/osprey.h,
+ * struct osprey_skip), read by emit_data().
+ * key: osprey_skip_slot(tgid, fd, dir); lifetime: the probe (entries are
+ * overwritten, never removed: a stale one no longer matches). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, OSPREY_SKIP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct osprey_skip);
+} skips SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, OSPREY_SCRATCH_SLOTS);

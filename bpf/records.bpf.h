@@ -290,6 +290,27 @@ static __always_inline void emit_more(struct scratch_slot *slot, __u64 ubuf, __u
 	cont_loop(cont_one, &x);
 }
 
+/* How many of the `len` bytes at stream position `pos` user space said are
+ * a body it needs only counted (struct osprey_skip): 0 unless an entry for
+ * this connection and direction (and generation) reaches past `pos`. */
+static __always_inline __u64 skip_ahead(const struct conn_state *cs, __u32 tgid, __s32 fd, __u8 dir,
+					__u64 pos, __u64 len)
+{
+	__u32 k = osprey_skip_slot(tgid, fd, dir);
+	struct osprey_skip *s;
+	__u64 until, gen;
+
+	s = bpf_map_lookup_elem(&skips, &k);
+	if (!s)
+		return 0;
+	until = s->until;
+	gen = s->gen;
+	if (until <= pos || s->tgid != tgid || s->fd != fd || s->dir != dir || gen != cs->gen ||
+	    s->check != osprey_skip_check(tgid, fd, gen, until, dir))
+		return 0;
+	return until - pos < len ? until - pos : len;
+}
+
 /* One DATA record for the `len` bytes (the syscall's return value) moved at
  * st->buf, or gathered from st->buf's iovec array when vectored: the first
  * min(len, cfg.capture_bytes) bytes are captured (a plain buffer's next
@@ -306,7 +327,7 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	struct osprey_data_event *e;
 	__s64 cap = cfg.capture_bytes;
 	__s64 got = 0;
-	__u64 pos;
+	__u64 pos, ubuf = st->buf;
 
 	/* the position advances even if the record is lost: user space sees
 	 * exactly which bytes are missing */
@@ -322,21 +343,45 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	e->pos = pos;
 	e->orig_len = len;
 
+	if (cfg.body_skip && ubuf && !st->vectored) {
+		__u64 k = skip_ahead(cs, conn_tgid, st->fd, dir, pos, len);
+
+		if (k) {
+			/* a body user space needs only counted: one record
+			 * without payload, then the bytes after it as usual */
+			e->hdr.flags |= OSPREY_F_SKIPPED;
+			e->orig_len = k;
+			e->cap_len = 0;
+			count(OSPREY_CNT_SKIPPED_BYTES, k);
+			submit(e, OSPREY_DATA_HDR_SIZE, 0, false);
+			if (k >= len) {
+				slot->busy = 0;
+				return;
+			}
+			e->hdr.flags &= ~OSPREY_F_SKIPPED;
+			ubuf += k;
+			pos += k;
+			len -= k;
+			e->pos = pos;
+			e->orig_len = len;
+		}
+	}
+
 	if (cap > OSPREY_MAX_PAYLOAD)
 		cap = OSPREY_MAX_PAYLOAD;
 	if ((__s64)len < cap)
 		cap = len;
-	if (!st->buf)
+	if (!ubuf)
 		cap = 0;
 
 	if (!st->vectored) {
-		got = copy_payload(slot, 0, cap, st->buf);
+		got = copy_payload(slot, 0, cap, ubuf);
 		if (got > 0 && got == cap && len > (__u64)cap && cfg.capture_max_per_call > (__u32)cap) {
 			/* more of this buffer is copied: further records */
 			e->orig_len = got;
 			e->cap_len = got;
 			submit(e, OSPREY_DATA_HDR_SIZE + got, got, false);
-			emit_more(slot, st->buf, pos, len, got, false);
+			emit_more(slot, ubuf, pos, len, got, false);
 			slot->busy = 0;
 			return;
 		}
