@@ -267,6 +267,40 @@ fn prometheus_scrapes_red_metrics_matching_the_records() {
 }
 
 /// The ClickHouse row of each record has the record's fields.
+/// Osprey capturing curl and nginx of `site`, writing to ClickHouse at
+/// `url` with `extra` flags after `--clickhouse URL`.
+fn ch_probe(site: &Site, url: &str, extra: &[&str]) -> Osprey {
+    let mut args = vec!["--comm", "curl", "--comm", "nginx", "--clickhouse", url];
+    args.extend_from_slice(extra);
+    site.probe(&args)
+}
+
+/// Wait until `table` holds `n` rows.
+fn wait_rows(ch: &ClickHouse, probe: &Osprey, n: u64) {
+    wait_until(
+        &format!("{n} rows in ClickHouse"),
+        || ch.count("osprey.transactions") == n,
+        || {
+            format!(
+                "{} rows\n{}",
+                ch.count("osprey.transactions"),
+                probe.stderr()
+            )
+        },
+    );
+}
+
+/// The ClickHouse sink's entry of the summary in `err`.
+fn ch_sink(err: &str) -> Value {
+    summary(err)["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "clickhouse")
+        .unwrap()
+        .clone()
+}
+
 fn same_fields(ch: &ClickHouse, recs: &[Value]) {
     let rows = ch.query(
         "SELECT * FROM osprey.transactions ORDER BY conn_id, ts_start_ns FORMAT JSONEachRow",
@@ -349,35 +383,23 @@ fn clickhouse_gets_every_transaction_with_the_same_fields() {
     let ch = ClickHouse::start("sinks-ch");
     let site = Site::nginx("sinks-ch-site", &[("small.txt", &body(300))]);
     let url = ch.url();
-    let probe = site.probe(&[
-        "--comm",
-        "curl",
-        "--comm",
-        "nginx",
-        "--clickhouse",
+    let probe = ch_probe(
+        &site,
         &url,
-        "--clickhouse-create",
-        "--clickhouse-batch-ms",
-        "200",
-        "--node-name",
-        "live-test",
-    ]);
+        &[
+            "--clickhouse-create",
+            "--clickhouse-batch-ms",
+            "200",
+            "--node-name",
+            "live-test",
+        ],
+    );
     traffic(&site, 25);
     probe.wait_for_records("100 transactions", |r| {
         txns(r, "nginx").len() == 50 && txns(r, "curl").len() == 50
     });
     // rows arrive while the probe runs (batches by time)
-    wait_until(
-        "100 rows in ClickHouse",
-        || ch.count("osprey.transactions") == 100,
-        || {
-            format!(
-                "{} rows\n{}",
-                ch.count("osprey.transactions"),
-                probe.stderr()
-            )
-        },
-    );
+    wait_rows(&ch, &probe, 100);
     let (recs, err) = probe.stop_ok();
     assert_eq!(recs.len(), 100, "{err}");
     assert_eq!(ch.count("osprey.transactions"), 100);
@@ -413,19 +435,17 @@ fn https_plaintext_lands_in_clickhouse_with_tls_and_the_library() {
     let site = Site::nginx_with("sinks-ch-tls-site", &[], &extra);
     wait_port(tls_port);
     let url = ch.url();
-    let probe = site.probe(&[
-        "--comm",
-        "curl",
-        "--comm",
-        "nginx",
-        "--clickhouse",
+    let probe = ch_probe(
+        &site,
         &url,
-        "--clickhouse-create",
-        "--clickhouse-batch-ms",
-        "200",
-        "--node-name",
-        "live-test",
-    ]);
+        &[
+            "--clickhouse-create",
+            "--clickhouse-batch-ms",
+            "200",
+            "--node-name",
+            "live-test",
+        ],
+    );
     let https = |p: &str| format!("https://127.0.0.1:{tls_port}{p}");
     // keep-alive: two requests on one connection, then a 404
     run_ok(Command::new("curl").args([
@@ -450,17 +470,7 @@ fn https_plaintext_lands_in_clickhouse_with_tls_and_the_library() {
     probe.wait_for_records("3 HTTPS transactions at each end", |r| {
         txns(r, "nginx").len() == 3 && txns(r, "curl").len() == 3
     });
-    wait_until(
-        "6 rows in ClickHouse",
-        || ch.count("osprey.transactions") == 6,
-        || {
-            format!(
-                "{} rows\n{}",
-                ch.count("osprey.transactions"),
-                probe.stderr()
-            )
-        },
-    );
+    wait_rows(&ch, &probe, 6);
     let (recs, err) = probe.stop_ok();
     assert_eq!(recs.len(), 6, "{err}");
     for r in &recs {
@@ -494,25 +504,23 @@ fn clickhouse_stopped_mid_run_the_spool_replays_and_the_count_matches() {
     let site = Site::nginx("sinks-ch-outage-site", &[("small.txt", &body(300))]);
     let spool = site.dir.join("spool");
     let url = ch.url();
-    let probe = site.probe(&[
-        "--comm",
-        "curl",
-        "--comm",
-        "nginx",
-        "--clickhouse",
+    let probe = ch_probe(
+        &site,
         &url,
-        "--clickhouse-create",
-        "--clickhouse-batch-ms",
-        "100",
-        "--clickhouse-batch-rows",
-        "8",
-        "--clickhouse-queue",
-        "8",
-        "--clickhouse-spool",
-        spool.to_str().unwrap(),
-        "--node-name",
-        "live-test",
-    ]);
+        &[
+            "--clickhouse-create",
+            "--clickhouse-batch-ms",
+            "100",
+            "--clickhouse-batch-rows",
+            "8",
+            "--clickhouse-queue",
+            "8",
+            "--clickhouse-spool",
+            spool.to_str().unwrap(),
+            "--node-name",
+            "live-test",
+        ],
+    );
     traffic(&site, 10);
     wait_until(
         "40 rows",
@@ -529,29 +537,12 @@ fn clickhouse_stopped_mid_run_the_spool_replays_and_the_count_matches() {
         || probe.stderr(),
     );
     ch.restart();
-    wait_until(
-        "120 rows after the restart",
-        || ch.count("osprey.transactions") == 120,
-        || {
-            format!(
-                "{} rows\n{}",
-                ch.count("osprey.transactions"),
-                probe.stderr()
-            )
-        },
-    );
+    wait_rows(&ch, &probe, 120);
     let (recs, err) = probe.stop_ok();
     assert_eq!(recs.len(), 120);
     assert_eq!(ch.count("osprey.transactions"), 120, "{err}");
     same_fields(&ch, &recs);
-    let s = summary(&err);
-    let c = s["sinks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "clickhouse")
-        .unwrap()
-        .clone();
+    let c = ch_sink(&err);
     assert_eq!(
         (
             c["written"].as_u64(),
@@ -574,22 +565,20 @@ fn an_unreachable_clickhouse_and_a_full_spool_are_counted_and_the_capture_goes_o
     let site = Site::nginx("sinks-ch-down", &[("small.txt", &body(300))]);
     let spool = site.dir.join("spool");
     let url = format!("http://127.0.0.1:{}", free_port()); // nothing listens
-    let probe = site.probe(&[
-        "--comm",
-        "curl",
-        "--comm",
-        "nginx",
-        "--clickhouse",
+    let probe = ch_probe(
+        &site,
         &url,
-        "--clickhouse-batch-rows",
-        "4",
-        "--clickhouse-queue",
-        "4",
-        "--clickhouse-spool",
-        spool.to_str().unwrap(),
-        "--clickhouse-spool-max",
-        "8K",
-    ]);
+        &[
+            "--clickhouse-batch-rows",
+            "4",
+            "--clickhouse-queue",
+            "4",
+            "--clickhouse-spool",
+            spool.to_str().unwrap(),
+            "--clickhouse-spool-max",
+            "8K",
+        ],
+    );
     assert!(
         probe.stderr().contains("does not answer"),
         "{}",
@@ -600,14 +589,7 @@ fn an_unreachable_clickhouse_and_a_full_spool_are_counted_and_the_capture_goes_o
     let (status, recs, err) = probe.stop();
     assert!(status.success(), "{err}");
     assert_eq!(recs.len(), 80, "the capture went on");
-    let s = summary(&err);
-    let c = s["sinks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "clickhouse")
-        .unwrap()
-        .clone();
+    let c = ch_sink(&err);
     let (dropped, spooled) = (
         c["sink_dropped"].as_u64().unwrap(),
         c["spooled"].as_u64().unwrap(),
@@ -671,17 +653,11 @@ fn clickhouse_errors_at_start_and_while_running() {
     // the table dropped while the probe runs: refusals counted, batches
     // dropped after retries (counted), the capture goes on
     let url = ch.url();
-    let probe = site.probe(&[
-        "--comm",
-        "curl",
-        "--comm",
-        "nginx",
-        "--clickhouse",
+    let probe = ch_probe(
+        &site,
         &url,
-        "--clickhouse-create",
-        "--clickhouse-batch-ms",
-        "50",
-    ]);
+        &["--clickhouse-create", "--clickhouse-batch-ms", "50"],
+    );
     traffic(&site, 2);
     wait_until(
         "8 rows",
@@ -698,14 +674,7 @@ fn clickhouse_errors_at_start_and_while_running() {
     );
     let (recs, err) = probe.stop_ok();
     assert_eq!(recs.len(), 20);
-    let s = summary(&err);
-    let c = s["sinks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "clickhouse")
-        .unwrap()
-        .clone();
+    let c = ch_sink(&err);
     assert_eq!(
         (c["written"].as_u64(), c["sink_dropped"].as_u64()),
         (Some(8), Some(12)),
