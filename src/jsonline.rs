@@ -33,8 +33,8 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
     let node_at;
     let mut w = W(out);
     w.raw(b"{\"type\":");
-    w.str(t.kind);
-    field!(w, "protocol", str, t.protocol);
+    w.lit(t.kind);
+    field!(w, "protocol", lit, t.protocol);
     field!(w, "ts_start", time, t.span.start());
     field!(w, "ts_start_ns", int, t.span.start_ns);
     field!(w, "ts_end", time, t.span.end());
@@ -45,7 +45,7 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
     field!(w, "target", opt_str, t.target.as_deref());
     field!(w, "path", opt_str, t.path.as_deref());
     field!(w, "host", opt_str, t.host.as_deref());
-    field!(w, "http_version", opt_str, t.http_version);
+    field!(w, "http_version", opt_lit, t.http_version);
     field!(w, "status", opt_int, t.status);
     field!(w, "reason", opt_str, t.reason.as_deref());
     field!(w, "req_header_count", opt_int, t.req_header_count);
@@ -71,12 +71,12 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
     field!(w, "tid", opt_int, c.tid);
     field!(w, "comm", opt_str, c.comm.as_deref());
     field!(w, "conn_id", str, &c.conn_id);
-    field!(w, "role", str, c.role.as_str());
+    field!(w, "role", lit, c.role.as_str());
     field!(w, "local_addr", opt_str, c.local_addr.as_deref());
     field!(w, "local_port", opt_int, c.local_port);
     field!(w, "remote_addr", opt_str, c.remote_addr.as_deref());
     field!(w, "remote_port", opt_int, c.remote_port);
-    field!(w, "source", str, c.source.as_str());
+    field!(w, "source", lit, c.source.as_str());
     let i = &*c.ident;
     field!(w, "cgroup_id", opt_int, i.cgroup_id);
     field!(w, "cgroup", opt_str, i.cgroup.as_deref());
@@ -100,7 +100,7 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
         w.raw(b",\"tls\":true");
     }
     if let Some(l) = c.tls_library {
-        field!(w, "tls_library", str, l);
+        field!(w, "tls_library", lit, l);
     }
     field!(w, "gap", bool, t.gap);
     w.raw(b",\"gap_cause\":[");
@@ -149,6 +149,32 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
     node_at
 }
 
+/// `b` holds a byte JSON must escape ('"', '\\', a control below 0x20),
+/// what serde_json escapes. Eight bytes at a time: a byte below 0x20 or
+/// equal to '"' or '\\' sets the high bit of its lane below (bytes of 0x80
+/// and up cannot: `& !x`); a borrow between lanes starts only at such a
+/// byte, so the answer is exact.
+fn needs_escape(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    fn lanes(x: u64) -> u64 {
+        let q = x ^ (LO * b'"' as u64);
+        let bs = x ^ (LO * b'\\' as u64);
+        (x.wrapping_sub(LO * 0x20) | q.wrapping_sub(LO) & !q | bs.wrapping_sub(LO) & !bs)
+            & !x
+            & HI
+    }
+    let mut chunks = b.chunks_exact(8);
+    let mut acc = 0;
+    for c in &mut chunks {
+        acc |= lanes(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+    }
+    // the tail, padded with a byte that needs nothing
+    let mut tail = [b'a'; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    acc | lanes(u64::from_le_bytes(tail)) != 0
+}
+
 struct W<'a>(&'a mut Vec<u8>);
 
 impl W<'_> {
@@ -157,20 +183,33 @@ impl W<'_> {
     }
 
     fn str(&mut self, s: &str) {
-        // the bytes serde_json escapes: '"', '\\' and the controls below 0x20
-        // (a fold rather than `any`, so that it vectorises)
-        let escape = s
-            .bytes()
-            .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
-        if escape {
+        if needs_escape(s.as_bytes()) {
             // a &str always serialises; Vec<u8> as a writer cannot fail
             let _ = serde_json::to_writer(&mut *self.0, s);
         } else {
-            self.0.reserve(s.len() + 2);
-            self.0.push(b'"');
-            self.0.extend_from_slice(s.as_bytes());
-            self.0.push(b'"');
+            self.quoted(s.as_bytes());
         }
+    }
+
+    /// `"s"` without looking for bytes to escape: the names Osprey itself
+    /// gives (`type`, `protocol`, `role`, ...), never anything it captured.
+    fn lit(&mut self, s: &'static str) {
+        debug_assert!(!needs_escape(s.as_bytes()), "{s:?}");
+        self.quoted(s.as_bytes());
+    }
+
+    fn opt_lit(&mut self, s: Option<&'static str>) {
+        match s {
+            Some(s) => self.lit(s),
+            None => self.raw(b"null"),
+        }
+    }
+
+    fn quoted(&mut self, b: &[u8]) {
+        self.0.reserve(b.len() + 2);
+        self.0.push(b'"');
+        self.0.extend_from_slice(b);
+        self.0.push(b'"');
     }
 
     fn opt_str(&mut self, s: Option<&str>) {
@@ -198,9 +237,8 @@ impl W<'_> {
     fn time(&mut self, t: IsoTime) {
         // digits, '-', ':', '.', 'T' and 'Z' only: nothing to escape
         let mut b = [0u8; crate::clock::ISO_LEN];
-        self.0.push(b'"');
-        self.raw(t.format(&mut b).as_bytes());
-        self.0.push(b'"');
+        let b = crate::clock::format_iso8601_bytes(t.0, &mut b);
+        self.quoted(b);
     }
 
     fn headers(&mut self, h: &[(String, String)]) {
@@ -289,6 +327,26 @@ pub(crate) mod tests {
         let mut got = Vec::new();
         write_transaction(t, &mut got);
         assert_eq!(String::from_utf8(got).unwrap(), want);
+    }
+
+    #[test]
+    fn needs_escape_is_exact_for_every_byte_at_every_lane() {
+        for len in [1usize, 7, 8, 9, 16, 17] {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    let want = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(needs_escape(&v), want, "byte {b:#x} at {at} of {len}");
+                    // next to bytes of 0x80 and up (UTF-8), and to 0x7f
+                    v.iter_mut().filter(|x| **x == b'a').for_each(|x| *x = 0xff);
+                    assert_eq!(needs_escape(&v), want, "byte {b:#x} at {at} of {len}, 0xff around");
+                    v.iter_mut().filter(|x| **x == 0xff).for_each(|x| *x = 0x20);
+                    assert_eq!(needs_escape(&v), want, "byte {b:#x} at {at} of {len}, 0x20 around");
+                }
+            }
+        }
+        assert!(!needs_escape(b""));
     }
 
     #[test]
