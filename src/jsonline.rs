@@ -160,9 +160,7 @@ fn needs_escape(b: &[u8]) -> bool {
     fn lanes(x: u64) -> u64 {
         let q = x ^ (LO * b'"' as u64);
         let bs = x ^ (LO * b'\\' as u64);
-        (x.wrapping_sub(LO * 0x20) | q.wrapping_sub(LO) & !q | bs.wrapping_sub(LO) & !bs)
-            & !x
-            & HI
+        (x.wrapping_sub(LO * 0x20) | q.wrapping_sub(LO) & !q | bs.wrapping_sub(LO) & !bs) & !x & HI
     }
     let mut chunks = b.chunks_exact(8);
     let mut acc = 0;
@@ -340,9 +338,17 @@ pub(crate) mod tests {
                     assert_eq!(needs_escape(&v), want, "byte {b:#x} at {at} of {len}");
                     // next to bytes of 0x80 and up (UTF-8), and to 0x7f
                     v.iter_mut().filter(|x| **x == b'a').for_each(|x| *x = 0xff);
-                    assert_eq!(needs_escape(&v), want, "byte {b:#x} at {at} of {len}, 0xff around");
+                    assert_eq!(
+                        needs_escape(&v),
+                        want,
+                        "byte {b:#x} at {at} of {len}, 0xff around"
+                    );
                     v.iter_mut().filter(|x| **x == 0xff).for_each(|x| *x = 0x20);
-                    assert_eq!(needs_escape(&v), want, "byte {b:#x} at {at} of {len}, 0x20 around");
+                    assert_eq!(
+                        needs_escape(&v),
+                        want,
+                        "byte {b:#x} at {at} of {len}, 0x20 around"
+                    );
                 }
             }
         }

@@ -42,103 +42,7 @@ impl<T> Parse<T> {
     }
 }
 
-/// Header fields in wire order. Names keep their original case; look-ups are
-/// case-insensitive; repeated fields are all kept.
-///
-/// One allocation holds the text of every field (`text`), with the name and
-/// value of each field as byte ranges into it: parsing a head costs a few
-/// allocations, not two per field.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Headers {
-    text: String,
-    /// [name start, name end, value start, value end] into `text`.
-    fields: Vec<[u32; 4]>,
-}
-
-impl Headers {
-    /// From (name, value) pairs (tests, synthetic input).
-    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Headers {
-        let mut h = Headers::default();
-        for (n, v) in pairs {
-            h.push(n.as_ref(), v.as_ref());
-        }
-        h
-    }
-
-    fn push(&mut self, name: &str, value: &str) {
-        let a = self.text.len() as u32;
-        self.text.push_str(name);
-        let b = self.text.len() as u32;
-        self.text.push_str(value);
-        let c = self.text.len() as u32;
-        self.fields.push([a, b, b, c]);
-    }
-
-    /// From the raw header block and field ranges found in it. Valid UTF-8
-    /// (the normal case) is kept as one string; otherwise each field is
-    /// converted lossily.
-    fn from_block(block: &[u8], fields: Vec<[u32; 4]>) -> Headers {
-        match std::str::from_utf8(block) {
-            Ok(text) => Headers {
-                text: text.to_owned(),
-                fields,
-            },
-            Err(_) => {
-                let mut h = Headers {
-                    text: String::new(),
-                    fields: Vec::with_capacity(fields.len()),
-                };
-                for [a, b, c, d] in fields {
-                    let n = String::from_utf8_lossy(&block[a as usize..b as usize]);
-                    let v = String::from_utf8_lossy(&block[c as usize..d as usize]);
-                    h.push(&n, &v);
-                }
-                h
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-    /// (name, value) pairs in wire order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.fields.iter().map(|&[a, b, c, d]| {
-            (
-                &self.text[a as usize..b as usize],
-                &self.text[c as usize..d as usize],
-            )
-        })
-    }
-    /// Owned (name, value) pairs, for output.
-    pub fn to_pairs(&self) -> Vec<(String, String)> {
-        self.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
-    /// First value of `name` (case-insensitive).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-    /// All values of `name`, in order.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-    /// True if any comma-separated element of any `name` field equals `token`
-    /// (case-insensitive), e.g. `has_token("connection", "close")`.
-    pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.get_all(name)
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    }
-}
+pub use super::headers::Headers;
 
 /// A parsed request head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -335,19 +239,25 @@ fn field_value(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
     }
 }
 
-/// Header fields up to and including the empty line.
+/// Header fields up to and including the empty line. Written out rather
+/// than with combinators (this is most of the parsing work of a message);
+/// the same results as `eol`, `take_while1(is_tchar)`, `tag(":")`,
+/// `take_while(is_ows)` and [`field_value`] in streaming mode.
 fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
     let mut i = block;
     let off = |s: &[u8]| (s.as_ptr() as usize - block.as_ptr() as usize) as u32;
     let mut headers: Vec<[u32; 4]> = Vec::with_capacity(16);
     loop {
-        match eol(i) {
-            Ok((r, _)) => {
-                let end = off(i) as usize;
-                return Ok((r, Headers::from_block(&block[..end], headers)));
-            }
-            Err(nom::Err::Incomplete(_)) => return Err(Stop::More),
-            Err(_) => {}
+        // the empty line: CRLF or LF
+        let end = match i {
+            [] | [b'\r'] => return Err(Stop::More),
+            [b'\r', b'\n', ..] => Some(2),
+            [b'\n', ..] => Some(1),
+            _ => None,
+        };
+        if let Some(n) = end {
+            let at = off(i) as usize;
+            return Ok((&i[n..], Headers::from_block(&block[..at], headers)));
         }
         if headers.len() >= MAX_HEADERS {
             return Err(Stop::Bad("too many headers"));
@@ -355,18 +265,22 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
         if is_ows(i[0]) {
             return Err(Stop::Bad("obsolete line folding"));
         }
-        let (r, name) = step!(take_while1(is_tchar)(i), "bad header name");
-        let (r, _) = step!(tag(":")(r), "bad header name");
-        let (r, _) = step!(take_while(is_ows)(r), "bad header value");
-        let (r, value) = field_value(r)?;
-        let mut v = value;
-        while let Some((&last, rest)) = v.split_last() {
-            if is_ows(last) {
-                v = rest;
-            } else {
-                break;
-            }
+        let name_len = match i.iter().position(|&c| !is_tchar(c)) {
+            None => return Err(Stop::More),
+            Some(0) => return Err(Stop::Bad("bad header name")),
+            Some(n) => n,
+        };
+        let (name, r) = i.split_at(name_len);
+        if r[0] != b':' {
+            return Err(Stop::Bad("bad header name"));
         }
+        let r = &r[1..];
+        let r = match r.iter().position(|&c| !is_ows(c)) {
+            None => return Err(Stop::More),
+            Some(n) => &r[n..],
+        };
+        let (r, value) = field_value(r)?;
+        let v = value.trim_ascii_end();
         let (n0, v0) = (off(name), off(v));
         headers.push([n0, n0 + name.len() as u32, v0, v0 + v.len() as u32]);
         i = r;
@@ -466,6 +380,15 @@ pub fn parse_response(buf: &[u8]) -> Parse<ResponseHead> {
 fn content_length(h: &Headers) -> Result<Option<u64>, &'static str> {
     let mut found: Option<u64> = None;
     for v in h.get_all("content-length") {
+        // the usual: one number (19 digits cannot overflow a u64)
+        if !v.is_empty() && v.len() <= 19 && v.bytes().all(|c| c.is_ascii_digit()) {
+            let n = v.bytes().fold(0u64, |n, c| n * 10 + (c - b'0') as u64);
+            match found {
+                Some(prev) if prev != n => return Err("conflicting content-length"),
+                _ => found = Some(n),
+            }
+            continue;
+        }
         // A list of identical values ("42, 42") is allowed, anything else is not.
         for part in v.split(',') {
             let p = part.trim();

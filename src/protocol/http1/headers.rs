@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The header fields of one head, and where the few fields Osprey itself
+//! consults are (found once while the head is parsed, not by a scan of
+//! every field per look-up).
+
+/// The fields looked up for every message: framing (`content-length`,
+/// `transfer-encoding`), records (`host`, `content-type`), upgrades.
+const KNOWN: [&str; 5] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "content-type",
+    "upgrade",
+];
+
+/// The index in [`KNOWN`] of `name` (case-insensitive).
+fn known(name: &[u8]) -> Option<usize> {
+    let k = match name.len() {
+        4 => 0,
+        14 => 1,
+        17 => 2,
+        12 => 3,
+        7 => 4,
+        _ => return None,
+    };
+    KNOWN[k].as_bytes().eq_ignore_ascii_case(name).then_some(k)
+}
+
+/// Header fields in wire order. Names keep their original case; look-ups are
+/// case-insensitive; repeated fields are all kept.
+///
+/// One allocation holds the text of every field (`text`), with the name and
+/// value of each field as byte ranges into it: parsing a head costs a few
+/// allocations, not two per field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers {
+    text: String,
+    /// [name start, name end, value start, value end] into `text`.
+    fields: Vec<[u32; 4]>,
+    /// Per [`KNOWN`] name: 1 + the index of its first field (0: none).
+    first: [u16; KNOWN.len()],
+    /// Bit k: the [`KNOWN`] name k has more than one field.
+    repeated: u8,
+}
+
+impl Headers {
+    /// From (name, value) pairs (tests, synthetic input).
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Headers {
+        let mut h = Headers::default();
+        for (n, v) in pairs {
+            h.push(n.as_ref(), v.as_ref());
+        }
+        h
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        let a = self.text.len() as u32;
+        self.text.push_str(name);
+        let b = self.text.len() as u32;
+        self.text.push_str(value);
+        let c = self.text.len() as u32;
+        self.fields.push([a, b, b, c]);
+        self.note(name.as_bytes(), self.fields.len() - 1);
+    }
+
+    /// Field `i` is called `name`.
+    fn note(&mut self, name: &[u8], i: usize) {
+        if let Some(k) = known(name) {
+            if self.first[k] != 0 {
+                self.repeated |= 1 << k;
+            } else if let Ok(v) = u16::try_from(i + 1) {
+                self.first[k] = v;
+            } else {
+                // past 65534 fields (built from pairs only): scan them all
+                self.first[k] = 1;
+                self.repeated |= 1 << k;
+            }
+        }
+    }
+
+    /// From the raw header block and field ranges found in it. Valid UTF-8
+    /// (the normal case) is kept as one string; otherwise each field is
+    /// converted lossily.
+    pub(super) fn from_block(block: &[u8], fields: Vec<[u32; 4]>) -> Headers {
+        match std::str::from_utf8(block) {
+            Ok(text) => {
+                let mut h = Headers {
+                    text: text.to_owned(),
+                    fields,
+                    ..Headers::default()
+                };
+                for i in 0..h.fields.len() {
+                    let [a, b, _, _] = h.fields[i];
+                    h.note(&block[a as usize..b as usize], i);
+                }
+                h
+            }
+            Err(_) => {
+                let mut h = Headers {
+                    fields: Vec::with_capacity(fields.len()),
+                    ..Headers::default()
+                };
+                for [a, b, c, d] in fields {
+                    let n = String::from_utf8_lossy(&block[a as usize..b as usize]);
+                    let v = String::from_utf8_lossy(&block[c as usize..d as usize]);
+                    h.push(&n, &v);
+                }
+                h
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+    fn name(&self, f: &[u32; 4]) -> &[u8] {
+        &self.text.as_bytes()[f[0] as usize..f[1] as usize]
+    }
+    fn value(&self, f: &[u32; 4]) -> &str {
+        &self.text[f[2] as usize..f[3] as usize]
+    }
+    /// (name, value) pairs in wire order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.fields.iter().map(|&[a, b, c, d]| {
+            (
+                &self.text[a as usize..b as usize],
+                &self.text[c as usize..d as usize],
+            )
+        })
+    }
+    /// Owned (name, value) pairs, for output.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+    /// First value of `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let (from, most) = self.span(name);
+        let f = self.fields[from..]
+            .iter()
+            .take(most)
+            .find(|f| self.name(f).eq_ignore_ascii_case(name.as_bytes()))?;
+        Some(self.value(f))
+    }
+    /// All values of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let (from, most) = self.span(name);
+        self.fields[from..]
+            .iter()
+            .filter(move |f| self.name(f).eq_ignore_ascii_case(name.as_bytes()))
+            .take(most)
+            .map(|f| self.value(f))
+    }
+    /// Where the fields called `name` can be: (the first field to look
+    /// at, how many of them match at most). A known name: from its first
+    /// field, and only that one unless it is repeated; else all of them.
+    fn span(&self, name: &str) -> (usize, usize) {
+        match known(name.as_bytes()) {
+            Some(k) => match self.first[k] {
+                0 => (self.fields.len(), 0),
+                i if self.repeated & (1 << k) == 0 => (i as usize - 1, 1),
+                i => (i as usize - 1, usize::MAX),
+            },
+            None => (0, usize::MAX),
+        }
+    }
+    /// True if any comma-separated element of any `name` field equals `token`
+    /// (case-insensitive), e.g. `has_token("connection", "close")`.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.get_all(name)
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index agrees with a scan of every field, for known names and
+    /// others, repeated or not, in any case, parsed or built from pairs.
+    #[test]
+    fn known_fields_found_as_a_scan_finds_them() {
+        let pairs = [
+            ("Host", "a"),
+            ("X-Other", "1"),
+            ("content-LENGTH", "5"),
+            ("Upgrade", "h2c"),
+            ("Content-Length", "5"),
+            ("Transfer-Encoding", "gzip"),
+            ("hosT", "b"),
+            ("X-Other", "2"),
+        ];
+        let block: String = pairs.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+        let parsed = match super::super::parser::parse_request(
+            format!("GET / HTTP/1.1\r\n{block}\r\n").as_bytes(),
+        ) {
+            super::super::parser::Parse::Complete(h, _) => h.headers,
+            p => panic!("{p:?}"),
+        };
+        for h in [Headers::from_pairs(&pairs), parsed] {
+            for name in KNOWN
+                .iter()
+                .chain(&["x-other", "X-OTHER", "HOST", "accept", "hos"])
+            {
+                let scan: Vec<&str> = h
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+                    .collect();
+                assert_eq!(h.get_all(name).collect::<Vec<_>>(), scan, "{name}");
+                assert_eq!(h.get(name), scan.first().copied(), "{name}");
+            }
+        }
+        assert_eq!(Headers::default().get("host"), None);
+    }
+}
