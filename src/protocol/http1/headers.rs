@@ -12,15 +12,25 @@ const KNOWN: [&str; 5] = [
     "content-type",
     "upgrade",
 ];
+pub(super) const HOST: usize = 0;
+pub(super) const CONTENT_LENGTH: usize = 1;
+pub(super) const TRANSFER_ENCODING: usize = 2;
+pub(super) const CONTENT_TYPE: usize = 3;
+pub(super) const UPGRADE: usize = 4;
 
-/// The index in [`KNOWN`] of `name` (case-insensitive).
+/// The index in [`KNOWN`] of `name` (case-insensitive). Length, first and
+/// last letter rule out almost every other name before the comparison.
 fn known(name: &[u8]) -> Option<usize> {
-    let k = match name.len() {
-        4 => 0,
-        14 => 1,
-        17 => 2,
-        12 => 3,
-        7 => 4,
+    let (first, last) = match name {
+        [f, .., l] => (f | 0x20, l | 0x20),
+        _ => return None,
+    };
+    let k = match (name.len(), first, last) {
+        (4, b'h', b't') => HOST,
+        (14, b'c', b'h') => CONTENT_LENGTH,
+        (17, b't', b'g') => TRANSFER_ENCODING,
+        (12, b'c', b'e') => CONTENT_TYPE,
+        (7, b'u', b'e') => UPGRADE,
         _ => return None,
     };
     KNOWN[k].as_bytes().eq_ignore_ascii_case(name).then_some(k)
@@ -160,13 +170,34 @@ impl Headers {
     /// field, and only that one unless it is repeated; else all of them.
     fn span(&self, name: &str) -> (usize, usize) {
         match known(name.as_bytes()) {
-            Some(k) => match self.first[k] {
-                0 => (self.fields.len(), 0),
-                i if self.repeated & (1 << k) == 0 => (i as usize - 1, 1),
-                i => (i as usize - 1, usize::MAX),
-            },
+            Some(k) => self.known_span(k),
             None => (0, usize::MAX),
         }
+    }
+    fn known_span(&self, k: usize) -> (usize, usize) {
+        match self.first[k] {
+            0 => (self.fields.len(), 0),
+            i if self.repeated & (1 << k) == 0 => (i as usize - 1, 1),
+            i => (i as usize - 1, usize::MAX),
+        }
+    }
+    /// [`Headers::get`] of the [`KNOWN`] name `k` (`HOST`, ...), with no
+    /// name to compare: where it is was found while parsing.
+    pub(super) fn get_known(&self, k: usize) -> Option<&str> {
+        match self.first[k] {
+            0 => None,
+            i => self.fields.get(i as usize - 1).map(|f| self.value(f)),
+        }
+    }
+    /// [`Headers::get_all`] of the [`KNOWN`] name `k`.
+    pub(super) fn get_all_known(&self, k: usize) -> impl Iterator<Item = &str> + '_ {
+        let (from, most) = self.known_span(k);
+        let single = most == 1;
+        self.fields[from..]
+            .iter()
+            .filter(move |f| single || self.name(f).eq_ignore_ascii_case(KNOWN[k].as_bytes()))
+            .take(most)
+            .map(|f| self.value(f))
     }
     /// True if any comma-separated element of any `name` field equals `token`
     /// (case-insensitive), e.g. `has_token("connection", "close")`.
@@ -214,6 +245,10 @@ mod tests {
                     .collect();
                 assert_eq!(h.get_all(name).collect::<Vec<_>>(), scan, "{name}");
                 assert_eq!(h.get(name), scan.first().copied(), "{name}");
+                if let Some(k) = KNOWN.iter().position(|n| n.eq_ignore_ascii_case(name)) {
+                    assert_eq!(h.get_all_known(k).collect::<Vec<_>>(), scan, "{name}");
+                    assert_eq!(h.get_known(k), scan.first().copied(), "{name}");
+                }
             }
         }
         assert_eq!(Headers::default().get("host"), None);

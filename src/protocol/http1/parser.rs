@@ -43,6 +43,7 @@ impl<T> Parse<T> {
 }
 
 pub use super::headers::Headers;
+use super::headers::{CONTENT_LENGTH, TRANSFER_ENCODING};
 
 /// A parsed request head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,7 +192,11 @@ fn method_str(b: &[u8]) -> Cow<'static, str> {
 }
 
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    // valid UTF-8 (the normal case) checked once, not chunk by chunk
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
 }
 
 /// The request target, up to (not including) the space before the version.
@@ -379,7 +384,7 @@ pub fn parse_response(buf: &[u8]) -> Parse<ResponseHead> {
 
 fn content_length(h: &Headers) -> Result<Option<u64>, &'static str> {
     let mut found: Option<u64> = None;
-    for v in h.get_all("content-length") {
+    for v in h.get_all_known(CONTENT_LENGTH) {
         // the usual: one number (19 digits cannot overflow a u64)
         if !v.is_empty() && v.len() <= 19 && v.bytes().all(|c| c.is_ascii_digit()) {
             let n = v.bytes().fold(0u64, |n, c| n * 10 + (c - b'0') as u64);
@@ -410,7 +415,7 @@ fn content_length(h: &Headers) -> Result<Option<u64>, &'static str> {
 fn te_chunked(h: &Headers) -> Option<bool> {
     let mut last: Option<String> = None;
     let mut present = false;
-    for v in h.get_all("transfer-encoding") {
+    for v in h.get_all_known(TRANSFER_ENCODING) {
         present = true;
         for c in v.split(',') {
             let c = c.trim();

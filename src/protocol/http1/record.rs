@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use super::headers::{CONTENT_TYPE, HOST};
 use super::parser::{self, is_interim};
 use super::{Http1Session, NAME};
 use crate::event::Direction;
@@ -88,7 +89,7 @@ impl Msg {
     }
 
     fn host(&self) -> Option<String> {
-        if let Some(h) = self.header("host") {
+        if let Some(h) = self.headers.get_known(HOST) {
             return Some(h.to_string());
         }
         let t = self.target.as_deref()?;
@@ -114,7 +115,7 @@ impl Msg {
     }
 
     fn content_type(&self) -> Option<String> {
-        self.header("content-type").map(str::to_string)
+        self.headers.get_known(CONTENT_TYPE).map(str::to_string)
     }
 
     /// The target as records give it: redacted query parameter values
