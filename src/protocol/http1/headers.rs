@@ -33,7 +33,37 @@ fn known(name: &[u8]) -> Option<usize> {
         (7, b'u', b'e') => UPGRADE,
         _ => return None,
     };
-    KNOWN[k].as_bytes().eq_ignore_ascii_case(name).then_some(k)
+    eq_lower(name, KNOWN[k].as_bytes()).then_some(k)
+}
+
+/// `name.eq_ignore_ascii_case(want)` for a `want` of lowercase letters and
+/// '-' only, of 4 bytes or more, as long as `name`: words at a time (the
+/// last one overlapping), a letter's case bit masked in `name`.
+fn eq_lower(name: &[u8], want: &[u8]) -> bool {
+    let n = want.len();
+    if name.len() != n || n < 4 {
+        return name.eq_ignore_ascii_case(want);
+    }
+    let w = if n >= 8 { 8 } else { 4 };
+    let word = |b: &[u8], at: usize| {
+        let mut x = [0u8; 8];
+        x[..w].copy_from_slice(&b[at..at + w]);
+        u64::from_le_bytes(x)
+    };
+    let mut at = 0;
+    loop {
+        let at_ = at.min(n - w);
+        let x = word(want, at_);
+        // 0x20 where `want` has a letter (0x40 set), not at '-'
+        let case = (x & 0x4040_4040_4040_4040) >> 1;
+        if word(name, at_) | case != x {
+            return false;
+        }
+        if at_ + w >= n {
+            return true;
+        }
+        at += w;
+    }
 }
 
 /// Header fields in wire order. Names keep their original case; look-ups are
@@ -252,5 +282,26 @@ mod tests {
             }
         }
         assert_eq!(Headers::default().get("host"), None);
+    }
+
+    #[test]
+    fn eq_lower_is_eq_ignore_ascii_case() {
+        for want in KNOWN {
+            let w = want.as_bytes();
+            let mut names = vec![w.to_vec(), want.to_ascii_uppercase().into_bytes()];
+            // every byte value at every position
+            for i in 0..w.len() {
+                for b in 0..=255u8 {
+                    let mut v = w.to_vec();
+                    v[i] = b;
+                    names.push(v);
+                }
+            }
+            names.push(w[1..].to_vec());
+            names.push([w, b"x"].concat());
+            for n in names {
+                assert_eq!(eq_lower(&n, w), n.eq_ignore_ascii_case(w), "{n:?} {want}");
+            }
+        }
     }
 }
