@@ -40,29 +40,41 @@ fn known(name: &[u8]) -> Option<usize> {
 /// '-' only, of 4 bytes or more, as long as `name`: words at a time (the
 /// last one overlapping), a letter's case bit masked in `name`.
 fn eq_lower(name: &[u8], want: &[u8]) -> bool {
+    // 0x20 where `want` has a letter (0x40 set), not at '-'
+    const CASE64: u64 = 0x4040_4040_4040_4040;
+    const CASE32: u32 = 0x4040_4040;
+    fn w64(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 8)
+            .and_then(|s| s.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    }
+    fn w32(b: &[u8], at: usize) -> u32 {
+        b.get(at..at + 4)
+            .and_then(|s| s.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
+    }
     let n = want.len();
     if name.len() != n || n < 4 {
         return name.eq_ignore_ascii_case(want);
     }
-    let w = if n >= 8 { 8 } else { 4 };
-    let word = |b: &[u8], at: usize| {
-        let mut x = [0u8; 8];
-        x[..w].copy_from_slice(&b[at..at + w]);
-        u64::from_le_bytes(x)
-    };
+    if n < 8 {
+        // two words of four, overlapping
+        return [0, n - 4].iter().all(|&at| {
+            let x = w32(want, at);
+            w32(name, at) | ((x & CASE32) >> 1) == x
+        });
+    }
     let mut at = 0;
     loop {
-        let at_ = at.min(n - w);
-        let x = word(want, at_);
-        // 0x20 where `want` has a letter (0x40 set), not at '-'
-        let case = (x & 0x4040_4040_4040_4040) >> 1;
-        if word(name, at_) | case != x {
+        let x = w64(want, at);
+        if w64(name, at) | ((x & CASE64) >> 1) != x {
             return false;
         }
-        if at_ + w >= n {
+        if at + 8 == n {
             return true;
         }
-        at += w;
+        // the last word overlaps the one before
+        at = (at + 8).min(n - 8);
     }
 }
 
