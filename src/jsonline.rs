@@ -12,8 +12,35 @@
 
 use crate::record::{IsoTime, Transaction};
 
-/// `,"name":` then the value, written by `W::$kind`.
+/// `,"name":` then the value, written by `W::$kind`. An `opt_*` kind
+/// writes `,"name":null` for None and a `bool` `,"name":true` or false as
+/// one constant (one copy instead of two).
 macro_rules! field {
+    ($w:ident, $name:literal, bool, $v:expr) => {
+        $w.raw(if $v {
+            concat!(",\"", $name, "\":true").as_bytes()
+        } else {
+            concat!(",\"", $name, "\":false").as_bytes()
+        });
+    };
+    ($w:ident, $name:literal, opt_int, $v:expr) => {
+        field!(@opt $w, $name, int, $v)
+    };
+    ($w:ident, $name:literal, opt_str, $v:expr) => {
+        field!(@opt $w, $name, str, $v)
+    };
+    ($w:ident, $name:literal, opt_lit, $v:expr) => {
+        field!(@opt $w, $name, lit, $v)
+    };
+    (@opt $w:ident, $name:literal, $kind:ident, $v:expr) => {
+        match $v {
+            Some(v) => {
+                $w.raw(concat!(",\"", $name, "\":").as_bytes());
+                $w.$kind(v);
+            }
+            None => $w.raw(concat!(",\"", $name, "\":null").as_bytes()),
+        }
+    };
     ($w:ident, $name:literal, $kind:ident, $v:expr) => {
         $w.raw(concat!(",\"", $name, "\":").as_bytes());
         $w.$kind($v);
@@ -173,6 +200,36 @@ fn needs_escape(b: &[u8]) -> bool {
     acc | lanes(u64::from_le_bytes(tail)) != 0
 }
 
+/// The integers of a record: as (negative, magnitude).
+trait Int: Copy {
+    fn split(self) -> (bool, u64);
+}
+macro_rules! int_unsigned {
+    ($($t:ty),*) => {$(impl Int for $t {
+        fn split(self) -> (bool, u64) {
+            (false, self as u64)
+        }
+    })*};
+}
+int_unsigned!(u16, u32, u64);
+impl Int for i64 {
+    fn split(self) -> (bool, u64) {
+        (self < 0, self.unsigned_abs())
+    }
+}
+
+/// Two ASCII digits of `v % 100` into `b`.
+fn pair(b: &mut [u8], v: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+    let i = (v % 100) as usize * 2;
+    b[0] = PAIRS[i];
+    b[1] = PAIRS[i + 1];
+}
+
 struct W<'a>(&'a mut Vec<u8>);
 
 impl W<'_> {
@@ -196,13 +253,6 @@ impl W<'_> {
         self.quoted(s.as_bytes());
     }
 
-    fn opt_lit(&mut self, s: Option<&'static str>) {
-        match s {
-            Some(s) => self.lit(s),
-            None => self.raw(b"null"),
-        }
-    }
-
     fn quoted(&mut self, b: &[u8]) {
         self.0.reserve(b.len() + 2);
         self.0.push(b'"');
@@ -210,33 +260,38 @@ impl W<'_> {
         self.0.push(b'"');
     }
 
-    fn opt_str(&mut self, s: Option<&str>) {
-        match s {
-            Some(s) => self.str(s),
-            None => self.raw(b"null"),
+    fn int<I: Int>(&mut self, v: I) {
+        let (neg, v) = v.split();
+        if neg {
+            self.0.push(b'-');
         }
-    }
-
-    fn int<I: itoa::Integer>(&mut self, v: I) {
-        self.raw(itoa::Buffer::new().format(v).as_bytes());
-    }
-
-    fn opt_int<I: itoa::Integer>(&mut self, v: Option<I>) {
-        match v {
-            Some(v) => self.int(v),
-            None => self.raw(b"null"),
+        // the digits left-aligned in a fixed-size array: copied whole (a
+        // copy of known size, inlined), then the vector cut to them
+        let mut d = [0u8; 20];
+        let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
+        let (mut i, mut v) = (n, v);
+        while v >= 100 {
+            i -= 2;
+            pair(&mut d[i..i + 2], v % 100);
+            v /= 100;
         }
-    }
-
-    fn bool(&mut self, v: bool) {
-        self.raw(if v { b"true" } else { b"false" });
+        if v >= 10 {
+            pair(&mut d[i - 2..i], v);
+        } else {
+            d[i - 1] = b'0' + v as u8;
+        }
+        let len = self.0.len();
+        self.0.extend_from_slice(&d);
+        self.0.truncate(len + n);
     }
 
     fn time(&mut self, t: IsoTime) {
         // digits, '-', ':', '.', 'T' and 'Z' only: nothing to escape
-        let mut b = [0u8; crate::clock::ISO_LEN];
-        let b = crate::clock::format_iso8601_bytes(t.0, &mut b);
-        self.quoted(b);
+        const N: usize = crate::clock::ISO_LEN;
+        let mut b = [0u8; N];
+        let mut q = [b'"'; N + 2];
+        q[1..N + 1].copy_from_slice(crate::clock::format_iso8601_bytes(t.0, &mut b));
+        self.raw(&q);
     }
 
     fn headers(&mut self, h: &[(String, String)]) {
@@ -325,6 +380,28 @@ pub(crate) mod tests {
         let mut got = Vec::new();
         write_transaction(t, &mut got);
         assert_eq!(String::from_utf8(got).unwrap(), want);
+    }
+
+    #[test]
+    fn integers_of_every_length_as_itoa_writes_them() {
+        let mut vs: Vec<u64> = vec![0, u64::MAX];
+        let mut p = 1u64;
+        while let Some(q) = p.checked_mul(10) {
+            vs.extend([p - 1, p, p + 1, q - 1]);
+            p = q;
+        }
+        for v in vs {
+            let mut out = b"x".to_vec();
+            W(&mut out).int(v);
+            assert_eq!(&out[1..], itoa::Buffer::new().format(v).as_bytes());
+            let i = v as i64;
+            let mut out = Vec::new();
+            W(&mut out).int(i);
+            assert_eq!(out, itoa::Buffer::new().format(i).as_bytes());
+        }
+        let mut out = Vec::new();
+        W(&mut out).int(i64::MIN);
+        assert_eq!(out, i64::MIN.to_string().as_bytes());
     }
 
     #[test]
