@@ -189,15 +189,21 @@ fn needs_escape(b: &[u8]) -> bool {
         let bs = x ^ (LO * b'\\' as u64);
         (x.wrapping_sub(LO * 0x20) | q.wrapping_sub(LO) & !q | bs.wrapping_sub(LO) & !bs) & !x & HI
     }
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+    if b.len() < 8 {
+        // a short one: its bytes in a word of bytes that need nothing
+        let x = b.iter().enumerate().fold(LO * b'a' as u64, |x, (i, &c)| {
+            x & !(0xff << (8 * i)) | (c as u64) << (8 * i)
+        });
+        return lanes(x) != 0;
+    }
     let mut chunks = b.chunks_exact(8);
     let mut acc = 0;
     for c in &mut chunks {
-        acc |= lanes(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        acc |= lanes(word(c));
     }
-    // the tail, padded with a byte that needs nothing
-    let mut tail = [b'a'; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    acc | lanes(u64::from_le_bytes(tail)) != 0
+    // the tail: the last eight bytes, overlapping the words before
+    acc | lanes(word(&b[b.len() - 8..])) != 0
 }
 
 /// The integers of a record: as (negative, magnitude).
@@ -270,7 +276,14 @@ impl W<'_> {
         let mut d = [0u8; 20];
         let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
         let (mut i, mut v) = (n, v);
-        while v >= 100 {
+        while v >= 10_000 {
+            let r = v % 10_000;
+            v /= 10_000;
+            i -= 4;
+            pair(&mut d[i..i + 2], r / 100);
+            pair(&mut d[i + 2..i + 4], r);
+        }
+        if v >= 100 {
             i -= 2;
             pair(&mut d[i..i + 2], v % 100);
             v /= 100;
