@@ -206,36 +206,6 @@ fn needs_escape(b: &[u8]) -> bool {
     acc | lanes(word(&b[b.len() - 8..])) != 0
 }
 
-/// The integers of a record: as (negative, magnitude).
-trait Int: Copy {
-    fn split(self) -> (bool, u64);
-}
-macro_rules! int_unsigned {
-    ($($t:ty),*) => {$(impl Int for $t {
-        fn split(self) -> (bool, u64) {
-            (false, self as u64)
-        }
-    })*};
-}
-int_unsigned!(u16, u32, u64);
-impl Int for i64 {
-    fn split(self) -> (bool, u64) {
-        (self < 0, self.unsigned_abs())
-    }
-}
-
-/// Two ASCII digits of `v % 100` into `b`.
-fn pair(b: &mut [u8], v: u64) {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-    let i = (v % 100) as usize * 2;
-    b[0] = PAIRS[i];
-    b[1] = PAIRS[i + 1];
-}
-
 struct W<'a>(&'a mut Vec<u8>);
 
 impl W<'_> {
@@ -266,36 +236,8 @@ impl W<'_> {
         self.0.push(b'"');
     }
 
-    fn int<I: Int>(&mut self, v: I) {
-        let (neg, v) = v.split();
-        if neg {
-            self.0.push(b'-');
-        }
-        // the digits left-aligned in a fixed-size array: copied whole (a
-        // copy of known size, inlined), then the vector cut to them
-        let mut d = [0u8; 20];
-        let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
-        let (mut i, mut v) = (n, v);
-        while v >= 10_000 {
-            let r = v % 10_000;
-            v /= 10_000;
-            i -= 4;
-            pair(&mut d[i..i + 2], r / 100);
-            pair(&mut d[i + 2..i + 4], r);
-        }
-        if v >= 100 {
-            i -= 2;
-            pair(&mut d[i..i + 2], v % 100);
-            v /= 100;
-        }
-        if v >= 10 {
-            pair(&mut d[i - 2..i], v);
-        } else {
-            d[i - 1] = b'0' + v as u8;
-        }
-        let len = self.0.len();
-        self.0.extend_from_slice(&d);
-        self.0.truncate(len + n);
+    fn int<I: itoa::Integer>(&mut self, v: I) {
+        self.raw(itoa::Buffer::new().format(v).as_bytes());
     }
 
     fn time(&mut self, t: IsoTime) {
