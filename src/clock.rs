@@ -55,26 +55,67 @@ pub const ISO_LEN: usize = 30;
 /// without allocating (years of the i64 nanosecond range, 1677..2262,
 /// always have four digits). The one ISO-8601 formatter of Osprey.
 pub fn format_iso8601(epoch_ns: i64, b: &mut [u8; ISO_LEN]) -> &str {
-    fn digits(b: &mut [u8], mut v: u64) {
-        for c in b.iter_mut().rev() {
-            *c = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    }
+    // ASCII digits and separators only
+    std::str::from_utf8(format_iso8601_bytes(epoch_ns, b)).unwrap_or("")
+}
+
+/// Two ASCII digits of each of 0..100 (two digits per step instead of one).
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+fn pair(b: &mut [u8], v: u64) {
+    let i = (v % 100) as usize * 2;
+    b[0] = PAIRS[i];
+    b[1] = PAIRS[i + 1];
+}
+
+thread_local! {
+    /// The second last formatted and its "YYYY-MM-DDTHH:MM:SS." (records
+    /// come in time order: most share the second of the one before).
+    static LAST_SECOND: std::cell::Cell<(i64, [u8; 20])> =
+        const { std::cell::Cell::new((i64::MIN, [0; 20])) };
+}
+
+/// [`format_iso8601`] as bytes (no UTF-8 check): the JSON writer's path.
+/// The date and time of day are computed once per second (per thread),
+/// the nanoseconds every time.
+pub fn format_iso8601_bytes(epoch_ns: i64, b: &mut [u8; ISO_LEN]) -> &[u8; ISO_LEN] {
     let secs = epoch_ns.div_euclid(1_000_000_000);
     let nanos = epoch_ns.rem_euclid(1_000_000_000) as u64;
+    let (last, mut prefix) = LAST_SECOND.get();
+    if last != secs {
+        prefix = second_prefix(secs);
+        LAST_SECOND.set((secs, prefix));
+    }
+    b[..20].copy_from_slice(&prefix);
+    // nanoseconds: 9 digits, the first alone then four pairs
+    b[20] = b'0' + (nanos / 100_000_000) as u8;
+    pair(&mut b[21..23], nanos / 1_000_000);
+    pair(&mut b[23..25], nanos / 10_000);
+    pair(&mut b[25..27], nanos / 100);
+    pair(&mut b[27..29], nanos);
+    b[29] = b'Z';
+    b
+}
+
+/// "YYYY-MM-DDTHH:MM:SS." of epoch second `secs`.
+fn second_prefix(secs: i64) -> [u8; 20] {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400) as u64;
     let (y, m, d) = civil_from_days(days);
-    b.copy_from_slice(b"0000-00-00T00:00:00.000000000Z");
-    digits(&mut b[0..4], y.clamp(0, 9999) as u64);
-    digits(&mut b[5..7], m as u64);
-    digits(&mut b[8..10], d as u64);
-    digits(&mut b[11..13], sod / 3600);
-    digits(&mut b[14..16], (sod / 60) % 60);
-    digits(&mut b[17..19], sod % 60);
-    digits(&mut b[20..29], nanos);
-    std::str::from_utf8(b).unwrap_or("")
+    let mut b = *b"0000-00-00T00:00:00.";
+    let y = y.clamp(0, 9999) as u64;
+    pair(&mut b[0..2], y / 100);
+    pair(&mut b[2..4], y);
+    pair(&mut b[5..7], m as u64);
+    pair(&mut b[8..10], d as u64);
+    pair(&mut b[11..13], sod / 3600);
+    pair(&mut b[14..16], (sod / 60) % 60);
+    pair(&mut b[17..19], sod % 60);
+    b
 }
 
 /// Epoch ns → "2026-11-29T15:30:00.123456789Z".
@@ -98,6 +139,24 @@ mod tests {
             "2026-11-29T15:30:00.123456789Z"
         );
         assert_eq!(iso8601(-1), "1969-12-31T23:59:59.999999999Z");
+    }
+
+    #[test]
+    fn iso_same_and_next_second_after_a_cached_one() {
+        // the per-second prefix is cached: alternate seconds, and nanos
+        // within one, must each come out whole
+        let t = 1_795_966_200_000_000_000i64;
+        for (ns, want) in [
+            (t + 5, "2026-11-29T15:30:00.000000005Z"),
+            (t + 999_999_999, "2026-11-29T15:30:00.999999999Z"),
+            (t + 1_000_000_000, "2026-11-29T15:30:01.000000000Z"),
+            (t + 123_456_789, "2026-11-29T15:30:00.123456789Z"),
+            (t - 1, "2026-11-29T15:29:59.999999999Z"),
+            (t + 86_400_000_000_000, "2026-11-30T15:30:00.000000000Z"),
+        ] {
+            assert_eq!(iso8601(ns), want);
+            assert_eq!(iso8601(ns), want, "cached");
+        }
     }
 
     #[test]

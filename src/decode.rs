@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use crate::abi::{self, Addrs, CloseRaw, DataHdrRaw, Hdr, OpenRaw, SegmentsRaw};
 use crate::event::*;
@@ -58,6 +59,25 @@ pub fn comm_str(comm: &[u8]) -> String {
     String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
+thread_local! {
+    /// The last command name decoded (this thread's), raw and as text.
+    static LAST_COMM: std::cell::RefCell<Option<([u8; abi::COMM_LEN], Arc<str>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `comm` as text, shared with the events before it of the same name
+/// (a burst of events is mostly one process's): no allocation per event.
+fn comm_shared(comm: &[u8; abi::COMM_LEN]) -> Arc<str> {
+    LAST_COMM.with_borrow_mut(|last| match last {
+        Some((raw, s)) if raw == comm => s.clone(),
+        _ => {
+            let s: Arc<str> = comm_str(comm).into();
+            *last = Some((*comm, s.clone()));
+            s
+        }
+    })
+}
+
 fn conn_id(h: &Hdr) -> ConnId {
     ConnId {
         tgid: h.conn.tgid,
@@ -71,7 +91,7 @@ fn proc_info(h: &Hdr) -> ProcInfo {
     ProcInfo {
         tgid: h.tgid,
         tid: h.tid,
-        comm: comm_str(&h.comm),
+        comm: comm_shared(&h.comm),
     }
 }
 
@@ -509,6 +529,23 @@ mod tests {
             )
         });
         b
+    }
+
+    #[test]
+    fn each_event_gets_its_own_comm_though_names_are_shared() {
+        let names = ["curl", "nginx", "nginx", "curl", "", "a-fifteen-chars"];
+        let mut got = Vec::new();
+        for n in names {
+            let mut e = samples().remove(0);
+            if let Event::Open(o) = &mut e {
+                o.proc.comm = n.into();
+            }
+            match decode_all(&encode(&e)).unwrap().remove(0) {
+                Event::Open(o) => got.push(o.proc.comm.to_string()),
+                _ => panic!("not open"),
+            }
+        }
+        assert_eq!(got, names);
     }
 
     #[test]

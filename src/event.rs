@@ -198,7 +198,9 @@ impl SockAddrs {
 pub struct ProcInfo {
     pub tgid: u32,
     pub tid: u32,
-    pub comm: String,
+    /// Shared, not copied per event: the decoder hands every event of the
+    /// same command name one allocation ([`crate::decode`]).
+    pub comm: std::sync::Arc<str>,
 }
 
 /// A connection started being tracked: connect() or accept() returned, or a

@@ -12,8 +12,35 @@
 
 use crate::record::{IsoTime, Transaction};
 
-/// `,"name":` then the value, written by `W::$kind`.
+/// `,"name":` then the value, written by `W::$kind`. An `opt_*` kind
+/// writes `,"name":null` for None and a `bool` `,"name":true` or false as
+/// one constant (one copy instead of two).
 macro_rules! field {
+    ($w:ident, $name:literal, bool, $v:expr) => {
+        $w.raw(if $v {
+            concat!(",\"", $name, "\":true").as_bytes()
+        } else {
+            concat!(",\"", $name, "\":false").as_bytes()
+        });
+    };
+    ($w:ident, $name:literal, opt_int, $v:expr) => {
+        field!(@opt $w, $name, int, $v)
+    };
+    ($w:ident, $name:literal, opt_str, $v:expr) => {
+        field!(@opt $w, $name, str, $v)
+    };
+    ($w:ident, $name:literal, opt_lit, $v:expr) => {
+        field!(@opt $w, $name, lit, $v)
+    };
+    (@opt $w:ident, $name:literal, $kind:ident, $v:expr) => {
+        match $v {
+            Some(v) => {
+                $w.raw(concat!(",\"", $name, "\":").as_bytes());
+                $w.$kind(v);
+            }
+            None => $w.raw(concat!(",\"", $name, "\":null").as_bytes()),
+        }
+    };
     ($w:ident, $name:literal, $kind:ident, $v:expr) => {
         $w.raw(concat!(",\"", $name, "\":").as_bytes());
         $w.$kind($v);
@@ -33,8 +60,8 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
     let node_at;
     let mut w = W(out);
     w.raw(b"{\"type\":");
-    w.str(t.kind);
-    field!(w, "protocol", str, t.protocol);
+    w.lit(t.kind);
+    field!(w, "protocol", lit, t.protocol);
     field!(w, "ts_start", time, t.span.start());
     field!(w, "ts_start_ns", int, t.span.start_ns);
     field!(w, "ts_end", time, t.span.end());
@@ -45,7 +72,7 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
     field!(w, "target", opt_str, t.target.as_deref());
     field!(w, "path", opt_str, t.path.as_deref());
     field!(w, "host", opt_str, t.host.as_deref());
-    field!(w, "http_version", opt_str, t.http_version);
+    field!(w, "http_version", opt_lit, t.http_version);
     field!(w, "status", opt_int, t.status);
     field!(w, "reason", opt_str, t.reason.as_deref());
     field!(w, "req_header_count", opt_int, t.req_header_count);
@@ -71,12 +98,12 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
     field!(w, "tid", opt_int, c.tid);
     field!(w, "comm", opt_str, c.comm.as_deref());
     field!(w, "conn_id", str, &c.conn_id);
-    field!(w, "role", str, c.role.as_str());
+    field!(w, "role", lit, c.role.as_str());
     field!(w, "local_addr", opt_str, c.local_addr.as_deref());
     field!(w, "local_port", opt_int, c.local_port);
     field!(w, "remote_addr", opt_str, c.remote_addr.as_deref());
     field!(w, "remote_port", opt_int, c.remote_port);
-    field!(w, "source", str, c.source.as_str());
+    field!(w, "source", lit, c.source.as_str());
     let i = &*c.ident;
     field!(w, "cgroup_id", opt_int, i.cgroup_id);
     field!(w, "cgroup", opt_str, i.cgroup.as_deref());
@@ -100,7 +127,7 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
         w.raw(b",\"tls\":true");
     }
     if let Some(l) = c.tls_library {
-        field!(w, "tls_library", str, l);
+        field!(w, "tls_library", lit, l);
     }
     field!(w, "gap", bool, t.gap);
     w.raw(b",\"gap_cause\":[");
@@ -149,6 +176,36 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
     node_at
 }
 
+/// `b` holds a byte JSON must escape ('"', '\\', a control below 0x20),
+/// what serde_json escapes. Eight bytes at a time: a byte below 0x20 or
+/// equal to '"' or '\\' sets the high bit of its lane below (bytes of 0x80
+/// and up cannot: `& !x`); a borrow between lanes starts only at such a
+/// byte, so the answer is exact.
+fn needs_escape(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    fn lanes(x: u64) -> u64 {
+        let q = x ^ (LO * b'"' as u64);
+        let bs = x ^ (LO * b'\\' as u64);
+        (x.wrapping_sub(LO * 0x20) | q.wrapping_sub(LO) & !q | bs.wrapping_sub(LO) & !bs) & !x & HI
+    }
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+    if b.len() < 8 {
+        // a short one: its bytes in a word of bytes that need nothing
+        let x = b.iter().enumerate().fold(LO * b'a' as u64, |x, (i, &c)| {
+            x & !(0xff << (8 * i)) | (c as u64) << (8 * i)
+        });
+        return lanes(x) != 0;
+    }
+    let mut chunks = b.chunks_exact(8);
+    let mut acc = 0;
+    for c in &mut chunks {
+        acc |= lanes(word(c));
+    }
+    // the tail: the last eight bytes, overlapping the words before
+    acc | lanes(word(&b[b.len() - 8..])) != 0
+}
+
 struct W<'a>(&'a mut Vec<u8>);
 
 impl W<'_> {
@@ -157,50 +214,39 @@ impl W<'_> {
     }
 
     fn str(&mut self, s: &str) {
-        // the bytes serde_json escapes: '"', '\\' and the controls below 0x20
-        // (a fold rather than `any`, so that it vectorises)
-        let escape = s
-            .bytes()
-            .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
-        if escape {
+        if needs_escape(s.as_bytes()) {
             // a &str always serialises; Vec<u8> as a writer cannot fail
             let _ = serde_json::to_writer(&mut *self.0, s);
         } else {
-            self.0.reserve(s.len() + 2);
-            self.0.push(b'"');
-            self.0.extend_from_slice(s.as_bytes());
-            self.0.push(b'"');
+            self.quoted(s.as_bytes());
         }
     }
 
-    fn opt_str(&mut self, s: Option<&str>) {
-        match s {
-            Some(s) => self.str(s),
-            None => self.raw(b"null"),
-        }
+    /// `"s"` without looking for bytes to escape: the names Osprey itself
+    /// gives (`type`, `protocol`, `role`, ...), never anything it captured.
+    fn lit(&mut self, s: &'static str) {
+        debug_assert!(!needs_escape(s.as_bytes()), "{s:?}");
+        self.quoted(s.as_bytes());
+    }
+
+    fn quoted(&mut self, b: &[u8]) {
+        self.0.reserve(b.len() + 2);
+        self.0.push(b'"');
+        self.0.extend_from_slice(b);
+        self.0.push(b'"');
     }
 
     fn int<I: itoa::Integer>(&mut self, v: I) {
         self.raw(itoa::Buffer::new().format(v).as_bytes());
     }
 
-    fn opt_int<I: itoa::Integer>(&mut self, v: Option<I>) {
-        match v {
-            Some(v) => self.int(v),
-            None => self.raw(b"null"),
-        }
-    }
-
-    fn bool(&mut self, v: bool) {
-        self.raw(if v { b"true" } else { b"false" });
-    }
-
     fn time(&mut self, t: IsoTime) {
         // digits, '-', ':', '.', 'T' and 'Z' only: nothing to escape
-        let mut b = [0u8; crate::clock::ISO_LEN];
-        self.0.push(b'"');
-        self.raw(t.format(&mut b).as_bytes());
-        self.0.push(b'"');
+        const N: usize = crate::clock::ISO_LEN;
+        let mut b = [0u8; N];
+        let mut q = [b'"'; N + 2];
+        q[1..N + 1].copy_from_slice(crate::clock::format_iso8601_bytes(t.0, &mut b));
+        self.raw(&q);
     }
 
     fn headers(&mut self, h: &[(String, String)]) {
@@ -289,6 +335,56 @@ pub(crate) mod tests {
         let mut got = Vec::new();
         write_transaction(t, &mut got);
         assert_eq!(String::from_utf8(got).unwrap(), want);
+    }
+
+    #[test]
+    fn integers_of_every_length_as_itoa_writes_them() {
+        let mut vs: Vec<u64> = vec![0, u64::MAX];
+        let mut p = 1u64;
+        while let Some(q) = p.checked_mul(10) {
+            vs.extend([p - 1, p, p + 1, q - 1]);
+            p = q;
+        }
+        for v in vs {
+            let mut out = b"x".to_vec();
+            W(&mut out).int(v);
+            assert_eq!(&out[1..], itoa::Buffer::new().format(v).as_bytes());
+            let i = v as i64;
+            let mut out = Vec::new();
+            W(&mut out).int(i);
+            assert_eq!(out, itoa::Buffer::new().format(i).as_bytes());
+        }
+        let mut out = Vec::new();
+        W(&mut out).int(i64::MIN);
+        assert_eq!(out, i64::MIN.to_string().as_bytes());
+    }
+
+    #[test]
+    fn needs_escape_is_exact_for_every_byte_at_every_lane() {
+        for len in [1usize, 7, 8, 9, 16, 17] {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    let want = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(needs_escape(&v), want, "byte {b:#x} at {at} of {len}");
+                    // next to bytes of 0x80 and up (UTF-8), and to 0x7f
+                    v.iter_mut().filter(|x| **x == b'a').for_each(|x| *x = 0xff);
+                    assert_eq!(
+                        needs_escape(&v),
+                        want,
+                        "byte {b:#x} at {at} of {len}, 0xff around"
+                    );
+                    v.iter_mut().filter(|x| **x == 0xff).for_each(|x| *x = 0x20);
+                    assert_eq!(
+                        needs_escape(&v),
+                        want,
+                        "byte {b:#x} at {at} of {len}, 0x20 around"
+                    );
+                }
+            }
+        }
+        assert!(!needs_escape(b""));
     }
 
     #[test]

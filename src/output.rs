@@ -143,7 +143,7 @@ impl EventFormatter {
             conn_id: conn.to_string(),
             pid: proc_.tgid,
             tid: proc_.tid,
-            comm: proc_.comm.clone(),
+            comm: proc_.comm.to_string(),
             fd: conn.fd,
             role,
             syscall: Syscall::Unknown,

@@ -524,6 +524,9 @@ impl Worker for TrackerWorker {
         self.tracker.on_event(&ev, &mut self.buf);
         self.drain(out);
     }
+    // not inlined into the decoder (the poller calls it through `dyn
+    // Worker` anyway): scripts/bench-insns splits decode from track here
+    #[inline(never)]
     fn on_event_parts(&mut self, ev: Event, payload: &[u8], out: &mut Vec<Output>) {
         match &ev {
             Event::Data(d) => self.tracker.on_data(d, payload, &mut self.buf),

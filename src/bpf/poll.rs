@@ -270,7 +270,7 @@ pub fn seed_existing_connections(
                 proc: ProcInfo {
                     tgid: pid,
                     tid: pid,
-                    comm: comm.clone(),
+                    comm: comm.as_str().into(),
                 },
                 role: Role::Unknown,
                 addrs: Some(e.addrs),

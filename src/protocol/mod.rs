@@ -291,7 +291,7 @@ impl ConnInfo {
         self.labels
             .get_or_insert_with(|| Labels {
                 conn_id: id.to_string().into(),
-                comm: proc_.comm.as_str().into(),
+                comm: proc_.comm.clone(),
                 local_addr: addrs.map(|a| a.local.ip().to_string().into()),
                 remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
             })

@@ -74,7 +74,13 @@ impl<W: Write + Send> JsonlSink<W> {
                 Err(e) => break Err(e),
             }
         };
-        let whole = memchr::memchr_iter(b'\n', &self.buf[..done]).count() as u64;
+        // the buffer holds `lines` whole lines: all of them went out unless
+        // the write stopped part-way (then count the ones that did)
+        let whole = if done == self.buf.len() {
+            self.lines
+        } else {
+            memchr::memchr_iter(b'\n', &self.buf[..done]).count() as u64
+        };
         self.written += whole;
         if let Err(e) = &r {
             // the lines are dropped, not retried (the buffer must not grow

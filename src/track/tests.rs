@@ -21,7 +21,7 @@ fn pinfo() -> ProcInfo {
     ProcInfo {
         tgid: 4242,
         tid: 4243,
-        comm: "curl".to_string(),
+        comm: "curl".into(),
     }
 }
 

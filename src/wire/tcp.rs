@@ -149,7 +149,7 @@ fn proc_info() -> ProcInfo {
     ProcInfo {
         tgid: 0,
         tid: 0,
-        comm: String::new(),
+        comm: "".into(),
     }
 }
 

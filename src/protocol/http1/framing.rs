@@ -117,6 +117,11 @@ impl SkipKind {
 /// Most header lines of an unfinished head kept for its record.
 const PARTIAL_HEADERS_MAX: usize = 100;
 
+/// The end of a head, searched for in every chunk that starts one: built
+/// once (building a searcher per call cost more than the search).
+static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+
 impl Http1Session {
     /// The start of a request that direction `d` holds unfinished (its
     /// head not complete) as a message: method, target and version when
@@ -272,7 +277,7 @@ impl Http1Session {
             }
             let n = match dir.mode {
                 Mode::Head if dir.input.buf.is_empty() => {
-                    memchr::memmem::find(bytes, b"\r\n\r\n").map_or(bytes.len(), |i| i + 4)
+                    HEAD_END.find(bytes).map_or(bytes.len(), |i| i + 4)
                 }
                 _ => bytes.len(),
             };
@@ -640,7 +645,8 @@ impl Http1Session {
         match parse_request(&self.dirs[d].input.buf) {
             Parse::Complete(h, n) => {
                 let framing = request_framing(&h);
-                let upgrade_intent = h.method == "CONNECT" || h.headers.get("upgrade").is_some();
+                let upgrade_intent =
+                    h.method == "CONNECT" || h.headers.get_known(super::headers::UPGRADE).is_some();
                 let m = Msg {
                     is_req: true,
                     method: Some(h.method),

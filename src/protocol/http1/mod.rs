@@ -5,6 +5,7 @@
 //! (`record`).
 
 mod framing;
+mod headers;
 mod message;
 mod pairing;
 pub mod parser;

@@ -30,8 +30,8 @@ impl Http1Session {
             if self.reqs.len() > cap {
                 cx.stats.pending_overflow += 1;
                 cx.stats.unanswered_requests += 1;
-                if let Some(old) = self.reqs.pop_front() {
-                    self.emit_txn(Some(&old), None, cx);
+                if let Some(mut old) = self.reqs.pop_front() {
+                    self.emit_txn(Some(&mut old), None, cx);
                 }
             }
         } else {
@@ -47,8 +47,8 @@ impl Http1Session {
             if self.resps.len() > cap {
                 cx.stats.pending_overflow += 1;
                 cx.stats.orphan_responses += 1;
-                if let Some(old) = self.resps.pop_front() {
-                    self.emit_txn(None, Some(&old), cx);
+                if let Some(mut old) = self.resps.pop_front() {
+                    self.emit_txn(None, Some(&mut old), cx);
                 }
             }
         }
@@ -74,10 +74,11 @@ impl Http1Session {
                         };
                         old.gap = true;
                         cx.stats.unanswered_requests += 1;
-                        self.emit_txn(Some(&old), None, cx);
+                        self.emit_txn(Some(&mut old), None, cx);
                     }
                 }
-                let (Some(req), Some(resp)) = (self.reqs.pop_front(), self.resps.pop_front())
+                let (Some(mut req), Some(mut resp)) =
+                    (self.reqs.pop_front(), self.resps.pop_front())
                 else {
                     return;
                 };
@@ -87,7 +88,7 @@ impl Http1Session {
                     self.switch_to_h2c(&req, &resp, cx);
                     return;
                 }
-                self.emit_txn(Some(&req), Some(&resp), cx);
+                self.emit_txn(Some(&mut req), Some(&mut resp), cx);
                 self.after_exchange(&req, &resp, cx);
                 continue;
             }
@@ -102,11 +103,11 @@ impl Http1Session {
             if !idle {
                 return;
             }
-            let Some(resp) = self.resps.pop_front() else {
+            let Some(mut resp) = self.resps.pop_front() else {
                 return;
             };
             cx.stats.orphan_responses += 1;
-            self.emit_txn(None, Some(&resp), cx);
+            self.emit_txn(None, Some(&mut resp), cx);
         }
     }
 
@@ -206,17 +207,17 @@ impl Http1Session {
         while let Some(mut req) = self.reqs.pop_front() {
             req.gap |= resp_lost;
             cx.stats.unanswered_requests += 1;
-            self.emit_txn(Some(&req), None, cx);
+            self.emit_txn(Some(&mut req), None, cx);
         }
-        while let Some(resp) = self.resps.pop_front() {
+        while let Some(mut resp) = self.resps.pop_front() {
             cx.stats.orphan_responses += 1;
-            self.emit_txn(None, Some(&resp), cx);
+            self.emit_txn(None, Some(&mut resp), cx);
         }
         // last: a head not finished is the last request of its direction
-        for m in partial {
+        for mut m in partial {
             cx.stats.incomplete_requests += 1;
             self.emit_msg(&m, cx);
-            self.emit_txn(Some(&m), None, cx);
+            self.emit_txn(Some(&mut m), None, cx);
         }
     }
 }

@@ -42,103 +42,8 @@ impl<T> Parse<T> {
     }
 }
 
-/// Header fields in wire order. Names keep their original case; look-ups are
-/// case-insensitive; repeated fields are all kept.
-///
-/// One allocation holds the text of every field (`text`), with the name and
-/// value of each field as byte ranges into it: parsing a head costs a few
-/// allocations, not two per field.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Headers {
-    text: String,
-    /// [name start, name end, value start, value end] into `text`.
-    fields: Vec<[u32; 4]>,
-}
-
-impl Headers {
-    /// From (name, value) pairs (tests, synthetic input).
-    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Headers {
-        let mut h = Headers::default();
-        for (n, v) in pairs {
-            h.push(n.as_ref(), v.as_ref());
-        }
-        h
-    }
-
-    fn push(&mut self, name: &str, value: &str) {
-        let a = self.text.len() as u32;
-        self.text.push_str(name);
-        let b = self.text.len() as u32;
-        self.text.push_str(value);
-        let c = self.text.len() as u32;
-        self.fields.push([a, b, b, c]);
-    }
-
-    /// From the raw header block and field ranges found in it. Valid UTF-8
-    /// (the normal case) is kept as one string; otherwise each field is
-    /// converted lossily.
-    fn from_block(block: &[u8], fields: Vec<[u32; 4]>) -> Headers {
-        match std::str::from_utf8(block) {
-            Ok(text) => Headers {
-                text: text.to_owned(),
-                fields,
-            },
-            Err(_) => {
-                let mut h = Headers {
-                    text: String::new(),
-                    fields: Vec::with_capacity(fields.len()),
-                };
-                for [a, b, c, d] in fields {
-                    let n = String::from_utf8_lossy(&block[a as usize..b as usize]);
-                    let v = String::from_utf8_lossy(&block[c as usize..d as usize]);
-                    h.push(&n, &v);
-                }
-                h
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-    /// (name, value) pairs in wire order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.fields.iter().map(|&[a, b, c, d]| {
-            (
-                &self.text[a as usize..b as usize],
-                &self.text[c as usize..d as usize],
-            )
-        })
-    }
-    /// Owned (name, value) pairs, for output.
-    pub fn to_pairs(&self) -> Vec<(String, String)> {
-        self.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
-    /// First value of `name` (case-insensitive).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-    /// All values of `name`, in order.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-    /// True if any comma-separated element of any `name` field equals `token`
-    /// (case-insensitive), e.g. `has_token("connection", "close")`.
-    pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.get_all(name)
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    }
-}
+pub use super::headers::Headers;
+use super::headers::{CONTENT_LENGTH, TRANSFER_ENCODING};
 
 /// A parsed request head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -287,12 +192,39 @@ fn method_str(b: &[u8]) -> Cow<'static, str> {
 }
 
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    // valid UTF-8 (the normal case) checked once, not chunk by chunk
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// The first `b` in `hay`. Lines of a head are short: a word at a time
+/// for their first 64 bytes (memchr's set-up costs more than the search
+/// there), memchr past that. In the word, a lane equal to `b` becomes 0,
+/// and the lowest zero lane is found exactly (a borrow only runs upwards
+/// from a true one).
+fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while let Some(w) = hay.get(at..at + 8) {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) ^ (LO * b as u64);
+        let z = x.wrapping_sub(LO) & !x & HI;
+        if z != 0 {
+            return Some(at + (z.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+        if at >= 64 {
+            return memchr::memchr(b, &hay[at..]).map(|p| p + at);
+        }
+    }
+    hay[at..].iter().position(|&c| c == b).map(|p| p + at)
 }
 
 /// The request target, up to (not including) the space before the version.
 fn request_target(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
-    let end = memchr::memchr(b' ', i).unwrap_or(i.len());
+    let end = find_byte(b' ', i).unwrap_or(i.len());
     let t = &i[..end];
     if !t.iter().fold(true, |ok, &c| ok & is_target_char(c)) {
         return Err(Stop::Bad("bad request target"));
@@ -307,13 +239,13 @@ fn request_target(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
 }
 
 /// A field value up to and including its line end (CRLF or LF). Values are
-/// the bulk of a head, so this finds the line end with memchr and checks the
+/// the bulk of a head, so this finds the line end a word at a time and checks the
 /// bytes in one branch-free pass instead of a per-byte combinator.
 fn field_value(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
     fn all_field_chars(b: &[u8]) -> bool {
         b.iter().fold(true, |ok, &c| ok & is_field_char(c))
     }
-    match memchr::memchr(b'\n', i) {
+    match find_byte(b'\n', i) {
         Some(p) => {
             let line = &i[..p];
             let value = line.strip_suffix(b"\r").unwrap_or(line);
@@ -335,19 +267,25 @@ fn field_value(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
     }
 }
 
-/// Header fields up to and including the empty line.
+/// Header fields up to and including the empty line. Written out rather
+/// than with combinators (this is most of the parsing work of a message);
+/// the same results as `eol`, `take_while1(is_tchar)`, `tag(":")`,
+/// `take_while(is_ows)` and [`field_value`] in streaming mode.
 fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
     let mut i = block;
     let off = |s: &[u8]| (s.as_ptr() as usize - block.as_ptr() as usize) as u32;
     let mut headers: Vec<[u32; 4]> = Vec::with_capacity(16);
     loop {
-        match eol(i) {
-            Ok((r, _)) => {
-                let end = off(i) as usize;
-                return Ok((r, Headers::from_block(&block[..end], headers)));
-            }
-            Err(nom::Err::Incomplete(_)) => return Err(Stop::More),
-            Err(_) => {}
+        // the empty line: CRLF or LF
+        let end = match i {
+            [] | [b'\r'] => return Err(Stop::More),
+            [b'\r', b'\n', ..] => Some(2),
+            [b'\n', ..] => Some(1),
+            _ => None,
+        };
+        if let Some(n) = end {
+            let at = off(i) as usize;
+            return Ok((&i[n..], Headers::from_block(&block[..at], headers)));
         }
         if headers.len() >= MAX_HEADERS {
             return Err(Stop::Bad("too many headers"));
@@ -355,18 +293,22 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
         if is_ows(i[0]) {
             return Err(Stop::Bad("obsolete line folding"));
         }
-        let (r, name) = step!(take_while1(is_tchar)(i), "bad header name");
-        let (r, _) = step!(tag(":")(r), "bad header name");
-        let (r, _) = step!(take_while(is_ows)(r), "bad header value");
-        let (r, value) = field_value(r)?;
-        let mut v = value;
-        while let Some((&last, rest)) = v.split_last() {
-            if is_ows(last) {
-                v = rest;
-            } else {
-                break;
-            }
+        let name_len = match i.iter().position(|&c| !is_tchar(c)) {
+            None => return Err(Stop::More),
+            Some(0) => return Err(Stop::Bad("bad header name")),
+            Some(n) => n,
+        };
+        let (name, r) = i.split_at(name_len);
+        if r[0] != b':' {
+            return Err(Stop::Bad("bad header name"));
         }
+        let r = &r[1..];
+        let r = match r.iter().position(|&c| !is_ows(c)) {
+            None => return Err(Stop::More),
+            Some(n) => &r[n..],
+        };
+        let (r, value) = field_value(r)?;
+        let v = value.trim_ascii_end();
         let (n0, v0) = (off(name), off(v));
         headers.push([n0, n0 + name.len() as u32, v0, v0 + v.len() as u32]);
         i = r;
@@ -465,7 +407,16 @@ pub fn parse_response(buf: &[u8]) -> Parse<ResponseHead> {
 
 fn content_length(h: &Headers) -> Result<Option<u64>, &'static str> {
     let mut found: Option<u64> = None;
-    for v in h.get_all("content-length") {
+    for v in h.get_all_known(CONTENT_LENGTH) {
+        // the usual: one number (19 digits cannot overflow a u64)
+        if !v.is_empty() && v.len() <= 19 && v.bytes().all(|c| c.is_ascii_digit()) {
+            let n = v.bytes().fold(0u64, |n, c| n * 10 + (c - b'0') as u64);
+            match found {
+                Some(prev) if prev != n => return Err("conflicting content-length"),
+                _ => found = Some(n),
+            }
+            continue;
+        }
         // A list of identical values ("42, 42") is allowed, anything else is not.
         for part in v.split(',') {
             let p = part.trim();
@@ -487,7 +438,7 @@ fn content_length(h: &Headers) -> Result<Option<u64>, &'static str> {
 fn te_chunked(h: &Headers) -> Option<bool> {
     let mut last: Option<String> = None;
     let mut present = false;
-    for v in h.get_all("transfer-encoding") {
+    for v in h.get_all_known(TRANSFER_ENCODING) {
         present = true;
         for c in v.split(',') {
             let c = c.trim();
@@ -799,4 +750,33 @@ pub fn plausible_response_start(buf: &[u8]) -> bool {
     let p = b"HTTP/1.";
     let n = p.len().min(buf.len());
     buf[..n] == p[..n] && !parse_response(buf).is_invalid()
+}
+
+#[cfg(test)]
+mod find_tests {
+    use super::find_byte;
+
+    #[test]
+    fn find_byte_as_position_at_every_offset_and_length() {
+        for len in 0..140usize {
+            for at in (0..len).map(Some).chain([None]) {
+                for fill in [b'a', b'\n' + 1, b'\n' - 1, 0x80 | b'\n', 0xff, 0] {
+                    let mut v = vec![fill; len];
+                    if let Some(a) = at {
+                        v[a] = b'\n';
+                        // a second one after it must not be the answer
+                        if a + 3 < len {
+                            v[a + 3] = b'\n';
+                        }
+                    }
+                    let want = v.iter().position(|&c| c == b'\n');
+                    assert_eq!(
+                        find_byte(b'\n', &v),
+                        want,
+                        "len {len} at {at:?} fill {fill:#x}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use super::headers::{CONTENT_TYPE, HOST};
 use super::parser::{self, is_interim};
 use super::{Http1Session, NAME};
 use crate::event::Direction;
@@ -88,7 +89,7 @@ impl Msg {
     }
 
     fn host(&self) -> Option<String> {
-        if let Some(h) = self.header("host") {
+        if let Some(h) = self.headers.get_known(HOST) {
             return Some(h.to_string());
         }
         let t = self.target.as_deref()?;
@@ -114,7 +115,7 @@ impl Msg {
     }
 
     fn content_type(&self) -> Option<String> {
-        self.header("content-type").map(str::to_string)
+        self.headers.get_known(CONTENT_TYPE).map(str::to_string)
     }
 
     /// The target as records give it: redacted query parameter values
@@ -122,6 +123,16 @@ impl Msg {
     fn output_target(&self, cx: &Ctx) -> Option<String> {
         let t = self.target.as_deref()?;
         Some(cx.cfg.redact.target(t).into_owned())
+    }
+
+    /// [`Msg::output_target`], moved out of the message when redaction
+    /// leaves it as it is.
+    fn take_output_target(&mut self, cx: &Ctx) -> Option<String> {
+        let redacted = match cx.cfg.redact.target(self.target.as_deref()?) {
+            Cow::Owned(r) => Some(r),
+            Cow::Borrowed(_) => None,
+        };
+        redacted.or_else(|| self.target.take())
     }
 
     fn output_headers(&self, cx: &Ctx) -> Option<Vec<(String, String)>> {
@@ -217,11 +228,23 @@ impl Http1Session {
         c
     }
 
-    pub(super) fn emit_txn(&mut self, req: Option<&Msg>, resp: Option<&Msg>, cx: &mut Ctx) {
+    /// The record of `req` and `resp`, which are done with: what the
+    /// record keeps whole (target, reason) is moved out of them, not copied.
+    pub(super) fn emit_txn(
+        &mut self,
+        mut req: Option<&mut Msg>,
+        mut resp: Option<&mut Msg>,
+        cx: &mut Ctx,
+    ) {
         if !cx.cfg.emit_transactions {
             // Still counted as processed, not emitted.
             return;
         }
+        let path = req.as_deref().and_then(Msg::path);
+        let host = req.as_deref().and_then(Msg::host);
+        let target = req.as_deref_mut().and_then(|m| m.take_output_target(cx));
+        let reason = resp.as_deref_mut().and_then(|m| m.reason.take());
+        let (req, resp) = (req.as_deref(), resp.as_deref());
         let Some(any) = req.or(resp) else { return };
         let start = any.start_mono();
         let end = resp.map(|r| r.last_ts).unwrap_or(any.last_ts).max(start);
@@ -252,12 +275,12 @@ impl Http1Session {
             latency_ns,
             ttfb_ns,
             method: req.and_then(|m| m.method.clone()),
-            target: req.and_then(|m| m.output_target(cx)),
-            path: req.and_then(|m| m.path()),
-            host: req.and_then(|m| m.host()),
+            target,
+            path,
+            host,
             http_version: Some(version_str(any.minor)),
             status: resp.and_then(|m| m.status),
-            reason: resp.and_then(|m| m.reason.clone()),
+            reason,
             req_header_count: req.map(|m| m.headers.len() as u32),
             req_header_bytes: req.map(|m| m.header_bytes),
             resp_header_count: resp.map(|m| m.headers.len() as u32),

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The header fields of one head, and where the few fields Osprey itself
+//! consults are (found once while the head is parsed, not by a scan of
+//! every field per look-up).
+
+/// The fields looked up for every message: framing (`content-length`,
+/// `transfer-encoding`), records (`host`, `content-type`), upgrades.
+const KNOWN: [&str; 5] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "content-type",
+    "upgrade",
+];
+pub(super) const HOST: usize = 0;
+pub(super) const CONTENT_LENGTH: usize = 1;
+pub(super) const TRANSFER_ENCODING: usize = 2;
+pub(super) const CONTENT_TYPE: usize = 3;
+pub(super) const UPGRADE: usize = 4;
+
+/// The index in [`KNOWN`] of `name` (case-insensitive). Length, first and
+/// last letter rule out almost every other name before the comparison.
+fn known(name: &[u8]) -> Option<usize> {
+    let (first, last) = match name {
+        [f, .., l] => (f | 0x20, l | 0x20),
+        _ => return None,
+    };
+    let k = match (name.len(), first, last) {
+        (4, b'h', b't') => HOST,
+        (14, b'c', b'h') => CONTENT_LENGTH,
+        (17, b't', b'g') => TRANSFER_ENCODING,
+        (12, b'c', b'e') => CONTENT_TYPE,
+        (7, b'u', b'e') => UPGRADE,
+        _ => return None,
+    };
+    eq_lower(name, KNOWN[k].as_bytes()).then_some(k)
+}
+
+/// `name.eq_ignore_ascii_case(want)` for a `want` of lowercase letters and
+/// '-' only, of 4 bytes or more, as long as `name`: words at a time (the
+/// last one overlapping), a letter's case bit masked in `name`.
+fn eq_lower(name: &[u8], want: &[u8]) -> bool {
+    // 0x20 where `want` has a letter (0x40 set), not at '-'
+    const CASE64: u64 = 0x4040_4040_4040_4040;
+    const CASE32: u32 = 0x4040_4040;
+    fn w64(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 8)
+            .and_then(|s| s.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    }
+    fn w32(b: &[u8], at: usize) -> u32 {
+        b.get(at..at + 4)
+            .and_then(|s| s.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
+    }
+    let n = want.len();
+    if name.len() != n || n < 4 {
+        return name.eq_ignore_ascii_case(want);
+    }
+    if n < 8 {
+        // two words of four, overlapping
+        return [0, n - 4].iter().all(|&at| {
+            let x = w32(want, at);
+            w32(name, at) | ((x & CASE32) >> 1) == x
+        });
+    }
+    let mut at = 0;
+    loop {
+        let x = w64(want, at);
+        if w64(name, at) | ((x & CASE64) >> 1) != x {
+            return false;
+        }
+        if at + 8 == n {
+            return true;
+        }
+        // the last word overlaps the one before
+        at = (at + 8).min(n - 8);
+    }
+}
+
+/// Header fields in wire order. Names keep their original case; look-ups are
+/// case-insensitive; repeated fields are all kept.
+///
+/// One allocation holds the text of every field (`text`), with the name and
+/// value of each field as byte ranges into it: parsing a head costs a few
+/// allocations, not two per field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers {
+    text: String,
+    /// [name start, name end, value start, value end] into `text`.
+    fields: Vec<[u32; 4]>,
+    /// Per [`KNOWN`] name: 1 + the index of its first field (0: none).
+    first: [u16; KNOWN.len()],
+    /// Bit k: the [`KNOWN`] name k has more than one field.
+    repeated: u8,
+}
+
+impl Headers {
+    /// From (name, value) pairs (tests, synthetic input).
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Headers {
+        let mut h = Headers::default();
+        for (n, v) in pairs {
+            h.push(n.as_ref(), v.as_ref());
+        }
+        h
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        let a = self.text.len() as u32;
+        self.text.push_str(name);
+        let b = self.text.len() as u32;
+        self.text.push_str(value);
+        let c = self.text.len() as u32;
+        self.fields.push([a, b, b, c]);
+        self.note(name.as_bytes(), self.fields.len() - 1);
+    }
+
+    /// Field `i` is called `name`.
+    fn note(&mut self, name: &[u8], i: usize) {
+        if let Some(k) = known(name) {
+            if self.first[k] != 0 {
+                self.repeated |= 1 << k;
+            } else if let Ok(v) = u16::try_from(i + 1) {
+                self.first[k] = v;
+            } else {
+                // past 65534 fields (built from pairs only): scan them all
+                self.first[k] = 1;
+                self.repeated |= 1 << k;
+            }
+        }
+    }
+
+    /// From the raw header block and field ranges found in it. Valid UTF-8
+    /// (the normal case) is kept as one string; otherwise each field is
+    /// converted lossily.
+    pub(super) fn from_block(block: &[u8], fields: Vec<[u32; 4]>) -> Headers {
+        match std::str::from_utf8(block) {
+            Ok(text) => {
+                let mut h = Headers {
+                    text: text.to_owned(),
+                    fields,
+                    ..Headers::default()
+                };
+                for i in 0..h.fields.len() {
+                    let [a, b, _, _] = h.fields[i];
+                    h.note(&block[a as usize..b as usize], i);
+                }
+                h
+            }
+            Err(_) => {
+                let mut h = Headers {
+                    fields: Vec::with_capacity(fields.len()),
+                    ..Headers::default()
+                };
+                for [a, b, c, d] in fields {
+                    let n = String::from_utf8_lossy(&block[a as usize..b as usize]);
+                    let v = String::from_utf8_lossy(&block[c as usize..d as usize]);
+                    h.push(&n, &v);
+                }
+                h
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+    fn name(&self, f: &[u32; 4]) -> &[u8] {
+        &self.text.as_bytes()[f[0] as usize..f[1] as usize]
+    }
+    fn value(&self, f: &[u32; 4]) -> &str {
+        &self.text[f[2] as usize..f[3] as usize]
+    }
+    /// (name, value) pairs in wire order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.fields.iter().map(|&[a, b, c, d]| {
+            (
+                &self.text[a as usize..b as usize],
+                &self.text[c as usize..d as usize],
+            )
+        })
+    }
+    /// Owned (name, value) pairs, for output.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+    /// First value of `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let (from, most) = self.span(name);
+        let f = self.fields[from..]
+            .iter()
+            .take(most)
+            .find(|f| self.name(f).eq_ignore_ascii_case(name.as_bytes()))?;
+        Some(self.value(f))
+    }
+    /// All values of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let (from, most) = self.span(name);
+        self.fields[from..]
+            .iter()
+            .filter(move |f| self.name(f).eq_ignore_ascii_case(name.as_bytes()))
+            .take(most)
+            .map(|f| self.value(f))
+    }
+    /// Where the fields called `name` can be: (the first field to look
+    /// at, how many of them match at most). A known name: from its first
+    /// field, and only that one unless it is repeated; else all of them.
+    fn span(&self, name: &str) -> (usize, usize) {
+        match known(name.as_bytes()) {
+            Some(k) => self.known_span(k),
+            None => (0, usize::MAX),
+        }
+    }
+    fn known_span(&self, k: usize) -> (usize, usize) {
+        match self.first[k] {
+            0 => (self.fields.len(), 0),
+            i if self.repeated & (1 << k) == 0 => (i as usize - 1, 1),
+            i => (i as usize - 1, usize::MAX),
+        }
+    }
+    /// [`Headers::get`] of the [`KNOWN`] name `k` (`HOST`, ...), with no
+    /// name to compare: where it is was found while parsing.
+    pub(super) fn get_known(&self, k: usize) -> Option<&str> {
+        match self.first[k] {
+            0 => None,
+            i => self.fields.get(i as usize - 1).map(|f| self.value(f)),
+        }
+    }
+    /// [`Headers::get_all`] of the [`KNOWN`] name `k`.
+    pub(super) fn get_all_known(&self, k: usize) -> impl Iterator<Item = &str> + '_ {
+        let (from, most) = self.known_span(k);
+        let single = most == 1;
+        self.fields[from..]
+            .iter()
+            .filter(move |f| single || self.name(f).eq_ignore_ascii_case(KNOWN[k].as_bytes()))
+            .take(most)
+            .map(|f| self.value(f))
+    }
+    /// True if any comma-separated element of any `name` field equals `token`
+    /// (case-insensitive), e.g. `has_token("connection", "close")`.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.get_all(name)
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index agrees with a scan of every field, for known names and
+    /// others, repeated or not, in any case, parsed or built from pairs.
+    #[test]
+    fn known_fields_found_as_a_scan_finds_them() {
+        let pairs = [
+            ("Host", "a"),
+            ("X-Other", "1"),
+            ("content-LENGTH", "5"),
+            ("Upgrade", "h2c"),
+            ("Content-Length", "5"),
+            ("Transfer-Encoding", "gzip"),
+            ("hosT", "b"),
+            ("X-Other", "2"),
+        ];
+        let block: String = pairs.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+        let parsed = match super::super::parser::parse_request(
+            format!("GET / HTTP/1.1\r\n{block}\r\n").as_bytes(),
+        ) {
+            super::super::parser::Parse::Complete(h, _) => h.headers,
+            p => panic!("{p:?}"),
+        };
+        for h in [Headers::from_pairs(&pairs), parsed] {
+            for name in KNOWN
+                .iter()
+                .chain(&["x-other", "X-OTHER", "HOST", "accept", "hos"])
+            {
+                let scan: Vec<&str> = h
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+                    .collect();
+                assert_eq!(h.get_all(name).collect::<Vec<_>>(), scan, "{name}");
+                assert_eq!(h.get(name), scan.first().copied(), "{name}");
+                if let Some(k) = KNOWN.iter().position(|n| n.eq_ignore_ascii_case(name)) {
+                    assert_eq!(h.get_all_known(k).collect::<Vec<_>>(), scan, "{name}");
+                    assert_eq!(h.get_known(k), scan.first().copied(), "{name}");
+                }
+            }
+        }
+        assert_eq!(Headers::default().get("host"), None);
+    }
+
+    #[test]
+    fn eq_lower_is_eq_ignore_ascii_case() {
+        for want in KNOWN {
+            let w = want.as_bytes();
+            let mut names = vec![w.to_vec(), want.to_ascii_uppercase().into_bytes()];
+            // every byte value at every position
+            for i in 0..w.len() {
+                for b in 0..=255u8 {
+                    let mut v = w.to_vec();
+                    v[i] = b;
+                    names.push(v);
+                }
+            }
+            names.push(w[1..].to_vec());
+            names.push([w, b"x"].concat());
+            for n in names {
+                assert_eq!(eq_lower(&n, w), n.eq_ignore_ascii_case(w), "{n:?} {want}");
+            }
+        }
+    }
+}
