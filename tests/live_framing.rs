@@ -331,7 +331,7 @@ fn nginx_cookie_head_and_gzip_chunked_body_match_the_wire() {
     assert_eq!(ringbuf_drops(&err), 0, "{err}");
 }
 
-/// Body skips (`--body-skip`, on by default): a 4,000,000-byte body of
+/// Body skips (`--body-skip`, on by default): a 1,000,000-byte body of
 /// known length with the next response's head right behind it in the same
 /// write. Once Osprey has parsed the first head on both ends it tells the
 /// kernel the body's end (the `skips` map); only then does the server send
@@ -339,7 +339,7 @@ fn nginx_cookie_head_and_gzip_chunked_body_match_the_wire() {
 /// ends, and copies the second head wherever it falls in a read or write.
 const SKIP_SERVER: &str = r#"
 import socket, sys
-N = 4000000
+N = 1000000
 ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(1)
 c, _ = ls.accept()
@@ -359,7 +359,7 @@ const SKIP_CLIENT: &str = r#"
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
-want = 44 + 4000000 + 45 + 4
+want = 44 + 1000000 + 45 + 4
 n, tail = 0, b""
 while n < want:
     d = s.recv(1 << 22)
@@ -394,9 +394,9 @@ fn a_long_body_is_counted_not_copied_and_the_head_behind_it_is_exact() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3");
-    // the body ends at 44 + 4,000,000 in the server's sent bytes and the
+    // the body ends at 44 + 1,000,000 in the server's sent bytes and the
     // client's received ones: wait until both hints are in the map
-    let until = 44 + 4_000_000u64;
+    let until = 44 + 1_000_000u64;
     let hints = || -> usize {
         let out = Command::new("bpftool")
             .args(["-j", "map", "dump", "name", "skips"])
@@ -421,7 +421,7 @@ fn a_long_body_is_counted_not_copied_and_the_head_behind_it_is_exact() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        (44 + 4_000_000 + 45 + 4).to_string()
+        (44 + 1_000_000 + 45 + 4).to_string()
     );
     let wire = cap.finish(2);
     drop(server);
@@ -438,6 +438,6 @@ fn a_long_body_is_counted_not_copied_and_the_head_behind_it_is_exact() {
     }
     let k = &summary(&err)["kernel"];
     // everything after the first 1,000 body bytes, on both ends
-    assert_eq!(k["skipped_body_bytes"], 2 * (4_000_000 - 1000), "{err}");
+    assert_eq!(k["skipped_body_bytes"], 2 * (1_000_000 - 1000), "{err}");
     assert_eq!(k["ringbuf_drops"], 0, "{err}");
 }
