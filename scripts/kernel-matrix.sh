@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # CO-RE kernel portability matrix: boots Debian kernels under qemu with a tiny
-# initramfs (static busybox + static osprey + scripts/matrix/init.sh), runs
-# `osprey check` and one captured wget → httpd exchange in each, and prints a
+# initramfs (static busybox + static osprey + scripts/matrix/init.sh + two
+# static TLS peers), runs `osprey check`, one captured wget → httpd exchange
+# and one HTTPS request each to a Go crypto/tls and a statically linked
+# OpenSSL server (TLS plaintext through uprobes) in each, and prints a
 # PASS/FAIL/SKIP table. The host kernel is one more row (same checks, run here).
+# The TLS peers (scripts/matrix/tls-go.go, tls-openssl.c) are built on every
+# run with go (golang-go, CGO_ENABLED=0) and gcc -static against libssl.a
+# (libssl-dev), with a fresh certificate from `openssl req`.
 #
 # Usage (as root):  scripts/kernel-matrix.sh [options]
 #   --write-docs        also write the table to docs/compatibility.md
@@ -249,13 +254,42 @@ fetch() {
     return 1
 }
 
+# ------------------------------------------------------------- TLS peers
+# scripts/matrix/tls-go.go and tls-openssl.c, static, with their symbols
+# (osprey finds SSL_read/SSL_write and crypto/tls by them), and a P-256
+# certificate (cheap handshakes under TCG). Rebuilt on every run (go and gcc
+# are quick with go's build cache in $CACHE/go): never a stale binary.
+TLSBUILD=$CACHE/tls
+build_tls() {
+    local d=$TLSBUILD src=$ROOT/scripts/matrix blog=$CACHE/logs/tls-build.log
+    rm -rf "$d" && mkdir -p "$d" "$CACHE/go"
+    command -v go >/dev/null || die "go not found: install golang-go (scripts/setup.sh)"
+    : >"$blog"
+    # GOPATH mode, offline: the peer is stdlib only
+    (cd "$d" && CGO_ENABLED=0 GO111MODULE=off GOPROXY=off GOFLAGS= GOTOOLCHAIN=local HOME="$CACHE/go" \
+        GOCACHE="$CACHE/go/cache" GOPATH="$CACHE/go/path" go build -ldflags=-w -o "$d/tls-go" "$src/tls-go.go") \
+        >>"$blog" 2>&1 || die "building $src/tls-go.go failed: $(tail -3 "$blog")"
+    # the linker warns that getaddrinfo/dlopen in a static binary need glibc's
+    # shared libraries at run time: this program calls neither
+    gcc -O2 -Wall -static -o "$d/tls-openssl" "$src/tls-openssl.c" -lssl -lcrypto -lpthread >>"$blog" 2>&1 ||
+        die "building $src/tls-openssl.c failed (libssl-dev?): $(grep -m3 -E 'error|cannot find' "$blog")"
+    for b in tls-go tls-openssl; do
+        file "$d/$b" | grep -q 'statically linked' || die "$d/$b is not a static binary"
+    done
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+        -subj /CN=localhost -keyout "$d/key.pem" -out "$d/cert.pem" >>"$blog" 2>&1 ||
+        die "openssl req failed: $(tail -3 "$blog")"
+    log "TLS peers built: tls-go $(du -k "$d/tls-go" | cut -f1) KiB ($(go version | awk '{print $3}')), tls-openssl $(du -k "$d/tls-openssl" | cut -f1) KiB ($(openssl version | awk '{print $1, $2}'))"
+}
+
 # ------------------------------------------------------------- initramfs
 INITRD=$CACHE/initrd.gz
 build_initrd() {
     local r=$CACHE/initrd.root
-    rm -rf "$r" && mkdir -p "$r"/{bin,sbin,proc,sys,dev,tmp,run,etc}
+    rm -rf "$r" && mkdir -p "$r"/{bin,sbin,proc,sys,dev,tmp,run,etc,tls}
     cp /bin/busybox "$r/bin/busybox"
     cp "$BIN" "$r/bin/osprey"
+    cp "$TLSBUILD"/{tls-go,tls-openssl,cert.pem,key.pem} "$r/tls/"
     cp "$ROOT/scripts/matrix/init.sh" "$r/init"
     chmod 755 "$r/init" "$r/bin/busybox" "$r/bin/osprey"
     ln -s busybox "$r/bin/sh"
@@ -290,9 +324,22 @@ verdict() {
     fi
 }
 
+# tls_line LOG RESULTLINE: the result, made a FAIL if it is a PASS without
+# the TLS step's success line (a guest that skipped it must not pass)
+tls_line() {
+    if [[ $2 == PASS* ]] && ! grep -q '^OSPREY-MATRIX-TLS: go+openssl' "$1"; then
+        echo "FAIL no TLS line in the guest's output (TLS step not run)"
+    else
+        echo "$2"
+    fi
+}
+
 # extra_notes ROW LOG: what osprey check said that the verdict alone hides
 extra_notes() {
     local row=$1 logf=$2 b
+    # the TLS step (a failure is in the result's reason already)
+    b=$(sed -n 's/^OSPREY-MATRIX-TLS: //p' "$logf" | tail -1)
+    [ -n "$b" ] && [[ $b != FAIL* ]] && R_NOTE[$row]="${R_NOTE[$row]:+${R_NOTE[$row]}; }TLS: $b"
     # which hook set the default run attached (and whether the other was checked)
     b=$(grep -m1 -oE 'NOTE: events: attached after [0-9]+ s \([a-z]+ hooks\)' "$logf" | grep -oE '[a-z]+ hooks')
     if [ -n "$b" ]; then
@@ -355,6 +402,7 @@ run_guest() {   # run_guest ROW KDIR EXTRA_APPEND
         boot "$kdir" "$extra" "$logf"
         line=$(sed -n 's/^OSPREY-MATRIX-RESULT: //p' "$logf" | tail -1)
     fi
+    line=$(tls_line "$logf" "$line")
     R_SECS[$row]=$(( $(date +%s) - t0 ))
     kver=$(sed -n 's/^OSPREY-MATRIX-KERNEL: //p' "$logf" | head -1)
     btf=$(sed -n 's/^OSPREY-MATRIX-BTF: //p' "$logf" | head -1)
@@ -376,11 +424,12 @@ run_host() {
     log "host: running the guest checks on this kernel → $logf"
     t0=$(date +%s)
     OSPREY_MATRIX_HOST=1 OSPREY_MATRIX_PORT=${OSPREY_MATRIX_PORT:-18080} OSPREY_MATRIX_OSPREY=$BIN \
+        OSPREY_MATRIX_TLS=$TLSBUILD \
         OSPREY_MATRIX_BUSYBOX=/bin/busybox timeout -k 10 "$TIMEOUT" /bin/busybox sh "$ROOT/scripts/matrix/init.sh" >"$logf" 2>&1
     R_SECS[$row]=$(( $(date +%s) - t0 ))
     R_KVER[$row]=$(uname -r)
     [ -f /sys/kernel/btf/vmlinux ] && R_BTF[$row]=yes || R_BTF[$row]=no
-    line=$(sed -n 's/^OSPREY-MATRIX-RESULT: //p' "$logf" | tail -1)
+    line=$(tls_line "$logf" "$(sed -n 's/^OSPREY-MATRIX-RESULT: //p' "$logf" | tail -1)")
     verdict "$row" "${R_KVER[$row]}" "$line"
     extra_notes "$row" "$logf"
     log "host: ${R_RES[$row]} in ${R_SECS[$row]} s${R_NOTE[$row]:+ — ${R_NOTE[$row]}}"
@@ -397,6 +446,7 @@ skip_row() {   # skip_row ROW REASON: counts as a failure under REQUIRE_ALL
 
 # ------------------------------------------------------------------- main
 if [ $OFFLINE = 0 ]; then apt_prepare; else APT_STATE="--offline"; fi
+build_tls
 build_initrd || die "initramfs build failed"
 
 T_FETCH=0
