@@ -20,7 +20,6 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,17 +100,11 @@ static void __attribute__((noreturn)) server(int port, const char *cert, const c
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
-		/* accept() only once a connection is there (as an event loop
-		 * does): an accept() blocked since before the probe attached
-		 * returns a connection whose setup the BTF-less fallback never
-		 * sees (docs/architecture.md, "What is missed"), which is not
-		 * what this peer is here to test */
-		struct pollfd pfd = { .fd = l, .events = POLLIN };
-		int fd;
-
-		if (poll(&pfd, 1, -1) < 0)
-			die("poll");
-		fd = accept(l, NULL, NULL);
+		/* blocking: in the guest this accept() is already waiting when
+		 * osprey attaches, so the connection it returns is one whose
+		 * accept enter the probe never saw (the BTF-less fallback once
+		 * missed such a connection entirely) */
+		int fd = accept(l, NULL, NULL);
 
 		if (fd < 0)
 			die("accept");
