@@ -236,8 +236,10 @@ tls_start() {
         sleep 0.1
     done
 }
-# tls_traffic: one HTTPS GET per pair
+# tls_traffic: one HTTPS GET per pair (TLS_SECS: how long the two took,
+# handshakes included, from /proc/uptime)
 tls_traffic() {
+    read t0 _ </proc/uptime
     for p in gotls ssltls; do
         a=$TLS_SSL_PORT; [ $p = gotls ] && a=127.0.0.1:$TLS_GO_PORT
         if ! "$BIN/$p-client" client "$a" "/tls-$p.txt" >"$W/$p-client.out" 2>&1; then
@@ -246,6 +248,8 @@ tls_traffic() {
             CAP_FAIL="${CAP_FAIL:+$CAP_FAIL; }$p-client got the wrong body"
         fi
     done
+    read t1 _ </proc/uptime
+    TLS_SECS=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }")
 }
 http_tls_traffic() { http_traffic; tls_traffic; }
 # expect_all FILE DESCRIPTION ERE...: one line of FILE matches every ERE
@@ -308,7 +312,7 @@ if [ -n "$TLS_FAIL" ]; then
     say "TLS: FAIL $TLS_FAIL"
     FAIL="${FAIL:+$FAIL; }TLS: $TLS_FAIL"
 else
-    say "TLS: go+openssl plaintext, $(grep '"type":"http_transaction"' "$W/out-transactions.jsonl" | grep -c '"tls":true') TLS transactions"
+    say "TLS: go+openssl plaintext, $(grep '"type":"http_transaction"' "$W/out-transactions.jsonl" | grep -c '"tls":true') TLS transactions (the two clients took ${TLS_SECS:-?} s)"
 fi
 
 # 4. the syscall hooks too, where the socket hooks were the default
