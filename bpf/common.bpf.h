@@ -79,7 +79,8 @@ struct osprey_config {
 	/* TLS plaintext capture (bpf/tls_hooks.bpf.h) on (0/1): off, the data
 	 * hooks skip their look for a TLS call in flight */
 	__u32 tls;
-	__u32 _pad5;
+	/* body skips (struct osprey_skip) are looked up (0/1) */
+	__u32 body_skip;
 };
 
 const volatile struct osprey_config cfg = {
@@ -97,6 +98,7 @@ __u64 next_gen = 0;
 struct osprey_open_event abi_open_event = {};
 struct osprey_close_event abi_close_event = {};
 struct osprey_data_event abi_data_event = {};
+struct osprey_skip abi_skip = {};
 
 #ifndef barrier_var
 #define barrier_var(var) asm volatile("" : "+r"(var))

@@ -115,6 +115,9 @@ struct scratch_slot {
 	__u32 lim;       /* bytes to copy of the current iovec (see emit_data) */
 	__u32 cut_at;    /* first iovec captured in part (OSPREY_MAX_IOV: none) */
 	__u64 cont_at;   /* offset in the syscall's bytes of the next further record */
+	__u32 cont_iov;  /* vectored: the iovec holding cont_at ... */
+	__u32 cont_niov; /* (of the cont_niov read into iov[]) */
+	__u64 cont_iov_off;   /* ... and cont_at's offset in it */
 	struct osprey_segments segs;            /* appended to the record when iovecs follow cut_at */
 	struct osprey_data_event ev;
 	/* never sent: lets the verifier accept a copy of up to
@@ -122,6 +125,18 @@ struct scratch_slot {
 	 * (iovecs gathered into one record) */
 	__u8 slack[OSPREY_MAX_PAYLOAD];
 };
+
+/* Body skips: written by user space through mmap (include/osprey.h,
+ * struct osprey_skip), read by emit_data().
+ * key: osprey_skip_slot(tgid, fd, dir); lifetime: the probe (entries are
+ * overwritten, never removed: a stale one no longer matches). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, OSPREY_SKIP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct osprey_skip);
+} skips SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -169,7 +169,34 @@ struct cont_ctx {
 	__u64 len;
 	__u64 end;
 	__u64 last;   /* the loop's last iteration */
+	bool vectored;   /* ubuf is slot->iov[]: walk it from cont_iov */
 };
+
+/* Where a vectored syscall's next further record starts: the user
+ * address of slot->cont_iov_off bytes into iovec slot->cont_iov, and in
+ * *avail the bytes of that iovec from there; 0 past the iovecs read. */
+static __always_inline __u64 cont_iov_at(struct scratch_slot *slot, __u64 *avail)
+{
+	volatile __u32 *k = &slot->cont_iov;
+	volatile __u64 *off = &slot->cont_iov_off;
+	__u32 i = *k;
+	__u64 o = *off, l;
+	struct osp_iovec *v;
+
+	*avail = 0;
+	if (i >= slot->cont_niov || i >= OSPREY_MAX_IOV)
+		return 0;
+	v = &slot->iov[i & (OSPREY_MAX_IOV - 1)];
+	l = v->iov_len;
+	if (o >= l) {
+		/* an empty iovec (or one used up): the next one */
+		*k = i + 1;
+		*off = 0;
+		return 0;
+	}
+	*avail = l - o;
+	return v->iov_base + o;
+}
 
 static long cont_one(__u64 i, void *data)
 {
@@ -182,7 +209,7 @@ static long cont_one(__u64 i, void *data)
 	volatile __u64 *at;
 	__u64 o, len = x->len, end = x->end;
 	__s64 n, c = 0;
-	__u64 moved;
+	__u64 moved, ubuf;
 
 	if (!slot)
 		return 1;
@@ -194,8 +221,22 @@ static long cont_one(__u64 i, void *data)
 	n = o < end ? (__s64)(end - o) : 0;
 	if (n > OSPREY_MAX_PAYLOAD)
 		n = OSPREY_MAX_PAYLOAD;
+	if (x->vectored && n > 0) {
+		__u64 avail;
+
+		ubuf = cont_iov_at(slot, &avail);
+		if (!ubuf) {
+			if (slot->cont_iov < slot->cont_niov && i < x->last)
+				return 0;   /* an empty iovec skipped: next iteration */
+			n = 0;      /* past the iovecs read: the rest is counted */
+		} else if ((__u64)n > avail) {
+			n = avail;
+		}
+	} else {
+		ubuf = x->ubuf + o;
+	}
 	if (n > 0)
-		c = copy_payload(slot, 0, n, x->ubuf + o);
+		c = copy_payload(slot, 0, n, ubuf);
 	if (c < 0)
 		c = 0;
 	if (c > OSPREY_MAX_PAYLOAD)
@@ -213,6 +254,9 @@ static long cont_one(__u64 i, void *data)
 	count(OSPREY_CNT_CONT_RECORDS, 1);
 	submit(e, OSPREY_DATA_HDR_SIZE + c, c, false);
 	*at = o + moved;
+	if (x->vectored) {
+		slot->cont_iov_off += c;
+	}
 	return o + moved >= len ? 1 : 0;
 }
 
@@ -226,7 +270,8 @@ static long cont_one(__u64 i, void *data)
  * the first record's.  The kernel parses nothing: these are the buffer's
  * next bytes, whatever they hold (a long head, pipelined requests,
  * chunk-size lines). */
-static __always_inline void emit_more(struct scratch_slot *slot, __u64 ubuf, __u64 pos, __u64 len, __u64 from)
+static __always_inline void emit_more(struct scratch_slot *slot, __u64 ubuf, __u64 pos, __u64 len, __u64 from,
+				      bool vectored)
 {
 	struct cont_ctx x = {
 		.slot = slot,
@@ -235,6 +280,7 @@ static __always_inline void emit_more(struct scratch_slot *slot, __u64 ubuf, __u
 		.len = len,
 		.end = cfg.capture_max_per_call,
 		.last = cont_loop_max() - 1,
+		.vectored = vectored,
 	};
 
 	if (x.end > len)
@@ -242,6 +288,27 @@ static __always_inline void emit_more(struct scratch_slot *slot, __u64 ubuf, __u
 	slot->cont_at = from;
 	slot->ev.hdr.flags = OSPREY_F_CONT;
 	cont_loop(cont_one, &x);
+}
+
+/* How many of the `len` bytes at stream position `pos` user space said are
+ * a body it needs only counted (struct osprey_skip): 0 unless an entry for
+ * this connection and direction (and generation) reaches past `pos`. */
+static __always_inline __u64 skip_ahead(const struct conn_state *cs, __u32 tgid, __s32 fd, __u8 dir,
+					__u64 pos, __u64 len)
+{
+	__u32 k = osprey_skip_slot(tgid, fd, dir);
+	struct osprey_skip *s;
+	__u64 until, gen;
+
+	s = bpf_map_lookup_elem(&skips, &k);
+	if (!s)
+		return 0;
+	until = s->until;
+	gen = s->gen;
+	if (until <= pos || s->tgid != tgid || s->fd != fd || s->dir != dir || gen != cs->gen ||
+	    s->check != osprey_skip_check(tgid, fd, gen, until, dir))
+		return 0;
+	return until - pos < len ? until - pos : len;
 }
 
 /* One DATA record for the `len` bytes (the syscall's return value) moved at
@@ -260,7 +327,7 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	struct osprey_data_event *e;
 	__s64 cap = cfg.capture_bytes;
 	__s64 got = 0;
-	__u64 pos;
+	__u64 pos, ubuf = st->buf;
 
 	/* the position advances even if the record is lost: user space sees
 	 * exactly which bytes are missing */
@@ -276,21 +343,45 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	e->pos = pos;
 	e->orig_len = len;
 
+	if (cfg.body_skip && ubuf && !st->vectored) {
+		__u64 k = skip_ahead(cs, conn_tgid, st->fd, dir, pos, len);
+
+		if (k) {
+			/* a body user space needs only counted: one record
+			 * without payload, then the bytes after it as usual */
+			e->hdr.flags |= OSPREY_F_SKIPPED;
+			e->orig_len = k;
+			e->cap_len = 0;
+			count(OSPREY_CNT_SKIPPED_BYTES, k);
+			submit(e, OSPREY_DATA_HDR_SIZE, 0, false);
+			if (k >= len) {
+				slot->busy = 0;
+				return;
+			}
+			e->hdr.flags &= ~OSPREY_F_SKIPPED;
+			ubuf += k;
+			pos += k;
+			len -= k;
+			e->pos = pos;
+			e->orig_len = len;
+		}
+	}
+
 	if (cap > OSPREY_MAX_PAYLOAD)
 		cap = OSPREY_MAX_PAYLOAD;
 	if ((__s64)len < cap)
 		cap = len;
-	if (!st->buf)
+	if (!ubuf)
 		cap = 0;
 
 	if (!st->vectored) {
-		got = copy_payload(slot, 0, cap, st->buf);
+		got = copy_payload(slot, 0, cap, ubuf);
 		if (got > 0 && got == cap && len > (__u64)cap && cfg.capture_max_per_call > (__u32)cap) {
 			/* more of this buffer is copied: further records */
 			e->orig_len = got;
 			e->cap_len = got;
 			submit(e, OSPREY_DATA_HDR_SIZE + got, got, false);
-			emit_more(slot, st->buf, pos, len, got);
+			emit_more(slot, ubuf, pos, len, got, false);
 			slot->busy = 0;
 			return;
 		}
@@ -319,6 +410,9 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 
 		slot->cut_at = OSPREY_MAX_IOV;
 		slot->segs.count = 0;
+		slot->cont_niov = niov;
+		slot->cont_iov = 0;
+		slot->cont_iov_off = 0;
 		for (i = 0; i < OSPREY_MAX_IOV; i++) {
 			struct osp_iovec *iov = &slot->iov[i];
 			__s64 seg, n, c, off = *fill;
@@ -345,6 +439,12 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 			n = *lim;
 			c = copy_payload(slot, off, n, iov->iov_base);
 			*fill = off + c;
+			/* where further records would go on: c bytes into
+			 * iovec i (cont_iov_at() moves to the next when that
+			 * is its end; no branch here, or the verifier's states
+			 * double per iovec) */
+			slot->cont_iov = i;
+			slot->cont_iov_off = c;
 			slot->segs.seg[i & (OSPREY_MAX_IOV - 1)].orig_len = seg;
 			slot->segs.seg[i & (OSPREY_MAX_IOV - 1)].cap_len = c;
 			slot->segs.count = i + 1;
@@ -354,6 +454,20 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 		got = *fill;
 		if (i == OSPREY_MAX_IOV && left && got < cap)
 			count(OSPREY_CNT_IOV_OVERFLOW, 1);   /* counted, not captured */
+		if (got > 0 && got == cap && len > (__u64)got && slot->cut_at == OSPREY_MAX_IOV &&
+		    cfg.capture_max_per_call > (__u32)cap) {
+			/* no iovec cut short (received bytes, or sent iovecs
+			 * captured whole): the next bytes in further records,
+			 * walking the iovec array from where this one stopped */
+			if (got > OSPREY_MAX_PAYLOAD)
+				got = OSPREY_MAX_PAYLOAD;
+			e->orig_len = got;
+			e->cap_len = got;
+			submit(e, OSPREY_DATA_HDR_SIZE + got, got, false);
+			emit_more(slot, 0, pos, len, got, true);
+			slot->busy = 0;
+			return;
+		}
 	}
 	if (got < 0)
 		got = 0;

@@ -125,6 +125,41 @@ enum osprey_syscall {
 #define OSPREY_F_SEGMENTS   0x4 /* iovecs captured in part: struct osprey_segments follows the payload */
 #define OSPREY_F_CONT       0x20 /* a further record of the same syscall as the
 				   * one before it (bytes past capture_bytes) */
+#define OSPREY_F_SKIPPED    0x40 /* counted, not copied: bytes user space said
+				   * are a body of known length (struct osprey_skip) */
+
+/* ---- body skips (user space -> kernel) --------------------------------- */
+
+/* User space, having parsed a message head whose body has a known length,
+ * tells the kernel that a connection's bytes up to stream position `until`
+ * in direction `dir` are that body: the kernel then counts them instead of
+ * copying them (one OSPREY_F_SKIPPED record, no payload), so the copy
+ * budget of a large read or write goes to the bytes after the body (the
+ * next head).  The kernel parses nothing: it compares positions.  An
+ * mmap'ed array (the `skips` map) of OSPREY_SKIP_SLOTS entries, one per
+ * connection and direction at osprey_skip_slot(); an entry is a hint, not
+ * a promise: a torn or stale one (check, gen) is ignored. */
+#define OSPREY_SKIP_SLOTS 4096   /* power of two */
+
+struct osprey_skip {
+	__u32 tgid;
+	__s32 fd;
+	__u64 gen;
+	__u64 until;   /* stream position: the body's end */
+	__u32 dir;
+	__u32 _pad;
+	__u64 check;   /* osprey_skip_check() of the fields above */
+};
+
+static inline __u32 osprey_skip_slot(__u32 tgid, __s32 fd, __u32 dir)
+{
+	return ((tgid * 0x9E3779B1u) ^ (((__u32)fd * 2u + dir) * 0x85EBCA6Bu)) & (OSPREY_SKIP_SLOTS - 1);
+}
+
+static inline __u64 osprey_skip_check(__u32 tgid, __s32 fd, __u64 gen, __u64 until, __u32 dir)
+{
+	return ((((__u64)tgid) << 32) | (__u32)fd) ^ gen ^ until ^ (((__u64)dir + 1) * 0x9E3779B97F4A7C15ull);
+}
 
 /* ---- records ----------------------------------------------------------- */
 
@@ -229,6 +264,8 @@ enum osprey_counter {
 				    * (--pid/--comm/cgroups): dropped at entry */
 	OSPREY_CNT_TLS_GO_NO_CALL, /* Go crypto/tls returns whose entry was not seen
 				    * (in flight at attach, or evicted): not recorded */
+	OSPREY_CNT_SKIPPED_BYTES,  /* body bytes counted, not copied, on user
+				    * space's word (struct osprey_skip) */
 	OSPREY_CNT__MAX,
 };
 

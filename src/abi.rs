@@ -58,12 +58,50 @@ pub const F_ADDRS: u8 = 0x2;
 pub const F_SEGMENTS: u8 = 0x4;
 /// Data record: a further record of the same syscall as the one before.
 pub const F_CONT: u8 = 0x20;
+/// Data record: counted, not copied: a body user space asked the kernel to
+/// skip (`SkipRaw`).
+pub const F_SKIPPED: u8 = 0x40;
+
+/// Entries of the `skips` map (`struct osprey_skip`), a power of two.
+pub const SKIP_SLOTS: usize = 4096;
+
+/// `struct osprey_skip`: user space's word that a connection's bytes up to
+/// `until` in direction `dir` are a body to count, not copy.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SkipRaw {
+    pub tgid: u32,
+    pub fd: i32,
+    pub gen: u64,
+    pub until: u64,
+    pub dir: u32,
+    pub _pad: u32,
+    pub check: u64,
+}
+
+/// `osprey_skip_slot()` of include/osprey.h.
+pub fn skip_slot(tgid: u32, fd: i32, dir: u32) -> usize {
+    let a = tgid.wrapping_mul(0x9E37_79B1);
+    let b = (fd as u32)
+        .wrapping_mul(2)
+        .wrapping_add(dir)
+        .wrapping_mul(0x85EB_CA6B);
+    ((a ^ b) as usize) & (SKIP_SLOTS - 1)
+}
+
+/// `osprey_skip_check()` of include/osprey.h.
+pub fn skip_check(tgid: u32, fd: i32, gen: u64, until: u64, dir: u32) -> u64 {
+    ((u64::from(tgid) << 32) | u64::from(fd as u32))
+        ^ gen
+        ^ until
+        ^ (u64::from(dir) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// Kernel counters (`counters[]` in `.bss`), in header order.
-pub const COUNTER_NAMES: [&str; 22] = [
+pub const COUNTER_NAMES: [&str; 23] = [
     "events",
     "ringbuf_drops",
     "ringbuf_drop_bytes",
@@ -86,6 +124,7 @@ pub const COUNTER_NAMES: [&str; 22] = [
     "tls_exec_lost",
     "tls_filtered",
     "tls_go_no_call",
+    "skipped_body_bytes",
 ];
 pub const CNT_RB_DROPS: usize = 1;
 
@@ -281,7 +320,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let h = header_constants(HEADER);
-        let pairs: [(&str, i64); 36] = [
+        let pairs: [(&str, i64); 38] = [
             ("OSPREY_MAX_PAYLOAD", MAX_PAYLOAD as i64),
             ("OSPREY_DEFAULT_CAPTURE", DEFAULT_CAPTURE as i64),
             ("OSPREY_MAX_IOV", MAX_IOV as i64),
@@ -311,6 +350,8 @@ mod tests {
             ("OSPREY_F_ADDRS", F_ADDRS as i64),
             ("OSPREY_F_SEGMENTS", F_SEGMENTS as i64),
             ("OSPREY_F_CONT", F_CONT as i64),
+            ("OSPREY_F_SKIPPED", F_SKIPPED as i64),
+            ("OSPREY_SKIP_SLOTS", SKIP_SLOTS as i64),
             ("OSPREY_MAX_CONT", MAX_CONT as i64),
             ("OSPREY_CONT_NO_LOOP", CONT_NO_LOOP as i64),
             ("OSPREY_MAX_CHILD_PIDS", MAX_CHILD_PIDS as i64),
@@ -369,6 +410,7 @@ mod tests {
             ("OSPREY_CNT_TLS_EXEC_LOST", "tls_exec_lost"),
             ("OSPREY_CNT_TLS_FILTERED", "tls_filtered"),
             ("OSPREY_CNT_TLS_GO_NO_CALL", "tls_go_no_call"),
+            ("OSPREY_CNT_SKIPPED_BYTES", "skipped_body_bytes"),
         ];
         let in_header = h
             .keys()

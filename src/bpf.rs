@@ -211,6 +211,9 @@ pub struct ProbeConfig {
     pub cgroup_filter: crate::identity::filter::Selection,
     /// How often the cgroup filter is recomputed.
     pub cgroup_rescan: Duration,
+    /// Body skips (`crate::skip`): the trackers' hints, written into the
+    /// mmap'ed `skips` map (None: off, `--body-skip off`).
+    pub body_skip: Option<std::sync::Arc<crate::skip::SkipHints>>,
 }
 
 /// Kernel counters at the end of a run.
@@ -270,6 +273,9 @@ pub struct KernelCounters {
     /// Go crypto/tls returns whose entry was not seen (a call in flight
     /// when the uprobes were attached, or evicted): not recorded.
     pub tls_go_no_call: u64,
+    /// Body bytes the kernel counted instead of copying, on user space's
+    /// word that they were a body of known length (`osprey::skip`).
+    pub skipped_body_bytes: u64,
     /// What user space attached (libraries, uprobes, failures).
     #[serde(flatten)]
     pub tls: crate::tls::attach::TlsStats,
@@ -300,6 +306,7 @@ impl KernelCounters {
             tls_exec_lost: c[19],
             tls_filtered: c[20],
             tls_go_no_call: c[21],
+            skipped_body_bytes: c[22],
             ..Default::default()
         }
     }
@@ -344,6 +351,9 @@ fn run_with<F: loader::Flavor>(
     let skel = loader::load::<F>(open, cfg, hooks)?;
     let obj = skel.object();
     loader::fill_allowlist(obj, cfg)?;
+    if let Some(h) = &cfg.body_skip {
+        loader::map_skips(obj, h)?;
+    }
     // the cgroup allowlist: filled now, then kept up to date
     let _watch = match (&cfg.identity, cfg.cgroup_filter.is_empty()) {
         (Some(shared), false) => {

@@ -24,6 +24,7 @@ pub mod record;
 pub mod redact;
 pub mod replay;
 pub mod sink;
+pub mod skip;
 pub mod synthetic;
 pub mod tls;
 pub mod tracefs;

@@ -90,7 +90,10 @@ pub fn run(a: RunArgs) -> Result<()> {
     } else {
         osprey::redact::Redact::with(&a.redact_header, &a.redact_param)
     };
+    let body_skip = (a.body_skip == OnOff::On && !a.synthetic && records != Records::Events)
+        .then(osprey::skip::SkipHints::new);
     let tcfg = TrackerConfig {
+        body_skip: body_skip.clone(),
         idle_timeout_ns: a.idle_timeout.saturating_mul(1_000_000_000),
         headers: a.headers,
         redact: redact.clone(),
@@ -169,6 +172,7 @@ pub fn run(a: RunArgs) -> Result<()> {
                 HooksArg::Syscalls => bpf::Hooks::Syscalls,
             },
             tls: a.tls == OnOff::On,
+            body_skip,
             verbose: a.verbose > 0,
             progress: (a.verbose > 0).then_some(Duration::from_secs(5)),
         };
@@ -193,8 +197,8 @@ pub fn run(a: RunArgs) -> Result<()> {
     let s = &summary.stats;
     match &kernel {
         Some(k) => say!(
-            "osprey: {:.1}s, {} events ({} ring-buffer drops, {} bytes lost, {} lost to busy scratch slots, {} program runs skipped by the kernel; {} bytes past the capture cap, {} moved by paths no hook sees, counted; {} further records of large reads and writes), {} records written, {} decode errors",
-            secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.scratch_busy, k.prog_misses, k.truncated_bytes, k.unseen_bytes, k.cont_records, s.records, s.decode_errors
+            "osprey: {:.1}s, {} events ({} ring-buffer drops, {} bytes lost, {} lost to busy scratch slots, {} program runs skipped by the kernel; {} bytes past the capture cap, {} moved by paths no hook sees, {} of bodies skipped, counted; {} further records of large reads and writes), {} records written, {} decode errors",
+            secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.scratch_busy, k.prog_misses, k.truncated_bytes, k.unseen_bytes, k.skipped_body_bytes, k.cont_records, s.records, s.decode_errors
         ),
         None => say!("osprey: synthetic, {} events, {} records written", s.events, s.records),
     }

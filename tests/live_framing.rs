@@ -23,7 +23,17 @@ use serde_json::Value;
 /// 6,000-byte body of the previous one in the same write. The client reads
 /// with recv(65536) and prints each response's status and body bytes.
 const SERVER: &str = r#"
-import socket, sys
+import os, socket, sys
+MODE = "recv"
+def rd(s):
+    if MODE == "recv":
+        return s.recv(65536)
+    a, b = bytearray(1000), bytearray(64536)
+    if MODE == "readv":
+        n = os.readv(s.fileno(), [a, b])
+    else:
+        n = s.recvmsg_into([a, b])[0]
+    return bytes((a + b)[:n])
 ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(1)
 c, _ = ls.accept()
@@ -31,7 +41,7 @@ buf = b""
 def head():
     global buf
     while b"\r\n\r\n" not in buf:
-        d = c.recv(65536)
+        d = rd(c)
         assert d, "eof"
         buf += d
     i = buf.index(b"\r\n\r\n") + 4
@@ -58,12 +68,22 @@ c.close()
 "#;
 
 const CLIENT: &str = r#"
-import socket, sys
+import os, socket, sys
+MODE = "recv"
+def rd(s):
+    if MODE == "recv":
+        return s.recv(65536)
+    a, b = bytearray(1000), bytearray(64536)
+    if MODE == "readv":
+        n = os.readv(s.fileno(), [a, b])
+    else:
+        n = s.recvmsg_into([a, b])[0]
+    return bytes((a + b)[:n])
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 buf = b""
 def more():
     global buf
-    d = s.recv(65536)
+    d = rd(s)
     assert d, "eof"
     buf += d
 def response():
@@ -123,13 +143,33 @@ fn no_cause(r: &Value) -> bool {
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn heads_pipelines_and_chunk_lines_past_the_capture_cap_are_exact() {
+    past_the_cap_exact("framing", "recv", "recv");
+}
+
+/// The same exchange read with vectored calls: the server with
+/// recvmsg() and the client with readv(), each into a 1,000-byte and a
+/// 64,536-byte buffer, so the bytes past `--capture-bytes` lie in the
+/// second iovec (further records walk the iovec array).
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn vectored_reads_past_the_capture_cap_are_exact() {
+    past_the_cap_exact("framing-vec", "recvmsg", "readv");
+}
+
+/// One run of SERVER and CLIENT, reading with `server_read` and
+/// `client_read` (recv, readv or recvmsg), checked against the programs'
+/// own account and tshark on both ends.
+fn past_the_cap_exact(name: &str, server_read: &str, client_read: &str) {
     require_root();
-    let dir = tmpdir("framing");
+    let mode =
+        |script: &str, m: &str| script.replacen("MODE = \"recv\"", &format!("MODE = \"{m}\""), 1);
+    let (server_py, client_py) = (mode(SERVER, server_read), mode(CLIENT, client_read));
+    let dir = tmpdir(name);
     let port = free_port();
     let cap = Capture::start(&dir, port);
     let probe = Osprey::start(&["--comm", "python3"], dir.join("out.jsonl"));
-    let server = py_server(SERVER, port);
-    let out = run_ok(Command::new("python3").args(["-c", CLIENT, &port.to_string()]));
+    let server = py_server(&server_py, port);
+    let out = run_ok(Command::new("python3").args(["-c", &client_py, &port.to_string()]));
     let seen: Vec<(u64, u64)> = out
         .lines()
         .map(|l| {
@@ -289,4 +329,115 @@ fn nginx_cookie_head_and_gzip_chunked_body_match_the_wire() {
         .unwrap();
     assert!(head > 8192, "the cookie head: {head}");
     assert_eq!(ringbuf_drops(&err), 0, "{err}");
+}
+
+/// Body skips (`--body-skip`, on by default): a 4,000,000-byte body of
+/// known length with the next response's head right behind it in the same
+/// write. Once Osprey has parsed the first head on both ends it tells the
+/// kernel the body's end (the `skips` map); only then does the server send
+/// the rest, so the kernel counts the body instead of copying it, on both
+/// ends, and copies the second head wherever it falls in a read or write.
+const SKIP_SERVER: &str = r#"
+import socket, sys
+N = 4000000
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(1)
+c, _ = ls.accept()
+buf = b""
+while buf.count(b"\r\n\r\n") < 2:
+    d = c.recv(65536)
+    assert d, "eof"
+    buf += d
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % N + b"x" * 1000)
+assert sys.stdin.readline().strip() == "go"
+c.sendall(b"x" * (N - 1000) + b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\ntail")
+while c.recv(65536):
+    pass
+"#;
+
+const SKIP_CLIENT: &str = r#"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+want = 44 + 4000000 + 45 + 4
+n, tail = 0, b""
+while n < want:
+    d = s.recv(1 << 22)
+    assert d, "eof"
+    n += len(d)
+    tail = (tail + d)[-100:]
+assert tail.endswith(b"404 Not Found\r\nContent-Length: 4\r\n\r\ntail"), tail
+print(n, flush=True)
+s.close()
+"#;
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn a_long_body_is_counted_not_copied_and_the_head_behind_it_is_exact() {
+    use std::io::Write;
+    use std::process::Stdio;
+    require_root();
+    let dir = tmpdir("framing-skip");
+    let port = free_port();
+    let cap = Capture::start(&dir, port);
+    let probe = Osprey::start(&["--comm", "python3"], dir.join("out.jsonl"));
+    let mut server = Guard(
+        Command::new("python3")
+            .args(["-c", SKIP_SERVER, &port.to_string()])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    );
+    wait_listening(port);
+    let client = Command::new("python3")
+        .args(["-c", SKIP_CLIENT, &port.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    // the body ends at 44 + 4,000,000 in the server's sent bytes and the
+    // client's received ones: wait until both hints are in the map
+    let until = 44 + 4_000_000u64;
+    let hints = || -> usize {
+        let out = Command::new("bpftool")
+            .args(["-j", "map", "dump", "name", "skips"])
+            .output()
+            .expect("bpftool");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["formatted"]["value"]["until"].as_u64() == Some(until))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    wait_until(
+        "both ends' body hints in the skips map",
+        || hints() == 2,
+        || format!("{} entries with until {until}", hints()),
+    );
+    writeln!(server.0.stdin.as_mut().unwrap(), "go").unwrap();
+    let out = client.wait_with_output().expect("client");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        (44 + 4_000_000 + 45 + 4).to_string()
+    );
+    let wire = cap.finish(2);
+    drop(server);
+    let probe_recs = |r: &[Value]| side(r, "client").len() >= 2 && side(r, "server").len() >= 2;
+    probe.wait_for_records("2 transactions on each side", probe_recs);
+    let (recs, err) = probe.stop_ok();
+    for role in ["client", "server"] {
+        let s = side(&recs, role);
+        agree(&s, &wire, role);
+        for r in &s {
+            assert!(no_cause(r), "{role}: {r}");
+        }
+        assert_eq!(s[1]["status"], 404, "{role}: {}", s[1]);
+    }
+    let k = &summary(&err)["kernel"];
+    // everything after the first 1,000 body bytes, on both ends
+    assert_eq!(k["skipped_body_bytes"], 2 * (4_000_000 - 1000), "{err}");
+    assert_eq!(k["ringbuf_drops"], 0, "{err}");
 }

@@ -243,6 +243,7 @@ fn write_config(
     if c.capture_bytes == 0 {
         c.capture_max_per_call = 0;
     }
+    c.body_skip = u32::from(cfg.body_skip.is_some());
     c.follow_children = 0;
     if cfg.follow_children && !cfg.pids.is_empty() {
         let off = crate::tracefs::find()
@@ -369,6 +370,38 @@ pub fn map<'a>(obj: &'a Object, name: &str) -> Result<libbpf_rs::Map<'a>> {
     obj.maps()
         .find(|m| m.name().to_str() == Some(name))
         .ok_or_else(|| anyhow!("the BPF object has no map {name:?}"))
+}
+
+/// The `skips` map (body skips, `crate::skip`) mmap'ed into `hints`.
+pub fn map_skips(obj: &Object, hints: &crate::skip::SkipHints) -> Result<()> {
+    let m = map(obj, "skips")?;
+    let bytes = (abi::SKIP_SLOTS * std::mem::size_of::<abi::SkipRaw>()).next_multiple_of(4096);
+    // SAFETY: a shared read-write mapping of the map's fd (an array map
+    // created with BPF_F_MMAPABLE, bpf/maps.bpf.h); checked below.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            m.as_fd().as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(anyhow!(
+            "mapping the skips map into memory: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let ptr =
+        std::ptr::NonNull::new(p.cast::<abi::SkipRaw>()).expect("mmap gave a non-null address");
+    // SAFETY: p is the mapping just made, `bytes` long; the table owns it.
+    if !unsafe { hints.attach_mmap(ptr, bytes) } {
+        // SAFETY: not attached: unmap what was just mapped
+        unsafe { libc::munmap(p, bytes) };
+    }
+    Ok(())
 }
 
 /// The --pid/--comm allowlist maps, before anything is attached (short

@@ -317,6 +317,13 @@ pub struct RunArgs {
     /// with `"tls": true`; `off`: ciphertext only (counted as blind).
     #[arg(long, value_enum, default_value = "on")]
     pub tls: OnOff,
+    /// Body skips: `on` tells the kernel, once a message head with a long
+    /// body of known length (Content-Length) is parsed, to count the rest
+    /// of that body instead of copying it, so a large read or write spends
+    /// its copy budget (--capture-max-per-call) on the head that follows;
+    /// `off`: every byte up to the budget is copied.
+    #[arg(long, value_enum, default_value = "on")]
+    pub body_skip: OnOff,
     /// Generate realistic events without BPF (no root needed).
     #[arg(long)]
     pub synthetic: bool,

@@ -51,6 +51,9 @@ pub struct TrackerConfig {
     pub reorder_timeout_ns: u64,
     /// Record source: `Wire` records carry no pid/tid/comm.
     pub source: Source,
+    /// Where to say that bytes still to come are a body of known length
+    /// (the probe's `skips` map; None: nowhere, e.g. `osprey wire`).
+    pub body_skip: Option<std::sync::Arc<crate::skip::SkipHints>>,
 }
 
 impl Default for TrackerConfig {
@@ -68,6 +71,7 @@ impl Default for TrackerConfig {
             reorder_window: 16,
             reorder_timeout_ns: 100_000_000,
             source: Source::Ebpf,
+            body_skip: None,
         }
     }
 }
@@ -93,6 +97,9 @@ pub struct TrackerStats {
     pub bytes_dropped: u64,
     /// Times a direction lost sync and had to look for a message start.
     pub resyncs: u64,
+    /// Bodies of known length the kernel was told to count, not copy
+    /// (`crate::skip`).
+    pub body_skips: u64,
     /// Heads or bodies that failed to parse.
     pub unparseable: u64,
     pub unanswered_requests: u64,

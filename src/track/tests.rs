@@ -2071,3 +2071,5 @@ fn plain_records_carry_no_tls_fields() {
     let line = serde_json::to_string(&Record::Transaction(Box::new(t[0].clone()))).unwrap();
     assert!(!line.contains("\"tls"), "{line}");
 }
+
+mod skip;

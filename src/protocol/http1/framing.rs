@@ -620,6 +620,7 @@ impl Http1Session {
                 self.finish(d, m, cx);
             }
             BodyFraming::Length(len) => {
+                skip_body(d, dir.input.pos.saturating_add(len), cx);
                 dir.cur = Some(m);
                 dir.mode = Mode::Body(Body::Length(len));
             }
@@ -695,5 +696,23 @@ impl Http1Session {
             Parse::NeedMore => Err(None),
             Parse::Invalid(m) => Err(Some(m)),
         }
+    }
+}
+
+/// A body of known length ends at stream position `until` of direction
+/// `d`: if much of it is still to come, the kernel is told to count those
+/// bytes rather than copy them (`crate::skip`). Not for TLS plaintext (the
+/// kernel's positions there are the ciphertext's).
+fn skip_body(d: Direction, until: u64, cx: &mut Ctx) {
+    let Some(h) = cx.cfg.body_skip.as_deref() else {
+        return;
+    };
+    if cx.conn.tls.is_some() {
+        return;
+    }
+    let seen = cx.streams[d].next_pos;
+    if until > seen && until - seen >= crate::skip::MIN_SKIP {
+        h.body_until(&cx.conn.id, d, until);
+        cx.stats.body_skips += 1;
     }
 }
