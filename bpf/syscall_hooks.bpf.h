@@ -304,8 +304,18 @@ static __always_inline int setup_exit(__s64 ret, __u8 syscall)
 	__s32 fd;
 	__u8 role;
 
-	if (!stash_take(pid_tgid, syscall, &st))
-		return 0;
+	if (!stash_take(pid_tgid, syscall, &st)) {
+		/* an accept() already blocked when the probe attached: its
+		 * enter was never seen, but what it needs is here (the new
+		 * socket is the return value). Without this the BTF-less
+		 * fallback would never trace that connection (nothing there
+		 * finds a socket by its fd later); the CO-RE hooks would adopt
+		 * it at its first read or write. A connect() in flight stays
+		 * missed: its fd is an argument. */
+		if (syscall == OSPREY_SYS_CONNECT || ret < 0 || !traced(pid_tgid))
+			return 0;
+		st.fd = -1;
+	}
 	fd = st.fd;
 
 	if (syscall == OSPREY_SYS_CONNECT) {

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # CO-RE kernel portability matrix: boots Debian kernels under qemu with a tiny
-# initramfs (static busybox + static osprey + scripts/matrix/init.sh), runs
-# `osprey check` and one captured wget → httpd exchange in each, and prints a
+# initramfs (static busybox + static osprey + scripts/matrix/init.sh + two
+# static TLS peers), runs `osprey check`, one captured wget → httpd exchange
+# and one HTTPS request each to a Go crypto/tls and a statically linked
+# OpenSSL server (TLS plaintext through uprobes) in each, and prints a
 # PASS/FAIL/SKIP table. The host kernel is one more row (same checks, run here).
+# The TLS peers (scripts/matrix/tls-go.go, tls-openssl.c) are built on every
+# run with go (golang-go, CGO_ENABLED=0) and gcc -static against libssl.a
+# (libssl-dev), with a fresh certificate from `openssl req`.
 #
 # Usage (as root):  scripts/kernel-matrix.sh [options]
 #   --write-docs        also write the table to docs/compatibility.md
@@ -249,13 +254,42 @@ fetch() {
     return 1
 }
 
+# ------------------------------------------------------------- TLS peers
+# scripts/matrix/tls-go.go and tls-openssl.c, static, with their symbols
+# (osprey finds SSL_read/SSL_write and crypto/tls by them), and a P-256
+# certificate (cheap handshakes under TCG). Rebuilt on every run (go and gcc
+# are quick with go's build cache in $CACHE/go): never a stale binary.
+TLSBUILD=$CACHE/tls
+build_tls() {
+    local d=$TLSBUILD src=$ROOT/scripts/matrix blog=$CACHE/logs/tls-build.log
+    rm -rf "$d" && mkdir -p "$d" "$CACHE/go"
+    command -v go >/dev/null || die "go not found: install golang-go (scripts/setup.sh)"
+    : >"$blog"
+    # GOPATH mode, offline: the peer is stdlib only
+    (cd "$d" && CGO_ENABLED=0 GO111MODULE=off GOPROXY=off GOFLAGS= GOTOOLCHAIN=local HOME="$CACHE/go" \
+        GOCACHE="$CACHE/go/cache" GOPATH="$CACHE/go/path" go build -ldflags=-w -o "$d/tls-go" "$src/tls-go.go") \
+        >>"$blog" 2>&1 || die "building $src/tls-go.go failed: $(tail -3 "$blog")"
+    # the linker warns that getaddrinfo/dlopen in a static binary need glibc's
+    # shared libraries at run time: this program calls neither
+    gcc -O2 -Wall -static -o "$d/tls-openssl" "$src/tls-openssl.c" -lssl -lcrypto -lpthread >>"$blog" 2>&1 ||
+        die "building $src/tls-openssl.c failed (libssl-dev?): $(grep -m3 -E 'error|cannot find' "$blog")"
+    for b in tls-go tls-openssl; do
+        file "$d/$b" | grep -q 'statically linked' || die "$d/$b is not a static binary"
+    done
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+        -subj /CN=localhost -keyout "$d/key.pem" -out "$d/cert.pem" >>"$blog" 2>&1 ||
+        die "openssl req failed: $(tail -3 "$blog")"
+    log "TLS peers built: tls-go $(du -k "$d/tls-go" | cut -f1) KiB ($(go version | awk '{print $3}')), tls-openssl $(du -k "$d/tls-openssl" | cut -f1) KiB ($(openssl version | awk '{print $1, $2}'))"
+}
+
 # ------------------------------------------------------------- initramfs
 INITRD=$CACHE/initrd.gz
 build_initrd() {
     local r=$CACHE/initrd.root
-    rm -rf "$r" && mkdir -p "$r"/{bin,sbin,proc,sys,dev,tmp,run,etc}
+    rm -rf "$r" && mkdir -p "$r"/{bin,sbin,proc,sys,dev,tmp,run,etc,tls}
     cp /bin/busybox "$r/bin/busybox"
     cp "$BIN" "$r/bin/osprey"
+    cp "$TLSBUILD"/{tls-go,tls-openssl,cert.pem,key.pem} "$r/tls/"
     cp "$ROOT/scripts/matrix/init.sh" "$r/init"
     chmod 755 "$r/init" "$r/bin/busybox" "$r/bin/osprey"
     ln -s busybox "$r/bin/sh"
@@ -290,9 +324,22 @@ verdict() {
     fi
 }
 
+# tls_line LOG RESULTLINE: the result, made a FAIL if it is a PASS without
+# the TLS step's success line (a guest that skipped it must not pass)
+tls_line() {
+    if [[ $2 == PASS* ]] && ! grep -q '^OSPREY-MATRIX-TLS: go+openssl' "$1"; then
+        echo "FAIL no TLS line in the guest's output (TLS step not run)"
+    else
+        echo "$2"
+    fi
+}
+
 # extra_notes ROW LOG: what osprey check said that the verdict alone hides
 extra_notes() {
     local row=$1 logf=$2 b
+    # the TLS step (a failure is in the result's reason already)
+    b=$(sed -n 's/^OSPREY-MATRIX-TLS: //p' "$logf" | tail -1)
+    [ -n "$b" ] && [[ $b != FAIL* ]] && R_NOTE[$row]="${R_NOTE[$row]:+${R_NOTE[$row]}; }TLS: $b"
     # which hook set the default run attached (and whether the other was checked)
     b=$(grep -m1 -oE 'NOTE: events: attached after [0-9]+ s \([a-z]+ hooks\)' "$logf" | grep -oE '[a-z]+ hooks')
     if [ -n "$b" ]; then
@@ -355,6 +402,7 @@ run_guest() {   # run_guest ROW KDIR EXTRA_APPEND
         boot "$kdir" "$extra" "$logf"
         line=$(sed -n 's/^OSPREY-MATRIX-RESULT: //p' "$logf" | tail -1)
     fi
+    line=$(tls_line "$logf" "$line")
     R_SECS[$row]=$(( $(date +%s) - t0 ))
     kver=$(sed -n 's/^OSPREY-MATRIX-KERNEL: //p' "$logf" | head -1)
     btf=$(sed -n 's/^OSPREY-MATRIX-BTF: //p' "$logf" | head -1)
@@ -376,11 +424,12 @@ run_host() {
     log "host: running the guest checks on this kernel → $logf"
     t0=$(date +%s)
     OSPREY_MATRIX_HOST=1 OSPREY_MATRIX_PORT=${OSPREY_MATRIX_PORT:-18080} OSPREY_MATRIX_OSPREY=$BIN \
+        OSPREY_MATRIX_TLS=$TLSBUILD \
         OSPREY_MATRIX_BUSYBOX=/bin/busybox timeout -k 10 "$TIMEOUT" /bin/busybox sh "$ROOT/scripts/matrix/init.sh" >"$logf" 2>&1
     R_SECS[$row]=$(( $(date +%s) - t0 ))
     R_KVER[$row]=$(uname -r)
     [ -f /sys/kernel/btf/vmlinux ] && R_BTF[$row]=yes || R_BTF[$row]=no
-    line=$(sed -n 's/^OSPREY-MATRIX-RESULT: //p' "$logf" | tail -1)
+    line=$(tls_line "$logf" "$(sed -n 's/^OSPREY-MATRIX-RESULT: //p' "$logf" | tail -1)")
     verdict "$row" "${R_KVER[$row]}" "$line"
     extra_notes "$row" "$logf"
     log "host: ${R_RES[$row]} in ${R_SECS[$row]} s${R_NOTE[$row]:+ — ${R_NOTE[$row]}}"
@@ -397,6 +446,7 @@ skip_row() {   # skip_row ROW REASON: counts as a failure under REQUIRE_ALL
 
 # ------------------------------------------------------------------- main
 if [ $OFFLINE = 0 ]; then apt_prepare; else APT_STATE="--offline"; fi
+build_tls
 build_initrd || die "initramfs build failed"
 
 T_FETCH=0
@@ -480,14 +530,31 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "qemu accelerator: $ACCEL; boots and checks took $((T_END - T_BOOT0)) s in all)."
         echo
         echo "Each row boots one Debian kernel under qemu with an initramfs holding only"
-        echo "static busybox, the static \`osprey\` binary and"
-        echo "[\`scripts/matrix/init.sh\`](../scripts/matrix/init.sh). No kernel modules are loaded:"
+        echo "static busybox, the static \`osprey\` binary,"
+        echo "[\`scripts/matrix/init.sh\`](../scripts/matrix/init.sh) and two static TLS peers built"
+        echo "by the script on every run with a fresh P-256 certificate (\`openssl req\`):"
+        echo "[\`tls-go\`](../scripts/matrix/tls-go.go) (Go crypto/tls, $(go version 2>/dev/null | awk '{print $3}'), \`CGO_ENABLED=0\`) and"
+        echo "[\`tls-openssl\`](../scripts/matrix/tls-openssl.c) ($(openssl version 2>/dev/null | awk '{print $1, $2}') linked in from"
+        echo "Debian's \`libssl.a\`, symbols kept). No kernel modules are loaded:"
         echo "everything used (loopback, BPF, tracefs, BTF, serial console) is built in."
         echo "In the guest the script runs \`osprey check\`, serves a file with \`busybox httpd\`,"
         echo "captures one \`busybox wget\` of it with \`osprey --records events --comm wget --comm httpd\`"
         echo "and asserts that the records hold the client's \`open\` event, the egress"
         echo "\`GET /hello.txt\` request and the ingress response body; a second capture with"
-        echo "\`--records transactions\` must hold an \`http_transaction\` with status 200."
+        echo "\`--records transactions\` must hold wget's \`http_transaction\` with status 200."
+        echo "That capture also traces the TLS peers: each server (\`gotls-server\`,"
+        echo "\`ssltls-server\`, started before osprey) gets one HTTPS GET over loopback from its"
+        echo "own client (\`gotls-client\`, \`ssltls-client\`: the same executable under another"
+        echo "name), and each of the four ends must have an \`http_transaction\` with status 200,"
+        echo "the request's target, \`\"tls\": true\` and \`tls_library\` \`go\` or \`openssl\`:"
+        echo "plaintext read by the uprobes, which need no BTF (the *notes* say \`TLS: go+openssl"
+        echo "plaintext\`). A row where that fails is a FAIL naming the missing ends and what"
+        echo "osprey said about the two files (uprobes attached or why not); a guest that did"
+        echo "not run the TLS step cannot PASS. The OpenSSL server waits in a blocking"
+        echo "\`accept()\` from before osprey starts: its connection is one whose accept enter"
+        echo "the probe never saw (the BTF-less fallback once missed it entirely: this check's"
+        echo "first run failed on \`bookworm-no-btf\`, server end only; fixed in"
+        echo "\`bpf/syscall_hooks.bpf.h\`); the Go server polls (epoll) and then accepts."
         echo "Where the default run attached the socket hooks (\`--hooks auto\`: kernel BTF and the"
         echo "\`sock:sock_send_length\`/\`sock_recv_length\` tracepoints of 6.3+), the events capture"
         echo "runs a second time with \`--hooks syscalls\` and must pass the same assertions."
@@ -511,8 +578,8 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "  software emulation when the accelerator is \`tcg\`), both boots if it was retried."
         echo "  A boot that prints no result line at all (kernel oops, hang) is retried once;"
         echo "  \`PASS (on retry)\` says so and *notes* keeps the first attempt's oops."
-        echo "- **notes**: the guest's failure reason (first error lines of osprey's stderr), and"
-        echo "  which hook set the default run attached."
+        echo "- **notes**: the guest's failure reason (first error lines of osprey's stderr), the"
+        echo "  TLS step's result, and which hook set the default run attached."
         echo
         echo "Kernels 5.15 and 5.16 have no \`bpf_loop()\` helper (5.17+): there the"
         echo "further records of one large read or write (\`--capture-max-per-call\`) are at"
@@ -531,7 +598,8 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "netFD.family +56, netFD.sotype +64) are checked against Debian's Go 1.19 by"
         echo "tests/live_tls_go.rs; other Go versions are not verified here: a Go"
         echo "release that changes it would need new offsets (not detected at run time"
-        echo "beyond the family/sotype check). Not part of the guest checks above."
+        echo "beyond the family/sotype check). The guest checks above run a Go 1.19"
+        echo "binary (Debian's golang-go) on every row."
         echo
         echo "Kernel packages:"
         echo

@@ -16,10 +16,12 @@ PKGS=(
   clickhouse-server     # tests/live_sinks.rs: the ClickHouse sink against 18.16
   tshark                # the wire reference in tests/live_exact.rs and live_framing.rs, the HTTP/2 oracle in live_grpc.rs; tests/live_tls.rs decrypts with it
   python3-pip           # grpcio for tests/live_grpc.rs
-  libssl-dev binutils   # tests/live_tls.rs: a server linked statically with libssl.a, stripped
+  libssl-dev binutils   # tests/live_tls.rs: a server linked statically with libssl.a, stripped;
+                        # scripts/kernel-matrix.sh: the guest's static OpenSSL peer (libssl.a)
   android-libboringssl  # tests/live_tls_paths.rs: BoringSSL as a shared library (libssl.so.0)
   python3-yaml          # tests/deploy.rs reads the DaemonSet manifest
-  golang-go             # tests/live_tls_go.rs builds Go HTTPS servers and clients (stdlib only, offline)
+  golang-go             # tests/live_tls_go.rs builds Go HTTPS servers and clients (stdlib only, offline);
+                        # scripts/kernel-matrix.sh: the guest's static Go crypto/tls peer
 )
 
 if [ "$(id -u)" -ne 0 ]; then

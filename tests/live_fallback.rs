@@ -129,3 +129,84 @@ fn missing_btf_runs_the_fallback_and_says_what_it_lost() {
         assert_eq!(c[0]["remote_port"], port);
     }
 }
+
+/// A server thread blocked in accept() since before the probe attached:
+/// the connection that accept() returns is traced (its enter was never
+/// seen; the exit has the new socket). The BTF-less fallback has no other
+/// way to find it later: before bpf/syscall_hooks.bpf.h opened it at the
+/// exit, that connection was never traced at all (found by the kernel
+/// matrix's TLS check on bookworm-no-btf).
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn fallback_traces_the_connection_of_an_accept_blocked_before_attach() {
+    let dir = tmpdir("no-btf-blocked-accept");
+    // two connections, each answered and closed; blocking accept4()
+    let mut server = Guard(
+        Command::new("python3")
+            .args([
+                "-c",
+                "import socket\n\
+                 s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(8)\n\
+                 print(s.getsockname()[1], flush=True)\n\
+                 for i in range(2):\n  c,_=s.accept(); d=b''\n  \
+                 while b'\\r\\n\\r\\n' not in d: d+=c.recv(4096)\n  \
+                 c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 5\\r\\nConnection: close\\r\\n\\r\\nhello'); c.close()\n",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut l = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut l)
+        .unwrap();
+    let port: u16 = l.trim().parse().unwrap();
+    let pid = server.0.id();
+    // blocked in accept4 (288) or accept (43) before the probe starts
+    let in_accept = || {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        s.starts_with("288 ") || s.starts_with("43 ")
+    };
+    wait_until("the server blocked in accept()", in_accept, || {
+        std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default()
+    });
+    // the server's records by its pid: in the fallback a connection
+    // closed before /proc is read keeps null addresses (never wrong ones)
+    let probe = Osprey::start_without_btf(
+        &["--comm", "python3", "--comm", "curl"],
+        dir.join("out.jsonl"),
+    );
+    assert!(in_accept(), "still blocked in the accept() from before");
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(curl(&["-s", &format!("{url}first")]), "hello");
+    assert_eq!(curl(&["-s", &format!("{url}second")]), "hello");
+    probe.wait_for_records("the server's two transactions", |r| {
+        txns(r, "python3")
+            .iter()
+            .filter(|t| t["pid"] == pid)
+            .count()
+            >= 2
+    });
+    let (recs, err) = probe.stop_ok();
+    assert!(err.contains("BTF-less fallback"), "{err}");
+    let mut got: Vec<(String, String, u64)> = txns(&recs, "python3")
+        .iter()
+        .filter(|t| t["pid"] == pid)
+        .map(|t| {
+            (
+                t["target"].as_str().unwrap_or("?").to_string(),
+                t["role"].as_str().unwrap_or("?").to_string(),
+                t["status"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("/first".to_string(), "server".to_string(), 200),
+            ("/second".to_string(), "server".to_string(), 200)
+        ],
+        "{err}"
+    );
+}

@@ -3,13 +3,23 @@
 #
 # As /init of the tiny initramfs built by scripts/kernel-matrix.sh: mounts the
 # pseudo file systems, runs `osprey check`, captures one wget → busybox httpd
-# exchange with osprey and asserts on the records, prints exactly one
+# exchange with osprey and asserts on the records, then one HTTPS request
+# to each of two static TLS servers (Go crypto/tls, OpenSSL linked in) from
+# its client, whose records must be TLS plaintext (uprobes); prints one
+#   OSPREY-MATRIX-TLS: <what the TLS step found>
+# and exactly one
 #   OSPREY-MATRIX-RESULT: PASS | FAIL <reason>
 # line on the serial console and powers the VM off.
 #
 # With OSPREY_MATRIX_HOST=1 it runs the same checks on the running host instead
 # (no mounts, no poweroff; OSPREY_MATRIX_OSPREY / OSPREY_MATRIX_BUSYBOX name the
-# binaries, OSPREY_MATRIX_PORT the port), and exits 0 on PASS.
+# binaries, OSPREY_MATRIX_PORT the port, OSPREY_MATRIX_TLS the directory of
+# the TLS peers), and exits 0 on PASS.
+#
+# The TLS peers (built by kernel-matrix.sh, in /tls in the guest):
+# tls-go (scripts/matrix/tls-go.go), tls-openssl (scripts/matrix/tls-openssl.c),
+# cert.pem and key.pem; each binary runs under two names (symlinks
+# gotls-server/-client, ssltls-server/-client): one comm per end.
 #
 # Guest options on the kernel command line:
 #   osprey_matrix_nobtf   hide /sys/kernel/btf (tmpfs over it) before osprey runs
@@ -17,6 +27,8 @@
 
 HOST=${OSPREY_MATRIX_HOST:-0}
 PORT=${OSPREY_MATRIX_PORT:-8080}
+TLS_GO_PORT=$((PORT + 1)) TLS_SSL_PORT=$((PORT + 2))
+TLSDIR=${OSPREY_MATRIX_TLS:-/tls}
 BB=${OSPREY_MATRIX_BUSYBOX:-/bin/busybox}
 TEXT="osprey-matrix hello from the guest"
 
@@ -44,6 +56,11 @@ else
 fi
 OSPREY=$BIN/osprey
 echo "$TEXT" >"$W/www/hello.txt"
+# the TLS peers under one name per end (comm); missing ones fail the TLS step
+for e in server client; do
+    [ -f "$TLSDIR/tls-go" ] && ln -sf "$TLSDIR/tls-go" "$BIN/gotls-$e"
+    [ -f "$TLSDIR/tls-openssl" ] && ln -sf "$TLSDIR/tls-openssl" "$BIN/ssltls-$e"
+done
 
 say() { echo "OSPREY-MATRIX-$*"; }
 # dump FILE PREFIX: a file onto the console, each line prefixed (grep-able in the log)
@@ -53,7 +70,7 @@ has() { case " $CMDLINE " in *" $1 "*) return 0;; esac; return 1; }
 finish() {
     say "RESULT: $*"
     if [ "$HOST" = 1 ]; then
-        [ -n "${HTTPD:-}" ] && kill "$HTTPD" 2>/dev/null
+        for p in ${HTTPD:-} ${GOSRV:-} ${SSLSRV:-}; do kill "$p" 2>/dev/null; done
         rm -rf "$W"
         [ "$1" = PASS ]; exit $?
     fi
@@ -96,8 +113,19 @@ why() {
     fi | tr -s ' \t' ' '
 }
 
+# http_traffic: one wget of hello.txt (capture's default traffic)
+http_traffic() {
+    if ! "$BIN/wget" -q -O "$W/got.txt" "http://127.0.0.1:$PORT/hello.txt"; then
+        CAP_FAIL="wget failed (httpd not serving?)"
+    elif ! grep -q "$TEXT" "$W/got.txt"; then
+        CAP_FAIL="wget got the wrong body"
+    fi
+}
+
 # capture MODE: run osprey --records MODE around one wget; sets CAP_FAIL on failure
 # capture MODE [TAG [OSPREY ARGS...]]: files out-TAG.jsonl / err-TAG.txt
+# CAP_COMMS (the --comm options) and CAP_TRAFFIC (a function) change what is
+# traced and done while osprey runs: wget → httpd by default
 capture() {
     mode=$1; tag=${2:-$1}
     shift $(( $# < 2 ? $# : 2 ))
@@ -105,9 +133,10 @@ capture() {
     CAP_FAIL=""
     : >"$err"
     t0=$(date +%s)
-    "$OSPREY" --records "$mode" --comm wget --comm httpd "$@" -o "$out" -v 2>"$err" & pid=$!
+    "$OSPREY" --records "$mode" ${CAP_COMMS:---comm wget --comm httpd} "$@" -o "$out" -v 2>"$err" & pid=$!
     i=0
-    while ! grep -q attached "$err"; do
+    # the tracepoints' line (not "could not be attached" of a TLS library)
+    while ! grep -q 'attached [0-9]* tracepoints' "$err"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid"; rc=$?
             CAP_FAIL="osprey --records $mode${*:+ $*} exited $rc before attaching: $(why "$err")"
@@ -123,11 +152,7 @@ capture() {
         sleep 0.1
     done
     say "NOTE: $tag: attached after $(( $(date +%s) - t0 )) s $(grep -o -m1 '([a-z]* hooks)' "$err")"
-    if ! "$BIN/wget" -q -O "$W/got.txt" "http://127.0.0.1:$PORT/hello.txt"; then
-        CAP_FAIL="wget failed (httpd not serving?)"
-    elif ! grep -q "$TEXT" "$W/got.txt"; then
-        CAP_FAIL="wget got the wrong body"
-    fi
+    ${CAP_TRAFFIC:-http_traffic}
     sleep 1
     kill -INT "$pid"
     i=0
@@ -182,20 +207,112 @@ else
     grep -h 'summary' "$W/err-events.txt" 2>/dev/null | head -1 | sed 's/^/[osprey-events] /'
 fi
 
-# 3. transactions (the default record type): always checked; only when the
-# programs did not load at all (the row has failed already) is it not tried
+# 3. transactions (the default record type), with TLS: the wget, and one
+# HTTPS GET to each of two static TLS servers from its client: Go crypto/tls
+# (tls-go) and OpenSSL linked into the executable (tls-openssl). Their
+# plaintext comes from uprobes, which need no BTF: every row, the BTF-less
+# one too. The servers run before osprey starts, so that it finds their
+# files (the clients run the same files) when it starts. Always checked;
+# only when the programs did not load at all (the row has failed already)
+# is it not tried.
+
+# tls_start: the two TLS servers, ready; sets TLS_FAIL if they are not
+tls_start() {
+    TLS_FAIL=""
+    for f in tls-go tls-openssl cert.pem key.pem; do
+        [ -f "$TLSDIR/$f" ] || { TLS_FAIL="$TLSDIR/$f missing (kernel-matrix.sh builds it)"; return 1; }
+    done
+    "$BIN/gotls-server" server "127.0.0.1:$TLS_GO_PORT" "$TLSDIR/cert.pem" "$TLSDIR/key.pem" \
+        >"$W/gotls-server.out" 2>&1 & GOSRV=$!
+    "$BIN/ssltls-server" server "$TLS_SSL_PORT" "$TLSDIR/cert.pem" "$TLSDIR/key.pem" \
+        >"$W/ssltls-server.out" 2>&1 & SSLSRV=$!
+    i=0
+    while ! grep -q ready "$W/gotls-server.out" || ! grep -q ready "$W/ssltls-server.out"; do
+        i=$((i + 1))
+        if [ $i -gt 600 ] || ! kill -0 $GOSRV 2>/dev/null || ! kill -0 $SSLSRV 2>/dev/null; then
+            TLS_FAIL="the TLS servers did not start: $(tail -1 "$W/gotls-server.out") / $(tail -1 "$W/ssltls-server.out")"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+# tls_traffic: one HTTPS GET per pair (TLS_SECS: how long the two took,
+# handshakes included, from /proc/uptime)
+tls_traffic() {
+    read t0 _ </proc/uptime
+    for p in gotls ssltls; do
+        a=$TLS_SSL_PORT; [ $p = gotls ] && a=127.0.0.1:$TLS_GO_PORT
+        if ! "$BIN/$p-client" client "$a" "/tls-$p.txt" >"$W/$p-client.out" 2>&1; then
+            CAP_FAIL="${CAP_FAIL:+$CAP_FAIL; }$p-client failed: $(tail -1 "$W/$p-client.out")"
+        elif ! grep -q "osprey-matrix tls hello from .*: /tls-$p.txt" "$W/$p-client.out"; then
+            CAP_FAIL="${CAP_FAIL:+$CAP_FAIL; }$p-client got the wrong body"
+        fi
+    done
+    read t1 _ </proc/uptime
+    TLS_SECS=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }")
+}
+http_tls_traffic() { http_traffic; tls_traffic; }
+# expect_all FILE DESCRIPTION ERE...: one line of FILE matches every ERE
+expect_all() {
+    f=$1; d=$2; shift 2
+    cp "$f" "$W/sel"
+    for e in "$@"; do grep -E "$e" "$W/sel" >"$W/sel2"; mv "$W/sel2" "$W/sel"; done
+    [ -s "$W/sel" ] && return 0
+    MISSING="${MISSING:+$MISSING, }$d"
+    return 1
+}
+# tls_check ERR OUT: each end's transaction, TLS plaintext of its library;
+# sets TLS_FAIL, with what osprey said about the two files
+tls_check() {
+    up=""
+    grep -qE 'uprobes on [^ ]*/tls-go \(go, ' "$1" && up="go"
+    grep -qE 'uprobes on [^ ]*/tls-openssl \(openssl\)' "$1" && up="${up:+$up+}openssl"
+    notup=$(grep -m2 -E 'TLS: (not capturing|[^ ]+ has .* no symbol table|[^ ]+ is Go with crypto/tls but not captured)' "$1" |
+        sed 's/.*TLS: //' | tr '\n' ';' | tr -s ' ' | sed 's/;$//')
+    MISSING=""
+    for p in gotls:go ssltls:openssl; do
+        c=${p%%:*} lib=${p#*:}
+        for role in server client; do
+            expect_all "$2" "$c-$role" '"type":"http_transaction"' "\"comm\":\"$c-$role\"" \
+                "\"role\":\"$role\"" '"tls":true' "\"tls_library\":\"$lib\"" '"status":200' \
+                "\"target\":\"/tls-$c.txt\""
+        done
+    done
+    [ -n "$MISSING" ] &&
+        TLS_FAIL="no TLS plaintext transaction of $MISSING (uprobes on: ${up:-none}${notup:+; $notup})"
+}
+
+TLS_FAIL="not tried: the BPF programs did not load"
 if [ -n "${LOAD_FAILED:-}" ]; then
     say "NOTE: transactions mode not tried: the BPF programs did not load"
 else
     MISSING=""
+    CAP_COMMS="" CAP_TRAFFIC=""
+    if tls_start; then
+        CAP_COMMS="--comm wget --comm httpd --comm gotls-server --comm gotls-client --comm ssltls-server --comm ssltls-client"
+        CAP_TRAFFIC=http_tls_traffic
+    fi
     if capture transactions; then
-        expect "$W/out-transactions.jsonl" "http_transaction status 200" '"type":"http_transaction"' '"status":200'
+        expect_all "$W/out-transactions.jsonl" "http_transaction status 200" '"type":"http_transaction"' '"status":200' '"comm":"wget"'
         [ -n "$MISSING" ] && FAIL="${FAIL:+$FAIL; }transactions: missing $MISSING"
+        [ -n "$CAP_TRAFFIC" ] && tls_check "$W/err-transactions.txt" "$W/out-transactions.jsonl"
     else
         FAIL="${FAIL:+$FAIL; }$CAP_FAIL"
+        [ -n "$CAP_TRAFFIC" ] && TLS_FAIL="the transactions capture failed"
     fi
-    [ $VERBOSE = 1 ] || [ -n "$MISSING$CAP_FAIL" ] && { dump "$W/err-transactions.txt" "[osprey-transactions]"; dump "$W/out-transactions.jsonl" "[records-transactions]"; }
+    CAP_COMMS="" CAP_TRAFFIC=""
+    [ $VERBOSE = 1 ] || [ -n "$MISSING$CAP_FAIL$TLS_FAIL" ] && {
+        dump "$W/err-transactions.txt" "[osprey-transactions]"; dump "$W/out-transactions.jsonl" "[records-transactions]"
+        for p in gotls-server ssltls-server gotls-client ssltls-client; do dump "$W/$p.out" "[$p]"; done; }
     say "NOTE: transactions mode checked"
+fi
+for p in ${GOSRV:-} ${SSLSRV:-}; do kill "$p" 2>/dev/null; done
+GOSRV="" SSLSRV=""
+if [ -n "$TLS_FAIL" ]; then
+    say "TLS: FAIL $TLS_FAIL"
+    FAIL="${FAIL:+$FAIL; }TLS: $TLS_FAIL"
+else
+    say "TLS: go+openssl plaintext, $(grep '"type":"http_transaction"' "$W/out-transactions.jsonl" | grep -c '"tls":true') TLS transactions (the two clients took ${TLS_SECS:-?} s)"
 fi
 
 # 4. the syscall hooks too, where the socket hooks were the default
