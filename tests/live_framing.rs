@@ -20,20 +20,10 @@ use serde_json::Value;
 /// starts past 4096 bytes), a 20 KB response head written in three
 /// pieces, a chunked response with a 70,000-byte chunk then a 1,008-byte
 /// one (71,008 bytes, in one write), and a response whose head follows a
-/// 6,000-byte body of the previous one in the same write. The client reads
-/// with recv(65536) and prints each response's status and body bytes.
+/// 6,000-byte body of the previous one in the same write. Both read with
+/// `rd()` ([`with_reader`]); the client prints each response's status and
+/// body bytes.
 const SERVER: &str = r#"
-import os, socket, sys
-MODE = "recv"
-def rd(s):
-    if MODE == "recv":
-        return s.recv(65536)
-    a, b = bytearray(1000), bytearray(64536)
-    if MODE == "readv":
-        n = os.readv(s.fileno(), [a, b])
-    else:
-        n = s.recvmsg_into([a, b])[0]
-    return bytes((a + b)[:n])
 ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(1)
 c, _ = ls.accept()
@@ -68,17 +58,6 @@ c.close()
 "#;
 
 const CLIENT: &str = r#"
-import os, socket, sys
-MODE = "recv"
-def rd(s):
-    if MODE == "recv":
-        return s.recv(65536)
-    a, b = bytearray(1000), bytearray(64536)
-    if MODE == "readv":
-        n = os.readv(s.fileno(), [a, b])
-    else:
-        n = s.recvmsg_into([a, b])[0]
-    return bytes((a + b)[:n])
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 buf = b""
 def more():
@@ -156,14 +135,35 @@ fn vectored_reads_past_the_capture_cap_are_exact() {
     past_the_cap_exact("framing-vec", "recvmsg", "readv");
 }
 
+/// What SERVER and CLIENT read with: `rd(sock)` is a recv(65536), or
+/// (MODE readv/recvmsg) a vectored read into a 1,000-byte and a
+/// 64,536-byte buffer.
+fn with_reader(script: &str, mode: &str) -> String {
+    format!(
+        r#"import os, socket, sys
+MODE = "{mode}"
+def rd(s):
+    if MODE == "recv":
+        return s.recv(65536)
+    a, b = bytearray(1000), bytearray(64536)
+    if MODE == "readv":
+        n = os.readv(s.fileno(), [a, b])
+    else:
+        n = s.recvmsg_into([a, b])[0]
+    return bytes((a + b)[:n])
+{script}"#
+    )
+}
+
 /// One run of SERVER and CLIENT, reading with `server_read` and
 /// `client_read` (recv, readv or recvmsg), checked against the programs'
 /// own account and tshark on both ends.
 fn past_the_cap_exact(name: &str, server_read: &str, client_read: &str) {
     require_root();
-    let mode =
-        |script: &str, m: &str| script.replacen("MODE = \"recv\"", &format!("MODE = \"{m}\""), 1);
-    let (server_py, client_py) = (mode(SERVER, server_read), mode(CLIENT, client_read));
+    let (server_py, client_py) = (
+        with_reader(SERVER, server_read),
+        with_reader(CLIENT, client_read),
+    );
     let dir = tmpdir(name);
     let port = free_port();
     let cap = Capture::start(&dir, port);
@@ -236,8 +236,9 @@ fn without_further_records_the_cap_is_named_as_the_cause() {
         &["--comm", "python3", "--capture-max-per-call", "0"],
         dir.join("out.jsonl"),
     );
-    let server = py_server(SERVER, port);
-    run_ok(Command::new("python3").args(["-c", CLIENT, &port.to_string()]));
+    let server = py_server(&with_reader(SERVER, "recv"), port);
+    let client = with_reader(CLIENT, "recv");
+    run_ok(Command::new("python3").args(["-c", &client, &port.to_string()]));
     drop(server);
     let (recs, err) = probe.stop_ok();
     let k = &summary(&err)["kernel"];
