@@ -295,23 +295,31 @@ pub fn read_stream(mut r: impl Read) -> io::Result<Vec<Vec<u8>>> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_request_of_the_nginx_stream_is_one_record() {
-        let recs = nginx_records(4, 10, 100);
-        assert_eq!(recs.len(), 4 + 2 * 4 * 10);
+    /// The JSON lines `run` writes of `recs` (as many as it says it
+    /// wrote), and the transactions among them.
+    fn replayed(recs: &[Vec<u8>]) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
         let mut buf = Vec::new();
-        // 40 transactions; the connections stay open: nothing else flushed
-        let n = run(&recs, &mut buf).unwrap();
+        let n = run(recs, &mut buf).unwrap();
         let lines: Vec<serde_json::Value> = buf
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
             .map(|l| serde_json::from_slice(l).unwrap())
             .collect();
         assert_eq!(n, lines.len());
-        let txns: Vec<_> = lines
+        let txns = lines
             .iter()
             .filter(|l| l["type"] == "http_transaction")
+            .cloned()
             .collect();
+        (lines, txns)
+    }
+
+    #[test]
+    fn every_request_of_the_nginx_stream_is_one_record() {
+        let recs = nginx_records(4, 10, 100);
+        assert_eq!(recs.len(), 4 + 2 * 4 * 10);
+        // 40 transactions; the connections stay open: nothing else flushed
+        let (_, txns) = replayed(&recs);
         assert_eq!(txns.len(), 40);
         assert!(txns
             .iter()
@@ -323,18 +331,7 @@ mod tests {
         for body in [100, 4096] {
             let recs = nginx_h2_records(3, 20, body);
             assert_eq!(recs.len(), 3 + 2 * 3 * 20);
-            let mut buf = Vec::new();
-            let n = run(&recs, &mut buf).unwrap();
-            let lines: Vec<serde_json::Value> = buf
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .map(|l| serde_json::from_slice(l).unwrap())
-                .collect();
-            assert_eq!(n, lines.len());
-            let txns: Vec<_> = lines
-                .iter()
-                .filter(|l| l["type"] == "http_transaction")
-                .collect();
+            let (lines, txns) = replayed(&recs);
             // the streams end with their responses, the connections stay open
             assert_eq!(txns.len(), 60, "{lines:?}");
             for t in txns {
