@@ -707,8 +707,9 @@ impl Http1Session {
 
 /// A body of known length ends at stream position `until` of direction
 /// `d`: if much of it is still to come, the kernel is told to count those
-/// bytes rather than copy them (`crate::skip`). Not for TLS plaintext (the
-/// kernel's positions there are the ciphertext's).
+/// bytes rather than copy them (`crate::skip`). Not for TLS plaintext: its
+/// records name the socket's connection, whose kernel positions count
+/// ciphertext.
 fn skip_body(d: Direction, until: u64, cx: &mut Ctx) {
     let Some(h) = cx.cfg.body_skip.as_deref() else {
         return;

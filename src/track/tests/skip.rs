@@ -73,7 +73,7 @@ fn a_hinted_body_is_counted_and_the_head_after_it_is_copied() {
             .open(Role::Client)
             .send(E, &req("/big"))
             .send(E, &req("/next"));
-        for e in s.events.drain(..).collect::<Vec<_>>() {
+        for e in std::mem::take(&mut s.events) {
             t.on_event(&e, &mut out);
         }
         let skipped = read_through(&mut t, &hints, &mut s, &stream, 300_000, &mut out);
