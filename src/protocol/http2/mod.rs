@@ -20,6 +20,7 @@ pub mod hpack;
 pub mod huffman;
 mod record;
 mod session;
+mod streams;
 
 use super::{Detect, Hint, Protocol, Session, Stamp};
 use crate::event::Direction;

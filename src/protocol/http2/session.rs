@@ -4,11 +4,12 @@
 //! an HPACK decoder and the header block being assembled; per stream the
 //! request and response halves (`record.rs` turns them into records).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::frame::{self, Frame, FrameHeader, Framer, Step};
 use super::hpack;
 use super::record::{Half, Stream};
+use super::streams::Streams;
 use crate::event::{Direction, Role};
 use crate::protocol::buffer::Buffered;
 use crate::protocol::http1::Parse;
@@ -79,7 +80,7 @@ impl Dir {
 #[derive(Default)]
 pub(crate) struct Http2Session {
     dirs: PerDir<Dir>,
-    pub(super) streams: BTreeMap<u32, Stream>,
+    pub(super) streams: Streams,
     /// The direction requests go (the client's sending side), once known.
     client_dir: Option<Direction>,
     /// The error code of a GOAWAY seen: streams open at the end get it.
@@ -120,7 +121,7 @@ impl Http2Session {
         s.gap = u.gap;
         s.causes = u.causes;
         s.touch(u.last_ts.max(u.switched_ts));
-        h.streams.insert(1, s);
+        h.streams.insert(s);
         let params = u
             .settings
             .as_deref()
@@ -276,7 +277,7 @@ impl Http2Session {
         if dir.block.take().is_some() {
             cx.stats.hpack_errors += 1;
         }
-        for s in self.streams.values_mut() {
+        for s in self.streams.iter_mut() {
             s.gap = true;
             s.causes |= cause;
             for h in [&mut s.req, &mut s.resp] {
@@ -293,7 +294,7 @@ impl Http2Session {
     /// `uncaptured` bytes not seen): a gRPC call counts its messages.
     fn grpc_data(&mut self, d: Direction, stream: u32, bytes: &[u8], uncaptured: u64) {
         let side = self.request_side(d);
-        let Some(s) = self.streams.get_mut(&stream) else {
+        let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
         if !s.is_grpc() {
@@ -426,7 +427,7 @@ impl Http2Session {
                 }
             }
             Frame::RstStream { error } => {
-                if let Some(s) = self.streams.get_mut(&h.stream) {
+                if let Some(s) = self.streams.get_mut(h.stream) {
                     s.rst = Some(error);
                     s.touch(last.ts);
                     self.finish_stream(h.stream, cx);
@@ -581,13 +582,13 @@ impl Http2Session {
                     // neither the content nor the role says which: the
                     // client opens streams, and odd ids are the client's
                     None => (
-                        b.stream % 2 == 1 && !self.streams.contains_key(&b.stream),
+                        b.stream % 2 == 1 && !self.streams.contains(b.stream),
                         b.stream,
                     ),
                 }
             }
         };
-        if !self.streams.contains_key(&stream_id) && self.reset.contains(&stream_id) {
+        if !self.streams.contains(stream_id) && self.reset.contains(&stream_id) {
             // it crossed the RST_STREAM that ended the stream
             cx.stats.h2_frames_after_reset += 1;
             return;
@@ -595,11 +596,11 @@ impl Http2Session {
         if b.promised.is_none() && self.client_dir.is_none() {
             self.client_dir = Some(if is_req { d } else { d.opposite() });
         }
-        if !self.streams.contains_key(&stream_id) {
+        if !self.streams.contains(stream_id) {
             self.open_stream(stream_id, cx);
         }
         let headers = cx.cfg.headers;
-        let Some(s) = self.streams.get_mut(&stream_id) else {
+        let Some(s) = self.streams.get_mut(stream_id) else {
             return;
         };
         s.touch(last.ts);
@@ -638,15 +639,15 @@ impl Http2Session {
     fn open_stream(&mut self, id: u32, cx: &mut Ctx) {
         if self.streams.len() >= MAX_STREAMS {
             cx.stats.h2_streams_over_cap += 1;
-            if let Some((&old, _)) = self.streams.iter().next() {
-                if let Some(mut s) = self.streams.remove(&old) {
+            if let Some(old) = self.streams.lowest() {
+                if let Some(mut s) = self.streams.remove(old) {
                     s.gap = true;
                     s.causes |= GapCauses::BUFFER_CAP;
                     self.emit(s, cx);
                 }
             }
         }
-        self.streams.insert(id, Stream::new(id));
+        self.streams.insert(Stream::new(id));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -661,7 +662,7 @@ impl Http2Session {
         cx: &mut Ctx,
     ) {
         let side = self.request_side(d);
-        let Some(s) = self.streams.get_mut(&h.stream) else {
+        let Some(s) = self.streams.get_mut(h.stream) else {
             // DATA of a stream whose HEADERS was not seen (joined
             // mid-stream), or that crossed its RST_STREAM
             if self.reset.contains(&h.stream) {
@@ -683,15 +684,12 @@ impl Http2Session {
         // streams the GOAWAY's sender will not process: the peer's streams
         // above last_stream (the client's odd ids when the server sends it)
         let peer_odd = self.request_side(d) == Some(false);
-        let ended: Vec<u32> = self
+        let ended = self
             .streams
-            .keys()
-            .copied()
-            .filter(|&id| id > last_stream && (id % 2 == 1) == peer_odd)
-            .collect();
+            .ids(|id| id > last_stream && (id % 2 == 1) == peer_odd);
         self.goaway = Some(error);
         for id in ended {
-            if let Some(s) = self.streams.get_mut(&id) {
+            if let Some(s) = self.streams.get_mut(id) {
                 s.goaway = Some(error);
             }
             self.finish_stream(id, cx);
@@ -699,7 +697,7 @@ impl Http2Session {
     }
 
     fn finish_stream(&mut self, id: u32, cx: &mut Ctx) {
-        if let Some(s) = self.streams.remove(&id) {
+        if let Some(s) = self.streams.remove(id) {
             self.emit(s, cx);
         }
     }
@@ -773,8 +771,7 @@ impl Session for Http2Session {
             let next = dir.input.pos + dir.input.buf.len() as u64;
             dir.input.drop_all(next);
         }
-        let streams = std::mem::take(&mut self.streams);
-        for (_, mut s) in streams {
+        for mut s in self.streams.take_all() {
             // a stream still open at the end did not end cleanly
             if !(s.req.ended && s.resp.ended) {
                 s.goaway = s.goaway.or(self.goaway);
