@@ -18,6 +18,7 @@ pub mod frame;
 pub mod grpc;
 pub mod hpack;
 pub mod huffman;
+mod input;
 mod record;
 mod session;
 mod streams;

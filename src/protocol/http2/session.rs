@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! One HTTP/2 connection: per direction the framing ([`Framer`] over a
-//! [`Buffered`] that only ever holds a frame header or a non-DATA payload),
-//! an HPACK decoder and the header block being assembled; per stream the
-//! request and response halves (`record.rs` turns them into records).
+//! One HTTP/2 connection: per direction the framing ([`Framer`] over the
+//! captured chunks, with a [`Buffered`] that only ever holds a frame
+//! header or a non-DATA payload split across chunks: `input.rs`), an HPACK
+//! decoder and the header block being assembled; per stream the request
+//! and response halves (`streams.rs` holds the open ones, `record.rs`
+//! turns them into records).
 
 use std::collections::VecDeque;
 
@@ -12,9 +14,8 @@ use super::record::{Half, Stream};
 use super::streams::Streams;
 use crate::event::{Direction, Role};
 use crate::protocol::buffer::Buffered;
-use crate::protocol::http1::Parse;
 use crate::protocol::{Chunk, Ctx, EndReason, PerDir, Session, Stamp, BOTH};
-use crate::record::{GapCauses, Source};
+use crate::record::GapCauses;
 
 /// Most streams tracked at once per connection; past it the oldest is
 /// emitted as it is (gap) and counted. nginx allows 128 concurrent
@@ -30,7 +31,7 @@ pub const MAX_HEADER_LIST: usize = 64 * 1024;
 /// A header block being assembled from HEADERS/PUSH_PROMISE and
 /// CONTINUATION frames.
 #[derive(Debug)]
-struct BlockAcc {
+pub(super) struct BlockAcc {
     stream: u32,
     /// PUSH_PROMISE: the promised stream (the block is its request).
     promised: Option<u32>,
@@ -44,21 +45,21 @@ struct BlockAcc {
 
 #[derive(Debug, Default)]
 pub(super) struct Dir {
-    input: Buffered,
-    framer: Option<Framer>,
+    pub(super) input: Buffered,
+    pub(super) framer: Option<Framer>,
     hpack: Option<hpack::Decoder>,
-    block: Option<BlockAcc>,
+    pub(super) block: Option<BlockAcc>,
     /// Reused: the last block's decoded fields, and the buffer a block's
     /// fragments are assembled in.
     decoded: hpack::Block,
     spare: Vec<u8>,
     /// Looking for a frame start after lost bytes.
-    resync: bool,
+    pub(super) resync: bool,
     /// The stamp of the current frame's first byte, and of the latest bytes.
-    frame_first: Stamp,
-    cur: Stamp,
+    pub(super) frame_first: Stamp,
+    pub(super) cur: Stamp,
     /// Bytes of the current DATA frame went by uncaptured.
-    data_uncaptured: bool,
+    pub(super) data_uncaptured: bool,
     /// What the peer's SETTINGS said this direction may send
     /// (SETTINGS_MAX_FRAME_SIZE, SETTINGS_HEADER_TABLE_SIZE): kept for a
     /// direction whose first bytes come after them.
@@ -67,11 +68,11 @@ pub(super) struct Dir {
 }
 
 impl Dir {
-    fn framer(&mut self) -> &mut Framer {
+    pub(super) fn framer(&mut self) -> &mut Framer {
         self.framer
             .get_or_insert_with(|| Framer::new(false, frame::MAX_MAX_FRAME, 256 * 1024))
     }
-    fn hpack(&mut self) -> &mut hpack::Decoder {
+    pub(super) fn hpack(&mut self) -> &mut hpack::Decoder {
         self.hpack.get_or_insert_with(|| hpack::Decoder::new(false))
     }
 }
@@ -79,7 +80,7 @@ impl Dir {
 /// One connection's HTTP/2 state.
 #[derive(Default)]
 pub(crate) struct Http2Session {
-    dirs: PerDir<Dir>,
+    pub(super) dirs: PerDir<Dir>,
     pub(super) streams: Streams,
     /// The direction requests go (the client's sending side), once known.
     client_dir: Option<Direction>,
@@ -87,7 +88,7 @@ pub(crate) struct Http2Session {
     goaway: Option<u32>,
     /// Why bytes were lost so far, either direction (a gapped stream with
     /// no cause of its own gets these; none at all: joined mid-stream).
-    lost: GapCauses,
+    pub(super) lost: GapCauses,
     /// The latest streams ended by RST_STREAM (at most [`RESET_REMEMBERED`]).
     reset: VecDeque<u32>,
 }
@@ -159,140 +160,9 @@ impl Http2Session {
         self.client_dir.map(|c| c == d)
     }
 
-    /// Frame what direction `d` has: captured `bytes` at stream position `at`.
-    fn feed(&mut self, d: Direction, mut bytes: &[u8], mut at: u64, stamp: Stamp, cx: &mut Ctx) {
-        self.dirs[d].cur = stamp;
-        while !bytes.is_empty() {
-            let dir = &mut self.dirs[d];
-            if dir.resync {
-                dir.input.push(bytes, at + bytes.len() as u64, stamp);
-                self.try_resync(d, cx);
-                self.run(d, cx);
-                return;
-            }
-            if dir.framer().skipping() && dir.input.buf.is_empty() {
-                // DATA payload (or a lost frame) going by: count, do not copy
-                let n = dir.framer().want(0).min(bytes.len());
-                let body = dir.framer().data_body_left();
-                let _ = dir.framer().next(&bytes[..n]);
-                if let Some((h, left)) = body {
-                    self.grpc_data(d, h.stream, &bytes[..n.min(left as usize)], 0);
-                }
-                let dir = &mut self.dirs[d];
-                at += n as u64;
-                bytes = &bytes[n..];
-                dir.input.reset_at(at);
-                if let Some(s) = dir.framer().ended() {
-                    self.on_step(d, s, stamp, cx);
-                }
-                continue;
-            }
-            let have = dir.input.buf.len();
-            let n = dir.framer().want(have).max(1).min(bytes.len());
-            dir.input.push(&bytes[..n], at + n as u64, stamp);
-            at += n as u64;
-            bytes = &bytes[n..];
-            self.run(d, cx);
-        }
-    }
-
-    /// Take every step the buffered bytes give.
-    fn run(&mut self, d: Direction, cx: &mut Ctx) {
-        loop {
-            if self.dirs[d].resync {
-                return;
-            }
-            let mut input = std::mem::take(&mut self.dirs[d].input);
-            let starting = self.dirs[d].framer().at_boundary();
-            let body = self.dirs[d].framer().data_body_left();
-            let r = self.dirs[d].framer().next(&input.buf);
-            let stop = match r {
-                Parse::Complete(step, n) => {
-                    if starting {
-                        self.dirs[d].frame_first = input.stamp_at(input.pos);
-                    }
-                    let last = input.stamp_at(input.pos + n.max(1) as u64 - 1);
-                    let skipped = matches!(step, Step::Skipped(_));
-                    if let (Step::Skipped(k), Some((h, left))) = (&step, body) {
-                        let k = (*k).min(usize::try_from(left).unwrap_or(usize::MAX));
-                        self.grpc_data(d, h.stream, &input.buf[..k], 0);
-                    }
-                    if !skipped {
-                        self.on_step(d, step, last, cx);
-                    }
-                    input.consume(n);
-                    if skipped {
-                        if let Some(s) = self.dirs[d].framer().ended() {
-                            self.on_step(d, s, last, cx);
-                        }
-                    }
-                    n == 0 && input.buf.is_empty()
-                }
-                Parse::NeedMore => true,
-                Parse::Invalid(_) => {
-                    self.dirs[d].input = input;
-                    if starting && self.expecting_preface(d) {
-                        // no preface (the peer's side): frames from here
-                        self.dirs[d].framer().reset();
-                        continue;
-                    }
-                    cx.stats.unparseable += 1;
-                    self.lose_sync(d, GapCauses::UNPARSEABLE, cx);
-                    // the search starts one byte into what failed: a header
-                    // that looks right but does not frame must not be found
-                    // again (a loop without end, found by the fuzzer)
-                    let input = &mut self.dirs[d].input;
-                    if !input.buf.is_empty() {
-                        cx.stats.bytes_dropped += 1;
-                        input.consume(1);
-                    }
-                    self.try_resync(d, cx);
-                    continue;
-                }
-            };
-            self.dirs[d].input = input;
-            if stop {
-                return;
-            }
-        }
-    }
-
-    fn expecting_preface(&self, d: Direction) -> bool {
-        self.dirs[d]
-            .framer
-            .as_ref()
-            .is_some_and(Framer::expects_preface)
-    }
-
-    /// Lost bytes (or an invalid frame): frames are looked for again, the
-    /// HPACK table is unknown, the block in progress and the open streams
-    /// may miss frames.
-    fn lose_sync(&mut self, d: Direction, cause: GapCauses, cx: &mut Ctx) {
-        cx.stats.resyncs += 1;
-        self.lost |= cause;
-        let dir = &mut self.dirs[d];
-        dir.resync = true;
-        dir.framer().reset();
-        dir.hpack().forget();
-        if dir.block.take().is_some() {
-            cx.stats.hpack_errors += 1;
-        }
-        for s in self.streams.iter_mut() {
-            s.gap = true;
-            s.causes |= cause;
-            for h in [&mut s.req, &mut s.resp] {
-                if h.dir == Some(d) {
-                    if let Some(m) = h.grpc.as_mut() {
-                        m.lose();
-                    }
-                }
-            }
-        }
-    }
-
     /// DATA body bytes of `stream` went by in direction `d` (`bytes`, or
     /// `uncaptured` bytes not seen): a gRPC call counts its messages.
-    fn grpc_data(&mut self, d: Direction, stream: u32, bytes: &[u8], uncaptured: u64) {
+    pub(super) fn grpc_data(&mut self, d: Direction, stream: u32, bytes: &[u8], uncaptured: u64) {
         let side = self.request_side(d);
         let Some(s) = self.streams.get_mut(stream) else {
             return;
@@ -310,70 +180,8 @@ impl Http2Session {
         m.skip(uncaptured);
     }
 
-    /// In resync: drop bytes up to a plausible frame start.
-    fn try_resync(&mut self, d: Direction, cx: &mut Ctx) {
-        let dir = &mut self.dirs[d];
-        let max = dir.framer().max_frame;
-        match frame::find_frame_start(&dir.input.buf, max) {
-            Some(at) => {
-                cx.stats.bytes_dropped += at as u64;
-                dir.input.consume(at);
-                dir.resync = false;
-                dir.framer().reset();
-            }
-            None => {
-                // keep a tail where a header may begin
-                let keep = 64 * 1024;
-                if dir.input.buf.len() > keep {
-                    let n = dir.input.buf.len() - keep;
-                    cx.stats.bytes_dropped += n as u64;
-                    dir.input.consume(n);
-                }
-            }
-        }
-    }
-
-    /// `n` bytes of direction `d` went by unseen; `truncated`: uncaptured
-    /// (the capture cap), else lost.
-    fn skip(&mut self, d: Direction, n: u64, truncated: bool, cx: &mut Ctx) {
-        let dir = &mut self.dirs[d];
-        let buffered = dir.input.buf.len();
-        let next = dir.input.pos + buffered as u64 + n;
-        if !dir.resync {
-            let in_data = dir.framer().skipping_data();
-            let body = dir.framer().data_body_left();
-            if truncated && dir.framer().skip(n, buffered) {
-                if let Some((h, left)) = body {
-                    self.grpc_data(d, h.stream, &[], n.min(left));
-                }
-                let dir = &mut self.dirs[d];
-                if buffered > 0 {
-                    cx.stats.bytes_dropped += buffered as u64;
-                }
-                dir.input.drop_all(next);
-                dir.data_uncaptured |= in_data;
-                if let Some(s) = dir.framer().ended() {
-                    let last = dir.cur;
-                    self.on_step(d, s, last, cx);
-                }
-                return;
-            }
-        }
-        cx.stats.bytes_dropped += dir.input.drop_all(next);
-        if !self.dirs[d].resync {
-            let cause = if truncated {
-                GapCauses::CAPTURE_CAP
-            } else if cx.cfg.source == Source::Wire {
-                GapCauses::PACKETS_MISSING
-            } else {
-                GapCauses::RING_BUFFER_DROP
-            };
-            self.lose_sync(d, cause, cx);
-        }
-    }
-
     /// One framing step of direction `d`; `last`: when its last byte moved.
-    fn on_step(&mut self, d: Direction, step: Step, last: Stamp, cx: &mut Ctx) {
+    pub(super) fn on_step(&mut self, d: Direction, step: Step, last: Stamp, cx: &mut Ctx) {
         let first = self.dirs[d].frame_first;
         match step {
             Step::Preface => {

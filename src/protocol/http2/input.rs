@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Framing a direction's bytes: the [`Framer`]'s steps over the
+//! direction's [`Buffered`](crate::protocol::buffer::Buffered) copy (DATA
+//! payloads counted as they go by); bytes that went by unseen; finding
+//! frames again after lost bytes.
+
+use super::frame::{self, Framer, Step};
+use super::session::Http2Session;
+use crate::event::Direction;
+use crate::protocol::http1::Parse;
+use crate::protocol::{Ctx, Stamp};
+use crate::record::{GapCauses, Source};
+
+impl Http2Session {
+    /// Frame what direction `d` has: captured `bytes` at stream position `at`.
+    pub(super) fn feed(
+        &mut self,
+        d: Direction,
+        mut bytes: &[u8],
+        mut at: u64,
+        stamp: Stamp,
+        cx: &mut Ctx,
+    ) {
+        self.dirs[d].cur = stamp;
+        while !bytes.is_empty() {
+            let dir = &mut self.dirs[d];
+            if dir.resync {
+                dir.input.push(bytes, at + bytes.len() as u64, stamp);
+                self.try_resync(d, cx);
+                self.run(d, cx);
+                return;
+            }
+            if dir.framer().skipping() && dir.input.buf.is_empty() {
+                // DATA payload (or a lost frame) going by: count, do not copy
+                let n = dir.framer().want(0).min(bytes.len());
+                let body = dir.framer().data_body_left();
+                let _ = dir.framer().next(&bytes[..n]);
+                if let Some((h, left)) = body {
+                    self.grpc_data(d, h.stream, &bytes[..n.min(left as usize)], 0);
+                }
+                let dir = &mut self.dirs[d];
+                at += n as u64;
+                bytes = &bytes[n..];
+                dir.input.reset_at(at);
+                if let Some(s) = dir.framer().ended() {
+                    self.on_step(d, s, stamp, cx);
+                }
+                continue;
+            }
+            let have = dir.input.buf.len();
+            let n = dir.framer().want(have).max(1).min(bytes.len());
+            dir.input.push(&bytes[..n], at + n as u64, stamp);
+            at += n as u64;
+            bytes = &bytes[n..];
+            self.run(d, cx);
+        }
+    }
+
+    /// Take every step the buffered bytes give.
+    fn run(&mut self, d: Direction, cx: &mut Ctx) {
+        loop {
+            if self.dirs[d].resync {
+                return;
+            }
+            let mut input = std::mem::take(&mut self.dirs[d].input);
+            let starting = self.dirs[d].framer().at_boundary();
+            let body = self.dirs[d].framer().data_body_left();
+            let r = self.dirs[d].framer().next(&input.buf);
+            let stop = match r {
+                Parse::Complete(step, n) => {
+                    if starting {
+                        self.dirs[d].frame_first = input.stamp_at(input.pos);
+                    }
+                    let last = input.stamp_at(input.pos + n.max(1) as u64 - 1);
+                    let skipped = matches!(step, Step::Skipped(_));
+                    if let (Step::Skipped(k), Some((h, left))) = (&step, body) {
+                        let k = (*k).min(usize::try_from(left).unwrap_or(usize::MAX));
+                        self.grpc_data(d, h.stream, &input.buf[..k], 0);
+                    }
+                    if !skipped {
+                        self.on_step(d, step, last, cx);
+                    }
+                    input.consume(n);
+                    if skipped {
+                        if let Some(s) = self.dirs[d].framer().ended() {
+                            self.on_step(d, s, last, cx);
+                        }
+                    }
+                    n == 0 && input.buf.is_empty()
+                }
+                Parse::NeedMore => true,
+                Parse::Invalid(_) => {
+                    self.dirs[d].input = input;
+                    if starting && self.expecting_preface(d) {
+                        // no preface (the peer's side): frames from here
+                        self.dirs[d].framer().reset();
+                        continue;
+                    }
+                    cx.stats.unparseable += 1;
+                    self.lose_sync(d, GapCauses::UNPARSEABLE, cx);
+                    // the search starts one byte into what failed: a header
+                    // that looks right but does not frame must not be found
+                    // again (a loop without end, found by the fuzzer)
+                    let input = &mut self.dirs[d].input;
+                    if !input.buf.is_empty() {
+                        cx.stats.bytes_dropped += 1;
+                        input.consume(1);
+                    }
+                    self.try_resync(d, cx);
+                    continue;
+                }
+            };
+            self.dirs[d].input = input;
+            if stop {
+                return;
+            }
+        }
+    }
+
+    fn expecting_preface(&self, d: Direction) -> bool {
+        self.dirs[d]
+            .framer
+            .as_ref()
+            .is_some_and(Framer::expects_preface)
+    }
+
+    /// Lost bytes (or an invalid frame): frames are looked for again, the
+    /// HPACK table is unknown, the block in progress and the open streams
+    /// may miss frames.
+    fn lose_sync(&mut self, d: Direction, cause: GapCauses, cx: &mut Ctx) {
+        cx.stats.resyncs += 1;
+        self.lost |= cause;
+        let dir = &mut self.dirs[d];
+        dir.resync = true;
+        dir.framer().reset();
+        dir.hpack().forget();
+        if dir.block.take().is_some() {
+            cx.stats.hpack_errors += 1;
+        }
+        for s in self.streams.iter_mut() {
+            s.gap = true;
+            s.causes |= cause;
+            for h in [&mut s.req, &mut s.resp] {
+                if h.dir == Some(d) {
+                    if let Some(m) = h.grpc.as_mut() {
+                        m.lose();
+                    }
+                }
+            }
+        }
+    }
+
+    /// In resync: drop bytes up to a plausible frame start.
+    fn try_resync(&mut self, d: Direction, cx: &mut Ctx) {
+        let dir = &mut self.dirs[d];
+        let max = dir.framer().max_frame;
+        match frame::find_frame_start(&dir.input.buf, max) {
+            Some(at) => {
+                cx.stats.bytes_dropped += at as u64;
+                dir.input.consume(at);
+                dir.resync = false;
+                dir.framer().reset();
+            }
+            None => {
+                // keep a tail where a header may begin
+                let keep = 64 * 1024;
+                if dir.input.buf.len() > keep {
+                    let n = dir.input.buf.len() - keep;
+                    cx.stats.bytes_dropped += n as u64;
+                    dir.input.consume(n);
+                }
+            }
+        }
+    }
+
+    /// `n` bytes of direction `d` went by unseen; `truncated`: uncaptured
+    /// (the capture cap), else lost.
+    pub(super) fn skip(&mut self, d: Direction, n: u64, truncated: bool, cx: &mut Ctx) {
+        let dir = &mut self.dirs[d];
+        let buffered = dir.input.buf.len();
+        let next = dir.input.pos + buffered as u64 + n;
+        if !dir.resync {
+            let in_data = dir.framer().skipping_data();
+            let body = dir.framer().data_body_left();
+            if truncated && dir.framer().skip(n, buffered) {
+                if let Some((h, left)) = body {
+                    self.grpc_data(d, h.stream, &[], n.min(left));
+                }
+                let dir = &mut self.dirs[d];
+                if buffered > 0 {
+                    cx.stats.bytes_dropped += buffered as u64;
+                }
+                dir.input.drop_all(next);
+                dir.data_uncaptured |= in_data;
+                if let Some(s) = dir.framer().ended() {
+                    let last = dir.cur;
+                    self.on_step(d, s, last, cx);
+                }
+                return;
+            }
+        }
+        cx.stats.bytes_dropped += dir.input.drop_all(next);
+        if !self.dirs[d].resync {
+            let cause = if truncated {
+                GapCauses::CAPTURE_CAP
+            } else if cx.cfg.source == Source::Wire {
+                GapCauses::PACKETS_MISSING
+            } else {
+                GapCauses::RING_BUFFER_DROP
+            };
+            self.lose_sync(d, cause, cx);
+        }
+    }
+}
