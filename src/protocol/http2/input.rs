@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! Framing a direction's bytes: the [`Framer`]'s steps over the
-//! direction's [`Buffered`](crate::protocol::buffer::Buffered) copy (DATA
-//! payloads counted as they go by); bytes that went by unseen; finding
+//! Framing a direction's bytes: the [`Framer`]'s steps taken over the
+//! captured chunk in place where a step's bytes are all in it, through the
+//! direction's [`Buffered`](crate::protocol::buffer::Buffered) copy only
+//! for a step split across chunks; bytes that went by unseen; finding
 //! frames again after lost bytes.
 
 use super::frame::{self, Framer, Step};
@@ -10,6 +11,20 @@ use crate::event::Direction;
 use crate::protocol::http1::Parse;
 use crate::protocol::{Ctx, Stamp};
 use crate::record::{GapCauses, Source};
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: every step through the buffer, as before frames were read in
+    /// place (what `inplace_tests` compares the in-place reading with).
+    pub(super) static BUFFERED_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn in_place_allowed() -> bool {
+    #[cfg(test)]
+    return !BUFFERED_ONLY.with(|c| c.get());
+    #[cfg(not(test))]
+    true
+}
 
 impl Http2Session {
     /// Frame what direction `d` has: captured `bytes` at stream position `at`.
@@ -30,23 +45,20 @@ impl Http2Session {
                 self.run(d, cx);
                 return;
             }
-            if dir.framer().skipping() && dir.input.buf.is_empty() {
-                // DATA payload (or a lost frame) going by: count, do not copy
-                let n = dir.framer().want(0).min(bytes.len());
-                let body = dir.framer().data_body_left();
-                let _ = dir.framer().next(&bytes[..n]);
-                if let Some((h, left)) = body {
-                    self.grpc_data(d, h.stream, &bytes[..n.min(left as usize)], 0);
-                }
-                let dir = &mut self.dirs[d];
+            if dir.input.buf.is_empty() && in_place_allowed() {
+                // every step whose bytes are all in the chunk, read in place
+                let n = self.in_place(d, bytes, stamp, cx);
                 at += n as u64;
                 bytes = &bytes[n..];
+                let dir = &mut self.dirs[d];
                 dir.input.reset_at(at);
-                if let Some(s) = dir.framer().ended() {
-                    self.on_step(d, s, stamp, cx);
+                if bytes.is_empty() || dir.resync {
+                    continue;
                 }
-                continue;
             }
+            // a step split across chunks (or one that failed: `run` takes
+            // it from the buffer): buffered up to the bytes it needs
+            let dir = &mut self.dirs[d];
             let have = dir.input.buf.len();
             let n = dir.framer().want(have).max(1).min(bytes.len());
             dir.input.push(&bytes[..n], at + n as u64, stamp);
@@ -54,6 +66,48 @@ impl Http2Session {
             bytes = &bytes[n..];
             self.run(d, cx);
         }
+    }
+
+    /// Take every step whose bytes are all in `bytes` (a chunk of `stamp`,
+    /// nothing buffered before it); returns how many bytes they took. A
+    /// step that needs more, or that fails, is left to the buffered path
+    /// (the framer as it was before it), which then holds exactly the
+    /// bytes it did before frames were read in place.
+    fn in_place(&mut self, d: Direction, bytes: &[u8], stamp: Stamp, cx: &mut Ctx) -> usize {
+        let mut used = 0;
+        while used < bytes.len() && !self.dirs[d].resync {
+            let rest = &bytes[used..];
+            let framer = self.dirs[d].framer();
+            let before = framer.clone();
+            let starting = framer.at_boundary();
+            let body = framer.data_body_left();
+            match framer.next(rest) {
+                Parse::Complete(step, n) => {
+                    if starting {
+                        self.dirs[d].frame_first = stamp;
+                    }
+                    if let Step::Skipped(k) = step {
+                        if let Some((h, left)) = body {
+                            let k = k.min(usize::try_from(left).unwrap_or(usize::MAX));
+                            self.grpc_data(d, h.stream, &rest[..k], 0);
+                        }
+                        used += n;
+                        if let Some(s) = self.dirs[d].framer().ended() {
+                            self.on_step(d, s, stamp, cx);
+                        }
+                    } else {
+                        self.on_step(d, step, stamp, cx);
+                        used += n;
+                    }
+                }
+                Parse::NeedMore => break,
+                Parse::Invalid(_) => {
+                    *self.dirs[d].framer() = before;
+                    break;
+                }
+            }
+        }
+        used
     }
 
     /// Take every step the buffered bytes give.

@@ -769,3 +769,5 @@ fn garbage_never_panics() {
 
 #[path = "grpc_tests.rs"]
 mod grpc_tests;
+#[path = "inplace_tests.rs"]
+mod inplace_tests;
