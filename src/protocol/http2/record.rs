@@ -218,7 +218,7 @@ impl Stream {
 
     /// `lost`: what the connection lost so far (the causes of a gap the
     /// stream has no cause of its own for).
-    pub fn emit(self, lost: GapCauses, cx: &mut Ctx) {
+    pub fn emit(mut self, lost: GapCauses, cx: &mut Ctx) {
         if !cx.cfg.emit_transactions {
             return;
         }
@@ -273,6 +273,24 @@ impl Stream {
             lost
         };
         cx.stats.count_gap_causes(gap_cause);
+        let conn = cx.conn.fields(any.first.tid, cx.cfg.source);
+        let (req_any, req_seen, resp_any, resp_seen) = (
+            req.is_some(),
+            req_seen.is_some(),
+            resp.is_some(),
+            resp_seen.is_some(),
+        );
+        // the record takes the halves' strings (moved, not copied)
+        let (q, r) = (&mut self.req, &mut self.resp);
+        let seen_q = |f: &mut Option<String>| f.take().filter(|_| req_seen);
+        let path_full = seen_q(&mut q.path);
+        let path = path_full
+            .as_deref()
+            .map(|p| p.split('?').next().unwrap_or("").to_string());
+        let target = path_full.map(|p| match redact.target(&p) {
+            Cow::Owned(t) => t,
+            Cow::Borrowed(_) => p,
+        });
         let t = Transaction {
             kind: TXN_TYPE,
             protocol: if grpc.is_some() { GRPC } else { NAME },
@@ -282,37 +300,33 @@ impl Stream {
             },
             latency_ns,
             ttfb_ns,
-            method: req_seen.and_then(|m| m.method.clone()).map(Cow::Owned),
-            target: req_seen
-                .and_then(|m| m.path.as_deref())
-                .map(|p| redact.target(p).into_owned()),
-            path: req_seen
-                .and_then(|m| m.path.as_deref())
-                .map(|p| p.split('?').next().unwrap_or("").to_string()),
-            host: req_seen.and_then(|m| m.authority.clone()),
+            method: seen_q(&mut q.method).map(Cow::Owned),
+            target,
+            path,
+            host: seen_q(&mut q.authority),
             http_version: Some("2"),
-            status: resp_seen.and_then(|m| m.status),
+            status: r.status.filter(|_| resp_seen),
             reason: None,
-            req_header_count: req_seen.map(|m| m.header_count),
-            req_header_bytes: req_seen.map(|m| m.header_bytes),
-            resp_header_count: resp_seen.map(|m| m.header_count),
-            resp_header_bytes: resp_seen.map(|m| m.header_bytes),
-            req_body_bytes: req.map(|m| m.body_bytes),
-            resp_body_bytes: resp.map(|m| m.body_bytes),
-            req_content_type: req_seen.and_then(|m| m.content_type.clone()),
-            resp_content_type: resp_seen.and_then(|m| m.content_type.clone()),
-            conn: cx.conn.fields(any.first.tid, cx.cfg.source),
+            req_header_count: req_seen.then_some(q.header_count),
+            req_header_bytes: req_seen.then_some(q.header_bytes),
+            resp_header_count: resp_seen.then_some(r.header_count),
+            resp_header_bytes: resp_seen.then_some(r.header_bytes),
+            req_body_bytes: req_any.then_some(q.body_bytes),
+            resp_body_bytes: resp_any.then_some(r.body_bytes),
+            req_content_type: seen_q(&mut q.content_type),
+            resp_content_type: r.content_type.take().filter(|_| resp_seen),
+            conn,
             gap,
             gap_cause,
             truncated: self.truncated,
-            no_response: req.is_some() && resp_seen.is_none(),
+            no_response: req_any && !resp_seen,
             interim_status: self.interim.map(|(s, _)| s),
             upgraded: false,
             incomplete: false,
             h2: Some(Http2Fields {
                 stream_id: self.id,
-                scheme: req_seen.and_then(|m| m.scheme.clone()),
-                end_stream: self.req.ended && self.resp.ended,
+                scheme: seen_q(&mut q.scheme),
+                end_stream: q.ended && r.ended,
                 rst_error: self.rst.map(error_name),
                 goaway_error: self.goaway.map(error_name),
                 headers_unknown: self.unknown,
