@@ -189,7 +189,12 @@ fn invalid_frames_in_place_resync_as_through_the_buffer() {
         v
     };
     let bad: [Vec<u8>; 5] = [
-        fr(HEADERS, FLAG_END_HEADERS | FLAG_PADDED, 3, &[200, 0x82, 0x86]),
+        fr(
+            HEADERS,
+            FLAG_END_HEADERS | FLAG_PADDED,
+            3,
+            &[200, 0x82, 0x86],
+        ),
         fr(HEADERS, FLAG_END_HEADERS | FLAG_PRIORITY, 3, &[0, 0, 1]),
         fr(PUSH_PROMISE, FLAG_END_HEADERS, 3, &[0, 0]),
         {

@@ -213,6 +213,13 @@ impl Http2Session {
             self.dirs[d].hpack().forget();
         }
         match f {
+            // a block in one frame (the rule): decoded from the frame
+            Frame::Headers { block, .. } if h.has(frame::FLAG_END_HEADERS) => {
+                self.whole_block(d, h, None, block, first, last, cx)
+            }
+            Frame::PushPromise { promised, block } if h.has(frame::FLAG_END_HEADERS) => {
+                self.whole_block(d, h, Some(promised), block, first, last, cx)
+            }
             Frame::Headers { block, .. } => {
                 self.start_block(d, h, None, block, first);
                 self.continue_block(d, &h, &[], last, cx);
@@ -315,25 +322,69 @@ impl Http2Session {
         let Some(mut b) = self.dirs[d].block.take() else {
             return;
         };
-        let mut blk = std::mem::take(&mut self.dirs[d].decoded);
-        let decoded = if b.lost {
-            cx.stats.hpack_errors += 1;
-            self.dirs[d].hpack().forget();
-            false
-        } else {
-            let r = self.dirs[d]
-                .hpack()
-                .decode_into(&b.bytes, MAX_HEADER_LIST, &mut blk);
-            if r.is_err() {
-                cx.stats.hpack_errors += 1;
-            }
-            r.is_ok()
-        };
-        let dir = &mut self.dirs[d];
-        if b.bytes.capacity() <= 64 * 1024 {
+        let bytes = std::mem::take(&mut b.bytes);
+        let lost = b.lost;
+        self.decode_block(d, b, (!lost).then_some(&bytes[..]), last, cx);
+        if bytes.capacity() <= 64 * 1024 {
             // kept for the next block (a larger one is let go)
-            dir.spare = std::mem::take(&mut b.bytes);
+            self.dirs[d].spare = bytes;
         }
+    }
+
+    /// A HEADERS or PUSH_PROMISE frame with END_HEADERS: its fragment is
+    /// the whole block, decoded where it is (as [`Self::start_block`] and
+    /// [`Self::continue_block`] would, without assembling it).
+    #[allow(clippy::too_many_arguments)]
+    fn whole_block(
+        &mut self,
+        d: Direction,
+        h: FrameHeader,
+        promised: Option<u32>,
+        block: &[u8],
+        first: Stamp,
+        last: Stamp,
+        cx: &mut Ctx,
+    ) {
+        let b = BlockAcc {
+            stream: h.stream,
+            promised,
+            end_stream: h.ty == frame::HEADERS && h.has(frame::FLAG_END_STREAM),
+            bytes: Vec::new(),
+            wire: frame::HEADER_LEN as u64 + h.len as u64,
+            first,
+            lost: block.len() > cx.cfg.max_buf_bytes,
+        };
+        let lost = b.lost;
+        self.decode_block(d, b, (!lost).then_some(block), last, cx);
+    }
+
+    /// A whole header block: decode `bytes` (None: the block was lost) and
+    /// hand it on.
+    fn decode_block(
+        &mut self,
+        d: Direction,
+        b: BlockAcc,
+        bytes: Option<&[u8]>,
+        last: Stamp,
+        cx: &mut Ctx,
+    ) {
+        let mut blk = std::mem::take(&mut self.dirs[d].decoded);
+        let decoded = match bytes {
+            None => {
+                cx.stats.hpack_errors += 1;
+                self.dirs[d].hpack().forget();
+                false
+            }
+            Some(bytes) => {
+                let r = self.dirs[d]
+                    .hpack()
+                    .decode_into(bytes, MAX_HEADER_LIST, &mut blk);
+                if r.is_err() {
+                    cx.stats.hpack_errors += 1;
+                }
+                r.is_ok()
+            }
+        };
         self.on_block(d, b, decoded.then_some(&blk), last, cx);
         self.dirs[d].decoded = blk;
     }
