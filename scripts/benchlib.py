@@ -3,7 +3,9 @@
 import json, os, re, signal, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/osprey")
+# the release build, in $CARGO_TARGET_DIR when that is set (as cargo puts it)
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"),
+                   "x86_64-unknown-linux-gnu/release/osprey")
 
 
 def require_root_and_binary(name):
