@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! Compiles bpf/osprey.bpf.c and bpf/osprey_nobtf.bpf.c (with the bpf/*.bpf.h
-//! they include) with clang and generates the libbpf-rs skeleton.
+//! Compiles bpf/osprey.bpf.c, bpf/osprey_nobtf.bpf.c and
+//! bpf/osprey_btffile.bpf.c (with the bpf/*.bpf.h they include) with clang
+//! and generates their libbpf-rs skeletons.
 
 use std::env;
 use std::path::PathBuf;
@@ -8,9 +9,11 @@ use std::path::PathBuf;
 use libbpf_cargo::SkeletonBuilder;
 
 /// (source, skeleton file): the CO-RE build and the BTF-less fallback.
-const OBJECTS: [(&str, &str); 2] = [
+const OBJECTS: [(&str, &str); 3] = [
     ("bpf/osprey.bpf.c", "osprey.skel.rs"),
     ("bpf/osprey_nobtf.bpf.c", "osprey_nobtf.skel.rs"),
+    // --btf FILE on a kernel without its own BTF: no kfunc calls
+    ("bpf/osprey_btffile.bpf.c", "osprey_btffile.skel.rs"),
 ];
 
 fn main() {

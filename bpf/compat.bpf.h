@@ -17,6 +17,8 @@
  *   setup_sock_ok()       may connect()/accept() start tracking this fd
  *   cont_loop(), cont_loop_max()  the further-records loop: bpf_loop()
  *                         where the kernel has it (cfg.has_bpf_loop)
+ *   uprobe_preempt_off(), uprobe_preempt_on()  around every uprobe
+ *                         program's body (private stacks, 6.13+)
  *   SYSCALL_NR(), NR_*    syscall number register and numbers (socket
  *                         hooks; arguments come from libbpf's
  *                         PT_REGS_PARMn_SYSCALL)
@@ -300,7 +302,62 @@ static __always_inline bool sock_seq(__u64 sk, __u8 dir, __u32 *seq)
 	return false;
 }
 
+
 #endif /* OSPREY_NO_BTF */
+
+/* ==== preemption around uprobe programs =================================== */
+#if !defined(OSPREY_NO_BTF) && !defined(OSPREY_NO_KFUNC)
+/* Uprobe programs (TLS plaintext) run with preemption enabled: since 6.0
+ * only migration is disabled around them.  Since 6.13 the x86-64 JIT gives
+ * a KPROBE-type program whose stack is 64 bytes or more a per-CPU private
+ * stack, assuming it cannot be preempted; a uprobe program preempted by
+ * another run of itself on the same CPU then finds its stack overwritten
+ * (seen in the kernel matrix on 7.3: a spilled map-value pointer with its
+ * low half replaced, an oops in go_tls_ret).  bpf_preempt_disable() (6.10+)
+ * around each uprobe program's body closes that window; before 6.10 there
+ * are no private stacks.  A weak kfunc: where the kernel lacks it,
+ * bpf_ksym_exists() is the constant 0 and the verifier drops both calls. */
+extern void bpf_preempt_disable(void) __ksym __weak;
+extern void bpf_preempt_enable(void) __ksym __weak;
+
+static __always_inline bool uprobe_preempt_off(void)
+{
+	if (!bpf_ksym_exists(bpf_preempt_disable))
+		return false;
+	bpf_preempt_disable();
+	return true;
+}
+
+static __always_inline void uprobe_preempt_on(bool off)
+{
+	if (off)
+		bpf_preempt_enable();
+}
+
+#else
+/* No kfuncs (the BTF-less object; bpf/osprey_btffile.bpf.c for --btf FILE
+ * on a kernel without its own BTF): the uprobe programs run unguarded, and
+ * the loader attaches none where that is unsafe (private stacks, 6.13+;
+ * src/tls/mod.rs, btfless_uprobes_unsafe). */
+static __always_inline bool uprobe_preempt_off(void)
+{
+	return false;
+}
+
+static __always_inline void uprobe_preempt_on(bool off)
+{
+}
+#endif
+
+/* A uprobe program's body `expr` (an int), preemption off around it where
+ * the kernel has the kfuncs (see uprobe_preempt_off()). */
+#define UPROBE_GUARDED(expr)                            \
+	({                                              \
+		bool __off = uprobe_preempt_off();      \
+		int __r = (expr);                       \
+		uprobe_preempt_on(__off);               \
+		__r;                                    \
+	})
 
 /* ==== helpers by kernel version ==========================================
  * A loop over further records (records.bpf.h, emit_more()): bpf_loop()

@@ -280,32 +280,37 @@ static __always_inline int go_tls_exit(struct pt_regs *ctx)
 SEC("uprobe")
 int go_tls_write(struct pt_regs *ctx)
 {
-	return go_tls_enter(ctx, OSPREY_SYS_GO_TLS_WRITE);
+	return UPROBE_GUARDED(go_tls_enter(ctx, OSPREY_SYS_GO_TLS_WRITE));
 }
 
 SEC("uprobe")
 int go_tls_read(struct pt_regs *ctx)
 {
-	return go_tls_enter(ctx, OSPREY_SYS_GO_TLS_READ);
+	return UPROBE_GUARDED(go_tls_enter(ctx, OSPREY_SYS_GO_TLS_READ));
 }
 
 SEC("uprobe")
 int go_tls_ret(struct pt_regs *ctx)
 {
-	return go_tls_exit(ctx);
+	return UPROBE_GUARDED(go_tls_exit(ctx));
 }
 
 /* (*Conn).handshakeContext (Go 1.17+) entry: the handshake's ciphertext
  * names the connection before the first Read, which may be served from
  * bytes the handshake read ahead. */
-SEC("uprobe")
-int go_tls_handshake(struct pt_regs *ctx)
+static __always_inline int go_tls_handshake_enter(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	if (cfg.tls && traced(pid_tgid))
 		go_tls_watch(pid_tgid, GO_RAX(ctx));
 	return 0;
+}
+
+SEC("uprobe")
+int go_tls_handshake(struct pt_regs *ctx)
+{
+	return UPROBE_GUARDED(go_tls_handshake_enter(ctx));
 }
 
 #else /* arm64: not supported (user space attaches nothing) */

@@ -219,32 +219,32 @@ static __always_inline int tls_free(__u64 ssl)
 SEC("uprobe")                                                                           \
 int BPF_KPROBE(tls_##lib##_read, void *ssl, void *buf)                                  \
 {                                                                                       \
-	return tls_enter((__u64)ssl, (__u64)buf, 0, OSPREY_SYS_##LIB##_READ);           \
+	return UPROBE_GUARDED(tls_enter((__u64)ssl, (__u64)buf, 0, OSPREY_SYS_##LIB##_READ)); \
 }                                                                                       \
 SEC("uprobe")                                                                           \
 int BPF_KPROBE(tls_##lib##_write, void *ssl, void *buf)                                 \
 {                                                                                       \
-	return tls_enter((__u64)ssl, (__u64)buf, 0, OSPREY_SYS_##LIB##_WRITE);          \
+	return UPROBE_GUARDED(tls_enter((__u64)ssl, (__u64)buf, 0, OSPREY_SYS_##LIB##_WRITE)); \
 }                                                                                       \
 SEC("uprobe")                                                                           \
 int BPF_KPROBE(tls_##lib##_read_ex, void *ssl, void *buf, __u64 num, void *moved)       \
 {                                                                                       \
-	return tls_enter((__u64)ssl, (__u64)buf, (__u64)moved, OSPREY_SYS_##LIB##_READ_EX); \
+	return UPROBE_GUARDED(tls_enter((__u64)ssl, (__u64)buf, (__u64)moved, OSPREY_SYS_##LIB##_READ_EX)); \
 }                                                                                       \
 SEC("uprobe")                                                                           \
 int BPF_KPROBE(tls_##lib##_write_ex, void *ssl, void *buf, __u64 num, void *moved)      \
 {                                                                                       \
-	return tls_enter((__u64)ssl, (__u64)buf, (__u64)moved, OSPREY_SYS_##LIB##_WRITE_EX); \
+	return UPROBE_GUARDED(tls_enter((__u64)ssl, (__u64)buf, (__u64)moved, OSPREY_SYS_##LIB##_WRITE_EX)); \
 }                                                                                       \
 SEC("uretprobe")                                                                        \
 int BPF_KRETPROBE(tls_##lib##_read_ret, int ret)                                        \
 {                                                                                       \
-	return tls_exit(ret, OSPREY_DIR_INGRESS);                                       \
+	return UPROBE_GUARDED(tls_exit(ret, OSPREY_DIR_INGRESS));                       \
 }                                                                                       \
 SEC("uretprobe")                                                                        \
 int BPF_KRETPROBE(tls_##lib##_write_ret, int ret)                                       \
 {                                                                                       \
-	return tls_exit(ret, OSPREY_DIR_EGRESS);                                        \
+	return UPROBE_GUARDED(tls_exit(ret, OSPREY_DIR_EGRESS));                        \
 }
 
 OSPREY_SSL_PROBES(openssl, OPENSSL)
@@ -253,7 +253,7 @@ OSPREY_SSL_PROBES(boringssl, BORINGSSL)
 SEC("uprobe")
 int BPF_KPROBE(tls_ssl_free, void *ssl)
 {
-	return tls_free((__u64)ssl);
+	return UPROBE_GUARDED(tls_free((__u64)ssl));
 }
 
 /* A process exec'd: user space looks at its mappings for TLS libraries

@@ -28,6 +28,8 @@
 # CI=true (or OSPREY_MATRIX_REQUIRE_ALL=1) makes a SKIP row (a kernel that
 # could not be fetched) fail the run, so CI cannot pass on the host row alone.
 # the table then says "PASS (on retry)" and keeps the first verdict in notes.
+# OSPREY_MATRIX_TLS_STRESS=N: the guests' Go TLS stress step makes N GETs
+# (default 64; more to hunt a rare kernel fault).
 # OSPREY_MATRIX_CACHE (default ~/.cache/osprey-matrix) holds the
 # private apt state, the extracted vmlinuz files (.debs are deleted), the initrd and
 # one serial log per row (logs/<row>.log). OSPREY_MATRIX_MIRROR overrides the
@@ -48,7 +50,7 @@ DEFAULT_SUITES="bullseye bookworm bookworm-backports trixie trixie-backports sid
 SUITES=$DEFAULT_SUITES
 WRITE_DOCS=0 NO_BTF=0 HOST_ROW=1 ACCEL="" TIMEOUT=300 REFRESH=0 OFFLINE=0 VERBOSE=0
 MIN_SUPPORTED=5.15   # below this a FAIL is expected (no atomic fetch-add etc.)
-BIN=$ROOT/target/x86_64-unknown-linux-gnu/release/osprey
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release/osprey
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -359,7 +361,8 @@ boot() {   # boot KDIR EXTRA_APPEND LOG: one VM run; sets BOOT_RC
     timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 "${QEMU_ACCEL[@]}" -m 1024 -smp 2 \
         -nographic -no-reboot -monitor none -serial stdio -nic none \
         -kernel "$1/vmlinuz" -initrd "$INITRD" \
-        -append "console=ttyS0 panic=-1 quiet $2" </dev/null >"$3" 2>&1
+        -append "console=ttyS0 panic=-1 quiet $2${OSPREY_MATRIX_TLS_STRESS:+ OSPREY_MATRIX_TLS_STRESS=$OSPREY_MATRIX_TLS_STRESS}" \
+        </dev/null >"$3" 2>&1
     BOOT_RC=$?
     tr -d '\r' <"$3" >"$3.tmp" && mv "$3.tmp" "$3"
 }
@@ -555,6 +558,15 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "the probe never saw (the BTF-less fallback once missed it entirely: this check's"
         echo "first run failed on \`bookworm-no-btf\`, server end only; fixed in"
         echo "\`bpf/syscall_hooks.bpf.h\`); the Go server polls (epoll) and then accepts."
+        echo "Then the Go client makes ${OSPREY_MATRIX_TLS_STRESS:-64} more GETs, 8 connections at a time, and every one"
+        echo "must be a TLS transaction at both ends: threads of both Go processes in the"
+        echo "uprobe programs at once on the guest's two CPUs. Before the guard below, 300 such"
+        echo "GETs oopsed 7.3 within seconds in \`go_tls_ret\` (a CI run had oopsed there once"
+        echo "with the single GETs): from 6.13 the JIT gives uprobe programs a per-CPU private stack,"
+        echo "yet runs them preemptible, so a run preempted by another run of the same program"
+        echo "on that CPU loses its stack; the programs now turn preemption off around their"
+        echo "bodies (\`bpf_preempt_disable()\`, 6.10+, \`bpf/compat.bpf.h\`), and the BTF-less"
+        echo "object, which cannot call kfuncs, attaches no uprobes on 6.13+ kernels."
         echo "Where the default run attached the socket hooks (\`--hooks auto\`: kernel BTF and the"
         echo "\`sock:sock_send_length\`/\`sock_recv_length\` tracepoints of 6.3+), the events capture"
         echo "runs a second time with \`--hooks syscalls\` and must pass the same assertions."

@@ -43,6 +43,16 @@ pub(crate) mod skel {
 pub(crate) mod skel_nobtf {
     include!(concat!(env!("OUT_DIR"), "/osprey_nobtf.skel.rs"));
 }
+#[allow(
+    clippy::all,
+    dead_code,
+    non_camel_case_types,
+    non_snake_case,
+    unused_imports
+)]
+pub(crate) mod skel_btffile {
+    include!(concat!(env!("OUT_DIR"), "/osprey_btffile.skel.rs"));
+}
 
 /// Which program set is loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,9 +340,33 @@ pub fn run(cfg: &ProbeConfig, pipeline: &Pipeline, stop: &AtomicBool) -> Result<
     let hooks = resolve_hooks(cfg.hooks, &mode, &tracefs)?;
     loader::capture_libbpf_log();
     match mode {
-        BtfMode::None => run_with::<loader::NoBtf>(cfg, pipeline, stop, None, hooks),
+        BtfMode::None => {
+            let cfg = without_unsafe_uprobes(cfg);
+            run_with::<loader::NoBtf>(&cfg, pipeline, stop, None, hooks)
+        }
+        // the kernel has no BTF of its own, hence no kfuncs: the CO-RE
+        // object built without them (bpf/osprey_btffile.bpf.c)
+        BtfMode::File(p) if !Path::new(KERNEL_BTF).exists() => {
+            let cfg = without_unsafe_uprobes(cfg);
+            run_with::<loader::CoReBtfFile>(&cfg, pipeline, stop, Some(&p), hooks)
+        }
         BtfMode::File(p) => run_with::<loader::CoRe>(cfg, pipeline, stop, Some(&p), hooks),
         BtfMode::Kernel => run_with::<loader::CoRe>(cfg, pipeline, stop, None, hooks),
+    }
+}
+
+/// `cfg` for an object without the uprobe programs' preemption guard (a
+/// kfunc): TLS off, and said, on kernels where they are unsafe unguarded.
+fn without_unsafe_uprobes(cfg: &ProbeConfig) -> std::borrow::Cow<'_, ProbeConfig> {
+    match crate::tls::btfless_uprobes_unsafe(&crate::check::kernel_release()) {
+        Some(why) if cfg.tls => {
+            log::warn!("TLS: {why}");
+            std::borrow::Cow::Owned(ProbeConfig {
+                tls: false,
+                ..cfg.clone()
+            })
+        }
+        _ => std::borrow::Cow::Borrowed(cfg),
     }
 }
 
@@ -523,6 +557,22 @@ mod tests {
         // .rodata holds the config and nothing else, in both objects
         assert_eq!(size_of::<skel::types::rodata>(), size_of::<a>());
         assert_eq!(size_of::<skel_nobtf::types::rodata>(), size_of::<b>());
+    }
+
+    // The --btf FILE object (loader::same_config_btffile) is the CO-RE
+    // source compiled without kfuncs: the same struct.
+    #[test]
+    fn btffile_config_layout_matches() {
+        use skel::types::osprey_config as a;
+        use skel_btffile::types::osprey_config as c;
+        assert_eq!(size_of::<a>(), size_of::<c>());
+        assert_eq!(offset_of!(a, self_tgid), offset_of!(c, self_tgid));
+        assert_eq!(offset_of!(a, capture_bytes), offset_of!(c, capture_bytes));
+        assert_eq!(offset_of!(a, inline_comms), offset_of!(c, inline_comms));
+        assert_eq!(offset_of!(a, has_bpf_loop), offset_of!(c, has_bpf_loop));
+        assert_eq!(offset_of!(a, tls), offset_of!(c, tls));
+        assert_eq!(offset_of!(a, body_skip), offset_of!(c, body_skip));
+        assert_eq!(size_of::<skel_btffile::types::rodata>(), size_of::<c>());
     }
 
     // ABI: the Rust mirror (src/abi.rs) must match the C layout the compiled

@@ -131,6 +131,10 @@ pub fn run(mount: bool, allow: &crate::tls::attach::Allow) -> Result<()> {
         uprobes.is_ok(),
         "uprobes (TLS plaintext)",
         match &uprobes {
+            Ok(()) if !btf && crate::tls::btfless_uprobes_unsafe(&rel).is_some() => format!(
+                "work, but not used: {}",
+                crate::tls::btfless_uprobes_unsafe(&rel).unwrap_or_default()
+            ),
             Ok(()) => "work (a uprobe was created through perf_event_open)".into(),
             Err(e) => format!("{e}: TLS stays ciphertext (--tls off)"),
         },

@@ -136,9 +136,14 @@ impl GapCauses {
     pub const INCOMPLETE: GapCauses = GapCauses(32);
     /// Wire records: packets missing from the capture.
     pub const PACKETS_MISSING: GapCauses = GapCauses(64);
+    /// A message the record needs was never seen, and its connection
+    /// recorded no loss: bytes no hook delivered without a position to
+    /// show it (e.g. a TLS call the uprobes could not tie to its
+    /// connection: the summary's `tls_no_conn`, `tls_failed`).
+    pub const NOT_SEEN: GapCauses = GapCauses(128);
 
     /// Every cause with its serialised name, in output order.
-    pub const NAMES: [(GapCauses, &'static str); 7] = [
+    pub const NAMES: [(GapCauses, &'static str); 8] = [
         (GapCauses::RING_BUFFER_DROP, "ring_buffer_drop"),
         (GapCauses::CAPTURE_CAP, "capture_cap"),
         (GapCauses::MIDSTREAM, "midstream"),
@@ -146,6 +151,7 @@ impl GapCauses {
         (GapCauses::UNPARSEABLE, "unparseable"),
         (GapCauses::INCOMPLETE, "incomplete"),
         (GapCauses::PACKETS_MISSING, "packets_missing"),
+        (GapCauses::NOT_SEEN, "not_seen"),
     ];
 
     pub const NONE: GapCauses = GapCauses(0);

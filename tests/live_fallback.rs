@@ -210,3 +210,63 @@ fn fallback_traces_the_connection_of_an_accept_blocked_before_attach() {
         "{err}"
     );
 }
+
+/// From 6.13 the JIT gives uprobe programs a per-CPU private stack and
+/// yet runs them preemptible; the CO-RE object turns preemption off around
+/// them with a kfunc, which needs the kernel's own BTF: the BTF-less object
+/// and the `--btf FILE` one (bpf/osprey_btffile.bpf.c) attach no uprobe
+/// there and say why (src/tls/mod.rs). Before 6.13 their uprobes load.
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn objects_without_kfuncs_load_no_uprobes_on_kernels_with_private_stacks() {
+    let dir = tmpdir("no-btf-private-stack");
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let v: Vec<u32> = release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(2)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let unsafe_kernel = (v[0], v[1]) >= (6, 13);
+    let btf = dir.join("vmlinux.btf");
+    std::fs::copy("/sys/kernel/btf/vmlinux", &btf).unwrap();
+    let file_args = ["--btf", btf.to_str().unwrap(), "--comm", "curl"];
+    for (args, object) in [
+        (&["--comm", "curl"][..], "BTF-less fallback"),
+        (&file_args[..], "CO-RE (--btf FILE, no kernel BTF)"),
+    ] {
+        let probe = Osprey::start_without_btf(args, dir.join("out.jsonl"));
+        let loaded = Command::new("bpftool")
+            .args(["-j", "prog", "list"])
+            .output()
+            .unwrap();
+        let tls_progs = serde_json::from_slice::<serde_json::Value>(&loaded.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                p["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("tls_openssl_"))
+            })
+            .count();
+        let (_, err) = probe.stop_ok();
+        let said = err.contains("private stacks (6.13+)");
+        if unsafe_kernel {
+            assert!(
+                said,
+                "{object}, kernel {release}: must say why TLS is off:\n{err}"
+            );
+            assert_eq!(
+                tls_progs, 0,
+                "{object}, kernel {release}: no uprobe program\n{err}"
+            );
+        } else {
+            assert!(!said, "{object}, kernel {release}:\n{err}");
+            assert!(
+                tls_progs > 0,
+                "{object}, kernel {release}: the uprobe programs load\n{err}"
+            );
+        }
+    }
+}

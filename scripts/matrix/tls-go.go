@@ -9,6 +9,9 @@
 //	tls-go server ADDR CERT KEY   serve until killed; prints "ready" once listening
 //	tls-go client ADDR PATH       one GET PATH (Connection: close), prints the
 //	                              response; exit 1 unless it is a 200
+//	tls-go client ADDR PATH N C   N such GETs, C at a time (one connection
+//	                              each); prints "ok N"; exit 1 unless all
+//	                              N are 200s with the right body
 //
 // Every response is "HTTP/1.1 200 OK" with the body Body + PATH + "\n".
 package main
@@ -21,7 +24,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 const Body = "osprey-matrix tls hello from go: "
@@ -57,6 +62,48 @@ func serve(c net.Conn) {
 		"Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)))
 }
 
+// get: one GET of path on a new TLS connection to addr, the whole response
+func get(addr, path string) ([]byte, error) {
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	req := "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+	if _, err := c.Write([]byte(req)); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(c)
+}
+
+// many: n GETs of path, c at a time; exits 1 at the first that fails or
+// is not the 200 with its body
+func many(addr, path string, n, c int) {
+	want := Body + path + "\n"
+	next := make(chan struct{}, n)
+	for i := 0; i < n; i++ {
+		next <- struct{}{}
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				got, err := get(addr, path)
+				if err != nil {
+					die("%v", err)
+				}
+				if !bytes.HasPrefix(got, []byte("HTTP/1.1 200 ")) || !bytes.HasSuffix(got, []byte(want)) {
+					die("not a 200 with the body: %q", got)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 func main() {
 	if len(os.Args) >= 5 && os.Args[1] == "server" {
 		cert, err := tls.LoadX509KeyPair(os.Args[3], os.Args[4])
@@ -77,24 +124,25 @@ func main() {
 		}
 	}
 	if len(os.Args) == 4 && os.Args[1] == "client" {
-		c, err := tls.Dial("tcp", os.Args[2], &tls.Config{InsecureSkipVerify: true})
+		got, err := get(os.Args[2], os.Args[3])
 		if err != nil {
 			die("%v", err)
 		}
-		req := "GET " + os.Args[3] + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-		if _, err := c.Write([]byte(req)); err != nil {
-			die("%v", err)
-		}
-		got, err := io.ReadAll(c)
-		if err != nil {
-			die("%v", err)
-		}
-		c.Close()
 		os.Stdout.Write(got)
 		if !bytes.HasPrefix(got, []byte("HTTP/1.1 200 ")) {
 			die("not a 200")
 		}
 		return
 	}
-	die("usage: tls-go server ADDR CERT KEY | client ADDR PATH")
+	if len(os.Args) == 6 && os.Args[1] == "client" {
+		n, err1 := strconv.Atoi(os.Args[4])
+		c, err2 := strconv.Atoi(os.Args[5])
+		if err1 != nil || err2 != nil || n < 1 || c < 1 {
+			die("N and C must be positive numbers")
+		}
+		many(os.Args[2], os.Args[3], n, c)
+		fmt.Printf("ok %d\n", n)
+		return
+	}
+	die("usage: tls-go server ADDR CERT KEY | client ADDR PATH [N C]")
 }

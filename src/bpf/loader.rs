@@ -12,7 +12,7 @@ use anyhow::{anyhow, Context, Result};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, Object, OpenObject, PrintLevel};
 
-use super::{comm_key, skel, skel_nobtf, Hooks, KernelCounters, ProbeConfig};
+use super::{comm_key, skel, skel_btffile, skel_nobtf, Hooks, KernelCounters, ProbeConfig};
 use crate::abi;
 
 /// One of the two embedded objects. They have the same maps and programs
@@ -40,6 +40,9 @@ pub trait Flavor {
 pub struct CoRe;
 /// bpf/osprey_nobtf.bpf.c: no CO-RE relocation, syscall hooks only.
 pub struct NoBtf;
+/// bpf/osprey_btffile.bpf.c: CO-RE without kfuncs, for `--btf FILE` on a
+/// kernel without its own BTF (libbpf resolves kfuncs through that).
+pub struct CoReBtfFile;
 
 impl Flavor for CoRe {
     const LABEL: &'static str = "CO-RE";
@@ -96,6 +99,58 @@ impl Flavor for NoBtf {
 
     fn counters<'a>(loaded: &'a Self::Loaded<'_>) -> Option<&'a [u64; abi::COUNTER_NAMES.len()]> {
         loaded.maps.bss_data.as_deref().map(|b| &b.counters)
+    }
+}
+
+impl Flavor for CoReBtfFile {
+    const LABEL: &'static str = "CO-RE (--btf FILE, no kernel BTF)";
+    const FALLBACK: bool = false;
+    type Open<'obj> = skel_btffile::OpenOspreyBtffileSkel<'obj>;
+    type Loaded<'obj> = skel_btffile::OspreyBtffileSkel<'obj>;
+
+    fn open<'obj>(
+        storage: &'obj mut MaybeUninit<OpenObject>,
+        btf: Option<&Path>,
+    ) -> Result<Self::Open<'obj>> {
+        let mut builder = skel_btffile::OspreyBtffileSkelBuilder::default();
+        if let Some(btf) = btf {
+            builder
+                .obj_builder
+                .btf_custom_path(btf)
+                .with_context(|| format!("--btf {}", btf.display()))?;
+        }
+        builder
+            .open(storage)
+            .map_err(|e| opening_failed(Self::LABEL, &e))
+    }
+
+    fn config<'a>(open: &'a mut Self::Open<'_>) -> Option<&'a mut skel::types::osprey_config> {
+        open.maps
+            .rodata_data
+            .as_deref_mut()
+            .map(|r| same_config_btffile(&mut r.cfg))
+    }
+
+    fn counters<'a>(loaded: &'a Self::Loaded<'_>) -> Option<&'a [u64; abi::COUNTER_NAMES.len()]> {
+        loaded.maps.bss_data.as_deref().map(|b| &b.counters)
+    }
+}
+
+/// The `--btf FILE` object's `struct osprey_config` as the CO-RE object's:
+/// the same source compiled with OSPREY_NO_KFUNC, which changes no type.
+fn same_config_btffile(
+    c: &mut skel_btffile::types::osprey_config,
+) -> &mut skel::types::osprey_config {
+    const _: () = assert!(
+        std::mem::size_of::<skel_btffile::types::osprey_config>()
+            == std::mem::size_of::<skel::types::osprey_config>()
+            && std::mem::align_of::<skel_btffile::types::osprey_config>()
+                == std::mem::align_of::<skel::types::osprey_config>()
+    );
+    // SAFETY: as same_config(): both #[repr(C)] plain integers generated
+    // from one C struct; tests::config_layouts_match checks the offsets.
+    unsafe {
+        &mut *(c as *mut skel_btffile::types::osprey_config).cast::<skel::types::osprey_config>()
     }
 }
 

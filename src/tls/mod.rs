@@ -17,6 +17,27 @@ pub mod procmaps;
 
 use crate::event::TlsLibrary;
 
+/// The first kernel whose JIT gives uprobe programs a per-CPU private
+/// stack (6.13): they run preemptible, so a run preempted by another run
+/// of the same program on that CPU has its stack overwritten. The CO-RE
+/// object turns preemption off around them (`bpf_preempt_disable()`, a
+/// kfunc, bpf/compat.bpf.h); the BTF-less object cannot call kfuncs.
+pub const PRIVATE_STACK_KERNEL: (u32, u32) = (6, 13);
+
+/// Why an object without kfuncs (the BTF-less one, and the CO-RE one for
+/// `--btf FILE` on a kernel without its own BTF) must not attach its
+/// uprobes on the kernel of `release`, or `None` where it may.
+pub fn btfless_uprobes_unsafe(release: &str) -> Option<String> {
+    let v = crate::check::kernel_version(release)?;
+    (v >= PRIVATE_STACK_KERNEL).then(|| {
+        format!(
+            "kernel {release} runs uprobe programs preemptible on per-CPU private stacks (6.13+), and \
+             without the kernel's own BTF the programs cannot turn preemption off (bpf_preempt_disable() \
+             is a kfunc, resolved through /sys/kernel/btf/vmlinux): TLS plaintext is not captured"
+        )
+    })
+}
+
 /// One uprobe: a program of the BPF object on a function of the library.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Probe {
@@ -103,6 +124,15 @@ pub const LIBRARY_DIRS: [&str; 7] = [
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn btfless_uprobes_are_refused_from_the_private_stack_kernel_on() {
+        assert!(super::btfless_uprobes_unsafe("6.12.118+deb13-amd64").is_none());
+        assert!(super::btfless_uprobes_unsafe("6.1.0-57-amd64").is_none());
+        assert!(super::btfless_uprobes_unsafe("6.13.0").is_some());
+        assert!(super::btfless_uprobes_unsafe("7.3.4+deb13-amd64").is_some());
+        assert!(super::btfless_uprobes_unsafe("unknown").is_none());
+    }
+
     use super::*;
 
     #[test]

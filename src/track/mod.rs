@@ -163,6 +163,8 @@ pub struct TrackerStats {
     pub gap_unparseable: u64,
     pub gap_incomplete: u64,
     pub gap_packets_missing: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gap_not_seen: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -185,6 +187,7 @@ impl TrackerStats {
                 G::UNPARSEABLE => &mut self.gap_unparseable,
                 G::INCOMPLETE => &mut self.gap_incomplete,
                 G::PACKETS_MISSING => &mut self.gap_packets_missing,
+                G::NOT_SEEN => &mut self.gap_not_seen,
                 _ => continue,
             } += 1;
         }

@@ -1879,6 +1879,29 @@ fn gap_cause_follows_the_evidence() {
         .find(|t| t.path.as_deref() == Some("/next"))
         .unwrap();
     assert!(!next.gap && next.gap_cause.is_empty(), "{next:#?}");
+
+    // a connection seen from its start whose first bytes are a response:
+    // its request never came and no position shows a loss (a TLS call the
+    // uprobes could not tie to the connection): not_seen, never empty
+    let s = Script::new(4)
+        .open(Role::Client)
+        .send(I, &resp("unasked"))
+        .send(E, &req("/next"))
+        .send(I, &resp("n"))
+        .close();
+    let (recs, st) = run(&s.events);
+    let t = txns(&recs);
+    let orphan = t
+        .iter()
+        .find(|t| t.method.is_none())
+        .expect("orphan response");
+    assert_eq!(causes(orphan), ["not_seen"], "{orphan:#?}");
+    assert_eq!(st.gap_not_seen, 1, "{st:?}");
+    let next = t
+        .iter()
+        .find(|t| t.path.as_deref() == Some("/next"))
+        .unwrap();
+    assert!(!next.gap && next.gap_cause.is_empty(), "{next:#?}");
 }
 
 /// The records the kernel makes of one plain-buffer syscall that moved

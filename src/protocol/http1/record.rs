@@ -224,6 +224,11 @@ impl Http1Session {
         if c.is_empty() {
             c = self.lost;
         }
+        if c.is_empty() {
+            // a response whose request never came, on a connection that
+            // lost nothing it can see
+            c = GapCauses::NOT_SEEN;
+        }
         cx.stats.count_gap_causes(c);
         c
     }
