@@ -10,6 +10,7 @@ use super::grpc;
 use super::hpack;
 use super::NAME;
 use crate::event::Direction;
+use crate::protocol::http1::parser::KNOWN_METHODS;
 use crate::protocol::{Ctx, Stamp};
 use crate::record::{
     epoch_ns, GapCauses, GrpcFields, Http2Fields, Record, TimeSpan, Transaction, GRPC, TXN_TYPE,
@@ -31,12 +32,21 @@ fn picked(name: &str) -> Option<usize> {
     })
 }
 
+/// A request method: the registered ones as static strings.
+fn method_of(m: &str) -> Cow<'static, str> {
+    match KNOWN_METHODS.iter().find(|k| **k == m) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(m.to_string()),
+    }
+}
+
 /// One side of a stream: the request (client → server) or the response.
 #[derive(Debug, Default)]
 pub(super) struct Half {
     pub seen: bool,
     pub dir: Option<Direction>,
-    pub method: Option<String>,
+    /// A registered method as a static string (no allocation).
+    pub method: Option<Cow<'static, str>>,
     pub path: Option<String>,
     pub authority: Option<String>,
     pub scheme: Option<String>,
@@ -98,7 +108,7 @@ impl Half {
             self.seen = true;
             self.dir = Some(d);
             self.first = first;
-            self.method = method.map(str::to_string);
+            self.method = method.map(method_of);
             self.path = path.map(str::to_string);
             self.authority = authority.map(str::to_string);
             self.scheme = scheme.map(str::to_string);
@@ -300,7 +310,7 @@ impl Stream {
             },
             latency_ns,
             ttfb_ns,
-            method: seen_q(&mut q.method).map(Cow::Owned),
+            method: q.method.take().filter(|_| req_seen),
             target,
             path,
             host: seen_q(&mut q.authority),

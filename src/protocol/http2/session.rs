@@ -105,7 +105,7 @@ impl Http2Session {
         let q = &mut s.req;
         q.seen = true;
         q.dir = u.client_dir;
-        q.method = Some(u.method);
+        q.method = Some(u.method.into());
         q.path = Some(u.path);
         q.authority = u.authority;
         q.scheme = Some("http".to_string());
