@@ -308,8 +308,8 @@ pub struct Transaction {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Http2Fields {
     pub stream_id: u32,
-    /// `:scheme`.
-    pub scheme: Option<String>,
+    /// `:scheme` (`http` and `https` static, not allocated per record).
+    pub scheme: Option<Cow<'static, str>>,
     /// Both sides ended the stream with END_STREAM.
     pub end_stream: bool,
     /// The error code of an RST_STREAM that ended the stream.

@@ -49,7 +49,8 @@ pub(super) struct Half {
     pub method: Option<Cow<'static, str>>,
     pub path: Option<String>,
     pub authority: Option<String>,
-    pub scheme: Option<String>,
+    /// `http` and `https` as static strings.
+    pub scheme: Option<Cow<'static, str>>,
     pub status: Option<u16>,
     pub content_type: Option<String>,
     pub header_count: u32,
@@ -111,7 +112,11 @@ impl Half {
             self.method = method.map(method_of);
             self.path = path.map(str::to_string);
             self.authority = authority.map(str::to_string);
-            self.scheme = scheme.map(str::to_string);
+            self.scheme = scheme.map(|s| match s {
+                "http" => Cow::Borrowed("http"),
+                "https" => Cow::Borrowed("https"),
+                s => Cow::Owned(s.to_string()),
+            });
             self.status = status;
             self.content_type = content_type.map(str::to_string);
         }
@@ -335,7 +340,7 @@ impl Stream {
             incomplete: false,
             h2: Some(Http2Fields {
                 stream_id: self.id,
-                scheme: seen_q(&mut q.scheme),
+                scheme: q.scheme.take().filter(|_| req_seen),
                 end_stream: q.ended && r.ended,
                 rst_error: self.rst.map(error_name),
                 goaway_error: self.goaway.map(error_name),

@@ -108,7 +108,7 @@ impl Http2Session {
         q.method = Some(u.method.into());
         q.path = Some(u.path);
         q.authority = u.authority;
-        q.scheme = Some("http".to_string());
+        q.scheme = Some("http".into());
         q.content_type = u.content_type;
         q.header_count = u.header_count;
         q.header_bytes = u.header_bytes;
