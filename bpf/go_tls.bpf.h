@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * TLS plaintext of Go's crypto/tls: uprobes on `crypto/tls.(*Conn).Write`
- * and `crypto/tls.(*Conn).Read`, at entry and at each of their RET
- * instructions (user space finds them by disassembling the function,
- * src/tls/gobin.rs).  No uretprobes: a uretprobe rewrites the return
+ * and `crypto/tls.(*Conn).Read`, at entry (past the stack check, which
+ * re-runs the function from its start after growing the stack) and at
+ * each of their RET instructions (user space finds them by disassembling
+ * the function, src/tls/gobin.rs).  No uretprobes: a uretprobe rewrites the return
  * address on the stack, and a goroutine's stack moves when it grows.
  * x86-64 only (Go's register ABI there, Go >= 1.17); on arm64 the
  * programs are empty and user space attaches nothing.

@@ -130,7 +130,10 @@ pub fn inspect(data: &[u8]) -> GoVerdict {
         if rets.is_empty() {
             return Err(format!("no RET found in the function at {start:#x}"));
         }
-        Ok(GoFunc { entry: off, rets })
+        Ok(GoFunc {
+            entry: entry_offset(code, start, off),
+            rets,
+        })
     };
     let (write, read) = match (func(w), func(r)) {
         (Ok(w), Ok(r)) => (w, r),
@@ -217,6 +220,57 @@ fn code_at<'a>(
         return Ok((from, code));
     }
     Err(format!("function at {start:#x}: in no section of the file"))
+}
+
+/// The file offset where an entry uprobe goes in the Go function `code`
+/// (loaded at `ip`, found at file offset `off`): past its stack check.
+/// A Go function begins `[LEA/MOV/SUB r12 ...;] CMP rsp|r12, [r14+0x10];
+/// Jcc morestack`, and the morestack path ends with a jump back to the
+/// function's first instruction once the goroutine's stack has grown: an
+/// uprobe there would fire twice for one call (a request recorded twice,
+/// seen in the kernel matrix with 8 new goroutines at a time). The
+/// instruction after the Jcc runs once per call, with the arguments
+/// still in their registers (the check touches only R12 and the flags).
+/// Anything else (no such check: a function with no frame): `off`.
+pub fn entry_offset(code: &[u8], ip: u64, off: u64) -> u64 {
+    use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind, Register};
+    let mut d = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
+    let mut ins = iced_x86::Instruction::default();
+    let mut checked = false;
+    for _ in 0..6 {
+        if !d.can_decode() {
+            break;
+        }
+        d.decode_out(&mut ins);
+        if ins.is_invalid() {
+            break;
+        }
+        let r12_only = ins.op_count() >= 1
+            && ins.op0_kind() == OpKind::Register
+            && ins.op0_register() == Register::R12;
+        match ins.mnemonic() {
+            Mnemonic::Lea | Mnemonic::Mov | Mnemonic::Sub if r12_only && !checked => {}
+            Mnemonic::Cmp
+                if !checked
+                    && (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory)
+                    && ins.memory_base() == Register::R14
+                    && ins.memory_displacement64() == 0x10 =>
+            {
+                checked = true;
+            }
+            // a bounds check of a huge frame (JB/JCS) before the compare
+            Mnemonic::Jb | Mnemonic::Jbe | Mnemonic::Jae | Mnemonic::Ja
+                if ins.op0_kind() == OpKind::NearBranch64
+                    && ins.near_branch_target() > ins.ip() =>
+            {
+                if checked {
+                    return off + (ins.next_ip() - ip);
+                }
+            }
+            _ => break,
+        }
+    }
+    off
 }
 
 /// File offsets of the RET instructions of x86-64 `code` (loaded at `ip`,
@@ -356,6 +410,30 @@ mod tests {
         b[15] = 0;
         assert_eq!(buildinfo_version(&b), None);
         assert_eq!(buildinfo_version(&[]), None);
+    }
+
+    #[test]
+    fn the_entry_probe_goes_past_the_stack_check() {
+        // Go 1.19's crypto/tls.(*Conn).Write (a frame > 0x80 bytes):
+        // lea r12,[rsp-68h]; cmp r12,[r14+10h]; jbe +0x764; sub rsp,0e8h
+        let big = [
+            0x4c, 0x8d, 0x64, 0x24, 0x98, 0x4d, 0x3b, 0x66, 0x10, 0x0f, 0x86, 0x64, 0x07, 0x00,
+            0x00, 0x48, 0x81, 0xec, 0xe8, 0x00, 0x00, 0x00,
+        ];
+        assert_eq!(entry_offset(&big, 0x594a60, 0x194a60), 0x194a60 + 15);
+        // a small frame: cmp rsp,[r14+10h]; jbe +0x40; push rbp
+        let small = [0x49, 0x3b, 0x66, 0x10, 0x76, 0x40, 0x55];
+        assert_eq!(entry_offset(&small, 0x1000, 0x200), 0x206);
+        // no stack check (a leaf): the function's first instruction
+        let leaf = [0x48, 0x89, 0xc3, 0xc3];
+        assert_eq!(entry_offset(&leaf, 0x1000, 0x200), 0x200);
+        // a compare with something else than the stack bound: not skipped
+        let other = [0x48, 0x3b, 0x43, 0x10, 0x76, 0x40];
+        assert_eq!(entry_offset(&other, 0x1000, 0x200), 0x200);
+        // a backward branch after the check: not the morestack jump
+        let back = [0x49, 0x3b, 0x66, 0x10, 0x76, 0xf0];
+        assert_eq!(entry_offset(&back, 0x1000, 0x200), 0x200);
+        assert_eq!(entry_offset(&[], 0, 0x200), 0x200);
     }
 
     #[test]
