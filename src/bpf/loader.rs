@@ -55,12 +55,7 @@ impl Flavor for CoRe {
         btf: Option<&Path>,
     ) -> Result<Self::Open<'obj>> {
         let mut builder = skel::OspreySkelBuilder::default();
-        if let Some(btf) = btf {
-            builder
-                .obj_builder
-                .btf_custom_path(btf)
-                .with_context(|| format!("--btf {}", btf.display()))?;
-        }
+        custom_btf(&mut builder.obj_builder, btf)?;
         builder
             .open(storage)
             .map_err(|e| opening_failed(Self::LABEL, &e))
@@ -113,12 +108,7 @@ impl Flavor for CoReBtfFile {
         btf: Option<&Path>,
     ) -> Result<Self::Open<'obj>> {
         let mut builder = skel_btffile::OspreyBtffileSkelBuilder::default();
-        if let Some(btf) = btf {
-            builder
-                .obj_builder
-                .btf_custom_path(btf)
-                .with_context(|| format!("--btf {}", btf.display()))?;
-        }
+        custom_btf(&mut builder.obj_builder, btf)?;
         builder
             .open(storage)
             .map_err(|e| opening_failed(Self::LABEL, &e))
@@ -134,6 +124,16 @@ impl Flavor for CoReBtfFile {
     fn counters<'a>(loaded: &'a Self::Loaded<'_>) -> Option<&'a [u64; abi::COUNTER_NAMES.len()]> {
         loaded.maps.bss_data.as_deref().map(|b| &b.counters)
     }
+}
+
+/// `--btf FILE`: CO-RE relocations against that file instead of the
+/// kernel's own BTF.
+fn custom_btf(ob: &mut libbpf_rs::ObjectBuilder, btf: Option<&Path>) -> Result<()> {
+    if let Some(btf) = btf {
+        ob.btf_custom_path(btf)
+            .with_context(|| format!("--btf {}", btf.display()))?;
+    }
+    Ok(())
 }
 
 /// The `--btf FILE` object's `struct osprey_config` as the CO-RE object's:
