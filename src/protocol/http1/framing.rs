@@ -166,7 +166,7 @@ impl Http1Session {
             {
                 if let Some(minor) = version.strip_prefix("HTTP/1.") {
                     m.method = Some(method.to_string().into());
-                    m.target = Some(target.to_string());
+                    m.target = Some(target.into());
                     m.minor = minor.parse().unwrap_or(1);
                 }
             }

@@ -44,13 +44,14 @@ impl<T> Parse<T> {
 
 pub use super::headers::Headers;
 use super::headers::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use crate::text::Text;
 
 /// A parsed request head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {
     /// Borrowed for the common methods (no allocation per request).
     pub method: Cow<'static, str>,
-    pub target: String,
+    pub target: Text,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
     pub headers: Headers,
@@ -61,7 +62,7 @@ pub struct RequestHead {
 pub struct ResponseHead {
     pub minor: u8,
     pub status: u16,
-    pub reason: String,
+    pub reason: Text,
     pub headers: Headers,
 }
 
@@ -196,6 +197,14 @@ fn lossy(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
         Ok(s) => s.to_owned(),
         Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// [`lossy`] as a [`Text`]: a short one inline, not allocated.
+fn lossy_text(b: &[u8]) -> Text {
+    match std::str::from_utf8(b) {
+        Ok(s) => Text::new(s),
+        Err(_) => Text::from(String::from_utf8_lossy(b)),
     }
 }
 
@@ -339,7 +348,7 @@ fn request_head(i: &[u8]) -> Result<(&[u8], RequestHead), Stop> {
         r,
         RequestHead {
             method: method_str(method),
-            target: lossy(target),
+            target: lossy_text(target),
             minor,
             headers,
         },
@@ -374,7 +383,7 @@ fn response_head(i: &[u8]) -> Result<(&[u8], ResponseHead), Stop> {
         ResponseHead {
             minor,
             status,
-            reason: lossy(reason.trim_ascii_end()),
+            reason: lossy_text(reason.trim_ascii_end()),
             headers,
         },
     ))

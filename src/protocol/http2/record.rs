@@ -3,6 +3,7 @@
 //! record (`protocol` `"http2"`): the HTTP/1.x fields where they fit
 //! (`host` is `:authority`, `target` is `:path`), plus [`Http2Fields`].
 
+use crate::text::Text;
 use std::borrow::Cow;
 
 use super::frame::error_name;
@@ -301,10 +302,10 @@ impl Stream {
         let path_full = seen_q(&mut q.path);
         let path = path_full
             .as_deref()
-            .map(|p| p.split('?').next().unwrap_or("").to_string());
+            .map(|p| Text::new(p.split('?').next().unwrap_or("")));
         let target = path_full.map(|p| match redact.target(&p) {
-            Cow::Owned(t) => t,
-            Cow::Borrowed(_) => p,
+            Cow::Owned(t) => Text::from(t),
+            Cow::Borrowed(_) => Text::from(p),
         });
         let t = Transaction {
             kind: TXN_TYPE,
@@ -318,7 +319,7 @@ impl Stream {
             method: q.method.take().filter(|_| req_seen),
             target,
             path,
-            host: seen_q(&mut q.authority),
+            host: seen_q(&mut q.authority).map(Text::from),
             http_version: Some("2"),
             status: r.status.filter(|_| resp_seen),
             reason: None,
@@ -328,8 +329,8 @@ impl Stream {
             resp_header_bytes: resp_seen.then_some(r.header_bytes),
             req_body_bytes: req_any.then_some(q.body_bytes),
             resp_body_bytes: resp_any.then_some(r.body_bytes),
-            req_content_type: seen_q(&mut q.content_type),
-            resp_content_type: r.content_type.take().filter(|_| resp_seen),
+            req_content_type: seen_q(&mut q.content_type).map(Text::from),
+            resp_content_type: r.content_type.take().filter(|_| resp_seen).map(Text::from),
             conn,
             gap,
             gap_cause,
