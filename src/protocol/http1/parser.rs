@@ -283,7 +283,12 @@ fn field_value(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
 fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
     let mut i = block;
     let off = |s: &[u8]| (s.as_ptr() as usize - block.as_ptr() as usize) as u32;
-    let mut headers: Vec<[u32; 4]> = Vec::with_capacity(16);
+    // the ranges of the fields: on the stack for the first `INLINE`,
+    // copied to `spill` past that
+    const INLINE: usize = 16;
+    let mut inline = [[0u32; 4]; INLINE];
+    let mut spill: Vec<[u32; 4]> = Vec::new();
+    let mut n_fields = 0;
     loop {
         // the empty line: CRLF or LF
         let end = match i {
@@ -294,9 +299,13 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
         };
         if let Some(n) = end {
             let at = off(i) as usize;
-            return Ok((&i[n..], Headers::from_block(&block[..at], headers)));
+            let fields = match n_fields {
+                n if n <= INLINE => &inline[..n],
+                _ => &spill[..],
+            };
+            return Ok((&i[n..], Headers::from_block(&block[..at], fields)));
         }
-        if headers.len() >= MAX_HEADERS {
+        if n_fields >= MAX_HEADERS {
             return Err(Stop::Bad("too many headers"));
         }
         if is_ows(i[0]) {
@@ -319,7 +328,16 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
         let (r, value) = field_value(r)?;
         let v = value.trim_ascii_end();
         let (n0, v0) = (off(name), off(v));
-        headers.push([n0, n0 + name.len() as u32, v0, v0 + v.len() as u32]);
+        let f = [n0, n0 + name.len() as u32, v0, v0 + v.len() as u32];
+        if n_fields < INLINE {
+            inline[n_fields] = f;
+        } else {
+            if n_fields == INLINE {
+                spill.extend_from_slice(&inline);
+            }
+            spill.push(f);
+        }
+        n_fields += 1;
         i = r;
     }
 }
