@@ -157,9 +157,17 @@ impl Headers {
 
     /// From the raw header block and field ranges found in it. Valid UTF-8
     /// (the normal case) is kept as it is; otherwise each field is
-    /// converted lossily.
-    pub(super) fn from_block(block: &[u8], fields: &[[u32; 4]]) -> Headers {
-        match std::str::from_utf8(block) {
+    /// converted lossily. `ascii`: the parser saw that every byte of
+    /// `block` is below 0x80 (so it is UTF-8 without a check here).
+    pub(super) fn from_block(block: &[u8], fields: &[[u32; 4]], ascii: bool) -> Headers {
+        let text = if ascii {
+            debug_assert!(block.is_ascii());
+            // SAFETY: ASCII is UTF-8
+            Ok(unsafe { std::str::from_utf8_unchecked(block) })
+        } else {
+            std::str::from_utf8(block)
+        };
+        match text {
             Ok(text) => Headers::assemble(text, fields),
             Err(_) => {
                 let mut text = String::new();
@@ -333,6 +341,37 @@ mod tests {
             }
         }
         assert_eq!(Headers::default().get("host"), None);
+    }
+
+    /// ASCII heads skip the UTF-8 check; other UTF-8 is kept as it is;
+    /// invalid bytes are replaced per field.
+    #[test]
+    fn non_ascii_header_text_kept_or_replaced() {
+        for (value, want) in [
+            (&b"plain"[..], "plain"),
+            ("caf\u{e9} \u{1f600}".as_bytes(), "caf\u{e9} \u{1f600}"),
+            (&b"a\xffb"[..], "a\u{fffd}b"),
+        ] {
+            let head = [
+                &b"GET / HTTP/1.1\r\nHost: h\r\nX-V: "[..],
+                value,
+                b"\r\nContent-Type: t\r\n\r\n",
+            ]
+            .concat();
+            let h = match super::super::parser::parse_request(&head) {
+                super::super::parser::Parse::Complete(h, n) => {
+                    assert_eq!(n, head.len());
+                    h.headers
+                }
+                p => panic!("{p:?}"),
+            };
+            assert_eq!(
+                h.iter().collect::<Vec<_>>(),
+                [("Host", "h"), ("X-V", want), ("Content-Type", "t")]
+            );
+            assert_eq!(h.get_known(CONTENT_TYPE), Some("t"));
+            assert_eq!(h.get_known(HOST), Some("h"));
+        }
     }
 
     #[test]

@@ -247,27 +247,32 @@ fn request_target(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
     Ok((&i[end..], t))
 }
 
-/// A field value up to and including its line end (CRLF or LF). Values are
-/// the bulk of a head, so this finds the line end a word at a time and checks the
-/// bytes in one branch-free pass instead of a per-byte combinator.
-fn field_value(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
-    fn all_field_chars(b: &[u8]) -> bool {
-        b.iter().fold(true, |ok, &c| ok & is_field_char(c))
+/// A field value up to and including its line end (CRLF or LF), and
+/// whether it is ASCII. Values are the bulk of a head, so this finds the
+/// line end a word at a time and checks the bytes in one branch-free pass
+/// instead of a per-byte combinator; the same pass tells ASCII text apart
+/// (the header block then needs no UTF-8 validation of its own).
+fn field_value(i: &[u8]) -> Result<(&[u8], &[u8], bool), Stop> {
+    /// (all field chars, all ASCII)
+    fn field_chars(b: &[u8]) -> (bool, bool) {
+        let (ok, or) = b
+            .iter()
+            .fold((true, 0u8), |(ok, or), &c| (ok & is_field_char(c), or | c));
+        (ok, or < 0x80)
     }
     match find_byte(b'\n', i) {
         Some(p) => {
             let line = &i[..p];
             let value = line.strip_suffix(b"\r").unwrap_or(line);
-            if all_field_chars(value) {
-                Ok((&i[p + 1..], value))
-            } else {
-                Err(Stop::Bad("bad header value"))
+            match field_chars(value) {
+                (true, ascii) => Ok((&i[p + 1..], value, ascii)),
+                (false, _) => Err(Stop::Bad("bad header value")),
             }
         }
         None => {
             // a valid prefix so far, possibly ending in the CR of a CRLF
             let body = i.strip_suffix(b"\r").unwrap_or(i);
-            if all_field_chars(body) {
+            if field_chars(body).0 {
                 Err(Stop::More)
             } else {
                 Err(Stop::Bad("bad header value"))
@@ -289,6 +294,9 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
     let mut inline = [[0u32; 4]; INLINE];
     let mut spill: Vec<[u32; 4]> = Vec::new();
     let mut n_fields = 0;
+    // every byte of the block outside the values is ASCII (names are
+    // tokens, then ':', OWS, CR, LF): the values tell whether it all is
+    let mut ascii = true;
     loop {
         // the empty line: CRLF or LF
         let end = match i {
@@ -303,7 +311,7 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
                 n if n <= INLINE => &inline[..n],
                 _ => &spill[..],
             };
-            return Ok((&i[n..], Headers::from_block(&block[..at], fields)));
+            return Ok((&i[n..], Headers::from_block(&block[..at], fields, ascii)));
         }
         if n_fields >= MAX_HEADERS {
             return Err(Stop::Bad("too many headers"));
@@ -325,7 +333,8 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
             None => return Err(Stop::More),
             Some(n) => &r[n..],
         };
-        let (r, value) = field_value(r)?;
+        let (r, value, value_ascii) = field_value(r)?;
+        ascii &= value_ascii;
         let v = value.trim_ascii_end();
         let (n0, v0) = (off(name), off(v));
         let f = [n0, n0 + name.len() as u32, v0, v0 + v.len() as u32];
