@@ -48,12 +48,12 @@ pub(super) struct Half {
     pub dir: Option<Direction>,
     /// A registered method as a static string (no allocation).
     pub method: Option<Cow<'static, str>>,
-    pub path: Option<String>,
-    pub authority: Option<String>,
+    pub path: Option<Text>,
+    pub authority: Option<Text>,
     /// `http` and `https` as static strings.
     pub scheme: Option<Cow<'static, str>>,
     pub status: Option<u16>,
-    pub content_type: Option<String>,
+    pub content_type: Option<Text>,
     pub header_count: u32,
     pub header_bytes: u64,
     pub body_bytes: u64,
@@ -111,15 +111,15 @@ impl Half {
             self.dir = Some(d);
             self.first = first;
             self.method = method.map(method_of);
-            self.path = path.map(str::to_string);
-            self.authority = authority.map(str::to_string);
+            self.path = path.map(Text::new);
+            self.authority = authority.map(Text::new);
             self.scheme = scheme.map(|s| match s {
                 "http" => Cow::Borrowed("http"),
                 "https" => Cow::Borrowed("https"),
                 s => Cow::Owned(s.to_string()),
             });
             self.status = status;
-            self.content_type = content_type.map(str::to_string);
+            self.content_type = content_type.map(Text::new);
         }
         // the status is in the trailers, or in a trailers-only response
         if let Some(st) = grpc_status {
@@ -298,14 +298,14 @@ impl Stream {
         );
         // the record takes the halves' strings (moved, not copied)
         let (q, r) = (&mut self.req, &mut self.resp);
-        let seen_q = |f: &mut Option<String>| f.take().filter(|_| req_seen);
+        let seen_q = |f: &mut Option<Text>| f.take().filter(|_| req_seen);
         let path_full = seen_q(&mut q.path);
         let path = path_full
             .as_deref()
             .map(|p| Text::new(p.split('?').next().unwrap_or("")));
         let target = path_full.map(|p| match redact.target(&p) {
             Cow::Owned(t) => Text::from(t),
-            Cow::Borrowed(_) => Text::from(p),
+            Cow::Borrowed(_) => p,
         });
         let t = Transaction {
             kind: TXN_TYPE,
@@ -319,7 +319,7 @@ impl Stream {
             method: q.method.take().filter(|_| req_seen),
             target,
             path,
-            host: seen_q(&mut q.authority).map(Text::from),
+            host: seen_q(&mut q.authority),
             http_version: Some("2"),
             status: r.status.filter(|_| resp_seen),
             reason: None,
@@ -329,8 +329,8 @@ impl Stream {
             resp_header_bytes: resp_seen.then_some(r.header_bytes),
             req_body_bytes: req_any.then_some(q.body_bytes),
             resp_body_bytes: resp_any.then_some(r.body_bytes),
-            req_content_type: seen_q(&mut q.content_type).map(Text::from),
-            resp_content_type: r.content_type.take().filter(|_| resp_seen).map(Text::from),
+            req_content_type: seen_q(&mut q.content_type),
+            resp_content_type: r.content_type.take().filter(|_| resp_seen),
             conn,
             gap,
             gap_cause,
