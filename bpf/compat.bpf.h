@@ -17,8 +17,9 @@
  *   setup_sock_ok()       may connect()/accept() start tracking this fd
  *   cont_loop(), cont_loop_max()  the further-records loop: bpf_loop()
  *                         where the kernel has it (cfg.has_bpf_loop)
- *   uprobe_preempt_off(), uprobe_preempt_on()  around every uprobe
- *                         program's body (private stacks, 6.13+)
+ *   UPROBE_GUARDED(), UPROBE_BODY  every uprobe program's body runs
+ *                         unpreempted (kfunc) or alone on its CPU (busy
+ *                         flag): private stacks, 6.13+
  *   SYSCALL_NR(), NR_*    syscall number register and numbers (socket
  *                         hooks; arguments come from libbpf's
  *                         PT_REGS_PARMn_SYSCALL)
@@ -334,20 +335,9 @@ static __always_inline void uprobe_preempt_on(bool off)
 		bpf_preempt_enable();
 }
 
-#else
-/* No kfuncs (the BTF-less object; bpf/osprey_btffile.bpf.c for --btf FILE
- * on a kernel without its own BTF): the uprobe programs run unguarded, and
- * the loader attaches none where that is unsafe (private stacks, 6.13+;
- * src/tls/mod.rs, btfless_uprobes_unsafe). */
-static __always_inline bool uprobe_preempt_off(void)
-{
-	return false;
-}
-
-static __always_inline void uprobe_preempt_on(bool off)
-{
-}
-#endif
+/* The body of a uprobe program (UPROBE_GUARDED), inlined: nothing runs
+ * before the guard that could write the stack. */
+#define UPROBE_BODY __always_inline
 
 /* A uprobe program's body `expr` (an int), preemption off around it where
  * the kernel has the kfuncs (see uprobe_preempt_off()). */
@@ -358,6 +348,49 @@ static __always_inline void uprobe_preempt_on(bool off)
 		uprobe_preempt_on(__off);               \
 		__r;                                    \
 	})
+#define UPROBE_GUARDS_END()
+
+#else
+/* No kfuncs (the BTF-less object; bpf/osprey_btffile.bpf.c for --btf FILE
+ * on a kernel without its own BTF): preemption cannot be turned off, so a
+ * run must not find its private stack used by another run of the same
+ * program on the same CPU.  Each uprobe program takes a busy flag of its
+ * own on its CPU (migration is disabled for the whole run: the CPU stays
+ * the same) with an atomic exchange before anything writes its stack, and
+ * runs its body in a __noinline subprogram (UPROBE_BODY), which owns the
+ * stack; a run that finds the flag taken -- it preempted a run of the same
+ * program on this CPU -- returns at once, without writing the stack, and
+ * counts the dropped call (tls_reentry_dropped).  The flags are in .bss,
+ * reached by address (no map key on the stack), one row of
+ * UPROBE_GUARD_PROGS per CPU (two cache lines: no line is shared between
+ * CPUs); a machine with more than UPROBE_GUARD_CPUS CPUs shares rows
+ * between CPUs UPROBE_GUARD_CPUS apart (a run there may be dropped when it
+ * need not be; counted the same).  Programs are numbered by __COUNTER__,
+ * one per UPROBE_GUARDED; UPROBE_GUARDS_END() checks they fit. */
+#define UPROBE_BODY __noinline
+#define UPROBE_GUARD_CPUS 256   /* power of two */
+#define UPROBE_GUARD_PROGS 32
+
+__u32 uprobe_busy[UPROBE_GUARD_CPUS][UPROBE_GUARD_PROGS] = {};
+
+#define UPROBE_GUARDED(expr) UPROBE_GUARDED_N(expr, __COUNTER__)
+#define UPROBE_GUARDED_N(expr, n)                                                       \
+	({                                                                              \
+		__u32 *__busy = &uprobe_busy[bpf_get_smp_processor_id() &               \
+					     (UPROBE_GUARD_CPUS - 1)][(n)];             \
+		int __r = 0;                                                            \
+		if (__sync_lock_test_and_set(__busy, 1)) {                              \
+			count(OSPREY_CNT_TLS_REENTRY_DROPPED, 1);                       \
+		} else {                                                                \
+			__r = (expr);                                                   \
+			__sync_lock_test_and_set(__busy, 0);                            \
+		}                                                                       \
+		__r;                                                                    \
+	})
+#define UPROBE_GUARDS_END()                                                             \
+	_Static_assert(__COUNTER__ < UPROBE_GUARD_PROGS,                                \
+		       "more uprobe programs than UPROBE_GUARD_PROGS")
+#endif
 
 /* ==== helpers by kernel version ==========================================
  * A loop over further records (records.bpf.h, emit_more()): bpf_loop()

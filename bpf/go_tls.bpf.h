@@ -214,7 +214,7 @@ static __always_inline void go_tls_emit(struct go_conn *g, __u64 pid_tgid, __u64
  * then only checks that all of it was written (else tls_failed).  A
  * Write before the connection is named, and every Read, is recorded at
  * its RET. */
-static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 code)
+static UPROBE_BODY int go_tls_enter(struct pt_regs *ctx, __u8 code)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct go_call_key key = { .tgid = pid_tgid >> 32, .g = GO_G(ctx) };
@@ -241,7 +241,7 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 code)
 }
 
 /* A RET of (*Conn).Read or (*Conn).Write: n in RAX. */
-static __always_inline int go_tls_exit(struct pt_regs *ctx)
+static UPROBE_BODY int go_tls_exit(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct go_call_key key = { .tgid = pid_tgid >> 32, .g = GO_G(ctx) };
@@ -299,7 +299,7 @@ int go_tls_ret(struct pt_regs *ctx)
 /* (*Conn).handshakeContext (Go 1.17+) entry: the handshake's ciphertext
  * names the connection before the first Read, which may be served from
  * bytes the handshake read ahead. */
-static __always_inline int go_tls_handshake_enter(struct pt_regs *ctx)
+static UPROBE_BODY int go_tls_handshake_enter(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 

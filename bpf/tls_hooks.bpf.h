@@ -113,7 +113,7 @@ static __always_inline void tls_saw_conn(__u64 pid_tgid, __u32 conn_tgid, __s32 
 	c->has_conn = 1;
 }
 
-static __always_inline int tls_enter(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 code)
+static UPROBE_BODY int tls_enter(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 code)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct tls_call c = {};
@@ -138,7 +138,7 @@ static __always_inline int tls_enter(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 c
 
 /* The call returned `ret`: tie its session to the connection its
  * syscalls named, then one DATA record for the plaintext it moved. */
-static __always_inline int tls_exit(__s64 ret, __u8 dir)
+static UPROBE_BODY int tls_exit(__s64 ret, __u8 dir)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct tls_key key = { .tgid = pid_tgid >> 32 };
@@ -204,7 +204,7 @@ static __always_inline int tls_exit(__s64 ret, __u8 dir)
 }
 
 /* SSL_free(ssl): the session ends; forget it. */
-static __always_inline int tls_free(__u64 ssl)
+static UPROBE_BODY int tls_free(__u64 ssl)
 {
 	struct tls_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = ssl };
 
@@ -270,5 +270,8 @@ int tls_exec(void *ctx)
 		count(OSPREY_CNT_TLS_EXEC_LOST, 1);
 	return 0;
 }
+
+/* every uprobe program has its busy flag (compat.bpf.h) */
+UPROBE_GUARDS_END();
 
 #endif /* __OSPREY_TLS_HOOKS_BPF_H */
