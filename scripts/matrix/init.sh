@@ -337,7 +337,9 @@ else
         >"$W/tls-other.jsonl"
     OTHER=$(wc -l <"$W/tls-other.jsonl" | tr -d ' ')
     [ "$OTHER" = 0 ] || dump "$W/tls-other.jsonl" "[tls-other]"
-    say "TLS: go+openssl plaintext, $(grep '"type":"http_transaction"' "$W/out-transactions.jsonl" | grep -c '"tls":true') TLS transactions (the two clients took ${TLS_SECS:-?} s; $TLS_STRESS Go GETs 8 at a time, all seen at both ends, ${STRESS_SECS:-?} s; $OTHER other TLS records)"
+    # uprobe runs the busy-flag guard dropped (objects without kernel BTF)
+    DROPPED=$(grep -o '"tls_reentry_dropped":[0-9]*' "$W/err-transactions.txt" | tail -1 | cut -d: -f2)
+    say "TLS: go+openssl plaintext, $(grep '"type":"http_transaction"' "$W/out-transactions.jsonl" | grep -c '"tls":true') TLS transactions (the two clients took ${TLS_SECS:-?} s; $TLS_STRESS Go GETs 8 at a time, all seen at both ends, ${STRESS_SECS:-?} s; $OTHER other TLS records; ${DROPPED:-?} uprobe runs dropped by the busy flag)"
 fi
 
 # 4. the syscall hooks too, where the socket hooks were the default
