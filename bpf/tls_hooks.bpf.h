@@ -274,7 +274,7 @@ int tls_exec(void *ctx)
 	return 0;
 }
 
-/* every uprobe program has its busy flag (compat.bpf.h) */
+/* every uprobe program has its busy word (compat.bpf.h) */
 UPROBE_GUARDS_END();
 
 #endif /* __OSPREY_TLS_HOOKS_BPF_H */

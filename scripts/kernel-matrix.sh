@@ -13,8 +13,8 @@
 #   --write-docs        also write the table to docs/compatibility.md
 #   --no-btf            add rows with /sys/kernel/btf hidden (the BTF-less
 #                       fallback): bookworm's kernel (6.1) and trixie-backports'
-#                       (7.3: uprobe programs on private stacks, guarded by a
-#                       busy flag there); OSPREY_MATRIX_NO_BTF_SUITES changes
+#                       (7.3: uprobe programs on private stacks, guarded by
+#                       busy slots there); OSPREY_MATRIX_NO_BTF_SUITES changes
 #                       the suites (default "bookworm trixie-backports")
 #   --kernels "A B"     suites to boot (default: bullseye bookworm
 #                       bookworm-backports trixie trixie-backports sid); a suite
@@ -579,9 +579,10 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "yet runs them preemptible, so a run preempted by another run of the same program"
         echo "on that CPU loses its stack; the programs now turn preemption off around their"
         echo "bodies (\`bpf_preempt_disable()\`, 6.10+, \`bpf/compat.bpf.h\`). The objects"
-        echo "without kernel BTF cannot call kfuncs: there each uprobe program takes a per-CPU"
-        echo "busy flag with an atomic exchange before it touches its stack, and a run that"
-        echo "finds it taken is dropped and counted (\`tls_reentry_dropped\`; the"
+        echo "without kernel BTF cannot call kfuncs: there each uprobe program takes one of three"
+        echo "per-CPU busy slots (an atomic fetch-or; each slot runs its own copy of the body,"
+        echo "with its own private stack) before it touches its stack, and a run that finds"
+        echo "all three taken is dropped and counted (\`tls_reentry_dropped\`; the"
         echo "\`trixie-backports-no-btf\` row runs that on 7.3)."
         echo "Where the default run attached the socket hooks (\`--hooks auto\`: kernel BTF and the"
         echo "\`sock:sock_send_length\`/\`sock_recv_length\` tracepoints of 6.3+), the events capture"

@@ -286,10 +286,10 @@ pub struct KernelCounters {
     /// Body bytes the kernel counted instead of copying, on user space's
     /// word that they were a body of known length (`osprey::skip`).
     pub skipped_body_bytes: u64,
-    /// TLS uprobe runs dropped because they preempted a run of the same
-    /// program on their CPU (the objects without kfuncs guard each uprobe
-    /// program with a per-CPU busy flag: bpf/compat.bpf.h); 0 with the
-    /// kernel's BTF, where preemption is off around them instead.
+    /// TLS uprobe runs dropped because they preempted runs of the same
+    /// program on their CPU and found all its busy slots taken (the
+    /// objects without kfuncs: bpf/compat.bpf.h); 0 with the kernel's
+    /// BTF, where preemption is off around them instead.
     pub tls_reentry_dropped: u64,
     /// What user space attached (libraries, uprobes, failures).
     #[serde(flatten)]
@@ -349,7 +349,7 @@ pub fn run(cfg: &ProbeConfig, pipeline: &Pipeline, stop: &AtomicBool) -> Result<
         BtfMode::None => run_with::<loader::NoBtf>(cfg, pipeline, stop, None, hooks),
         // the kernel has no BTF of its own, hence no kfuncs: the CO-RE
         // object built without them (bpf/osprey_btffile.bpf.c; its uprobe
-        // programs are guarded by a busy flag, bpf/compat.bpf.h)
+        // programs are guarded by busy slots, bpf/compat.bpf.h)
         BtfMode::File(p) if !Path::new(KERNEL_BTF).exists() => {
             run_with::<loader::CoReBtfFile>(cfg, pipeline, stop, Some(&p), hooks)
         }

@@ -214,14 +214,15 @@ fn fallback_traces_the_connection_of_an_accept_blocked_before_attach() {
 /// From 6.13 the JIT gives uprobe programs a per-CPU private stack and
 /// yet runs them preemptible. The CO-RE object turns preemption off around
 /// them with a kfunc, which needs the kernel's own BTF; the BTF-less object
-/// and the `--btf FILE` one (bpf/osprey_btffile.bpf.c) instead take a
-/// per-CPU busy flag with an atomic exchange at the top of each uprobe
-/// program (bpf/compat.bpf.h). Both load their uprobes on any kernel (this
-/// host's 6.18 included), the loaded programs hold the exchange, and HTTPS
-/// between curl and nginx is captured as plaintext at both ends.
+/// and the `--btf FILE` one (bpf/osprey_btffile.bpf.c) instead take one
+/// of three per-CPU busy slots with an atomic fetch-or at the top of each
+/// uprobe program (bpf/compat.bpf.h). Both load their uprobes on any kernel
+/// (this host's 6.18 included), the loaded programs hold the fetch-or and
+/// no kfunc, and HTTPS between curl and nginx is captured as plaintext at
+/// both ends.
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
-fn objects_without_kfuncs_guard_their_uprobes_with_a_busy_flag_and_capture_tls() {
+fn objects_without_kfuncs_guard_their_uprobes_with_busy_slots_and_capture_tls() {
     let tls_port = free_port();
     let dir = tmpdir("no-btf-tls");
     let (cert, key) = make_cert(&dir);
@@ -272,8 +273,8 @@ fn objects_without_kfuncs_guard_their_uprobes_with_a_busy_flag_and_capture_tls()
             })
             .filter_map(|p| p["id"].as_u64())
             .collect();
-        // the guard is in the loaded code: the flag's exchange (the
-        // verifier's dump says atomic_xchg or atomic64_xchg)
+        // the guard is in the loaded code: the slots' fetch-or (the
+        // verifier's dump says atomic_fetch_or)
         let xlated = ids.first().map(|id| {
             run_ok(Command::new("bpftool").args(["prog", "dump", "xlated", "id", &id.to_string()]))
         });
@@ -295,8 +296,8 @@ fn objects_without_kfuncs_guard_their_uprobes_with_a_busy_flag_and_capture_tls()
         assert!(!ids.is_empty(), "{object}: the uprobe programs load\n{err}");
         let xlated = xlated.unwrap_or_default();
         assert!(
-            xlated.contains("_xchg("),
-            "{object}: no atomic exchange (the busy flag) in tls_openssl_*:\n{xlated}"
+            xlated.contains("atomic_fetch_or("),
+            "{object}: no atomic fetch-or (the busy slots) in tls_openssl_*:\n{xlated}"
         );
         assert!(
             !xlated.contains("bpf_preempt_disable"),

@@ -339,7 +339,7 @@ else
     [ "$OTHER" = 0 ] || dump "$W/tls-other.jsonl" "[tls-other]"
     # uprobe runs the busy-flag guard dropped (objects without kernel BTF)
     DROPPED=$(grep -o '"tls_reentry_dropped":[0-9]*' "$W/err-transactions.txt" | tail -1 | cut -d: -f2)
-    say "TLS: go+openssl plaintext, $(grep '"type":"http_transaction"' "$W/out-transactions.jsonl" | grep -c '"tls":true') TLS transactions (the two clients took ${TLS_SECS:-?} s; $TLS_STRESS Go GETs 8 at a time, all seen at both ends, ${STRESS_SECS:-?} s; $OTHER other TLS records; ${DROPPED:-?} uprobe runs dropped by the busy flag)"
+    say "TLS: go+openssl plaintext, $(grep '"type":"http_transaction"' "$W/out-transactions.jsonl" | grep -c '"tls":true') TLS transactions (the two clients took ${TLS_SECS:-?} s; $TLS_STRESS Go GETs 8 at a time, all seen at both ends, ${STRESS_SECS:-?} s; $OTHER other TLS records; ${DROPPED:-?} uprobe runs dropped by the busy slots)"
 fi
 
 # 4. the syscall hooks too, where the socket hooks were the default

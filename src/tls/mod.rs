@@ -23,12 +23,12 @@ use crate::event::TlsLibrary;
 /// CO-RE object turns preemption off around them (`bpf_preempt_disable()`,
 /// a kfunc, bpf/compat.bpf.h); the objects without kfuncs (BTF-less, and
 /// CO-RE for `--btf FILE` on a kernel without its own BTF) give each
-/// uprobe program a per-CPU busy flag instead: a run that preempted
-/// another of the same program on its CPU is dropped and counted
+/// uprobe program three busy slots per CPU, each with a stack of its own,
+/// instead: a run that finds them all taken is dropped and counted
 /// (`tls_reentry_dropped`).
 pub const PRIVATE_STACK_KERNEL: (u32, u32) = (6, 13);
 
-/// What the busy-flag guard of the objects without kfuncs means on the
+/// What the busy-slot guard of the objects without kfuncs means on the
 /// kernel of `release` (`osprey check`), or `None` before 6.13, where
 /// uprobe programs have no private stack.
 pub fn kfuncless_uprobe_guard(release: &str) -> Option<String> {
@@ -37,8 +37,8 @@ pub fn kfuncless_uprobe_guard(release: &str) -> Option<String> {
         format!(
             "kernel {release} runs uprobe programs preemptible on per-CPU private stacks (6.13+); \
              without the kernel's own BTF preemption cannot be turned off around them (a kfunc), \
-             so each runs alone on its CPU (a busy flag): a run that preempted another of the \
-             same program is dropped and counted (tls_reentry_dropped)"
+             so each program has three busy slots per CPU, each with a stack of its own: a run \
+             that finds them all taken is dropped and counted (tls_reentry_dropped)"
         )
     })
 }
