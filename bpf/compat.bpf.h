@@ -366,8 +366,8 @@ static __always_inline void uprobe_preempt_on(bool off)
  * Go TLS stress on 7.3 (300 GETs, 8 at a time, two CPUs under TCG) one
  * slot dropped 31 runs and lost 6 transactions at each end.  The words are
  * in .bss, reached by address (no map key on the stack), one row of
- * UPROBE_GUARD_PROGS per CPU (two cache lines: no line is shared between
- * CPUs); a machine with more than UPROBE_GUARD_CPUS CPUs shares rows
+ * UPROBE_GUARD_PROGS per CPU (128 bytes: CPUs share no more than the line
+ * at a row's edge -- the array is not cache-line aligned); a machine with more than UPROBE_GUARD_CPUS CPUs shares rows
  * between CPUs UPROBE_GUARD_CPUS apart (a run there may find a slot taken
  * that it need not; safe, and counted the same).  Programs are numbered by
  * __COUNTER__, one per UPROBE_GUARDED; UPROBE_GUARDS_END() checks they fit.
@@ -376,7 +376,7 @@ static __always_inline void uprobe_preempt_on(bool off)
  * private-stack threshold (64): it runs on the task's own kernel stack. */
 #define UPROBE_GUARD_CPUS 256   /* power of two */
 #define UPROBE_GUARD_PROGS 32
-#define UPROBE_GUARD_SLOTS 3
+#define UPROBE_GUARD_SLOTS 3     /* the copies in UPROBE_BODIES/_GUARDED_N */
 
 __u32 uprobe_busy[UPROBE_GUARD_CPUS][UPROBE_GUARD_PROGS] = {};
 
