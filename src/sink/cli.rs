@@ -224,12 +224,8 @@ impl SinkArgs {
             let reg = Arc::new(Mutex::new(Registry::new(router, self.metrics_max_series)));
             let srv = prometheus::server::start(addr, reg.clone(), health)?;
             log::info!("metrics at http://{}/metrics", srv.addr);
-            f.add(
-                "metrics",
-                Box::new(MetricsSink::new(reg)),
-                self.sink_queue,
-                self.sink_queue_bytes,
-            );
+            // counted in place: no queue, no thread (see MetricsSink)
+            f.add_inline("metrics", Box::new(MetricsSink::new(reg)));
         }
         if let Some(u) = &self.clickhouse {
             let url =
