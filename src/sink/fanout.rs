@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 
 use super::{LineBatch, LineRow, Sink, SinkCounts, SinkReport};
 use crate::output::Output;
@@ -125,11 +125,19 @@ pub struct Fanout {
     /// Queued sinks taking records / lines.
     record_sinks: usize,
     line_sinks: usize,
+    /// Line batches the line sinks are done with, back for the next batch
+    /// (their memory stays warm and is freed by the thread that made it).
+    spare_tx: Sender<LineBatch>,
+    spare_rx: Receiver<LineBatch>,
 }
+
+/// Line batches kept for reuse at most.
+const SPARE: usize = 4;
 
 impl Fanout {
     /// `primary`: the JSON lines (None: `--no-output`).
     pub fn new(primary: Option<Box<dyn Sink>>) -> Self {
+        let (spare_tx, spare_rx) = bounded(SPARE);
         Fanout {
             primary,
             in_place: Vec::new(),
@@ -139,6 +147,8 @@ impl Fanout {
             lines: LineBatch::default(),
             record_sinks: 0,
             line_sinks: 0,
+            spare_tx,
+            spare_rx,
         }
     }
 
@@ -163,6 +173,7 @@ impl Fanout {
         let lines = sink.wants_lines();
         let c = Arc::new(QueueCounters::default());
         let cc = c.clone();
+        let spare = self.spare_tx.clone();
         let handle = std::thread::Builder::new()
             .name(format!("osprey-sink-{name}"))
             .spawn(move || {
@@ -186,6 +197,11 @@ impl Fanout {
                             cc.held
                                 .fetch_sub(batch.bytes.len() as u64, Ordering::Relaxed);
                             note(sink.emit_lines(&batch));
+                            // the last sink done with it sends it back
+                            if let Ok(mut b) = Arc::try_unwrap(batch) {
+                                b.clear();
+                                let _ = spare.try_send(b);
+                            }
                             note(sink.tick());
                         }
                         Err(RecvTimeoutError::Timeout) => note(sink.tick()),
@@ -234,13 +250,11 @@ impl Fanout {
             }
         }
         if !self.lines.is_empty() {
-            let batch = Arc::new(std::mem::replace(
-                &mut self.lines,
-                LineBatch {
-                    bytes: Vec::with_capacity(BATCH_BYTES + 4096),
-                    rows: Vec::with_capacity(BATCH),
-                },
-            ));
+            let next = self.spare_rx.try_recv().unwrap_or_else(|_| LineBatch {
+                bytes: Vec::with_capacity(BATCH_BYTES + 4096),
+                rows: Vec::with_capacity(BATCH),
+            });
+            let batch = Arc::new(std::mem::replace(&mut self.lines, next));
             let (n, bytes) = (batch.rows.len() as u64, batch.bytes.len() as u64);
             for q in self.queued.iter().filter(|q| q.lines) {
                 q.offer(n, bytes, || Msg::Lines(batch.clone()));
