@@ -33,8 +33,8 @@ use super::{LineBatch, LineRow, Sink, SinkCounts, SinkReport};
 use crate::output::Output;
 use crate::record::Record;
 
-/// Records held before a batch goes to the queued sinks (also sent at
-/// every flush, i.e. every poll round).
+/// Records held before a batch goes to the queued sinks (sooner at a
+/// flush once the oldest has waited [`HANDOFF`]).
 const BATCH: usize = 256;
 
 /// Longest a record waits in the fanout before its (not yet full) batch is
