@@ -17,6 +17,7 @@ use crate::pipeline::Pipeline;
 
 pub mod caps;
 mod cgwatch;
+mod enrich;
 pub(crate) mod loader;
 mod poll;
 mod preflight;
@@ -257,8 +258,13 @@ pub struct KernelCounters {
     pub prog_misses: u64,
     /// Fallback mode: connections dropped in user space as not TCP.
     pub non_tcp_dropped: u64,
-    /// Fallback mode: connections whose addresses could not be resolved.
+    /// Fallback mode: connections whose addresses could not be resolved
+    /// (their fd closed before user space looked, or held another
+    /// connection by then): `null` addresses, never another socket's.
     pub addr_unresolved: u64,
+    /// Fallback mode: of `addr_unresolved`, the fd already held another
+    /// connection (closed and reused before the OPEN record was read).
+    pub addr_fd_reused: u64,
     /// The hook set that ran: "socket" or "syscalls".
     pub hooks: &'static str,
     /// What identity resolution could not do (None: it was off).
@@ -437,6 +443,7 @@ fn run_with<F: loader::Flavor>(
     counters.tls = stats.tls.clone();
     counters.non_tcp_dropped = stats.non_tcp;
     counters.addr_unresolved = stats.unresolved;
+    counters.addr_fd_reused = stats.fd_reused;
     counters.hooks = hooks.as_str();
     drop(_watch);
     counters.identity = cfg.identity.as_ref().map(|s| s.stats());

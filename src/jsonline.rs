@@ -107,19 +107,39 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
     let i = &*c.ident;
     field!(w, "cgroup_id", opt_int, i.cgroup_id);
     field!(w, "cgroup", opt_str, i.cgroup.as_deref());
-    field!(w, "container_id", opt_str, i.container_id.as_deref());
-    field!(
-        w,
-        "container_runtime",
-        opt_str,
-        i.container_runtime.as_deref()
-    );
-    field!(w, "pod_uid", opt_str, i.pod_uid.as_deref());
-    field!(w, "pod_qos", opt_str, i.pod_qos.as_deref());
-    field!(w, "pod_namespace", opt_str, i.pod_namespace.as_deref());
-    field!(w, "pod_name", opt_str, i.pod_name.as_deref());
-    field!(w, "container_name", opt_str, i.container_name.as_deref());
-    field!(w, "workload", opt_str, i.workload.as_deref());
+    if i.container_id.is_none()
+        && i.container_runtime.is_none()
+        && i.pod_uid.is_none()
+        && i.pod_qos.is_none()
+        && i.pod_namespace.is_none()
+        && i.pod_name.is_none()
+        && i.container_name.is_none()
+        && i.workload.is_none()
+    {
+        // outside containers (the common case): eight nulls as one constant
+        w.raw(
+            concat!(
+                ",\"container_id\":null,\"container_runtime\":null,\"pod_uid\":null",
+                ",\"pod_qos\":null,\"pod_namespace\":null,\"pod_name\":null",
+                ",\"container_name\":null,\"workload\":null"
+            )
+            .as_bytes(),
+        );
+    } else {
+        field!(w, "container_id", opt_str, i.container_id.as_deref());
+        field!(
+            w,
+            "container_runtime",
+            opt_str,
+            i.container_runtime.as_deref()
+        );
+        field!(w, "pod_uid", opt_str, i.pod_uid.as_deref());
+        field!(w, "pod_qos", opt_str, i.pod_qos.as_deref());
+        field!(w, "pod_namespace", opt_str, i.pod_namespace.as_deref());
+        field!(w, "pod_name", opt_str, i.pod_name.as_deref());
+        field!(w, "container_name", opt_str, i.container_name.as_deref());
+        field!(w, "workload", opt_str, i.workload.as_deref());
+    }
     node_at = w.0.len() - start + ",\"node\":".len();
     field!(w, "node", opt_str, i.node.as_deref());
     field!(w, "exe", opt_str, c.exe.as_deref());
@@ -408,6 +428,27 @@ pub(crate) mod tests {
         });
         i.conn.exe = Some("/usr/bin/app".into());
         check(&i);
+        // each identity field set alone (the all-null run is one constant)
+        for k in 0..11 {
+            let mut id = crate::identity::Identity::default();
+            let v: Option<Arc<str>> = Some("v".into());
+            match k {
+                0 => id.cgroup_id = Some(7),
+                1 => id.cgroup = v,
+                2 => id.container_id = v,
+                3 => id.container_runtime = v,
+                4 => id.pod_uid = v,
+                5 => id.pod_qos = v,
+                6 => id.pod_namespace = v,
+                7 => id.pod_name = v,
+                8 => id.container_name = v,
+                9 => id.workload = v,
+                _ => id.node = v,
+            }
+            let mut one = base();
+            one.conn.ident = Arc::new(id);
+            check(&one);
+        }
         // every Option as None, every enum variant, every bool flipped
         let mut n = base();
         n.latency_ns = None;
@@ -525,7 +566,7 @@ pub(crate) mod tests {
         for s in tricky {
             let mut t = base();
             t.target = Some(s.into());
-            t.host = Some(format!("{s}{s}"));
+            t.host = Some(format!("{s}{s}").into());
             t.reason = Some(s.into());
             t.conn.comm = Some(Arc::from(s));
             t.conn.conn_id = Arc::from(s);
@@ -562,10 +603,10 @@ pub(crate) mod tests {
             };
             t.latency_ns = some(0).then(&mut next);
             t.status = some(1).then(|| next() as u16);
-            t.target = some(2).then(|| s(next()));
-            t.host = some(3).then(|| s(next()));
-            t.reason = some(4).then(|| s(next()));
-            t.req_content_type = some(5).then(|| s(next()));
+            t.target = some(2).then(|| s(next()).into());
+            t.host = some(3).then(|| s(next()).into());
+            t.reason = some(4).then(|| s(next()).into());
+            t.req_content_type = some(5).then(|| s(next()).into());
             t.conn.comm = some(6).then(|| Arc::from(s(next())));
             t.conn.local_port = some(7).then(|| next() as u16);
             t.conn.pid = some(8).then(|| next() as u32);

@@ -26,6 +26,7 @@ pub mod replay;
 pub mod sink;
 pub mod skip;
 pub mod synthetic;
+pub mod text;
 pub mod tls;
 pub mod tracefs;
 pub mod track;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::clock::{format_iso8601, ISO_LEN};
 use crate::event::{Direction, Role};
+use crate::text::Text;
 
 /// `"type"` of a [`Transaction`].
 pub const TXN_TYPE: &str = "http_transaction";
@@ -257,21 +258,21 @@ pub struct Transaction {
     /// Request first byte to response first byte (null without a response).
     pub ttfb_ns: Option<u64>,
     pub method: Option<Cow<'static, str>>,
-    pub target: Option<String>,
-    pub path: Option<String>,
-    pub host: Option<String>,
+    pub target: Option<Text>,
+    pub path: Option<Text>,
+    pub host: Option<Text>,
     #[serde(deserialize_with = "opt_http_version")]
     pub http_version: Option<StaticStr>,
     pub status: Option<u16>,
-    pub reason: Option<String>,
+    pub reason: Option<Text>,
     pub req_header_count: Option<u32>,
     pub req_header_bytes: Option<u64>,
     pub resp_header_count: Option<u32>,
     pub resp_header_bytes: Option<u64>,
     pub req_body_bytes: Option<u64>,
     pub resp_body_bytes: Option<u64>,
-    pub req_content_type: Option<String>,
-    pub resp_content_type: Option<String>,
+    pub req_content_type: Option<Text>,
+    pub resp_content_type: Option<Text>,
     #[serde(flatten)]
     pub conn: ConnFields,
     /// Bytes were lost (or framing could not be followed) around this
@@ -371,17 +372,17 @@ pub struct MsgRecord {
     #[serde(flatten)]
     pub span: TimeSpan,
     pub method: Option<Cow<'static, str>>,
-    pub target: Option<String>,
-    pub path: Option<String>,
-    pub host: Option<String>,
+    pub target: Option<Text>,
+    pub path: Option<Text>,
+    pub host: Option<Text>,
     #[serde(deserialize_with = "http_version")]
     pub http_version: StaticStr,
     pub status: Option<u16>,
-    pub reason: Option<String>,
+    pub reason: Option<Text>,
     pub header_count: u32,
     pub header_bytes: u64,
     pub body_bytes: u64,
-    pub content_type: Option<String>,
+    pub content_type: Option<Text>,
     #[serde(flatten)]
     pub conn: ConnFields,
     pub gap: bool,

@@ -130,6 +130,184 @@ fn missing_btf_runs_the_fallback_and_says_what_it_lost() {
     }
 }
 
+/// Many short connections from threads of one process: an fd is closed and
+/// reused within microseconds, often before user space reads the OPEN
+/// record of the connection that had it. The fallback's addresses come
+/// from /proc, which by then shows the fd's next socket; they must be
+/// null then, never that socket's (in the kernel matrix three Go TLS
+/// connections once shared one client port, and a new connection whose
+/// socket was not yet in the TCP table got the old one dropped as "not
+/// TCP": its transaction lost). Every client port must be its own and be
+/// the remote port of the server's record of that connection.
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn fallback_addresses_on_reused_fds_are_null_or_right() {
+    const N: usize = 400;
+    let site = site("no-btf-reused-fds");
+    let port = site.port;
+    let probe = Osprey::start_without_btf(
+        &["-v", "--comm", "python3", "--comm", "nginx"],
+        site.dir.join("out.jsonl"),
+    );
+    // each request's own client port, as the client's socket says it
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import http.client,sys,threading\n\
+             port,n=int(sys.argv[1]),int(sys.argv[2]); got={}\n\
+             def run(w,k):\n  for i in range(k):\n    \
+             c=http.client.HTTPConnection('127.0.0.1',port); c.connect(); q=w*k+i\n    \
+             p=c.sock.getsockname()[1]; c.request('GET','/a.txt?q=%d'%q)\n    \
+             r=c.getresponse(); got[q]=(p,r.status,len(r.read())); c.close()\n\
+             ts=[threading.Thread(target=run,args=(w,n//4)) for w in range(4)]\n\
+             [t.start() for t in ts]; [t.join() for t in ts]\n\
+             for q,(p,s,l) in sorted(got.items()): print(q,p,s,l)\n",
+            &port.to_string(),
+            &N.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let truth: std::collections::HashMap<String, u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            assert_eq!(f[2..], ["200", "321"], "{l}");
+            (format!("/a.txt?q={}", f[0]), f[1].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(truth.len(), N);
+    probe.wait_for_records("every transaction at both ends", |r| {
+        txns(r, "python3").len() >= N && txns(r, "nginx").len() >= N
+    });
+    let (recs, err) = probe.stop_ok();
+    let client = txns(&recs, "python3");
+    let server = txns(&recs, "nginx");
+    assert_eq!(client.len(), N, "{err}");
+    assert_eq!(server.len(), N, "{err}");
+    let mut known = [0, 0];
+    for (ts, key, fixed, i) in [
+        (&client, "local_port", "remote_port", 0),
+        (&server, "remote_port", "local_port", 1),
+    ] {
+        for t in ts {
+            assert!(t["status"] == 200 && t["resp_body_bytes"] == 321, "{t}");
+            let target = t["target"].as_str().unwrap();
+            let want = truth[target];
+            if !t[key].is_null() {
+                known[i] += 1;
+                assert_eq!(
+                    t[key], want,
+                    "{target}: another connection's port\n{t}\n{err}"
+                );
+            }
+            if !t[fixed].is_null() {
+                assert_eq!(t[fixed], port, "{t}");
+            }
+        }
+    }
+    let k = &summary(&err)["kernel"];
+    eprintln!(
+        "{N} connections: client ports known {} / server peers known {}; addr_unresolved {}, addr_fd_reused {}, non_tcp_dropped {}",
+        known[0], known[1], k["addr_unresolved"], k["addr_fd_reused"], k["non_tcp_dropped"]
+    );
+    assert_eq!(k["non_tcp_dropped"], 0, "{err}");
+}
+
+/// The same race made certain: the probe's process is stopped (SIGSTOP)
+/// while the client closes connection A and opens B on A's fd, and closes
+/// C and creates an unconnected socket D on C's fd; the reader then finds
+/// A's and C's OPEN records with /proc showing B and D. Before the check
+/// A was given B's port and C was dropped as "not TCP" (its transaction
+/// lost).
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn fallback_open_read_after_the_fd_was_reused() {
+    let site = site("no-btf-stopped-reader");
+    let probe = Osprey::start_without_btf(&["-v", "--comm", "python3"], site.dir.join("out.jsonl"));
+    let mut client = Guard(
+        Command::new("python3")
+            .args([
+                "-c",
+                "import http.client,socket,sys\n\
+                 port=int(sys.argv[1]); step=lambda: sys.stdin.readline()\n\
+                 def get(c,q):\n  c.request('GET','/a.txt?q='+q); r=c.getresponse(); assert r.status==200 and len(r.read())==321\n\
+                 def conn():\n  c=http.client.HTTPConnection('127.0.0.1',port); c.connect(); return c\n\
+                 step()\n\
+                 a=conn(); fa=a.sock.fileno(); pa=a.sock.getsockname()[1]; get(a,'A'); a.close()\n\
+                 b=conn(); fb=b.sock.fileno(); pb=b.sock.getsockname()[1]; get(b,'B')\n\
+                 c=conn(); fc=c.sock.fileno(); pc=c.sock.getsockname()[1]; get(c,'C'); c.close()\n\
+                 d=socket.socket(); fd=d.fileno()\n\
+                 print(fa,fb,fc,fd,pa,pb,pc,flush=True); step()\n\
+                 d.connect(('127.0.0.1',port)); pd=d.getsockname()[1]\n\
+                 d.sendall(b'GET /a.txt?q=D HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')\n\
+                 while d.recv(65536): pass\n\
+                 d.close(); b.close(); print(pd,flush=True)\n",
+                &site.port.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut cin = client.0.stdin.take().unwrap();
+    let mut cout = BufReader::new(client.0.stdout.take().unwrap());
+    let mut line = || {
+        let mut l = String::new();
+        cout.read_line(&mut l).unwrap();
+        l.split_whitespace()
+            .map(|w| w.parse().unwrap())
+            .collect::<Vec<u64>>()
+    };
+    let osprey = probe.pid() as i32;
+    // SAFETY: signals to our own child process
+    assert_eq!(unsafe { libc::kill(osprey, libc::SIGSTOP) }, 0);
+    writeln!(cin, "go").unwrap();
+    let v = line();
+    let (fa, fb, fc, fdd, pa, pb, pc) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    assert_eq!((fa, fc), (fb, fdd), "the fds were not reused: {v:?}");
+    assert_eq!(unsafe { libc::kill(osprey, libc::SIGCONT) }, 0);
+    // the reader reads on: A's and B's transactions (C's too, unless it is
+    // lost) before D connects
+    let has = |r: &[serde_json::Value], q: &str| {
+        txns(r, "python3")
+            .iter()
+            .any(|t| t["target"] == format!("/a.txt?q={q}").as_str())
+    };
+    probe.wait_for_records("A's and B's transactions", |r| has(r, "A") && has(r, "B"));
+    writeln!(cin, "go").unwrap();
+    let pd = line()[0];
+    drop(cin);
+    let _ = client.0.wait();
+    probe.wait_for_records("D's transaction", |r| has(r, "D"));
+    let (recs, err) = probe.stop_ok();
+    let t = txns(&recs, "python3");
+    let mut seen = Vec::new();
+    for (q, port) in [("A", pa), ("B", pb), ("C", pc), ("D", pd)] {
+        let target = format!("/a.txt?q={q}");
+        let r: Vec<_> = t
+            .iter()
+            .filter(|r| r["target"] == target.as_str())
+            .collect();
+        assert_eq!(
+            r.len(),
+            1,
+            "{q}: one transaction (C was lost as 'not TCP')\n{t:#?}\n{err}"
+        );
+        if !r[0]["local_port"].is_null() {
+            assert_eq!(
+                r[0]["local_port"], port,
+                "{q}: another connection's port\n{err}"
+            );
+        }
+        seen.push(r[0]["local_port"].clone());
+    }
+    // A and C were read while their fds held B and D: unknown, not wrong
+    assert!(seen[0].is_null() && seen[2].is_null(), "{seen:?}");
+    let k = &summary(&err)["kernel"];
+    assert!(k["addr_fd_reused"].as_u64() >= Some(2), "{k}");
+    assert_eq!(k["non_tcp_dropped"], 0, "{k}");
+}
+
 /// A server thread blocked in accept() since before the probe attached:
 /// the connection that accept() returns is traced (its enter was never
 /// seen; the exit has the new socket). The BTF-less fallback has no other

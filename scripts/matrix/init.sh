@@ -298,6 +298,19 @@ tls_check() {
         [ "$n" = "$TLS_STRESS" ] ||
             TLS_FAIL="${TLS_FAIL:+$TLS_FAIL; }stress: $n of $TLS_STRESS Go TLS transactions at the $role"
     done
+    # ports: never wrong (null where unknown). One GET per connection, so a
+    # client's local port is on one of its records only, and is the remote
+    # port of a server record. (The BTF-less fallback reads them from
+    # /proc, where a reused fd once gave three connections one port.)
+    grep '"type":"http_transaction"' "$2" | grep '"target":"/stress-gotls.txt"' >"$W/stress.jsonl"
+    grep '"comm":"gotls-client"' "$W/stress.jsonl" | grep -o '"local_port":[0-9]*' | sort >"$W/cports"
+    grep '"comm":"gotls-server"' "$W/stress.jsonl" | grep -o '"remote_port":[0-9]*' |
+        sed 's/remote_port/local_port/' | sort >"$W/sports"
+    dup=$(uniq -d "$W/cports" | head -3 | tr '\n' ' ')$(uniq -d "$W/sports" | head -3 | tr '\n' ' ')
+    stray=$(sort -u "$W/cports" | grep -vxF -f "$W/sports" | head -3 | tr '\n' ' ')
+    [ -z "$dup" ] || TLS_FAIL="${TLS_FAIL:+$TLS_FAIL; }stress: ports on more than one record of an end: $dup"
+    [ -z "$stray" ] || TLS_FAIL="${TLS_FAIL:+$TLS_FAIL; }stress: client ports no server record has: $stray"
+    NULLPORTS=$(grep '"comm":"gotls-client"' "$W/stress.jsonl" | grep -c '"local_port":null')
 }
 
 TLS_FAIL="not tried: the BPF programs did not load"
@@ -337,7 +350,7 @@ else
         >"$W/tls-other.jsonl"
     OTHER=$(wc -l <"$W/tls-other.jsonl" | tr -d ' ')
     [ "$OTHER" = 0 ] || dump "$W/tls-other.jsonl" "[tls-other]"
-    say "TLS: go+openssl plaintext, $(grep '"type":"http_transaction"' "$W/out-transactions.jsonl" | grep -c '"tls":true') TLS transactions (the two clients took ${TLS_SECS:-?} s; $TLS_STRESS Go GETs 8 at a time, all seen at both ends, ${STRESS_SECS:-?} s; $OTHER other TLS records)"
+    say "TLS: go+openssl plaintext, $(grep '"type":"http_transaction"' "$W/out-transactions.jsonl" | grep -c '"tls":true') TLS transactions (the two clients took ${TLS_SECS:-?} s; $TLS_STRESS Go GETs 8 at a time, all seen at both ends, ${STRESS_SECS:-?} s, ${NULLPORTS:-?} client ports unknown, none wrong; $OTHER other TLS records)"
 fi
 
 # 4. the syscall hooks too, where the socket hooks were the default

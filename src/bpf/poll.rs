@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use libbpf_rs::{Link, MapCore, MapFlags, Object, RingBufferBuilder};
 
+use super::enrich::{self, conn_key, Enricher};
 use super::loader::{self, map};
 use super::{skel_nobtf, ProbeConfig};
 use crate::abi;
 use crate::decode;
 use crate::event::{ConnId, ConnOpen, Event, ProcInfo, Role, Syscall};
 use crate::pipeline::Pipeline;
-use crate::procnet::{self, Lookup};
+use crate::procnet;
 
 /// Generation numbers user space gives connections it seeds (fallback
 /// mode); far above anything the kernel's counter reaches.
@@ -30,6 +31,8 @@ pub struct PollStats {
     pub non_tcp: u64,
     /// Fallback mode: connections whose addresses could not be resolved.
     pub unresolved: u64,
+    /// Of those, the fd held another connection when user space looked.
+    pub fd_reused: u64,
     /// What the TLS attacher did.
     pub tls: crate::tls::attach::TlsStats,
 }
@@ -53,6 +56,10 @@ pub fn poll(
     let conns = map(obj, "conns")?;
     let mut decode_errors = 0u64;
     let mut enrich = Enricher::new(fallback);
+    let mut source = enrich::Live {
+        resolver: Default::default(),
+        conns: &conns,
+    };
     // who opened each connection: resolved once per OPEN record, here,
     // before the hand-off (the process is most likely still there)
     let mut resolver = cfg
@@ -64,9 +71,7 @@ pub fn poll(
     let mut rbb = RingBufferBuilder::new();
     rbb.add(&events, |data: &[u8]| {
         let res = decode::decode_each(data, |ev, payload| {
-            if let Some(mut ev) = enrich.event(ev, |key| {
-                let _ = conns.delete(key);
-            }) {
+            if let Some(mut ev) = enrich.event(ev, &mut source) {
                 if let (Event::Open(o), Some(r)) = (&mut ev, resolver.as_mut()) {
                     o.identity = Some(r.resolve(o.cgroup_id, o.proc.tgid, o.conn.proc_start_ns));
                 }
@@ -136,72 +141,9 @@ pub fn poll(
         decode_errors,
         non_tcp: enrich.non_tcp,
         unresolved: enrich.unresolved,
+        fd_reused: enrich.reused,
         tls: tls_stats,
     })
-}
-
-/// Bytes of `struct conn_key { __u32 tgid; __s32 fd; }`, the `conns` map key.
-fn conn_key(tgid: u32, fd: i32) -> [u8; 8] {
-    let mut key = [0u8; 8];
-    key[..4].copy_from_slice(&tgid.to_ne_bytes());
-    key[4..].copy_from_slice(&fd.to_ne_bytes());
-    key
-}
-
-/// Fallback mode only: give OPEN records without addresses their addresses
-/// from /proc, and drop connections that turn out not to be TCP.
-struct Enricher {
-    on: bool,
-    resolver: procnet::Resolver,
-    not_tcp: std::collections::HashSet<ConnId>,
-    non_tcp: u64,
-    unresolved: u64,
-}
-
-impl Enricher {
-    fn new(on: bool) -> Self {
-        Enricher {
-            on,
-            resolver: Default::default(),
-            not_tcp: Default::default(),
-            non_tcp: 0,
-            unresolved: 0,
-        }
-    }
-
-    fn event(&mut self, mut ev: Event, forget: impl FnOnce(&[u8])) -> Option<Event> {
-        if !self.on {
-            return Some(ev);
-        }
-        if !self.not_tcp.is_empty() && self.not_tcp.contains(ev.conn()) {
-            if let Event::Close(c) = &ev {
-                self.not_tcp.remove(&c.conn);
-            }
-            return None;
-        }
-        if let Event::Open(o) = &mut ev {
-            if o.addrs.is_none() {
-                let res = self.resolver.lookup(o.conn.tgid, o.conn.fd);
-                log::debug!(
-                    "fallback: {}/{} fd {} resolved as {res:?}",
-                    o.proc.comm,
-                    o.conn.tgid,
-                    o.conn.fd
-                );
-                match res {
-                    Lookup::Tcp(a) => o.addrs = Some(a),
-                    Lookup::NotTcp => {
-                        self.non_tcp += 1;
-                        self.not_tcp.insert(o.conn);
-                        forget(&conn_key(o.conn.tgid, o.conn.fd));
-                        return None;
-                    }
-                    Lookup::Gone => self.unresolved += 1,
-                }
-            }
-        }
-        Some(ev)
-    }
 }
 
 /// Fallback mode: find established TCP connections of the traced processes

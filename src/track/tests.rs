@@ -236,7 +236,10 @@ fn keep_alive_three_transactions_client() {
     assert_eq!(t.len(), 3);
     assert_eq!(
         t.iter()
-            .map(|t| (t.target.clone().unwrap(), t.resp_body_bytes.unwrap()))
+            .map(|t| (
+                t.target.as_deref().unwrap().to_string(),
+                t.resp_body_bytes.unwrap()
+            ))
             .collect::<Vec<_>>(),
         vec![
             ("/a?x=1".to_string(), 3),
@@ -356,7 +359,7 @@ fn bodies_in_place_keep_framing() {
         .iter()
         .map(|t| {
             (
-                t.target.clone().unwrap(),
+                t.target.as_deref().unwrap().to_string(),
                 t.status.unwrap(),
                 t.resp_body_bytes.unwrap(),
                 t.gap,
@@ -396,7 +399,12 @@ fn pipelining_pairs_fifo() {
     let t = txns(&recs);
     let got: Vec<_> = t
         .iter()
-        .map(|t| (t.target.clone().unwrap(), t.resp_body_bytes.unwrap()))
+        .map(|t| {
+            (
+                t.target.as_deref().unwrap().to_string(),
+                t.resp_body_bytes.unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -601,7 +609,7 @@ fn lost_response_realigns_pairing_and_head_framing() {
         .iter()
         .map(|t| {
             (
-                t.target.clone().unwrap_or_default(),
+                t.target.as_deref().unwrap_or_default().to_string(),
                 t.status,
                 t.resp_body_bytes,
                 t.no_response,

@@ -122,6 +122,11 @@ const PARTIAL_HEADERS_MAX: usize = 100;
 static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
 
+/// Chunks up to this long that start a head are buffered whole, body and
+/// all; longer ones up to the head's end (found by [`HEAD_END`]), their
+/// body counted where it is.
+const WHOLE_CHUNK: usize = 512;
+
 impl Http1Session {
     /// The start of a request that direction `d` holds unfinished (its
     /// head not complete) as a message: method, target and version when
@@ -166,7 +171,7 @@ impl Http1Session {
             {
                 if let Some(minor) = version.strip_prefix("HTTP/1.") {
                     m.method = Some(method.to_string().into());
-                    m.target = Some(target.to_string());
+                    m.target = Some(target.into());
                     m.minor = minor.parse().unwrap_or(1);
                 }
             }
@@ -235,7 +240,8 @@ impl Http1Session {
     /// body of known length that start with the buffer empty: those are
     /// counted where they are. A head in front of its body is buffered up
     /// to its blank line first, so a 4 KiB response in one write copies
-    /// its head and not its body. The result is what buffering every byte
+    /// its head and not its body (a chunk of up to [`WHOLE_CHUNK`] bytes
+    /// is buffered whole). The result is what buffering every byte
     /// gives (the table tests split every input at every offset).
     pub(super) fn feed(
         &mut self,
@@ -276,7 +282,9 @@ impl Http1Session {
                 break;
             }
             let n = match dir.mode {
-                Mode::Head if dir.input.buf.is_empty() => {
+                // a short chunk is buffered whole: copying its body costs
+                // less than searching it for the head's end
+                Mode::Head if dir.input.buf.is_empty() && bytes.len() > WHOLE_CHUNK => {
                     HEAD_END.find(bytes).map_or(bytes.len(), |i| i + 4)
                 }
                 _ => bytes.len(),

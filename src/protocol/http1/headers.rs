@@ -81,38 +81,63 @@ fn eq_lower(name: &[u8], want: &[u8]) -> bool {
 /// Header fields in wire order. Names keep their original case; look-ups are
 /// case-insensitive; repeated fields are all kept.
 ///
-/// One allocation holds the text of every field (`text`), with the name and
-/// value of each field as byte ranges into it: parsing a head costs a few
-/// allocations, not two per field.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// One allocation holds the text of every field and, after it, the name
+/// and value of each field as byte ranges into the text: parsing a head
+/// costs one allocation, not two per field (nor one for the text and
+/// another for the ranges).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers {
-    text: String,
-    /// [name start, name end, value start, value end] into `text`.
-    fields: Vec<[u32; 4]>,
+    /// The text (`text_len` bytes of UTF-8), then per field [name start,
+    /// name end, value start, value end] into it as four native-endian
+    /// `u32`s.
+    buf: Vec<u8>,
+    text_len: u32,
     /// Per [`KNOWN`] name: 1 + the index of its first field (0: none).
     first: [u16; KNOWN.len()],
     /// Bit k: the [`KNOWN`] name k has more than one field.
     repeated: u8,
 }
 
+/// Bytes of one field's ranges in [`Headers::buf`].
+const RANGES: usize = 16;
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 impl Headers {
     /// From (name, value) pairs (tests, synthetic input).
     pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Headers {
-        let mut h = Headers::default();
+        let mut text = String::new();
+        let mut fields = Vec::with_capacity(pairs.len());
         for (n, v) in pairs {
-            h.push(n.as_ref(), v.as_ref());
+            push(&mut text, &mut fields, n.as_ref(), v.as_ref());
         }
-        h
+        Headers::assemble(&text, &fields)
     }
 
-    fn push(&mut self, name: &str, value: &str) {
-        let a = self.text.len() as u32;
-        self.text.push_str(name);
-        let b = self.text.len() as u32;
-        self.text.push_str(value);
-        let c = self.text.len() as u32;
-        self.fields.push([a, b, b, c]);
-        self.note(name.as_bytes(), self.fields.len() - 1);
+    /// `text` and the ranges of its fields in one allocation, the [`KNOWN`]
+    /// names noted.
+    fn assemble(text: &str, fields: &[[u32; 4]]) -> Headers {
+        let mut buf = Vec::with_capacity(text.len() + fields.len() * RANGES);
+        buf.extend_from_slice(text.as_bytes());
+        // SAFETY: `[u32; 4]` is 16 bytes without padding: the fields are
+        // `fields.len() * RANGES` initialised bytes, read as bytes once
+        let ranges = unsafe {
+            std::slice::from_raw_parts(fields.as_ptr().cast::<u8>(), fields.len() * RANGES)
+        };
+        buf.extend_from_slice(ranges);
+        let mut h = Headers {
+            buf,
+            text_len: text.len() as u32,
+            ..Headers::default()
+        };
+        for (i, f) in fields.iter().enumerate() {
+            h.note(&text.as_bytes()[f[0] as usize..f[1] as usize], i);
+        }
+        h
     }
 
     /// Field `i` is called `name`.
@@ -131,57 +156,68 @@ impl Headers {
     }
 
     /// From the raw header block and field ranges found in it. Valid UTF-8
-    /// (the normal case) is kept as one string; otherwise each field is
-    /// converted lossily.
-    pub(super) fn from_block(block: &[u8], fields: Vec<[u32; 4]>) -> Headers {
-        match std::str::from_utf8(block) {
-            Ok(text) => {
-                let mut h = Headers {
-                    text: text.to_owned(),
-                    fields,
-                    ..Headers::default()
-                };
-                for i in 0..h.fields.len() {
-                    let [a, b, _, _] = h.fields[i];
-                    h.note(&block[a as usize..b as usize], i);
-                }
-                h
-            }
+    /// (the normal case) is kept as it is; otherwise each field is
+    /// converted lossily. `ascii`: the parser saw that every byte of
+    /// `block` is below 0x80 (so it is UTF-8 without a check here).
+    pub(super) fn from_block(block: &[u8], fields: &[[u32; 4]], ascii: bool) -> Headers {
+        let text = if ascii {
+            debug_assert!(block.is_ascii());
+            // SAFETY: ASCII is UTF-8
+            Ok(unsafe { std::str::from_utf8_unchecked(block) })
+        } else {
+            std::str::from_utf8(block)
+        };
+        match text {
+            Ok(text) => Headers::assemble(text, fields),
             Err(_) => {
-                let mut h = Headers {
-                    fields: Vec::with_capacity(fields.len()),
-                    ..Headers::default()
-                };
-                for [a, b, c, d] in fields {
+                let mut text = String::new();
+                let mut lossy = Vec::with_capacity(fields.len());
+                for &[a, b, c, d] in fields {
                     let n = String::from_utf8_lossy(&block[a as usize..b as usize]);
                     let v = String::from_utf8_lossy(&block[c as usize..d as usize]);
-                    h.push(&n, &v);
+                    push(&mut text, &mut lossy, &n, &v);
                 }
-                h
+                Headers::assemble(&text, &lossy)
             }
         }
     }
 
+    fn text(&self) -> &str {
+        // SAFETY: the first `text_len` bytes of `buf` were copied from a
+        // `str` (`assemble`) and are never changed
+        unsafe { std::str::from_utf8_unchecked(self.buf.get_unchecked(..self.text_len as usize)) }
+    }
+
+    /// The ranges of field `i` (< `len()`).
+    fn range(&self, i: usize) -> [u32; 4] {
+        let at = self.text_len as usize + i * RANGES;
+        let r = &self.buf[at..at + RANGES];
+        let w = |k: usize| u32::from_ne_bytes([r[k], r[k + 1], r[k + 2], r[k + 3]]);
+        [w(0), w(4), w(8), w(12)]
+    }
+
+    /// The ranges of the fields from the `from`th on, in wire order.
+    fn fields(&self, from: usize) -> impl Iterator<Item = [u32; 4]> + '_ {
+        (from..self.len()).map(|i| self.range(i))
+    }
+
     pub fn len(&self) -> usize {
-        self.fields.len()
+        (self.buf.len() - self.text_len as usize) / RANGES
     }
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.len() == 0
     }
     fn name(&self, f: &[u32; 4]) -> &[u8] {
-        &self.text.as_bytes()[f[0] as usize..f[1] as usize]
+        &self.text().as_bytes()[f[0] as usize..f[1] as usize]
     }
     fn value(&self, f: &[u32; 4]) -> &str {
-        &self.text[f[2] as usize..f[3] as usize]
+        &self.text()[f[2] as usize..f[3] as usize]
     }
     /// (name, value) pairs in wire order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.fields.iter().map(|&[a, b, c, d]| {
-            (
-                &self.text[a as usize..b as usize],
-                &self.text[c as usize..d as usize],
-            )
-        })
+        let text = self.text();
+        self.fields(0)
+            .map(move |[a, b, c, d]| (&text[a as usize..b as usize], &text[c as usize..d as usize]))
     }
     /// Owned (name, value) pairs, for output.
     pub fn to_pairs(&self) -> Vec<(String, String)> {
@@ -192,20 +228,19 @@ impl Headers {
     /// First value of `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
         let (from, most) = self.span(name);
-        let f = self.fields[from..]
-            .iter()
+        let f = self
+            .fields(from)
             .take(most)
             .find(|f| self.name(f).eq_ignore_ascii_case(name.as_bytes()))?;
-        Some(self.value(f))
+        Some(self.value(&f))
     }
     /// All values of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let (from, most) = self.span(name);
-        self.fields[from..]
-            .iter()
+        self.fields(from)
             .filter(move |f| self.name(f).eq_ignore_ascii_case(name.as_bytes()))
             .take(most)
-            .map(|f| self.value(f))
+            .map(|f| self.value(&f))
     }
     /// Where the fields called `name` can be: (the first field to look
     /// at, how many of them match at most). A known name: from its first
@@ -218,7 +253,7 @@ impl Headers {
     }
     fn known_span(&self, k: usize) -> (usize, usize) {
         match self.first[k] {
-            0 => (self.fields.len(), 0),
+            0 => (self.len(), 0),
             i if self.repeated & (1 << k) == 0 => (i as usize - 1, 1),
             i => (i as usize - 1, usize::MAX),
         }
@@ -228,18 +263,20 @@ impl Headers {
     pub(super) fn get_known(&self, k: usize) -> Option<&str> {
         match self.first[k] {
             0 => None,
-            i => self.fields.get(i as usize - 1).map(|f| self.value(f)),
+            i => {
+                let [_, _, a, b] = self.range(i as usize - 1);
+                Some(&self.text()[a as usize..b as usize])
+            }
         }
     }
     /// [`Headers::get_all`] of the [`KNOWN`] name `k`.
     pub(super) fn get_all_known(&self, k: usize) -> impl Iterator<Item = &str> + '_ {
         let (from, most) = self.known_span(k);
         let single = most == 1;
-        self.fields[from..]
-            .iter()
+        self.fields(from)
             .filter(move |f| single || self.name(f).eq_ignore_ascii_case(KNOWN[k].as_bytes()))
             .take(most)
-            .map(|f| self.value(f))
+            .map(|f| self.value(&f))
     }
     /// True if any comma-separated element of any `name` field equals `token`
     /// (case-insensitive), e.g. `has_token("connection", "close")`.
@@ -248,6 +285,16 @@ impl Headers {
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
+}
+
+/// One (name, value) field appended to `text`, its ranges to `fields`.
+fn push(text: &mut String, fields: &mut Vec<[u32; 4]>, name: &str, value: &str) {
+    let a = text.len() as u32;
+    text.push_str(name);
+    let b = text.len() as u32;
+    text.push_str(value);
+    let c = text.len() as u32;
+    fields.push([a, b, b, c]);
 }
 
 #[cfg(test)]
@@ -294,6 +341,37 @@ mod tests {
             }
         }
         assert_eq!(Headers::default().get("host"), None);
+    }
+
+    /// ASCII heads skip the UTF-8 check; other UTF-8 is kept as it is;
+    /// invalid bytes are replaced per field.
+    #[test]
+    fn non_ascii_header_text_kept_or_replaced() {
+        for (value, want) in [
+            (&b"plain"[..], "plain"),
+            ("caf\u{e9} \u{1f600}".as_bytes(), "caf\u{e9} \u{1f600}"),
+            (&b"a\xffb"[..], "a\u{fffd}b"),
+        ] {
+            let head = [
+                &b"GET / HTTP/1.1\r\nHost: h\r\nX-V: "[..],
+                value,
+                b"\r\nContent-Type: t\r\n\r\n",
+            ]
+            .concat();
+            let h = match super::super::parser::parse_request(&head) {
+                super::super::parser::Parse::Complete(h, n) => {
+                    assert_eq!(n, head.len());
+                    h.headers
+                }
+                p => panic!("{p:?}"),
+            };
+            assert_eq!(
+                h.iter().collect::<Vec<_>>(),
+                [("Host", "h"), ("X-V", want), ("Content-Type", "t")]
+            );
+            assert_eq!(h.get_known(CONTENT_TYPE), Some("t"));
+            assert_eq!(h.get_known(HOST), Some("h"));
+        }
     }
 
     #[test]

@@ -44,13 +44,14 @@ impl<T> Parse<T> {
 
 pub use super::headers::Headers;
 use super::headers::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use crate::text::Text;
 
 /// A parsed request head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {
     /// Borrowed for the common methods (no allocation per request).
     pub method: Cow<'static, str>,
-    pub target: String,
+    pub target: Text,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
     pub headers: Headers,
@@ -61,7 +62,7 @@ pub struct RequestHead {
 pub struct ResponseHead {
     pub minor: u8,
     pub status: u16,
-    pub reason: String,
+    pub reason: Text,
     pub headers: Headers,
 }
 
@@ -199,6 +200,14 @@ fn lossy(b: &[u8]) -> String {
     }
 }
 
+/// [`lossy`] as a [`Text`]: a short one inline, not allocated.
+fn lossy_text(b: &[u8]) -> Text {
+    match std::str::from_utf8(b) {
+        Ok(s) => Text::new(s),
+        Err(_) => Text::from(String::from_utf8_lossy(b)),
+    }
+}
+
 /// The first `b` in `hay`. Lines of a head are short: a word at a time
 /// for their first 64 bytes (memchr's set-up costs more than the search
 /// there), memchr past that. In the word, a lane equal to `b` becomes 0,
@@ -238,27 +247,32 @@ fn request_target(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
     Ok((&i[end..], t))
 }
 
-/// A field value up to and including its line end (CRLF or LF). Values are
-/// the bulk of a head, so this finds the line end a word at a time and checks the
-/// bytes in one branch-free pass instead of a per-byte combinator.
-fn field_value(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
-    fn all_field_chars(b: &[u8]) -> bool {
-        b.iter().fold(true, |ok, &c| ok & is_field_char(c))
+/// A field value up to and including its line end (CRLF or LF), and
+/// whether it is ASCII. Values are the bulk of a head, so this finds the
+/// line end a word at a time and checks the bytes in one branch-free pass
+/// instead of a per-byte combinator; the same pass tells ASCII text apart
+/// (the header block then needs no UTF-8 validation of its own).
+fn field_value(i: &[u8]) -> Result<(&[u8], &[u8], bool), Stop> {
+    /// (all field chars, all ASCII)
+    fn field_chars(b: &[u8]) -> (bool, bool) {
+        let (ok, or) = b
+            .iter()
+            .fold((true, 0u8), |(ok, or), &c| (ok & is_field_char(c), or | c));
+        (ok, or < 0x80)
     }
     match find_byte(b'\n', i) {
         Some(p) => {
             let line = &i[..p];
             let value = line.strip_suffix(b"\r").unwrap_or(line);
-            if all_field_chars(value) {
-                Ok((&i[p + 1..], value))
-            } else {
-                Err(Stop::Bad("bad header value"))
+            match field_chars(value) {
+                (true, ascii) => Ok((&i[p + 1..], value, ascii)),
+                (false, _) => Err(Stop::Bad("bad header value")),
             }
         }
         None => {
             // a valid prefix so far, possibly ending in the CR of a CRLF
             let body = i.strip_suffix(b"\r").unwrap_or(i);
-            if all_field_chars(body) {
+            if field_chars(body).0 {
                 Err(Stop::More)
             } else {
                 Err(Stop::Bad("bad header value"))
@@ -274,7 +288,15 @@ fn field_value(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
 fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
     let mut i = block;
     let off = |s: &[u8]| (s.as_ptr() as usize - block.as_ptr() as usize) as u32;
-    let mut headers: Vec<[u32; 4]> = Vec::with_capacity(16);
+    // the ranges of the fields: on the stack for the first `INLINE`,
+    // copied to `spill` past that
+    const INLINE: usize = 16;
+    let mut inline = [[0u32; 4]; INLINE];
+    let mut spill: Vec<[u32; 4]> = Vec::new();
+    let mut n_fields = 0;
+    // every byte of the block outside the values is ASCII (names are
+    // tokens, then ':', OWS, CR, LF): the values tell whether it all is
+    let mut ascii = true;
     loop {
         // the empty line: CRLF or LF
         let end = match i {
@@ -285,9 +307,13 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
         };
         if let Some(n) = end {
             let at = off(i) as usize;
-            return Ok((&i[n..], Headers::from_block(&block[..at], headers)));
+            let fields = match n_fields {
+                n if n <= INLINE => &inline[..n],
+                _ => &spill[..],
+            };
+            return Ok((&i[n..], Headers::from_block(&block[..at], fields, ascii)));
         }
-        if headers.len() >= MAX_HEADERS {
+        if n_fields >= MAX_HEADERS {
             return Err(Stop::Bad("too many headers"));
         }
         if is_ows(i[0]) {
@@ -307,10 +333,20 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
             None => return Err(Stop::More),
             Some(n) => &r[n..],
         };
-        let (r, value) = field_value(r)?;
+        let (r, value, value_ascii) = field_value(r)?;
+        ascii &= value_ascii;
         let v = value.trim_ascii_end();
         let (n0, v0) = (off(name), off(v));
-        headers.push([n0, n0 + name.len() as u32, v0, v0 + v.len() as u32]);
+        let f = [n0, n0 + name.len() as u32, v0, v0 + v.len() as u32];
+        if n_fields < INLINE {
+            inline[n_fields] = f;
+        } else {
+            if n_fields == INLINE {
+                spill.extend_from_slice(&inline);
+            }
+            spill.push(f);
+        }
+        n_fields += 1;
         i = r;
     }
 }
@@ -339,7 +375,7 @@ fn request_head(i: &[u8]) -> Result<(&[u8], RequestHead), Stop> {
         r,
         RequestHead {
             method: method_str(method),
-            target: lossy(target),
+            target: lossy_text(target),
             minor,
             headers,
         },
@@ -374,7 +410,7 @@ fn response_head(i: &[u8]) -> Result<(&[u8], ResponseHead), Stop> {
         ResponseHead {
             minor,
             status,
-            reason: lossy(reason.trim_ascii_end()),
+            reason: lossy_text(reason.trim_ascii_end()),
             headers,
         },
     ))

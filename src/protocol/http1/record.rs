@@ -12,6 +12,7 @@ use crate::record::{
     epoch_ns, GapCauses, MsgKind, MsgRecord, Record, TimeSpan, Transaction, HTTP1_VERSIONS,
     MSG_TYPE, TXN_TYPE,
 };
+use crate::text::Text;
 
 /// One parsed request or response.
 #[derive(Clone, Debug)]
@@ -19,9 +20,9 @@ pub(super) struct Msg {
     pub is_req: bool,
     pub dir: Direction,
     pub method: Option<Cow<'static, str>>,
-    pub target: Option<String>,
+    pub target: Option<Text>,
     pub status: Option<u16>,
-    pub reason: Option<String>,
+    pub reason: Option<Text>,
     pub minor: u8,
     pub headers: parser::Headers,
     pub header_bytes: u64,
@@ -88,18 +89,18 @@ impl Msg {
         self.headers.get(name)
     }
 
-    fn host(&self) -> Option<String> {
+    fn host(&self) -> Option<Text> {
         if let Some(h) = self.headers.get_known(HOST) {
-            return Some(h.to_string());
+            return Some(Text::new(h));
         }
         let t = self.target.as_deref()?;
         let rest = t
             .strip_prefix("http://")
             .or_else(|| t.strip_prefix("https://"))?;
-        Some(rest.split(['/', '?']).next().unwrap_or("").to_string())
+        Some(Text::new(rest.split(['/', '?']).next().unwrap_or("")))
     }
 
-    fn path(&self) -> Option<String> {
+    fn path(&self) -> Option<Text> {
         let t = self.target.as_deref()?;
         let t = match t
             .strip_prefix("http://")
@@ -111,25 +112,25 @@ impl Msg {
             },
             None => t,
         };
-        Some(t.split('?').next().unwrap_or("").to_string())
+        Some(Text::new(t.split('?').next().unwrap_or("")))
     }
 
-    fn content_type(&self) -> Option<String> {
-        self.headers.get_known(CONTENT_TYPE).map(str::to_string)
+    fn content_type(&self) -> Option<Text> {
+        self.headers.get_known(CONTENT_TYPE).map(Text::new)
     }
 
     /// The target as records give it: redacted query parameter values
     /// replaced (`path` has no query).
-    fn output_target(&self, cx: &Ctx) -> Option<String> {
+    fn output_target(&self, cx: &Ctx) -> Option<Text> {
         let t = self.target.as_deref()?;
-        Some(cx.cfg.redact.target(t).into_owned())
+        Some(Text::from(cx.cfg.redact.target(t)))
     }
 
     /// [`Msg::output_target`], moved out of the message when redaction
     /// leaves it as it is.
-    fn take_output_target(&mut self, cx: &Ctx) -> Option<String> {
+    fn take_output_target(&mut self, cx: &Ctx) -> Option<Text> {
         let redacted = match cx.cfg.redact.target(self.target.as_deref()?) {
-            Cow::Owned(r) => Some(r),
+            Cow::Owned(r) => Some(Text::from(r)),
             Cow::Borrowed(_) => None,
         };
         redacted.or_else(|| self.target.take())
@@ -183,8 +184,8 @@ impl Msg {
             client_dir: Some(self.dir),
             method: self.method.as_deref().unwrap_or("").to_string(),
             path,
-            authority: self.host(),
-            content_type: self.content_type(),
+            authority: self.host().map(String::from),
+            content_type: self.content_type().map(String::from),
             header_count: self.headers.len() as u32,
             header_bytes: self.header_bytes,
             body_bytes: self.body_bytes,

@@ -3,6 +3,7 @@
 //! record (`protocol` `"http2"`): the HTTP/1.x fields where they fit
 //! (`host` is `:authority`, `target` is `:path`), plus [`Http2Fields`].
 
+use crate::text::Text;
 use std::borrow::Cow;
 
 use super::frame::error_name;
@@ -47,12 +48,12 @@ pub(super) struct Half {
     pub dir: Option<Direction>,
     /// A registered method as a static string (no allocation).
     pub method: Option<Cow<'static, str>>,
-    pub path: Option<String>,
-    pub authority: Option<String>,
+    pub path: Option<Text>,
+    pub authority: Option<Text>,
     /// `http` and `https` as static strings.
     pub scheme: Option<Cow<'static, str>>,
     pub status: Option<u16>,
-    pub content_type: Option<String>,
+    pub content_type: Option<Text>,
     pub header_count: u32,
     pub header_bytes: u64,
     pub body_bytes: u64,
@@ -110,15 +111,15 @@ impl Half {
             self.dir = Some(d);
             self.first = first;
             self.method = method.map(method_of);
-            self.path = path.map(str::to_string);
-            self.authority = authority.map(str::to_string);
+            self.path = path.map(Text::new);
+            self.authority = authority.map(Text::new);
             self.scheme = scheme.map(|s| match s {
                 "http" => Cow::Borrowed("http"),
                 "https" => Cow::Borrowed("https"),
                 s => Cow::Owned(s.to_string()),
             });
             self.status = status;
-            self.content_type = content_type.map(str::to_string);
+            self.content_type = content_type.map(Text::new);
         }
         // the status is in the trailers, or in a trailers-only response
         if let Some(st) = grpc_status {
@@ -297,13 +298,13 @@ impl Stream {
         );
         // the record takes the halves' strings (moved, not copied)
         let (q, r) = (&mut self.req, &mut self.resp);
-        let seen_q = |f: &mut Option<String>| f.take().filter(|_| req_seen);
+        let seen_q = |f: &mut Option<Text>| f.take().filter(|_| req_seen);
         let path_full = seen_q(&mut q.path);
         let path = path_full
             .as_deref()
-            .map(|p| p.split('?').next().unwrap_or("").to_string());
+            .map(|p| Text::new(p.split('?').next().unwrap_or("")));
         let target = path_full.map(|p| match redact.target(&p) {
-            Cow::Owned(t) => t,
+            Cow::Owned(t) => Text::from(t),
             Cow::Borrowed(_) => p,
         });
         let t = Transaction {

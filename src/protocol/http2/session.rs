@@ -6,6 +6,7 @@
 //! and response halves (`streams.rs` holds the open ones, `record.rs`
 //! turns them into records).
 
+use crate::text::Text;
 use std::collections::VecDeque;
 
 use super::frame::{self, Frame, FrameHeader, Framer, Step};
@@ -106,10 +107,10 @@ impl Http2Session {
         q.seen = true;
         q.dir = u.client_dir;
         q.method = Some(u.method.into());
-        q.path = Some(u.path);
-        q.authority = u.authority;
+        q.path = Some(u.path.into());
+        q.authority = u.authority.map(Text::from);
         q.scheme = Some("http".into());
-        q.content_type = u.content_type;
+        q.content_type = u.content_type.map(Text::from);
         q.header_count = u.header_count;
         q.header_bytes = u.header_bytes;
         q.body_bytes = u.body_bytes;

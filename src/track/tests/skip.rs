@@ -83,7 +83,14 @@ fn a_hinted_body_is_counted_and_the_head_after_it_is_copied() {
         t.flush_all(&mut out);
         let got: Vec<_> = txns(&out)
             .iter()
-            .map(|t| (t.path.clone().unwrap(), t.status, t.resp_body_bytes, t.gap))
+            .map(|t| {
+                (
+                    t.path.as_deref().unwrap().to_string(),
+                    t.status,
+                    t.resp_body_bytes,
+                    t.gap,
+                )
+            })
             .collect();
         if hinted {
             assert_eq!(
