@@ -17,8 +17,9 @@
  *   setup_sock_ok()       may connect()/accept() start tracking this fd
  *   cont_loop(), cont_loop_max()  the further-records loop: bpf_loop()
  *                         where the kernel has it (cfg.has_bpf_loop)
- *   uprobe_preempt_off(), uprobe_preempt_on()  around every uprobe
- *                         program's body (private stacks, 6.13+)
+ *   UPROBE_GUARDED(), UPROBE_BODIES()  every uprobe program's body runs
+ *                         unpreempted (kfunc), or on a stack no other run
+ *                         on its CPU uses (busy slots): private stacks, 6.13+
  *   SYSCALL_NR(), NR_*    syscall number register and numbers (socket
  *                         hooks; arguments come from libbpf's
  *                         PT_REGS_PARMn_SYSCALL)
@@ -334,30 +335,82 @@ static __always_inline void uprobe_preempt_on(bool off)
 		bpf_preempt_enable();
 }
 
-#else
-/* No kfuncs (the BTF-less object; bpf/osprey_btffile.bpf.c for --btf FILE
- * on a kernel without its own BTF): the uprobe programs run unguarded, and
- * the loader attaches none where that is unsafe (private stacks, 6.13+;
- * src/tls/mod.rs, btfless_uprobes_unsafe). */
-static __always_inline bool uprobe_preempt_off(void)
-{
-	return false;
-}
-
-static __always_inline void uprobe_preempt_on(bool off)
-{
-}
-#endif
-
-/* A uprobe program's body `expr` (an int), preemption off around it where
- * the kernel has the kfuncs (see uprobe_preempt_off()). */
-#define UPROBE_GUARDED(expr)                            \
+/* A uprobe program's body: UPROBE_GUARDED(fn, (args)) calls the
+ * __always_inline function fn with preemption off around it where the
+ * kernel has the kfuncs (see uprobe_preempt_off()).  UPROBE_BODIES()
+ * declares the copies the build without kfuncs needs; here, none. */
+#define UPROBE_BODIES(fn, params, args)
+#define UPROBE_GUARDED(fn, args)                        \
 	({                                              \
 		bool __off = uprobe_preempt_off();      \
-		int __r = (expr);                       \
+		int __r = fn args;                      \
 		uprobe_preempt_on(__off);               \
 		__r;                                    \
 	})
+#define UPROBE_GUARDS_END()
+
+#else
+/* No kfuncs (the BTF-less object; bpf/osprey_btffile.bpf.c for --btf FILE
+ * on a kernel without its own BTF): preemption cannot be turned off, so a
+ * run must never find the stack it runs on in use by another run on the
+ * same CPU.  Each uprobe program's body has UPROBE_GUARD_SLOTS copies,
+ * each a __noinline subprogram (UPROBE_BODIES), so each with a private
+ * stack of its own; a run takes a free slot on its CPU -- a bit of the
+ * program's busy word, set with an atomic fetch-or (migration is disabled
+ * for the whole run: the CPU stays the same) before anything writes its
+ * stack -- runs that slot's copy and frees the bit (atomic fetch-and).  A
+ * run that finds every slot taken (it preempted that many runs of the same
+ * program on its CPU, each preempted inside the body) returns at once,
+ * without writing the stack, and counts the dropped call
+ * (tls_reentry_dropped).  One slot is not enough: in the kernel matrix's
+ * Go TLS stress on 7.3 (300 GETs, 8 at a time, two CPUs under TCG) one
+ * slot dropped 31 runs and lost 6 transactions at each end.  The words are
+ * in .bss, reached by address (no map key on the stack), one row of
+ * UPROBE_GUARD_PROGS per CPU (128 bytes: CPUs share no more than the line
+ * at a row's edge -- the array is not cache-line aligned); a machine with more than UPROBE_GUARD_CPUS CPUs shares rows
+ * between CPUs UPROBE_GUARD_CPUS apart (a run there may find a slot taken
+ * that it need not; safe, and counted the same).  Programs are numbered by
+ * __COUNTER__, one per UPROBE_GUARDED; UPROBE_GUARDS_END() checks they fit.
+ * What a body calls is inlined, except the bpf_loop() callback of
+ * records.bpf.h (cont_one), whose stack (40 bytes) is below the JIT's
+ * private-stack threshold (64): it runs on the task's own kernel stack. */
+#define UPROBE_GUARD_CPUS 256   /* power of two */
+#define UPROBE_GUARD_PROGS 32
+#define UPROBE_GUARD_SLOTS 3     /* the copies in UPROBE_BODIES/_GUARDED_N */
+
+__u32 uprobe_busy[UPROBE_GUARD_CPUS][UPROBE_GUARD_PROGS] = {};
+
+#define UPROBE_BODIES(fn, params, args)                                                 \
+	static __noinline int fn##__slot0 params { return fn args; }                    \
+	static __noinline int fn##__slot1 params { return fn args; }                    \
+	static __noinline int fn##__slot2 params { return fn args; }
+
+#define UPROBE_GUARDED(fn, args) UPROBE_GUARDED_N(fn, args, __COUNTER__)
+/* slot k of the busy word: taken by this run if the bit was clear */
+#define UPROBE_SLOT(busy, k) (!(__sync_fetch_and_or((busy), 1u << (k)) & (1u << (k))))
+#define UPROBE_GUARDED_N(fn, args, n)                                                   \
+	({                                                                              \
+		__u32 *__busy = &uprobe_busy[bpf_get_smp_processor_id() &               \
+					     (UPROBE_GUARD_CPUS - 1)][(n)];             \
+		int __r = 0;                                                            \
+		if (UPROBE_SLOT(__busy, 0)) {                                           \
+			__r = fn##__slot0 args;                                         \
+			__sync_fetch_and_and(__busy, ~(1u << 0));                       \
+		} else if (UPROBE_SLOT(__busy, 1)) {                                    \
+			__r = fn##__slot1 args;                                         \
+			__sync_fetch_and_and(__busy, ~(1u << 1));                       \
+		} else if (UPROBE_SLOT(__busy, 2)) {                                    \
+			__r = fn##__slot2 args;                                         \
+			__sync_fetch_and_and(__busy, ~(1u << 2));                       \
+		} else {                                                                \
+			count(OSPREY_CNT_TLS_REENTRY_DROPPED, 1);                       \
+		}                                                                       \
+		__r;                                                                    \
+	})
+#define UPROBE_GUARDS_END()                                                             \
+	_Static_assert(__COUNTER__ < UPROBE_GUARD_PROGS,                                \
+		       "more uprobe programs than UPROBE_GUARD_PROGS")
+#endif
 
 /* ==== helpers by kernel version ==========================================
  * A loop over further records (records.bpf.h, emit_more()): bpf_loop()

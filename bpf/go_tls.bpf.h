@@ -239,6 +239,7 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 code)
 		count(OSPREY_CNT_TLS_TABLE_FULL, 1);
 	return 0;
 }
+UPROBE_BODIES(go_tls_enter, (struct pt_regs *ctx, __u8 code), (ctx, code))
 
 /* A RET of (*Conn).Read or (*Conn).Write: n in RAX. */
 static __always_inline int go_tls_exit(struct pt_regs *ctx)
@@ -277,23 +278,24 @@ static __always_inline int go_tls_exit(struct pt_regs *ctx)
 	go_tls_emit(g, pid_tgid, c.buf, c.start_ns, c.code, n);
 	return 0;
 }
+UPROBE_BODIES(go_tls_exit, (struct pt_regs *ctx), (ctx))
 
 SEC("uprobe")
 int go_tls_write(struct pt_regs *ctx)
 {
-	return UPROBE_GUARDED(go_tls_enter(ctx, OSPREY_SYS_GO_TLS_WRITE));
+	return UPROBE_GUARDED(go_tls_enter, (ctx, OSPREY_SYS_GO_TLS_WRITE));
 }
 
 SEC("uprobe")
 int go_tls_read(struct pt_regs *ctx)
 {
-	return UPROBE_GUARDED(go_tls_enter(ctx, OSPREY_SYS_GO_TLS_READ));
+	return UPROBE_GUARDED(go_tls_enter, (ctx, OSPREY_SYS_GO_TLS_READ));
 }
 
 SEC("uprobe")
 int go_tls_ret(struct pt_regs *ctx)
 {
-	return UPROBE_GUARDED(go_tls_exit(ctx));
+	return UPROBE_GUARDED(go_tls_exit, (ctx));
 }
 
 /* (*Conn).handshakeContext (Go 1.17+) entry: the handshake's ciphertext
@@ -307,11 +309,12 @@ static __always_inline int go_tls_handshake_enter(struct pt_regs *ctx)
 		go_tls_watch(pid_tgid, GO_RAX(ctx));
 	return 0;
 }
+UPROBE_BODIES(go_tls_handshake_enter, (struct pt_regs *ctx), (ctx))
 
 SEC("uprobe")
 int go_tls_handshake(struct pt_regs *ctx)
 {
-	return UPROBE_GUARDED(go_tls_handshake_enter(ctx));
+	return UPROBE_GUARDED(go_tls_handshake_enter, (ctx));
 }
 
 #else /* arm64: not supported (user space attaches nothing) */

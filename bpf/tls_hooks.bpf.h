@@ -135,6 +135,7 @@ static __always_inline int tls_enter(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 c
 		count(OSPREY_CNT_TLS_TABLE_FULL, 1);
 	return 0;
 }
+UPROBE_BODIES(tls_enter, (__u64 ssl, __u64 buf, __u64 len_ptr, __u8 code), (ssl, buf, len_ptr, code))
 
 /* The call returned `ret`: tie its session to the connection its
  * syscalls named, then one DATA record for the plaintext it moved. */
@@ -202,6 +203,7 @@ static __always_inline int tls_exit(__s64 ret, __u8 dir)
 	emit_data(&s->cs, &st, pid_tgid, s->conn_tgid, dir, len);
 	return 0;
 }
+UPROBE_BODIES(tls_exit, (__s64 ret, __u8 dir), (ret, dir))
 
 /* SSL_free(ssl): the session ends; forget it. */
 static __always_inline int tls_free(__u64 ssl)
@@ -211,6 +213,7 @@ static __always_inline int tls_free(__u64 ssl)
 	bpf_map_delete_elem(&tls_sessions, &key);
 	return 0;
 }
+UPROBE_BODIES(tls_free, (__u64 ssl), (ssl))
 
 /* OpenSSL-API libraries (OpenSSL 1.1.1/3.x, BoringSSL):
  * SSL_read/SSL_write(ssl, buf, int num) → int bytes (<= 0: none);
@@ -219,32 +222,32 @@ static __always_inline int tls_free(__u64 ssl)
 SEC("uprobe")                                                                           \
 int BPF_KPROBE(tls_##lib##_read, void *ssl, void *buf)                                  \
 {                                                                                       \
-	return UPROBE_GUARDED(tls_enter((__u64)ssl, (__u64)buf, 0, OSPREY_SYS_##LIB##_READ)); \
+	return UPROBE_GUARDED(tls_enter, ((__u64)ssl, (__u64)buf, 0, OSPREY_SYS_##LIB##_READ)); \
 }                                                                                       \
 SEC("uprobe")                                                                           \
 int BPF_KPROBE(tls_##lib##_write, void *ssl, void *buf)                                 \
 {                                                                                       \
-	return UPROBE_GUARDED(tls_enter((__u64)ssl, (__u64)buf, 0, OSPREY_SYS_##LIB##_WRITE)); \
+	return UPROBE_GUARDED(tls_enter, ((__u64)ssl, (__u64)buf, 0, OSPREY_SYS_##LIB##_WRITE)); \
 }                                                                                       \
 SEC("uprobe")                                                                           \
 int BPF_KPROBE(tls_##lib##_read_ex, void *ssl, void *buf, __u64 num, void *moved)       \
 {                                                                                       \
-	return UPROBE_GUARDED(tls_enter((__u64)ssl, (__u64)buf, (__u64)moved, OSPREY_SYS_##LIB##_READ_EX)); \
+	return UPROBE_GUARDED(tls_enter, ((__u64)ssl, (__u64)buf, (__u64)moved, OSPREY_SYS_##LIB##_READ_EX)); \
 }                                                                                       \
 SEC("uprobe")                                                                           \
 int BPF_KPROBE(tls_##lib##_write_ex, void *ssl, void *buf, __u64 num, void *moved)      \
 {                                                                                       \
-	return UPROBE_GUARDED(tls_enter((__u64)ssl, (__u64)buf, (__u64)moved, OSPREY_SYS_##LIB##_WRITE_EX)); \
+	return UPROBE_GUARDED(tls_enter, ((__u64)ssl, (__u64)buf, (__u64)moved, OSPREY_SYS_##LIB##_WRITE_EX)); \
 }                                                                                       \
 SEC("uretprobe")                                                                        \
 int BPF_KRETPROBE(tls_##lib##_read_ret, int ret)                                        \
 {                                                                                       \
-	return UPROBE_GUARDED(tls_exit(ret, OSPREY_DIR_INGRESS));                       \
+	return UPROBE_GUARDED(tls_exit, (ret, OSPREY_DIR_INGRESS));                       \
 }                                                                                       \
 SEC("uretprobe")                                                                        \
 int BPF_KRETPROBE(tls_##lib##_write_ret, int ret)                                       \
 {                                                                                       \
-	return UPROBE_GUARDED(tls_exit(ret, OSPREY_DIR_EGRESS));                        \
+	return UPROBE_GUARDED(tls_exit, (ret, OSPREY_DIR_EGRESS));                        \
 }
 
 OSPREY_SSL_PROBES(openssl, OPENSSL)
@@ -253,7 +256,7 @@ OSPREY_SSL_PROBES(boringssl, BORINGSSL)
 SEC("uprobe")
 int BPF_KPROBE(tls_ssl_free, void *ssl)
 {
-	return UPROBE_GUARDED(tls_free((__u64)ssl));
+	return UPROBE_GUARDED(tls_free, ((__u64)ssl));
 }
 
 /* A process exec'd: user space looks at its mappings for TLS libraries
@@ -270,5 +273,8 @@ int tls_exec(void *ctx)
 		count(OSPREY_CNT_TLS_EXEC_LOST, 1);
 	return 0;
 }
+
+/* every uprobe program has its busy word (compat.bpf.h) */
+UPROBE_GUARDS_END();
 
 #endif /* __OSPREY_TLS_HOOKS_BPF_H */

@@ -266,6 +266,10 @@ enum osprey_counter {
 				    * (in flight at attach, or evicted): not recorded */
 	OSPREY_CNT_SKIPPED_BYTES,  /* body bytes counted, not copied, on user
 				    * space's word (struct osprey_skip) */
+	OSPREY_CNT_TLS_REENTRY_DROPPED, /* TLS uprobe runs dropped: they preempted
+				    * runs of the same program on their CPU, every
+				    * busy slot taken (objects without kfuncs;
+				    * compat.bpf.h, UPROBE_GUARDED) */
 	OSPREY_CNT__MAX,
 };
 

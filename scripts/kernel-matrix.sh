@@ -11,7 +11,11 @@
 #
 # Usage (as root):  scripts/kernel-matrix.sh [options]
 #   --write-docs        also write the table to docs/compatibility.md
-#   --no-btf            add a row: bookworm's kernel with /sys/kernel/btf hidden
+#   --no-btf            add rows with /sys/kernel/btf hidden (the BTF-less
+#                       fallback): bookworm's kernel (6.1) and trixie-backports'
+#                       (7.3: uprobe programs on private stacks, guarded by
+#                       busy slots there); OSPREY_MATRIX_NO_BTF_SUITES changes
+#                       the suites (default "bookworm trixie-backports")
 #   --kernels "A B"     suites to boot (default: bullseye bookworm
 #                       bookworm-backports trixie trixie-backports sid); a suite
 #                       name picks the newest linux-image-amd64 from it and its
@@ -48,6 +52,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${OSPREY_MATRIX_CACHE:-$HOME/.cache/osprey-matrix}
 DEFAULT_SUITES="bullseye bookworm bookworm-backports trixie trixie-backports sid"
 SUITES=$DEFAULT_SUITES
+NO_BTF_SUITES=${OSPREY_MATRIX_NO_BTF_SUITES:-bookworm trixie-backports}
 WRITE_DOCS=0 NO_BTF=0 HOST_ROW=1 ACCEL="" TIMEOUT=300 REFRESH=0 OFFLINE=0 VERBOSE=0
 MIN_SUPPORTED=5.15   # below this a FAIL is expected (no atomic fetch-add etc.)
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release/osprey
@@ -155,8 +160,12 @@ APTOPT=(-o "Dir::Etc::sourcelist=$CACHE/apt/sources.list" -o "Dir::Etc::sourcepa
 declare -A SUITE_OK=()   # suite -> 1 if its InRelease was fetched
 APT_STATE="not run"
 apt_prepare() {
-    local s pockets list=""
-    for s in $SUITES; do
+    local s pockets list="" all=$SUITES
+    # the no-BTF rows' suites too (a kernel fetched for them alone)
+    [ $NO_BTF = 1 ] && for s in $NO_BTF_SUITES; do
+        [[ " $all " == *" $s "* ]] || all+=" $s"
+    done
+    for s in $all; do
         pockets=$s
         case $s in
             *-backports|sid|unstable|experimental) ;;
@@ -183,7 +192,7 @@ apt_prepare() {
     else
         APT_STATE="lists < 24 h old, reused"
     fi
-    for s in $SUITES; do
+    for s in $all; do
         # a suite is reachable if apt holds its Release file now
         if ls "$CACHE/apt/lists/" 2>/dev/null | grep -qE "_dists_${s}_(In)?Release$"; then
             SUITE_OK[$s]=1
@@ -482,14 +491,18 @@ for s in $SUITES; do
         skip_row "$s" "${FETCH_SKIP[$s]}"
     fi
 done
+# the BTF-less fallback: bookworm's 6.1, and a 6.13+ kernel whose uprobe
+# programs run on private stacks (the busy-flag guard, bpf/compat.bpf.h)
 if [ $NO_BTF = 1 ]; then
-    if [ -n "${KDIRS[bookworm]:-}" ]; then
-        run_guest "bookworm-no-btf" "${KDIRS[bookworm]}" "osprey_matrix_nobtf $([ $VERBOSE = 1 ] && echo osprey_matrix_verbose)"
-    elif [[ " $SUITES " != *" bookworm "* ]] && fetch bookworm; then
-        run_guest "bookworm-no-btf" "$KDIR" "osprey_matrix_nobtf"
-    else
-        skip_row "bookworm-no-btf" "bookworm kernel unavailable"
-    fi
+    for s in $NO_BTF_SUITES; do
+        if [ -n "${KDIRS[$s]:-}" ]; then
+            run_guest "$s-no-btf" "${KDIRS[$s]}" "osprey_matrix_nobtf $([ $VERBOSE = 1 ] && echo osprey_matrix_verbose)"
+        elif [[ " $SUITES " != *" $s "* ]] && fetch "$s"; then
+            run_guest "$s-no-btf" "$KDIR" "osprey_matrix_nobtf $([ $VERBOSE = 1 ] && echo osprey_matrix_verbose)"
+        else
+            skip_row "$s-no-btf" "$s kernel unavailable"
+        fi
+    done
 fi
 T_END=$(date +%s)
 
@@ -565,8 +578,12 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "with the single GETs): from 6.13 the JIT gives uprobe programs a per-CPU private stack,"
         echo "yet runs them preemptible, so a run preempted by another run of the same program"
         echo "on that CPU loses its stack; the programs now turn preemption off around their"
-        echo "bodies (\`bpf_preempt_disable()\`, 6.10+, \`bpf/compat.bpf.h\`), and the BTF-less"
-        echo "object, which cannot call kfuncs, attaches no uprobes on 6.13+ kernels."
+        echo "bodies (\`bpf_preempt_disable()\`, 6.10+, \`bpf/compat.bpf.h\`). The objects"
+        echo "without kernel BTF cannot call kfuncs: there each uprobe program takes one of three"
+        echo "per-CPU busy slots (an atomic fetch-or; each slot runs its own copy of the body,"
+        echo "with its own private stack) before it touches its stack, and a run that finds"
+        echo "all three taken is dropped and counted (\`tls_reentry_dropped\`; the"
+        echo "\`trixie-backports-no-btf\` row runs that on 7.3)."
         echo "Where the default run attached the socket hooks (\`--hooks auto\`: kernel BTF and the"
         echo "\`sock:sock_send_length\`/\`sock_recv_length\` tracepoints of 6.3+), the events capture"
         echo "runs a second time with \`--hooks syscalls\` and must pass the same assertions."
@@ -578,7 +595,8 @@ if [ $WRITE_DOCS = 1 ]; then
         echo
         echo "- **row**: the Debian suite the kernel comes from (newest \`linux-image-amd64\` in that"
         echo "  suite and its -security/-updates pockets), \`host\` for the running kernel,"
-        echo "  \`bookworm-no-btf\` for bookworm's kernel with \`/sys/kernel/btf\` hidden under a tmpfs."
+        echo "  \`SUITE-no-btf\` for that suite's kernel with \`/sys/kernel/btf\` hidden under a tmpfs"
+        echo "  (the BTF-less fallback)."
         echo "- **kernel**: \`uname -r\` as seen inside the guest."
         echo "- **BTF**: whether \`/sys/kernel/btf/vmlinux\` exists (\`hidden\`: it exists but the row hides it)."
         echo "- **result**: \`PASS\` when \`osprey check\` passes and every record assertion holds;"

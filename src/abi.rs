@@ -101,7 +101,7 @@ pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// Kernel counters (`counters[]` in `.bss`), in header order.
-pub const COUNTER_NAMES: [&str; 23] = [
+pub const COUNTER_NAMES: [&str; 24] = [
     "events",
     "ringbuf_drops",
     "ringbuf_drop_bytes",
@@ -125,6 +125,7 @@ pub const COUNTER_NAMES: [&str; 23] = [
     "tls_filtered",
     "tls_go_no_call",
     "skipped_body_bytes",
+    "tls_reentry_dropped",
 ];
 pub const CNT_RB_DROPS: usize = 1;
 
@@ -411,6 +412,7 @@ mod tests {
             ("OSPREY_CNT_TLS_FILTERED", "tls_filtered"),
             ("OSPREY_CNT_TLS_GO_NO_CALL", "tls_go_no_call"),
             ("OSPREY_CNT_SKIPPED_BYTES", "skipped_body_bytes"),
+            ("OSPREY_CNT_TLS_REENTRY_DROPPED", "tls_reentry_dropped"),
         ];
         let in_header = h
             .keys()

@@ -292,6 +292,11 @@ pub struct KernelCounters {
     /// Body bytes the kernel counted instead of copying, on user space's
     /// word that they were a body of known length (`osprey::skip`).
     pub skipped_body_bytes: u64,
+    /// TLS uprobe runs dropped because they preempted runs of the same
+    /// program on their CPU and found all its busy slots taken (the
+    /// objects without kfuncs: bpf/compat.bpf.h); 0 with the kernel's
+    /// BTF, where preemption is off around them instead.
+    pub tls_reentry_dropped: u64,
     /// What user space attached (libraries, uprobes, failures).
     #[serde(flatten)]
     pub tls: crate::tls::attach::TlsStats,
@@ -323,6 +328,7 @@ impl KernelCounters {
             tls_filtered: c[20],
             tls_go_no_call: c[21],
             skipped_body_bytes: c[22],
+            tls_reentry_dropped: c[23],
             ..Default::default()
         }
     }
@@ -346,33 +352,15 @@ pub fn run(cfg: &ProbeConfig, pipeline: &Pipeline, stop: &AtomicBool) -> Result<
     let hooks = resolve_hooks(cfg.hooks, &mode, &tracefs)?;
     loader::capture_libbpf_log();
     match mode {
-        BtfMode::None => {
-            let cfg = without_unsafe_uprobes(cfg);
-            run_with::<loader::NoBtf>(&cfg, pipeline, stop, None, hooks)
-        }
+        BtfMode::None => run_with::<loader::NoBtf>(cfg, pipeline, stop, None, hooks),
         // the kernel has no BTF of its own, hence no kfuncs: the CO-RE
-        // object built without them (bpf/osprey_btffile.bpf.c)
+        // object built without them (bpf/osprey_btffile.bpf.c; its uprobe
+        // programs are guarded by busy slots, bpf/compat.bpf.h)
         BtfMode::File(p) if !Path::new(KERNEL_BTF).exists() => {
-            let cfg = without_unsafe_uprobes(cfg);
-            run_with::<loader::CoReBtfFile>(&cfg, pipeline, stop, Some(&p), hooks)
+            run_with::<loader::CoReBtfFile>(cfg, pipeline, stop, Some(&p), hooks)
         }
         BtfMode::File(p) => run_with::<loader::CoRe>(cfg, pipeline, stop, Some(&p), hooks),
         BtfMode::Kernel => run_with::<loader::CoRe>(cfg, pipeline, stop, None, hooks),
-    }
-}
-
-/// `cfg` for an object without the uprobe programs' preemption guard (a
-/// kfunc): TLS off, and said, on kernels where they are unsafe unguarded.
-fn without_unsafe_uprobes(cfg: &ProbeConfig) -> std::borrow::Cow<'_, ProbeConfig> {
-    match crate::tls::btfless_uprobes_unsafe(&crate::check::kernel_release()) {
-        Some(why) if cfg.tls => {
-            log::warn!("TLS: {why}");
-            std::borrow::Cow::Owned(ProbeConfig {
-                tls: false,
-                ..cfg.clone()
-            })
-        }
-        _ => std::borrow::Cow::Borrowed(cfg),
     }
 }
 

@@ -131,11 +131,12 @@ pub fn run(mount: bool, allow: &crate::tls::attach::Allow) -> Result<()> {
         uprobes.is_ok(),
         "uprobes (TLS plaintext)",
         match &uprobes {
-            Ok(()) if !btf && crate::tls::btfless_uprobes_unsafe(&rel).is_some() => format!(
-                "work, but not used: {}",
-                crate::tls::btfless_uprobes_unsafe(&rel).unwrap_or_default()
-            ),
-            Ok(()) => "work (a uprobe was created through perf_event_open)".into(),
+            Ok(()) => match crate::tls::kfuncless_uprobe_guard(&rel).filter(|_| !btf) {
+                Some(guard) => {
+                    format!("work (a uprobe was created through perf_event_open); {guard}")
+                }
+                None => "work (a uprobe was created through perf_event_open)".into(),
+            },
             Err(e) => format!("{e}: TLS stays ciphertext (--tls off)"),
         },
     );

@@ -121,6 +121,10 @@ pub struct PipelineSummary {
 }
 
 const TICK: Duration = Duration::from_secs(1);
+/// The writer thread flushes its sink after this long without output
+/// (with several sinks, the fanout hands its held batch over then:
+/// [`crate::sink::fanout::HANDOFF`]).
+const IDLE_FLUSH: Duration = crate::sink::fanout::HANDOFF;
 /// Largest batch of events handed to a worker at once.
 const BATCH: usize = 128;
 
@@ -241,7 +245,25 @@ impl Pipeline {
             .spawn(
                 move || -> (std::io::Result<()>, Option<crate::sink::SinkLoss>, Vec<SinkReport>) {
                     let mut first_err = None;
-                    for batch in out_rx {
+                    // records emitted since the sink's last flush
+                    let mut unflushed = false;
+                    loop {
+                        let batch = match out_rx.recv_timeout(IDLE_FLUSH) {
+                            Ok(b) => b,
+                            Err(RecvTimeoutError::Timeout) => {
+                                // quiet: what the sink holds (the fanout's
+                                // batch for its queued sinks) goes now
+                                if std::mem::take(&mut unflushed) {
+                                    if let Err(e) = sink.flush() {
+                                        wc.write_errors.fetch_add(1, Ordering::Relaxed);
+                                        first_err.get_or_insert(e);
+                                    }
+                                }
+                                continue;
+                            }
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        };
+                        unflushed = true;
                         let small = out_rx_is_idle(&batch);
                         for item in batch {
                             match sink.emit_owned(item) {
@@ -548,12 +570,12 @@ impl Worker for TrackerWorker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::*;
     use crate::sink::VecSink;
 
-    fn data(fd: i32, pos: u64) -> Event {
+    pub(crate) fn data(fd: i32, pos: u64) -> Event {
         Event::Data(DataEvent {
             ts_ns: pos + 1,
             start_ns: 0,

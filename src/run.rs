@@ -233,10 +233,11 @@ pub fn run(a: RunArgs) -> Result<()> {
                 || k.tls_records > 0
                 || k.tls.tls_go_binaries > 0
                 || k.tls.tls_go_unsupported > 0
+                || k.tls_reentry_dropped > 0
         }) {
             say!(
-                "osprey: TLS: uprobes on {} library files ({} failed to attach, {} executables with TLS linked in but no symbols), {} plaintext records on {} connections ({} ciphertext events of them not parsed), {} calls on sockets never seen, {} calls that moved no bytes (end of stream, error, would block; or a short Go write), {} calls of processes outside the allowlist dropped",
-                k.tls.tls_libraries, k.tls.tls_attach_failed, k.tls.tls_no_symbols, k.tls_records, sum("tls_conns"), sum("tls_ciphertext_events"), k.tls_no_conn, k.tls_failed, k.tls_filtered
+                "osprey: TLS: uprobes on {} library files ({} failed to attach, {} executables with TLS linked in but no symbols), {} plaintext records on {} connections ({} ciphertext events of them not parsed), {} calls on sockets never seen, {} calls that moved no bytes (end of stream, error, would block; or a short Go write), {} calls of processes outside the allowlist dropped, {} uprobe runs dropped (they preempted runs of the same program on their CPU)",
+                k.tls.tls_libraries, k.tls.tls_attach_failed, k.tls.tls_no_symbols, k.tls_records, sum("tls_conns"), sum("tls_ciphertext_events"), k.tls_no_conn, k.tls_failed, k.tls_filtered, k.tls_reentry_dropped
             );
             if k.tls.tls_go_binaries > 0 || k.tls.tls_go_unsupported > 0 {
                 say!(

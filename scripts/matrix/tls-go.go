@@ -10,8 +10,11 @@
 //	tls-go client ADDR PATH       one GET PATH (Connection: close), prints the
 //	                              response; exit 1 unless it is a 200
 //	tls-go client ADDR PATH N C   N such GETs, C at a time (one connection
-//	                              each); prints "ok N"; exit 1 unless all
-//	                              N are 200s with the right body
+//	                              each), of PATH?q=0 .. PATH?q=N-1; prints
+//	                              "PATH?q=K PORT" for each (PORT: the
+//	                              client's own, as its socket says it), then
+//	                              "ok N"; exit 1 unless all N are 200s with
+//	                              the right body
 //
 // Every response is "HTTP/1.1 200 OK" with the body Body + PATH + "\n".
 package main
@@ -64,37 +67,50 @@ func serve(c net.Conn) {
 
 // get: one GET of path on a new TLS connection to addr, the whole response
 func get(addr, path string) ([]byte, error) {
+	got, _, err := getPort(addr, path)
+	return got, err
+}
+
+// getPort: get, and the connection's local port
+func getPort(addr, path string) ([]byte, int, error) {
 	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer c.Close()
+	port := c.LocalAddr().(*net.TCPAddr).Port
 	req := "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 	if _, err := c.Write([]byte(req)); err != nil {
-		return nil, err
+		return nil, port, err
 	}
-	return io.ReadAll(c)
+	got, err := io.ReadAll(c)
+	return got, port, err
 }
 
 // many: n GETs of path, c at a time; exits 1 at the first that fails or
 // is not the 200 with its body
 func many(addr, path string, n, c int) {
-	want := Body + path + "\n"
-	next := make(chan struct{}, n)
+	next := make(chan int, n)
 	for i := 0; i < n; i++ {
-		next <- struct{}{}
+		next <- i
 	}
 	close(next)
+	var out sync.Mutex
 	var wg sync.WaitGroup
 	for w := 0; w < c; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range next {
-				got, err := get(addr, path)
+			for i := range next {
+				p := fmt.Sprintf("%s?q=%d", path, i)
+				want := Body + p + "\n"
+				got, port, err := getPort(addr, p)
 				if err != nil {
 					die("%v", err)
 				}
+				out.Lock()
+				fmt.Printf("%s %d\n", p, port)
+				out.Unlock()
 				if !bytes.HasPrefix(got, []byte("HTTP/1.1 200 ")) || !bytes.HasSuffix(got, []byte(want)) {
 					die("not a 200 with the body: %q", got)
 				}

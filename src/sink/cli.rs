@@ -124,8 +124,10 @@ pub struct SinkArgs {
     #[arg(long, value_name = "SIZE", value_parser = size_arg, default_value = "1G", help_heading = "ClickHouse")]
     pub clickhouse_spool_max: u64,
 
-    /// Records queued per sink that runs in a thread of its own (metrics,
-    /// ClickHouse); past it that sink drops them (counted, sink_dropped).
+    /// Records queued per sink that runs in a thread of its own and takes
+    /// records; past it that sink drops them (counted, sink_dropped). No
+    /// built-in sink does now: the metrics are counted in place, and the
+    /// ClickHouse sink's queue holds lines (--sink-queue-bytes).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE)]
     pub sink_queue: usize,
     /// Bytes of JSON lines queued for a sink that takes lines (ClickHouse:
@@ -224,12 +226,8 @@ impl SinkArgs {
             let reg = Arc::new(Mutex::new(Registry::new(router, self.metrics_max_series)));
             let srv = prometheus::server::start(addr, reg.clone(), health)?;
             log::info!("metrics at http://{}/metrics", srv.addr);
-            f.add(
-                "metrics",
-                Box::new(MetricsSink::new(reg)),
-                self.sink_queue,
-                self.sink_queue_bytes,
-            );
+            // counted in place: no queue, no thread (see MetricsSink)
+            f.add_inline("metrics", Box::new(MetricsSink::new(reg)));
         }
         if let Some(u) = &self.clickhouse {
             let url =

@@ -2,11 +2,16 @@
 //! Several sinks at once. The record stream (`-o`/stdout, JSON lines) is
 //! written where the pipeline writes it, with the pipeline's back-pressure
 //! (a slow output blocks the poller, and the kernel counts what it then
-//! drops). Every other sink (metrics, ClickHouse) runs in a thread of its
-//! own behind a bounded queue: records go to it in shared batches (no copy
-//! per sink), offered without waiting; what does not fit in its queue is
-//! counted (`queue_full`, part of its `sink_dropped`), so a slow or dead
-//! sink never stalls the probe or the other sinks.
+//! drops). A sink whose work per record is small, bounded and never waits
+//! (the metrics) is called in place, in the same thread
+//! ([`Fanout::add_inline`]): no queue, no thread, no hand-off. Every other
+//! sink (ClickHouse) runs in a thread of its own behind a bounded queue:
+//! records go to it in shared batches (no copy per sink), offered without
+//! waiting; what does not fit in its queue is counted (`queue_full`, part
+//! of its `sink_dropped`), so a slow or dead sink never stalls the probe or
+//! the other sinks. A batch goes when it is full or its first record has
+//! waited [`HANDOFF`]: one hand-off (and one wake-up of the sink's thread)
+//! per batch, not per poll round.
 //!
 //! A sink that takes lines ([`Sink::wants_lines`], ClickHouse) gets the
 //! transactions as the JSON lines the record stream is written from: each
@@ -20,17 +25,21 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 
 use super::{LineBatch, LineRow, Sink, SinkCounts, SinkReport};
 use crate::output::Output;
 use crate::record::Record;
 
-/// Records held before a batch goes to the queued sinks (also sent at
-/// every flush, i.e. every poll round).
+/// Records held before a batch goes to the queued sinks (sooner at a
+/// flush once the oldest has waited [`HANDOFF`]).
 const BATCH: usize = 256;
+
+/// Longest a record waits in the fanout before its (not yet full) batch is
+/// handed to the queued sinks, checked at every [`Sink::flush`].
+pub const HANDOFF: Duration = Duration::from_millis(100);
 
 /// Default bound of a queued sink's queue, in records.
 pub const DEFAULT_QUEUE: usize = 16384;
@@ -90,29 +99,71 @@ struct Queued {
     c: Arc<QueueCounters>,
 }
 
+/// A sink called in the fanout's own thread.
+struct InPlace {
+    name: String,
+    sink: Box<dyn Sink>,
+    /// Records handed to it.
+    given: u64,
+    first_err: Option<String>,
+    /// It panicked: it is called no more, and what it is then handed (and
+    /// the record it panicked on) counts as dropped.
+    panicked: bool,
+    lost: u64,
+}
+
 /// The record stream plus queued sinks (see the module documentation).
 pub struct Fanout {
     primary: Option<Box<dyn Sink>>,
+    in_place: Vec<InPlace>,
     queued: Vec<Queued>,
+    /// When the oldest record not yet handed to the queued sinks came.
+    pending_since: Option<Instant>,
     pending: Vec<Output>,
     /// Transaction lines for the line sinks (made only when one exists).
     lines: LineBatch,
     /// Queued sinks taking records / lines.
     record_sinks: usize,
     line_sinks: usize,
+    /// Line batches the line sinks are done with, back for the next batch
+    /// (their memory stays warm and is freed by the thread that made it).
+    spare_tx: Sender<LineBatch>,
+    spare_rx: Receiver<LineBatch>,
 }
+
+/// Line batches kept for reuse at most.
+const SPARE: usize = 4;
 
 impl Fanout {
     /// `primary`: the JSON lines (None: `--no-output`).
     pub fn new(primary: Option<Box<dyn Sink>>) -> Self {
+        let (spare_tx, spare_rx) = bounded(SPARE);
         Fanout {
             primary,
+            in_place: Vec::new(),
             queued: Vec::new(),
+            pending_since: None,
             pending: Vec::with_capacity(BATCH),
             lines: LineBatch::default(),
             record_sinks: 0,
             line_sinks: 0,
+            spare_tx,
+            spare_rx,
         }
+    }
+
+    /// Call `sink` in place, in the thread that writes the record stream,
+    /// for every record: only for a sink whose work is small and never
+    /// waits (it holds up the record stream while it works).
+    pub fn add_inline(&mut self, name: &str, sink: Box<dyn Sink>) {
+        self.in_place.push(InPlace {
+            name: name.to_string(),
+            sink,
+            given: 0,
+            first_err: None,
+            panicked: false,
+            lost: 0,
+        });
     }
 
     /// Run `sink` in a thread of its own behind a queue of at most `cap`
@@ -122,6 +173,7 @@ impl Fanout {
         let lines = sink.wants_lines();
         let c = Arc::new(QueueCounters::default());
         let cc = c.clone();
+        let spare = self.spare_tx.clone();
         let handle = std::thread::Builder::new()
             .name(format!("osprey-sink-{name}"))
             .spawn(move || {
@@ -145,6 +197,11 @@ impl Fanout {
                             cc.held
                                 .fetch_sub(batch.bytes.len() as u64, Ordering::Relaxed);
                             note(sink.emit_lines(&batch));
+                            // the last sink done with it sends it back
+                            if let Ok(mut b) = Arc::try_unwrap(batch) {
+                                b.clear();
+                                let _ = spare.try_send(b);
+                            }
                             note(sink.tick());
                         }
                         Err(RecvTimeoutError::Timeout) => note(sink.tick()),
@@ -181,6 +238,7 @@ impl Fanout {
 
     /// Offer what is pending to every queued sink, without waiting.
     fn send_pending(&mut self) {
+        self.pending_since = None;
         if !self.pending.is_empty() {
             let batch = Arc::new(std::mem::replace(
                 &mut self.pending,
@@ -192,13 +250,11 @@ impl Fanout {
             }
         }
         if !self.lines.is_empty() {
-            let batch = Arc::new(std::mem::replace(
-                &mut self.lines,
-                LineBatch {
-                    bytes: Vec::with_capacity(BATCH_BYTES + 4096),
-                    rows: Vec::with_capacity(BATCH),
-                },
-            ));
+            let next = self.spare_rx.try_recv().unwrap_or_else(|_| LineBatch {
+                bytes: Vec::with_capacity(BATCH_BYTES + 4096),
+                rows: Vec::with_capacity(BATCH),
+            });
+            let batch = Arc::new(std::mem::replace(&mut self.lines, next));
             let (n, bytes) = (batch.rows.len() as u64, batch.bytes.len() as u64);
             for q in self.queued.iter().filter(|q| q.lines) {
                 q.offer(n, bytes, || Msg::Lines(batch.clone()));
@@ -213,35 +269,50 @@ impl Fanout {
         for q in &mut self.queued {
             q.tx = None;
         }
-        self.queued
-            .iter_mut()
-            .map(|q| {
-                let (counts, error) = match q.handle.take().map(|h| h.join()) {
-                    Some(Ok(r)) => r,
-                    Some(Err(_)) => (SinkCounts::default(), Some("sink thread panicked".into())),
-                    None => (SinkCounts::default(), None),
-                };
-                let queue_full = q.c.queue_full.load(Ordering::Relaxed);
-                let queued = q.c.queued.load(Ordering::Relaxed);
-                // a sink that panicked delivered what it counted, no more
-                let undelivered = queued
-                    .saturating_sub(queue_full)
-                    .saturating_sub(counts.written + counts.dropped + counts.spooled);
-                let lost_in_panic = if error.as_deref() == Some("sink thread panicked") {
-                    undelivered
-                } else {
-                    0
-                };
-                SinkReport {
-                    name: q.name.clone(),
-                    queued,
-                    sink_dropped: queue_full + counts.dropped + lost_in_panic,
-                    queue_full,
-                    counts,
-                    error,
+        let in_place = self.in_place.drain(..).map(|mut s| {
+            if !s.panicked {
+                if let Err(e) = s.sink.flush() {
+                    s.first_err.get_or_insert_with(|| e.to_string());
                 }
-            })
-            .collect()
+            }
+            let counts = s.sink.counts().unwrap_or_default();
+            SinkReport {
+                name: s.name,
+                queued: s.given,
+                sink_dropped: counts.dropped + s.lost,
+                queue_full: 0,
+                counts,
+                error: s.first_err,
+            }
+        });
+        let in_place: Vec<SinkReport> = in_place.collect();
+        let queued = self.queued.iter_mut().map(|q| {
+            let (counts, error) = match q.handle.take().map(|h| h.join()) {
+                Some(Ok(r)) => r,
+                Some(Err(_)) => (SinkCounts::default(), Some("sink thread panicked".into())),
+                None => (SinkCounts::default(), None),
+            };
+            let queue_full = q.c.queue_full.load(Ordering::Relaxed);
+            let queued = q.c.queued.load(Ordering::Relaxed);
+            // a sink that panicked delivered what it counted, no more
+            let undelivered = queued
+                .saturating_sub(queue_full)
+                .saturating_sub(counts.written + counts.dropped + counts.spooled);
+            let lost_in_panic = if error.as_deref() == Some("sink thread panicked") {
+                undelivered
+            } else {
+                0
+            };
+            SinkReport {
+                name: q.name.clone(),
+                queued,
+                sink_dropped: queue_full + counts.dropped + lost_in_panic,
+                queue_full,
+                counts,
+                error,
+            }
+        });
+        in_place.into_iter().chain(queued).collect()
     }
 }
 
@@ -268,6 +339,30 @@ impl Sink for Fanout {
     }
 
     fn emit_owned(&mut self, item: Output) -> io::Result<()> {
+        for s in &mut self.in_place {
+            s.given += 1;
+            if s.panicked {
+                s.lost += 1;
+                continue;
+            }
+            // a bug in that sink must not take the record stream down
+            let sink = &mut s.sink;
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.emit(&item))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    s.first_err.get_or_insert_with(|| e.to_string());
+                }
+                Err(_) => {
+                    s.panicked = true;
+                    s.lost += 1;
+                    s.first_err = Some("sink panicked".into());
+                    log::warn!(
+                        "sink {}: panicked; its records are counted as dropped",
+                        s.name
+                    );
+                }
+            }
+        }
         let r = match &item {
             // serialised once: the same bytes for the file and the line sinks
             Output::Record(Record::Transaction(t)) if self.line_sinks > 0 => {
@@ -292,6 +387,9 @@ impl Sink for Fanout {
         if self.record_sinks > 0 {
             self.pending.push(item);
         }
+        if self.pending_since.is_none() && (!self.pending.is_empty() || !self.lines.is_empty()) {
+            self.pending_since = Some(Instant::now());
+        }
         if self.pending.len() >= BATCH
             || self.lines.rows.len() >= BATCH
             || self.lines.bytes.len() >= BATCH_BYTES
@@ -302,7 +400,9 @@ impl Sink for Fanout {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.send_pending();
+        if self.pending_since.is_some_and(|t| t.elapsed() >= HANDOFF) {
+            self.send_pending();
+        }
         match &mut self.primary {
             Some(p) => p.flush(),
             None => Ok(()),
@@ -320,7 +420,7 @@ impl Sink for Fanout {
 
 impl Drop for Fanout {
     fn drop(&mut self) {
-        if self.queued.iter().any(|q| q.handle.is_some()) {
+        if self.queued.iter().any(|q| q.handle.is_some()) || !self.in_place.is_empty() {
             self.close();
         }
     }
@@ -495,5 +595,107 @@ mod tests {
             r[0]
         );
         assert!(r[0].queue_full > 0 && r[0].sink_dropped == r[0].queue_full);
+    }
+
+    /// Counts what it is given; panics on the record with status 13.
+    struct Counter(Arc<AtomicU64>);
+    impl Sink for Counter {
+        fn emit(&mut self, item: &Output) -> io::Result<()> {
+            if let Output::Record(crate::record::Record::Transaction(t)) = item {
+                assert_ne!(t.status, Some(13), "a bug in the sink");
+            }
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn counts(&self) -> Option<SinkCounts> {
+            Some(SinkCounts {
+                written: self.0.load(Ordering::Relaxed),
+                ..Default::default()
+            })
+        }
+    }
+
+    #[test]
+    fn an_inline_sink_gets_every_record_in_place_and_its_panic_is_contained() {
+        let main = VecSink::default();
+        let lines = main.0.clone();
+        let n = Arc::new(AtomicU64::new(0));
+        let mut f = Fanout::new(Some(Box::new(main)));
+        f.add_inline("count", Box::new(Counter(n.clone())));
+        for i in 0..10 {
+            f.emit_owned(txn(i)).unwrap();
+            // no queue: counted before emit returns
+            assert_eq!(n.load(Ordering::Relaxed), i as u64 + 1);
+        }
+        for i in 10..20 {
+            f.emit_owned(txn(i)).unwrap();
+        }
+        f.flush().unwrap();
+        let r = f.reports();
+        assert_eq!(lines.lock().unwrap().len(), 20, "the record stream goes on");
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].name, "count");
+        assert_eq!((r[0].queued, r[0].counts.written), (20, 13));
+        // the record it panicked on and the six after it
+        assert_eq!(r[0].sink_dropped, 7, "{:?}", r[0]);
+        assert_eq!(r[0].error.as_deref(), Some("sink panicked"));
+    }
+
+    #[test]
+    fn a_partial_batch_is_handed_over_after_handoff_not_at_every_flush() {
+        let got = VecSink::default();
+        let mut f = Fanout::new(None);
+        f.add("q", Box::new(got), 100_000, DEFAULT_QUEUE_BYTES);
+        let queued = |f: &Fanout| f.queued[0].c.queued.load(Ordering::Relaxed);
+        for i in 0..10 {
+            f.emit_owned(txn(i)).unwrap();
+            f.flush().unwrap();
+        }
+        assert_eq!(queued(&f), 0, "held: one hand-off per batch");
+        std::thread::sleep(HANDOFF);
+        f.flush().unwrap();
+        assert_eq!(queued(&f), 10);
+        // a full batch goes at once
+        for i in 0..BATCH as u16 {
+            f.emit_owned(txn(i)).unwrap();
+        }
+        assert_eq!(queued(&f), 10 + BATCH as u64);
+        assert_eq!(f.reports()[0].counts.written, 0, "VecSink counts nothing");
+    }
+
+    #[test]
+    fn the_writer_thread_hands_a_held_batch_over_when_output_stops() {
+        use crate::pipeline::{EventsWorker, Pipeline};
+        let got = VecSink::default();
+        let lines = got.0.clone();
+        let mut f = Fanout::new(None);
+        f.add("q", Box::new(got), 100_000, DEFAULT_QUEUE_BYTES);
+        let p = Pipeline::start(
+            2,
+            64,
+            |_| Box::new(EventsWorker::new(0, crate::redact::Redact::default())),
+            Box::new(f),
+        );
+        {
+            let mut b = p.batcher();
+            for fd in 0..40 {
+                b.push(crate::pipeline::tests::data(fd, 0));
+            }
+        }
+        // fewer than a batch, then nothing more: still delivered while
+        // the pipeline runs
+        let t0 = std::time::Instant::now();
+        while lines.lock().unwrap().len() < 40 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{} of 40",
+                lines.lock().unwrap().len()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        p.finish();
     }
 }

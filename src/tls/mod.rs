@@ -19,21 +19,26 @@ use crate::event::TlsLibrary;
 
 /// The first kernel whose JIT gives uprobe programs a per-CPU private
 /// stack (6.13): they run preemptible, so a run preempted by another run
-/// of the same program on that CPU has its stack overwritten. The CO-RE
-/// object turns preemption off around them (`bpf_preempt_disable()`, a
-/// kfunc, bpf/compat.bpf.h); the BTF-less object cannot call kfuncs.
+/// of the same program on that CPU would have its stack overwritten. The
+/// CO-RE object turns preemption off around them (`bpf_preempt_disable()`,
+/// a kfunc, bpf/compat.bpf.h); the objects without kfuncs (BTF-less, and
+/// CO-RE for `--btf FILE` on a kernel without its own BTF) give each
+/// uprobe program three busy slots per CPU, each with a stack of its own,
+/// instead: a run that finds them all taken is dropped and counted
+/// (`tls_reentry_dropped`).
 pub const PRIVATE_STACK_KERNEL: (u32, u32) = (6, 13);
 
-/// Why an object without kfuncs (the BTF-less one, and the CO-RE one for
-/// `--btf FILE` on a kernel without its own BTF) must not attach its
-/// uprobes on the kernel of `release`, or `None` where it may.
-pub fn btfless_uprobes_unsafe(release: &str) -> Option<String> {
+/// What the busy-slot guard of the objects without kfuncs means on the
+/// kernel of `release` (`osprey check`), or `None` before 6.13, where
+/// uprobe programs have no private stack.
+pub fn kfuncless_uprobe_guard(release: &str) -> Option<String> {
     let v = crate::check::kernel_version(release)?;
     (v >= PRIVATE_STACK_KERNEL).then(|| {
         format!(
-            "kernel {release} runs uprobe programs preemptible on per-CPU private stacks (6.13+), and \
-             without the kernel's own BTF the programs cannot turn preemption off (bpf_preempt_disable() \
-             is a kfunc, resolved through /sys/kernel/btf/vmlinux): TLS plaintext is not captured"
+            "kernel {release} runs uprobe programs preemptible on per-CPU private stacks (6.13+); \
+             without the kernel's own BTF preemption cannot be turned off around them (a kfunc), \
+             so each program has three busy slots per CPU, each with a stack of its own: a run \
+             that finds them all taken is dropped and counted (tls_reentry_dropped)"
         )
     })
 }
@@ -125,12 +130,12 @@ pub const LIBRARY_DIRS: [&str; 7] = [
 #[cfg(test)]
 mod tests {
     #[test]
-    fn btfless_uprobes_are_refused_from_the_private_stack_kernel_on() {
-        assert!(super::btfless_uprobes_unsafe("6.12.118+deb13-amd64").is_none());
-        assert!(super::btfless_uprobes_unsafe("6.1.0-57-amd64").is_none());
-        assert!(super::btfless_uprobes_unsafe("6.13.0").is_some());
-        assert!(super::btfless_uprobes_unsafe("7.3.4+deb13-amd64").is_some());
-        assert!(super::btfless_uprobes_unsafe("unknown").is_none());
+    fn the_busy_flag_guard_is_named_from_the_private_stack_kernel_on() {
+        assert!(super::kfuncless_uprobe_guard("6.12.118+deb13-amd64").is_none());
+        assert!(super::kfuncless_uprobe_guard("6.1.0-57-amd64").is_none());
+        assert!(super::kfuncless_uprobe_guard("6.13.0").is_some());
+        assert!(super::kfuncless_uprobe_guard("7.3.4+deb13-amd64").is_some());
+        assert!(super::kfuncless_uprobe_guard("unknown").is_none());
     }
 
     use super::*;

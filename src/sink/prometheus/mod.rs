@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! Prometheus RED metrics (`--metrics-addr`): a request counter and a
 //! duration histogram per label set, made from the transactions as they
-//! are built, plus Osprey's own health; served in the text exposition
-//! format by `server.rs`. `route.rs` makes paths into bounded labels.
+//! are written (in the writer's own thread: `registry.rs`), plus Osprey's
+//! own health; served in the text exposition format by `server.rs`.
+//! `route.rs` makes paths into bounded labels.
 //!
 //! Labels: `protocol`, `role`, `method` (the standard methods, else
 //! `OTHER`), `status_class` (`2xx` … `5xx`, `none` without a response),
@@ -14,18 +15,20 @@
 //! Series are capped ([`DEFAULT_MAX_SERIES`]); observations past the cap
 //! are counted, not kept.
 
+pub mod registry;
 pub mod route;
 pub mod server;
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
 use std::sync::{Arc, Mutex};
 
 use crate::health::Health;
 use crate::output::Output;
-use crate::record::{Record, Transaction};
+use crate::record::Record;
+use registry::Labels;
 
+pub use registry::{Registry, Snapshot};
 pub use route::Router;
 
 /// Histogram bucket bounds in seconds: 50 µs to 10 s.
@@ -54,276 +57,6 @@ const LABEL_NAMES: [&str; 11] = [
     "peer",
     "route",
 ];
-
-/// A label set, kept as cheap shared values (the records' per-connection
-/// strings are `Arc`s); made into text only when scraped.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Key {
-    protocol: &'static str,
-    role: &'static str,
-    method: &'static str,
-    status_class: &'static str,
-    status: Option<u32>,
-    comm: Option<Arc<str>>,
-    identity: [Option<Arc<str>>; 3],
-    peer_addr: Option<Arc<str>>,
-    /// None for a server's peer (the client's ephemeral port).
-    peer_port: Option<u16>,
-    route: Option<Arc<str>>,
-}
-
-type Labels = [String; 11];
-
-impl Key {
-    fn labels(&self) -> Labels {
-        let s = |o: &Option<Arc<str>>| o.as_deref().unwrap_or("").to_string();
-        let peer = match (&self.peer_addr, self.peer_port) {
-            (Some(a), Some(p)) if a.contains(':') => format!("[{a}]:{p}"),
-            (Some(a), Some(p)) => format!("{a}:{p}"),
-            (Some(a), None) => a.to_string(),
-            _ => String::new(),
-        };
-        [
-            self.protocol.to_string(),
-            self.role.to_string(),
-            self.method.to_string(),
-            self.status_class.to_string(),
-            self.status.map_or_else(String::new, |c| c.to_string()),
-            s(&self.comm),
-            s(&self.identity[0]),
-            s(&self.identity[1]),
-            s(&self.identity[2]),
-            peer,
-            s(&self.route),
-        ]
-    }
-}
-
-#[derive(Default, Clone)]
-struct Series {
-    requests: u64,
-    /// Per bucket (not cumulative; summed when written).
-    buckets: [u64; 17],
-    /// Observations above the last bound.
-    over: u64,
-    sum: f64,
-    observed: u64,
-}
-
-/// Everything the metrics endpoint serves from records.
-pub struct Registry {
-    series: HashMap<Key, Series>,
-    max_series: usize,
-    router: Router,
-    /// Transactions not counted because the series cap was reached.
-    pub series_overflow: u64,
-    pub transactions: u64,
-    /// Records by `gap_cause` name.
-    gaps: HashMap<&'static str, u64>,
-}
-
-const METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
-
-fn status_class(s: Option<u16>) -> &'static str {
-    match s {
-        None => "none",
-        Some(100..=199) => "1xx",
-        Some(200..=299) => "2xx",
-        Some(300..=399) => "3xx",
-        Some(400..=499) => "4xx",
-        Some(500..=599) => "5xx",
-        Some(_) => "other",
-    }
-}
-
-/// The connection's container and Pod (`crate::identity`): container id,
-/// Pod namespace, Pod name; empty labels when unresolved.
-fn identity(t: &Transaction) -> [Option<Arc<str>>; 3] {
-    let i = &t.conn.ident;
-    [
-        i.container_id.clone(),
-        i.pod_namespace.clone(),
-        i.pod_name.clone(),
-    ]
-}
-
-/// The gRPC status of a record, when it has one.
-fn grpc_status(t: &Transaction) -> Option<u32> {
-    t.h2.as_ref()?.grpc.as_ref()?.status
-}
-
-fn role_name(r: crate::event::Role) -> &'static str {
-    match r {
-        crate::event::Role::Client => "client",
-        crate::event::Role::Server => "server",
-        _ => "unknown",
-    }
-}
-
-impl Registry {
-    pub fn new(router: Router, max_series: usize) -> Self {
-        Registry {
-            series: HashMap::new(),
-            max_series,
-            router,
-            series_overflow: 0,
-            transactions: 0,
-            gaps: HashMap::new(),
-        }
-    }
-
-    fn key(&mut self, t: &Transaction) -> Key {
-        let method = match t.method.as_deref() {
-            Some(m) => METHODS.iter().find(|k| **k == m).map_or("OTHER", |k| k),
-            None => "",
-        };
-        let role = t.conn.role;
-        Key {
-            protocol: t.protocol,
-            role: role_name(role),
-            method,
-            status_class: status_class(t.status),
-            status: grpc_status(t),
-            comm: t.conn.comm.clone(),
-            identity: identity(t),
-            peer_addr: t.conn.remote_addr.clone(),
-            peer_port: if role == crate::event::Role::Server {
-                None
-            } else {
-                t.conn.remote_port
-            },
-            route: self.router.route_arc(t.path.as_deref()),
-        }
-    }
-
-    pub fn observe(&mut self, t: &Transaction) {
-        self.transactions += 1;
-        for n in t.gap_cause.names() {
-            *self.gaps.entry(n).or_default() += 1;
-        }
-        let l = self.key(t);
-        let full = self.series.len() >= self.max_series;
-        let s = match self.series.get_mut(&l) {
-            Some(s) => s,
-            None if full => {
-                self.series_overflow += 1;
-                return;
-            }
-            None => self.series.entry(l).or_default(),
-        };
-        s.requests += 1;
-        if let Some(ns) = t.latency_ns {
-            let secs = ns as f64 / 1e9;
-            match BUCKETS.iter().position(|b| secs <= *b) {
-                Some(i) => s.buckets[i] += 1,
-                None => s.over += 1,
-            }
-            s.sum += secs;
-            s.observed += 1;
-        }
-    }
-
-    pub fn series(&self) -> usize {
-        self.series.len()
-    }
-
-    /// The RED metrics in the text exposition format.
-    pub fn render(&self, out: &mut String) {
-        let mut keys: Vec<&Key> = self.series.keys().collect();
-        keys.sort();
-        let labels: Vec<Labels> = keys.iter().map(|k| k.labels()).collect();
-        header(
-            out,
-            "osprey_requests_total",
-            "counter",
-            "Transactions seen (requests, with or without a response).",
-        );
-        for (k, l) in keys.iter().zip(&labels) {
-            sample(
-                out,
-                "osprey_requests_total",
-                l,
-                None,
-                self.series[*k].requests as f64,
-            );
-        }
-        header(
-            out,
-            "osprey_request_duration_seconds",
-            "histogram",
-            "Request first byte to response last byte, transactions with a response.",
-        );
-        for (k, l) in keys.iter().zip(&labels) {
-            let s = &self.series[*k];
-            let mut cum = 0;
-            for (i, le) in BUCKET_TEXT.iter().enumerate() {
-                cum += s.buckets[i];
-                sample(
-                    out,
-                    "osprey_request_duration_seconds_bucket",
-                    l,
-                    Some(le),
-                    cum as f64,
-                );
-            }
-            sample(
-                out,
-                "osprey_request_duration_seconds_bucket",
-                l,
-                Some("+Inf"),
-                (cum + s.over) as f64,
-            );
-            sample(out, "osprey_request_duration_seconds_sum", l, None, s.sum);
-            sample(
-                out,
-                "osprey_request_duration_seconds_count",
-                l,
-                None,
-                s.observed as f64,
-            );
-        }
-        simple(
-            out,
-            "osprey_metrics_series",
-            "gauge",
-            "Label sets kept for the request metrics.",
-            self.series.len() as f64,
-        );
-        simple(
-            out,
-            "osprey_metrics_series_overflow_total",
-            "counter",
-            "Transactions not counted in the request metrics: the label-set cap was reached.",
-            self.series_overflow as f64,
-        );
-        simple(
-            out,
-            "osprey_metrics_routes",
-            "gauge",
-            "Distinct route labels (capped).",
-            self.router.distinct() as f64,
-        );
-        simple(
-            out,
-            "osprey_metrics_route_overflow_total",
-            "counter",
-            "Transactions whose route was past the cap (route=\"__overflow__\").",
-            self.router.overflowed as f64,
-        );
-        header(
-            out,
-            "osprey_records_with_gap_total",
-            "counter",
-            "Transactions with gap: true, by cause (docs/output.md, gap_cause).",
-        );
-        for (_, n) in crate::record::GapCauses::NAMES {
-            let v = self.gaps.get(n).copied().unwrap_or(0);
-            let _ = writeln!(out, "osprey_records_with_gap_total{{cause=\"{n}\"}} {v}");
-        }
-    }
-}
 
 fn header(out: &mut String, name: &str, ty: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
@@ -500,6 +233,9 @@ pub fn render_health(h: &Health, out: &mut String) {
 }
 
 /// The metrics sink: observes every transaction into the shared registry.
+/// It is cheap and never waits on anything but a scrape's copy of the
+/// registry, so the fanout calls it in place ([`super::Fanout::add_inline`])
+/// rather than through a queue and a thread.
 pub struct MetricsSink {
     reg: Arc<Mutex<Registry>>,
     observed: u64,
@@ -535,6 +271,7 @@ impl super::Sink for MetricsSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Transaction;
 
     fn txn(path: &str, status: Option<u16>, latency_ns: Option<u64>) -> Transaction {
         let mut t = crate::jsonline::tests::base();

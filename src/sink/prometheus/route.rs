@@ -6,7 +6,7 @@
 //! over-long segments `{long}`). At most `cap` distinct routes are kept;
 //! past them every new one is [`OVERFLOW`] (counted).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The route of every path past the cap.
@@ -76,15 +76,20 @@ impl Pattern {
 
 pub struct Router {
     patterns: Vec<Pattern>,
-    seen: HashSet<Arc<str>>,
+    /// The distinct routes (at most `cap`); a route's id is its index.
+    routes: Vec<Arc<str>>,
+    seen: HashMap<Arc<str>, u32>,
     cap: usize,
-    /// path → route, so a path seen before costs one lookup (bounded:
+    /// path → route id, so a path seen before costs one lookup (bounded:
     /// cleared when full).
-    cache: HashMap<Box<str>, Arc<str>>,
+    cache: HashMap<Box<str>, u32>,
     overflow: Arc<str>,
     /// Paths that got [`OVERFLOW`].
     pub overflowed: u64,
 }
+
+/// The id of [`OVERFLOW`] (see [`Router::route_id`]).
+pub const OVERFLOW_ID: u32 = u32::MAX;
 
 fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
@@ -142,8 +147,10 @@ impl Router {
                 .iter()
                 .map(|p| Pattern::parse(p))
                 .collect::<Result<_, _>>()?,
-            seen: HashSet::new(),
-            cap,
+            routes: Vec::new(),
+            seen: HashMap::new(),
+            // ids below OVERFLOW_ID
+            cap: cap.min(OVERFLOW_ID as usize),
             cache: HashMap::new(),
             overflow: Arc::from(OVERFLOW),
             overflowed: 0,
@@ -158,22 +165,37 @@ impl Router {
 
     /// [`Router::route`] as a shared string (None: no path).
     pub fn route_arc(&mut self, path: Option<&str>) -> Option<Arc<str>> {
+        self.route_id(path).map(|id| self.name(id))
+    }
+
+    /// The route of `path` as a small id that stands for it as long as
+    /// this router lives ([`Router::name`] gives the label; [`OVERFLOW_ID`]
+    /// past the cap). None: no path.
+    pub fn route_id(&mut self, path: Option<&str>) -> Option<u32> {
         let path = path?;
-        if let Some(r) = self.cache.get(path) {
-            if Arc::ptr_eq(r, &self.overflow) {
+        if let Some(&id) = self.cache.get(path) {
+            if id == OVERFLOW_ID {
                 self.overflowed += 1;
             }
-            return Some(r.clone());
+            return Some(id);
         }
-        let r = self.resolve(path);
+        let id = self.resolve(path);
         if self.cache.len() >= CACHE {
             self.cache.clear();
         }
-        self.cache.insert(path.into(), r.clone());
-        Some(r)
+        self.cache.insert(path.into(), id);
+        Some(id)
     }
 
-    fn resolve(&mut self, path: &str) -> Arc<str> {
+    /// The label of a route id.
+    pub fn name(&self, id: u32) -> Arc<str> {
+        match self.routes.get(id as usize) {
+            Some(r) => r.clone(),
+            None => self.overflow.clone(),
+        }
+    }
+
+    fn resolve(&mut self, path: &str) -> u32 {
         let clean = path.split(['?', '#']).next().unwrap_or("");
         let r = if clean.starts_with('/') {
             let parts: Vec<&str> = clean[1..].split('/').collect();
@@ -184,16 +206,18 @@ impl Router {
         } else {
             template(clean)
         };
-        if let Some(r) = self.seen.get(r.as_str()) {
-            return r.clone();
+        if let Some(&id) = self.seen.get(r.as_str()) {
+            return id;
         }
         if self.seen.len() < self.cap {
+            let id = self.routes.len() as u32;
             let r: Arc<str> = r.into();
-            self.seen.insert(r.clone());
-            return r;
+            self.routes.push(r.clone());
+            self.seen.insert(r, id);
+            return id;
         }
         self.overflowed += 1;
-        self.overflow.clone()
+        OVERFLOW_ID
     }
 
     pub fn distinct(&self) -> usize {

@@ -54,8 +54,10 @@ pub fn start(
 /// The whole exposition: request metrics and health.
 pub fn render(reg: &Mutex<Registry>, health: &Health) -> String {
     let mut body = String::with_capacity(64 * 1024);
-    if let Ok(r) = reg.lock() {
-        r.render(&mut body);
+    // copied under the lock (the writer observes into it), written after
+    let snap = reg.lock().map(|r| r.snapshot());
+    if let Ok(snap) = snap {
+        snap.render(&mut body);
     }
     render_health(health, &mut body);
     body
