@@ -144,6 +144,9 @@ mod tests {
     use crate::event::{CloseEvent, ConnOpen, ProcInfo, Role, SockAddrs, Syscall};
     use std::collections::HashMap;
 
+    /// A change to the fake /proc and map between two steps of the enricher.
+    type Meanwhile = Box<dyn FnMut(&mut HashMap<i32, Lookup>, &mut HashMap<i32, u64>)>;
+
     /// A process's fd table, the TCP table and the kernel's `conns` map,
     /// changed by the test between the steps the enricher takes.
     #[derive(Default)]
@@ -155,7 +158,7 @@ mod tests {
         forgotten: Vec<i32>,
         /// run after the /proc lookup, before the map is read: the process
         /// closing the fd and opening another connection on it meanwhile
-        between: Option<Box<dyn FnMut(&mut HashMap<i32, Lookup>, &mut HashMap<i32, u64>)>>,
+        between: Option<Meanwhile>,
     }
 
     impl Source for Fake {
