@@ -493,8 +493,9 @@ for s in $SUITES; do
         skip_row "$s" "${FETCH_SKIP[$s]}"
     fi
 done
-# the BTF-less fallback: bookworm's 6.1, and a 6.13+ kernel whose uprobe
-# programs run on private stacks (the busy-flag guard, bpf/compat.bpf.h)
+# the BTF-less fallback: bookworm's 6.1 (OSPREY_MATRIX_NO_BTF_SUITES adds
+# e.g. trixie-backports, a 6.13+ kernel whose uprobe programs run on
+# private stacks: the busy-slot guard, bpf/compat.bpf.h)
 if [ $NO_BTF = 1 ]; then
     for s in $NO_BTF_SUITES; do
         if [ -n "${KDIRS[$s]:-}" ]; then
@@ -584,7 +585,7 @@ if [ $WRITE_DOCS = 1 ]; then
         echo "without kernel BTF cannot call kfuncs: there each uprobe program takes one of three"
         echo "per-CPU busy slots (an atomic fetch-or; each slot runs its own copy of the body,"
         echo "with its own private stack) before it touches its stack, and a run that finds"
-        echo "all three taken is dropped and counted (\`tls_reentry_dropped\`; the"
+        echo "all three taken is dropped and counted (\`tls_reentry_dropped\`; the opt-in"
         echo "\`trixie-backports-no-btf\` row runs that on 7.3)."
         echo "Where the default run attached the socket hooks (\`--hooks auto\`: kernel BTF and the"
         echo "\`sock:sock_send_length\`/\`sock_recv_length\` tracepoints of 6.3+), the events capture"
