@@ -193,18 +193,20 @@ fn method_str(b: &[u8]) -> Cow<'static, str> {
 }
 
 fn lossy(b: &[u8]) -> String {
-    // valid UTF-8 (the normal case) checked once, not chunk by chunk
-    match std::str::from_utf8(b) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(b).into_owned(),
-    }
+    lossy_cow(b).into_owned()
 }
 
 /// [`lossy`] as a [`Text`]: a short one inline, not allocated.
 fn lossy_text(b: &[u8]) -> Text {
+    Text::from(lossy_cow(b))
+}
+
+/// `b` as text, borrowed when it is valid UTF-8 (the normal case: checked
+/// once, not chunk by chunk as `String::from_utf8_lossy` does).
+fn lossy_cow(b: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(b) {
-        Ok(s) => Text::new(s),
-        Err(_) => Text::from(String::from_utf8_lossy(b)),
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
     }
 }
 
