@@ -131,12 +131,13 @@ pub fn run(mount: bool, allow: &crate::tls::attach::Allow) -> Result<()> {
         uprobes.is_ok(),
         "uprobes (TLS plaintext)",
         match &uprobes {
-            Ok(()) => match crate::tls::kfuncless_uprobe_guard(&rel).filter(|_| !btf) {
-                Some(guard) => {
-                    format!("work (a uprobe was created through perf_event_open); {guard}")
-                }
-                None => "work (a uprobe was created through perf_event_open)".into(),
-            },
+            Ok(()) => {
+                let guard = crate::tls::kfuncless_uprobe_guard(&rel).filter(|_| !btf);
+                format!(
+                    "work (a uprobe was created through perf_event_open){}",
+                    guard.map(|g| format!("; {g}")).unwrap_or_default()
+                )
+            }
             Err(e) => format!("{e}: TLS stays ciphertext (--tls off)"),
         },
     );
