@@ -2,12 +2,13 @@
 //! Replay ring-buffer records through decode → tracker → JSON lines, with
 //! no BPF: the workload `scripts/bench-insns` counts instructions of.
 //!
-//!   replay [--conns 32] [--txns 200] [--body 100] [--proto h1|h2] [--from FILE] [--save FILE] [--out FILE]
+//!   replay [--conns 32] [--txns 200] [--body 100] [--proto h1|h2] [--record-format full|compact] [--from FILE] [--save FILE] [--out FILE]
 //!
 //! Without `--from`, the stream is nginx's side of `wrk` keep-alive traffic
 //! (`osprey::replay::nginx_records`), or with `--proto h2` of `h2load` h2c
 //! traffic (`osprey::replay::nginx_h2_records`); `--save` writes it to a file for
-//! another build to replay; `--out` keeps the JSON lines (default: discarded).
+//! another build to replay; `--out` keeps the JSON lines (default: discarded);
+//! `--record-format compact` writes them as `osprey --record-format compact`.
 use std::fs::File;
 use std::io::BufWriter;
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
 fn run() -> Result<(), String> {
     let (mut conns, mut txns, mut body) = (32u32, 200u64, 100usize);
     let (mut from, mut save, mut out, mut h2) = (None, None, None, false);
+    let mut format = osprey::jsonline::RecordFormat::Full;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
@@ -43,8 +45,15 @@ fn run() -> Result<(), String> {
                     p => return Err(format!("--proto h1 or h2, not {p}")),
                 }
             }
+            "--record-format" => {
+                format = match val()?.as_str() {
+                    "full" => osprey::jsonline::RecordFormat::Full,
+                    "compact" => osprey::jsonline::RecordFormat::Compact,
+                    f => return Err(format!("--record-format full or compact, not {f}")),
+                }
+            }
             "-h" | "--help" => {
-                println!("replay [--conns N] [--txns N] [--body BYTES] [--proto h1|h2] [--from FILE] [--save FILE] [--out FILE]");
+                println!("replay [--conns N] [--txns N] [--body BYTES] [--proto h1|h2] [--record-format full|compact] [--from FILE] [--save FILE] [--out FILE]");
                 return Ok(());
             }
             _ => return Err(format!("unknown argument {a} (try --help)")),
@@ -61,11 +70,12 @@ fn run() -> Result<(), String> {
         osprey::replay::write_stream(w, &records).map_err(|e| format!("{f}: {e}"))?;
     }
     let n = match &out {
-        Some(f) => osprey::replay::run(
+        Some(f) => osprey::replay::run_as(
             &records,
             BufWriter::new(File::create(f).map_err(|e| format!("{f}: {e}"))?),
+            format,
         ),
-        None => osprey::replay::run(&records, std::io::sink()),
+        None => osprey::replay::run_as(&records, std::io::sink(), format),
     }
     .map_err(|e| e.to_string())?;
     println!("records_in {} lines_out {n}", records.len());

@@ -13,7 +13,7 @@
 use crate::record::{IsoTime, Transaction};
 
 /// `,"name":` then the value, written by `W::$kind`. An `opt_*` kind
-/// writes `,"name":null` for None and a `bool` `,"name":true` or false as
+/// writes `,"name":null` for None (nothing in a compact line) and a `bool` `,"name":true` or false as
 /// one constant (one copy instead of two).
 macro_rules! field {
     ($w:ident, $name:literal, bool, $v:expr) => {
@@ -38,6 +38,8 @@ macro_rules! field {
                 $w.raw(concat!(",\"", $name, "\":").as_bytes());
                 $w.$kind(v);
             }
+            // compact: a null field is left out
+            None if $w.compact() => {}
             None => $w.raw(concat!(",\"", $name, "\":null").as_bytes()),
         }
     };
@@ -47,24 +49,66 @@ macro_rules! field {
     };
 }
 
+/// Which fields a transaction line has (`--record-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecordFormat {
+    /// Every documented field, null ones included (docs/output.md).
+    #[default]
+    Full,
+    /// The same record without its null fields and without the ISO-8601
+    /// texts `ts_start`/`ts_end` (their `_ns` forms stay).
+    Compact,
+}
+
 /// Appends `t` as one JSON object (no newline) to `out`.
 pub fn write_transaction(t: &Transaction, out: &mut Vec<u8>) {
     write_transaction_node(t, out);
+}
+
+/// [`write_transaction`] in the given format.
+pub fn write_transaction_as(t: &Transaction, format: RecordFormat, out: &mut Vec<u8>) {
+    write_transaction_node_as(t, format, out);
 }
 
 /// [`write_transaction`], saying where in the line (an offset from its
 /// first byte) the value of `node` begins (the ClickHouse sink fills in a
 /// null one).
 pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
+    write_fields::<false>(t, out)
+}
+
+/// [`write_transaction_node`] in the given format. In a compact line a
+/// null `node` is not written: the offset is then where `,"node":...`
+/// would be (the `,` of the next field).
+pub fn write_transaction_node_as(
+    t: &Transaction,
+    format: RecordFormat,
+    out: &mut Vec<u8>,
+) -> usize {
+    match format {
+        RecordFormat::Full => write_fields::<false>(t, out),
+        RecordFormat::Compact => write_fields::<true>(t, out),
+    }
+}
+
+/// The line; `COMPACT` is the flag each nullable field and each ISO time
+/// checks (one copy of the code per format, so the full line pays nothing
+/// for the compact one).
+fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usize {
     let start = out.len();
     let node_at;
-    let mut w = W(out);
+    let mut w = W::<COMPACT>(out);
     w.raw(b"{\"type\":");
     w.lit(t.kind);
     field!(w, "protocol", lit, t.protocol);
-    field!(w, "ts_start", time, t.span.start());
+    // compact: the ISO-8601 copies of the epoch-ns times are left out
+    if !COMPACT {
+        field!(w, "ts_start", time, t.span.start());
+    }
     field!(w, "ts_start_ns", int, t.span.start_ns);
-    field!(w, "ts_end", time, t.span.end());
+    if !COMPACT {
+        field!(w, "ts_end", time, t.span.end());
+    }
     field!(w, "ts_end_ns", int, t.span.end_ns);
     field!(w, "latency_ns", opt_int, t.latency_ns);
     field!(w, "ttfb_ns", opt_int, t.ttfb_ns);
@@ -117,14 +161,17 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
         && i.workload.is_none()
     {
         // outside containers (the common case): eight nulls as one constant
-        w.raw(
-            concat!(
-                ",\"container_id\":null,\"container_runtime\":null,\"pod_uid\":null",
-                ",\"pod_qos\":null,\"pod_namespace\":null,\"pod_name\":null",
-                ",\"container_name\":null,\"workload\":null"
-            )
-            .as_bytes(),
-        );
+        // (none in a compact line)
+        if !COMPACT {
+            w.raw(
+                concat!(
+                    ",\"container_id\":null,\"container_runtime\":null,\"pod_uid\":null",
+                    ",\"pod_qos\":null,\"pod_namespace\":null,\"pod_name\":null",
+                    ",\"container_name\":null,\"workload\":null"
+                )
+                .as_bytes(),
+            );
+        }
     } else {
         field!(w, "container_id", opt_str, i.container_id.as_deref());
         field!(
@@ -140,7 +187,12 @@ pub fn write_transaction_node(t: &Transaction, out: &mut Vec<u8>) -> usize {
         field!(w, "container_name", opt_str, i.container_name.as_deref());
         field!(w, "workload", opt_str, i.workload.as_deref());
     }
-    node_at = w.0.len() - start + ",\"node\":".len();
+    node_at = w.0.len() - start
+        + if COMPACT && i.node.is_none() {
+            0
+        } else {
+            ",\"node\":".len()
+        };
     field!(w, "node", opt_str, i.node.as_deref());
     field!(w, "exe", opt_str, c.exe.as_deref());
     if c.tls {
@@ -226,9 +278,14 @@ fn needs_escape(b: &[u8]) -> bool {
     acc | lanes(word(&b[b.len() - 8..])) != 0
 }
 
-struct W<'a>(&'a mut Vec<u8>);
+struct W<'a, const COMPACT: bool>(&'a mut Vec<u8>);
 
-impl W<'_> {
+impl<const COMPACT: bool> W<'_, COMPACT> {
+    /// Null fields are left out.
+    fn compact(&self) -> bool {
+        COMPACT
+    }
+
     fn raw(&mut self, b: &[u8]) {
         self.0.extend_from_slice(b);
     }
@@ -349,12 +406,52 @@ pub(crate) mod tests {
         }
     }
 
-    /// The reference: what serde_json makes of the derived Serialize.
+    /// The reference: what serde_json makes of the derived Serialize (and
+    /// the compact line: that, less its nulls and ISO times).
     fn check(t: &Transaction) {
         let want = serde_json::to_string(&Record::Transaction(Box::new(t.clone()))).unwrap();
         let mut got = Vec::new();
         write_transaction(t, &mut got);
         assert_eq!(String::from_utf8(got).unwrap(), want);
+        check_compact(t, &want);
+    }
+
+    /// `full` less its null fields and its ISO-8601 `ts_start`/`ts_end`.
+    pub(crate) fn compacted(full: &str) -> serde_json::Map<String, serde_json::Value> {
+        let serde_json::Value::Object(mut m) = serde_json::from_str(full).unwrap() else {
+            panic!("not an object: {full}")
+        };
+        m.retain(|k, v| !v.is_null() && k != "ts_start" && k != "ts_end");
+        m
+    }
+
+    /// The compact line of `t` parses to [`compacted`] of its full line
+    /// (`want`), and says where a null `node` would be.
+    fn check_compact(t: &Transaction, want: &str) {
+        let mut line = b"prefix".to_vec();
+        let at = write_transaction_node_as(t, RecordFormat::Compact, &mut line);
+        let line = std::str::from_utf8(&line[6..]).unwrap();
+        let got: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).unwrap();
+        let want = compacted(want);
+        assert_eq!(got, want, "{line}");
+        // no key twice (serde_json keeps the last of two): written again
+        // from the parsed map, the line is as long as it was
+        assert_eq!(serde_json::to_string(&got).unwrap().len(), line.len(), "{line}");
+        if t.conn.ident.node.is_none() {
+            assert!(matches!(line.as_bytes()[at], b','), "{at} in {line}");
+        } else {
+            assert_eq!(&line[at - 8..at], ",\"node\":", "{line}");
+        }
+        // and the full line still says where its node's value is
+        let mut full = Vec::new();
+        let at = write_transaction_node(t, &mut full);
+        assert_eq!(&full[at - 8..at], b",\"node\":");
+        // read back (`osprey recon-diff`): a missing field is a null one
+        let back = |l: &[u8]| match crate::record::read_json_line(l).unwrap() {
+            crate::record::ReadLine::Record(r) => r,
+            other => panic!("{other:?}: {}", String::from_utf8_lossy(l)),
+        };
+        assert_eq!(back(line.as_bytes()), back(&full), "{line}");
     }
 
     #[test]
@@ -367,15 +464,15 @@ pub(crate) mod tests {
         }
         for v in vs {
             let mut out = b"x".to_vec();
-            W(&mut out).int(v);
+            W::<false>(&mut out).int(v);
             assert_eq!(&out[1..], itoa::Buffer::new().format(v).as_bytes());
             let i = v as i64;
             let mut out = Vec::new();
-            W(&mut out).int(i);
+            W::<false>(&mut out).int(i);
             assert_eq!(out, itoa::Buffer::new().format(i).as_bytes());
         }
         let mut out = Vec::new();
-        W(&mut out).int(i64::MIN);
+        W::<false>(&mut out).int(i64::MIN);
         assert_eq!(out, i64::MIN.to_string().as_bytes());
     }
 

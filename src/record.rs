@@ -261,7 +261,9 @@ pub struct Transaction {
     pub target: Option<Text>,
     pub path: Option<Text>,
     pub host: Option<Text>,
-    #[serde(deserialize_with = "opt_http_version")]
+    // default: absent from a compact line when null (deserialize_with
+    // alone would make it required)
+    #[serde(default, deserialize_with = "opt_http_version")]
     pub http_version: Option<StaticStr>,
     pub status: Option<u16>,
     pub reason: Option<Text>,

@@ -225,8 +225,17 @@ pub fn conn(c: u32) -> ConnId {
 /// for every record; returns the number of output lines (records and
 /// events), the held ones flushed at the end included.
 pub fn run<W: Write + Send>(records: &[Vec<u8>], w: W) -> io::Result<usize> {
+    run_as(records, w, crate::jsonline::RecordFormat::Full)
+}
+
+/// [`run`] with transaction lines in `format` (`--record-format`).
+pub fn run_as<W: Write + Send>(
+    records: &[Vec<u8>],
+    w: W,
+    format: crate::jsonline::RecordFormat,
+) -> io::Result<usize> {
     let mut worker = TrackerWorker::new(TrackerConfig::default());
-    let mut sink = JsonlSink::new(w);
+    let mut sink = JsonlSink::new(w).with_format(format);
     let mut out: Vec<Output> = Vec::new();
     let mut n = 0;
     for r in records {

@@ -22,6 +22,8 @@ Examples:
                                               one cgroup and everything below it
   sudo osprey | jq 'select(.pod_name) | {pod_namespace, pod_name, container_name, status}'
   sudo osprey | jq 'select(.status >= 500)'   server errors as they happen
+  sudo osprey --record-format compact -o /var/log/osprey.jsonl
+                                              no null fields, no ISO-8601 copies of the times
   sudo osprey --records events | jq 'select(.kind==\"data\")'
                                               raw syscall events with payloads
   sudo osprey --headers --redact-header X-Session --redact-param session

@@ -70,6 +70,15 @@ pub fn cgroup_selection(
 
 pub fn validate(a: &RunArgs) -> Result<()> {
     a.sinks.validate(a.output.as_deref())?;
+    if a.sinks.record_format != osprey::jsonline::RecordFormat::Full
+        && a.records != Records::Transactions
+    {
+        bail!(
+            "--record-format compact applies to transaction lines: with --records {} the lines \
+             would be the full ones (drop --record-format, or use --records transactions)",
+            a.records.to_possible_value().map_or("?".into(), |v| v.get_name().to_string())
+        );
+    }
     cgroup_selection(a, None)?;
     if a.cgroup_rescan_ms == 0 || a.cgroup_rescan_ms > 3_600_000 {
         bail!("--cgroup-rescan-ms {}: 1 to 3600000", a.cgroup_rescan_ms);

@@ -634,3 +634,38 @@ fn golden_grpc_streams_pair_by_stream_id() {
     );
     golden("lo_grpc_streams", &got);
 }
+
+/// Probe records written with `--record-format compact` (no null fields,
+/// no ISO times) reconcile exactly as the full ones: a missing field reads
+/// as null. The probe files, compacted line by line, against the same
+/// captures give the same summary and differences (the mutated one has
+/// null fields on both sides of a difference; the gRPC one HTTP/2 fields).
+#[test]
+fn compact_probe_records_reconcile_as_the_full_ones() {
+    for (pcap, probe) in [
+        ("any_nginx.pcap", "any_nginx.probe-mutated.jsonl"),
+        ("any_nginx.pcap", "any_nginx.probe.jsonl"),
+        ("lo_grpc.pcap", "lo_grpc.probe-streams.jsonl"),
+        ("lo_python.pcap", "lo_python.probe.jsonl"),
+    ] {
+        let full = std::fs::read_to_string(sample(probe)).unwrap();
+        let mut compact = String::new();
+        let mut dropped = 0;
+        for l in full.lines() {
+            let m = crate::jsonline::tests::compacted(l);
+            dropped += serde_json::from_str::<serde_json::Map<String, Value>>(l)
+                .unwrap()
+                .len()
+                - m.len();
+            compact += &serde_json::to_string(&m).unwrap();
+            compact.push('\n');
+        }
+        assert!(dropped > 0, "{probe}: nothing to leave out");
+        let path = tmp(&format!("compact-{probe}"));
+        std::fs::write(&path, compact).unwrap();
+        let got = run_cmd(sample(pcap), path.clone(), "compact");
+        let want = run_cmd(sample(pcap), sample(probe), "full");
+        let _ = std::fs::remove_file(path);
+        assert_eq!(got, want, "{probe}");
+    }
+}

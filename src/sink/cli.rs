@@ -42,6 +42,18 @@ pub struct SinkArgs {
         help_heading = "Output files"
     )]
     pub rotate_keep: usize,
+    /// Fields of transaction lines: `full` (every documented field) or
+    /// `compact` (fields whose value is null and the ISO-8601 `ts_start`/
+    /// `ts_end` left out; their `_ns` forms stay). Also the ClickHouse
+    /// rows (missing columns are NULL). docs/output.md.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "full",
+        help_heading = "Output files"
+    )]
+    pub record_format: crate::jsonline::RecordFormat,
     /// Write no JSON lines (with --metrics-addr or --clickhouse).
     #[arg(long, help_heading = "Output files")]
     pub no_output: bool,
@@ -208,18 +220,22 @@ impl SinkArgs {
                 Some(p) if rc.active() => {
                     let w = RotatingFile::create(p, force, rc)
                         .with_context(|| format!("opening output {name}"))?;
-                    Box::new(JsonlSink::new(Box::new(w) as Box<dyn std::io::Write + Send>))
+                    Box::new(
+                        JsonlSink::new(Box::new(w) as Box<dyn std::io::Write + Send>)
+                            .with_format(self.record_format),
+                    )
                 }
                 _ => Box::new(
                     JsonlSink::open(output, force)
-                        .with_context(|| format!("opening output {name}"))?,
+                        .with_context(|| format!("opening output {name}"))?
+                        .with_format(self.record_format),
                 ),
             })
         };
         if self.only_jsonl() {
             return Ok(jsonl.expect("validate: --no-output needs another sink"));
         }
-        let mut f = Fanout::new(jsonl);
+        let mut f = Fanout::new(jsonl).with_format(self.record_format);
         if let Some(addr) = &self.metrics_addr {
             let router = Router::new(&self.metrics_route, self.metrics_max_routes)
                 .map_err(anyhow::Error::msg)?;

@@ -125,6 +125,8 @@ pub struct Fanout {
     /// Queued sinks taking records / lines.
     record_sinks: usize,
     line_sinks: usize,
+    /// The fields of the transaction lines it makes (`--record-format`).
+    format: crate::jsonline::RecordFormat,
     /// Line batches the line sinks are done with, back for the next batch
     /// (their memory stays warm and is freed by the thread that made it).
     spare_tx: Sender<LineBatch>,
@@ -147,9 +149,17 @@ impl Fanout {
             lines: LineBatch::default(),
             record_sinks: 0,
             line_sinks: 0,
+            format: Default::default(),
             spare_tx,
             spare_rx,
         }
+    }
+
+    /// Transaction lines made in `format` (`--record-format`): those the
+    /// primary writes (give it the same format) and the line sinks get.
+    pub fn with_format(mut self, format: crate::jsonline::RecordFormat) -> Self {
+        self.format = format;
+        self
     }
 
     /// Call `sink` in place, in the thread that writes the record stream,
@@ -367,7 +377,11 @@ impl Sink for Fanout {
             // serialised once: the same bytes for the file and the line sinks
             Output::Record(Record::Transaction(t)) if self.line_sinks > 0 => {
                 let start = self.lines.bytes.len();
-                let node_at = crate::jsonline::write_transaction_node(t, &mut self.lines.bytes);
+                let node_at = crate::jsonline::write_transaction_node_as(
+                    t,
+                    self.format,
+                    &mut self.lines.bytes,
+                );
                 self.lines.bytes.push(b'\n');
                 self.lines.rows.push(LineRow {
                     end: self.lines.bytes.len() as u32,

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::{Sink, SinkLoss};
 use crate::output::Output;
+use crate::jsonline::RecordFormat;
 use crate::record::Record;
 
 /// One JSON object per line. Lines are built straight in the output
@@ -26,6 +27,8 @@ pub struct JsonlSink<W: Write + Send> {
     written: u64,
     failed: Option<SinkLoss>,
     first_err: Option<(io::ErrorKind, String)>,
+    /// The fields of transaction lines (`--record-format`).
+    format: RecordFormat,
 }
 
 const BUF: usize = 256 * 1024;
@@ -40,7 +43,14 @@ impl<W: Write + Send> JsonlSink<W> {
             written: 0,
             failed: None,
             first_err: None,
+            format: RecordFormat::Full,
         }
+    }
+
+    /// Transactions written in `format` (other records are not changed).
+    pub fn with_format(mut self, format: RecordFormat) -> Self {
+        self.format = format;
+        self
     }
 
     /// The error every write returns once one failed.
@@ -214,7 +224,7 @@ impl<W: Write + Send> Sink for JsonlSink<W> {
         match item {
             // the hot path: same bytes as serde_json, written directly
             Output::Record(Record::Transaction(t)) => {
-                crate::jsonline::write_transaction(t, &mut self.buf)
+                crate::jsonline::write_transaction_as(t, self.format, &mut self.buf)
             }
             _ => {
                 if let Err(e) = serde_json::to_writer(&mut self.buf, item) {

@@ -400,13 +400,22 @@ impl ClickHouseSink {
 
 /// Append `line` to `body`; with `null_node_at` (the record's `node` is
 /// null, its value at that offset of the line) that null becomes
-/// `node_value`.
+/// `node_value`. A compact line (`--record-format compact`) has no null
+/// `node`: the offset is then where the field was left out (the `,` of the
+/// next field), and `,"node":` and `node_value` are put in there.
 fn append_row(body: &mut Vec<u8>, line: &[u8], null_node_at: Option<usize>, node_value: &[u8]) {
     if let Some(at) = null_node_at {
         if line.get(at.saturating_sub(8)..at + 4) == Some(b",\"node\":null") {
             body.extend_from_slice(&line[..at]);
             body.extend_from_slice(node_value);
             body.extend_from_slice(&line[at + 4..]);
+            return;
+        }
+        if at > 0 && line.get(at) == Some(&b',') {
+            body.extend_from_slice(&line[..at]);
+            body.extend_from_slice(b",\"node\":");
+            body.extend_from_slice(node_value);
+            body.extend_from_slice(&line[at..]);
             return;
         }
         debug_assert!(false, "no null node at {at}");
