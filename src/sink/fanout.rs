@@ -611,6 +611,55 @@ mod tests {
         assert!(r[0].queue_full > 0 && r[0].sink_dropped == r[0].queue_full);
     }
 
+    /// `--record-format compact` with a line sink: the file and the line
+    /// sink get the same compact lines (each the full one less its nulls
+    /// and ISO times, its row saying where a null node goes), while a sink
+    /// in place (the metrics) gets the records themselves.
+    #[test]
+    fn compact_lines_go_to_the_file_and_the_line_sinks_records_in_place() {
+        use crate::jsonline::RecordFormat;
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let file = Buf::default();
+        let jsonl = crate::sink::JsonlSink::new(file.clone()).with_format(RecordFormat::Compact);
+        let mut f = Fanout::new(Some(Box::new(jsonl))).with_format(RecordFormat::Compact);
+        let inline = VecSink::default();
+        let records = inline.0.clone();
+        f.add_inline("records", Box::new(inline));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        f.add(
+            "lines",
+            Box::new(Lines(got.clone(), Arc::new(Mutex::new(())))),
+            1,
+            DEFAULT_QUEUE_BYTES,
+        );
+        for i in 0..300 {
+            f.emit_owned(txn(i)).unwrap();
+        }
+        f.flush().unwrap();
+        let r = f.reports();
+        assert_eq!((r[0].queued, r[0].sink_dropped), (300, 0), "{:?}", r[0]);
+        let file = String::from_utf8(file.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(got.lock().unwrap().as_slice(), file.as_bytes(), "the same bytes");
+        let records = records.lock().unwrap();
+        assert_eq!(file.lines().count(), 300);
+        for (line, full) in file.lines().zip(records.iter()) {
+            assert!(full.contains("\"ts_start\":\""), "{full}");
+            let got: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(line).unwrap();
+            assert_eq!(got, crate::jsonline::tests::compacted(full), "{line}");
+        }
+    }
+
     /// Counts what it is given; panics on the record with status 13.
     struct Counter(Arc<AtomicU64>);
     impl Sink for Counter {

@@ -347,3 +347,69 @@ fn bad_configuration_is_an_error_at_start() {
     let e = ClickHouseSink::connect(cfg(f.port)).err().unwrap();
     assert!(e.contains("HTTP 404"), "{e}");
 }
+
+/// `--record-format compact`: rows are the compact lines, the null `node`
+/// (left out of the line) put in as `--node-name`'s, a record's own node
+/// kept; every other column as in the full line less its nulls (a missing
+/// Nullable column is NULL in JSONEachRow, as a null one is), and no
+/// column of the table is one of the ISO times left out.
+#[test]
+fn compact_rows_get_the_node_put_in_and_lose_only_nulls() {
+    use crate::jsonline::{write_transaction_node_as, RecordFormat};
+    let nv = b"\"n1\"";
+    let mut ch = ClickHouseSink::connect(cfg(fake().port)).unwrap();
+    let mut own = crate::jsonline::tests::base();
+    own.conn.ident = std::sync::Arc::new(crate::identity::Identity {
+        node: Some("k8s-node-3".into()),
+        ..Default::default()
+    });
+    let mut nulls = crate::jsonline::tests::base();
+    nulls.conn.exe = None; // `node` is then followed by `gap`
+    nulls.path = Some(",\"node\":null".into());
+    let mut exe = crate::jsonline::tests::base();
+    exe.conn.exe = Some("/usr/sbin/nginx".into());
+    let mut b = LineBatch::default();
+    let mut want = Vec::new();
+    for t in [&nulls, &own, &exe] {
+        let mut l = Vec::new();
+        let at = write_transaction_node_as(t, RecordFormat::Compact, &mut l);
+        b.bytes.extend_from_slice(&l);
+        b.bytes.push(b'\n');
+        b.rows.push(crate::sink::LineRow {
+            end: b.bytes.len() as u32,
+            node_null: t.conn.ident.node.is_none(),
+            node_at: at as u32,
+        });
+        let mut full = Vec::new();
+        crate::jsonline::write_transaction(t, &mut full);
+        let mut m = crate::jsonline::tests::compacted(std::str::from_utf8(&full).unwrap());
+        let node = t.conn.ident.node.as_deref().unwrap_or("n1");
+        m.insert("node".into(), node.into());
+        want.push(serde_json::Value::Object(m));
+    }
+    ch.emit_lines(&b).unwrap();
+    let rows: Vec<serde_json::Value> = std::str::from_utf8(&ch.cur.body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows, want);
+    // append_row alone, at the offset the writer gives
+    let mut l = Vec::new();
+    let at = write_transaction_node_as(&nulls, RecordFormat::Compact, &mut l);
+    let mut body = Vec::new();
+    append_row(&mut body, &l, Some(at), nv);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (v["node"].as_str(), v["path"].as_str()),
+        (Some("n1"), Some(",\"node\":null"))
+    );
+    // the table has no ISO-time column: ts_start/ts_end were never inserted
+    let schema = include_str!("../../../docs/clickhouse/schema-18.16.sql");
+    for col in ["ts_start ", "ts_end "] {
+        assert!(!schema.contains(&format!("\n    {col}")), "{col}");
+    }
+    for col in ["ts_start_ns Int64", "ts_end_ns Int64"] {
+        assert!(schema.contains(col), "{col}");
+    }
+}
