@@ -436,7 +436,11 @@ pub(crate) mod tests {
         assert_eq!(got, want, "{line}");
         // no key twice (serde_json keeps the last of two): written again
         // from the parsed map, the line is as long as it was
-        assert_eq!(serde_json::to_string(&got).unwrap().len(), line.len(), "{line}");
+        assert_eq!(
+            serde_json::to_string(&got).unwrap().len(),
+            line.len(),
+            "{line}"
+        );
         if t.conn.ident.node.is_none() {
             assert!(matches!(line.as_bytes()[at], b','), "{at} in {line}");
         } else {

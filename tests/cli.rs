@@ -595,3 +595,81 @@ fn cgroup_container_and_pod_filters_refuse_bad_values() {
         assert!(v[k].is_null(), "{k}: {line}");
     }
 }
+
+#[test]
+fn record_format_compact_leaves_out_nulls_and_iso_times_of_transactions_only() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--synthetic", "--synthetic-conns", "2"];
+        args.extend_from_slice(extra);
+        let o = osprey(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let full = run(&[]);
+    let compact = run(&["--record-format", "compact"]);
+    assert_eq!(full.len(), compact.len());
+    assert!(!full.is_empty());
+    for f in &full {
+        assert!(
+            f["ts_start"].is_string() && f["ts_end"].is_string(),
+            "{f:?}"
+        );
+        assert!(
+            f.values().any(|v| v.is_null()),
+            "synthetic records have nulls: {f:?}"
+        );
+    }
+    for c in &compact {
+        assert_eq!(c["type"], "http_transaction");
+        assert!(
+            c["ts_start_ns"].is_i64() && c["ts_end_ns"].is_i64(),
+            "{c:?}"
+        );
+        assert!(
+            !c.contains_key("ts_start") && !c.contains_key("ts_end"),
+            "{c:?}"
+        );
+        assert!(c.values().all(|v| !v.is_null()), "{c:?}");
+    }
+    // the same records, less those keys (the times differ run to run)
+    let keys = |m: &serde_json::Map<String, serde_json::Value>| {
+        let mut k: Vec<String> = m
+            .iter()
+            .filter(|(k, v)| !v.is_null() && *k != "ts_start" && *k != "ts_end")
+            .map(|(k, _)| k.clone())
+            .collect();
+        k.sort();
+        k
+    };
+    let mut a: Vec<_> = full.iter().map(keys).collect();
+    let mut b: Vec<_> = compact.iter().map(keys).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    // other record kinds go through serde_json, whole: refused, not ignored
+    for records in ["messages", "events"] {
+        refused(
+            &[
+                "--synthetic",
+                "--records",
+                records,
+                "--record-format",
+                "compact",
+            ],
+            "--record-format compact applies to transaction lines",
+        );
+    }
+    refused(
+        &["--synthetic", "--record-format", "short"],
+        "invalid value 'short'",
+    );
+    let h = String::from_utf8(osprey(&["--help"]).stdout).unwrap();
+    assert!(
+        h.contains("--record-format <FORMAT>") && h.contains("--record-format compact"),
+        "{h}"
+    );
+}

@@ -76,7 +76,9 @@ pub fn validate(a: &RunArgs) -> Result<()> {
         bail!(
             "--record-format compact applies to transaction lines: with --records {} the lines \
              would be the full ones (drop --record-format, or use --records transactions)",
-            a.records.to_possible_value().map_or("?".into(), |v| v.get_name().to_string())
+            a.records
+                .to_possible_value()
+                .map_or("?".into(), |v| v.get_name().to_string())
         );
     }
     cgroup_selection(a, None)?;

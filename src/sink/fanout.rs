@@ -649,7 +649,11 @@ mod tests {
         let r = f.reports();
         assert_eq!((r[0].queued, r[0].sink_dropped), (300, 0), "{:?}", r[0]);
         let file = String::from_utf8(file.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(got.lock().unwrap().as_slice(), file.as_bytes(), "the same bytes");
+        assert_eq!(
+            got.lock().unwrap().as_slice(),
+            file.as_bytes(),
+            "the same bytes"
+        );
         let records = records.lock().unwrap();
         assert_eq!(file.lines().count(), 300);
         for (line, full) in file.lines().zip(records.iter()) {

@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::{Sink, SinkLoss};
-use crate::output::Output;
 use crate::jsonline::RecordFormat;
+use crate::output::Output;
 use crate::record::Record;
 
 /// One JSON object per line. Lines are built straight in the output
