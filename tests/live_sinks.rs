@@ -415,6 +415,22 @@ fn clickhouse_gets_every_transaction_with_the_same_fields() {
         let out = ch.query(&q);
         assert!(!out.is_empty(), "{q}: no rows");
     }
+    // --record-format compact: rows lacking the null fields (NULL in
+    // ClickHouse) and the ISO times (no column), `node` put in by the sink
+    ch.query("TRUNCATE TABLE osprey.transactions");
+    let extra = ["--record-format", "compact", "--node-name", "live-test"];
+    let probe = ch_probe(&site, &url, &extra);
+    traffic(&site, 10);
+    probe.wait_for_records("40 transactions", |r| r.len() == 40);
+    wait_rows(&ch, &probe, 40);
+    let (recs, err) = probe.stop_ok();
+    assert_eq!(recs.len(), 40, "{err}");
+    for r in &recs {
+        let o = r.as_object().unwrap();
+        assert!(!o.contains_key("ts_start") && o.values().all(|v| !v.is_null()), "{r}");
+    }
+    assert!(recs.iter().any(|r| r.get("node").is_none()), "no record without node");
+    same_fields(&ch, &recs);
 }
 
 #[test]
