@@ -538,7 +538,12 @@ fn jq_recipes_on_compact_lines_differ_only_in_ts_start() {
         compact += &serde_json::to_string(&m).unwrap();
         compact.push('\n');
     }
-    assert!(compact.len() < full.len() * 3 / 4, "{} of {}", compact.len(), full.len());
+    assert!(
+        compact.len() < full.len() * 3 / 4,
+        "{} of {}",
+        compact.len(),
+        full.len()
+    );
     let mut with_ts = 0;
     for (name, jq) in recipes() {
         let mut want = run_recipe(&jq, &full);
