@@ -96,7 +96,6 @@ pub fn write_transaction_node_as(
 /// for the compact one).
 fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usize {
     let start = out.len();
-    let node_at;
     let mut w = W::<COMPACT>(out);
     w.raw(b"{\"type\":");
     w.lit(t.kind);
@@ -187,7 +186,7 @@ fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usiz
         field!(w, "container_name", opt_str, i.container_name.as_deref());
         field!(w, "workload", opt_str, i.workload.as_deref());
     }
-    node_at = w.0.len() - start
+    let node_at = w.0.len() - start
         + if COMPACT && i.node.is_none() {
             0
         } else {
