@@ -156,11 +156,13 @@ def _stop_leftovers():
 
 
 class Probe:
-    """osprey -v -o OUT ARGS..., started and attached."""
+    """osprey -v -o OUT ARGS..., started and attached (out_path None: no
+    -o, for ARGS with --no-output; stop() then counts no records)."""
 
     def __init__(self, args, out_path, binary=None):
         self.out = out_path
-        self.p = subprocess.Popen([binary or BIN, "-v", "-o", out_path] + args, stdout=subprocess.DEVNULL,
+        out = ["-o", out_path] if out_path else []
+        self.p = subprocess.Popen([binary or BIN, "-v"] + out + args, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
         _RUNNING.append(self.p)
         buf = ""
@@ -186,13 +188,15 @@ class Probe:
         self.p.wait(timeout=120)
         _RUNNING.remove(self.p)
         m = re.search(r'"ringbuf_drops":(\d+)', err)
-        recs = 0
-        with open(self.out) as f:
-            for line in f:
-                x = json.loads(line)
-                if x.get("type") == "http_transaction" and not x.get("no_response"):
-                    recs += 1
-        os.remove(self.out)
+        recs = None
+        if self.out:
+            recs = 0
+            with open(self.out) as f:
+                for line in f:
+                    x = json.loads(line)
+                    if x.get("type") == "http_transaction" and not x.get("no_response"):
+                        recs += 1
+            os.remove(self.out)
         return {"cpu_s": cpu, "rss_hwm_kib": hwm, "drops": int(m.group(1)) if m else -1, "records": recs, "stderr": err}
 
 
