@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Shared pieces of the benchmark scripts (bench-overhead, bench-latency, bench-loss, bench-conns)."""
-import json, os, re, signal, socket, subprocess, sys, time
+import atexit, json, os, re, signal, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the release build, in $CARGO_TARGET_DIR when that is set (as cargo puts it)
@@ -135,13 +135,36 @@ def h2load_measuring(url, duration, conns, streams, worker):
     return int(ok.group(1)), float(rps.group(1)), proc_cpu_s(worker) - c0, time.monotonic() - t0
 
 
+# Probes and captures started and not stopped yet: a bench that fails
+# half-way (sys.exit, an exception) must not leave a probe attached, which
+# would slow every later run on the machine (it happened: a bench-conns
+# client failed and its probe stayed loaded).
+_RUNNING = []
+
+
+@atexit.register
+def _stop_leftovers():
+    for p in _RUNNING:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            print(f"benchlib: stopped a leftover {os.path.basename(p.args[0])} (pid {p.pid})", file=sys.stderr)
+
+
 class Probe:
-    """osprey -v -o OUT ARGS..., started and attached."""
+    """osprey -v -o OUT ARGS..., started and attached (out_path None: no
+    -o, for ARGS with --no-output; stop() then counts no records)."""
 
     def __init__(self, args, out_path, binary=None):
         self.out = out_path
-        self.p = subprocess.Popen([binary or BIN, "-v", "-o", out_path] + args, stdout=subprocess.DEVNULL,
+        out = ["-o", out_path] if out_path else []
+        self.p = subprocess.Popen([binary or BIN, "-v"] + out + args, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
+        _RUNNING.append(self.p)
         buf = ""
         t0 = time.time()
         while "attached" not in buf:
@@ -163,14 +186,17 @@ class Probe:
         self.p.send_signal(signal.SIGINT)
         err = self.p.stderr.read()
         self.p.wait(timeout=120)
+        _RUNNING.remove(self.p)
         m = re.search(r'"ringbuf_drops":(\d+)', err)
-        recs = 0
-        with open(self.out) as f:
-            for line in f:
-                x = json.loads(line)
-                if x.get("type") == "http_transaction" and not x.get("no_response"):
-                    recs += 1
-        os.remove(self.out)
+        recs = None
+        if self.out:
+            recs = 0
+            with open(self.out) as f:
+                for line in f:
+                    x = json.loads(line)
+                    if x.get("type") == "http_transaction" and not x.get("no_response"):
+                        recs += 1
+            os.remove(self.out)
         return {"cpu_s": cpu, "rss_hwm_kib": hwm, "drops": int(m.group(1)) if m else -1, "records": recs, "stderr": err}
 
 
@@ -187,6 +213,7 @@ class Tcpdump:
         self.path = path
         self.p = subprocess.Popen(["tcpdump", "-i", "lo", "-w", path, "tcp", "port", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _RUNNING.append(self.p)
         said = ""
         while "listening on" not in said:
             line = self.p.stderr.readline()
@@ -200,6 +227,7 @@ class Tcpdump:
         self.p.send_signal(signal.SIGINT)
         err = self.p.stderr.read()
         self.p.wait(timeout=60)
+        _RUNNING.remove(self.p)
         m = re.search(r"(\d+) packets? dropped by kernel", err)
         size = os.path.getsize(self.path)
         os.remove(self.path)
