@@ -461,6 +461,7 @@ pub fn http2_frames(data: &[u8]) -> usize {
                     orig_len: b.len() as u32,
                     payload: b[..b.len().min(cap)].to_vec(),
                     syscall: Syscall::Write,
+                    fault: false,
                 }));
             }
             pos[d.index()] += b.len() as u64;

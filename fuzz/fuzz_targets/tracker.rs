@@ -116,6 +116,7 @@ fuzz_target!(|data: &[u8]| {
                         orig_len: orig,
                         payload: payload.to_vec(),
                         syscall: Syscall::Write,
+                        fault: false,
                     }),
                     &mut out,
                 );
