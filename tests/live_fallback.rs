@@ -456,17 +456,17 @@ fn objects_without_kfuncs_guard_their_uprobes_with_busy_slots_and_capture_tls() 
         let xlated = ids.first().map(|id| {
             run_ok(Command::new("bpftool").args(["prog", "dump", "xlated", "id", &id.to_string()]))
         });
-        curl(&[
-            "-sS",
-            "-k",
-            "--http1.1",
-            "-o",
-            "/dev/null",
-            "-o",
-            "/dev/null",
-            &format!("https://127.0.0.1:{tls_port}/t.txt"),
-            &format!("https://127.0.0.1:{tls_port}/t.txt"),
-        ]);
+        curl_https(
+            None,
+            &[
+                "-o",
+                "/dev/null",
+                "-o",
+                "/dev/null",
+                &format!("https://127.0.0.1:{tls_port}/t.txt"),
+                &format!("https://127.0.0.1:{tls_port}/t.txt"),
+            ],
+        );
         probe.wait_for_records("both ends' two transactions", |r| {
             txns(r, "curl").len() >= 2 && txns(r, "nginx").len() >= 2
         });

@@ -448,25 +448,18 @@ fn https_plaintext_lands_in_clickhouse_with_tls_and_the_library() {
     );
     let https = |p: &str| format!("https://127.0.0.1:{tls_port}{p}");
     // keep-alive: two requests on one connection, then a 404
-    run_ok(Command::new("curl").args([
-        "-sS",
-        "-k",
-        "--http1.1",
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        &https("/small.txt"),
-        &https("/small.txt"),
-    ]));
-    run_ok(Command::new("curl").args([
-        "-sS",
-        "-k",
-        "--http1.1",
-        "-o",
-        "/dev/null",
-        &https("/missing"),
-    ]));
+    curl_https(
+        None,
+        &[
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            &https("/small.txt"),
+            &https("/small.txt"),
+        ],
+    );
+    curl_https(None, &["-o", "/dev/null", &https("/missing")]);
     probe.wait_for_records("3 HTTPS transactions at each end", |r| {
         txns(r, "nginx").len() == 3 && txns(r, "curl").len() == 3
     });

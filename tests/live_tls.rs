@@ -275,14 +275,7 @@ fn curl_to_nginx_over_https_matches_the_decrypted_capture() {
     let url = |p: &str| format!("https://127.0.0.1:{tls_port}{p}");
     let post_body = dir.join("post.txt");
     std::fs::write(&post_body, body(1000)).unwrap();
-    let curl_tls = |args: &[&str]| {
-        run_ok(
-            Command::new("curl")
-                .env("SSLKEYLOGFILE", &keys)
-                .args(["-sS", "-k", "--http1.1"])
-                .args(args),
-        )
-    };
+    let curl_tls = |args: &[&str]| curl_https(Some(&keys), args);
     // The oracle itself can come out incomplete: one CI run's capture
     // decoded the GET of the 2 MiB file without its response (curl had
     // the whole file; a body segment missing from the capture leaves
@@ -592,19 +585,16 @@ fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
     );
     let keys = dir.join("keys.txt");
     let url = |p: &str| format!("https://127.0.0.1:{port}{p}");
-    run_ok(
-        Command::new("curl")
-            .env("SSLKEYLOGFILE", &keys)
-            .args([
-                "-sS",
-                "-k",
-                "--http1.1",
-                "-o",
-                "/dev/null",
-                "-o",
-                "/dev/null",
-            ])
-            .args([url("/one"), url("/two?x=y")]),
+    curl_https(
+        Some(&keys),
+        &[
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            &url("/one"),
+            &url("/two?x=y"),
+        ],
     );
     probe.wait_for_records("the static server's two transactions", |r| {
         txns(r, "tlsstatic").len() >= 2 && txns(r, "curl").len() >= 2

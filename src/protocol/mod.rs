@@ -11,6 +11,9 @@
 pub mod buffer;
 pub mod http1;
 pub mod http2;
+mod target;
+
+pub use target::without_query;
 
 use std::ops::{Index, IndexMut};
 use std::sync::Arc;

@@ -458,6 +458,18 @@ pub fn curl(args: &[&str]) -> String {
     run_ok(Command::new("curl").arg("-sS").args(args))
 }
 
+/// `curl -sS -k --http1.1 ARGS...` (HTTPS to a test server's self-signed
+/// certificate, HTTP/1.1 only), which must succeed; its stdout. With
+/// `keylog`, curl writes its TLS secrets there (`SSLKEYLOGFILE`) for
+/// tshark to decrypt a capture.
+pub fn curl_https(keylog: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = Command::new("curl");
+    if let Some(k) = keylog {
+        cmd.env("SSLKEYLOGFILE", k);
+    }
+    run_ok(cmd.args(["-sS", "-k", "--http1.1"]).args(args))
+}
+
 /// Osprey's programs (by the names in its BPF object) and the links to
 /// them that are loaded now, as (programs, links).
 pub fn loaded_osprey_bpf() -> (usize, usize) {

@@ -112,7 +112,7 @@ impl Msg {
             },
             None => t,
         };
-        Some(Text::new(t.split('?').next().unwrap_or("")))
+        Some(Text::new(crate::protocol::without_query(t)))
     }
 
     fn content_type(&self) -> Option<Text> {

@@ -19,7 +19,7 @@ pub fn is_grpc(content_type: &str) -> bool {
 /// (service, method) of a gRPC `:path`: `/pkg.Service/Method`. The query
 /// (none in gRPC) is left out.
 pub fn service_method(path: &str) -> (Option<String>, Option<String>) {
-    let p = path.split('?').next().unwrap_or("");
+    let p = crate::protocol::without_query(path);
     let p = p.strip_prefix('/').unwrap_or(p);
     match p.rsplit_once('/') {
         Some((s, m)) => (

@@ -305,7 +305,7 @@ impl Stream {
         let path_full = seen_q(&mut q.path);
         let path = path_full
             .as_deref()
-            .map(|p| Text::new(p.split('?').next().unwrap_or("")));
+            .map(|p| Text::new(crate::protocol::without_query(p)));
         let target = path_full.map(|p| match redact.target(&p) {
             Cow::Owned(t) => Text::from(t),
             Cow::Borrowed(_) => p,

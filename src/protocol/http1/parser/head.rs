@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Request and response heads: the start line (request line or status
+//! line), the header block up to the empty line, and the [`MAX_HEAD_BYTES`]
+//! limit around them ([`parse_request`], [`parse_response`]).
+
+use nom::bytes::streaming::{tag, take_while, take_while1, take_while_m_n};
+
+use super::lex::{
+    eol, find_byte, is_field_char, is_ows, is_target_char, is_tchar, lossy_text, method_str, step,
+    version, Stop,
+};
+use super::{
+    Headers, Parse, RequestHead, ResponseHead, MAX_HEADERS, MAX_HEAD_BYTES, MAX_METHOD_LEN,
+};
+
+/// The request target, up to (not including) the space before the version.
+fn request_target(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
+    let end = find_byte(b' ', i).unwrap_or(i.len());
+    let t = &i[..end];
+    if !t.iter().fold(true, |ok, &c| ok & is_target_char(c)) {
+        return Err(Stop::Bad("bad request target"));
+    }
+    if end == i.len() {
+        return Err(Stop::More);
+    }
+    if t.is_empty() {
+        return Err(Stop::Bad("bad request target"));
+    }
+    Ok((&i[end..], t))
+}
+
+/// A field value up to and including its line end (CRLF or LF), and
+/// whether it is ASCII. Values are the bulk of a head, so this finds the
+/// line end a word at a time and checks the bytes in one branch-free pass
+/// instead of a per-byte combinator; the same pass tells ASCII text apart
+/// (the header block then needs no UTF-8 validation of its own).
+fn field_value(i: &[u8]) -> Result<(&[u8], &[u8], bool), Stop> {
+    /// (all field chars, all ASCII)
+    fn field_chars(b: &[u8]) -> (bool, bool) {
+        let (ok, or) = b
+            .iter()
+            .fold((true, 0u8), |(ok, or), &c| (ok & is_field_char(c), or | c));
+        (ok, or < 0x80)
+    }
+    match find_byte(b'\n', i) {
+        Some(p) => {
+            let line = &i[..p];
+            let value = line.strip_suffix(b"\r").unwrap_or(line);
+            match field_chars(value) {
+                (true, ascii) => Ok((&i[p + 1..], value, ascii)),
+                (false, _) => Err(Stop::Bad("bad header value")),
+            }
+        }
+        None => {
+            // a valid prefix so far, possibly ending in the CR of a CRLF
+            let body = i.strip_suffix(b"\r").unwrap_or(i);
+            if field_chars(body).0 {
+                Err(Stop::More)
+            } else {
+                Err(Stop::Bad("bad header value"))
+            }
+        }
+    }
+}
+
+/// Header fields up to and including the empty line. Written out rather
+/// than with combinators (this is most of the parsing work of a message);
+/// the same results as `eol`, `take_while1(is_tchar)`, `tag(":")`,
+/// `take_while(is_ows)` and [`field_value`] in streaming mode.
+fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
+    let mut i = block;
+    let off = |s: &[u8]| (s.as_ptr() as usize - block.as_ptr() as usize) as u32;
+    // the ranges of the fields: on the stack for the first `INLINE`,
+    // copied to `spill` past that
+    const INLINE: usize = 16;
+    let mut inline = [[0u32; 4]; INLINE];
+    let mut spill: Vec<[u32; 4]> = Vec::new();
+    let mut n_fields = 0;
+    // every byte of the block outside the values is ASCII (names are
+    // tokens, then ':', OWS, CR, LF): the values tell whether it all is
+    let mut ascii = true;
+    loop {
+        // the empty line: CRLF or LF
+        let end = match i {
+            [] | [b'\r'] => return Err(Stop::More),
+            [b'\r', b'\n', ..] => Some(2),
+            [b'\n', ..] => Some(1),
+            _ => None,
+        };
+        if let Some(n) = end {
+            let at = off(i) as usize;
+            let fields = match n_fields {
+                n if n <= INLINE => &inline[..n],
+                _ => &spill[..],
+            };
+            return Ok((&i[n..], Headers::from_block(&block[..at], fields, ascii)));
+        }
+        if n_fields >= MAX_HEADERS {
+            return Err(Stop::Bad("too many headers"));
+        }
+        if is_ows(i[0]) {
+            return Err(Stop::Bad("obsolete line folding"));
+        }
+        let name_len = match i.iter().position(|&c| !is_tchar(c)) {
+            None => return Err(Stop::More),
+            Some(0) => return Err(Stop::Bad("bad header name")),
+            Some(n) => n,
+        };
+        let (name, r) = i.split_at(name_len);
+        if r[0] != b':' {
+            return Err(Stop::Bad("bad header name"));
+        }
+        let r = &r[1..];
+        let r = match r.iter().position(|&c| !is_ows(c)) {
+            None => return Err(Stop::More),
+            Some(n) => &r[n..],
+        };
+        let (r, value, value_ascii) = field_value(r)?;
+        ascii &= value_ascii;
+        let v = value.trim_ascii_end();
+        let (n0, v0) = (off(name), off(v));
+        let f = [n0, n0 + name.len() as u32, v0, v0 + v.len() as u32];
+        if n_fields < INLINE {
+            inline[n_fields] = f;
+        } else {
+            if n_fields == INLINE {
+                spill.extend_from_slice(&inline);
+            }
+            spill.push(f);
+        }
+        n_fields += 1;
+        i = r;
+    }
+}
+
+fn request_head(i: &[u8]) -> Result<(&[u8], RequestHead), Stop> {
+    // RFC 9112 §2.2: ignore at least one empty line before the request line.
+    let mut i = i;
+    for _ in 0..2 {
+        match eol(i) {
+            Ok((r, _)) => i = r,
+            Err(nom::Err::Incomplete(_)) => return Err(Stop::More),
+            Err(_) => break,
+        }
+    }
+    let (r, method) = step!(take_while1(is_tchar)(i), "bad method");
+    if method.len() > MAX_METHOD_LEN {
+        return Err(Stop::Bad("method too long"));
+    }
+    let (r, _) = step!(tag(" ")(r), "bad method");
+    let (r, target) = request_target(r)?;
+    let (r, _) = step!(tag(" ")(r), "bad request target");
+    let (r, minor) = version(r)?;
+    let (r, _) = step!(eol(r), "bad request line");
+    let (r, headers) = header_block(r)?;
+    Ok((
+        r,
+        RequestHead {
+            method: method_str(method),
+            target: lossy_text(target),
+            minor,
+            headers,
+        },
+    ))
+}
+
+fn response_head(i: &[u8]) -> Result<(&[u8], ResponseHead), Stop> {
+    let (r, minor) = version(i)?;
+    let (r, _) = step!(tag(" ")(r), "bad status line");
+    let (r, code) = step!(
+        take_while_m_n(3, 3, |c: u8| c.is_ascii_digit())(r),
+        "bad status code"
+    );
+    let status =
+        (code[0] - b'0') as u16 * 100 + (code[1] - b'0') as u16 * 10 + (code[2] - b'0') as u16;
+    if status < 100 {
+        return Err(Stop::Bad("bad status code"));
+    }
+    let (r, reason) = match eol(r) {
+        Ok((r, _)) => (r, &b""[..]),
+        Err(nom::Err::Incomplete(_)) => return Err(Stop::More),
+        Err(_) => {
+            let (r, _) = step!(tag(" ")(r), "bad status line");
+            let (r, reason) = step!(take_while(is_field_char)(r), "bad reason phrase");
+            let (r, _) = step!(eol(r), "bad reason phrase");
+            (r, reason)
+        }
+    };
+    let (r, headers) = header_block(r)?;
+    Ok((
+        r,
+        ResponseHead {
+            minor,
+            status,
+            reason: lossy_text(reason.trim_ascii_end()),
+            headers,
+        },
+    ))
+}
+
+type HeadFn<T> = fn(&[u8]) -> Result<(&[u8], T), Stop>;
+
+fn run_head<T>(buf: &[u8], f: HeadFn<T>) -> Parse<T> {
+    let lim = &buf[..buf.len().min(MAX_HEAD_BYTES)];
+    match f(lim) {
+        Ok((rest, v)) => Parse::Complete(v, lim.len() - rest.len()),
+        Err(Stop::More) if buf.len() >= MAX_HEAD_BYTES => Parse::Invalid("head too large"),
+        Err(Stop::More) => Parse::NeedMore,
+        Err(Stop::Bad(m)) => Parse::Invalid(m),
+    }
+}
+
+/// Parse a request head (request line, header fields, empty line).
+pub fn parse_request(buf: &[u8]) -> Parse<RequestHead> {
+    run_head(buf, request_head)
+}
+
+/// Parse a response head (status line, header fields, empty line).
+pub fn parse_response(buf: &[u8]) -> Parse<ResponseHead> {
+    run_head(buf, response_head)
+}
