@@ -642,7 +642,10 @@ mod tests {
             syscall: Syscall::Recvfrom,
             fault: false,
         });
-        assert_eq!(crate::decode::decode_all(rec).unwrap(), [want.clone()]);
+        assert_eq!(
+            crate::decode::decode_all(rec).unwrap(),
+            std::slice::from_ref(&want)
+        );
         // the same record whose payload read failed part-way
         data.hdr.flags = k("OSPREY_F_READ_FAULT");
         let rec = &bytes_of(&*data)[..off + 5];
