@@ -43,6 +43,7 @@ fn full_table_events(n: u32) -> Vec<Event> {
                 orig_len: req.len() as u32,
                 payload: req.to_vec(),
                 syscall: Syscall::Recvfrom,
+                fault: false,
             })
         })
         .collect()

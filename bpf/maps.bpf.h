@@ -28,7 +28,8 @@ struct stash {
 	__u32 iovcnt;
 	__u8  syscall;   /* enum osprey_syscall; OSPREY_SYS_UNKNOWN: empty */
 	__u8  vectored;
-	__u8  _pad[2];
+	__u8  fault;     /* the msghdr was unreadable: buf 0, bytes counted (OSPREY_F_READ_FAULT) */
+	__u8  _pad;
 	__s32 fd_in;     /* splice: the input fd (`fd` is the output) */
 };
 

@@ -134,7 +134,9 @@ static __always_inline struct scratch_slot *claim_slot(void)
 }
 
 /* Copy up to `n` bytes from user memory to `off` in the record's payload;
- * returns the bytes copied (0 on a fault, counted). */
+ * returns the bytes copied (0 on a fault, counted, and the record flagged
+ * OSPREY_F_READ_FAULT: user space names the bytes it lacks by that, not
+ * by the capture cap). */
 static __always_inline __s64 copy_payload(struct scratch_slot *slot, __s64 off, __s64 n, __u64 ubuf)
 {
 	if (off < 0 || off >= OSPREY_MAX_PAYLOAD)
@@ -153,6 +155,7 @@ static __always_inline __s64 copy_payload(struct scratch_slot *slot, __s64 off, 
 	/* off < MAX and n <= MAX: within ev.payload + slack */
 	if (bpf_probe_read_user(&slot->ev.payload[off], n, (const void *)ubuf)) {
 		count(OSPREY_CNT_READ_ERRORS, 1);
+		slot->ev.hdr.flags |= OSPREY_F_READ_FAULT;
 		return 0;
 	}
 	return n;
@@ -342,6 +345,8 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 	e->start_ns = st->start_ns;
 	e->pos = pos;
 	e->orig_len = len;
+	if (st->fault)
+		e->hdr.flags |= OSPREY_F_READ_FAULT;   /* the msghdr was unreadable */
 
 	if (cap > OSPREY_MAX_PAYLOAD)
 		cap = OSPREY_MAX_PAYLOAD;
@@ -405,8 +410,10 @@ static __always_inline void emit_data(struct conn_state *cs, const struct stash 
 			niov = OSPREY_MAX_IOV;
 		if (niov == 0 || bpf_probe_read_user(slot->iov, niov * sizeof(struct osp_iovec),
 						     (const void *)st->buf)) {
-			if (niov)
+			if (niov) {
 				count(OSPREY_CNT_READ_ERRORS, 1);
+				e->hdr.flags |= OSPREY_F_READ_FAULT;
+			}
 			niov = 0;
 		}
 		volatile __u32 *lim = &slot->lim;

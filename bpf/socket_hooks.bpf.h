@@ -107,6 +107,7 @@ static __always_inline void current_call(struct stash *st, bool ingress)
 		if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)st->buf)) {
 			count(OSPREY_CNT_READ_ERRORS, 1);
 			st->buf = 0;
+			st->fault = 1;
 			return;
 		}
 		st->buf = mh.msg_iov;

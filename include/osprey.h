@@ -123,6 +123,11 @@ enum osprey_syscall {
 #define OSPREY_F_ADDRS      0x2 /* addresses were read */
 /* data-record flags */
 #define OSPREY_F_SEGMENTS   0x4 /* iovecs captured in part: struct osprey_segments follows the payload */
+#define OSPREY_F_READ_FAULT 0x8 /* a bpf_probe_read_user of the payload (or of
+				   * the iovec array, the msghdr) failed: the bytes
+				   * from the first unread one on are counted, not
+				   * captured (OSPREY_CNT_READ_ERRORS); with
+				   * OSPREY_F_SEGMENTS, in the last segment */
 #define OSPREY_F_CONT       0x20 /* a further record of the same syscall as the
 				   * one before it (bytes past capture_bytes) */
 #define OSPREY_F_SKIPPED    0x40 /* counted, not copied: bytes user space said

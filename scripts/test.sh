@@ -31,7 +31,7 @@ cargo_test --release -- --test-threads=1
 # the live tests again on the other hook set (the default is the socket
 # hooks where the kernel has them: the syscall hooks must keep working for
 # kernels before 6.3 and the BTF-less fallback)
-OSPREY_TEST_HOOKS=syscalls cargo_test --release --test live_probe --test live_http --test live_http2 --test live_grpc --test live_h2c_upgrade --test live_recon --test live_caps --test live_blind --test live_exact --test live_framing --test live_follow --test live_sinks --test live_identity --test live_tls --test live_tls_paths --test live_tls_go -- --test-threads=1
+OSPREY_TEST_HOOKS=syscalls cargo_test --release --test live_probe --test live_http --test live_http2 --test live_grpc --test live_h2c_upgrade --test live_recon --test live_caps --test live_blind --test live_exact --test live_framing --test live_follow --test live_sinks --test live_identity --test live_tls --test live_tls_paths --test live_tls_fault --test live_tls_go -- --test-threads=1
 # unit tests and the non-live targets once more in a debug build: overflow
 # checks and debug_assert! are on there
 cargo_test --lib --test output_docs --test cli

@@ -56,6 +56,10 @@ pub const F_MIDSTREAM: u8 = 0x1;
 pub const F_ADDRS: u8 = 0x2;
 /// Data record: a `SegmentsRaw` table follows the payload.
 pub const F_SEGMENTS: u8 = 0x4;
+/// Data record: a read of the process's memory failed (the payload, the
+/// iovec array, the msghdr): the bytes it lacks are counted, not captured,
+/// for that reason and not the capture cap (`read_errors`).
+pub const F_READ_FAULT: u8 = 0x8;
 /// Data record: a further record of the same syscall as the one before.
 pub const F_CONT: u8 = 0x20;
 /// Data record: counted, not copied: a body user space asked the kernel to
@@ -321,7 +325,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let h = header_constants(HEADER);
-        let pairs: [(&str, i64); 38] = [
+        let pairs: [(&str, i64); 39] = [
             ("OSPREY_MAX_PAYLOAD", MAX_PAYLOAD as i64),
             ("OSPREY_DEFAULT_CAPTURE", DEFAULT_CAPTURE as i64),
             ("OSPREY_MAX_IOV", MAX_IOV as i64),
@@ -350,6 +354,7 @@ mod tests {
             ("OSPREY_F_MIDSTREAM", F_MIDSTREAM as i64),
             ("OSPREY_F_ADDRS", F_ADDRS as i64),
             ("OSPREY_F_SEGMENTS", F_SEGMENTS as i64),
+            ("OSPREY_F_READ_FAULT", F_READ_FAULT as i64),
             ("OSPREY_F_CONT", F_CONT as i64),
             ("OSPREY_F_SKIPPED", F_SKIPPED as i64),
             ("OSPREY_SKIP_SLOTS", SKIP_SLOTS as i64),
@@ -635,8 +640,20 @@ mod tests {
             orig_len: 9000,
             payload: b"GET /".to_vec(),
             syscall: Syscall::Recvfrom,
+            fault: false,
         });
-        assert_eq!(crate::decode::decode_all(rec).unwrap(), [want]);
+        assert_eq!(
+            crate::decode::decode_all(rec).unwrap(),
+            std::slice::from_ref(&want)
+        );
+        // the same record whose payload read failed part-way
+        data.hdr.flags = k("OSPREY_F_READ_FAULT");
+        let rec = &bytes_of(&*data)[..off + 5];
+        let Event::Data(mut want) = want else {
+            unreachable!()
+        };
+        want.fault = true;
+        assert_eq!(crate::decode::decode_all(rec).unwrap(), [Event::Data(want)]);
 
         let mut close = c::osprey_close_event {
             hdr,

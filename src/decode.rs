@@ -242,6 +242,8 @@ pub fn decode_each(buf: &[u8], mut f: impl FnMut(Event, &[u8])) -> Result<(), De
             let mut sub = d.clone();
             sub.pos = pos;
             sub.orig_len = len as u32;
+            // a failed read ends the gathering: the last segment holds it
+            sub.fault = d.fault && i + 1 == n;
             f(Event::Data(sub), part);
         }
         // pos comes from the kernel: a bogus one must not overflow
@@ -304,6 +306,7 @@ fn decode_one(buf: &[u8]) -> Result<(Event, &[u8]), DecodeError> {
                 orig_len: r.orig_len.max(r.cap_len),
                 payload: Vec::new(),
                 syscall: syscall(r.hdr.syscall),
+                fault: r.hdr.flags & abi::F_READ_FAULT != 0,
             });
             Ok((ev, payload))
         }
@@ -397,6 +400,9 @@ pub fn encode(ev: &Event) -> Vec<u8> {
             } else {
                 abi::DIR_EGRESS
             };
+            if d.fault {
+                r.hdr.flags |= abi::F_READ_FAULT;
+            }
             let mut v = bytes_of(&r).to_vec();
             v.extend_from_slice(&d.payload);
             v
@@ -472,6 +478,7 @@ mod tests {
                 orig_len: 9000,
                 payload: b"GET / HTTP/1.1\r\n".to_vec(),
                 syscall: Syscall::Recvfrom,
+                fault: false,
             }),
             Event::Close(CloseEvent {
                 ts_ns: 3,
@@ -508,6 +515,7 @@ mod tests {
             orig_len,
             payload,
             syscall: Syscall::Writev,
+            fault: false,
         });
         let mut b = encode(&ev);
         b[std::mem::offset_of!(Hdr, flags)] |= abi::F_SEGMENTS;
@@ -582,6 +590,33 @@ mod tests {
         // zero-length iovecs make no event
         let b = segmented(300, &[(100, 100), (0, 0), (200, 64)], 3);
         assert_eq!(decode_all(&b).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_read_fault_is_decoded_and_kept_by_the_last_segment_only() {
+        // the flag, and no other, makes a data event's `fault`
+        let Event::Data(mut d) = samples().remove(2) else {
+            unreachable!()
+        };
+        let mut b = encode(&Event::Data(d.clone()));
+        assert!(matches!(decode(&b).unwrap(), Event::Data(e) if !e.fault));
+        b[std::mem::offset_of!(Hdr, flags)] |= abi::F_READ_FAULT;
+        d.fault = true;
+        assert_eq!(decode(&b).unwrap(), Event::Data(d.clone()));
+        assert_eq!(encode(&Event::Data(d)), b, "encode writes the flag");
+        // an iovec array whose third iovec was unreadable: the gathering
+        // stopped there, the second was cut by the peek policy (no fault)
+        let mut b = segmented(200 + 4096 + 150, &[(200, 200), (4096, 64), (150, 0)], 3);
+        b[std::mem::offset_of!(Hdr, flags)] |= abi::F_READ_FAULT;
+        let faults: Vec<bool> = decode_all(&b)
+            .unwrap()
+            .iter()
+            .map(|e| match e {
+                Event::Data(d) => d.fault,
+                _ => panic!("not data"),
+            })
+            .collect();
+        assert_eq!(faults, [false, false, true]);
     }
 
     #[test]

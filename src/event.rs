@@ -244,6 +244,11 @@ pub struct DataEvent {
     #[serde(skip_serializing)]
     pub payload: Vec<u8>,
     pub syscall: Syscall,
+    /// The kernel could not read (part of) the process's buffer
+    /// (`OSPREY_F_READ_FAULT`: a page not resident at the hook): the bytes
+    /// past `payload` are missing for that reason, not the capture cap.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fault: bool,
 }
 
 impl DataEvent {

@@ -461,6 +461,8 @@ pub fn http2_frames(data: &[u8]) -> usize {
                     orig_len: b.len() as u32,
                     payload: b[..b.len().min(cap)].to_vec(),
                     syscall: Syscall::Write,
+                    // the uncaptured bytes for a failed read (read_fault)
+                    fault: sel & 0x40 != 0,
                 }));
             }
             pos[d.index()] += b.len() as u64;

@@ -240,6 +240,7 @@ mod tests {
             orig_len: 3,
             payload: b"abc".to_vec(),
             syscall: Syscall::Write,
+            fault: false,
         }));
         assert_eq!(d.remote_port, Some(2));
         assert_eq!(d.role, Role::Client);
@@ -284,6 +285,7 @@ mod tests {
             orig_len: 5000,
             payload: payload.clone(),
             syscall: Syscall::Write,
+            fault: false,
         });
         let d = EventFormatter::new(0)
             .redact(crate::redact::Redact::default())

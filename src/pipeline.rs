@@ -595,6 +595,7 @@ pub(crate) mod tests {
             orig_len: 1,
             payload: vec![b'x'],
             syscall: Syscall::Write,
+            fault: false,
         })
     }
 

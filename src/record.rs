@@ -117,7 +117,7 @@ impl From<SpanFields> for TimeSpan {
 /// Why a record has `gap: true`: the causes of the bytes it is missing,
 /// serialised as a list of names (`gap_cause`), empty without a gap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct GapCauses(u8);
+pub struct GapCauses(u16);
 
 impl GapCauses {
     /// Records lost in the kernel: ring buffer full (also busy scratch
@@ -142,9 +142,13 @@ impl GapCauses {
     /// show it (e.g. a TLS call the uprobes could not tie to its
     /// connection: the summary's `tls_no_conn`, `tls_failed`).
     pub const NOT_SEEN: GapCauses = GapCauses(128);
+    /// Framing lay in bytes the kernel could not read from the process's
+    /// buffer (a page not resident at the hook: the summary's
+    /// `read_errors`); counted, not captured, like bytes past the cap.
+    pub const READ_FAULT: GapCauses = GapCauses(256);
 
     /// Every cause with its serialised name, in output order.
-    pub const NAMES: [(GapCauses, &'static str); 8] = [
+    pub const NAMES: [(GapCauses, &'static str); 9] = [
         (GapCauses::RING_BUFFER_DROP, "ring_buffer_drop"),
         (GapCauses::CAPTURE_CAP, "capture_cap"),
         (GapCauses::MIDSTREAM, "midstream"),
@@ -153,6 +157,7 @@ impl GapCauses {
         (GapCauses::INCOMPLETE, "incomplete"),
         (GapCauses::PACKETS_MISSING, "packets_missing"),
         (GapCauses::NOT_SEEN, "not_seen"),
+        (GapCauses::READ_FAULT, "read_fault"),
     ];
 
     pub const NONE: GapCauses = GapCauses(0);

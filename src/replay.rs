@@ -194,6 +194,7 @@ fn records(
                     orig_len: len as u32,
                     payload: bytes,
                     syscall: sys,
+                    fault: false,
                 });
                 p[dir.index()] += len;
                 decode::encode(&ev)

@@ -235,6 +235,7 @@ impl Synthetic {
             orig_len: len as u32,
             payload: bytes[..cap].to_vec(),
             syscall: sys,
+            fault: false,
         }));
     }
 }

@@ -557,3 +557,39 @@ fn jq_recipes_on_compact_lines_differ_only_in_ts_start() {
     }
     assert!(with_ts > 0, "no recipe printed ts_start");
 }
+
+/// Every gap cause the code names is documented: in the schema's enum and
+/// in docs/output.md's `gap_cause` row; and nothing more.
+#[test]
+fn every_gap_cause_is_documented() {
+    let names: BTreeSet<String> = osprey::record::GapCauses::NAMES
+        .iter()
+        .map(|(_, n)| n.to_string())
+        .collect();
+    let s = schema();
+    let gc = &s["properties"]["gap_cause"];
+    let schema_enum: BTreeSet<String> = gc["items"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(schema_enum, names, "schema gap_cause enum");
+    let desc = gc["description"].as_str().unwrap();
+    let md =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/output.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| `gap_cause` |"))
+        .expect("the gap_cause row of docs/output.md");
+    for n in &names {
+        assert!(
+            desc.contains(n.as_str()),
+            "{n} not in the schema's description"
+        );
+        assert!(
+            row.contains(&format!("`{n}`")),
+            "{n} not in docs/output.md's gap_cause row"
+        );
+    }
+}

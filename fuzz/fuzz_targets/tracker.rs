@@ -116,6 +116,8 @@ fuzz_target!(|data: &[u8]| {
                         orig_len: orig,
                         payload: payload.to_vec(),
                         syscall: Syscall::Write,
+                        // truncated with the low bit: for a failed read
+                        fault: b & 0x41 == 0x41,
                     }),
                     &mut out,
                 );

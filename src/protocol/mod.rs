@@ -141,13 +141,27 @@ pub struct Stamp {
 
 /// In-order bytes of one direction: `bytes` (possibly empty) captured at
 /// stream position `at`, then `uncaptured` bytes that moved without being
-/// copied (the capture cap). Positions are exact either way.
+/// copied (the capture cap; with `fault`, a read of the process's buffer
+/// that failed: gap cause `read_fault`). Positions are exact either way.
 #[derive(Clone, Copy, Debug)]
 pub struct Chunk<'a> {
     pub bytes: &'a [u8],
     pub at: u64,
     pub uncaptured: u64,
     pub stamp: Stamp,
+    /// The event's record was flagged `F_READ_FAULT`.
+    pub fault: bool,
+}
+
+impl Chunk<'_> {
+    /// Why the `uncaptured` bytes are missing.
+    pub fn uncaptured_cause(&self) -> crate::record::GapCauses {
+        if self.fault {
+            crate::record::GapCauses::READ_FAULT
+        } else {
+            crate::record::GapCauses::CAPTURE_CAP
+        }
+    }
 }
 
 /// Why a connection ends.
@@ -200,11 +214,13 @@ pub struct Handover {
 
 /// A direction's bytes from the switch on that the old session had
 /// already been given: captured pieces in order (bytes, their stream
-/// position, their stamp), then `uncaptured` bytes that moved uncopied.
+/// position, their stamp), then `uncaptured` bytes that moved uncopied
+/// (`fault`: some of them because a read of the process's buffer failed).
 #[derive(Default)]
 pub struct Rest {
     pub pieces: Vec<(Vec<u8>, u64, Stamp)>,
     pub uncaptured: u64,
+    pub fault: bool,
 }
 
 /// A value per direction, indexed by [`Direction`].

@@ -648,6 +648,9 @@ fn explain_mismatch(s: Side, field: &str, w: &Rec, e: &Rec) -> String {
         if c.contains(G::CAPTURE_CAP) {
             why.push("probe record has gap=true: message framing lay past the capture cap (--capture-bytes) or in bytes counted without a payload; nothing was dropped");
         }
+        if c.contains(G::READ_FAULT) {
+            why.push("probe record has gap=true: message framing lay in bytes the kernel could not read from the process's buffer (a page not resident at the hook; the probe's summary counts read_errors); nothing was dropped");
+        }
         if c.contains(G::MIDSTREAM) {
             why.push("probe record has gap=true: the connection is older than the probe, whose stream starts mid-way (a request sent before it started is not lost)");
         }

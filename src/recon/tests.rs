@@ -132,6 +132,27 @@ fn field_mismatch_reported_per_field() {
 }
 
 #[test]
+fn a_read_fault_gap_is_explained_as_a_probe_blind_spot_like_the_capture_cap() {
+    for (cause, says, not) in [
+        ("read_fault", "could not read", "capture cap"),
+        ("capture_cap", "capture cap", "could not read"),
+    ] {
+        let w = vec![rec("client", C, S, 0, "/a", 200, 3, "wire")];
+        let mut p = rec("client", C, S, 0, "/a", 200, 3, "ebpf");
+        p["resp_body_bytes"] = json!(0);
+        p["gap"] = json!(true);
+        p["gap_cause"] = json!([cause]);
+        let (_, d) = run(w, vec![p], [true, false]);
+        let m = d.iter().find(|x| x["field"] == "resp_body_bytes").unwrap();
+        let why = m["explanation"].as_str().unwrap();
+        assert!(
+            why.contains(says) && why.contains("nothing was dropped") && !why.contains(not),
+            "{cause}: {why}"
+        );
+    }
+}
+
+#[test]
 fn wire_only_and_probe_only_with_explanations() {
     // second wire transaction lost by the probe; a probe-only connection elsewhere
     let w = vec![

@@ -127,6 +127,7 @@ impl Conn {
                     at: *pos,
                     uncaptured: 0,
                     stamp: *stamp,
+                    fault: false,
                 };
                 self.with_session(env, |s, cx| s.data(d, chunk, cx));
             }
@@ -136,6 +137,7 @@ impl Conn {
                     at: tail,
                     uncaptured: rest.uncaptured,
                     stamp: last,
+                    fault: rest.fault,
                 };
                 self.with_session(env, |s, cx| s.data(d, chunk, cx));
             }
@@ -203,13 +205,13 @@ impl Conn {
             start_ns: ev.start_ns,
             tid: ev.proc.tid,
         };
-        if self.streams[d].arrive(ev.pos, ev.orig_len, payload, stamp, env.stats)
+        if self.streams[d].arrive(ev.pos, ev.orig_len, payload, stamp, ev.fault, env.stats)
             == Arrival::Duplicate
         {
             return;
         }
         if ev.pos <= self.streams[d].next_pos() {
-            self.apply(d, ev.pos, ev.orig_len, payload, stamp, env);
+            self.apply(d, ev.pos, ev.orig_len, payload, stamp, ev.fault, env);
             self.release_held(d, env);
         }
         let now = self.last_ts;
@@ -219,7 +221,9 @@ impl Conn {
         self.settle(env);
     }
 
-    /// Hand the new part of an in-order event to the session.
+    /// Hand the new part of an in-order event to the session; `fault`:
+    /// its record was flagged `F_READ_FAULT`.
+    #[allow(clippy::too_many_arguments)]
     fn apply(
         &mut self,
         d: Direction,
@@ -227,6 +231,7 @@ impl Conn {
         orig_len: u32,
         payload: &[u8],
         stamp: Stamp,
+        fault: bool,
         env: &mut Env,
     ) {
         let Some(a) = self.streams[d].advance(pos, orig_len, payload.len(), env.stats) else {
@@ -242,13 +247,14 @@ impl Conn {
             at: a.from,
             uncaptured: a.end - a.from.max(a.cap_end),
             stamp,
+            fault,
         };
         self.with_session(env, |s, cx| s.data(d, chunk, cx));
     }
 
     fn release_held(&mut self, d: Direction, env: &mut Env) {
         while let Some(h) = self.streams[d].release() {
-            self.apply(d, h.pos, h.orig_len, &h.payload, h.stamp, env);
+            self.apply(d, h.pos, h.orig_len, &h.payload, h.stamp, h.fault, env);
         }
     }
 

@@ -165,6 +165,8 @@ pub struct TrackerStats {
     pub gap_packets_missing: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub gap_not_seen: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gap_read_fault: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -188,6 +190,7 @@ impl TrackerStats {
                 G::INCOMPLETE => &mut self.gap_incomplete,
                 G::PACKETS_MISSING => &mut self.gap_packets_missing,
                 G::NOT_SEEN => &mut self.gap_not_seen,
+                G::READ_FAULT => &mut self.gap_read_fault,
                 _ => continue,
             } += 1;
         }

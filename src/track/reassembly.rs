@@ -16,6 +16,7 @@ struct Held {
     orig_len: u32,
     payload: Vec<u8>,
     stamp: Stamp,
+    fault: bool,
 }
 
 /// What became of an arriving event.
@@ -44,6 +45,8 @@ pub struct Released {
     pub orig_len: u32,
     pub payload: Vec<u8>,
     pub stamp: Stamp,
+    /// The record was flagged `F_READ_FAULT`.
+    pub fault: bool,
 }
 
 #[derive(Default)]
@@ -84,12 +87,14 @@ impl Reassembly {
     }
 
     /// Sort an arriving event: a duplicate, held for later, or in order.
+    /// `fault`: its record was flagged `F_READ_FAULT` (kept with it).
     pub fn arrive(
         &mut self,
         pos: u64,
         orig_len: u32,
         payload: &[u8],
         stamp: Stamp,
+        fault: bool,
         stats: &mut TrackerStats,
     ) -> Arrival {
         let end = pos.saturating_add(orig_len as u64);
@@ -109,6 +114,7 @@ impl Reassembly {
                 orig_len,
                 payload: payload.to_vec(),
                 stamp,
+                fault,
             };
             if let Some(old) = self.held.insert(pos, h) {
                 self.held_bytes -= old.payload.len();
@@ -156,6 +162,7 @@ impl Reassembly {
             orig_len: h.orig_len,
             payload: h.payload,
             stamp: h.stamp,
+            fault: h.fault,
         })
     }
 
@@ -219,7 +226,7 @@ mod tests {
         let mut r = Reassembly::default();
         r.start(0, true);
         assert_eq!(
-            r.arrive(0, 10, b"0123456789", st(1), &mut s),
+            r.arrive(0, 10, b"0123456789", st(1), false, &mut s),
             Arrival::InOrder
         );
         assert_eq!(
@@ -231,11 +238,14 @@ mod tests {
             })
         );
         assert_eq!(
-            r.arrive(0, 10, b"0123456789", st(2), &mut s),
+            r.arrive(0, 10, b"0123456789", st(2), false, &mut s),
             Arrival::Duplicate
         );
         assert_eq!(s.duplicate_events, 1);
-        assert_eq!(r.arrive(20, 5, b"abcde", st(3), &mut s), Arrival::Held);
+        assert_eq!(
+            r.arrive(20, 5, b"abcde", st(3), false, &mut s),
+            Arrival::Held
+        );
         assert_eq!(s.reordered_events, 1);
         assert!(r.holds());
         assert_eq!(r.held_bytes(), 5);
@@ -281,11 +291,11 @@ mod tests {
         let mut s = TrackerStats::default();
         let mut r = Reassembly::default();
         r.start(0, true);
-        r.arrive(10, 1, b"a", st(1000), &mut s);
-        r.arrive(20, 1, b"b", st(1000), &mut s);
+        r.arrive(10, 1, b"a", st(1000), false, &mut s);
+        r.arrive(20, 1, b"b", st(1000), false, &mut s);
         assert_eq!(r.overdue(&cfg, 1050), None);
         assert_eq!(r.overdue(&cfg, 1101), Some(10));
-        r.arrive(30, 1, b"c", st(1000), &mut s);
+        r.arrive(30, 1, b"c", st(1000), false, &mut s);
         assert_eq!(r.overdue(&cfg, 1000), Some(10), "window of 2 overflowed");
         assert_eq!(r.skip_to_held(10), Some((10, 1000)));
         assert_eq!(r.next_pos(), 10);

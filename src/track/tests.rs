@@ -72,6 +72,7 @@ fn data_ev(
         } else {
             Syscall::Read
         },
+        fault: false,
     })
 }
 
@@ -2103,4 +2104,5 @@ fn plain_records_carry_no_tls_fields() {
     assert!(!line.contains("\"tls"), "{line}");
 }
 
+mod fault;
 mod skip;

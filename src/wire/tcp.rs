@@ -434,6 +434,7 @@ fn data_event(f: &Flow, d: usize, pos: u64, len: u32, payload: &[u8], ts: u64) -
         orig_len: len,
         payload: payload[..payload.len().min(len as usize)].to_vec(),
         syscall: Syscall::Unknown,
+        fault: false,
     })
 }
 

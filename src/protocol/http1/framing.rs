@@ -46,8 +46,13 @@ pub(super) enum Mode {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum SkipKind {
+    /// Lost bytes (ring-buffer drop, packets missing).
     Gap,
+    /// Counted, not captured: past the capture cap.
     Truncated,
+    /// Counted, not captured: the kernel could not read them from the
+    /// process's buffer (`F_READ_FAULT`).
+    Faulted,
 }
 
 /// One direction's framing state.
@@ -108,6 +113,7 @@ impl SkipKind {
     fn cause(self, cx: &Ctx) -> GapCauses {
         match (self, cx.cfg.source) {
             (SkipKind::Truncated, _) => GapCauses::CAPTURE_CAP,
+            (SkipKind::Faulted, _) => GapCauses::READ_FAULT,
             (SkipKind::Gap, Source::Wire) => GapCauses::PACKETS_MISSING,
             (SkipKind::Gap, Source::Ebpf) => GapCauses::RING_BUFFER_DROP,
         }
@@ -325,7 +331,7 @@ impl Http1Session {
     /// `n` bytes ending at the stream's next position went by without
     /// being captured.
     pub(super) fn skip(&mut self, d: Direction, mut n: u64, kind: SkipKind, ts: u64, cx: &mut Ctx) {
-        if kind == SkipKind::Truncated {
+        if kind != SkipKind::Gap {
             cx.stats.truncated_bytes += n;
         }
         while n > 0 {

@@ -76,6 +76,8 @@ pub(crate) struct Http1Session {
     /// Uncaptured bytes per direction after the switch point (kept for
     /// the new session, as the buffered bytes are).
     h2c_uncaptured: PerDir<u64>,
+    /// Some of them went uncaptured for a failed read (`Chunk::fault`).
+    h2c_fault: PerDir<bool>,
 }
 
 impl Session for Http1Session {
@@ -103,10 +105,16 @@ impl Session for Http1Session {
         if self.h2c.is_some() {
             // switched inside this chunk: its tail is the new session's
             self.h2c_uncaptured[d] += c.uncaptured;
+            self.h2c_fault[d] |= c.fault && c.uncaptured > 0;
             return;
         }
         if c.uncaptured > 0 {
-            self.skip(d, c.uncaptured, SkipKind::Truncated, c.stamp.ts, cx);
+            let kind = if c.fault {
+                SkipKind::Faulted
+            } else {
+                SkipKind::Truncated
+            };
+            self.skip(d, c.uncaptured, kind, c.stamp.ts, cx);
         }
         self.enforce_buf_cap(d, cx);
     }
@@ -173,6 +181,7 @@ impl Session for Http1Session {
             rest[d] = Rest {
                 pieces: dir.input.pieces(),
                 uncaptured: std::mem::take(&mut self.h2c_uncaptured[d]),
+                fault: std::mem::take(&mut self.h2c_fault[d]),
             };
             let end = dir.input.pos + dir.input.buf.len() as u64;
             dir.input.drop_all(end);
@@ -197,6 +206,7 @@ impl Http1Session {
             input.push(c.bytes, c.at + c.bytes.len() as u64, c.stamp);
         }
         self.h2c_uncaptured[d] += c.uncaptured;
+        self.h2c_fault[d] |= c.fault && c.uncaptured > 0;
     }
 }
 

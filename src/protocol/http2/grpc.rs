@@ -74,6 +74,9 @@ pub struct Messages {
     pub count: u32,
     /// A message had the compressed flag set.
     pub compressed: bool,
+    /// The prefix that was not seen lay in bytes the kernel could not
+    /// read (a failed read, not the capture cap).
+    pub fault: bool,
 }
 
 impl Default for Messages {
@@ -85,6 +88,7 @@ impl Default for Messages {
             },
             count: 0,
             compressed: false,
+            fault: false,
         }
     }
 }
@@ -129,9 +133,10 @@ impl Messages {
         }
     }
 
-    /// `n` DATA payload bytes went by uncaptured: exact inside a message
-    /// body, lost when they held (part of) a prefix.
-    pub fn skip(&mut self, n: u64) {
+    /// `n` DATA payload bytes went by uncaptured (`fault`: for a failed
+    /// read): exact inside a message body, lost when they held (part of) a
+    /// prefix.
+    pub fn skip(&mut self, n: u64, fault: bool) {
         if n == 0 {
             return;
         }
@@ -145,7 +150,11 @@ impl Messages {
                     };
                 }
             }
-            _ => self.state = State::Lost,
+            State::Lost => {}
+            _ => {
+                self.state = State::Lost;
+                self.fault = fault;
+            }
         }
     }
 
@@ -157,6 +166,17 @@ impl Messages {
     /// The count is a lower bound (a prefix was not seen).
     pub fn lost(&self) -> bool {
         self.state == State::Lost
+    }
+
+    /// Why the count is a lower bound: a prefix past the capture cap, or
+    /// in bytes the kernel could not read; none when it is exact.
+    pub fn lost_cause(&self) -> crate::record::GapCauses {
+        use crate::record::GapCauses as G;
+        match (self.lost(), self.fault) {
+            (false, _) => G::NONE,
+            (true, false) => G::CAPTURE_CAP,
+            (true, true) => G::READ_FAULT,
+        }
     }
 
     /// The payload ended in the middle of a message (a stream cut short).
@@ -250,15 +270,28 @@ mod tests {
         let big = msg(false, &[1; 1000]);
         let mut m = Messages::default();
         m.feed(&big[..10]);
-        m.skip(big.len() as u64 - 10);
+        m.skip(big.len() as u64 - 10, false);
         m.feed(&msg(false, b"ab"));
         assert_eq!(m.count, 2);
         assert!(!m.lost());
-        // the next prefix went by unseen
-        m.skip(6);
-        assert!(m.lost());
-        m.feed(&msg(false, b"ab"));
-        assert_eq!(m.count, 2);
+        assert_eq!(m.lost_cause(), crate::record::GapCauses::NONE);
+        // the next prefix went by unseen: past the capture cap, or in bytes
+        // the kernel could not read
+        for fault in [false, true] {
+            let mut m = m;
+            m.skip(6, fault);
+            assert!(m.lost());
+            assert_eq!(
+                m.lost_cause(),
+                if fault {
+                    crate::record::GapCauses::READ_FAULT
+                } else {
+                    crate::record::GapCauses::CAPTURE_CAP
+                }
+            );
+            m.feed(&msg(false, b"ab"));
+            assert_eq!(m.count, 2);
+        }
         let mut m = Messages::default();
         m.feed(&big[..3]);
         assert!(m.mid_message());
@@ -270,7 +303,7 @@ mod tests {
     fn huge_lengths_do_not_overflow() {
         let mut m = Messages::default();
         m.feed(&[0, 0xff, 0xff, 0xff, 0xff]);
-        m.skip(u32::MAX as u64);
+        m.skip(u32::MAX as u64, false);
         m.feed(&[1, 0, 0, 0, 0]);
         assert_eq!((m.count, m.compressed, m.lost()), (2, true, false));
     }

@@ -89,7 +89,7 @@ impl Http2Session {
                     if let Step::Skipped(k) = step {
                         if let Some((h, left)) = body {
                             let k = k.min(usize::try_from(left).unwrap_or(usize::MAX));
-                            self.grpc_data(d, h.stream, &rest[..k], 0);
+                            self.grpc_data(d, h.stream, &rest[..k], 0, false);
                         }
                         used += n;
                         if let Some(s) = self.dirs[d].framer().ended() {
@@ -129,7 +129,7 @@ impl Http2Session {
                     let skipped = matches!(step, Step::Skipped(_));
                     if let (Step::Skipped(k), Some((h, left))) = (&step, body) {
                         let k = (*k).min(usize::try_from(left).unwrap_or(usize::MAX));
-                        self.grpc_data(d, h.stream, &input.buf[..k], 0);
+                        self.grpc_data(d, h.stream, &input.buf[..k], 0, false);
                     }
                     if !skipped {
                         self.on_step(d, step, last, cx);
@@ -227,9 +227,18 @@ impl Http2Session {
         }
     }
 
-    /// `n` bytes of direction `d` went by unseen; `truncated`: uncaptured
-    /// (the capture cap), else lost.
-    pub(super) fn skip(&mut self, d: Direction, n: u64, truncated: bool, cx: &mut Ctx) {
+    /// `n` bytes of direction `d` went by unseen; `uncaptured`: counted,
+    /// not captured, for that cause (the capture cap, a failed read:
+    /// [`Chunk::uncaptured_cause`](crate::protocol::Chunk::uncaptured_cause)),
+    /// else lost.
+    pub(super) fn skip(
+        &mut self,
+        d: Direction,
+        n: u64,
+        uncaptured: Option<GapCauses>,
+        cx: &mut Ctx,
+    ) {
+        let truncated = uncaptured.is_some();
         let dir = &mut self.dirs[d];
         let buffered = dir.input.buf.len();
         let next = dir.input.pos + buffered as u64 + n;
@@ -238,7 +247,8 @@ impl Http2Session {
             let body = dir.framer().data_body_left();
             if truncated && dir.framer().skip(n, buffered) {
                 if let Some((h, left)) = body {
-                    self.grpc_data(d, h.stream, &[], n.min(left));
+                    let fault = uncaptured == Some(GapCauses::READ_FAULT);
+                    self.grpc_data(d, h.stream, &[], n.min(left), fault);
                 }
                 let dir = &mut self.dirs[d];
                 if buffered > 0 {
@@ -255,8 +265,8 @@ impl Http2Session {
         }
         cx.stats.bytes_dropped += dir.input.drop_all(next);
         if !self.dirs[d].resync {
-            let cause = if truncated {
-                GapCauses::CAPTURE_CAP
+            let cause = if let Some(c) = uncaptured {
+                c
             } else if cx.cfg.source == Source::Wire {
                 GapCauses::PACKETS_MISSING
             } else {

@@ -209,7 +209,9 @@ impl Stream {
 
     /// The gRPC fields (a gRPC call only); the second value: the message
     /// counts are a lower bound (a length prefix went by unseen).
-    fn grpc_fields(&self, req_seen: Option<&Half>) -> Option<(GrpcFields, bool)> {
+    /// The fields, and why the message counts are a lower bound (none:
+    /// exact).
+    fn grpc_fields(&self, req_seen: Option<&Half>) -> Option<(GrpcFields, GapCauses)> {
         if !self.is_grpc() {
             return None;
         }
@@ -228,7 +230,7 @@ impl Stream {
                 resp_messages: r.count,
                 compressed: q.compressed || r.compressed,
             },
-            q.lost() || r.lost(),
+            q.lost_cause() | r.lost_cause(),
         ))
     }
 
@@ -273,14 +275,15 @@ impl Stream {
         let grpc = self.grpc_fields(req_seen);
         // a message prefix past the capture cap: the counts are a lower
         // bound
-        let grpc_cap = grpc.as_ref().is_some_and(|g| g.1) && !self.gap;
+        let grpc_lost = grpc.as_ref().map_or(GapCauses::NONE, |g| g.1);
+        let grpc_cap = !grpc_lost.is_empty() && !self.gap;
         // a stream whose request was not seen began before the probe
         // joined, or in bytes lost since
         let gap = self.gap || req_seen.is_none() || grpc_cap;
         let gap_cause = if !gap {
             GapCauses::NONE
         } else if grpc_cap && req_seen.is_some() {
-            self.causes | GapCauses::CAPTURE_CAP
+            self.causes | grpc_lost
         } else if !self.causes.is_empty() {
             self.causes
         } else if lost.is_empty() {

@@ -162,8 +162,16 @@ impl Http2Session {
     }
 
     /// DATA body bytes of `stream` went by in direction `d` (`bytes`, or
-    /// `uncaptured` bytes not seen): a gRPC call counts its messages.
-    pub(super) fn grpc_data(&mut self, d: Direction, stream: u32, bytes: &[u8], uncaptured: u64) {
+    /// `uncaptured` bytes not seen; `fault`: for a failed read): a gRPC
+    /// call counts its messages.
+    pub(super) fn grpc_data(
+        &mut self,
+        d: Direction,
+        stream: u32,
+        bytes: &[u8],
+        uncaptured: u64,
+        fault: bool,
+    ) {
         let side = self.request_side(d);
         let Some(s) = self.streams.get_mut(stream) else {
             return;
@@ -178,7 +186,7 @@ impl Http2Session {
         };
         let m = half.grpc.get_or_insert_with(Default::default);
         m.feed(bytes);
-        m.skip(uncaptured);
+        m.skip(uncaptured, fault);
     }
 
     /// One framing step of direction `d`; `last`: when its last byte moved.
@@ -613,13 +621,13 @@ impl Session for Http2Session {
         }
         if c.uncaptured > 0 {
             self.dirs[d].cur = c.stamp;
-            self.skip(d, c.uncaptured, true, cx);
+            self.skip(d, c.uncaptured, Some(c.uncaptured_cause()), cx);
         }
     }
 
     fn gap(&mut self, d: Direction, n: u64, ts: u64, cx: &mut Ctx) {
         self.dirs[d].cur.ts = ts;
-        self.skip(d, n, false, cx);
+        self.skip(d, n, None, cx);
     }
 
     fn settle(&mut self, _cx: &mut Ctx) {}

@@ -77,6 +77,7 @@ impl Script {
             orig_len: b.len() as u32,
             payload: b[..cap.min(b.len())].to_vec(),
             syscall: Syscall::Write,
+            fault: false,
         }));
         self.pos[d.index()] += b.len() as u64;
         self
@@ -483,6 +484,17 @@ fn big_body_past_the_capture_cap_is_exact() {
 
 #[test]
 fn uncaptured_frame_headers_are_a_gap_then_resync() {
+    uncaptured_frame_headers(false);
+}
+
+#[test]
+fn frame_headers_in_bytes_the_kernel_could_not_read_are_a_read_fault_gap() {
+    uncaptured_frame_headers(true);
+}
+
+/// `fault`: the read's record was flagged `F_READ_FAULT` (its buffer
+/// unreadable past the captured bytes) instead of cut by the capture cap.
+fn uncaptured_frame_headers(fault: bool) {
     // a read of several frames, captured only in part: the frame headers
     // after the cut are unseen, so the body size is unknown (gap), and the
     // next stream is parsed again
@@ -500,6 +512,9 @@ fn uncaptured_frame_headers_are_a_gap_then_resync() {
         r.extend(fr(DATA, 0, 1, &[b'z'; 16_384]));
     }
     s.send_cap(I, &r, 4096);
+    if let Some(Event::Data(d)) = s.ev.last_mut() {
+        d.fault = fault;
+    }
     s.send(I, &fr(DATA, FLAG_END_STREAM, 1, b"end"));
     s.send(
         E,
@@ -522,12 +537,17 @@ fn uncaptured_frame_headers_are_a_gap_then_resync() {
     let (t, st) = run(&s.close());
     assert_eq!(t.len(), 2, "{t:?}");
     assert!(t[0].gap && t[0].status == Some(200));
-    // the frame headers lay past the capture cap: that is the cause
-    assert_eq!(t[0].gap_cause.names().collect::<Vec<_>>(), ["capture_cap"]);
+    // the frame headers lay past the capture cap, or in bytes the kernel
+    // could not read: that is the cause
+    let cause = if fault { "read_fault" } else { "capture_cap" };
+    assert_eq!(t[0].gap_cause.names().collect::<Vec<_>>(), [cause]);
     assert!(!t[1].gap && t[1].gap_cause.is_empty());
     assert_eq!(t[1].path.as_deref(), Some("/next"));
     assert!(st.resyncs >= 1);
-    assert_eq!(st.gap_capture_cap, 1);
+    assert_eq!(
+        (st.gap_capture_cap, st.gap_read_fault),
+        if fault { (0, 1) } else { (1, 0) }
+    );
 }
 
 #[test]

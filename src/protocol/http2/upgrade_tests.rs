@@ -82,6 +82,7 @@ fn events(role: Role, segs: &[(bool, Vec<u8>)], cap: usize) -> Vec<Event> {
             orig_len: b.len() as u32,
             payload: b[..if *client { b.len() } else { cap.min(b.len()) }].to_vec(),
             syscall: Syscall::Write,
+            fault: false,
         }));
         pos[d.index()] += b.len() as u64;
     }

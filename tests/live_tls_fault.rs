@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! Live test of a TLS write whose buffer the kernel cannot read at the
+//! uprobe (root): the record says `read_fault`, not `capture_cap`.
+//!
+//! `bpf_probe_read_user` cannot fault a page in. A Python `ssl` client
+//! (comm `tlsfault`, the server a thread of the same process) sends one
+//! request from a fresh anonymous mapping: the head in its first page, a
+//! body of zeros after it. Both ends' socket buffers are small, so
+//! `SSL_write_ex` (the whole 4 MiB in one call) blocks until the server
+//! reads, which it does only once another thread of the client saw the
+//! first TLS record arrive (`SSL_write` has read the first page by then)
+//! and dropped the first 64 KiB of the mapping (`MADV_DONTNEED`: not
+//! present, reading as zeros if touched again; `SSL_write` does not touch
+//! them again). At the call's return the uprobe reads the buffer's first
+//! bytes, and fails: every time, not a race.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+const PY: &str = r#"
+import ctypes, mmap, select, socket, ssl, sys, threading
+ctypes.CDLL(None).prctl(15, b"tlsfault", 0, 0, 0)
+cert, key, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+N = 4 << 20
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(cert, key)
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+# small buffers: the client's write cannot complete before the server reads
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+ls.bind(("127.0.0.1", port)); ls.listen(1)
+srv = {}
+ready, go = threading.Event(), threading.Event()
+def serve():
+    c, _ = ls.accept()
+    s = sctx.wrap_socket(c, server_side=True)
+    srv["s"] = s
+    ready.set()
+    go.wait()
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    n = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
+    got = len(rest)
+    while got < n:
+        got += len(s.recv(1 << 20))
+    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    s.recv(1)
+    s.close()
+th = threading.Thread(target=serve); th.start()
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
+c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+c.connect(("127.0.0.1", port))
+cs = cctx.wrap_socket(c)
+ready.wait()
+# a fresh anonymous mapping: the request head in its first page, the body
+# (zeros) untouched
+m = mmap.mmap(-1, N)
+head = b""
+for _ in range(3):
+    head = b"POST /fault HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (N - len(head))
+m[:len(head)] = head
+def spoil():
+    # the server's socket is readable: the first TLS record went out, so
+    # SSL_write has read the first page; drop it while SSL_write is still
+    # blocked on the small buffers
+    select.select([srv["s"]], [], [])
+    m.madvise(mmap.MADV_DONTNEED, 0, 65536)
+    go.set()
+t2 = threading.Thread(target=spoil); t2.start()
+cs.sendall(memoryview(m))
+t2.join()
+r = cs.recv(1024)
+assert r.startswith(b"HTTP/1.1 200 OK"), r
+cs.close(); th.join()
+print("done")
+"#;
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn a_tls_write_of_a_page_not_present_is_a_read_fault_gap_not_the_capture_cap() {
+    let port = free_port();
+    let dir = tmpdir("tls-fault");
+    let (cert, key) = make_cert(&dir);
+    let probe = Osprey::start(&["--comm", "tlsfault"], dir.join("out.jsonl"));
+    let out = run_ok(
+        Command::new("python3")
+            .args(["-c", PY])
+            .arg(&cert)
+            .arg(&key)
+            .arg(port.to_string()),
+    );
+    assert_eq!(out.trim(), "done");
+    probe.wait_for_records("both ends' transaction", |r| txns(r, "tlsfault").len() >= 2);
+    let (recs, err) = probe.stop_ok();
+    let s = summary(&err);
+    assert!(
+        s["kernel"]["read_errors"].as_u64() > Some(0),
+        "the uprobe's read must have failed:\n{err}"
+    );
+    let t = txns(&recs, "tlsfault");
+    assert_eq!(t.len(), 2, "{recs:#?}");
+    // the server read the request whole: no gap
+    let server: Vec<_> = t.iter().filter(|r| r["role"] == "server").collect();
+    assert_eq!(server.len(), 1, "{t:#?}");
+    assert_eq!(server[0]["target"], "/fault");
+    // 4 MiB in all, the head 58 bytes of it
+    assert_eq!(server[0]["req_body_bytes"], (4 << 20) - 58);
+    assert_eq!(server[0]["gap"], false, "{:#?}", server[0]);
+    // the client's request head lay in the bytes the uprobe could not
+    // read: its response comes without it, and says why
+    let client: Vec<_> = t.iter().filter(|r| r["role"] == "client").collect();
+    assert_eq!(client.len(), 1, "{t:#?}");
+    let c = client[0];
+    assert_eq!(
+        (c["status"].as_u64(), c["tls"].as_bool()),
+        (Some(200), Some(true))
+    );
+    assert_eq!(c["gap"], true, "{c:#?}");
+    assert_eq!(c["gap_cause"], serde_json::json!(["read_fault"]), "{c:#?}");
+    let sum = |k: &str| {
+        s["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w[k].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(
+        (sum("gap_read_fault"), sum("gap_capture_cap")),
+        (1, 0),
+        "{err}"
+    );
+    assert!(
+        err.contains("records with gap by cause: read_fault 1"),
+        "{err}"
+    );
+    assert_eq!(ringbuf_drops(&err), 0);
+}
