@@ -22,8 +22,9 @@ use serde_json::Value;
 /// stderr (drop counts at the end) in `dir/capture.log`. Stopped (and the
 /// file complete) by [`Capture::finish`]; killed on drop.
 ///
-/// As the other wire oracles capture (tests/common/tshark.rs): immediate
-/// mode, packet-buffered output, no snap length, a 64 MiB kernel buffer.
+/// As the other wire oracles capture ([`common::tshark::tcpdump`]):
+/// immediate mode, packet-buffered output, no snap length, a 64 MiB
+/// kernel buffer.
 /// tshark's own capture (dumpcap, block-buffered ring) was used here
 /// before; twice it lost part of an exchange the others never lost.
 struct Capture {
@@ -37,20 +38,7 @@ impl Capture {
         let file = dir.join("cap.pcap");
         let log = dir.join("capture.log");
         let _ = std::fs::remove_file(&file);
-        let child = Command::new("tcpdump")
-            .args([
-                "-i",
-                "lo",
-                "--immediate-mode",
-                "-s",
-                "0",
-                "-B",
-                "65536",
-                "-U",
-                "-w",
-            ])
-            .arg(&file)
-            .args(["tcp", "port", &port.to_string()])
+        let child = common::tshark::tcpdump(&file, port)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -24,6 +24,28 @@ pub struct WireTxn {
     pub resp_body: u64,
 }
 
+/// tcpdump writing loopback TCP on `port` to `pcap` as every wire oracle
+/// here captures: immediate mode, no snap length, a 64 MiB kernel buffer,
+/// each packet written as it comes (`-U`). Stdio and spawning are the
+/// caller's.
+pub fn tcpdump(pcap: &Path, port: u16) -> Command {
+    let mut c = Command::new("tcpdump");
+    c.args([
+        "-i",
+        "lo",
+        "--immediate-mode",
+        "-s",
+        "0",
+        "-B",
+        "65536",
+        "-U",
+        "-w",
+    ])
+    .arg(pcap)
+    .args(["tcp", "port", &port.to_string()]);
+    c
+}
+
 /// tcpdump on `lo` for TCP port `port`, writing `dir/wire.pcap`.
 pub struct Capture {
     td: Guard,
@@ -41,20 +63,7 @@ impl Capture {
     /// The same, writing `dir/name`.
     pub fn start_as(dir: &Path, port: u16, name: &str) -> Capture {
         let pcap = dir.join(name);
-        let mut td = Command::new("tcpdump")
-            .args([
-                "-i",
-                "lo",
-                "--immediate-mode",
-                "-s",
-                "0",
-                "-B",
-                "65536",
-                "-U",
-                "-w",
-            ])
-            .arg(&pcap)
-            .args(["tcp", "port", &port.to_string()])
+        let mut td = tcpdump(&pcap, port)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
