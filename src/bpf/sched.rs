@@ -24,11 +24,14 @@ use anyhow::{bail, Result};
 /// 8 MiB ring holds ≈ 3 ms of records at 300 MB/s.
 pub const PERIOD: Duration = Duration::from_millis(2);
 /// Raise the threads when this fraction (1/N) of the ring is waiting.
+/// (Raising at twice what the CPUs may hold back between wakeups instead
+/// kept them raised at half of nginx's maximum rate, and the tail latency
+/// with them: docs/performance.md.)
 const HIGH_DIV: u64 = 8;
-/// Lower them again when less than this fraction (1/N) is waiting, at
-/// [`CALM_CHECKS`] checks in a row.
-const LOW_DIV: u64 = 64;
-const CALM_CHECKS: u32 = 4;
+/// Lower them again when less than an eighth of that is waiting, at
+/// [`CALM_CHECKS`] checks in a row (50 ms: fewer flaps under a load that
+/// needs the fair share).
+const CALM_CHECKS: u32 = 25;
 
 /// What the watchdog did; printed with the run's summary.
 #[derive(Debug, Default)]
@@ -189,7 +192,8 @@ pub fn start(events: &impl AsFd, ring_bytes: u32) -> Result<Adaptive> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(AdaptiveStats::default());
-    let (high, low) = (ring_bytes as u64 / HIGH_DIV, ring_bytes as u64 / LOW_DIV);
+    let high = ring_bytes as u64 / HIGH_DIV;
+    let low = high / 8;
     let handle = {
         let (stop, stats) = (stop.clone(), stats.clone());
         std::thread::Builder::new()
