@@ -21,6 +21,7 @@ mod enrich;
 pub(crate) mod loader;
 mod poll;
 mod preflight;
+pub mod sched;
 
 pub use preflight::preflight;
 
@@ -225,6 +226,9 @@ pub struct ProbeConfig {
     /// Body skips (`crate::skip`): the trackers' hints, written into the
     /// mmap'ed `skips` map (None: off, `--body-skip off`).
     pub body_skip: Option<std::sync::Arc<crate::skip::SkipHints>>,
+    /// `--sched adaptive`: SCHED_IDLE while the ring has room, raised by a
+    /// watchdog when it fills (`sched`).
+    pub sched_adaptive: bool,
 }
 
 /// Kernel counters at the end of a run.
@@ -268,6 +272,8 @@ pub struct KernelCounters {
     /// Fallback mode: of `addr_unresolved`, the fd already held another
     /// connection (closed and reused before the OPEN record was read).
     pub addr_fd_reused: u64,
+    /// `--sched adaptive`: what its watchdog did; None when it did not run.
+    pub sched_adaptive: Option<sched::SchedSummary>,
     /// The hook set that ran: "socket" or "syscalls".
     pub hooks: &'static str,
     /// What identity resolution could not do (None: it was off).
@@ -435,6 +441,7 @@ fn run_with<F: loader::Flavor>(
     counters.non_tcp_dropped = stats.non_tcp;
     counters.addr_unresolved = stats.unresolved;
     counters.addr_fd_reused = stats.fd_reused;
+    counters.sched_adaptive = stats.sched_adaptive;
     counters.hooks = hooks.as_str();
     drop(_watch);
     counters.identity = cfg.identity.as_ref().map(|s| s.stats());
