@@ -260,11 +260,14 @@ pub struct KernelCounters {
     /// Program runs the kernel skipped (another BPF program was active on
     /// that CPU; `recursion_misses`, kernels 6.7+ count it for tracepoints).
     pub prog_misses: u64,
-    /// Fallback mode: connections dropped in user space as not TCP.
+    /// Fallback mode: connections dropped in user space as not TCP (the
+    /// kernel names another protocol for the socket).
     pub non_tcp_dropped: u64,
     /// Fallback mode: connections whose addresses could not be resolved
     /// (their fd closed before user space looked, or held another
-    /// connection by then): `null` addresses, never another socket's.
+    /// connection by then, or their TCP socket had left the kernel's
+    /// tables — reset or closed, the fd still open): `null` addresses,
+    /// never another socket's.
     pub addr_unresolved: u64,
     /// Fallback mode: of `addr_unresolved`, the fd already held another
     /// connection (closed and reused before the OPEN record was read).
