@@ -31,7 +31,8 @@ struct sys_exit_ctx {
 
 /* ---- data syscalls: enter ----------------------------------------------- */
 
-static __always_inline int data_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 vectored, __u8 syscall)
+static __always_inline int data_enter_as(__s32 fd, __u64 buf, __u32 iovcnt, __u8 vectored,
+					 __u8 syscall, __u8 fault)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct stash st = {};
@@ -49,8 +50,14 @@ static __always_inline int data_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 ve
 	st.iovcnt = iovcnt;
 	st.syscall = syscall;
 	st.vectored = vectored;
+	st.fault = fault;
 	stash_put(pid_tgid, &st);
 	return 0;
+}
+
+static __always_inline int data_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 vectored, __u8 syscall)
+{
+	return data_enter_as(fd, buf, iovcnt, vectored, syscall, 0);
 }
 
 /* ---- data syscalls: exit ------------------------------------------------ */
@@ -161,9 +168,12 @@ int enter_##name(struct sys_enter_ctx *ctx)                                     
 	struct osp_msghdr mh = {};                                              \
 	if (dir == OSPREY_DIR_INGRESS && peek(ctx->args[2]))                    \
 		return 0;                                                       \
+	/* unreadable here (a page not present: the kernel's own copy will  \
+	 * fault it in): the bytes the call moves are still counted, in a  \
+	 * record flagged OSPREY_F_READ_FAULT with none of them copied */   \
 	if (bpf_probe_read_user(&mh, sizeof(mh), (const void *)ctx->args[1])) { \
-		stash_clear();                                                  \
-		return 0;                                                       \
+		count(OSPREY_CNT_READ_ERRORS, 1);                               \
+		return data_enter_as((__s32)ctx->args[0], 0, 0, 0, sys, 1);     \
 	}                                                                       \
 	return data_enter((__s32)ctx->args[0], mh.msg_iov,                      \
 			  (__u32)mh.msg_iovlen, 1, sys);                        \

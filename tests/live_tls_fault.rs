@@ -13,6 +13,13 @@
 //! present, reading as zeros if touched again; `SSL_write` does not touch
 //! them again). At the call's return the uprobe reads the buffer's first
 //! bytes, and fails: every time, not a race.
+//!
+//! And a plain `sendmsg` whose `struct msghdr` lies in a page that is not
+//! present (a shared file mapping after `MADV_DONTNEED`: the bytes stay in
+//! the page cache and the kernel's own copy faults them back in): the
+//! syscall hooks cannot read the msghdr at the call's entry, yet the bytes
+//! the call moves are counted, as a `read_fault` gap (the socket hooks
+//! read it after the kernel's copy brought the page back: no gap).
 
 mod common;
 
@@ -137,5 +144,96 @@ fn a_tls_write_of_a_page_not_present_is_a_read_fault_gap_not_the_capture_cap() {
         err.contains("records with gap by cause: read_fault 1"),
         "{err}"
     );
+    assert_eq!(ringbuf_drops(&err), 0);
+}
+
+const PY_MSG: &str = r#"
+import ctypes, mmap, os, socket, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(15, b"msgfault", 0, 0, 0)
+port = int(sys.argv[1])
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port)); ls.listen(1)
+def serve():
+    s, _ = ls.accept(); buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    s.recv(1)
+    s.close()
+th = threading.Thread(target=serve); th.start()
+cs = socket.create_connection(("127.0.0.1", port))
+# a shared mapping of a tmpfs file: the msghdr and its iovec in the first
+# page, the request in the second
+f = open("/dev/shm/osprey-msgfault-%d" % os.getpid(), "w+b"); f.truncate(8192); os.unlink(f.name)
+m = mmap.mmap(f.fileno(), 8192)
+req = b"GET /msgfault HTTP/1.1\r\nHost: x\r\n\r\n"
+m[4096:4096 + len(req)] = req
+base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.c_void_p),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+iov = iovec.from_buffer(m, 64); iov.base = base + 4096; iov.len = len(req)
+mh = msghdr.from_buffer(m, 0); mh.iov = base + 64; mh.iovlen = 1
+# not present from now on; its bytes kept in the page cache
+m.madvise(mmap.MADV_DONTNEED, 0, 4096)
+n = libc.sendmsg(cs.fileno(), ctypes.c_void_p(base), 0)
+assert n == len(req), (n, ctypes.get_errno())
+r = b""
+while not r.endswith(b"ok"):
+    r += cs.recv(1024)
+assert r.startswith(b"HTTP/1.1 200 OK"), r
+cs.close(); th.join()
+print("done")
+"#;
+
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn a_sendmsg_whose_msghdr_is_not_present_is_counted_as_a_read_fault_gap() {
+    let port = free_port();
+    let dir = tmpdir("msg-fault");
+    let probe = Osprey::start(&["--comm", "msgfault"], dir.join("out.jsonl"));
+    let out = run_ok(
+        Command::new("python3")
+            .args(["-c", PY_MSG])
+            .arg(port.to_string()),
+    );
+    assert_eq!(out.trim(), "done");
+    probe.wait_for_records("both ends' transaction", |r| txns(r, "msgfault").len() >= 2);
+    let hooks = probe.hooks.clone();
+    let (recs, err) = probe.stop_ok();
+    let s = summary(&err);
+    let t = txns(&recs, "msgfault");
+    assert_eq!(t.len(), 2, "{recs:#?}");
+    let server: Vec<_> = t.iter().filter(|r| r["role"] == "server").collect();
+    assert_eq!(server.len(), 1, "{t:#?}");
+    assert_eq!(server[0]["target"], "/msgfault");
+    assert_eq!(server[0]["gap"], false, "{:#?}", server[0]);
+    let client: Vec<_> = t.iter().filter(|r| r["role"] == "client").collect();
+    assert_eq!(client.len(), 1, "{t:#?}");
+    let c = client[0];
+    assert_eq!(c["status"], 200, "{c:#?}");
+    if hooks == "syscalls" {
+        // read at the syscall's entry, before the kernel's copy: the
+        // request's bytes counted, none copied, and why
+        assert!(
+            s["kernel"]["read_errors"].as_u64() > Some(0),
+            "the msghdr read must have failed:\n{err}"
+        );
+        assert_eq!(c["gap"], true, "{c:#?}");
+        assert_eq!(c["gap_cause"], serde_json::json!(["read_fault"]), "{c:#?}");
+        assert!(
+            err.contains("records with gap by cause: read_fault 1"),
+            "{err}"
+        );
+    } else {
+        // the socket hooks read it after the kernel's copy faulted it in
+        assert_eq!(s["kernel"]["read_errors"], 0, "{err}");
+        assert_eq!(c["target"], "/msgfault", "{c:#?}");
+        assert_eq!(c["gap"], false, "{c:#?}");
+    }
     assert_eq!(ringbuf_drops(&err), 0);
 }
