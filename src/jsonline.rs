@@ -96,7 +96,7 @@ pub fn write_transaction_node_as(
 /// for the compact one).
 fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usize {
     let start = out.len();
-    let mut w = W::<COMPACT>(out);
+    let mut w = W::<COMPACT>::new(out);
     w.raw(b"{\"type\":");
     w.lit(t.kind);
     field!(w, "protocol", lit, t.protocol);
@@ -186,7 +186,7 @@ fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usiz
         field!(w, "container_name", opt_str, i.container_name.as_deref());
         field!(w, "workload", opt_str, i.workload.as_deref());
     }
-    let node_at = w.0.len() - start
+    let node_at = w.len - start
         + if COMPACT && i.node.is_none() {
             0
         } else {
@@ -244,6 +244,7 @@ fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usiz
         w.headers(h);
     }
     w.raw(b"}");
+    w.done();
     node_at
 }
 
@@ -252,6 +253,7 @@ fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usiz
 /// equal to '"' or '\\' sets the high bit of its lane below (bytes of 0x80
 /// and up cannot: `& !x`); a borrow between lanes starts only at such a
 /// byte, so the answer is exact.
+#[inline(always)]
 fn needs_escape(b: &[u8]) -> bool {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
@@ -261,11 +263,21 @@ fn needs_escape(b: &[u8]) -> bool {
         (x.wrapping_sub(LO * 0x20) | q.wrapping_sub(LO) & !q | bs.wrapping_sub(LO) & !bs) & !x & HI
     }
     let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-    if b.len() < 8 {
-        // a short one: its bytes in a word of bytes that need nothing
-        let x = b.iter().enumerate().fold(LO * b'a' as u64, |x, (i, &c)| {
-            x & !(0xff << (8 * i)) | (c as u64) << (8 * i)
-        });
+    let half = |c: &[u8]| u32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as u64;
+    let n = b.len();
+    if n < 8 {
+        // a short one in one word: two overlapping halves, or its first,
+        // middle and last byte over bytes that need nothing
+        let x = match n {
+            0 => return false,
+            1..=3 => {
+                LO * b'a' as u64 & !0xff_ffff
+                    | b[0] as u64
+                    | (b[n / 2] as u64) << 8
+                    | (b[n - 1] as u64) << 16
+            }
+            _ => half(&b[..4]) | half(&b[n - 4..]) << 32,
+        };
         return lanes(x) != 0;
     }
     let mut chunks = b.chunks_exact(8);
@@ -274,25 +286,121 @@ fn needs_escape(b: &[u8]) -> bool {
         acc |= lanes(word(c));
     }
     // the tail: the last eight bytes, overlapping the words before
-    acc | lanes(word(&b[b.len() - 8..])) != 0
+    acc | lanes(word(&b[n - 8..])) != 0
 }
 
-struct W<'a, const COMPACT: bool>(&'a mut Vec<u8>);
+/// The line's writer. The output's pointer, length and capacity are
+/// locals (registers, once inlined) rather than read and written through
+/// the `Vec` at every write; the `Vec`'s length is set by [`W::done`] (and
+/// before anything else writes to it). Short copies are word moves, not
+/// `memcpy` calls.
+struct W<'a, const COMPACT: bool> {
+    out: &'a mut Vec<u8>,
+    ptr: *mut u8,
+    len: usize,
+    cap: usize,
+}
 
-impl<const COMPACT: bool> W<'_, COMPACT> {
+/// `out` with room for `n` more bytes past `len` (its length set to `len`
+/// first): its new pointer and capacity.
+#[cold]
+#[inline(never)]
+fn grow(out: &mut Vec<u8>, len: usize, n: usize) -> (*mut u8, usize) {
+    // SAFETY: the bytes up to `len` were written by `W`, within capacity
+    unsafe { out.set_len(len) };
+    out.reserve(n);
+    (out.as_mut_ptr(), out.capacity())
+}
+
+/// `s` escaped by serde_json after the first `len` bytes of `out`: the
+/// new pointer, length and capacity.
+#[cold]
+#[inline(never)]
+fn escaped(out: &mut Vec<u8>, len: usize, s: &str) -> (*mut u8, usize, usize) {
+    // SAFETY: as in `grow`
+    unsafe { out.set_len(len) };
+    // a &str always serialises; Vec<u8> as a writer cannot fail
+    let _ = serde_json::to_writer(&mut *out, s);
+    (out.as_mut_ptr(), out.len(), out.capacity())
+}
+
+/// Copy `src` to `dst` (room for `src.len()` bytes): up to 32 bytes as
+/// overlapping word moves.
+///
+/// # Safety
+/// `dst` is valid for `src.len()` bytes of writes and does not overlap `src`.
+#[inline(always)]
+unsafe fn copy_short(src: &[u8], dst: *mut u8) {
+    use std::ptr::{read_unaligned as rd, write_unaligned as wr};
+    let n = src.len();
+    let s = src.as_ptr();
+    // SAFETY (each arm): every offset read is below n, in `src`; every
+    // one written below n, in `dst`
+    unsafe {
+        match n {
+            0 => {}
+            1..=3 => {
+                *dst = *s;
+                *dst.add(n / 2) = *s.add(n / 2);
+                *dst.add(n - 1) = *s.add(n - 1);
+            }
+            4..=7 => {
+                let (a, b) = (rd(s.cast::<u32>()), rd(s.add(n - 4).cast::<u32>()));
+                wr(dst.cast::<u32>(), a);
+                wr(dst.add(n - 4).cast::<u32>(), b);
+            }
+            8..=16 => {
+                let (a, b) = (rd(s.cast::<u64>()), rd(s.add(n - 8).cast::<u64>()));
+                wr(dst.cast::<u64>(), a);
+                wr(dst.add(n - 8).cast::<u64>(), b);
+            }
+            17..=32 => {
+                let (a, b) = (rd(s.cast::<u128>()), rd(s.add(n - 16).cast::<u128>()));
+                wr(dst.cast::<u128>(), a);
+                wr(dst.add(n - 16).cast::<u128>(), b);
+            }
+            _ => std::ptr::copy_nonoverlapping(s, dst, n),
+        }
+    }
+}
+
+impl<'a, const COMPACT: bool> W<'a, COMPACT> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        let (ptr, len, cap) = (out.as_mut_ptr(), out.len(), out.capacity());
+        W { out, ptr, len, cap }
+    }
+
+    /// The line is written: the `Vec` holds it.
+    fn done(self) {
+        debug_assert!(self.len <= self.cap);
+        // SAFETY: every byte up to `len` was written, within capacity
+        unsafe { self.out.set_len(self.len) };
+    }
+
     /// Null fields are left out.
     fn compact(&self) -> bool {
         COMPACT
     }
 
-    fn raw(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(b);
+    #[inline(always)]
+    fn room(&mut self, n: usize) {
+        if self.cap - self.len < n {
+            (self.ptr, self.cap) = grow(self.out, self.len, n);
+        }
     }
 
+    #[inline(always)]
+    fn raw(&mut self, b: &[u8]) {
+        self.room(b.len());
+        // SAFETY: room for b.len() bytes past len
+        unsafe { copy_short(b, self.ptr.add(self.len)) };
+        self.len += b.len();
+    }
+
+    #[inline(always)]
     fn str(&mut self, s: &str) {
         if needs_escape(s.as_bytes()) {
-            // a &str always serialises; Vec<u8> as a writer cannot fail
-            let _ = serde_json::to_writer(&mut *self.0, s);
+            (self.ptr, self.len, self.cap) = escaped(self.out, self.len, s);
         } else {
             self.quoted(s.as_bytes());
         }
@@ -305,16 +413,20 @@ impl<const COMPACT: bool> W<'_, COMPACT> {
         self.quoted(s.as_bytes());
     }
 
-    // inlined as before the format flag (two copies of the writer made
-    // LLVM call it: +200 instructions a record)
     #[inline(always)]
     fn quoted(&mut self, b: &[u8]) {
-        self.0.reserve(b.len() + 2);
-        self.0.push(b'"');
-        self.0.extend_from_slice(b);
-        self.0.push(b'"');
+        self.room(b.len() + 2);
+        // SAFETY: room for b.len() + 2 bytes past len
+        unsafe {
+            let at = self.ptr.add(self.len);
+            *at = b'"';
+            copy_short(b, at.add(1));
+            *at.add(b.len() + 1) = b'"';
+        }
+        self.len += b.len() + 2;
     }
 
+    #[inline(always)]
     fn int<I: itoa::Integer>(&mut self, v: I) {
         self.raw(itoa::Buffer::new().format(v).as_bytes());
     }
@@ -329,18 +441,18 @@ impl<const COMPACT: bool> W<'_, COMPACT> {
     }
 
     fn headers(&mut self, h: &[(String, String)]) {
-        self.0.push(b'[');
+        self.raw(b"[");
         for (i, (k, v)) in h.iter().enumerate() {
             if i > 0 {
-                self.0.push(b',');
+                self.raw(b",");
             }
-            self.0.push(b'[');
+            self.raw(b"[");
             self.str(k);
-            self.0.push(b',');
+            self.raw(b",");
             self.str(v);
-            self.0.push(b']');
+            self.raw(b"]");
         }
-        self.0.push(b']');
+        self.raw(b"]");
     }
 }
 
@@ -470,21 +582,47 @@ pub(crate) mod tests {
         }
         for v in vs {
             let mut out = b"x".to_vec();
-            W::<false>(&mut out).int(v);
+            let mut w = W::<false>::new(&mut out);
+            w.int(v);
+            w.done();
             assert_eq!(&out[1..], itoa::Buffer::new().format(v).as_bytes());
             let i = v as i64;
             let mut out = Vec::new();
-            W::<false>(&mut out).int(i);
+            let mut w = W::<false>::new(&mut out);
+            w.int(i);
+            w.done();
             assert_eq!(out, itoa::Buffer::new().format(i).as_bytes());
         }
         let mut out = Vec::new();
-        W::<false>(&mut out).int(i64::MIN);
+        let mut w = W::<false>::new(&mut out);
+        w.int(i64::MIN);
+        w.done();
         assert_eq!(out, i64::MIN.to_string().as_bytes());
+    }
+
+    /// Raw writes of every length up to past the word moves, into a
+    /// buffer that grows under them, keep every byte.
+    #[test]
+    fn raw_writes_of_every_length() {
+        let src: Vec<u8> = (0..80u8).collect();
+        let mut want = b"x".to_vec();
+        let mut out = b"x".to_vec();
+        let mut w = W::<false>::new(&mut out);
+        for n in 0..80 {
+            w.raw(&src[..n]);
+            w.quoted(&src[80 - n..]);
+            want.extend_from_slice(&src[..n]);
+            want.push(b'"');
+            want.extend_from_slice(&src[80 - n..]);
+            want.push(b'"');
+        }
+        w.done();
+        assert_eq!(out, want);
     }
 
     #[test]
     fn needs_escape_is_exact_for_every_byte_at_every_lane() {
-        for len in [1usize, 7, 8, 9, 16, 17] {
+        for len in [1usize, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17] {
             for at in 0..len {
                 for b in 0..=255u8 {
                     let mut v = vec![b'a'; len];
