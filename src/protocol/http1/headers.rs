@@ -20,6 +20,7 @@ pub(super) const UPGRADE: usize = 4;
 
 /// The index in [`KNOWN`] of `name` (case-insensitive). Length, first and
 /// last letter rule out almost every other name before the comparison.
+#[inline(always)]
 fn known(name: &[u8]) -> Option<usize> {
     let (first, last) = match name {
         [f, .., l] => (f | 0x20, l | 0x20),
