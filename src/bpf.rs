@@ -21,6 +21,7 @@ mod enrich;
 pub(crate) mod loader;
 mod poll;
 mod preflight;
+pub mod sched;
 
 pub use preflight::preflight;
 
@@ -225,6 +226,9 @@ pub struct ProbeConfig {
     /// Body skips (`crate::skip`): the trackers' hints, written into the
     /// mmap'ed `skips` map (None: off, `--body-skip off`).
     pub body_skip: Option<std::sync::Arc<crate::skip::SkipHints>>,
+    /// `--sched adaptive`: SCHED_IDLE while the ring has room, raised by a
+    /// watchdog when it fills (`sched`).
+    pub sched_adaptive: bool,
 }
 
 /// Kernel counters at the end of a run.
@@ -256,15 +260,20 @@ pub struct KernelCounters {
     /// Program runs the kernel skipped (another BPF program was active on
     /// that CPU; `recursion_misses`, kernels 6.7+ count it for tracepoints).
     pub prog_misses: u64,
-    /// Fallback mode: connections dropped in user space as not TCP.
+    /// Fallback mode: connections dropped in user space as not TCP (the
+    /// kernel names another protocol for the socket).
     pub non_tcp_dropped: u64,
     /// Fallback mode: connections whose addresses could not be resolved
     /// (their fd closed before user space looked, or held another
-    /// connection by then): `null` addresses, never another socket's.
+    /// connection by then, or their TCP socket had left the kernel's
+    /// tables — reset or closed, the fd still open): `null` addresses,
+    /// never another socket's.
     pub addr_unresolved: u64,
     /// Fallback mode: of `addr_unresolved`, the fd already held another
     /// connection (closed and reused before the OPEN record was read).
     pub addr_fd_reused: u64,
+    /// `--sched adaptive`: what its watchdog did; None when it did not run.
+    pub sched_adaptive: Option<sched::SchedSummary>,
     /// The hook set that ran: "socket" or "syscalls".
     pub hooks: &'static str,
     /// What identity resolution could not do (None: it was off).
@@ -432,6 +441,7 @@ fn run_with<F: loader::Flavor>(
     counters.non_tcp_dropped = stats.non_tcp;
     counters.addr_unresolved = stats.unresolved;
     counters.addr_fd_reused = stats.fd_reused;
+    counters.sched_adaptive = stats.sched_adaptive;
     counters.hooks = hooks.as_str();
     drop(_watch);
     counters.identity = cfg.identity.as_ref().map(|s| s.stats());

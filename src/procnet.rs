@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //! /proc socket tables: what the BTF-less fallback uses instead of reading
 //! `struct sock` in the kernel — TCP addresses by socket inode
-//! (`/proc/<pid>/net/tcp{,6}`, the process's own network namespace) and the
-//! sockets a process holds (`/proc/<pid>/fd`).
+//! (`/proc/<pid>/net/tcp{,6}`, the process's own network namespace), the
+//! sockets a process holds (`/proc/<pid>/fd`) and their protocols (the
+//! `system.sockprotoname` attribute of the socket the fd links to).
 
 use std::collections::HashMap;
 use std::fs;
@@ -86,6 +87,35 @@ pub fn socket_inode(pid: u32, fd: i32) -> Option<u64> {
     parse_socket_link(&link.to_string_lossy())
 }
 
+/// The kernel's name for the protocol of the socket behind `pid`'s `fd`
+/// ("TCP", "TCPv6", "UDP", "UNIX-STREAM"...: the `system.sockprotoname`
+/// extended attribute sockfs gives every socket, Linux 3.9+), if it is a
+/// socket and the kernel says. One `getxattr(2)`, no table read; the same
+/// access as reading the fd's link (ptrace read access to `pid`).
+pub fn socket_proto(pid: u32, fd: i32) -> Option<String> {
+    let path = std::ffi::CString::new(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    // struct proto's name is char[32]
+    let mut buf = [0u8; 64];
+    // SAFETY: both strings are NUL-terminated; buf is writable for its length
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"system.sockprotoname".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let v = buf.get(..usize::try_from(n).ok()?)?;
+    let name = v.split(|&b| b == 0).next()?;
+    (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned())
+}
+
+/// Whether a `socket_proto` name is TCP's (IPv4 or IPv6). MPTCP is not:
+/// like the socket hooks (`sk_protocol == IPPROTO_TCP`), Osprey traces TCP.
+pub fn is_tcp_proto(name: &str) -> bool {
+    matches!(name, "TCP" | "TCPv6")
+}
+
 pub fn parse_socket_link(s: &str) -> Option<u64> {
     s.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
 }
@@ -131,8 +161,16 @@ pub struct Resolver {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lookup {
     Tcp(SockAddrs),
-    /// The fd is a socket but not a TCP one (UDP, AF_UNIX...).
+    /// The fd is a socket and the kernel names another protocol than TCP
+    /// (UDP, AF_UNIX...).
     NotTcp,
+    /// The fd still holds a socket that is in no TCP table: a TCP socket
+    /// that left the kernel's tables while the process keeps its fd (reset
+    /// by the peer, or closed: a short connection may be, by the time its
+    /// OPEN record is read), or not connected (yet); or a socket whose
+    /// protocol the kernel did not name. Its addresses are unknown; it is
+    /// not "not TCP".
+    Unlisted,
     /// The fd is gone (closed, or the process exited) before we looked.
     Gone,
 }
@@ -145,18 +183,31 @@ impl Resolver {
         if let Some(e) = self.cache.get(&pid).and_then(|t| t.get(&ino)) {
             return Lookup::Tcp(e.addrs);
         }
-        if self.cache.len() > 4096 {
-            self.cache.clear();
-        }
-        let t = self.cache.entry(pid).or_default();
-        *t = tcp_table(pid);
-        match t.get(&ino) {
-            Some(e) => Lookup::Tcp(e.addrs),
-            // Not in the table: only proof of "not TCP" if the fd still
-            // holds the same socket after the table was read (it existed
-            // throughout); otherwise it closed meanwhile.
-            None if socket_inode(pid, fd) == Some(ino) => Lookup::NotTcp,
-            None => Lookup::Gone,
+        // "Not TCP" only on the kernel's word: absence from the TCP tables
+        // is no proof (a reset or closed TCP socket the process still
+        // holds is not listed), and it saves reading the tables.
+        let res = match socket_proto(pid, fd) {
+            Some(p) if !is_tcp_proto(&p) => Lookup::NotTcp,
+            _ => {
+                if self.cache.len() > 4096 {
+                    self.cache.clear();
+                }
+                let t = self.cache.entry(pid).or_default();
+                *t = tcp_table(pid);
+                match t.get(&ino) {
+                    // the inode is this socket's, whatever the fd holds now
+                    Some(e) => return Lookup::Tcp(e.addrs),
+                    None => Lookup::Unlisted,
+                }
+            }
+        };
+        // The protocol, or the absence, is this socket's only if the fd
+        // still holds it after they were read (it did throughout);
+        // otherwise it closed meanwhile.
+        if socket_inode(pid, fd) == Some(ino) {
+            res
+        } else {
+            Lookup::Gone
         }
     }
 }
@@ -230,5 +281,121 @@ mod tests {
         let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         assert_eq!(r.lookup(me, u.as_raw_fd()), Lookup::NotTcp);
         assert_eq!(r.lookup(me, 99_999), Lookup::Gone);
+    }
+
+    #[test]
+    fn the_kernel_names_socket_protocols() {
+        use std::os::fd::AsRawFd;
+        let me = std::process::id();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (x, _y) = std::os::unix::net::UnixStream::pair().unwrap();
+        let proto = |fd| socket_proto(me, fd);
+        assert_eq!(proto(l.as_raw_fd()).as_deref(), Some("TCP"));
+        assert_eq!(proto(u.as_raw_fd()).as_deref(), Some("UDP"));
+        // "UNIX-STREAM" since Linux 5.15, "UNIX" before
+        assert!(proto(x.as_raw_fd()).unwrap().starts_with("UNIX"));
+        let f = std::fs::File::open("/proc/self/stat").unwrap();
+        assert_eq!(proto(f.as_raw_fd()), None, "not a socket");
+        assert_eq!(proto(99_999), None);
+        assert!(is_tcp_proto("TCP") && is_tcp_proto("TCPv6"));
+        assert!(!is_tcp_proto("UDP") && !is_tcp_proto("MPTCP") && !is_tcp_proto(""));
+    }
+
+    #[test]
+    fn udp_and_unix_sockets_are_not_tcp() {
+        use std::os::fd::AsRawFd;
+        let me = std::process::id();
+        let mut r = Resolver::default();
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        u.connect(u.local_addr().unwrap()).unwrap();
+        let (x, _y) = std::os::unix::net::UnixStream::pair().unwrap();
+        let d = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        for fd in [u.as_raw_fd(), x.as_raw_fd(), d.as_raw_fd()] {
+            assert_eq!(r.lookup(me, fd), Lookup::NotTcp, "fd {fd}");
+        }
+    }
+
+    /// The inode of the socket behind our `fd`, asserted to be in no TCP
+    /// table of this process.
+    fn unlisted_inode(fd: i32) -> u64 {
+        let me = std::process::id();
+        let ino = socket_inode(me, fd).unwrap();
+        assert!(!tcp_table(me).contains_key(&ino), "socket {ino} is listed");
+        ino
+    }
+
+    /// The CI flake: a TCP connection reset by its peer leaves the kernel's
+    /// tables while the process still holds its fd; /proc/net/tcp does not
+    /// list it. It was dropped as "not TCP".
+    #[test]
+    fn a_reset_tcp_connection_still_held_is_not_called_not_tcp() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let me = std::process::id();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let mut r = Resolver::default();
+        // it was listed: the cache holds another copy of the table
+        assert!(matches!(r.lookup(me, c.as_raw_fd()), Lookup::Tcp(_)));
+        let ino = socket_inode(me, c.as_raw_fd()).unwrap();
+        r.cache.clear();
+        // SO_LINGER 0: close() sends an RST instead of a FIN
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a valid fd and a linger struct of the size given
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                std::ptr::from_ref(&linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0);
+        drop(s);
+        // the read returns once the RST has been processed
+        let e = c.read(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+        assert_eq!(unlisted_inode(c.as_raw_fd()), ino);
+        assert_eq!(r.lookup(me, c.as_raw_fd()), Lookup::Unlisted);
+    }
+
+    /// Closed both ways (the peer's FIN, then ours, acknowledged): gone from
+    /// the tables while the fd is open; as is a socket not connected yet.
+    #[test]
+    fn a_closed_or_unconnected_tcp_socket_still_held_is_unlisted() {
+        use std::io::Read;
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let me = std::process::id();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let ino = socket_inode(me, c.as_raw_fd()).unwrap();
+        drop(s); // FIN: c in CLOSE_WAIT
+        assert_eq!(c.read(&mut [0u8; 16]).unwrap(), 0);
+        // our FIN: LAST_ACK, then closed
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        // the peer's ACK is a packet away: wait for the state, not a time
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tcp_table(me).contains_key(&ino) {
+            assert!(std::time::Instant::now() < deadline, "still listed");
+            std::thread::yield_now();
+        }
+        assert_eq!(unlisted_inode(c.as_raw_fd()), ino);
+        let mut r = Resolver::default();
+        assert_eq!(r.lookup(me, c.as_raw_fd()), Lookup::Unlisted);
+        // SAFETY: socket(2) returns a new fd or -1 (then from_raw_fd is not reached)
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+        assert!(raw >= 0);
+        // SAFETY: raw is a new fd we own
+        let u = unsafe { OwnedFd::from_raw_fd(raw) };
+        unlisted_inode(u.as_raw_fd());
+        assert_eq!(socket_proto(me, u.as_raw_fd()).as_deref(), Some("TCP"));
+        assert_eq!(r.lookup(me, u.as_raw_fd()), Lookup::Unlisted);
     }
 }

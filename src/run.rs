@@ -18,17 +18,17 @@ use osprey::{clock, synthetic};
 /// Smallest ring buffer `--sched auto` runs SCHED_BATCH with.
 const SCHED_BATCH_MIN_RING: u32 = 2 << 20;
 
-/// SCHED_BATCH for this thread and the threads it starts from now on (they
+/// A scheduling policy for this thread and the threads it starts from now on (they
 /// inherit it). Measured with nginx under wrk on 2 CPUs, where wrk and the
 /// reader share a CPU: with SCHED_OTHER the reader, woken for a batch of
 /// records, preempted wrk, and nginx ran out of requests (busy 95-97% of
 /// the run against 98-99% without a probe); with SCHED_BATCH 98%
 /// (docs/performance.md). Not being allowed to is no error.
-fn set_sched_batch() {
+fn set_sched(policy: libc::c_int, name: &str) {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: plain syscall on the calling thread with a valid parameter.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
-        log::info!("SCHED_BATCH not set: {}", std::io::Error::last_os_error());
+    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
+        log::info!("{name} not set: {}", std::io::Error::last_os_error());
     }
 }
 
@@ -43,13 +43,14 @@ pub fn run(a: RunArgs) -> Result<()> {
     // 2 MiB hold that at 300 MB/s of records (4 KiB captures at 70k
     // requests/s) four times over. With a 64 KiB ring it lost 17% of the
     // records at 16 wrk connections, against 0.6% under SCHED_OTHER.
-    let batch = match a.sched {
-        SchedArg::Auto => a.ringbuf_size >= SCHED_BATCH_MIN_RING,
-        SchedArg::Batch => true,
-        SchedArg::Normal => false,
-    };
-    if batch {
-        set_sched_batch();
+    match a.sched {
+        SchedArg::Auto if a.ringbuf_size >= SCHED_BATCH_MIN_RING => {
+            set_sched(libc::SCHED_BATCH, "SCHED_BATCH")
+        }
+        // adaptive: batch until the watchdog starts (osprey::bpf::sched)
+        SchedArg::Batch | SchedArg::Adaptive => set_sched(libc::SCHED_BATCH, "SCHED_BATCH"),
+        SchedArg::Idle => set_sched(libc::SCHED_IDLE, "SCHED_IDLE"),
+        SchedArg::Auto | SchedArg::Normal => {}
     }
     let stop = Arc::new(AtomicBool::new(false));
     // SIGHUP (the terminal went away) stops like SIGTERM, with the summary
@@ -173,6 +174,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             },
             tls: a.tls == OnOff::On,
             body_skip,
+            sched_adaptive: a.sched == SchedArg::Adaptive,
             verbose: a.verbose > 0,
             progress: (a.verbose > 0).then_some(Duration::from_secs(5)),
         };
@@ -201,6 +203,12 @@ pub fn run(a: RunArgs) -> Result<()> {
             secs, k.events, k.ringbuf_drops, k.ringbuf_drop_bytes, k.scratch_busy, k.prog_misses, k.truncated_bytes, k.unseen_bytes, k.skipped_body_bytes, k.cont_records, s.records, s.decode_errors
         ),
         None => say!("osprey: synthetic, {} events, {} records written", s.events, s.records),
+    }
+    if let Some(a) = kernel.as_ref().and_then(|k| k.sched_adaptive) {
+        say!(
+            "osprey: --sched adaptive: raised to SCHED_BATCH {} times, {:.1}% of the run ({} of {} watchdog checks)",
+            a.raised, 100.0 * a.checks_raised as f64 / a.checks.max(1) as f64, a.checks_raised, a.checks
+        );
     }
     if records != Records::Events {
         // the connection tables' bounds and what they cost, summed over workers

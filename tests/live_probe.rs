@@ -251,49 +251,6 @@ fn sigterm_detaches_and_summarises() {
     wait_unloaded((progs, links), "programs and links unloaded after SIGTERM");
 }
 
-/// Scheduling policy (field 41 of /proc/PID/task/TID/stat) of each thread.
-fn thread_policies(pid: u32) -> Vec<u32> {
-    let mut v = Vec::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
-        if let Some((_, rest)) = stat.rsplit_once(')') {
-            // fields from 3 on follow the command name; policy is field 41
-            if let Some(p) = rest.split_whitespace().nth(41 - 3) {
-                v.push(p.parse().unwrap());
-            }
-        }
-    }
-    v
-}
-
-#[test]
-#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
-fn threads_run_as_sched_batch_with_a_large_ring() {
-    let dir = tmpdir("sched");
-    for (args, want) in [
-        (vec![], libc::SCHED_BATCH),
-        (vec!["--sched", "normal"], libc::SCHED_OTHER),
-        // auto: a small ring cannot wait for a batch-scheduled reader
-        (vec!["--ringbuf-size", "1048576"], libc::SCHED_OTHER),
-        (
-            vec!["--ringbuf-size", "1048576", "--sched", "batch"],
-            libc::SCHED_BATCH,
-        ),
-    ] {
-        // --workers 2: the worker and writer threads too
-        let mut a = vec!["--comm", "nothing-matches", "--workers", "2"];
-        a.extend(args.iter().copied());
-        let probe = Osprey::start(&a, dir.join("out.jsonl"));
-        let pols = thread_policies(probe.pid());
-        assert!(pols.len() >= 4, "threads: {pols:?}");
-        assert!(
-            pols.iter().all(|&p| p == want as u32),
-            "{args:?}: policies {pols:?}, want {want}"
-        );
-        probe.stop_ok();
-    }
-}
-
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn clear_errors_for_bad_input_and_missing_privileges() {

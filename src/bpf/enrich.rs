@@ -16,6 +16,12 @@
 //! answer from `/proc` is this connection's only if that entry still holds
 //! its generation *after* `/proc` was read; otherwise the addresses stay
 //! `null` (`addr_unresolved`) — never wrong ones.
+//!
+//! "Not TCP" is the kernel's word on the socket's protocol, never a socket
+//! missing from the TCP tables: a TCP connection reset or closed while the
+//! process keeps its fd is not listed there (a short HTTPS GET's may be by
+//! the time its OPEN record is read). Such a connection is kept, its
+//! addresses `null` (`addr_unresolved`).
 
 use std::collections::HashSet;
 
@@ -74,7 +80,9 @@ pub(super) struct Enricher {
     not_tcp: HashSet<ConnId>,
     pub non_tcp: u64,
     /// OPEN records left without addresses: the fd closed, or already
-    /// holding another connection, when user space looked.
+    /// holding another connection, when user space looked; or its TCP
+    /// socket no longer in the kernel's tables (reset or closed, the fd
+    /// still open).
     pub unresolved: u64,
     /// Of those, the fd already held another connection (the race above).
     pub reused: u64,
@@ -129,7 +137,10 @@ impl Enricher {
                 return None;
             }
             Lookup::Gone => self.unresolved += 1,
-            Lookup::Tcp(_) | Lookup::NotTcp => {
+            // a TCP socket out of the tables (reset, closed) or one of no
+            // named protocol: kept, its addresses unknown
+            Lookup::Unlisted if ours => self.unresolved += 1,
+            Lookup::Tcp(_) | Lookup::NotTcp | Lookup::Unlisted => {
                 self.unresolved += 1;
                 self.reused += 1;
             }
@@ -166,6 +177,7 @@ mod tests {
             let r = match self.procfs.get(&fd) {
                 Some(Lookup::Tcp(a)) => Lookup::Tcp(*a),
                 Some(Lookup::NotTcp) => Lookup::NotTcp,
+                Some(Lookup::Unlisted) => Lookup::Unlisted,
                 _ => Lookup::Gone,
             };
             if let Some(f) = self.between.as_mut() {
@@ -320,6 +332,26 @@ mod tests {
         // its events are dropped until its close, which clears the mark
         assert!(e.event(close(9, 8), &mut f).is_none());
         assert!(e.event(close(9, 8), &mut f).is_some());
+    }
+
+    /// The kernel-matrix flake: a TCP connection reset (or closed) before
+    /// its OPEN record was read, its fd still open, is in no TCP table.
+    /// It was dropped as "not TCP" and forgotten.
+    #[test]
+    fn a_tcp_socket_out_of_the_tables_is_kept_with_null_addresses() {
+        let mut f = Fake::default();
+        f.procfs.insert(7, Lookup::Unlisted);
+        f.kernel.insert(7, 5);
+        let mut e = Enricher::new(true);
+        let ev = e.event(open(7, 5), &mut f).expect("dropped");
+        assert_eq!(addrs(&ev), None);
+        assert!(f.forgotten.is_empty(), "forgotten in the kernel");
+        assert_eq!((e.non_tcp, e.unresolved, e.reused), (0, 1, 0));
+        assert!(e.event(close(7, 5), &mut f).is_some());
+        // read while the fd holds another connection: also counted reused
+        f.kernel.insert(7, 6);
+        assert!(e.event(open(7, 5), &mut f).is_some());
+        assert_eq!((e.non_tcp, e.unresolved, e.reused), (0, 2, 1));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct PollStats {
     pub fd_reused: u64,
     /// What the TLS attacher did.
     pub tls: crate::tls::attach::TlsStats,
+    /// `--sched adaptive`: what its watchdog did.
+    pub sched_adaptive: Option<super::sched::SchedSummary>,
 }
 
 /// Hand decoded records to `pipeline` until `stop` is set or the output
@@ -90,6 +92,14 @@ pub fn poll(
     let rb = rbb
         .build()
         .context("setting up the ring buffer reader (epoll on the events map)")?;
+    // after the setup: from here on the threads' work is the records'
+    let adaptive = cfg
+        .sched_adaptive
+        .then(|| super::sched::start(&events, cfg.ringbuf_bytes))
+        .and_then(|r| {
+            r.map_err(|e| log::warn!("--sched adaptive: {e:#}; staying at SCHED_BATCH"))
+                .ok()
+        });
     let mut last_progress = Instant::now();
     let mut last_health = Instant::now();
     let health = pipeline.health();
@@ -130,7 +140,12 @@ pub fn poll(
         }
     }
 
-    // detach first, then drain what is left
+    // the drain at the fair share; then detach, and drain what is left
+    let sched_adaptive = adaptive.map(|a| {
+        let s = a.stats.clone();
+        drop(a);
+        s.summary()
+    });
     let tls_stats = tls.as_ref().map(|t| t.stats.clone()).unwrap_or_default();
     drop(tls);
     drop(links);
@@ -143,6 +158,7 @@ pub fn poll(
         unresolved: enrich.unresolved,
         fd_reused: enrich.reused,
         tls: tls_stats,
+        sched_adaptive,
     })
 }
 

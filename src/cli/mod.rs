@@ -136,6 +136,17 @@ pub enum SchedArg {
     Batch,
     /// SCHED_OTHER, the default of every process.
     Normal,
+    /// SCHED_IDLE: the reader runs only on a CPU nothing else wants, and
+    /// any traced task that wakes preempts it at once (no batch of records
+    /// stands in front of a request). For a service at moderate load that
+    /// cares about its tail latency; under saturation the reader gets ≈0.3%
+    /// of a CPU and the ring buffer fills (drops are counted).
+    Idle,
+    /// SCHED_IDLE while the ring buffer has room, SCHED_BATCH when an
+    /// eighth of it waits (a watchdog looks every 2 ms), until it is nearly
+    /// empty again: the tail latency of `idle`, the share of `batch` when
+    /// the traffic needs it. Needs CAP_SYS_NICE (else `batch`).
+    Adaptive,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -297,9 +308,12 @@ pub struct RunArgs {
     pub workers: Option<usize>,
     /// CPU scheduling policy of Osprey's threads. `batch` keeps the reader
     /// from preempting the traced processes each time records arrive (it
-    /// runs when they block or their slice ends) without lowering its share,
-    /// which nice or SCHED_IDLE would (records then pile up); the ring
-    /// buffer must hold the few milliseconds it may then wait.
+    /// runs when they block or their slice ends) without lowering its share;
+    /// the ring buffer must hold the few milliseconds it may then wait.
+    /// `idle` also lets any traced task that wakes preempt the reader (the
+    /// least tail latency added) but starves it on a busy machine;
+    /// `adaptive` is `idle` with a watchdog that raises the threads to
+    /// `batch` while the ring fills.
     #[arg(long, value_enum, default_value = "auto")]
     pub sched: SchedArg,
     /// Stop after this many seconds.
