@@ -28,7 +28,7 @@ pub(super) fn needs_escape(b: &[u8]) -> bool {
         let x = match n {
             0 => return false,
             1..=3 => {
-                LO * b'a' as u64 & !0xff_ffff
+                (LO * b'a' as u64) & !0xff_ffff
                     | b[0] as u64
                     | (b[n / 2] as u64) << 8
                     | (b[n - 1] as u64) << 16

@@ -276,7 +276,14 @@ mod tests {
         for len in 0..20usize {
             for at in 0..len {
                 for b in 0..=255u8 {
-                    for end in [&b"\r\nX: y\r\n\r\n"[..], b"\nX", b"\r\n", b"\r", b"", b" \t\r\n\r\n"] {
+                    for end in [
+                        &b"\r\nX: y\r\n\r\n"[..],
+                        b"\nX",
+                        b"\r\n",
+                        b"\r",
+                        b"",
+                        b" \t\r\n\r\n",
+                    ] {
                         let mut v = vec![b'a'; len];
                         v[at] = b;
                         if at + 1 < len {
