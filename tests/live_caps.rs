@@ -82,9 +82,18 @@ fn non_root_with_bpf_perfmon_and_dac_read_search_captures() {
     cmd.args([BIN, "-v", "-o"])
         .arg(&out)
         .args(hooks_args())
-        .args(["--comm", "curl", "--comm", "python3"]);
+        .args(["--comm", "curl", "--comm", "python3"])
+        // without CAP_SYS_NICE a thread cannot leave SCHED_IDLE: said, and
+        // the probe runs at SCHED_BATCH instead
+        .args(["--sched", "adaptive"]);
     let err = captures_as_nobody(cmd, dir, out);
     assert!(!err.contains("permission denied"), "{err}");
+    assert!(
+        err.contains("--sched adaptive: a thread cannot leave SCHED_IDLE here")
+            && err.contains("needs CAP_SYS_NICE"),
+        "{err}"
+    );
+    assert!(summary(&err)["kernel"]["sched_adaptive"].is_null(), "{err}");
 }
 
 #[test]
