@@ -10,7 +10,10 @@
 //! String values still go through serde_json whenever they contain a byte
 //! JSON must escape.
 
-use crate::record::{IsoTime, Transaction};
+use crate::record::Transaction;
+
+mod writer;
+use writer::W;
 
 /// `,"name":` then the value, written by `W::$kind`. An `opt_*` kind
 /// writes `,"name":null` for None (nothing in a compact line) and a `bool` `,"name":true` or false as
@@ -96,7 +99,7 @@ pub fn write_transaction_node_as(
 /// for the compact one).
 fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usize {
     let start = out.len();
-    let mut w = W::<COMPACT>(out);
+    let mut w = W::<COMPACT>::new(out);
     w.raw(b"{\"type\":");
     w.lit(t.kind);
     field!(w, "protocol", lit, t.protocol);
@@ -186,7 +189,7 @@ fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usiz
         field!(w, "container_name", opt_str, i.container_name.as_deref());
         field!(w, "workload", opt_str, i.workload.as_deref());
     }
-    let node_at = w.0.len() - start
+    let node_at = w.len - start
         + if COMPACT && i.node.is_none() {
             0
         } else {
@@ -244,104 +247,8 @@ fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usiz
         w.headers(h);
     }
     w.raw(b"}");
+    w.done();
     node_at
-}
-
-/// `b` holds a byte JSON must escape ('"', '\\', a control below 0x20),
-/// what serde_json escapes. Eight bytes at a time: a byte below 0x20 or
-/// equal to '"' or '\\' sets the high bit of its lane below (bytes of 0x80
-/// and up cannot: `& !x`); a borrow between lanes starts only at such a
-/// byte, so the answer is exact.
-fn needs_escape(b: &[u8]) -> bool {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    fn lanes(x: u64) -> u64 {
-        let q = x ^ (LO * b'"' as u64);
-        let bs = x ^ (LO * b'\\' as u64);
-        (x.wrapping_sub(LO * 0x20) | q.wrapping_sub(LO) & !q | bs.wrapping_sub(LO) & !bs) & !x & HI
-    }
-    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-    if b.len() < 8 {
-        // a short one: its bytes in a word of bytes that need nothing
-        let x = b.iter().enumerate().fold(LO * b'a' as u64, |x, (i, &c)| {
-            x & !(0xff << (8 * i)) | (c as u64) << (8 * i)
-        });
-        return lanes(x) != 0;
-    }
-    let mut chunks = b.chunks_exact(8);
-    let mut acc = 0;
-    for c in &mut chunks {
-        acc |= lanes(word(c));
-    }
-    // the tail: the last eight bytes, overlapping the words before
-    acc | lanes(word(&b[b.len() - 8..])) != 0
-}
-
-struct W<'a, const COMPACT: bool>(&'a mut Vec<u8>);
-
-impl<const COMPACT: bool> W<'_, COMPACT> {
-    /// Null fields are left out.
-    fn compact(&self) -> bool {
-        COMPACT
-    }
-
-    fn raw(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(b);
-    }
-
-    fn str(&mut self, s: &str) {
-        if needs_escape(s.as_bytes()) {
-            // a &str always serialises; Vec<u8> as a writer cannot fail
-            let _ = serde_json::to_writer(&mut *self.0, s);
-        } else {
-            self.quoted(s.as_bytes());
-        }
-    }
-
-    /// `"s"` without looking for bytes to escape: the names Osprey itself
-    /// gives (`type`, `protocol`, `role`, ...), never anything it captured.
-    fn lit(&mut self, s: &'static str) {
-        debug_assert!(!needs_escape(s.as_bytes()), "{s:?}");
-        self.quoted(s.as_bytes());
-    }
-
-    // inlined as before the format flag (two copies of the writer made
-    // LLVM call it: +200 instructions a record)
-    #[inline(always)]
-    fn quoted(&mut self, b: &[u8]) {
-        self.0.reserve(b.len() + 2);
-        self.0.push(b'"');
-        self.0.extend_from_slice(b);
-        self.0.push(b'"');
-    }
-
-    fn int<I: itoa::Integer>(&mut self, v: I) {
-        self.raw(itoa::Buffer::new().format(v).as_bytes());
-    }
-
-    fn time(&mut self, t: IsoTime) {
-        // digits, '-', ':', '.', 'T' and 'Z' only: nothing to escape
-        const N: usize = crate::clock::ISO_LEN;
-        let mut b = [0u8; N];
-        let mut q = [b'"'; N + 2];
-        q[1..N + 1].copy_from_slice(crate::clock::format_iso8601_bytes(t.0, &mut b));
-        self.raw(&q);
-    }
-
-    fn headers(&mut self, h: &[(String, String)]) {
-        self.0.push(b'[');
-        for (i, (k, v)) in h.iter().enumerate() {
-            if i > 0 {
-                self.0.push(b',');
-            }
-            self.0.push(b'[');
-            self.str(k);
-            self.0.push(b',');
-            self.str(v);
-            self.0.push(b']');
-        }
-        self.0.push(b']');
-    }
 }
 
 #[cfg(test)]
@@ -458,56 +365,6 @@ pub(crate) mod tests {
             other => panic!("{other:?}: {}", String::from_utf8_lossy(l)),
         };
         assert_eq!(back(line.as_bytes()), back(&full), "{line}");
-    }
-
-    #[test]
-    fn integers_of_every_length_as_itoa_writes_them() {
-        let mut vs: Vec<u64> = vec![0, u64::MAX];
-        let mut p = 1u64;
-        while let Some(q) = p.checked_mul(10) {
-            vs.extend([p - 1, p, p + 1, q - 1]);
-            p = q;
-        }
-        for v in vs {
-            let mut out = b"x".to_vec();
-            W::<false>(&mut out).int(v);
-            assert_eq!(&out[1..], itoa::Buffer::new().format(v).as_bytes());
-            let i = v as i64;
-            let mut out = Vec::new();
-            W::<false>(&mut out).int(i);
-            assert_eq!(out, itoa::Buffer::new().format(i).as_bytes());
-        }
-        let mut out = Vec::new();
-        W::<false>(&mut out).int(i64::MIN);
-        assert_eq!(out, i64::MIN.to_string().as_bytes());
-    }
-
-    #[test]
-    fn needs_escape_is_exact_for_every_byte_at_every_lane() {
-        for len in [1usize, 7, 8, 9, 16, 17] {
-            for at in 0..len {
-                for b in 0..=255u8 {
-                    let mut v = vec![b'a'; len];
-                    v[at] = b;
-                    let want = b < 0x20 || b == b'"' || b == b'\\';
-                    assert_eq!(needs_escape(&v), want, "byte {b:#x} at {at} of {len}");
-                    // next to bytes of 0x80 and up (UTF-8), and to 0x7f
-                    v.iter_mut().filter(|x| **x == b'a').for_each(|x| *x = 0xff);
-                    assert_eq!(
-                        needs_escape(&v),
-                        want,
-                        "byte {b:#x} at {at} of {len}, 0xff around"
-                    );
-                    v.iter_mut().filter(|x| **x == 0xff).for_each(|x| *x = 0x20);
-                    assert_eq!(
-                        needs_escape(&v),
-                        want,
-                        "byte {b:#x} at {at} of {len}, 0x20 around"
-                    );
-                }
-            }
-        }
-        assert!(!needs_escape(b""));
     }
 
     #[test]

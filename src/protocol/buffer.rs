@@ -87,6 +87,14 @@ impl Buffered {
 
     /// Consume `n` buffered bytes; returns the stamps of the first and last.
     pub fn consume(&mut self, n: usize) -> (Stamp, Stamp) {
+        if self.spans.len() == 1 {
+            // the bytes of one event (the common case): its stamp is both,
+            // as `stamp_at` would find, and the span stays
+            let s = self.spans[0].stamp;
+            self.buf.consume(n);
+            self.pos += n as u64;
+            return (s, s);
+        }
         let first = self.stamp_at(self.pos);
         let last = self.stamp_at(self.pos + n.max(1) as u64 - 1);
         self.buf.consume(n);

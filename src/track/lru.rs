@@ -92,10 +92,24 @@ impl<K: Hash + Eq + Copy, V> Lru<K, V> {
 
     /// The value, made the most recently used.
     pub fn touch(&mut self, k: &K) -> Option<&mut V> {
-        let i = *self.index.get(k)?;
-        self.unlink(i);
-        self.push_front(i);
+        let i = self.touch_slot(k)?;
         self.nodes[i].val.as_mut()
+    }
+
+    /// [`Lru::touch`], giving the entry's slot for [`Lru::slot_mut`]
+    /// (one look-up where a caller would otherwise test for the key first).
+    pub fn touch_slot(&mut self, k: &K) -> Option<usize> {
+        let i = *self.index.get(k)?;
+        if i != self.head {
+            self.unlink(i);
+            self.push_front(i);
+        }
+        Some(i)
+    }
+
+    /// The value in slot `i` (from [`Lru::touch_slot`], no change since).
+    pub fn slot_mut(&mut self, i: usize) -> Option<&mut V> {
+        self.nodes.get_mut(i)?.val.as_mut()
     }
 
     /// Insert as the most recently used; an existing entry is replaced.

@@ -260,14 +260,18 @@ impl Tracker {
     pub fn on_data(&mut self, e: &crate::event::DataEvent, payload: &[u8], out: &mut Vec<Record>) {
         self.stats.events += 1;
         let id = e.conn;
-        if !self.conns.contains_key(&id) {
-            self.make_room(out);
-            let info = ConnInfo::new(id, Role::Unknown, None, e.proc.clone());
-            self.conns.insert(id, Box::new(Conn::new(info, false)));
-            self.stats.conns_seen += 1;
-        }
+        let slot = match self.conns.touch_slot(&id) {
+            Some(i) => Some(i),
+            None => {
+                self.make_room(out);
+                let info = ConnInfo::new(id, Role::Unknown, None, e.proc.clone());
+                self.conns.insert(id, Box::new(Conn::new(info, false)));
+                self.stats.conns_seen += 1;
+                self.conns.touch_slot(&id)
+            }
+        };
         let eager = self.conns.len() > COMPACT_EAGER_CONNS;
-        let Some(c) = self.conns.touch(&id) else {
+        let Some(c) = slot.and_then(|i| self.conns.slot_mut(i)) else {
             return;
         };
         let mut env = Env {

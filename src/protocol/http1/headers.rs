@@ -20,6 +20,7 @@ pub(super) const UPGRADE: usize = 4;
 
 /// The index in [`KNOWN`] of `name` (case-insensitive). Length, first and
 /// last letter rule out almost every other name before the comparison.
+#[inline(always)]
 fn known(name: &[u8]) -> Option<usize> {
     let (first, last) = match name {
         [f, .., l] => (f | 0x20, l | 0x20),
@@ -269,6 +270,11 @@ impl Headers {
             }
         }
     }
+    /// The [`KNOWN`] name `k`'s value when it has at most one field
+    /// (`Some(None)`: none), None when it is repeated.
+    pub(super) fn get_single_known(&self, k: usize) -> Option<Option<&str>> {
+        (self.repeated & (1 << k) == 0).then(|| self.get_known(k))
+    }
     /// [`Headers::get_all`] of the [`KNOWN`] name `k`.
     pub(super) fn get_all_known(&self, k: usize) -> impl Iterator<Item = &str> + '_ {
         let (from, most) = self.known_span(k);
@@ -337,6 +343,8 @@ mod tests {
                 if let Some(k) = KNOWN.iter().position(|n| n.eq_ignore_ascii_case(name)) {
                     assert_eq!(h.get_all_known(k).collect::<Vec<_>>(), scan, "{name}");
                     assert_eq!(h.get_known(k), scan.first().copied(), "{name}");
+                    let single = (scan.len() <= 1).then(|| scan.first().copied());
+                    assert_eq!(h.get_single_known(k), single, "{name}");
                 }
             }
         }

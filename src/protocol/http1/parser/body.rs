@@ -21,12 +21,27 @@ pub enum BodyFraming {
     Tunnel,
 }
 
+/// One decimal number of up to 19 digits (which cannot overflow a u64).
+fn plain_number(v: &str) -> Option<u64> {
+    (!v.is_empty() && v.len() <= 19 && v.bytes().all(|c| c.is_ascii_digit()))
+        .then(|| v.bytes().fold(0u64, |n, c| n * 10 + (c - b'0') as u64))
+}
+
 fn content_length(h: &Headers) -> Result<Option<u64>, &'static str> {
+    // the usual: no field, or one with one number
+    match h.get_single_known(CONTENT_LENGTH) {
+        Some(None) => return Ok(None),
+        Some(Some(v)) => {
+            if let Some(n) = plain_number(v) {
+                return Ok(Some(n));
+            }
+        }
+        None => {}
+    }
     let mut found: Option<u64> = None;
     for v in h.get_all_known(CONTENT_LENGTH) {
         // the usual: one number (19 digits cannot overflow a u64)
-        if !v.is_empty() && v.len() <= 19 && v.bytes().all(|c| c.is_ascii_digit()) {
-            let n = v.bytes().fold(0u64, |n, c| n * 10 + (c - b'0') as u64);
+        if let Some(n) = plain_number(v) {
             match found {
                 Some(prev) if prev != n => return Err("conflicting content-length"),
                 _ => found = Some(n),
@@ -52,6 +67,9 @@ fn content_length(h: &Headers) -> Result<Option<u64>, &'static str> {
 /// `Some(true)` if Transfer-Encoding is present and its final coding is
 /// chunked, `Some(false)` if present otherwise, `None` if absent.
 fn te_chunked(h: &Headers) -> Option<bool> {
+    if h.get_single_known(TRANSFER_ENCODING) == Some(None) {
+        return None;
+    }
     let mut last: Option<String> = None;
     let mut present = false;
     for v in h.get_all_known(TRANSFER_ENCODING) {

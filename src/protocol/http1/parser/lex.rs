@@ -133,6 +133,12 @@ pub(super) fn lossy_text(b: &[u8]) -> Text {
 /// `b` as text, borrowed when it is valid UTF-8 (the normal case: checked
 /// once, not chunk by chunk as `String::from_utf8_lossy` does).
 fn lossy_cow(b: &[u8]) -> Cow<'_, str> {
+    if b.len() <= 16 && b.iter().fold(0, |or, &c| or | c) < 0x80 {
+        // short and ASCII (a target like `/r100`, a reason like `OK`):
+        // cheaper told so than validated
+        // SAFETY: ASCII is UTF-8
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(b) });
+    }
     match std::str::from_utf8(b) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => Cow::Owned(String::from_utf8_lossy(b).into_owned()),
