@@ -85,6 +85,22 @@ cs.close(); th.join()
 print("done")
 "#;
 
+/// The two transactions of `comm` (a client and a server in one
+/// process): exactly one of each, (server, client).
+fn server_and_client<'a>(
+    recs: &'a [serde_json::Value],
+    comm: &str,
+) -> (&'a serde_json::Value, &'a serde_json::Value) {
+    let t = txns(recs, comm);
+    assert_eq!(t.len(), 2, "{recs:#?}");
+    let one = |role: &str| {
+        let v: Vec<_> = t.iter().filter(|r| r["role"] == role).collect();
+        assert_eq!(v.len(), 1, "{role}: {t:#?}");
+        *v[0]
+    };
+    (one("server"), one("client"))
+}
+
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn a_tls_write_of_a_page_not_present_is_a_read_fault_gap_not_the_capture_cap() {
@@ -107,20 +123,14 @@ fn a_tls_write_of_a_page_not_present_is_a_read_fault_gap_not_the_capture_cap() {
         s["kernel"]["read_errors"].as_u64() > Some(0),
         "the uprobe's read must have failed:\n{err}"
     );
-    let t = txns(&recs, "tlsfault");
-    assert_eq!(t.len(), 2, "{recs:#?}");
+    let (server, c) = server_and_client(&recs, "tlsfault");
     // the server read the request whole: no gap
-    let server: Vec<_> = t.iter().filter(|r| r["role"] == "server").collect();
-    assert_eq!(server.len(), 1, "{t:#?}");
-    assert_eq!(server[0]["target"], "/fault");
+    assert_eq!(server["target"], "/fault");
     // 4 MiB in all, the head 58 bytes of it
-    assert_eq!(server[0]["req_body_bytes"], (4 << 20) - 58);
-    assert_eq!(server[0]["gap"], false, "{:#?}", server[0]);
+    assert_eq!(server["req_body_bytes"], (4 << 20) - 58);
+    assert_eq!(server["gap"], false, "{server:#?}");
     // the client's request head lay in the bytes the uprobe could not
     // read: its response comes without it, and says why
-    let client: Vec<_> = t.iter().filter(|r| r["role"] == "client").collect();
-    assert_eq!(client.len(), 1, "{t:#?}");
-    let c = client[0];
     assert_eq!(
         (c["status"].as_u64(), c["tls"].as_bool()),
         (Some(200), Some(true))
@@ -206,15 +216,9 @@ fn a_sendmsg_whose_msghdr_is_not_present_is_counted_as_a_read_fault_gap() {
     let hooks = probe.hooks.clone();
     let (recs, err) = probe.stop_ok();
     let s = summary(&err);
-    let t = txns(&recs, "msgfault");
-    assert_eq!(t.len(), 2, "{recs:#?}");
-    let server: Vec<_> = t.iter().filter(|r| r["role"] == "server").collect();
-    assert_eq!(server.len(), 1, "{t:#?}");
-    assert_eq!(server[0]["target"], "/msgfault");
-    assert_eq!(server[0]["gap"], false, "{:#?}", server[0]);
-    let client: Vec<_> = t.iter().filter(|r| r["role"] == "client").collect();
-    assert_eq!(client.len(), 1, "{t:#?}");
-    let c = client[0];
+    let (server, c) = server_and_client(&recs, "msgfault");
+    assert_eq!(server["target"], "/msgfault");
+    assert_eq!(server["gap"], false, "{server:#?}");
     assert_eq!(c["status"], 200, "{c:#?}");
     if hooks == "syscalls" {
         // read at the syscall's entry, before the kernel's copy: the
