@@ -25,10 +25,8 @@ const SCHED_BATCH_MIN_RING: u32 = 2 << 20;
 /// the run against 98-99% without a probe); with SCHED_BATCH 98%
 /// (docs/performance.md). Not being allowed to is no error.
 fn set_sched(policy: libc::c_int, name: &str) {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: plain syscall on the calling thread with a valid parameter.
-    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
-        log::info!("{name} not set: {}", std::io::Error::last_os_error());
+    if let Err(e) = osprey::bpf::sched::set_policy(0, policy) {
+        log::info!("{name} not set: {e}");
     }
 }
 

@@ -84,7 +84,8 @@ fn gettid() -> libc::pid_t {
     unsafe { libc::gettid() }
 }
 
-fn set_policy(tid: libc::pid_t, policy: libc::c_int) -> std::io::Result<()> {
+/// `sched_setscheduler(tid, policy)` at priority 0 (tid 0: the caller).
+pub fn set_policy(tid: libc::pid_t, policy: libc::c_int) -> std::io::Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: plain syscall with a valid parameter.
     if unsafe { libc::sched_setscheduler(tid, policy, &param) } != 0 {
