@@ -53,6 +53,10 @@ pub struct EventRecord {
     pub orig_len: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cap_len: Option<u32>,
+    /// The probe could not read the bytes (or the iovec array, or the
+    /// msghdr) where it copies them: `true`, else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_fault: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ns: Option<u64>,
     /// Captured bytes: printable ASCII as is, other bytes as `\xNN`.
@@ -161,6 +165,7 @@ impl EventFormatter {
             pos: None,
             orig_len: None,
             cap_len: None,
+            read_fault: None,
             latency_ns: None,
             payload: None,
             tx_bytes: None,
@@ -177,6 +182,7 @@ impl EventFormatter {
                 r.pos = Some(d.pos);
                 r.orig_len = Some(d.orig_len);
                 r.cap_len = Some(d.cap_len());
+                r.read_fault = d.fault.then_some(true);
                 r.latency_ns =
                     (d.start_ns != 0 && d.ts_ns >= d.start_ns).then(|| d.ts_ns - d.start_ns);
                 r.payload = Some(escape_payload(&self.redact.payload(&d.payload)));
@@ -249,6 +255,26 @@ mod tests {
         let j = serde_json::to_value(&d).unwrap();
         assert_eq!(j["dir"], "egress");
         assert_eq!(j["payload"], "abc");
+        assert!(j.get("read_fault").is_none(), "{j}");
+        // bytes the probe could not read: counted, none captured, said
+        let fd = f.format(&Event::Data(DataEvent {
+            ts_ns: 10,
+            start_ns: 4,
+            conn: c,
+            proc: p.clone(),
+            dir: Direction::Egress,
+            pos: 3,
+            orig_len: 7,
+            payload: Vec::new(),
+            syscall: Syscall::Sendmsg,
+            fault: true,
+        }));
+        let j = serde_json::to_value(&fd).unwrap();
+        assert_eq!(
+            (&j["read_fault"], &j["orig_len"], &j["cap_len"]),
+            (&serde_json::json!(true), &serde_json::json!(7), &serde_json::json!(0)),
+            "{j}"
+        );
         let cl = f.format(&Event::Close(CloseEvent {
             ts_ns: 11,
             conn: c,
