@@ -104,25 +104,42 @@ fn server_and_client<'a>(
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn a_tls_write_of_a_page_not_present_is_a_read_fault_gap_not_the_capture_cap() {
-    let port = free_port();
     let dir = tmpdir("tls-fault");
     let (cert, key) = make_cert(&dir);
-    let probe = Osprey::start(&["--comm", "tlsfault"], dir.join("out.jsonl"));
-    let out = run_ok(
-        Command::new("python3")
-            .args(["-c", PY])
-            .arg(&cert)
-            .arg(&key)
-            .arg(port.to_string()),
-    );
-    assert_eq!(out.trim(), "done");
-    probe.wait_for_records("both ends' transaction", |r| txns(r, "tlsfault").len() >= 2);
-    let (recs, err) = probe.stop_ok();
-    let s = summary(&err);
-    assert!(
-        s["kernel"]["read_errors"].as_u64() > Some(0),
-        "the uprobe's read must have failed:\n{err}"
-    );
+    // The page is dropped by another thread while SSL_write_ex blocks; once
+    // in a CI run (2026-12-05) the read at its return still succeeded (the
+    // record had its head, no read error): the fault this test is about did
+    // not happen. Such a run shows nothing either way: the exchange runs
+    // again with a new probe, at most three times, saying so; a third run
+    // without a failed read fails the test.
+    let mut attempt = 0;
+    let (recs, err, s) = loop {
+        attempt += 1;
+        let port = free_port();
+        let probe = Osprey::start(
+            &["--comm", "tlsfault"],
+            dir.join(format!("out{attempt}.jsonl")),
+        );
+        let out = run_ok(
+            Command::new("python3")
+                .args(["-c", PY])
+                .arg(&cert)
+                .arg(&key)
+                .arg(port.to_string()),
+        );
+        assert_eq!(out.trim(), "done");
+        probe.wait_for_records("both ends' transaction", |r| txns(r, "tlsfault").len() >= 2);
+        let (recs, err) = probe.stop_ok();
+        let s = summary(&err);
+        if s["kernel"]["read_errors"].as_u64() > Some(0) {
+            break (recs, err, s);
+        }
+        assert!(
+            attempt < 3,
+            "the uprobe's read must have failed (attempt {attempt}):\n{err}"
+        );
+        eprintln!("attempt {attempt}: no uprobe read failed (the page was readable at SSL_write_ex's return); running the exchange again");
+    };
     let (server, c) = server_and_client(&recs, "tlsfault");
     // the server read the request whole: no gap
     assert_eq!(server["target"], "/fault");
