@@ -445,13 +445,8 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::sink::jsonl::tests::{txn, Shared};
     use crate::sink::VecSink;
-
-    fn txn(i: u16) -> Output {
-        let mut t = crate::jsonline::tests::base();
-        t.status = Some(i);
-        Output::Record(crate::record::Record::Transaction(Box::new(t)))
-    }
 
     /// A sink that counts the records it takes (its `written`); with a
     /// `gate`, each waits until the test lets it go; with `panic_on`, it
@@ -481,19 +476,6 @@ mod tests {
                 written: self.n.load(Ordering::Relaxed),
                 ..Default::default()
             })
-        }
-    }
-
-    /// A `Write` into shared bytes: the file a `JsonlSink` writes.
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
         }
     }
 
@@ -583,7 +565,7 @@ mod tests {
 
     #[test]
     fn a_line_sink_gets_the_files_bytes_and_its_queue_is_bounded_in_bytes() {
-        let file = Buf::default();
+        let file = Shared::default();
         let jsonl = crate::sink::JsonlSink::new(file.clone());
         let mut f = Fanout::new(Some(Box::new(jsonl)));
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -636,7 +618,7 @@ mod tests {
     #[test]
     fn compact_lines_go_to_the_file_and_the_line_sinks_records_in_place() {
         use crate::jsonline::RecordFormat;
-        let file = Buf::default();
+        let file = Shared::default();
         let jsonl = crate::sink::JsonlSink::new(file.clone()).with_format(RecordFormat::Compact);
         let mut f = Fanout::new(Some(Box::new(jsonl))).with_format(RecordFormat::Compact);
         let inline = VecSink::default();
