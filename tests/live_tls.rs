@@ -89,17 +89,6 @@ impl Capture {
     }
 }
 
-/// One HTTP transaction as both the oracle and Osprey give it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Txn {
-    client_port: u16,
-    method: String,
-    target: String,
-    status: u16,
-    req_body: u64,
-    resp_body: u64,
-}
-
 /// The HTTP transactions of a capture decrypted with `keys`, paired per
 /// connection (client port) in order; panics if the decoding is not
 /// whole (see [`try_decrypted`]).
@@ -217,35 +206,6 @@ fn oracle_notes(pcap: &Path) -> String {
     format!("capture log:\n{log}\nTCP expert notes (lost, out of order, retransmitted):\n{expert}")
 }
 
-/// Osprey's transactions of `comm` in role `role`, as [`Txn`]s; each must
-/// say it was TLS plaintext from OpenSSL and have no gap.
-fn probed(recs: &[Value], comm: &str, role: &str) -> Vec<Txn> {
-    let mut v: Vec<Txn> = txns(recs, comm)
-        .into_iter()
-        .filter(|r| r["role"] == role)
-        .map(|r| {
-            assert_eq!(r["tls"], true, "{r}");
-            assert_eq!(r["tls_library"], "openssl", "{r}");
-            assert_eq!(r["gap"], false, "{r}");
-            let port = if role == "client" {
-                &r["local_port"]
-            } else {
-                &r["remote_port"]
-            };
-            Txn {
-                client_port: port.as_u64().unwrap() as u16,
-                method: r["method"].as_str().unwrap().to_string(),
-                target: r["target"].as_str().unwrap().to_string(),
-                status: r["status"].as_u64().unwrap() as u16,
-                req_body: r["req_body_bytes"].as_u64().unwrap(),
-                resp_body: r["resp_body_bytes"].as_u64().unwrap(),
-            }
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn curl_to_nginx_over_https_matches_the_decrypted_capture() {
@@ -321,8 +281,16 @@ fn curl_to_nginx_over_https_matches_the_decrypted_capture() {
             Err(why) => panic!("the oracle was incomplete three times; the last:\n{why}"),
         }
     };
-    assert_eq!(probed(&recs, "curl", "client"), want, "client side\n{err}");
-    assert_eq!(probed(&recs, "nginx", "server"), want, "server side\n{err}");
+    assert_eq!(
+        probed_tls(&recs, "curl", "client", "openssl"),
+        want,
+        "client side\n{err}"
+    );
+    assert_eq!(
+        probed_tls(&recs, "nginx", "server", "openssl"),
+        want,
+        "server side\n{err}"
+    );
     // keep-alive: the two GETs of /small.txt share a connection id
     let small: Vec<&Value> = txns(&recs, "curl")
         .into_iter()
@@ -411,8 +379,16 @@ fn python_ssl_client_and_server_ex_calls_match_the_decrypted_capture() {
         ],
         "{want:#?}"
     );
-    assert_eq!(probed(&recs, "tlspy", "client"), want, "client side\n{err}");
-    assert_eq!(probed(&recs, "tlspy", "server"), want, "server side\n{err}");
+    assert_eq!(
+        probed_tls(&recs, "tlspy", "client", "openssl"),
+        want,
+        "client side\n{err}"
+    );
+    assert_eq!(
+        probed_tls(&recs, "tlspy", "server", "openssl"),
+        want,
+        "server side\n{err}"
+    );
     assert_eq!(ringbuf_drops(&err), 0);
 }
 
@@ -564,8 +540,16 @@ fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
     let want = decrypted(&cap.finish(), &keys, port);
     assert_eq!(want.len(), 2, "{want:#?}");
     assert!(want.iter().all(|t| t.resp_body == 2000), "{want:#?}");
-    assert_eq!(probed(&recs, "tlsstatic", "server"), want, "server\n{err}");
-    assert_eq!(probed(&recs, "curl", "client"), want, "client\n{err}");
+    assert_eq!(
+        probed_tls(&recs, "tlsstatic", "server", "openssl"),
+        want,
+        "server\n{err}"
+    );
+    assert_eq!(
+        probed_tls(&recs, "curl", "client", "openssl"),
+        want,
+        "client\n{err}"
+    );
     assert!(
         err.contains("uprobes on /proc/") && err.contains("/tlsstatic (openssl)"),
         "{err}"

@@ -179,51 +179,6 @@ func main() {
 }
 "#;
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Txn {
-    client_port: u16,
-    method: String,
-    target: String,
-    status: u16,
-    req_body: u64,
-    resp_body: u64,
-}
-
-/// Osprey's transactions of `comm` in `role`, each TLS plaintext of `lib`
-/// without a gap, sorted.
-fn probed(recs: &[Value], comm: &str, role: &str, lib: &str) -> Vec<Txn> {
-    let mut v: Vec<Txn> = txns(recs, comm)
-        .into_iter()
-        .filter(|r| r["role"] == role)
-        .map(|r| {
-            assert_eq!(r["tls"], true, "{r}");
-            assert_eq!(r["tls_library"], lib, "{r}");
-            assert_eq!(r["gap"], false, "{r}");
-            let port = if role == "client" {
-                &r["local_port"]
-            } else {
-                &r["remote_port"]
-            };
-            let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k}: {r}"));
-            let s = |k: &str| {
-                r[k].as_str()
-                    .unwrap_or_else(|| panic!("{k}: {r}"))
-                    .to_string()
-            };
-            Txn {
-                client_port: port.as_u64().unwrap_or_else(|| panic!("port: {r}")) as u16,
-                method: s("method"),
-                target: s("target"),
-                status: n("status") as u16,
-                req_body: n("req_body_bytes"),
-                resp_body: n("resp_body_bytes"),
-            }
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn go_struct_offsets_are_the_installed_gos() {
     let dir = tmpdir("tls-go-offsets");
@@ -351,8 +306,8 @@ fn go_server_case(dir: &Path, exe: &Path, comm: &str, late: bool, symbols: &str)
     });
     let (recs, err) = probe.stop_ok();
     drop(server);
-    let client = probed(&recs, "curl", "client", "openssl");
-    let srv = probed(&recs, comm, "server", "go");
+    let client = probed_tls(&recs, "curl", "client", "openssl");
+    let srv = probed_tls(&recs, comm, "server", "go");
     assert_eq!(srv, client, "{err}");
     let mut what: Vec<_> = srv
         .iter()
@@ -476,8 +431,8 @@ fn go_https_client_to_nginx() {
         txns(r, "gotlscli").len() >= 5 && txns(r, "nginx").len() >= 5
     });
     let (recs, err) = probe.stop_ok();
-    let cli = probed(&recs, "gotlscli", "client", "go");
-    let srv = probed(&recs, "nginx", "server", "openssl");
+    let cli = probed_tls(&recs, "gotlscli", "client", "go");
+    let srv = probed_tls(&recs, "nginx", "server", "openssl");
     assert_eq!(cli, srv, "{err}");
     let mut got: Vec<(String, String, u16, u64)> = cli
         .iter()

@@ -550,6 +550,53 @@ pub fn run_python_tls(
     run_python(&format!("{PY_TLS_PRELUDE}{script}"), &all);
 }
 
+/// One HTTP transaction as both an oracle (a decrypted capture, what a
+/// client read) and Osprey give it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Txn {
+    pub client_port: u16,
+    pub method: String,
+    pub target: String,
+    pub status: u16,
+    pub req_body: u64,
+    pub resp_body: u64,
+}
+
+/// Osprey's transactions of `comm` in `role`, as [`Txn`]s, sorted; each
+/// must say it was TLS plaintext of `lib` and have no gap.
+pub fn probed_tls(recs: &[Value], comm: &str, role: &str, lib: &str) -> Vec<Txn> {
+    let mut v: Vec<Txn> = txns(recs, comm)
+        .into_iter()
+        .filter(|r| r["role"] == role)
+        .map(|r| {
+            assert_eq!(r["tls"], true, "{r}");
+            assert_eq!(r["tls_library"], lib, "{r}");
+            assert_eq!(r["gap"], false, "{r}");
+            let port = if role == "client" {
+                &r["local_port"]
+            } else {
+                &r["remote_port"]
+            };
+            let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k}: {r}"));
+            let s = |k: &str| {
+                r[k].as_str()
+                    .unwrap_or_else(|| panic!("{k}: {r}"))
+                    .to_string()
+            };
+            Txn {
+                client_port: port.as_u64().unwrap_or_else(|| panic!("port: {r}")) as u16,
+                method: s("method"),
+                target: s("target"),
+                status: n("status") as u16,
+                req_body: n("req_body_bytes"),
+                resp_body: n("resp_body_bytes"),
+            }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// The summary's counter `k` summed over its `workers`.
 pub fn sum_workers(s: &Value, k: &str) -> u64 {
     s["workers"]
