@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::*;
-use serde_json::Value;
 
 /// `go build` of `src` into `dir/name` (stripped with `-ldflags=-s -w`),
 /// offline: GOPATH mode, no proxy, caches in `dir`.
