@@ -89,6 +89,14 @@ impl Capture {
     }
 }
 
+/// Osprey's records of the `client` and `server` comms, each exactly the
+/// decrypted capture's `want` (OpenSSL plaintext, no gap).
+fn assert_both_sides(recs: &[Value], client: &str, server: &str, want: &[Txn], err: &str) {
+    let side = |comm, role| probed_tls(recs, comm, role, "openssl");
+    assert_eq!(side(client, "client"), want, "client side\n{err}");
+    assert_eq!(side(server, "server"), want, "server side\n{err}");
+}
+
 /// The HTTP transactions of a capture decrypted with `keys`, paired per
 /// connection (client port) in order; panics if the decoding is not
 /// whole (see [`try_decrypted`]).
@@ -281,16 +289,7 @@ fn curl_to_nginx_over_https_matches_the_decrypted_capture() {
             Err(why) => panic!("the oracle was incomplete three times; the last:\n{why}"),
         }
     };
-    assert_eq!(
-        probed_tls(&recs, "curl", "client", "openssl"),
-        want,
-        "client side\n{err}"
-    );
-    assert_eq!(
-        probed_tls(&recs, "nginx", "server", "openssl"),
-        want,
-        "server side\n{err}"
-    );
+    assert_both_sides(&recs, "curl", "nginx", &want, &err);
     // keep-alive: the two GETs of /small.txt share a connection id
     let small: Vec<&Value> = txns(&recs, "curl")
         .into_iter()
@@ -379,16 +378,7 @@ fn python_ssl_client_and_server_ex_calls_match_the_decrypted_capture() {
         ],
         "{want:#?}"
     );
-    assert_eq!(
-        probed_tls(&recs, "tlspy", "client", "openssl"),
-        want,
-        "client side\n{err}"
-    );
-    assert_eq!(
-        probed_tls(&recs, "tlspy", "server", "openssl"),
-        want,
-        "server side\n{err}"
-    );
+    assert_both_sides(&recs, "tlspy", "tlspy", &want, &err);
     assert_eq!(ringbuf_drops(&err), 0);
 }
 
@@ -501,19 +491,22 @@ fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
     );
     let stripped = dir.join("tlsstatic-strip");
     run_ok(Command::new("strip").arg("-o").arg(&stripped).arg(&exe));
-
-    // with symbols: both ends' records, as the decrypted capture has them
-    let port = free_port();
-    let server = Guard(
-        Command::new(&exe)
-            .arg(&cert)
-            .arg(&key)
+    // `exe` serving one connection on a free port, listening
+    let serve = |exe: &Path| {
+        let port = free_port();
+        let args = [cert.as_os_str(), key.as_os_str()];
+        let c = Command::new(exe)
+            .args(args)
             .arg(port.to_string())
             .arg("1")
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(port);
+            .spawn();
+        let server = Guard(c.unwrap());
+        wait_listening(port);
+        (server, port)
+    };
+
+    // with symbols: both ends' records, as the decrypted capture has them
+    let (server, port) = serve(&exe);
     let cap = Capture::start(&dir, port);
     let probe = Osprey::start(
         &["--comm", "tlsstatic", "--comm", "curl"],
@@ -540,33 +533,14 @@ fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
     let want = decrypted(&cap.finish(), &keys, port);
     assert_eq!(want.len(), 2, "{want:#?}");
     assert!(want.iter().all(|t| t.resp_body == 2000), "{want:#?}");
-    assert_eq!(
-        probed_tls(&recs, "tlsstatic", "server", "openssl"),
-        want,
-        "server\n{err}"
-    );
-    assert_eq!(
-        probed_tls(&recs, "curl", "client", "openssl"),
-        want,
-        "client\n{err}"
-    );
+    assert_both_sides(&recs, "curl", "tlsstatic", &want, &err);
     assert!(
         err.contains("uprobes on /proc/") && err.contains("/tlsstatic (openssl)"),
         "{err}"
     );
 
     // stripped: one line in the log, counted, no server records (blind)
-    let port = free_port();
-    let server = Guard(
-        Command::new(&stripped)
-            .arg(&cert)
-            .arg(&key)
-            .arg(port.to_string())
-            .arg("1")
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(port);
+    let (server, port) = serve(&stripped);
     let probe = Osprey::start(
         &["--comm", "tlsstatic-strip", "--comm", "curl"],
         dir.join("out2.jsonl"),
