@@ -2,6 +2,12 @@
 # Shell functions shared by scripts/ (sourced, not run):
 #   . "$(dirname "$0")/lib/common.sh"
 
+# llvm-profdata of the active Rust toolchain (rustup component llvm-tools):
+# the path, whether it is installed or not
+llvm_profdata() {
+    echo "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata"
+}
+
 # stub_clickhouse DIR: starts scripts/lib/clickhouse-stub.py in the
 # background and waits until it listens; sets stub_pid and stub_port
 # (rows received: DIR/rows). The caller kills $stub_pid.
