@@ -19,6 +19,7 @@ use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
 use crate::event::{ConnId, Direction, ProcInfo, Role, SockAddrs, TlsLibrary};
+use crate::jsonline::ConnBlocks;
 use crate::record::{ConnFields, Record, Source};
 use crate::track::{TrackerConfig, TrackerStats};
 
@@ -274,13 +275,52 @@ pub struct ConnInfo {
     labels: Option<Labels>,
 }
 
-/// The per-connection strings every record repeats, made once.
-#[derive(Clone)]
+/// The per-connection strings every record repeats, made once, and the
+/// JSON writer's memo of the records' connection fields (`ConnBlocks`),
+/// made anew whenever one of those fields changes: the addresses (then
+/// all of this), the role, the identity, TLS, the source.
 struct Labels {
     conn_id: Arc<str>,
     comm: Arc<str>,
     local_addr: Option<Arc<str>>,
     remote_addr: Option<Arc<str>>,
+    blocks: ConnBlocks,
+    /// What `blocks` was made for besides the strings above.
+    made_for: MadeFor,
+}
+
+/// The role, TLS library, source, identity and exe (the same `Arc`s) the
+/// records had when their memo was made.
+struct MadeFor {
+    role: Role,
+    tls: Option<TlsLibrary>,
+    source: Source,
+    ident: Arc<crate::identity::Identity>,
+    exe: Option<Arc<str>>,
+}
+
+impl MadeFor {
+    fn of(c: &ConnInfo, source: Source) -> MadeFor {
+        MadeFor {
+            role: c.role,
+            tls: c.tls,
+            source,
+            ident: c.ident.ident.clone(),
+            exe: c.ident.exe.clone(),
+        }
+    }
+
+    fn still(&self, c: &ConnInfo, source: Source) -> bool {
+        self.role == c.role
+            && self.tls == c.tls
+            && self.source == source
+            && Arc::ptr_eq(&self.ident, &c.ident.ident)
+            && match (&self.exe, &c.ident.exe) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
 }
 
 impl ConnInfo {
@@ -305,16 +345,28 @@ impl ConnInfo {
         self.labels = None;
     }
 
-    fn labels(&mut self) -> Labels {
-        let (id, proc_, addrs) = (&self.id, &self.proc, &self.addrs);
-        self.labels
-            .get_or_insert_with(|| Labels {
-                conn_id: id.to_string().into(),
-                comm: proc_.comm.clone(),
-                local_addr: addrs.map(|a| a.local.ip().to_string().into()),
-                remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
-            })
-            .clone()
+    fn labels(&mut self, source: Source) -> &Labels {
+        match &self.labels {
+            Some(l) if l.made_for.still(self, source) => {}
+            Some(_) => {
+                let made_for = MadeFor::of(self, source);
+                let l = self.labels.as_mut().expect("just matched");
+                l.blocks = ConnBlocks::new();
+                l.made_for = made_for;
+            }
+            None => {
+                let (id, addrs) = (&self.id, &self.addrs);
+                self.labels = Some(Labels {
+                    conn_id: id.to_string().into(),
+                    comm: self.proc.comm.clone(),
+                    local_addr: addrs.map(|a| a.local.ip().to_string().into()),
+                    remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
+                    blocks: ConnBlocks::new(),
+                    made_for: MadeFor::of(self, source),
+                });
+            }
+        }
+        self.labels.as_ref().expect("made above")
     }
 
     /// (local, remote) ports.
@@ -329,27 +381,30 @@ impl ConnInfo {
     /// moved the record's first bytes. Wire records have no process.
     pub fn fields(&mut self, tid: u32, source: Source) -> ConnFields {
         let (local_port, remote_port) = self.ports();
-        let l = self.labels();
+        let (tgid, role, tls) = (self.proc.tgid, self.role, self.tls);
         let ebpf = source == Source::Ebpf;
+        let (ident, exe) = if ebpf {
+            (self.ident.ident.clone(), self.ident.exe.clone())
+        } else {
+            (crate::identity::Identity::empty(), None)
+        };
+        let l = self.labels(source);
         ConnFields {
-            pid: ebpf.then_some(self.proc.tgid),
+            pid: ebpf.then_some(tgid),
             tid: ebpf.then_some(tid),
-            comm: ebpf.then_some(l.comm),
-            conn_id: l.conn_id,
-            role: self.role,
-            local_addr: l.local_addr,
+            comm: ebpf.then(|| l.comm.clone()),
+            conn_id: l.conn_id.clone(),
+            role,
+            local_addr: l.local_addr.clone(),
             local_port,
-            remote_addr: l.remote_addr,
+            remote_addr: l.remote_addr.clone(),
             remote_port,
             source,
-            ident: if ebpf {
-                self.ident.ident.clone()
-            } else {
-                crate::identity::Identity::empty()
-            },
-            exe: if ebpf { self.ident.exe.clone() } else { None },
-            tls: self.tls.is_some(),
-            tls_library: self.tls.map(TlsLibrary::as_str),
+            ident,
+            exe,
+            tls: tls.is_some(),
+            tls_library: tls.map(TlsLibrary::as_str),
+            blocks: l.blocks.clone(),
         }
     }
 
