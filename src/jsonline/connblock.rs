@@ -11,9 +11,9 @@
 //! once per record format, the first time a line needs it, and copies it
 //! into every later line in one move.
 //!
-//! The memo can never say something the record does not: a block keeps
-//! the fields it was rendered from, and is used only for a record whose
-//! fields are those same values (their `Arc`s the same allocations, the
+//! The memo can never say something the record does not: it keeps the
+//! fields it was made for, and is used only for a record whose fields are
+//! those same values (their `Arc`s the same allocations, the
 //! rest equal); any other record (one changed after it was made, one read
 //! back from a line) is written field by field, as one without a memo is.
 
@@ -30,25 +30,31 @@ use crate::record::ConnFields;
 #[derive(Clone, Default)]
 pub struct ConnBlocks(Option<Arc<Slots>>);
 
-#[derive(Default)]
 struct Slots {
+    /// The fields it is a memo of (its own memo empty: no cycle).
+    of: ConnFields,
     full: OnceLock<Block>,
     compact: OnceLock<Block>,
 }
 
 /// The run in one format.
 pub(super) struct Block {
-    /// What it was rendered from (its own memo empty: no cycle).
-    from: ConnFields,
     pub(super) bytes: Box<[u8]>,
     /// Where `node`'s value begins (as [`super::conn_span`] says).
     pub(super) node_at: usize,
 }
 
 impl ConnBlocks {
-    /// An empty memo for a connection's records.
-    pub fn new() -> ConnBlocks {
-        ConnBlocks(Some(Arc::default()))
+    /// A memo, empty yet, for records with `fields` (`pid`, `tid` and
+    /// `fields`' own memo aside).
+    pub fn of(fields: &ConnFields) -> ConnBlocks {
+        let mut of = fields.clone();
+        of.blocks = ConnBlocks::default();
+        ConnBlocks(Some(Arc::new(Slots {
+            of,
+            full: OnceLock::new(),
+            compact: OnceLock::new(),
+        })))
     }
 
     /// Has a slot (records made by the tracker), not yet rendered or not.
@@ -72,13 +78,15 @@ impl fmt::Debug for ConnBlocks {
 
 /// `c`'s run in the line format `COMPACT`, from its memo (rendered now if
 /// this is its first line in that format); None when it has no memo, or
-/// when its fields are not those the memo was rendered from.
+/// when its fields are not those the memo was made for.
 #[inline(always)]
 pub(super) fn block<const COMPACT: bool>(c: &ConnFields) -> Option<&Block> {
     let slots = c.blocks.0.as_deref()?;
+    if !same_run(&slots.of, c) {
+        return None;
+    }
     let cell = if COMPACT { &slots.compact } else { &slots.full };
-    let b = cell.get_or_init(|| render::<COMPACT>(c));
-    same_run(&b.from, c).then_some(b)
+    Some(cell.get_or_init(|| render::<COMPACT>(c)))
 }
 
 #[cold]
@@ -88,17 +96,14 @@ fn render<const COMPACT: bool>(c: &ConnFields) -> Block {
     let mut w = W::<COMPACT>::new(&mut bytes);
     let node_at = super::conn_span(&mut w, c);
     w.done();
-    let mut from = c.clone();
-    from.blocks = ConnBlocks::default();
     Block {
-        from,
         bytes: bytes.into_boxed_slice(),
         node_at,
     }
 }
 
 /// The fields of the run are the same values: strings the same `Arc`s
-/// (immutable, kept alive by the block: equal contents), the rest equal.
+/// (immutable, kept alive by the memo: equal contents), the rest equal.
 #[inline(always)]
 fn same_run(a: &ConnFields, b: &ConnFields) -> bool {
     fn same(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
@@ -158,7 +163,7 @@ mod tests {
     }
 
     fn with_memo(mut t: Transaction) -> Transaction {
-        t.conn.blocks = ConnBlocks::new();
+        t.conn.blocks = ConnBlocks::of(&t.conn);
         t
     }
 

@@ -284,6 +284,7 @@ struct Labels {
     comm: Arc<str>,
     local_addr: Option<Arc<str>>,
     remote_addr: Option<Arc<str>>,
+    /// Made with the first record after it was emptied.
     blocks: ConnBlocks,
     /// What `blocks` was made for besides the strings above.
     made_for: MadeFor,
@@ -351,7 +352,7 @@ impl ConnInfo {
             Some(_) => {
                 let made_for = MadeFor::of(self, source);
                 let l = self.labels.as_mut().expect("just matched");
-                l.blocks = ConnBlocks::new();
+                l.blocks = ConnBlocks::default();
                 l.made_for = made_for;
             }
             None => {
@@ -361,7 +362,7 @@ impl ConnInfo {
                     comm: self.proc.comm.clone(),
                     local_addr: addrs.map(|a| a.local.ip().to_string().into()),
                     remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
-                    blocks: ConnBlocks::new(),
+                    blocks: ConnBlocks::default(),
                     made_for: MadeFor::of(self, source),
                 });
             }
@@ -389,7 +390,7 @@ impl ConnInfo {
             (crate::identity::Identity::empty(), None)
         };
         let l = self.labels(source);
-        ConnFields {
+        let mut f = ConnFields {
             pid: ebpf.then_some(tgid),
             tid: ebpf.then_some(tid),
             comm: ebpf.then(|| l.comm.clone()),
@@ -404,8 +405,14 @@ impl ConnInfo {
             exe,
             tls: tls.is_some(),
             tls_library: tls.map(TlsLibrary::as_str),
-            blocks: l.blocks.clone(),
+            blocks: ConnBlocks::default(),
+        };
+        let l = self.labels.as_mut().expect("made by labels()");
+        if !l.blocks.is_some() {
+            l.blocks = ConnBlocks::of(&f);
         }
+        f.blocks = l.blocks.clone();
+        f
     }
 
     /// The direction that carries requests, once the role is known.
