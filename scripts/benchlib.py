@@ -3,9 +3,10 @@
 import atexit, json, os, re, signal, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# the release build, in $CARGO_TARGET_DIR when that is set (as cargo puts it)
-BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"),
-                   "x86_64-unknown-linux-gnu/release/osprey")
+# the release build, in $CARGO_TARGET_DIR when that is set (as cargo puts it);
+# OSPREY_BENCH_BIN names another (e.g. target/pgo/osprey of scripts/build-release)
+BIN = os.environ.get("OSPREY_BENCH_BIN") or os.path.join(
+    os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "x86_64-unknown-linux-gnu/release/osprey")
 
 
 def require_root_and_binary(name):

@@ -103,6 +103,13 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-linux-gnu || true
 
+# scripts/build-release (the profile-guided binary) merges its profile with
+# llvm-profdata, from the toolchain's llvm-tools component
+if ! [ -x "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata" ]; then
+  echo "setup.sh: adding the llvm-tools component (llvm-profdata, for scripts/build-release)" >&2
+  rustup component add llvm-tools
+fi
+
 # scripts/fuzz (part of the test command) runs cargo fuzz: the nightly
 # toolchain (for -Zsanitizer) and cargo-fuzz, pinned to a version that
 # builds with the stable toolchain here

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, CI): installs what is missing, builds, runs unit
 # tests, live BPF tests (root), the fuzz targets (bounded), the smoke script
-# and the kernel matrix.
+# (on the plain and on the profile-guided build) and the kernel matrix.
 # Nothing here may be skipped and still pass: OSPREY_SKIP_LIVE is refused,
 # any test the harness reports as ignored fails the run, and in CI
 # (CI=true, set by .ci/run) a kernel the matrix could not fetch fails it.
@@ -39,6 +39,10 @@ cargo_test --lib --test output_docs --test cli
 # default 40); a crash fails the run and prints the input
 scripts/fuzz
 tests/smoke/smoke.sh
+# the binary to ship: profile-guided (its JSON lines checked against the
+# instrumented build's on the way), then the smoke test on it
+scripts/build-release
+OSPREY_BIN="${CARGO_TARGET_DIR:-target}/pgo/osprey" tests/smoke/smoke.sh
 # CO-RE portability: Debian kernels under qemu, plus this host
 # (OSPREY_SKIP_MATRIX=1 skips it; a failing row is re-run once and says so)
 if [ "${OSPREY_SKIP_MATRIX:-0}" != 1 ]; then

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Smoke test, as root: build → check → load → curl → assert → unload.
+# OSPREY_BIN: the binary to test (default the release build; scripts/test.sh
+# runs it again on the profile-guided one of scripts/build-release).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=target/x86_64-unknown-linux-gnu/release/osprey
+BIN=${OSPREY_BIN:-target/x86_64-unknown-linux-gnu/release/osprey}
+[ -x "$BIN" ] || { echo "smoke: FAIL $BIN: no executable"; exit 1; }
+echo "smoke: $BIN"
 work=$(mktemp -d)
 pass=0; fail=0
 ok()   { echo "smoke: ok   $*"; pass=$((pass+1)); }
@@ -64,6 +68,16 @@ jq -s -e 'any(.[]; .kind=="data" and .dir=="ingress" and (.payload|contains("smo
 drops=$(sed -nE 's/^osprey: .*\(([0-9]+) ring-buffer drops.*/\1/p' "$work/err.txt")
 jdrops=$(sed -n 's/^osprey: summary //p' "$work/err.txt" | jq '.kernel.ringbuf_drops')
 [ "$drops" = 0 ] && [ "$jdrops" = 0 ] && ok "summary, no drops" || { cat "$work/err.txt"; bad "summary: drops '$drops' (JSON: '$jdrops')"; }
+# the same requests as transactions (the parsing path, which the
+# profile-guided build was trained on)
+"$BIN" --tls off --comm curl -o "$work/txn.jsonl" 2>"$work/err2.txt" & osp=$!
+for _ in $(seq 200); do grep -q attached "$work/err2.txt" && break; sleep 0.1; done
+for i in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$port/index.html?n=$i"; done
+kill -INT "$osp"; wait "$osp" || bad "exit status (transactions)"
+osp=
+jq -s -e --argjson p "$port" '[.[] | select(.type=="http_transaction" and .status==200 and .path=="/index.html"
+    and .method=="GET" and .remote_port==$p and .resp_body_bytes==14)] | length == 3' "$work/txn.jsonl" >/dev/null \
+  && ok "three transactions recorded" || { cat "$work/err2.txt" "$work/txn.jsonl"; bad "transactions"; }
 # the kernel frees a closed program after an RCU grace period: poll, bounded
 for _ in $(seq 150); do
     after=$(osprey_bpf)
