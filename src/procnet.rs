@@ -215,6 +215,7 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{TcpListener, TcpStream};
 
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 13463 1 0000000000000000 100 0 0 10 0
@@ -260,12 +261,19 @@ mod tests {
         assert_eq!(parse_socket_link("socket:[x]"), None);
     }
 
+    /// A loopback TCP connection of this process: the listener, the
+    /// connecting end and the accepted end.
+    fn connected_pair() -> (TcpListener, TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (l, c, s)
+    }
+
     #[test]
     fn resolves_a_real_connection_of_this_process() {
         use std::os::fd::AsRawFd;
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, _) = l.accept().unwrap();
+        let (l, c, s) = connected_pair();
         let me = std::process::id();
         let mut r = Resolver::default();
         match r.lookup(me, c.as_raw_fd()) {
@@ -287,7 +295,7 @@ mod tests {
     fn the_kernel_names_socket_protocols() {
         use std::os::fd::AsRawFd;
         let me = std::process::id();
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let (x, _y) = std::os::unix::net::UnixStream::pair().unwrap();
         let proto = |fd| socket_proto(me, fd);
@@ -333,9 +341,7 @@ mod tests {
         use std::io::Read;
         use std::os::fd::AsRawFd;
         let me = std::process::id();
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, _) = l.accept().unwrap();
+        let (_l, mut c, s) = connected_pair();
         let mut r = Resolver::default();
         // it was listed: the cache holds another copy of the table
         assert!(matches!(r.lookup(me, c.as_raw_fd()), Lookup::Tcp(_)));
@@ -372,9 +378,7 @@ mod tests {
         use std::io::Read;
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         let me = std::process::id();
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, _) = l.accept().unwrap();
+        let (_l, mut c, s) = connected_pair();
         let ino = socket_inode(me, c.as_raw_fd()).unwrap();
         drop(s); // FIN: c in CLOSE_WAIT
         assert_eq!(c.read(&mut [0u8; 16]).unwrap(), 0);

@@ -89,15 +89,12 @@ impl Capture {
     }
 }
 
-/// One HTTP transaction as both the oracle and Osprey give it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Txn {
-    client_port: u16,
-    method: String,
-    target: String,
-    status: u16,
-    req_body: u64,
-    resp_body: u64,
+/// Osprey's records of the `client` and `server` comms, each exactly the
+/// decrypted capture's `want` (OpenSSL plaintext, no gap).
+fn assert_both_sides(recs: &[Value], client: &str, server: &str, want: &[Txn], err: &str) {
+    let side = |comm, role| probed_tls(recs, comm, role, "openssl");
+    assert_eq!(side(client, "client"), want, "client side\n{err}");
+    assert_eq!(side(server, "server"), want, "server side\n{err}");
 }
 
 /// The HTTP transactions of a capture decrypted with `keys`, paired per
@@ -217,56 +214,20 @@ fn oracle_notes(pcap: &Path) -> String {
     format!("capture log:\n{log}\nTCP expert notes (lost, out of order, retransmitted):\n{expert}")
 }
 
-/// Osprey's transactions of `comm` in role `role`, as [`Txn`]s; each must
-/// say it was TLS plaintext from OpenSSL and have no gap.
-fn probed(recs: &[Value], comm: &str, role: &str) -> Vec<Txn> {
-    let mut v: Vec<Txn> = txns(recs, comm)
-        .into_iter()
-        .filter(|r| r["role"] == role)
-        .map(|r| {
-            assert_eq!(r["tls"], true, "{r}");
-            assert_eq!(r["tls_library"], "openssl", "{r}");
-            assert_eq!(r["gap"], false, "{r}");
-            let port = if role == "client" {
-                &r["local_port"]
-            } else {
-                &r["remote_port"]
-            };
-            Txn {
-                client_port: port.as_u64().unwrap() as u16,
-                method: r["method"].as_str().unwrap().to_string(),
-                target: r["target"].as_str().unwrap().to_string(),
-                status: r["status"].as_u64().unwrap() as u16,
-                req_body: r["req_body_bytes"].as_u64().unwrap(),
-                resp_body: r["resp_body_bytes"].as_u64().unwrap(),
-            }
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn curl_to_nginx_over_https_matches_the_decrypted_capture() {
-    let tls_port = free_port();
     let dir = tmpdir("tls-nginx-certs");
-    let (cert, key) = make_cert(&dir);
     let big = body(2 * 1024 * 1024);
-    let extra = format!(
-        "server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {c}; ssl_certificate_key {k}; \
-         root {w}; location = /post {{ return 200 \"posted\\n\"; }} }}",
-        c = cert.display(),
-        k = key.display(),
-        w = dir.join("www").display(),
+    let (site, tls_port) = Site::nginx_https(
+        "tls-nginx",
+        &dir,
+        "",
+        NGINX_POST,
+        &[("small.txt", &body(123)), ("big.bin", &big)],
     );
-    std::fs::create_dir_all(dir.join("www")).unwrap();
-    std::fs::write(dir.join("www/small.txt"), body(123)).unwrap();
-    std::fs::write(dir.join("www/big.bin"), &big).unwrap();
-    let site = Site::nginx_with("tls-nginx", &[], &extra);
-    wait_port(tls_port);
     let keys = dir.join("keys.txt");
-    let url = |p: &str| format!("https://127.0.0.1:{tls_port}{p}");
+    let url = |p: &str| https_url(tls_port, p);
     let post_body = dir.join("post.txt");
     std::fs::write(&post_body, body(1000)).unwrap();
     let curl_tls = |args: &[&str]| curl_https(Some(&keys), args);
@@ -328,8 +289,7 @@ fn curl_to_nginx_over_https_matches_the_decrypted_capture() {
             Err(why) => panic!("the oracle was incomplete three times; the last:\n{why}"),
         }
     };
-    assert_eq!(probed(&recs, "curl", "client"), want, "client side\n{err}");
-    assert_eq!(probed(&recs, "nginx", "server"), want, "server side\n{err}");
+    assert_both_sides(&recs, "curl", "nginx", &want, &err);
     // keep-alive: the two GETs of /small.txt share a connection id
     let small: Vec<&Value> = txns(&recs, "curl")
         .into_iter()
@@ -339,14 +299,7 @@ fn curl_to_nginx_over_https_matches_the_decrypted_capture() {
     assert_eq!(small[0]["conn_id"], small[1]["conn_id"]);
     // no HTTPS connection is blind; the ciphertext was counted, not parsed
     let s = summary(&err);
-    let sum = |k: &str| {
-        s["workers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| w[k].as_u64().unwrap_or(0))
-            .sum::<u64>()
-    };
+    let sum = |k: &str| sum_workers(&s, k);
     assert_eq!(sum("blind_tls"), 0, "{err}");
     assert_eq!(sum("tls_conns"), 8, "four connections, both ends\n{err}");
     assert!(sum("tls_ciphertext_events") > 0, "{err}");
@@ -358,12 +311,10 @@ fn curl_to_nginx_over_https_matches_the_decrypted_capture() {
 /// A Python client and server in one process (comm `tlspy`, inherited by
 /// its threads): `ssl` reads and writes with SSL_read_ex/SSL_write_ex.
 /// The server answers each request with `1000 + request body` bytes.
+/// After [`PY_TLS_PRELUDE`]; its own argument: the key log file.
 const PY: &str = r#"
-import ctypes, http.client, socket, ssl, sys, threading
-ctypes.CDLL(None).prctl(15, b"tlspy", 0, 0, 0)
-cert, key, port, keylog = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(cert, key)
-ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+import http.client
+keylog = sys.argv[5]
 ls.bind(("127.0.0.1", port)); ls.listen(1)
 def serve():
     c, _ = ls.accept()
@@ -386,7 +337,6 @@ def serve():
         s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(resp) + resp)
     s.close()
 th = threading.Thread(target=serve); th.start()
-cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
 cctx.keylog_filename = keylog
 conn = http.client.HTTPSConnection("127.0.0.1", port, context=cctx)
 conn.request("GET", "/first"); assert len(conn.getresponse().read()) == 1000
@@ -401,19 +351,11 @@ print("done")
 fn python_ssl_client_and_server_ex_calls_match_the_decrypted_capture() {
     let port = free_port();
     let dir = tmpdir("tls-python");
-    let (cert, key) = make_cert(&dir);
+    let cert = make_cert(&dir);
     let keys = dir.join("keys.txt");
     let cap = Capture::start(&dir, port);
     let probe = Osprey::start(&["--comm", "tlspy"], dir.join("out.jsonl"));
-    let out = run_ok(
-        Command::new("python3")
-            .args(["-c", PY])
-            .arg(&cert)
-            .arg(&key)
-            .arg(port.to_string())
-            .arg(&keys),
-    );
-    assert_eq!(out.trim(), "done");
+    run_python_tls("tlspy", PY, &cert, port, &[&keys]);
     probe.wait_for_records("both ends' three transactions", |r| {
         txns(r, "tlspy").len() >= 6
     });
@@ -436,8 +378,7 @@ fn python_ssl_client_and_server_ex_calls_match_the_decrypted_capture() {
         ],
         "{want:#?}"
     );
-    assert_eq!(probed(&recs, "tlspy", "client"), want, "client side\n{err}");
-    assert_eq!(probed(&recs, "tlspy", "server"), want, "server side\n{err}");
+    assert_both_sides(&recs, "tlspy", "tlspy", &want, &err);
     assert_eq!(ringbuf_drops(&err), 0);
 }
 
@@ -446,26 +387,13 @@ fn python_ssl_client_and_server_ex_calls_match_the_decrypted_capture() {
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn tls_off_leaves_https_blind() {
-    let tls_port = free_port();
     let dir = tmpdir("tls-off-certs");
-    let (cert, key) = make_cert(&dir);
-    let extra = format!(
-        "server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {c}; ssl_certificate_key {k}; root {w}; }}",
-        c = cert.display(),
-        k = key.display(),
-        w = dir.join("www").display(),
-    );
-    std::fs::create_dir_all(dir.join("www")).unwrap();
-    std::fs::write(dir.join("www/small.txt"), body(10)).unwrap();
-    let site = Site::nginx_with("tls-off", &[], &extra);
-    wait_port(tls_port);
+    let (site, tls_port) = Site::nginx_https("tls-off", &dir, "", "", &[("small.txt", &body(10))]);
     let probe = site.probe(&["--comm", "curl", "--comm", "nginx", "--tls", "off"]);
-    curl(&[
-        "-k",
-        "-o",
-        "/dev/null",
-        &format!("https://127.0.0.1:{tls_port}/small.txt"),
-    ]);
+    curl_https(
+        None,
+        &["-o", "/dev/null", &https_url(tls_port, "/small.txt")],
+    );
     let (recs, err) = probe.stop_ok();
     assert!(
         txns(&recs, "curl").is_empty() && txns(&recs, "nginx").is_empty(),
@@ -563,26 +491,29 @@ fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
     );
     let stripped = dir.join("tlsstatic-strip");
     run_ok(Command::new("strip").arg("-o").arg(&stripped).arg(&exe));
-
-    // with symbols: both ends' records, as the decrypted capture has them
-    let port = free_port();
-    let server = Guard(
-        Command::new(&exe)
-            .arg(&cert)
-            .arg(&key)
+    // `exe` serving one connection on a free port, listening
+    let serve = |exe: &Path| {
+        let port = free_port();
+        let args = [cert.as_os_str(), key.as_os_str()];
+        let c = Command::new(exe)
+            .args(args)
             .arg(port.to_string())
             .arg("1")
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(port);
+            .spawn();
+        let server = Guard(c.unwrap());
+        wait_listening(port);
+        (server, port)
+    };
+
+    // with symbols: both ends' records, as the decrypted capture has them
+    let (server, port) = serve(&exe);
     let cap = Capture::start(&dir, port);
     let probe = Osprey::start(
         &["--comm", "tlsstatic", "--comm", "curl"],
         dir.join("out.jsonl"),
     );
     let keys = dir.join("keys.txt");
-    let url = |p: &str| format!("https://127.0.0.1:{port}{p}");
+    let url = |p: &str| https_url(port, p);
     curl_https(
         Some(&keys),
         &[
@@ -602,35 +533,19 @@ fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
     let want = decrypted(&cap.finish(), &keys, port);
     assert_eq!(want.len(), 2, "{want:#?}");
     assert!(want.iter().all(|t| t.resp_body == 2000), "{want:#?}");
-    assert_eq!(probed(&recs, "tlsstatic", "server"), want, "server\n{err}");
-    assert_eq!(probed(&recs, "curl", "client"), want, "client\n{err}");
+    assert_both_sides(&recs, "curl", "tlsstatic", &want, &err);
     assert!(
         err.contains("uprobes on /proc/") && err.contains("/tlsstatic (openssl)"),
         "{err}"
     );
 
     // stripped: one line in the log, counted, no server records (blind)
-    let port = free_port();
-    let server = Guard(
-        Command::new(&stripped)
-            .arg(&cert)
-            .arg(&key)
-            .arg(port.to_string())
-            .arg("1")
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(port);
+    let (server, port) = serve(&stripped);
     let probe = Osprey::start(
         &["--comm", "tlsstatic-strip", "--comm", "curl"],
         dir.join("out2.jsonl"),
     );
-    curl(&[
-        "-k",
-        "-o",
-        "/dev/null",
-        &format!("https://127.0.0.1:{port}/three"),
-    ]);
+    curl_https(None, &["-o", "/dev/null", &https_url(port, "/three")]);
     probe.wait_for_records("curl's transaction", |r| !txns(r, "curl").is_empty());
     let (recs, err) = probe.stop_ok();
     drop(server);
@@ -652,22 +567,16 @@ fn static_openssl_server_is_found_by_its_symbols_and_a_stripped_one_is_named() {
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn alpn_h2_curl_to_nginx_both_sides() {
     require_root();
-    let tls_port = free_port();
     let dir = tmpdir("tls-h2-certs");
-    let (cert, key) = make_cert(&dir);
-    let extra = format!(
-        "server {{ listen 127.0.0.1:{tls_port} ssl http2; ssl_certificate {c}; ssl_certificate_key {k}; root {w}; }}",
-        c = cert.display(),
-        k = key.display(),
-        w = dir.join("www").display(),
+    let (site, tls_port) = Site::nginx_https(
+        "tls-h2",
+        &dir,
+        " http2",
+        "",
+        &[("small.txt", &body(123)), ("mid.bin", &body(3000))],
     );
-    std::fs::create_dir_all(dir.join("www")).unwrap();
-    std::fs::write(dir.join("www/small.txt"), body(123)).unwrap();
-    std::fs::write(dir.join("www/mid.bin"), body(3000)).unwrap();
-    let site = Site::nginx_with("tls-h2", &[], &extra);
-    wait_port(tls_port);
     let probe = site.probe(&["--comm", "curl", "--comm", "nginx"]);
-    let url = |p: &str| format!("https://127.0.0.1:{tls_port}{p}");
+    let url = |p: &str| https_url(tls_port, p);
     let out = curl(&[
         "-k",
         "--http2",

@@ -23,17 +23,12 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
+/// After [`PY_TLS_PRELUDE`].
 const PY: &str = r#"
-import ctypes, mmap, select, socket, ssl, sys, threading
-ctypes.CDLL(None).prctl(15, b"tlsfault", 0, 0, 0)
-cert, key, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import mmap, select
 N = 4 << 20
-sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(cert, key)
-ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 # small buffers: the client's write cannot complete before the server reads
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
 ls.bind(("127.0.0.1", port)); ls.listen(1)
@@ -57,7 +52,6 @@ def serve():
     s.recv(1)
     s.close()
 th = threading.Thread(target=serve); th.start()
-cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
 c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
 c.connect(("127.0.0.1", port))
 cs = cctx.wrap_socket(c)
@@ -105,7 +99,7 @@ fn server_and_client<'a>(
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn a_tls_write_of_a_page_not_present_is_a_read_fault_gap_not_the_capture_cap() {
     let dir = tmpdir("tls-fault");
-    let (cert, key) = make_cert(&dir);
+    let cert = make_cert(&dir);
     // The page is dropped by another thread while SSL_write_ex blocks; once
     // in a CI run (2026-12-05) the read at its return still succeeded (the
     // record had its head, no read error): the fault this test is about did
@@ -120,14 +114,7 @@ fn a_tls_write_of_a_page_not_present_is_a_read_fault_gap_not_the_capture_cap() {
             &["--comm", "tlsfault"],
             dir.join(format!("out{attempt}.jsonl")),
         );
-        let out = run_ok(
-            Command::new("python3")
-                .args(["-c", PY])
-                .arg(&cert)
-                .arg(&key)
-                .arg(port.to_string()),
-        );
-        assert_eq!(out.trim(), "done");
+        run_python_tls("tlsfault", PY, &cert, port, &[]);
         probe.wait_for_records("both ends' transaction", |r| txns(r, "tlsfault").len() >= 2);
         let (recs, err) = probe.stop_ok();
         let s = summary(&err);
@@ -154,14 +141,7 @@ fn a_tls_write_of_a_page_not_present_is_a_read_fault_gap_not_the_capture_cap() {
     );
     assert_eq!(c["gap"], true, "{c:#?}");
     assert_eq!(c["gap_cause"], serde_json::json!(["read_fault"]), "{c:#?}");
-    let sum = |k: &str| {
-        s["workers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| w[k].as_u64().unwrap_or(0))
-            .sum::<u64>()
-    };
+    let sum = |k: &str| sum_workers(&s, k);
     assert_eq!(
         (sum("gap_read_fault"), sum("gap_capture_cap")),
         (1, 0),
@@ -223,12 +203,7 @@ fn a_sendmsg_whose_msghdr_is_not_present_is_counted_as_a_read_fault_gap() {
     let port = free_port();
     let dir = tmpdir("msg-fault");
     let probe = Osprey::start(&["--comm", "msgfault"], dir.join("out.jsonl"));
-    let out = run_ok(
-        Command::new("python3")
-            .args(["-c", PY_MSG])
-            .arg(port.to_string()),
-    );
-    assert_eq!(out.trim(), "done");
+    run_python(PY_MSG, &[&port.to_string()]);
     probe.wait_for_records("both ends' transaction", |r| txns(r, "msgfault").len() >= 2);
     let hooks = probe.hooks.clone();
     let (recs, err) = probe.stop_ok();

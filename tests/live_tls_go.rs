@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::*;
-use serde_json::Value;
 
 /// `go build` of `src` into `dir/name` (stripped with `-ldflags=-s -w`),
 /// offline: GOPATH mode, no proxy, caches in `dir`.
@@ -179,60 +178,6 @@ func main() {
 }
 "#;
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Txn {
-    client_port: u16,
-    method: String,
-    target: String,
-    status: u16,
-    req_body: u64,
-    resp_body: u64,
-}
-
-/// Osprey's transactions of `comm` in `role`, each TLS plaintext of `lib`
-/// without a gap, sorted.
-fn probed(recs: &[Value], comm: &str, role: &str, lib: &str) -> Vec<Txn> {
-    let mut v: Vec<Txn> = txns(recs, comm)
-        .into_iter()
-        .filter(|r| r["role"] == role)
-        .map(|r| {
-            assert_eq!(r["tls"], true, "{r}");
-            assert_eq!(r["tls_library"], lib, "{r}");
-            assert_eq!(r["gap"], false, "{r}");
-            let port = if role == "client" {
-                &r["local_port"]
-            } else {
-                &r["remote_port"]
-            };
-            let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k}: {r}"));
-            let s = |k: &str| {
-                r[k].as_str()
-                    .unwrap_or_else(|| panic!("{k}: {r}"))
-                    .to_string()
-            };
-            Txn {
-                client_port: port.as_u64().unwrap_or_else(|| panic!("port: {r}")) as u16,
-                method: s("method"),
-                target: s("target"),
-                status: n("status") as u16,
-                req_body: n("req_body_bytes"),
-                resp_body: n("resp_body_bytes"),
-            }
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn sum_workers(s: &Value, k: &str) -> u64 {
-    s["workers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w[k].as_u64().unwrap_or(0))
-        .sum()
-}
-
 #[test]
 fn go_struct_offsets_are_the_installed_gos() {
     let dir = tmpdir("tls-go-offsets");
@@ -332,13 +277,12 @@ fn go_server_case(dir: &Path, exe: &Path, comm: &str, late: bool, symbols: &str)
         );
         wait_listening(port);
     }
-    let url = |p: &str| format!("https://127.0.0.1:{port}{p}");
+    let url = |p: &str| https_url(port, p);
     let post = dir.join("post.bin");
     std::fs::write(&post, body(5000)).unwrap();
+    let curl_tls = |args: &[&str]| curl_https(None, args);
     // keep-alive: two GETs on one connection
-    curl(&[
-        "-k",
-        "--http1.1",
+    curl_tls(&[
         "-o",
         "/dev/null",
         "-o",
@@ -346,25 +290,23 @@ fn go_server_case(dir: &Path, exe: &Path, comm: &str, late: bool, symbols: &str)
         &url("/one"),
         &url("/two?size=777"),
     ]);
-    curl(&[
-        "-k",
-        "--http1.1",
+    curl_tls(&[
         "-o",
         "/dev/null",
         "--data-binary",
         &format!("@{}", post.display()),
         &url("/post?size=10"),
     ]);
-    let got = curl(&["-k", "--http1.1", &url("/big?size=2097152")]);
+    let got = curl_tls(&[&url("/big?size=2097152")]);
     assert_eq!(got.len(), 2 * 1024 * 1024);
-    curl(&["-k", "--http1.1", "-o", "/dev/null", &url("/missing")]);
+    curl_tls(&["-o", "/dev/null", &url("/missing")]);
     probe.wait_for_records("the Go server's five transactions", |r| {
         txns(r, comm).len() >= 5 && txns(r, "curl").len() >= 5
     });
     let (recs, err) = probe.stop_ok();
     drop(server);
-    let client = probed(&recs, "curl", "client", "openssl");
-    let srv = probed(&recs, comm, "server", "go");
+    let client = probed_tls(&recs, "curl", "client", "openssl");
+    let srv = probed_tls(&recs, comm, "server", "go");
     assert_eq!(srv, client, "{err}");
     let mut what: Vec<_> = srv
         .iter()
@@ -441,25 +383,21 @@ fn go_https_server_stripped_and_started_late_matches_curl() {
 #[test]
 #[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
 fn go_https_client_to_nginx() {
-    let tls_port = free_port();
     let dir = tmpdir("tls-go-client");
-    let (cert, key) = make_cert(&dir);
     let exe = go_build(&dir, "gotlscli", GO_CLIENT, false);
-    let extra = format!(
-        "server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {c}; ssl_certificate_key {k}; \
-         root {w}; location = /post {{ return 200 \"posted\\n\"; }} }}",
-        c = cert.display(),
-        k = key.display(),
-        w = dir.join("www").display(),
+    let (site, tls_port) = Site::nginx_https(
+        "tls-go-nginx",
+        &dir,
+        "",
+        NGINX_POST,
+        &[
+            ("small.txt", &body(123)),
+            ("big.bin", &body(2 * 1024 * 1024)),
+        ],
     );
-    std::fs::create_dir_all(dir.join("www")).unwrap();
-    std::fs::write(dir.join("www/small.txt"), body(123)).unwrap();
-    std::fs::write(dir.join("www/big.bin"), body(2 * 1024 * 1024)).unwrap();
-    let site = Site::nginx_with("tls-go-nginx", &[], &extra);
-    wait_port(tls_port);
     let probe = site.probe(&["--comm", "gotlscli", "--comm", "nginx"]);
     let mut child = Command::new(&exe)
-        .arg(format!("https://127.0.0.1:{tls_port}"))
+        .arg(https_url(tls_port, ""))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -492,8 +430,8 @@ fn go_https_client_to_nginx() {
         txns(r, "gotlscli").len() >= 5 && txns(r, "nginx").len() >= 5
     });
     let (recs, err) = probe.stop_ok();
-    let cli = probed(&recs, "gotlscli", "client", "go");
-    let srv = probed(&recs, "nginx", "server", "openssl");
+    let cli = probed_tls(&recs, "gotlscli", "client", "go");
+    let srv = probed_tls(&recs, "nginx", "server", "openssl");
     assert_eq!(cli, srv, "{err}");
     let mut got: Vec<(String, String, u16, u64)> = cli
         .iter()

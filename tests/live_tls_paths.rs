@@ -31,33 +31,13 @@ const SIZES: [usize; 3] = [100, 2000, 30000];
 /// nginx serving /c0.txt.. over HTTPS (TLS 1.2/1.3, a certificate for
 /// localhost made by `openssl req`), on its own port.
 fn https_nginx(name: &str) -> (Site, u16) {
-    let tls_port = free_port();
     let dir = tmpdir(&format!("{name}-certs"));
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            ])
-            .args(["-subj", "/CN=localhost", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert),
-    );
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     for (i, n) in SIZES.iter().enumerate() {
         std::fs::write(www.join(format!("c{i}.txt")), body(*n)).unwrap();
     }
-    let extra = format!(
-        "server {{ listen 127.0.0.1:{tls_port} ssl; ssl_certificate {c}; ssl_certificate_key {k}; root {w}; }}",
-        c = cert.display(),
-        k = key.display(),
-        w = www.display(),
-    );
-    let site = Site::nginx_with(name, &[], &extra);
-    wait_port(tls_port);
-    (site, tls_port)
+    Site::nginx_https(name, &dir, "", "", &[])
 }
 
 /// How the client finds its TLS library.

@@ -249,12 +249,18 @@ mod tests {
         }
     }
 
+    /// The fake with /proc answering `lookup` for `fd` and the kernel's
+    /// map holding generation `gen` for it; an enricher for the fallback.
+    fn setup(fd: i32, lookup: Lookup, gen: u64) -> (Fake, Enricher) {
+        let mut f = Fake::default();
+        f.procfs.insert(fd, lookup);
+        f.kernel.insert(fd, gen);
+        (f, Enricher::new(true))
+    }
+
     #[test]
     fn an_fd_still_holding_its_connection_gets_its_addresses() {
-        let mut f = Fake::default();
-        f.procfs.insert(7, tcp(40001));
-        f.kernel.insert(7, 5);
-        let mut e = Enricher::new(true);
+        let (mut f, mut e) = setup(7, tcp(40001), 5);
         let ev = e.event(open(7, 5), &mut f).unwrap();
         assert_eq!(addrs(&ev).unwrap().local.port(), 40001);
         assert_eq!((e.unresolved, e.reused, e.non_tcp), (0, 0, 0));
@@ -264,10 +270,7 @@ mod tests {
     /// fd 7 before user space read 5's OPEN. /proc shows 6's socket.
     #[test]
     fn an_fd_reused_by_the_time_of_reading_gives_null_not_the_new_socket() {
-        let mut f = Fake::default();
-        f.procfs.insert(7, tcp(40002)); // connection 6's socket
-        f.kernel.insert(7, 6);
-        let mut e = Enricher::new(true);
+        let (mut f, mut e) = setup(7, tcp(40002), 6); // /proc: 6's socket
         let ev = e.event(open(7, 5), &mut f).unwrap();
         assert_eq!(
             addrs(&ev),
@@ -284,14 +287,11 @@ mod tests {
     /// last, so the change is seen.
     #[test]
     fn reuse_during_the_proc_read_is_seen() {
-        let mut f = Fake::default();
-        f.procfs.insert(7, tcp(40003));
-        f.kernel.insert(7, 5);
+        let (mut f, mut e) = setup(7, tcp(40003), 5);
         f.between = Some(Box::new(|p, k| {
             p.insert(7, tcp(40004));
             k.insert(7, 6);
         }));
-        let mut e = Enricher::new(true);
         let ev = e.event(open(7, 5), &mut f).unwrap();
         // /proc answered 40003 (5's own) but nothing proves it was 5's
         // socket when it was read: null, counted
@@ -304,10 +304,7 @@ mod tests {
     /// connection was dropped and the new one's kernel entry deleted.
     #[test]
     fn a_new_unconnected_socket_on_the_fd_drops_nothing_and_forgets_nothing() {
-        let mut f = Fake::default();
-        f.procfs.insert(7, Lookup::NotTcp);
-        f.kernel.insert(7, 6);
-        let mut e = Enricher::new(true);
+        let (mut f, mut e) = setup(7, Lookup::NotTcp, 6);
         let ev = e.event(open(7, 5), &mut f);
         assert!(ev.is_some(), "connection 5's records would be dropped");
         assert!(
@@ -322,10 +319,7 @@ mod tests {
 
     #[test]
     fn a_socket_that_is_not_tcp_is_dropped_and_forgotten() {
-        let mut f = Fake::default();
-        f.procfs.insert(9, Lookup::NotTcp);
-        f.kernel.insert(9, 8);
-        let mut e = Enricher::new(true);
+        let (mut f, mut e) = setup(9, Lookup::NotTcp, 8);
         assert!(e.event(open(9, 8), &mut f).is_none());
         assert_eq!(f.forgotten, [9]);
         assert_eq!(e.non_tcp, 1);
@@ -339,10 +333,7 @@ mod tests {
     /// It was dropped as "not TCP" and forgotten.
     #[test]
     fn a_tcp_socket_out_of_the_tables_is_kept_with_null_addresses() {
-        let mut f = Fake::default();
-        f.procfs.insert(7, Lookup::Unlisted);
-        f.kernel.insert(7, 5);
-        let mut e = Enricher::new(true);
+        let (mut f, mut e) = setup(7, Lookup::Unlisted, 5);
         let ev = e.event(open(7, 5), &mut f).expect("dropped");
         assert_eq!(addrs(&ev), None);
         assert!(f.forgotten.is_empty(), "forgotten in the kernel");

@@ -445,20 +445,27 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::sink::jsonl::tests::{txn, Shared};
     use crate::sink::VecSink;
 
-    fn txn(i: u16) -> Output {
-        let mut t = crate::jsonline::tests::base();
-        t.status = Some(i);
-        Output::Record(crate::record::Record::Transaction(Box::new(t)))
+    /// A sink that counts the records it takes (its `written`); with a
+    /// `gate`, each waits until the test lets it go; with `panic_on`, it
+    /// panics on the record of that status.
+    #[derive(Default)]
+    struct Counting {
+        n: Arc<AtomicU64>,
+        gate: Option<Arc<Mutex<()>>>,
+        panic_on: Option<u16>,
     }
-
-    /// A sink that blocks until the test lets it go.
-    struct Stuck(Arc<Mutex<()>>, Arc<AtomicU64>);
-    impl Sink for Stuck {
-        fn emit(&mut self, _: &Output) -> io::Result<()> {
-            let _g = self.0.lock().unwrap();
-            self.1.fetch_add(1, Ordering::Relaxed);
+    impl Sink for Counting {
+        fn emit(&mut self, item: &Output) -> io::Result<()> {
+            let _g = self.gate.as_ref().map(|g| g.lock().unwrap());
+            if let Output::Record(crate::record::Record::Transaction(t)) = item {
+                if self.panic_on.is_some() {
+                    assert_ne!(t.status, self.panic_on, "a bug in the sink");
+                }
+            }
+            self.n.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -466,7 +473,7 @@ mod tests {
         }
         fn counts(&self) -> Option<SinkCounts> {
             Some(SinkCounts {
-                written: self.1.load(Ordering::Relaxed),
+                written: self.n.load(Ordering::Relaxed),
                 ..Default::default()
             })
         }
@@ -498,7 +505,11 @@ mod tests {
         let mut f = Fanout::new(Some(Box::new(main)));
         f.add(
             "stuck",
-            Box::new(Stuck(gate.clone(), written.clone())),
+            Box::new(Counting {
+                n: written.clone(),
+                gate: Some(gate.clone()),
+                ..Default::default()
+            }),
             1000,
             DEFAULT_QUEUE_BYTES,
         );
@@ -554,18 +565,7 @@ mod tests {
 
     #[test]
     fn a_line_sink_gets_the_files_bytes_and_its_queue_is_bounded_in_bytes() {
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let file = Buf::default();
+        let file = Shared::default();
         let jsonl = crate::sink::JsonlSink::new(file.clone());
         let mut f = Fanout::new(Some(Box::new(jsonl)));
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -618,18 +618,7 @@ mod tests {
     #[test]
     fn compact_lines_go_to_the_file_and_the_line_sinks_records_in_place() {
         use crate::jsonline::RecordFormat;
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let file = Buf::default();
+        let file = Shared::default();
         let jsonl = crate::sink::JsonlSink::new(file.clone()).with_format(RecordFormat::Compact);
         let mut f = Fanout::new(Some(Box::new(jsonl))).with_format(RecordFormat::Compact);
         let inline = VecSink::default();
@@ -664,34 +653,19 @@ mod tests {
         }
     }
 
-    /// Counts what it is given; panics on the record with status 13.
-    struct Counter(Arc<AtomicU64>);
-    impl Sink for Counter {
-        fn emit(&mut self, item: &Output) -> io::Result<()> {
-            if let Output::Record(crate::record::Record::Transaction(t)) = item {
-                assert_ne!(t.status, Some(13), "a bug in the sink");
-            }
-            self.0.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-        fn counts(&self) -> Option<SinkCounts> {
-            Some(SinkCounts {
-                written: self.0.load(Ordering::Relaxed),
-                ..Default::default()
-            })
-        }
-    }
-
     #[test]
     fn an_inline_sink_gets_every_record_in_place_and_its_panic_is_contained() {
         let main = VecSink::default();
         let lines = main.0.clone();
         let n = Arc::new(AtomicU64::new(0));
         let mut f = Fanout::new(Some(Box::new(main)));
-        f.add_inline("count", Box::new(Counter(n.clone())));
+        // it panics on the record with status 13
+        let counting = Counting {
+            n: n.clone(),
+            panic_on: Some(13),
+            ..Default::default()
+        };
+        f.add_inline("count", Box::new(counting));
         for i in 0..10 {
             f.emit_owned(txn(i)).unwrap();
             // no queue: counted before emit returns

@@ -266,14 +266,14 @@ impl<W: Write + Send> Sink for JsonlSink<W> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
 
     /// A writer the test can look into, or one that always fails.
     #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>, bool);
+    pub(crate) struct Shared(pub(crate) Arc<Mutex<Vec<u8>>>, pub(crate) bool);
 
     impl Write for Shared {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
@@ -288,7 +288,8 @@ mod tests {
         }
     }
 
-    fn txn(i: u16) -> Output {
+    /// A transaction record with status `i`.
+    pub(crate) fn txn(i: u16) -> Output {
         let mut t = crate::jsonline::tests::base();
         t.status = Some(i);
         Output::Record(Record::Transaction(Box::new(t)))

@@ -198,6 +198,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::jsonl::tests::txn;
     use crate::sink::{JsonlSink, Sink};
 
     fn dir(name: &str) -> PathBuf {
@@ -220,12 +221,6 @@ mod tests {
             .collect();
         v.sort();
         v
-    }
-
-    fn txn(i: u16) -> crate::output::Output {
-        let mut t = crate::jsonline::tests::base();
-        t.status = Some(i);
-        crate::output::Output::Record(crate::record::Record::Transaction(Box::new(t)))
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! refuses OSPREY_SKIP_LIVE and fails when any test was ignored.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -190,6 +191,36 @@ impl Site {
         let (dir, port) = Site::www(name, files);
         let server = nginx_server(&dir, port, "", " http2", server_extra);
         Site { dir, port, server }
+    }
+
+    /// nginx also serving HTTPS, on a free port of its own: a certificate
+    /// from [`make_cert`] in `dir`, `listen 127.0.0.1:PORT ssl` then
+    /// `listen_extra` (e.g. " http2"), root `dir/www` holding `files`, then
+    /// `server_extra` directives. The site and the HTTPS port, listening.
+    pub fn nginx_https(
+        name: &str,
+        dir: &Path,
+        listen_extra: &str,
+        server_extra: &str,
+        files: &[(&str, &[u8])],
+    ) -> (Site, u16) {
+        let tls_port = free_port();
+        let (cert, key) = make_cert(dir);
+        let www = dir.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        for (f, content) in files {
+            std::fs::write(www.join(f), content).unwrap();
+        }
+        let extra = format!(
+            "server {{ listen 127.0.0.1:{tls_port} ssl{listen_extra}; ssl_certificate {c}; \
+             ssl_certificate_key {k}; root {w}; {server_extra} }}",
+            c = cert.display(),
+            k = key.display(),
+            w = www.display(),
+        );
+        let site = Site::nginx_with(name, &[], &extra);
+        wait_port(tls_port);
+        (site, tls_port)
     }
 
     /// python3 -m http.server (HTTP/1.0).
@@ -468,6 +499,112 @@ pub fn curl_https(keylog: Option<&Path>, args: &[&str]) -> String {
         cmd.env("SSLKEYLOGFILE", k);
     }
     run_ok(cmd.args(["-sS", "-k", "--http1.1"]).args(args))
+}
+
+/// An nginx `server {}` directive: `POST /post` answered "posted".
+pub const NGINX_POST: &str = r#"location = /post { return 200 "posted\n"; }"#;
+
+/// `https://127.0.0.1:PORT` then `path`: a test server's HTTPS URL.
+pub fn https_url(port: u16, path: &str) -> String {
+    format!("https://127.0.0.1:{port}{path}")
+}
+
+/// The start of a Python TLS test script, run by [`run_python_tls`] with
+/// the arguments COMM CERT KEY PORT (then the script's own): the process
+/// named COMM (its threads inherit it), the server's context `sctx`, the
+/// client's `cctx` (no verification) and the listening socket `ls`,
+/// SO_REUSEADDR, not bound yet.
+pub const PY_TLS_PRELUDE: &str = r#"
+import ctypes, socket, ssl, sys, threading
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)
+cert, key, port = sys.argv[2], sys.argv[3], int(sys.argv[4])
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(cert, key)
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+"#;
+
+/// `python3 -c SCRIPT ARGS...`, a test script, which must succeed and
+/// print `done` (and nothing else).
+pub fn run_python(script: &str, args: &[&dyn AsRef<OsStr>]) {
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]);
+    for a in args {
+        cmd.arg(a);
+    }
+    assert_eq!(run_ok(&mut cmd).trim(), "done");
+}
+
+/// [`PY_TLS_PRELUDE`] then `script`, run by [`run_python`] as process
+/// `comm` with the certificate and key from [`make_cert`], `port`, then
+/// `args`.
+pub fn run_python_tls(
+    comm: &str,
+    script: &str,
+    (cert, key): &(PathBuf, PathBuf),
+    port: u16,
+    args: &[&dyn AsRef<OsStr>],
+) {
+    let port = port.to_string();
+    let mut all: Vec<&dyn AsRef<OsStr>> = vec![&comm, cert, key, &port];
+    all.extend_from_slice(args);
+    run_python(&format!("{PY_TLS_PRELUDE}{script}"), &all);
+}
+
+/// One HTTP transaction as both an oracle (a decrypted capture, what a
+/// client read) and Osprey give it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Txn {
+    pub client_port: u16,
+    pub method: String,
+    pub target: String,
+    pub status: u16,
+    pub req_body: u64,
+    pub resp_body: u64,
+}
+
+/// Osprey's transactions of `comm` in `role`, as [`Txn`]s, sorted; each
+/// must say it was TLS plaintext of `lib` and have no gap.
+pub fn probed_tls(recs: &[Value], comm: &str, role: &str, lib: &str) -> Vec<Txn> {
+    let mut v: Vec<Txn> = txns(recs, comm)
+        .into_iter()
+        .filter(|r| r["role"] == role)
+        .map(|r| {
+            assert_eq!(r["tls"], true, "{r}");
+            assert_eq!(r["tls_library"], lib, "{r}");
+            assert_eq!(r["gap"], false, "{r}");
+            let port = if role == "client" {
+                &r["local_port"]
+            } else {
+                &r["remote_port"]
+            };
+            let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k}: {r}"));
+            let s = |k: &str| {
+                r[k].as_str()
+                    .unwrap_or_else(|| panic!("{k}: {r}"))
+                    .to_string()
+            };
+            Txn {
+                client_port: port.as_u64().unwrap_or_else(|| panic!("port: {r}")) as u16,
+                method: s("method"),
+                target: s("target"),
+                status: n("status") as u16,
+                req_body: n("req_body_bytes"),
+                resp_body: n("resp_body_bytes"),
+            }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The summary's counter `k` summed over its `workers`.
+pub fn sum_workers(s: &Value, k: &str) -> u64 {
+    s["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w[k].as_u64().unwrap_or(0))
+        .sum()
 }
 
 /// Osprey's programs (by the names in its BPF object) and the links to
