@@ -61,6 +61,11 @@ impl ConnBlocks {
     pub fn is_some(&self) -> bool {
         self.0.is_some()
     }
+
+    /// Is a memo for records with `fields` (`pid`, `tid` aside).
+    pub fn is_for(&self, fields: &ConnFields) -> bool {
+        self.0.as_deref().is_some_and(|s| same_run(&s.of, fields))
+    }
 }
 
 impl PartialEq for ConnBlocks {
@@ -345,7 +350,8 @@ mod tests {
             };
             let identified = record(&mut c, 11, source);
             through_memo(&identified);
-            assert!(!shared(&role, &identified));
+            // (wire records have none: theirs stays)
+            assert_eq!(shared(&role, &identified), source == Source::Wire);
             let full = line(&identified, RecordFormat::Full).0;
             assert_eq!(
                 full.contains(",\"pod_name\":\"cart-0\","),

@@ -273,55 +273,22 @@ pub struct ConnInfo {
     /// The records come from TLS plaintext captured at this library.
     pub tls: Option<TlsLibrary>,
     labels: Option<Labels>,
+    /// The JSON writer's memo of the records' connection fields, shared
+    /// by them while those fields stay the same (`ConnBlocks`); made anew
+    /// by the first record after one of them changed (the addresses, the
+    /// role, the identity, TLS, the source).
+    blocks: ConnBlocks,
+    /// Memos may be made and kept: the tracker's table is at or below
+    /// its eager-release threshold (see [`ConnInfo::set_memo`]).
+    memo: bool,
 }
 
-/// The per-connection strings every record repeats, made once, and the
-/// JSON writer's memo of the records' connection fields (`ConnBlocks`),
-/// made anew whenever one of those fields changes: the addresses (then
-/// all of this), the role, the identity, TLS, the source.
+/// The per-connection strings every record repeats, made once.
 struct Labels {
     conn_id: Arc<str>,
     comm: Arc<str>,
     local_addr: Option<Arc<str>>,
     remote_addr: Option<Arc<str>>,
-    /// Made with the first record after it was emptied.
-    blocks: ConnBlocks,
-    /// What `blocks` was made for besides the strings above.
-    made_for: MadeFor,
-}
-
-/// The role, TLS library, source, identity and exe (the same `Arc`s) the
-/// records had when their memo was made.
-struct MadeFor {
-    role: Role,
-    tls: Option<TlsLibrary>,
-    source: Source,
-    ident: Arc<crate::identity::Identity>,
-    exe: Option<Arc<str>>,
-}
-
-impl MadeFor {
-    fn of(c: &ConnInfo, source: Source) -> MadeFor {
-        MadeFor {
-            role: c.role,
-            tls: c.tls,
-            source,
-            ident: c.ident.ident.clone(),
-            exe: c.ident.exe.clone(),
-        }
-    }
-
-    fn still(&self, c: &ConnInfo, source: Source) -> bool {
-        self.role == c.role
-            && self.tls == c.tls
-            && self.source == source
-            && Arc::ptr_eq(&self.ident, &c.ident.ident)
-            && match (&self.exe, &c.ident.exe) {
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            }
-    }
 }
 
 impl ConnInfo {
@@ -337,6 +304,8 @@ impl ConnInfo {
             },
             tls: None,
             labels: None,
+            blocks: ConnBlocks::default(),
+            memo: true,
         }
     }
 
@@ -346,28 +315,31 @@ impl ConnInfo {
         self.labels = None;
     }
 
-    fn labels(&mut self, source: Source) -> &Labels {
-        match &self.labels {
-            Some(l) if l.made_for.still(self, source) => {}
-            Some(_) => {
-                let made_for = MadeFor::of(self, source);
-                let l = self.labels.as_mut().expect("just matched");
-                l.blocks = ConnBlocks::default();
-                l.made_for = made_for;
-            }
-            None => {
-                let (id, addrs) = (&self.id, &self.addrs);
-                self.labels = Some(Labels {
-                    conn_id: id.to_string().into(),
-                    comm: self.proc.comm.clone(),
-                    local_addr: addrs.map(|a| a.local.ip().to_string().into()),
-                    remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
-                    blocks: ConnBlocks::default(),
-                    made_for: MadeFor::of(self, source),
-                });
-            }
+    fn labels(&mut self) -> &Labels {
+        let (id, proc_, addrs) = (&self.id, &self.proc, &self.addrs);
+        self.labels.get_or_insert_with(|| Labels {
+            conn_id: id.to_string().into(),
+            comm: proc_.comm.clone(),
+            local_addr: addrs.map(|a| a.local.ip().to_string().into()),
+            remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
+        })
+    }
+
+    /// Whether the records may share a memo of their connection fields
+    /// (the tracker: while its table is at or below the threshold above
+    /// which idle connections give their buffers back). Off, the memo held
+    /// is dropped and none is made: lines are written field by field, the
+    /// same bytes; on again, the next record makes one.
+    pub fn set_memo(&mut self, on: bool) {
+        self.memo = on;
+        if !on {
+            self.blocks = ConnBlocks::default();
         }
-        self.labels.as_ref().expect("made above")
+    }
+
+    /// Holds a memo of its records' connection fields.
+    pub fn has_memo(&self) -> bool {
+        self.blocks.is_some()
     }
 
     /// (local, remote) ports.
@@ -389,7 +361,7 @@ impl ConnInfo {
         } else {
             (crate::identity::Identity::empty(), None)
         };
-        let l = self.labels(source);
+        let l = self.labels();
         let mut f = ConnFields {
             pid: ebpf.then_some(tgid),
             tid: ebpf.then_some(tid),
@@ -407,11 +379,12 @@ impl ConnInfo {
             tls_library: tls.map(TlsLibrary::as_str),
             blocks: ConnBlocks::default(),
         };
-        let l = self.labels.as_mut().expect("made by labels()");
-        if !l.blocks.is_some() {
-            l.blocks = ConnBlocks::of(&f);
+        if self.memo {
+            if !self.blocks.is_for(&f) {
+                self.blocks = ConnBlocks::of(&f);
+            }
+            f.blocks = self.blocks.clone();
         }
-        f.blocks = l.blocks.clone();
         f
     }
 
