@@ -7,9 +7,15 @@
 //! only `pid` and `tid`, written before them, are not part of the run. The
 //! tracker gives every record of a connection the same [`ConnBlocks`]
 //! (`ConnInfo::fields`; a new one whenever a field of the run changes:
-//! addresses, role, identity, TLS); the writer renders the run into it
+//! addresses, role, identity, TLS, source); the writer renders the run into it
 //! once per record format, the first time a line needs it, and copies it
 //! into every later line in one move.
+//!
+//! A memo costs ≈ 0.6 KiB, so the tracker lets a connection have one only
+//! while its table holds at most `COMPACT_EAGER_CONNS` (1,024) connections
+//! (`ConnInfo::set_memo`): above that none is made, a connection's is
+//! dropped at its next event or tick, and its records carry none (written
+//! field by field, the same bytes) — at most 1,024 memos per tracker.
 //!
 //! The memo can never say something the record does not: it keeps the
 //! fields it was made for, and is used only for a record whose fields are
