@@ -10,9 +10,11 @@
 //! String values still go through serde_json whenever they contain a byte
 //! JSON must escape.
 
-use crate::record::Transaction;
+use crate::record::{ConnFields, Transaction};
 
+mod connblock;
 mod writer;
+pub use connblock::ConnBlocks;
 use writer::W;
 
 /// `,"name":` then the value, written by `W::$kind`. An `opt_*` kind
@@ -142,6 +144,71 @@ fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usiz
     let c = &t.conn;
     field!(w, "pid", opt_int, c.pid);
     field!(w, "tid", opt_int, c.tid);
+    // the rest of the connection's fields: the same for every record of
+    // a connection, copied from its memo when it has one (`connblock`)
+    let node_at = w.len - start
+        + match connblock::block::<COMPACT>(c) {
+            Some(b) => {
+                w.raw(&b.bytes);
+                b.node_at
+            }
+            None => conn_span(&mut w, c),
+        };
+    field!(w, "gap", bool, t.gap);
+    w.raw(b",\"gap_cause\":[");
+    for (i, n) in t.gap_cause.names().enumerate() {
+        if i > 0 {
+            w.raw(b",");
+        }
+        w.raw(b"\"");
+        w.raw(n.as_bytes());
+        w.raw(b"\"");
+    }
+    w.raw(b"]");
+    field!(w, "truncated", bool, t.truncated);
+    field!(w, "no_response", bool, t.no_response);
+    field!(w, "interim_status", opt_int, t.interim_status);
+    field!(w, "upgraded", bool, t.upgraded);
+    if t.incomplete {
+        w.raw(b",\"incomplete\":true");
+    }
+    if let Some(h) = &t.h2 {
+        field!(w, "stream_id", int, h.stream_id);
+        field!(w, "scheme", opt_str, h.scheme.as_deref());
+        field!(w, "end_stream", bool, h.end_stream);
+        field!(w, "rst_error", opt_str, h.rst_error.as_deref());
+        field!(w, "goaway_error", opt_str, h.goaway_error.as_deref());
+        field!(w, "headers_unknown", int, h.headers_unknown);
+        if let Some(g) = &h.grpc {
+            field!(w, "grpc_service", opt_str, g.service.as_deref());
+            field!(w, "grpc_method", opt_str, g.method.as_deref());
+            field!(w, "grpc_status", opt_int, g.status);
+            field!(w, "grpc_message", opt_str, g.message.as_deref());
+            field!(w, "grpc_req_messages", int, g.req_messages);
+            field!(w, "grpc_resp_messages", int, g.resp_messages);
+            field!(w, "grpc_compressed", bool, g.compressed);
+        }
+    }
+    if let Some(h) = &t.req_headers {
+        w.raw(b",\"req_headers\":");
+        w.headers(h);
+    }
+    if let Some(h) = &t.resp_headers {
+        w.raw(b",\"resp_headers\":");
+        w.headers(h);
+    }
+    w.raw(b"}");
+    w.done();
+    node_at
+}
+
+/// The connection's fields from `comm` to `tls_library` (all but `pid`
+/// and `tid`): written into a record's line, or once into a connection's
+/// memo ([`connblock`]). Returns where `node`'s value begins (or, null in
+/// a compact line, where it would), from the first byte written.
+#[inline(always)]
+fn conn_span<const COMPACT: bool>(w: &mut W<COMPACT>, c: &ConnFields) -> usize {
+    let start = w.len;
     field!(w, "comm", opt_str, c.comm.as_deref());
     field!(w, "conn_id", str, &c.conn_id);
     field!(w, "role", lit, c.role.as_str());
@@ -203,51 +270,6 @@ fn write_fields<const COMPACT: bool>(t: &Transaction, out: &mut Vec<u8>) -> usiz
     if let Some(l) = c.tls_library {
         field!(w, "tls_library", lit, l);
     }
-    field!(w, "gap", bool, t.gap);
-    w.raw(b",\"gap_cause\":[");
-    for (i, n) in t.gap_cause.names().enumerate() {
-        if i > 0 {
-            w.raw(b",");
-        }
-        w.raw(b"\"");
-        w.raw(n.as_bytes());
-        w.raw(b"\"");
-    }
-    w.raw(b"]");
-    field!(w, "truncated", bool, t.truncated);
-    field!(w, "no_response", bool, t.no_response);
-    field!(w, "interim_status", opt_int, t.interim_status);
-    field!(w, "upgraded", bool, t.upgraded);
-    if t.incomplete {
-        w.raw(b",\"incomplete\":true");
-    }
-    if let Some(h) = &t.h2 {
-        field!(w, "stream_id", int, h.stream_id);
-        field!(w, "scheme", opt_str, h.scheme.as_deref());
-        field!(w, "end_stream", bool, h.end_stream);
-        field!(w, "rst_error", opt_str, h.rst_error.as_deref());
-        field!(w, "goaway_error", opt_str, h.goaway_error.as_deref());
-        field!(w, "headers_unknown", int, h.headers_unknown);
-        if let Some(g) = &h.grpc {
-            field!(w, "grpc_service", opt_str, g.service.as_deref());
-            field!(w, "grpc_method", opt_str, g.method.as_deref());
-            field!(w, "grpc_status", opt_int, g.status);
-            field!(w, "grpc_message", opt_str, g.message.as_deref());
-            field!(w, "grpc_req_messages", int, g.req_messages);
-            field!(w, "grpc_resp_messages", int, g.resp_messages);
-            field!(w, "grpc_compressed", bool, g.compressed);
-        }
-    }
-    if let Some(h) = &t.req_headers {
-        w.raw(b",\"req_headers\":");
-        w.headers(h);
-    }
-    if let Some(h) = &t.resp_headers {
-        w.raw(b",\"resp_headers\":");
-        w.headers(h);
-    }
-    w.raw(b"}");
-    w.done();
     node_at
 }
 
@@ -301,6 +323,7 @@ pub(crate) mod tests {
                 exe: None,
                 tls: false,
                 tls_library: None,
+                blocks: Default::default(),
             },
             gap: false,
             gap_cause: Default::default(),

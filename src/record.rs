@@ -245,6 +245,10 @@ pub struct ConnFields {
         deserialize_with = "opt_tls_library"
     )]
     pub tls_library: Option<StaticStr>,
+    /// The JSON writer's memo of the fields above, shared by the
+    /// connection's records (opaque: never serialised, always equal).
+    #[serde(skip)]
+    pub blocks: crate::jsonline::ConnBlocks,
 }
 
 /// One request paired with its response (or with none).

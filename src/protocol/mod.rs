@@ -19,6 +19,7 @@ use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
 use crate::event::{ConnId, Direction, ProcInfo, Role, SockAddrs, TlsLibrary};
+use crate::jsonline::ConnBlocks;
 use crate::record::{ConnFields, Record, Source};
 use crate::track::{TrackerConfig, TrackerStats};
 
@@ -272,10 +273,17 @@ pub struct ConnInfo {
     /// The records come from TLS plaintext captured at this library.
     pub tls: Option<TlsLibrary>,
     labels: Option<Labels>,
+    /// The JSON writer's memo of the records' connection fields, shared
+    /// by them while those fields stay the same (`ConnBlocks`); made anew
+    /// by the first record after one of them changed (the addresses, the
+    /// role, the identity, TLS, the source).
+    blocks: ConnBlocks,
+    /// Memos may be made and kept: the tracker's table is at or below
+    /// its eager-release threshold (see [`ConnInfo::set_memo`]).
+    memo: bool,
 }
 
 /// The per-connection strings every record repeats, made once.
-#[derive(Clone)]
 struct Labels {
     conn_id: Arc<str>,
     comm: Arc<str>,
@@ -296,6 +304,8 @@ impl ConnInfo {
             },
             tls: None,
             labels: None,
+            blocks: ConnBlocks::default(),
+            memo: true,
         }
     }
 
@@ -305,16 +315,31 @@ impl ConnInfo {
         self.labels = None;
     }
 
-    fn labels(&mut self) -> Labels {
+    fn labels(&mut self) -> &Labels {
         let (id, proc_, addrs) = (&self.id, &self.proc, &self.addrs);
-        self.labels
-            .get_or_insert_with(|| Labels {
-                conn_id: id.to_string().into(),
-                comm: proc_.comm.clone(),
-                local_addr: addrs.map(|a| a.local.ip().to_string().into()),
-                remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
-            })
-            .clone()
+        self.labels.get_or_insert_with(|| Labels {
+            conn_id: id.to_string().into(),
+            comm: proc_.comm.clone(),
+            local_addr: addrs.map(|a| a.local.ip().to_string().into()),
+            remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
+        })
+    }
+
+    /// Whether the records may share a memo of their connection fields
+    /// (the tracker: while its table is at or below the threshold above
+    /// which idle connections give their buffers back). Off, the memo held
+    /// is dropped and none is made: lines are written field by field, the
+    /// same bytes; on again, the next record makes one.
+    pub fn set_memo(&mut self, on: bool) {
+        self.memo = on;
+        if !on {
+            self.blocks = ConnBlocks::default();
+        }
+    }
+
+    /// Holds a memo of its records' connection fields.
+    pub fn has_memo(&self) -> bool {
+        self.blocks.is_some()
     }
 
     /// (local, remote) ports.
@@ -329,28 +354,38 @@ impl ConnInfo {
     /// moved the record's first bytes. Wire records have no process.
     pub fn fields(&mut self, tid: u32, source: Source) -> ConnFields {
         let (local_port, remote_port) = self.ports();
-        let l = self.labels();
+        let (tgid, role, tls) = (self.proc.tgid, self.role, self.tls);
         let ebpf = source == Source::Ebpf;
-        ConnFields {
-            pid: ebpf.then_some(self.proc.tgid),
+        let (ident, exe) = if ebpf {
+            (self.ident.ident.clone(), self.ident.exe.clone())
+        } else {
+            (crate::identity::Identity::empty(), None)
+        };
+        let l = self.labels();
+        let mut f = ConnFields {
+            pid: ebpf.then_some(tgid),
             tid: ebpf.then_some(tid),
-            comm: ebpf.then_some(l.comm),
-            conn_id: l.conn_id,
-            role: self.role,
-            local_addr: l.local_addr,
+            comm: ebpf.then(|| l.comm.clone()),
+            conn_id: l.conn_id.clone(),
+            role,
+            local_addr: l.local_addr.clone(),
             local_port,
-            remote_addr: l.remote_addr,
+            remote_addr: l.remote_addr.clone(),
             remote_port,
             source,
-            ident: if ebpf {
-                self.ident.ident.clone()
-            } else {
-                crate::identity::Identity::empty()
-            },
-            exe: if ebpf { self.ident.exe.clone() } else { None },
-            tls: self.tls.is_some(),
-            tls_library: self.tls.map(TlsLibrary::as_str),
+            ident,
+            exe,
+            tls: tls.is_some(),
+            tls_library: tls.map(TlsLibrary::as_str),
+            blocks: ConnBlocks::default(),
+        };
+        if self.memo {
+            if !self.blocks.is_for(&f) {
+                self.blocks = ConnBlocks::of(&f);
+            }
+            f.blocks = self.blocks.clone();
         }
+        f
     }
 
     /// The direction that carries requests, once the role is known.

@@ -62,6 +62,7 @@ fn rec(
         exe: None,
         tls: false,
         tls_library: None,
+        blocks: Default::default(),
     };
     serde_json::to_value(&t).unwrap()
 }

@@ -201,8 +201,11 @@ impl TrackerStats {
 
 /// Above this many tracked connections an idle connection gives its
 /// buffers back after every event (memory first); below it, once a tick
-/// (fewer allocations per request).
-const COMPACT_EAGER_CONNS: usize = 1024;
+/// (fewer allocations per request). At or below it, too, a connection's
+/// records share a memo of its connection fields for the JSON writer
+/// (`ConnInfo::set_memo`); above it none is made and a connection's is
+/// dropped at its next event or tick, so that at most this many are held.
+pub(crate) const COMPACT_EAGER_CONNS: usize = 1024;
 
 /// The connection tracker.
 pub struct Tracker {
@@ -280,6 +283,7 @@ impl Tracker {
             out,
             registry: self.registry,
         };
+        c.info.set_memo(!eager);
         let ok = contained(|| {
             c.on_data(e, payload, &mut env);
             if eager {
@@ -343,6 +347,7 @@ impl Tracker {
         finals: Option<(u64, u64)>,
         out: &mut Vec<Record>,
     ) {
+        c.info.set_memo(self.conns.len() <= COMPACT_EAGER_CONNS);
         let mut env = Env {
             cfg: &self.cfg,
             stats: &mut self.stats,
@@ -385,10 +390,12 @@ impl Tracker {
                 self.stats.conns_expired += 1;
             }
         }
+        let eager = self.conns.len() > COMPACT_EAGER_CONNS;
         for id in busy {
             let Some(c) = self.conns.get_mut(&id) else {
                 continue;
             };
+            c.info.set_memo(!eager);
             let mut env = Env {
                 cfg: &self.cfg,
                 stats: &mut self.stats,

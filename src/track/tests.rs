@@ -2105,4 +2105,5 @@ fn plain_records_carry_no_tls_fields() {
 }
 
 mod fault;
+mod memo;
 mod skip;
