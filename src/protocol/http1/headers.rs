@@ -122,7 +122,7 @@ impl Headers {
     /// `text` and the ranges of its fields in one allocation, the [`KNOWN`]
     /// names noted.
     fn assemble(text: &str, fields: &[[u32; 4]]) -> Headers {
-        let mut buf = Vec::with_capacity(text.len() + fields.len() * RANGES);
+        let mut buf = spare::take(text.len() + fields.len() * RANGES);
         buf.extend_from_slice(text.as_bytes());
         // SAFETY: `[u32; 4]` is 16 bytes without padding: the fields are
         // `fields.len() * RANGES` initialised bytes, read as bytes once
@@ -293,6 +293,68 @@ impl Headers {
     }
 }
 
+impl Drop for Headers {
+    /// The allocation goes back to [`spare`] for the next head.
+    fn drop(&mut self) {
+        spare::put(std::mem::take(&mut self.buf));
+    }
+}
+
+/// The allocations of the last two [`Headers`] dropped on this thread,
+/// for the next two heads parsed: a request's and its response's fields
+/// are dropped when their record is made, and the next exchange's heads
+/// take their allocations instead of a `malloc` and a `free` each. At
+/// most two of at most [`spare::MAX`] bytes a thread; semantics are
+/// those of a fresh `Vec`.
+mod spare {
+    use std::cell::Cell;
+
+    /// The largest allocation kept (larger ones are freed).
+    pub(super) const MAX: usize = 4096;
+
+    thread_local! {
+        static SLOTS: [Cell<Vec<u8>>; 2] = const { [Cell::new(Vec::new()), Cell::new(Vec::new())] };
+    }
+
+    /// An empty `Vec` of at least `need` bytes' capacity.
+    pub(super) fn take(need: usize) -> Vec<u8> {
+        if need == 0 {
+            return Vec::new();
+        }
+        SLOTS
+            .try_with(|slots| {
+                for slot in slots {
+                    let v = slot.take();
+                    if v.capacity() >= need {
+                        return Some(v);
+                    }
+                    slot.set(v);
+                }
+                None
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(need))
+    }
+
+    /// Keep `v`'s allocation (the older of the two kept is freed).
+    pub(super) fn put(mut v: Vec<u8>) {
+        if v.capacity() == 0 || v.capacity() > MAX {
+            return;
+        }
+        v.clear();
+        // (on a thread being torn down `v` is just freed)
+        let _ = SLOTS.try_with(|slots| {
+            for slot in slots {
+                v = slot.replace(v);
+                if v.capacity() == 0 {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 /// One (name, value) field appended to `text`, its ranges to `fields`.
 fn push(text: &mut String, fields: &mut Vec<[u32; 4]>, name: &str, value: &str) {
     let a = text.len() as u32;
@@ -380,6 +442,26 @@ mod tests {
             assert_eq!(h.get_known(CONTENT_TYPE), Some("t"));
             assert_eq!(h.get_known(HOST), Some("h"));
         }
+    }
+
+    /// A dropped head's allocation is the next one's, its fields its own.
+    #[test]
+    fn allocations_reused_fields_fresh() {
+        let big = Headers::from_pairs(&[("Server", "nginx"), ("Content-Length", "100")]);
+        let at = big.buf.as_ptr();
+        drop(big);
+        let small = Headers::from_pairs(&[("Host", "h")]);
+        assert_eq!(small.buf.as_ptr(), at);
+        assert_eq!(small.iter().collect::<Vec<_>>(), [("Host", "h")]);
+        assert_eq!(small.get_known(HOST), Some("h"));
+        assert_eq!(small.get_known(CONTENT_LENGTH), None);
+        // too small for the next: a new allocation, the spare kept
+        drop(small);
+        let long = "x".repeat(300);
+        let next = Headers::from_pairs(&[("X-Long", long.as_str())]);
+        assert_ne!(next.buf.as_ptr(), at);
+        assert_eq!(next.get("x-long"), Some(long.as_str()));
+        assert_eq!(Headers::from_pairs::<&str, &str>(&[]).len(), 0);
     }
 
     #[test]
