@@ -9,6 +9,8 @@ use super::lex::{
     eol, find_byte, is_field_char, is_ows, is_target_char, is_tchar, lossy_text, method_str, step,
     version, Stop,
 };
+use crate::protocol::http1::headers::Known;
+
 use super::{
     Headers, Parse, RequestHead, ResponseHead, MAX_HEADERS, MAX_HEAD_BYTES, MAX_METHOD_LEN,
 };
@@ -150,6 +152,8 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
     // every byte of the block outside the values is ASCII (names are
     // tokens, then ':', OWS, CR, LF): the values tell whether it all is
     let mut ascii = true;
+    // where host, content-length, ... are: noted with each name read
+    let mut known = Known::default();
     loop {
         // the empty line: CRLF or LF
         let end = match i {
@@ -164,7 +168,10 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
                 n if n <= INLINE => &inline[..n],
                 _ => &spill[..],
             };
-            return Ok((&i[n..], Headers::from_block(&block[..at], fields, ascii)));
+            return Ok((
+                &i[n..],
+                Headers::from_block(&block[..at], fields, ascii, known),
+            ));
         }
         if n_fields >= MAX_HEADERS {
             return Err(Stop::Bad("too many headers"));
@@ -181,6 +188,7 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
         if r[0] != b':' {
             return Err(Stop::Bad("bad header name"));
         }
+        known.note(name, n_fields);
         let r = &r[1..];
         let r = match r.iter().position(|&c| !is_ows(c)) {
             None => return Err(Stop::More),
