@@ -294,8 +294,9 @@ impl Http1Session {
                     Mode::Head => {
                         debug_assert_eq!(dir.input.pos, at);
                         let carries = carries(cx.conn.role, d);
-                        let parsed = head_is_request(carries, bytes)
-                            .and_then(|as_req| self.parse_head(d, as_req, Some((bytes, stamp)), cx));
+                        let parsed = head_is_request(carries, bytes).and_then(|as_req| {
+                            self.parse_head(d, as_req, Some((bytes, stamp)), cx)
+                        });
                         if let Some(n) = parsed {
                             bytes = &bytes[n..];
                             at += n as u64;
