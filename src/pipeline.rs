@@ -554,7 +554,10 @@ impl Worker for TrackerWorker {
             Event::Data(d) => self.tracker.on_data(d, payload, &mut self.buf),
             _ => self.tracker.on_event(&ev, &mut self.buf),
         }
-        self.drain(out);
+        // most events (a request, a body's part) complete no record
+        if !self.buf.is_empty() {
+            self.drain(out);
+        }
     }
     fn tick(&mut self, now_mono_ns: u64, out: &mut Vec<Output>) {
         self.tracker.expire(now_mono_ns, &mut self.buf);

@@ -211,6 +211,12 @@ impl Conn {
             return;
         }
         if ev.pos <= self.streams[d].next_pos() {
+            if !self.streams.iter().any(Reassembly::holds) {
+                // nothing held either way: nothing to release or give up
+                // on, so the session settles in the same call
+                self.apply_settle(d, ev.pos, ev.orig_len, payload, stamp, ev.fault, env);
+                return;
+            }
             self.apply(d, ev.pos, ev.orig_len, payload, stamp, ev.fault, env);
             self.release_held(d, env);
         }
@@ -250,6 +256,51 @@ impl Conn {
             fault,
         };
         self.with_session(env, |s, cx| s.data(d, chunk, cx));
+    }
+
+    /// [`Conn::apply`] then [`Conn::settle`] in one session call (one
+    /// context), when no event is held: what runs between them otherwise
+    /// (releasing held events, giving up on overdue ones) has nothing to
+    /// do then. A session that hands the connection over settles apart,
+    /// after the switch, as before.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_settle(
+        &mut self,
+        d: Direction,
+        pos: u64,
+        orig_len: u32,
+        payload: &[u8],
+        stamp: Stamp,
+        fault: bool,
+        env: &mut Env,
+    ) {
+        let Some(a) = self.streams[d].advance(pos, orig_len, payload.len(), env.stats) else {
+            self.settle(env);
+            return;
+        };
+        let bytes = if a.from < a.cap_end {
+            &payload[(a.from - pos) as usize..(a.cap_end - pos) as usize]
+        } else {
+            &[]
+        };
+        let chunk = Chunk {
+            bytes,
+            at: a.from,
+            uncaptured: a.end - a.from.max(a.cap_end),
+            stamp,
+            fault,
+        };
+        let settled = self.with_session(env, |s, cx| {
+            s.data(d, chunk, cx);
+            let go_on = !cx.wants_handover();
+            if go_on {
+                s.settle(cx);
+            }
+            go_on
+        });
+        if settled == Some(false) {
+            self.settle(env);
+        }
     }
 
     fn release_held(&mut self, d: Direction, env: &mut Env) {

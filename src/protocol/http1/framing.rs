@@ -123,15 +123,24 @@ impl SkipKind {
 /// Most header lines of an unfinished head kept for its record.
 const PARTIAL_HEADERS_MAX: usize = 100;
 
-/// The end of a head, searched for in every chunk that starts one: built
-/// once (building a searcher per call cost more than the search).
-static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
-
-/// Chunks up to this long that start a head are buffered whole, body and
-/// all; longer ones up to the head's end (found by [`HEAD_END`]), their
-/// body counted where it is.
-const WHOLE_CHUNK: usize = 512;
+/// Whether the head at the start of `buf` is parsed as a request, from
+/// what the direction carries; None while it could still be either (a
+/// prefix of `HTTP/`).
+fn head_is_request(carries: Carries, buf: &[u8]) -> Option<bool> {
+    match carries {
+        Carries::Requests => Some(true),
+        Carries::Responses => Some(false),
+        Carries::Unknown => {
+            let p = b"HTTP/";
+            let n = p.len().min(buf.len());
+            if buf[..n] == p[..n] {
+                (buf.len() >= p.len()).then_some(false)
+            } else {
+                Some(true)
+            }
+        }
+    }
+}
 
 impl Http1Session {
     /// The start of a request that direction `d` holds unfinished (its
@@ -242,13 +251,13 @@ impl Http1Session {
     }
 
     /// Parse the captured bytes `bytes` (stream position `at` on) of
-    /// direction `d`. They go through the buffer, except the bytes of a
-    /// body of known length that start with the buffer empty: those are
-    /// counted where they are. A head in front of its body is buffered up
-    /// to its blank line first, so a 4 KiB response in one write copies
-    /// its head and not its body (a chunk of up to [`WHOLE_CHUNK`] bytes
-    /// is buffered whole). The result is what buffering every byte
-    /// gives (the table tests split every input at every offset).
+    /// direction `d`. They go through the buffer, except where it is empty:
+    /// a head complete in `bytes` is parsed where it is (the buffer then
+    /// takes only what follows it, if anything needs buffering), and the
+    /// bytes of a body of known length are counted where they are. So a
+    /// request or a response in one write is copied nowhere. The result is
+    /// what buffering every byte gives (the table tests split every input
+    /// at every offset).
     pub(super) fn feed(
         &mut self,
         d: Direction,
@@ -272,9 +281,9 @@ impl Http1Session {
                 return;
             }
             let dir = &mut self.dirs[d];
-            if dir.input.buf.is_empty() {
-                if let Mode::Body(Body::Length(rem)) = dir.mode {
-                    if !bytes.is_empty() {
+            if dir.input.buf.is_empty() && !bytes.is_empty() {
+                match dir.mode {
+                    Mode::Body(Body::Length(rem)) => {
                         let take = rem.min(bytes.len() as u64);
                         bytes = &bytes[take as usize..];
                         at += take;
@@ -282,22 +291,29 @@ impl Http1Session {
                         self.took_body(d, rem, take, stamp.ts, cx);
                         continue;
                     }
+                    Mode::Head => {
+                        debug_assert_eq!(dir.input.pos, at);
+                        let carries = carries(cx.conn.role, d);
+                        let parsed = head_is_request(carries, bytes).and_then(|as_req| {
+                            self.parse_head(d, as_req, Some((bytes, stamp)), cx)
+                        });
+                        if let Some(n) = parsed {
+                            bytes = &bytes[n..];
+                            at += n as u64;
+                            processed = true;
+                            continue;
+                        }
+                    }
+                    _ => {}
                 }
             }
             if bytes.is_empty() {
                 break;
             }
-            let n = match dir.mode {
-                // a short chunk is buffered whole: copying its body costs
-                // less than searching it for the head's end
-                Mode::Head if dir.input.buf.is_empty() && bytes.len() > WHOLE_CHUNK => {
-                    HEAD_END.find(bytes).map_or(bytes.len(), |i| i + 4)
-                }
-                _ => bytes.len(),
-            };
-            at += n as u64;
-            dir.input.push(&bytes[..n], at, stamp);
-            bytes = &bytes[n..];
+            let dir = &mut self.dirs[d];
+            at += bytes.len() as u64;
+            dir.input.push(bytes, at, stamp);
+            bytes = &[];
             self.process(d, cx);
             processed = true;
         }
@@ -469,23 +485,11 @@ impl Http1Session {
                     if buf.is_empty() {
                         return;
                     }
-                    let as_req = match carries {
-                        Carries::Requests => true,
-                        Carries::Responses => false,
-                        Carries::Unknown => {
-                            let p = b"HTTP/";
-                            let n = p.len().min(buf.len());
-                            if buf[..n] == p[..n] {
-                                if buf.len() < p.len() {
-                                    return; // could still be either
-                                }
-                                false
-                            } else {
-                                true
-                            }
-                        }
+                    // None: could still be either
+                    let Some(as_req) = head_is_request(carries, buf) else {
+                        return;
                     };
-                    if !self.parse_head(d, as_req, cx) {
+                    if self.parse_head(d, as_req, None, cx).is_none() {
                         return;
                     }
                 }
@@ -563,20 +567,29 @@ impl Http1Session {
         }
     }
 
-    /// Parse a head at the start of the buffer. Returns true if the caller
-    /// should keep processing, false if more bytes are needed.
-    fn parse_head(&mut self, d: Direction, as_req: bool, cx: &mut Ctx) -> bool {
+    /// Parse a head at the start of the buffer, or with `chunk` (an
+    /// event's bytes and stamp, the buffer empty) at the start of those.
+    /// Returns how many bytes it consumed (a head, or one byte of an
+    /// invalid one): the caller keeps processing. None: nothing happened,
+    /// more bytes are needed; from `chunk`, also a head that is not whole
+    /// or not valid there (the caller buffers the bytes: parsed from the
+    /// buffer, they give what they give).
+    fn parse_head(
+        &mut self,
+        d: Direction,
+        as_req: bool,
+        chunk: Option<(&[u8], Stamp)>,
+        cx: &mut Ctx,
+    ) -> Option<usize> {
         let res: HeadResult = if as_req {
-            self.request_head(d)
+            self.request_head(d, chunk)
         } else {
-            self.response_head(d)
+            self.response_head(d, chunk)
         };
         let dir = &mut self.dirs[d];
         let (mut m, n, framing) = match res {
-            Err(None) => {
-                dir.mode = Mode::Head;
-                return false;
-            }
+            Err(None) => return None,
+            Err(Some(_)) if chunk.is_some() => return None,
             Err(Some(_)) => {
                 if !dir.resync_candidate {
                     cx.stats.unparseable += 1;
@@ -587,9 +600,17 @@ impl Http1Session {
                 cx.stats.bytes_dropped += 1;
                 dir.resync_candidate = false;
                 dir.mode = Mode::Resync;
-                return true;
+                return Some(1);
             }
             Ok(head) => head,
+        };
+        // the stamps of the head's first and last bytes
+        let (first, last) = match chunk {
+            Some((_, stamp)) => {
+                dir.input.pos += n as u64;
+                (stamp, stamp)
+            }
+            None => dir.input.consume(n),
         };
         let Ok(framing) = framing else {
             cx.stats.unparseable += 1;
@@ -597,14 +618,12 @@ impl Http1Session {
             dir.lost |= GapCauses::UNPARSEABLE;
             self.lost |= GapCauses::UNPARSEABLE;
             let dir = &mut self.dirs[d];
-            dir.input.consume(n);
             cx.stats.bytes_dropped += n as u64;
             dir.resync_candidate = false;
             dir.gap_pending = true;
             dir.mode = Mode::Resync;
-            return true;
+            return Some(n);
         };
-        let (first, last) = dir.input.consume(n);
         dir.resync_candidate = false;
         m.dir = d;
         m.first_ts = first.ts;
@@ -652,11 +671,12 @@ impl Http1Session {
                 dir.mode = Mode::Body(Body::Close);
             }
         }
-        true
+        Some(n)
     }
 
-    fn request_head(&self, d: Direction) -> HeadResult {
-        match parse_request(&self.dirs[d].input.buf) {
+    fn request_head(&self, d: Direction, chunk: Option<(&[u8], Stamp)>) -> HeadResult {
+        let buf = chunk.map_or(&self.dirs[d].input.buf[..], |(b, _)| b);
+        match parse_request(buf) {
             Parse::Complete(h, n) => {
                 let framing = request_framing(&h);
                 let upgrade_intent =
@@ -678,12 +698,19 @@ impl Http1Session {
         }
     }
 
-    fn response_head(&mut self, d: Direction) -> HeadResult {
+    fn response_head(&mut self, d: Direction, chunk: Option<(&[u8], Stamp)>) -> HeadResult {
         let dir = &self.dirs[d];
-        match parse_response(&dir.input.buf) {
+        let parsed = match chunk {
+            Some((b, _)) => parse_response(b),
+            None => parse_response(&dir.input.buf),
+        };
+        match parsed {
             Parse::Complete(h, n) => {
                 // Method of the request this answers (first unanswered).
-                let first_ts = dir.input.stamp_at(dir.input.pos).ts;
+                let first_ts = match chunk {
+                    Some((_, stamp)) => stamp.ts,
+                    None => dir.input.stamp_at(dir.input.pos).ts,
+                };
                 if dir.gap_pending {
                     // Responses may have been lost: this one answers
                     // the newest request that started before it.

@@ -93,10 +93,35 @@ pub struct Headers {
     /// `u32`s.
     buf: Vec<u8>,
     text_len: u32,
+    known: Known,
+}
+
+/// Where the [`KNOWN`] names are among a head's fields: noted by the
+/// parser as it reads each name ([`Known::note`]), not by a second pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Known {
     /// Per [`KNOWN`] name: 1 + the index of its first field (0: none).
     first: [u16; KNOWN.len()],
     /// Bit k: the [`KNOWN`] name k has more than one field.
     repeated: u8,
+}
+
+impl Known {
+    /// Field `i` is called `name`.
+    #[inline(always)]
+    pub(super) fn note(&mut self, name: &[u8], i: usize) {
+        if let Some(k) = known(name) {
+            if self.first[k] != 0 {
+                self.repeated |= 1 << k;
+            } else if let Ok(v) = u16::try_from(i + 1) {
+                self.first[k] = v;
+            } else {
+                // past 65534 fields (built from pairs only): scan them all
+                self.first[k] = 1;
+                self.repeated |= 1 << k;
+            }
+        }
+    }
 }
 
 /// Bytes of one field's ranges in [`Headers::buf`].
@@ -116,13 +141,17 @@ impl Headers {
         for (n, v) in pairs {
             push(&mut text, &mut fields, n.as_ref(), v.as_ref());
         }
-        Headers::assemble(&text, &fields)
+        let mut known = Known::default();
+        for (i, f) in fields.iter().enumerate() {
+            known.note(&text.as_bytes()[f[0] as usize..f[1] as usize], i);
+        }
+        Headers::assemble(&text, &fields, known)
     }
 
-    /// `text` and the ranges of its fields in one allocation, the [`KNOWN`]
-    /// names noted.
-    fn assemble(text: &str, fields: &[[u32; 4]]) -> Headers {
-        let mut buf = Vec::with_capacity(text.len() + fields.len() * RANGES);
+    /// `text` and the ranges of its fields in one allocation, with where
+    /// the [`KNOWN`] names are among them.
+    fn assemble(text: &str, fields: &[[u32; 4]], known: Known) -> Headers {
+        let mut buf = spare::take(text.len() + fields.len() * RANGES);
         buf.extend_from_slice(text.as_bytes());
         // SAFETY: `[u32; 4]` is 16 bytes without padding: the fields are
         // `fields.len() * RANGES` initialised bytes, read as bytes once
@@ -130,37 +159,25 @@ impl Headers {
             std::slice::from_raw_parts(fields.as_ptr().cast::<u8>(), fields.len() * RANGES)
         };
         buf.extend_from_slice(ranges);
-        let mut h = Headers {
+        Headers {
             buf,
             text_len: text.len() as u32,
-            ..Headers::default()
-        };
-        for (i, f) in fields.iter().enumerate() {
-            h.note(&text.as_bytes()[f[0] as usize..f[1] as usize], i);
-        }
-        h
-    }
-
-    /// Field `i` is called `name`.
-    fn note(&mut self, name: &[u8], i: usize) {
-        if let Some(k) = known(name) {
-            if self.first[k] != 0 {
-                self.repeated |= 1 << k;
-            } else if let Ok(v) = u16::try_from(i + 1) {
-                self.first[k] = v;
-            } else {
-                // past 65534 fields (built from pairs only): scan them all
-                self.first[k] = 1;
-                self.repeated |= 1 << k;
-            }
+            known,
         }
     }
 
-    /// From the raw header block and field ranges found in it. Valid UTF-8
+    /// From the raw header block and field ranges found in it, and where
+    /// the parser found the [`KNOWN`] names (names are tokens, ASCII: a
+    /// lossy conversion leaves them as they are). Valid UTF-8
     /// (the normal case) is kept as it is; otherwise each field is
     /// converted lossily. `ascii`: the parser saw that every byte of
     /// `block` is below 0x80 (so it is UTF-8 without a check here).
-    pub(super) fn from_block(block: &[u8], fields: &[[u32; 4]], ascii: bool) -> Headers {
+    pub(super) fn from_block(
+        block: &[u8],
+        fields: &[[u32; 4]],
+        ascii: bool,
+        known: Known,
+    ) -> Headers {
         let text = if ascii {
             debug_assert!(block.is_ascii());
             // SAFETY: ASCII is UTF-8
@@ -169,7 +186,7 @@ impl Headers {
             std::str::from_utf8(block)
         };
         match text {
-            Ok(text) => Headers::assemble(text, fields),
+            Ok(text) => Headers::assemble(text, fields, known),
             Err(_) => {
                 let mut text = String::new();
                 let mut lossy = Vec::with_capacity(fields.len());
@@ -178,7 +195,7 @@ impl Headers {
                     let v = String::from_utf8_lossy(&block[c as usize..d as usize]);
                     push(&mut text, &mut lossy, &n, &v);
                 }
-                Headers::assemble(&text, &lossy)
+                Headers::assemble(&text, &lossy, known)
             }
         }
     }
@@ -253,16 +270,16 @@ impl Headers {
         }
     }
     fn known_span(&self, k: usize) -> (usize, usize) {
-        match self.first[k] {
+        match self.known.first[k] {
             0 => (self.len(), 0),
-            i if self.repeated & (1 << k) == 0 => (i as usize - 1, 1),
+            i if self.known.repeated & (1 << k) == 0 => (i as usize - 1, 1),
             i => (i as usize - 1, usize::MAX),
         }
     }
     /// [`Headers::get`] of the [`KNOWN`] name `k` (`HOST`, ...), with no
     /// name to compare: where it is was found while parsing.
     pub(super) fn get_known(&self, k: usize) -> Option<&str> {
-        match self.first[k] {
+        match self.known.first[k] {
             0 => None,
             i => {
                 let [_, _, a, b] = self.range(i as usize - 1);
@@ -273,7 +290,7 @@ impl Headers {
     /// The [`KNOWN`] name `k`'s value when it has at most one field
     /// (`Some(None)`: none), None when it is repeated.
     pub(super) fn get_single_known(&self, k: usize) -> Option<Option<&str>> {
-        (self.repeated & (1 << k) == 0).then(|| self.get_known(k))
+        (self.known.repeated & (1 << k) == 0).then(|| self.get_known(k))
     }
     /// [`Headers::get_all`] of the [`KNOWN`] name `k`.
     pub(super) fn get_all_known(&self, k: usize) -> impl Iterator<Item = &str> + '_ {
@@ -290,6 +307,68 @@ impl Headers {
         self.get_all(name)
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+}
+
+impl Drop for Headers {
+    /// The allocation goes back to [`spare`] for the next head.
+    fn drop(&mut self) {
+        spare::put(std::mem::take(&mut self.buf));
+    }
+}
+
+/// The allocations of the last two [`Headers`] dropped on this thread,
+/// for the next two heads parsed: a request's and its response's fields
+/// are dropped when their record is made, and the next exchange's heads
+/// take their allocations instead of a `malloc` and a `free` each. At
+/// most two of at most [`spare::MAX`] bytes a thread; semantics are
+/// those of a fresh `Vec`.
+mod spare {
+    use std::cell::Cell;
+
+    /// The largest allocation kept (larger ones are freed).
+    pub(super) const MAX: usize = 4096;
+
+    thread_local! {
+        static SLOTS: [Cell<Vec<u8>>; 2] = const { [Cell::new(Vec::new()), Cell::new(Vec::new())] };
+    }
+
+    /// An empty `Vec` of at least `need` bytes' capacity.
+    pub(super) fn take(need: usize) -> Vec<u8> {
+        if need == 0 {
+            return Vec::new();
+        }
+        SLOTS
+            .try_with(|slots| {
+                for slot in slots {
+                    let v = slot.take();
+                    if v.capacity() >= need {
+                        return Some(v);
+                    }
+                    slot.set(v);
+                }
+                None
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(need))
+    }
+
+    /// Keep `v`'s allocation (the older of the two kept is freed).
+    pub(super) fn put(mut v: Vec<u8>) {
+        if v.capacity() == 0 || v.capacity() > MAX {
+            return;
+        }
+        v.clear();
+        // (on a thread being torn down `v` is just freed)
+        let _ = SLOTS.try_with(|slots| {
+            for slot in slots {
+                v = slot.replace(v);
+                if v.capacity() == 0 {
+                    return;
+                }
+            }
+        });
     }
 }
 
@@ -380,6 +459,26 @@ mod tests {
             assert_eq!(h.get_known(CONTENT_TYPE), Some("t"));
             assert_eq!(h.get_known(HOST), Some("h"));
         }
+    }
+
+    /// A dropped head's allocation is the next one's, its fields its own.
+    #[test]
+    fn allocations_reused_fields_fresh() {
+        let big = Headers::from_pairs(&[("Server", "nginx"), ("Content-Length", "100")]);
+        let at = big.buf.as_ptr();
+        drop(big);
+        let small = Headers::from_pairs(&[("Host", "h")]);
+        assert_eq!(small.buf.as_ptr(), at);
+        assert_eq!(small.iter().collect::<Vec<_>>(), [("Host", "h")]);
+        assert_eq!(small.get_known(HOST), Some("h"));
+        assert_eq!(small.get_known(CONTENT_LENGTH), None);
+        // too small for the next: a new allocation, the spare kept
+        drop(small);
+        let long = "x".repeat(300);
+        let next = Headers::from_pairs(&[("X-Long", long.as_str())]);
+        assert_ne!(next.buf.as_ptr(), at);
+        assert_eq!(next.get("x-long"), Some(long.as_str()));
+        assert_eq!(Headers::from_pairs::<&str, &str>(&[]).len(), 0);
     }
 
     #[test]

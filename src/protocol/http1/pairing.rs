@@ -77,9 +77,12 @@ impl Http1Session {
                         self.emit_txn(Some(&mut old), None, cx);
                     }
                 }
-                let (Some(mut req), Some(mut resp)) =
-                    (self.reqs.pop_front(), self.resps.pop_front())
-                else {
+                // one at a time: a pair of Options (a Msg is 216 bytes)
+                // was copied three times over
+                let Some(mut req) = self.reqs.pop_front() else {
+                    return;
+                };
+                let Some(mut resp) = self.resps.pop_front() else {
                     return;
                 };
                 if super::record::is_h2c_upgrade(&req, &resp) {
