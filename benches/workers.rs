@@ -87,10 +87,13 @@ fn main() {
             cpus[i].push(cpu / n as f64 * 1e6);
         }
     }
-    let med = |v: &mut Vec<f64>| {
+    // the medians, each computed once (the rates' first is the inline one)
+    let med = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    let rates: Vec<f64> = rates.into_iter().map(med).collect();
+    let cpus: Vec<f64> = cpus.into_iter().map(med).collect();
     println!(
         "workers bench: {CONNS} connections x {TXNS} transactions, {body} B responses, \
          {rounds} rounds interleaved, {} CPUs; medians",
@@ -98,9 +101,8 @@ fn main() {
     );
     println!("| workers | transactions/s | vs inline | CPU µs / txn (all threads) |");
     println!("|---|---|---|---|");
-    let base = med(&mut rates[0].clone());
+    let base = rates[0];
     for (i, w) in COUNTS.iter().enumerate() {
-        let rate = med(&mut rates[i]);
         println!(
             "| {} | {:.0} | {:.2}× | {:.2} |",
             if *w == 0 {
@@ -108,9 +110,9 @@ fn main() {
             } else {
                 w.to_string()
             },
-            rate,
-            rate / base,
-            med(&mut cpus[i])
+            rates[i],
+            rates[i] / base,
+            cpus[i]
         );
     }
 }

@@ -105,7 +105,8 @@ rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-linux-gnu ||
 
 # scripts/build-release (the profile-guided binary) merges its profile with
 # llvm-profdata, from the toolchain's llvm-tools component
-if ! [ -x "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata" ]; then
+. "$(dirname "$0")/lib/common.sh"
+if ! [ -x "$(llvm_profdata)" ]; then
   echo "setup.sh: adding the llvm-tools component (llvm-profdata, for scripts/build-release)" >&2
   rustup component add llvm-tools
 fi

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 /// A python client and server in one process (comm `blindpy`, inherited
@@ -70,13 +68,7 @@ fn tls_h2c_unknown_and_unix_traffic_are_named_in_the_summary() {
         "/dev/null",
         &format!("http://127.0.0.1:{h2_port}/small.txt"),
     ]);
-    let py = run_ok(
-        Command::new("python3")
-            .args(["-c", PY])
-            .arg(&site.dir)
-            .arg(raw_port.to_string()),
-    );
-    assert_eq!(py.trim(), "done");
+    run_python(PY, &[&site.dir, &raw_port.to_string()]);
     let (recs, err) = probe.stop_ok();
     let t: Vec<_> = recs
         .iter()

@@ -364,6 +364,7 @@ for i in range(3):
     while not (b"\r\n\r\n" in d and len(d.split(b"\r\n\r\n", 1)[1]) == 5 + i):
         d += s.recv(65536)
 s.close()
+print("done")
 "#;
 
 /// MSG_PEEK reads move no bytes: positions must not advance (they did
@@ -376,7 +377,7 @@ fn msg_peek_reads_do_not_move_positions() {
     let port = free_port();
     let probe = Osprey::start(&["--comm", "python3"], dir.join("out.jsonl"));
     let server = py_server(PEEK_SERVER, port);
-    run_ok(Command::new("python3").args(["-c", PEEK_CLIENT, &port.to_string()]));
+    run_python(PEEK_CLIENT, &[&port.to_string()]);
     drop(server);
     let (recs, err) = probe.stop_ok();
     let server_recs: Vec<Value> = recs

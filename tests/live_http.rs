@@ -441,10 +441,11 @@ for i in range(2):
     while not d.endswith(b"ok"):
         d += c.recv(4096)
 c.close()
+print("done")
 "#;
     let _py = py_server(server, port);
     let probe = Osprey::start(&["--comm", "python3"], dir.join("out.jsonl"));
-    run_ok(Command::new("python3").args(["-c", client, &port.to_string()]));
+    run_python(client, &[&port.to_string()]);
     let (recs, _) = probe.stop_ok();
     let t: Vec<_> = txns(&recs, "python3")
         .into_iter()

@@ -374,14 +374,15 @@ import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
 for i in range(500):
     c.request("GET", "/index.html"); c.getresponse().read()
+print("done")
 "#;
-    run_ok(Command::new("python3").args(["-c", load, &po.to_string()]));
+    run_python(load, &[&po.to_string()]);
     let mut asked = 0;
     for p in [pa, pb, pc] {
         asked += until_recorded(&probe, p);
     }
     // 500 more outside, after the filters were complete
-    run_ok(Command::new("python3").args(["-c", load, &po.to_string()]));
+    run_python(load, &[&po.to_string()]);
     let (recs, err) = probe.stop_ok();
     for t in &recs {
         assert!(

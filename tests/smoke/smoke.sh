@@ -44,9 +44,16 @@ for _ in $(seq 150); do
     [ "$p0" = "$l0" ] && break
     sleep 0.2
 done
-"$BIN" -v --tls off --records events --comm curl -o "$work/out.jsonl" 2>"$work/err.txt" & osp=$!
-for _ in $(seq 200); do grep -q attached "$work/err.txt" && break; sleep 0.1; done
-grep -q attached "$work/err.txt" && ok "probe attached" || { cat "$work/err.txt"; bad "probe attached"; }
+# start_probe ARGS... OUT ERR: "$BIN" ARGS -o OUT 2>ERR in the background
+# ($osp), waited for until it says it attached (polled, bounded: 20 s)
+start_probe() {
+    local out=${*: -2:1} err=${*: -1}
+    local args=("${@:1:$#-2}")
+    "$BIN" "${args[@]}" -o "$out" 2>"$err" & osp=$!
+    for _ in $(seq 200); do grep -qs attached "$err" && break; sleep 0.1; done
+    grep -q attached "$err" && ok "probe attached (${args[*]})" || { cat "$err"; bad "probe attached (${args[*]})"; }
+}
+start_probe -v --tls off --records events --comm curl "$work/out.jsonl" "$work/err.txt"
 # the hook set attached: 4 socket-hook programs or 23 syscall-hook ones, one link each
 # (--tls off above: the TLS uprobes' programs, one per library function and
 # loaded whenever a TLS library is found, are counted by tests/live_tls*.rs)
@@ -70,8 +77,8 @@ jdrops=$(sed -n 's/^osprey: summary //p' "$work/err.txt" | jq '.kernel.ringbuf_d
 [ "$drops" = 0 ] && [ "$jdrops" = 0 ] && ok "summary, no drops" || { cat "$work/err.txt"; bad "summary: drops '$drops' (JSON: '$jdrops')"; }
 # the same requests as transactions (the parsing path, which the
 # profile-guided build was trained on)
-"$BIN" --tls off --comm curl -o "$work/txn.jsonl" 2>"$work/err2.txt" & osp=$!
-for _ in $(seq 200); do grep -q attached "$work/err2.txt" && break; sleep 0.1; done
+# -v: the line saying it attached is logged at info
+start_probe -v --tls off --comm curl "$work/txn.jsonl" "$work/err2.txt"
 for i in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$port/index.html?n=$i"; done
 kill -INT "$osp"; wait "$osp" || bad "exit status (transactions)"
 osp=
