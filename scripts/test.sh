@@ -39,8 +39,12 @@ cargo_test --lib --test output_docs --test cli
 # default 40); a crash fails the run and prints the input
 scripts/fuzz
 tests/smoke/smoke.sh
-# the binary to ship: profile-guided (its JSON lines checked against the
-# instrumented build's on the way), then the smoke test on it
+# the opt-in sink training of the profile-guided build (osprey --synthetic
+# to a file, metrics and a ClickHouse stub: every line must arrive as a
+# row), then the binary to ship: profile-guided on replay alone (its JSON
+# lines checked against the instrumented build's on the way), then the
+# smoke test on it
+scripts/build-release --train-sinks
 scripts/build-release
 OSPREY_BIN="${CARGO_TARGET_DIR:-target}/pgo/osprey" tests/smoke/smoke.sh
 # CO-RE portability: Debian kernels under qemu, plus this host
