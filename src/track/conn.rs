@@ -240,22 +240,39 @@ impl Conn {
         fault: bool,
         env: &mut Env,
     ) {
-        let Some(a) = self.streams[d].advance(pos, orig_len, payload.len(), env.stats) else {
+        let Some(chunk) = self.advance(d, pos, orig_len, payload, stamp, fault, env) else {
             return;
         };
+        self.with_session(env, |s, cx| s.data(d, chunk, cx));
+    }
+
+    /// Account for an in-order event in direction `d`'s stream: its new
+    /// part as the session's chunk, or None when it adds nothing new.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn advance<'p>(
+        &mut self,
+        d: Direction,
+        pos: u64,
+        orig_len: u32,
+        payload: &'p [u8],
+        stamp: Stamp,
+        fault: bool,
+        env: &mut Env,
+    ) -> Option<Chunk<'p>> {
+        let a = self.streams[d].advance(pos, orig_len, payload.len(), env.stats)?;
         let bytes = if a.from < a.cap_end {
             &payload[(a.from - pos) as usize..(a.cap_end - pos) as usize]
         } else {
             &[]
         };
-        let chunk = Chunk {
+        Some(Chunk {
             bytes,
             at: a.from,
             uncaptured: a.end - a.from.max(a.cap_end),
             stamp,
             fault,
-        };
-        self.with_session(env, |s, cx| s.data(d, chunk, cx));
+        })
     }
 
     /// [`Conn::apply`] then [`Conn::settle`] in one session call (one
@@ -274,21 +291,9 @@ impl Conn {
         fault: bool,
         env: &mut Env,
     ) {
-        let Some(a) = self.streams[d].advance(pos, orig_len, payload.len(), env.stats) else {
+        let Some(chunk) = self.advance(d, pos, orig_len, payload, stamp, fault, env) else {
             self.settle(env);
             return;
-        };
-        let bytes = if a.from < a.cap_end {
-            &payload[(a.from - pos) as usize..(a.cap_end - pos) as usize]
-        } else {
-            &[]
-        };
-        let chunk = Chunk {
-            bytes,
-            at: a.from,
-            uncaptured: a.end - a.from.max(a.cap_end),
-            stamp,
-            fault,
         };
         let settled = self.with_session(env, |s, cx| {
             s.data(d, chunk, cx);
