@@ -282,6 +282,24 @@ pub(crate) mod tests {
     use crate::event::Role;
     use crate::record::{ConnFields, Record, Source, TimeSpan, HTTP1, TXN_TYPE};
 
+    /// Every identity field set, one value needing escapes (also used by
+    /// connblock's tests).
+    pub(crate) fn full_identity() -> Arc<crate::identity::Identity> {
+        Arc::new(crate::identity::Identity {
+            cgroup_id: Some(u64::MAX),
+            cgroup: Some("/kubepods.slice/a\\x2db.slice".into()),
+            container_id: Some("3f4b".repeat(16).into()),
+            container_runtime: Some("containerd".into()),
+            pod_uid: Some("1b3e5f7a-9c2d-4e6f-8a1b-3c5d7e9f1a2b".into()),
+            pod_qos: Some("Burstable".into()),
+            pod_namespace: Some("shop".into()),
+            pod_name: Some("cart-0".into()),
+            container_name: Some("app\"x".into()),
+            workload: Some("Deployment/cart".into()),
+            node: Some("node-1".into()),
+        })
+    }
+
     /// A realistic transaction (also used by the sink's tests).
     pub(crate) fn base() -> Transaction {
         Transaction {
@@ -396,19 +414,7 @@ pub(crate) mod tests {
         check(&t);
         // the identity fields, all set (one needing escapes)
         let mut i = base();
-        i.conn.ident = Arc::new(crate::identity::Identity {
-            cgroup_id: Some(u64::MAX),
-            cgroup: Some("/kubepods.slice/a\\x2db.slice".into()),
-            container_id: Some("3f4b".repeat(16).into()),
-            container_runtime: Some("containerd".into()),
-            pod_uid: Some("1b3e5f7a-9c2d-4e6f-8a1b-3c5d7e9f1a2b".into()),
-            pod_qos: Some("Burstable".into()),
-            pod_namespace: Some("shop".into()),
-            pod_name: Some("cart-0".into()),
-            container_name: Some("app\"x".into()),
-            workload: Some("Deployment/cart".into()),
-            node: Some("node-1".into()),
-        });
+        i.conn.ident = full_identity();
         i.conn.exe = Some("/usr/bin/app".into());
         check(&i);
         // each identity field set alone (the all-null run is one constant)

@@ -142,7 +142,8 @@ fn same_run(a: &ConnFields, b: &ConnFields) -> bool {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::{tests::base, write_transaction_node_as, RecordFormat};
+    use super::super::tests::{base, full_identity};
+    use super::super::{write_transaction_node_as, RecordFormat};
     use super::*;
     use crate::event::{ConnId, ProcInfo, Role, SockAddrs, TlsLibrary};
     use crate::identity::{ConnIdentity, Identity};
@@ -183,19 +184,7 @@ mod tests {
         let mut shapes = vec![base()];
         // container/Pod identity, node, exe (one value needing escapes)
         let mut i = base();
-        i.conn.ident = Arc::new(Identity {
-            cgroup_id: Some(u64::MAX),
-            cgroup: Some("/kubepods.slice/a\\x2db.slice".into()),
-            container_id: Some("3f4b".repeat(16).into()),
-            container_runtime: Some("containerd".into()),
-            pod_uid: Some("1b3e5f7a-9c2d-4e6f-8a1b-3c5d7e9f1a2b".into()),
-            pod_qos: Some("Burstable".into()),
-            pod_namespace: Some("shop".into()),
-            pod_name: Some("cart-0".into()),
-            container_name: Some("app\"x".into()),
-            workload: Some("Deployment/cart".into()),
-            node: Some("node-1".into()),
-        });
+        i.conn.ident = full_identity();
         i.conn.exe = Some("/usr/bin/app".into());
         i.conn.tls = true;
         i.conn.tls_library = Some("openssl");
