@@ -333,7 +333,16 @@ mod spare {
         static SLOTS: [Cell<Vec<u8>>; 2] = const { [Cell::new(Vec::new()), Cell::new(Vec::new())] };
     }
 
-    /// An empty `Vec` of at least `need` bytes' capacity.
+    /// The most a kept allocation may exceed the head it is given to by:
+    /// a head can be held long (a request waiting for its response, on
+    /// each of thousands of connections), and a small one should not pin
+    /// a large head's allocation meanwhile.
+    pub(super) fn fits(cap: usize, need: usize) -> bool {
+        cap >= need && cap <= 2 * need + 256
+    }
+
+    /// An empty `Vec` of at least `need` bytes' capacity (a kept one only
+    /// if it [`fits`]).
     pub(super) fn take(need: usize) -> Vec<u8> {
         if need == 0 {
             return Vec::new();
@@ -342,7 +351,7 @@ mod spare {
             .try_with(|slots| {
                 for slot in slots {
                     let v = slot.take();
-                    if v.capacity() >= need {
+                    if fits(v.capacity(), need) {
                         return Some(v);
                     }
                     slot.set(v);
@@ -479,6 +488,24 @@ mod tests {
         assert_ne!(next.buf.as_ptr(), at);
         assert_eq!(next.get("x-long"), Some(long.as_str()));
         assert_eq!(Headers::from_pairs::<&str, &str>(&[]).len(), 0);
+    }
+
+    /// A small head does not get (and then hold) a large head's
+    /// allocation: its capacity stays within twice its need and 256 bytes.
+    #[test]
+    fn small_head_does_not_take_a_large_allocation() {
+        let long = "x".repeat(3000);
+        let big = Headers::from_pairs(&[("X-Long", long.as_str())]);
+        let at = big.buf.as_ptr();
+        assert!(big.buf.capacity() <= spare::MAX);
+        drop(big);
+        let small = Headers::from_pairs(&[("Host", "h")]);
+        assert_ne!(small.buf.as_ptr(), at);
+        assert!(small.buf.capacity() <= 2 * small.buf.len() + 256);
+        // a head as large takes it
+        let again = Headers::from_pairs(&[("X-Long", long.as_str())]);
+        assert_eq!(again.buf.as_ptr(), at);
+        assert!(!spare::fits(4096, 60) && spare::fits(300, 60) && !spare::fits(59, 60));
     }
 
     #[test]
