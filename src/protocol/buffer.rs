@@ -71,6 +71,12 @@ pub struct Buffered {
 impl Buffered {
     /// Append `b`, which ends at stream position `end` and came with `stamp`.
     pub fn push(&mut self, b: &[u8], end: u64, stamp: Stamp) {
+        if self.buf.is_empty() {
+            // the span of bytes already consumed (kept by `consume`), or of
+            // the last bytes before a head parsed where it arrived: these
+            // bytes are all that is buffered now
+            self.spans.clear();
+        }
         self.buf.extend_from_slice(b);
         self.spans.push_back(Span { end, stamp });
     }
@@ -154,5 +160,38 @@ impl Buffered {
     pub fn reset_at(&mut self, pos: u64) {
         self.pos = pos;
         self.spans.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(ts: u64) -> Stamp {
+        Stamp {
+            ts,
+            ..Stamp::default()
+        }
+    }
+
+    /// Spans describe the buffered bytes only: one consumed to the end is
+    /// not kept past the next push (a head parsed where it arrived moves
+    /// the position without a push), and stamps come from the right event.
+    #[test]
+    fn spans_of_consumed_bytes_do_not_outlive_them() {
+        let mut b = Buffered::default();
+        b.push(b"abc", 3, stamp(1));
+        b.consume(3);
+        // bytes 3..10 parsed elsewhere, never pushed
+        b.pos = 10;
+        b.push(b"de", 12, stamp(2));
+        assert_eq!(b.spans.len(), 1);
+        assert_eq!(b.stamp_at(10).ts, 2);
+        b.push(b"f", 13, stamp(3));
+        assert_eq!(b.consume(3).0.ts, 2);
+        assert_eq!(b.spans.len(), 1);
+        assert_eq!(b.pieces().len(), 0);
+        b.push(b"g", 14, stamp(4));
+        assert_eq!(b.pieces(), vec![(b"g".to_vec(), 13, stamp(4))]);
     }
 }
