@@ -83,6 +83,15 @@ impl DirState {
     }
 }
 
+/// Why [`Http1Session::parse_head`] parsed no head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NoHead {
+    /// Not whole: more bytes are needed.
+    More,
+    /// Not valid where it arrived (the buffered bytes decide).
+    Bad,
+}
+
 /// A parsed head as a message, its length and its framing; or Err(None) for
 /// "need more", Err(Some(why)) for invalid.
 type HeadResult = Result<(Msg, usize, Result<BodyFraming, &'static str>), Option<&'static str>>;
@@ -267,6 +276,9 @@ impl Http1Session {
         cx: &mut Ctx,
     ) {
         let mut processed = false;
+        // the head at the start of `bytes` is not whole there: buffered,
+        // it would parse the same, so the buffer is not parsed again
+        let mut head_short = false;
         loop {
             if self.h2c.is_some() {
                 // switched to HTTP/2 inside these bytes: the rest is kept
@@ -294,14 +306,19 @@ impl Http1Session {
                     Mode::Head => {
                         debug_assert_eq!(dir.input.pos, at);
                         let carries = carries(cx.conn.role, d);
-                        let parsed = head_is_request(carries, bytes).and_then(|as_req| {
-                            self.parse_head(d, as_req, Some((bytes, stamp)), cx)
-                        });
-                        if let Some(n) = parsed {
-                            bytes = &bytes[n..];
-                            at += n as u64;
-                            processed = true;
-                            continue;
+                        let parsed = match head_is_request(carries, bytes) {
+                            Some(as_req) => self.parse_head(d, as_req, Some((bytes, stamp)), cx),
+                            None => Err(NoHead::More),
+                        };
+                        match parsed {
+                            Ok(n) => {
+                                bytes = &bytes[n..];
+                                at += n as u64;
+                                processed = true;
+                                continue;
+                            }
+                            Err(NoHead::More) => head_short = true,
+                            Err(NoHead::Bad) => {}
                         }
                     }
                     _ => {}
@@ -314,7 +331,9 @@ impl Http1Session {
             at += bytes.len() as u64;
             dir.input.push(bytes, at, stamp);
             bytes = &[];
-            self.process(d, cx);
+            if !head_short {
+                self.process(d, cx);
+            }
             processed = true;
         }
         if !processed {
@@ -489,7 +508,7 @@ impl Http1Session {
                     let Some(as_req) = head_is_request(carries, buf) else {
                         return;
                     };
-                    if self.parse_head(d, as_req, None, cx).is_none() {
+                    if self.parse_head(d, as_req, None, cx).is_err() {
                         return;
                     }
                 }
@@ -570,9 +589,9 @@ impl Http1Session {
     /// Parse a head at the start of the buffer, or with `chunk` (an
     /// event's bytes and stamp, the buffer empty) at the start of those.
     /// Returns how many bytes it consumed (a head, or one byte of an
-    /// invalid one): the caller keeps processing. None: nothing happened,
-    /// more bytes are needed; from `chunk`, also a head that is not whole
-    /// or not valid there (the caller buffers the bytes: parsed from the
+    /// invalid one): the caller keeps processing. Err: nothing happened;
+    /// `More`: more bytes are needed; `Bad` (from `chunk` only): a head
+    /// not valid there (the caller buffers the bytes: parsed from the
     /// buffer, they give what they give).
     fn parse_head(
         &mut self,
@@ -580,7 +599,7 @@ impl Http1Session {
         as_req: bool,
         chunk: Option<(&[u8], Stamp)>,
         cx: &mut Ctx,
-    ) -> Option<usize> {
+    ) -> Result<usize, NoHead> {
         let res: HeadResult = if as_req {
             self.request_head(d, chunk)
         } else {
@@ -588,8 +607,8 @@ impl Http1Session {
         };
         let dir = &mut self.dirs[d];
         let (mut m, n, framing) = match res {
-            Err(None) => return None,
-            Err(Some(_)) if chunk.is_some() => return None,
+            Err(None) => return Err(NoHead::More),
+            Err(Some(_)) if chunk.is_some() => return Err(NoHead::Bad),
             Err(Some(_)) => {
                 if !dir.resync_candidate {
                     cx.stats.unparseable += 1;
@@ -600,7 +619,7 @@ impl Http1Session {
                 cx.stats.bytes_dropped += 1;
                 dir.resync_candidate = false;
                 dir.mode = Mode::Resync;
-                return Some(1);
+                return Ok(1);
             }
             Ok(head) => head,
         };
@@ -622,7 +641,7 @@ impl Http1Session {
             dir.resync_candidate = false;
             dir.gap_pending = true;
             dir.mode = Mode::Resync;
-            return Some(n);
+            return Ok(n);
         };
         dir.resync_candidate = false;
         m.dir = d;
@@ -671,7 +690,7 @@ impl Http1Session {
                 dir.mode = Mode::Body(Body::Close);
             }
         }
-        Some(n)
+        Ok(n)
     }
 
     fn request_head(&self, d: Direction, chunk: Option<(&[u8], Stamp)>) -> HeadResult {
