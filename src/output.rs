@@ -272,7 +272,11 @@ mod tests {
         let j = serde_json::to_value(&fd).unwrap();
         assert_eq!(
             (&j["read_fault"], &j["orig_len"], &j["cap_len"]),
-            (&serde_json::json!(true), &serde_json::json!(7), &serde_json::json!(0)),
+            (
+                &serde_json::json!(true),
+                &serde_json::json!(7),
+                &serde_json::json!(0)
+            ),
             "{j}"
         );
         let cl = f.format(&Event::Close(CloseEvent {

@@ -65,7 +65,14 @@ fn idle_and_adaptive_lower_every_thread_but_the_watchdog() {
     let dir = tmpdir("sched-idle");
     // idle: every thread, from the start
     let probe = Osprey::start(
-        &["--comm", "nothing-matches", "--workers", "2", "--sched", "idle"],
+        &[
+            "--comm",
+            "nothing-matches",
+            "--workers",
+            "2",
+            "--sched",
+            "idle",
+        ],
         dir.join("out.jsonl"),
     );
     let pols = thread_policies(probe.pid());
@@ -79,7 +86,14 @@ fn idle_and_adaptive_lower_every_thread_but_the_watchdog() {
     // adaptive: the watchdog lowers the others once the ring is polled;
     // it stays SCHED_BATCH itself
     let probe = Osprey::start(
-        &["--comm", "nothing-matches", "--workers", "2", "--sched", "adaptive"],
+        &[
+            "--comm",
+            "nothing-matches",
+            "--workers",
+            "2",
+            "--sched",
+            "adaptive",
+        ],
         dir.join("out.jsonl"),
     );
     let pid = probe.pid();

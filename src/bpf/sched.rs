@@ -102,7 +102,11 @@ fn set_all_others(policy: libc::c_int) {
         return;
     };
     for e in dir.flatten() {
-        let Some(tid) = e.file_name().to_str().and_then(|s| s.parse::<libc::pid_t>().ok()) else {
+        let Some(tid) = e
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<libc::pid_t>().ok())
+        else {
             continue;
         };
         if tid != me {

@@ -211,109 +211,44 @@ fn version_str(minor: u8) -> &'static str {
     HTTP1_VERSIONS.get(minor as usize).copied().unwrap_or("1.x")
 }
 
-impl Http1Session {
-    /// The causes of a gapped record: its messages' own; else (a response
-    /// whose request was never seen, a message flagged for its peer's
-    /// loss) what the connection lost so far. Counted per cause.
-    fn causes_of(&self, req: Option<&Msg>, resp: Option<&Msg>, cx: &mut Ctx) -> GapCauses {
-        let mut c = GapCauses::NONE;
-        for m in [req, resp].into_iter().flatten() {
-            if m.gap {
-                c |= m.causes;
-            }
+/// The causes of a gapped record: its messages' own; else (a response
+/// whose request was never seen, a message flagged for its peer's loss)
+/// `lost`, what the connection lost so far. Counted per cause.
+fn causes_of(lost: GapCauses, req: Option<&Msg>, resp: Option<&Msg>, cx: &mut Ctx) -> GapCauses {
+    let mut c = GapCauses::NONE;
+    for m in [req, resp].into_iter().flatten() {
+        if m.gap {
+            c |= m.causes;
         }
-        if c.is_empty() {
-            c = self.lost;
-        }
-        if c.is_empty() {
-            // a response whose request never came, on a connection that
-            // lost nothing it can see
-            c = GapCauses::NOT_SEEN;
-        }
-        cx.stats.count_gap_causes(c);
-        c
     }
+    if c.is_empty() {
+        c = lost;
+    }
+    if c.is_empty() {
+        // a response whose request never came, on a connection that
+        // lost nothing it can see
+        c = GapCauses::NOT_SEEN;
+    }
+    cx.stats.count_gap_causes(c);
+    c
+}
 
+impl Http1Session {
     /// The record of `req` and `resp`, which are done with: what the
     /// record keeps whole (target, reason) is moved out of them, not copied.
-    pub(super) fn emit_txn(
-        &mut self,
-        mut req: Option<&mut Msg>,
-        mut resp: Option<&mut Msg>,
-        cx: &mut Ctx,
-    ) {
-        if !cx.cfg.emit_transactions {
-            // Still counted as processed, not emitted.
-            return;
-        }
-        let path = req.as_deref().and_then(Msg::path);
-        let host = req.as_deref().and_then(Msg::host);
-        let target = req.as_deref_mut().and_then(|m| m.take_output_target(cx));
-        let reason = resp.as_deref_mut().and_then(|m| m.reason.take());
-        let (req, resp) = (req.as_deref(), resp.as_deref());
-        let Some(any) = req.or(resp) else { return };
-        let start = any.start_mono();
-        let end = resp.map(|r| r.last_ts).unwrap_or(any.last_ts).max(start);
-        let off = cx.cfg.realtime_offset_ns;
-        let gap = req.is_some_and(|m| m.gap) || resp.is_some_and(|m| m.gap) || req.is_none();
-        let gap_cause = if gap {
-            self.causes_of(req, resp, cx)
-        } else {
-            GapCauses::NONE
-        };
-        let (latency_ns, ttfb_ns) = match (req, resp) {
-            (Some(_), Some(r)) => {
-                let first = r.interim.map(|(_, t)| t).unwrap_or(r.first_ts);
-                (
-                    Some(r.last_ts.saturating_sub(start)),
-                    Some(first.saturating_sub(start)),
-                )
-            }
-            _ => (None, None),
-        };
-        let t = Transaction {
-            kind: TXN_TYPE,
-            protocol: NAME,
-            span: TimeSpan {
-                start_ns: epoch_ns(start, off),
-                end_ns: epoch_ns(end, off),
-            },
-            latency_ns,
-            ttfb_ns,
-            method: req.and_then(|m| m.method.clone()),
-            target,
-            path,
-            host,
-            http_version: Some(version_str(any.minor)),
-            status: resp.and_then(|m| m.status),
-            reason,
-            req_header_count: req.map(|m| m.headers.len() as u32),
-            req_header_bytes: req.map(|m| m.header_bytes),
-            resp_header_count: resp.map(|m| m.headers.len() as u32),
-            resp_header_bytes: resp.map(|m| m.header_bytes),
-            req_body_bytes: req.map(|m| m.body_bytes),
-            resp_body_bytes: resp.map(|m| m.body_bytes),
-            req_content_type: req.and_then(Msg::content_type),
-            resp_content_type: resp.and_then(Msg::content_type),
-            conn: cx.conn.fields(any.tid, cx.cfg.source),
-            gap,
-            gap_cause,
-            truncated: req.is_some_and(|m| m.truncated) || resp.is_some_and(|m| m.truncated),
-            no_response: req.is_some() && resp.is_none(),
-            interim_status: resp.and_then(|m| m.interim.map(|(s, _)| s)),
-            upgraded: upgraded(req, resp),
-            incomplete: req.is_some_and(|m| m.incomplete),
-            h2: None,
-            req_headers: req.and_then(|m| m.output_headers(cx)),
-            resp_headers: resp.and_then(|m| m.output_headers(cx)),
-        };
-        cx.emit(Record::Transaction(Box::new(t)));
+    pub(super) fn emit_txn(&self, req: Option<&mut Msg>, resp: Option<&mut Msg>, cx: &mut Ctx) {
+        emit_txn(self.lost, req, resp, cx);
     }
 
-    pub(super) fn emit_msg(&mut self, m: &Msg, cx: &mut Ctx) {
-        if !cx.cfg.emit_messages {
-            return;
+    /// The `http_message` record of `m`, when they are wanted.
+    #[inline]
+    pub(super) fn emit_msg(&self, m: &Msg, cx: &mut Ctx) {
+        if cx.cfg.emit_messages {
+            self.emit_msg_record(m, cx);
         }
+    }
+
+    fn emit_msg_record(&self, m: &Msg, cx: &mut Ctx) {
         let off = cx.cfg.realtime_offset_ns;
         let start = m.start_mono();
         let end = m.last_ts.max(start);
@@ -344,7 +279,7 @@ impl Http1Session {
             conn: cx.conn.fields(m.tid, cx.cfg.source),
             gap: m.gap,
             gap_cause: if m.gap {
-                self.causes_of(Some(m), None, cx)
+                causes_of(self.lost, Some(m), None, cx)
             } else {
                 GapCauses::NONE
             },
@@ -356,4 +291,87 @@ impl Http1Session {
         };
         cx.emit(Record::Message(Box::new(r)));
     }
+}
+
+/// The record of `req` and `resp`, which are done with: what the record
+/// keeps whole (target, reason) is moved out of them, not copied. `lost`:
+/// the session's [`Http1Session::lost`] (a free function, so that a
+/// message still in the session's queues can be one of the two).
+pub(super) fn emit_txn(
+    lost: GapCauses,
+    mut req: Option<&mut Msg>,
+    mut resp: Option<&mut Msg>,
+    cx: &mut Ctx,
+) {
+    if !cx.cfg.emit_transactions {
+        // Still counted as processed, not emitted.
+        return;
+    }
+    let path = req.as_deref().and_then(Msg::path);
+    let host = req.as_deref().and_then(Msg::host);
+    let target = req.as_deref_mut().and_then(|m| m.take_output_target(cx));
+    let reason = resp.as_deref_mut().and_then(|m| m.reason.take());
+    let (req, resp) = (req.as_deref(), resp.as_deref());
+    let Some(any) = req.or(resp) else { return };
+    let start = any.start_mono();
+    let end = resp.map(|r| r.last_ts).unwrap_or(any.last_ts).max(start);
+    let off = cx.cfg.realtime_offset_ns;
+    let gap = req.is_some_and(|m| m.gap) || resp.is_some_and(|m| m.gap) || req.is_none();
+    let gap_cause = if gap {
+        causes_of(lost, req, resp, cx)
+    } else {
+        GapCauses::NONE
+    };
+    let (latency_ns, ttfb_ns) = match (req, resp) {
+        (Some(_), Some(r)) => {
+            let first = r.interim.map(|(_, t)| t).unwrap_or(r.first_ts);
+            (
+                Some(r.last_ts.saturating_sub(start)),
+                Some(first.saturating_sub(start)),
+            )
+        }
+        _ => (None, None),
+    };
+    // written where it is kept: built on the stack, its 784 bytes were
+    // copied into the box
+    let mut b = Box::<Transaction>::new_uninit();
+    let t = b.write(Transaction {
+        kind: TXN_TYPE,
+        protocol: NAME,
+        span: TimeSpan {
+            start_ns: epoch_ns(start, off),
+            end_ns: epoch_ns(end, off),
+        },
+        latency_ns,
+        ttfb_ns,
+        method: req.and_then(|m| m.method.clone()),
+        target,
+        path,
+        host,
+        http_version: Some(version_str(any.minor)),
+        status: resp.and_then(|m| m.status),
+        reason,
+        req_header_count: req.map(|m| m.headers.len() as u32),
+        req_header_bytes: req.map(|m| m.header_bytes),
+        resp_header_count: resp.map(|m| m.headers.len() as u32),
+        resp_header_bytes: resp.map(|m| m.header_bytes),
+        req_body_bytes: req.map(|m| m.body_bytes),
+        resp_body_bytes: resp.map(|m| m.body_bytes),
+        req_content_type: req.and_then(Msg::content_type),
+        resp_content_type: resp.and_then(Msg::content_type),
+        conn: cx.conn.fields(any.tid, cx.cfg.source),
+        gap,
+        gap_cause,
+        truncated: req.is_some_and(|m| m.truncated) || resp.is_some_and(|m| m.truncated),
+        no_response: req.is_some() && resp.is_none(),
+        interim_status: resp.and_then(|m| m.interim.map(|(s, _)| s)),
+        upgraded: upgraded(req, resp),
+        incomplete: req.is_some_and(|m| m.incomplete),
+        h2: None,
+        req_headers: req.and_then(|m| m.output_headers(cx)),
+        resp_headers: resp.and_then(|m| m.output_headers(cx)),
+    });
+    let _ = t;
+    // SAFETY: written just above
+    cx.emit(Record::Transaction(unsafe { b.assume_init() }));
 }
