@@ -7,7 +7,7 @@ use super::parser::{
     self, is_interim, parse_request, parse_response, request_framing, response_framing,
     BodyFraming, ChunkStep, ChunkedDecoder, Parse,
 };
-use super::record::Msg;
+use super::record::{Msg, MsgBox};
 use super::Http1Session;
 use crate::event::{Direction, Role};
 use crate::protocol::buffer::Buffered;
@@ -61,7 +61,7 @@ pub(super) struct DirState {
     pub input: Buffered,
     pub mode: Mode,
     /// The message whose body is being read.
-    pub cur: Option<Msg>,
+    pub cur: Option<MsgBox>,
     /// Bytes were lost since the last message head: the next one is flagged.
     pub gap_pending: bool,
     /// Bytes were lost while paused.
@@ -85,7 +85,7 @@ impl DirState {
 
 /// A parsed head as a message, its length and its framing; or Err(None) for
 /// "need more", Err(Some(why)) for invalid.
-type HeadResult = Result<(Msg, usize, Result<BodyFraming, &'static str>), Option<&'static str>>;
+type HeadResult = Result<(MsgBox, usize, Result<BodyFraming, &'static str>), Option<&'static str>>;
 
 /// First offset in `buf` where a message of the wanted kind plausibly starts.
 fn find_start(buf: &[u8], carries: Carries) -> Option<usize> {
@@ -681,7 +681,7 @@ impl Http1Session {
                 let framing = request_framing(&h);
                 let upgrade_intent =
                     h.method == "CONNECT" || h.headers.get_known(super::headers::UPGRADE).is_some();
-                let m = Msg {
+                let m = MsgBox::new(Msg {
                     is_req: true,
                     method: Some(h.method),
                     target: Some(h.target),
@@ -690,7 +690,7 @@ impl Http1Session {
                     header_bytes: n as u64,
                     upgrade_intent,
                     ..Msg::default()
-                };
+                });
                 Ok((m, n, framing))
             }
             Parse::NeedMore => Err(None),
@@ -728,7 +728,7 @@ impl Http1Session {
                 if !is_interim(h.status) && method.is_some() {
                     self.req_methods.pop_front();
                 }
-                let m = Msg {
+                let m = MsgBox::new(Msg {
                     is_req: false,
                     status: Some(h.status),
                     reason: Some(h.reason),
@@ -737,7 +737,7 @@ impl Http1Session {
                     header_bytes: n as u64,
                     tunnel: framing == Ok(BodyFraming::Tunnel),
                     ..Msg::default()
-                };
+                });
                 Ok((m, n, framing))
             }
             Parse::NeedMore => Err(None),

@@ -5,7 +5,7 @@
 
 use super::framing::Mode;
 use super::is_interim;
-use super::record::{emit_txn, upgraded, Msg};
+use super::record::{emit_txn, upgraded, Msg, MsgBox};
 use super::Http1Session;
 use crate::event::Direction;
 use crate::protocol::{Ctx, EndReason, BOTH};
@@ -29,7 +29,7 @@ struct Exchange {
 
 impl Http1Session {
     /// A message in direction `d` is complete (or abandoned).
-    pub(super) fn finish(&mut self, d: Direction, mut m: Msg, cx: &mut Ctx) {
+    pub(super) fn finish(&mut self, d: Direction, mut m: MsgBox, cx: &mut Ctx) {
         {
             let dir = &mut self.dirs[d];
             if !matches!(dir.mode, Mode::Tunnel | Mode::Resync | Mode::Paused) {
@@ -48,7 +48,7 @@ impl Http1Session {
                 cx.stats.pending_overflow += 1;
                 cx.stats.unanswered_requests += 1;
                 if let Some(mut old) = self.reqs.pop_front() {
-                    self.emit_txn(Some(&mut old), None, cx);
+                    self.emit_txn(Some(&mut *old), None, cx);
                 }
             }
         } else {
@@ -73,7 +73,7 @@ impl Http1Session {
                 cx.stats.pending_overflow += 1;
                 cx.stats.orphan_responses += 1;
                 if let Some(mut old) = self.resps.pop_front() {
-                    self.emit_txn(None, Some(&mut old), cx);
+                    self.emit_txn(None, Some(&mut *old), cx);
                 }
             }
         }
@@ -113,7 +113,7 @@ impl Http1Session {
                     };
                     old.gap = true;
                     cx.stats.unanswered_requests += 1;
-                    self.emit_txn(Some(&mut old), None, cx);
+                    self.emit_txn(Some(&mut *old), None, cx);
                 }
             }
             let Some(req) = self.reqs.front_mut() else {
@@ -251,11 +251,11 @@ impl Http1Session {
         while let Some(mut req) = self.reqs.pop_front() {
             req.gap |= resp_lost;
             cx.stats.unanswered_requests += 1;
-            self.emit_txn(Some(&mut req), None, cx);
+            self.emit_txn(Some(&mut *req), None, cx);
         }
         while let Some(mut resp) = self.resps.pop_front() {
             cx.stats.orphan_responses += 1;
-            self.emit_txn(None, Some(&mut resp), cx);
+            self.emit_txn(None, Some(&mut *resp), cx);
         }
         // last: a head not finished is the last request of its direction
         for mut m in partial {

@@ -2,6 +2,9 @@
 //! HTTP/1.x messages and the records built of them.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ops::{Deref, DerefMut};
 
 use super::headers::{CONTENT_TYPE, HOST};
 use super::parser::{self, is_interim};
@@ -140,6 +143,97 @@ impl Msg {
         cx.cfg
             .headers
             .then(|| cx.cfg.redact.headers(&self.headers.to_pairs()))
+    }
+}
+
+/// A [`Msg`] on the heap: a message moves from its parse through the
+/// direction's body state and the pairing queue to its record, and a
+/// `Msg` (216 bytes) was copied at each step. Its allocation goes back to
+/// [`msg_spare`] for the next head when it is dropped (a `malloc` and a
+/// `free` per message otherwise).
+pub(super) struct MsgBox(ManuallyDrop<Box<Msg>>);
+
+impl MsgBox {
+    /// `m`, written into a spare allocation if there is one.
+    #[inline(always)]
+    pub fn new(m: Msg) -> MsgBox {
+        let mut b = msg_spare::take();
+        b.write(m);
+        // SAFETY: written just above
+        MsgBox(ManuallyDrop::new(unsafe { b.assume_init() }))
+    }
+}
+
+impl Deref for MsgBox {
+    type Target = Msg;
+    #[inline]
+    fn deref(&self) -> &Msg {
+        &self.0
+    }
+}
+
+impl DerefMut for MsgBox {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Msg {
+        &mut self.0
+    }
+}
+
+impl Drop for MsgBox {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here; `self.0` is not used again
+        let b = unsafe { ManuallyDrop::take(&mut self.0) };
+        let raw = Box::into_raw(b);
+        // SAFETY: `raw` is a live, owned Msg: its fields are dropped (the
+        // header allocation goes back to its own spare), then the memory,
+        // uninitialised now, is kept or freed as a `MaybeUninit<Msg>`
+        unsafe {
+            std::ptr::drop_in_place(raw);
+            msg_spare::put(Box::from_raw(raw.cast::<MaybeUninit<Msg>>()));
+        }
+    }
+}
+
+impl fmt::Debug for MsgBox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// The allocations of the last two [`MsgBox`]es dropped on this thread,
+/// for the next two messages (a request's and its response's, as
+/// [`super::headers`]' spare keeps their header allocations).
+mod msg_spare {
+    use super::Msg;
+    use std::cell::Cell;
+    use std::mem::MaybeUninit;
+
+    type Slot = Cell<Option<Box<MaybeUninit<Msg>>>>;
+
+    thread_local! {
+        static SLOTS: [Slot; 2] = const { [Cell::new(None), Cell::new(None)] };
+    }
+
+    /// An allocation for a `Msg`.
+    #[inline]
+    pub(super) fn take() -> Box<MaybeUninit<Msg>> {
+        SLOTS
+            .try_with(|s| s[0].take().or_else(|| s[1].take()))
+            .ok()
+            .flatten()
+            .unwrap_or_else(Box::new_uninit)
+    }
+
+    /// Keep `b` for the next message (freed if two are kept already).
+    #[inline]
+    pub(super) fn put(b: Box<MaybeUninit<Msg>>) {
+        // (on a thread being torn down `b` is just freed)
+        let _ = SLOTS.try_with(|s| {
+            let b = s[0].replace(Some(b));
+            if b.is_some() {
+                s[1].set(b);
+            }
+        });
     }
 }
 
