@@ -130,6 +130,10 @@ impl Session for Http1Session {
 
     /// Process dirty directions and pair until nothing changes.
     fn settle(&mut self, cx: &mut Ctx) {
+        if !self.dirty.iter().any(|&x| x) && self.resps.is_empty() {
+            // (after every event) nothing to process again, nothing to pair
+            return;
+        }
         for _ in 0..8 {
             let mut any = false;
             for d in BOTH {
