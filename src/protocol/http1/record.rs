@@ -139,10 +139,18 @@ impl Msg {
         redacted.or_else(|| self.target.take())
     }
 
+    /// The header list records give (redacted), when they give one.
+    #[inline]
     fn output_headers(&self, cx: &Ctx) -> Option<Vec<(String, String)>> {
-        cx.cfg
-            .headers
-            .then(|| cx.cfg.redact.headers(&self.headers.to_pairs()))
+        if cx.cfg.headers {
+            Some(self.redacted_headers(cx))
+        } else {
+            None
+        }
+    }
+
+    fn redacted_headers(&self, cx: &Ctx) -> Vec<(String, String)> {
+        cx.cfg.redact.headers(&self.headers.to_pairs())
     }
 }
 
