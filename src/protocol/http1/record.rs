@@ -139,6 +139,20 @@ impl Msg {
         redacted.or_else(|| self.target.take())
     }
 
+    /// [`Msg::path`] and [`Msg::take_output_target`] (the host, which may
+    /// come from the target, taken before). An origin-form target without
+    /// a query (most) is its own path and nothing in it is redacted: one
+    /// scan, and the path a copy of it.
+    fn take_path_and_output_target(&mut self, cx: &Ctx) -> (Option<Text>, Option<Text>) {
+        if let Some(t) = &self.target {
+            if t.starts_with('/') && !t.bytes().any(|b| b == b'?') {
+                return (Some(t.clone()), self.target.take());
+            }
+        }
+        let path = self.path();
+        (path, self.take_output_target(cx))
+    }
+
     /// The header list records give (redacted), when they give one.
     #[inline]
     fn output_headers(&self, cx: &Ctx) -> Option<Vec<(String, String)>> {
@@ -409,9 +423,11 @@ pub(super) fn emit_txn(
         // Still counted as processed, not emitted.
         return;
     }
-    let path = req.as_deref().and_then(Msg::path);
     let host = req.as_deref().and_then(Msg::host);
-    let target = req.as_deref_mut().and_then(|m| m.take_output_target(cx));
+    let (path, target) = match req.as_deref_mut() {
+        Some(m) => m.take_path_and_output_target(cx),
+        None => (None, None),
+    };
     let reason = resp.as_deref_mut().and_then(|m| m.reason.take());
     let (req, resp) = (req.as_deref(), resp.as_deref());
     let Some(any) = req.or(resp) else { return };
