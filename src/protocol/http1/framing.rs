@@ -681,16 +681,15 @@ impl Http1Session {
                 let framing = request_framing(&h);
                 let upgrade_intent =
                     h.method == "CONNECT" || h.headers.get_known(super::headers::UPGRADE).is_some();
-                let m = MsgBox::new(Msg {
-                    is_req: true,
-                    method: Some(h.method),
-                    target: Some(h.target),
-                    minor: h.minor,
-                    headers: h.headers,
-                    header_bytes: n as u64,
-                    upgrade_intent,
-                    ..Msg::default()
-                });
+                // filled in where it lies (the rest as Msg::default())
+                let mut m = MsgBox::blank();
+                m.is_req = true;
+                m.method = Some(h.method);
+                m.target = Some(h.target);
+                m.minor = h.minor;
+                m.headers = h.headers;
+                m.header_bytes = n as u64;
+                m.upgrade_intent = upgrade_intent;
                 Ok((m, n, framing))
             }
             Parse::NeedMore => Err(None),
@@ -728,16 +727,13 @@ impl Http1Session {
                 if !is_interim(h.status) && method.is_some() {
                     self.req_methods.pop_front();
                 }
-                let m = MsgBox::new(Msg {
-                    is_req: false,
-                    status: Some(h.status),
-                    reason: Some(h.reason),
-                    minor: h.minor,
-                    headers: h.headers,
-                    header_bytes: n as u64,
-                    tunnel: framing == Ok(BodyFraming::Tunnel),
-                    ..Msg::default()
-                });
+                let mut m = MsgBox::blank();
+                m.status = Some(h.status);
+                m.reason = Some(h.reason);
+                m.minor = h.minor;
+                m.headers = h.headers;
+                m.header_bytes = n as u64;
+                m.tunnel = framing == Ok(BodyFraming::Tunnel);
                 Ok((m, n, framing))
             }
             Parse::NeedMore => Err(None),

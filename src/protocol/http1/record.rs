@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 
 use super::headers::{CONTENT_TYPE, HOST};
@@ -170,19 +170,19 @@ impl Msg {
 
 /// A [`Msg`] on the heap: a message moves from its parse through the
 /// direction's body state and the pairing queue to its record, and a
-/// `Msg` (216 bytes) was copied at each step. Its allocation goes back to
-/// [`msg_spare`] for the next head when it is dropped (a `malloc` and a
-/// `free` per message otherwise).
+/// `Msg` (216 bytes) was copied at each step. Made blank ([`MsgBox::blank`])
+/// and filled in where it lies: a `Msg` built on the stack was copied
+/// into its box. Dropped, its fields are reset and its allocation goes
+/// back to [`msg_spare`] for the next head (a `malloc` and a `free` per
+/// message otherwise).
 pub(super) struct MsgBox(ManuallyDrop<Box<Msg>>);
 
 impl MsgBox {
-    /// `m`, written into a spare allocation if there is one.
+    /// A message as [`Msg::default`] gives it, in a spare allocation if
+    /// there is one.
     #[inline(always)]
-    pub fn new(m: Msg) -> MsgBox {
-        let mut b = msg_spare::take();
-        b.write(m);
-        // SAFETY: written just above
-        MsgBox(ManuallyDrop::new(unsafe { b.assume_init() }))
+    pub fn blank() -> MsgBox {
+        MsgBox(ManuallyDrop::new(msg_spare::take()))
     }
 }
 
@@ -204,15 +204,10 @@ impl DerefMut for MsgBox {
 impl Drop for MsgBox {
     fn drop(&mut self) {
         // SAFETY: taken once, here; `self.0` is not used again
-        let b = unsafe { ManuallyDrop::take(&mut self.0) };
-        let raw = Box::into_raw(b);
-        // SAFETY: `raw` is a live, owned Msg: its fields are dropped (the
-        // header allocation goes back to its own spare), then the memory,
-        // uninitialised now, is kept or freed as a `MaybeUninit<Msg>`
-        unsafe {
-            std::ptr::drop_in_place(raw);
-            msg_spare::put(Box::from_raw(raw.cast::<MaybeUninit<Msg>>()));
-        }
+        let mut b = unsafe { ManuallyDrop::take(&mut self.0) };
+        // (the header allocation goes back to its own spare)
+        reset(&mut b);
+        msg_spare::put(b);
     }
 }
 
@@ -222,33 +217,84 @@ impl fmt::Debug for MsgBox {
     }
 }
 
+/// `m` as [`Msg::default`] gives it, field by field (all named: a new
+/// field is not forgotten here).
+fn reset(m: &mut Msg) {
+    let Msg {
+        is_req,
+        dir,
+        method,
+        target,
+        status,
+        reason,
+        minor,
+        headers,
+        header_bytes,
+        body_bytes,
+        first_ts,
+        first_start_ns,
+        last_ts,
+        tid,
+        gap,
+        truncated,
+        upgrade_intent,
+        tunnel,
+        interim,
+        after_gap,
+        incomplete,
+        causes,
+    } = m;
+    *is_req = false;
+    *dir = Direction::Egress;
+    *method = None;
+    *target = None;
+    *status = None;
+    *reason = None;
+    *minor = 0;
+    *headers = parser::Headers::default();
+    *header_bytes = 0;
+    *body_bytes = 0;
+    *first_ts = 0;
+    *first_start_ns = 0;
+    *last_ts = 0;
+    *tid = 0;
+    *gap = false;
+    *truncated = false;
+    *upgrade_intent = false;
+    *tunnel = false;
+    *interim = None;
+    *after_gap = false;
+    *incomplete = false;
+    *causes = GapCauses::NONE;
+}
+
 /// The allocations of the last two [`MsgBox`]es dropped on this thread,
-/// for the next two messages (a request's and its response's, as
+/// blank, for the next two messages (a request's and its response's, as
 /// [`super::headers`]' spare keeps their header allocations).
 mod msg_spare {
     use super::Msg;
     use std::cell::Cell;
-    use std::mem::MaybeUninit;
 
-    type Slot = Cell<Option<Box<MaybeUninit<Msg>>>>;
+    type Slot = Cell<Option<Box<Msg>>>;
 
     thread_local! {
         static SLOTS: [Slot; 2] = const { [Cell::new(None), Cell::new(None)] };
     }
 
-    /// An allocation for a `Msg`.
+    /// A blank `Msg` on the heap.
     #[inline]
-    pub(super) fn take() -> Box<MaybeUninit<Msg>> {
+    pub(super) fn take() -> Box<Msg> {
         SLOTS
             .try_with(|s| s[0].take().or_else(|| s[1].take()))
             .ok()
             .flatten()
-            .unwrap_or_else(Box::new_uninit)
+            .unwrap_or_default()
     }
 
-    /// Keep `b` for the next message (freed if two are kept already).
+    /// Keep `b`, blank, for the next message (freed if two are kept
+    /// already).
     #[inline]
-    pub(super) fn put(b: Box<MaybeUninit<Msg>>) {
+    pub(super) fn put(b: Box<Msg>) {
         // (on a thread being torn down `b` is just freed)
         let _ = SLOTS.try_with(|s| {
             let b = s[0].replace(Some(b));
@@ -492,4 +538,44 @@ pub(super) fn emit_txn(
     let _ = t;
     // SAFETY: written just above
     cx.emit(Record::Transaction(unsafe { b.assume_init() }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dropped message's allocation comes back blank: every field as
+    /// `Msg::default()` gives it.
+    #[test]
+    fn a_recycled_message_is_blank() {
+        let mut m = MsgBox::blank();
+        m.is_req = true;
+        m.dir = Direction::Ingress;
+        m.method = Some("GET".into());
+        m.target = Some(Text::new("/x"));
+        m.status = Some(200);
+        m.reason = Some(Text::new("OK"));
+        m.minor = 1;
+        m.headers = parser::Headers::from_pairs(&[("host", "h")]);
+        m.header_bytes = 1;
+        m.body_bytes = 2;
+        m.first_ts = 3;
+        m.first_start_ns = 4;
+        m.last_ts = 5;
+        m.tid = 6;
+        m.gap = true;
+        m.truncated = true;
+        m.upgrade_intent = true;
+        m.tunnel = true;
+        m.interim = Some((100, 7));
+        m.after_gap = true;
+        m.incomplete = true;
+        m.causes = GapCauses::MIDSTREAM;
+        drop(m);
+        let blank = format!("{:?}", Msg::default());
+        for _ in 0..3 {
+            let m = MsgBox::blank();
+            assert_eq!(format!("{:?}", *m), blank);
+        }
+    }
 }
