@@ -35,8 +35,7 @@ enum Repr {
 impl Text {
     pub fn new(s: &str) -> Text {
         if s.len() <= INLINE {
-            let mut buf = [0u8; INLINE];
-            buf[..s.len()].copy_from_slice(s.as_bytes());
+            let buf = inline_buf(s.as_bytes());
             Text(Repr::Inline {
                 len: s.len() as u8,
                 buf,
@@ -61,6 +60,31 @@ impl Text {
     pub fn is_inline(&self) -> bool {
         matches!(self.0, Repr::Inline { .. })
     }
+}
+
+/// `b` (at most [`INLINE`] bytes) at the start of a zeroed buffer: two
+/// overlapping word copies, not a `memcpy` call (most of a record's
+/// strings are a few bytes, and the call cost more than the copy).
+#[inline(always)]
+fn inline_buf(b: &[u8]) -> [u8; INLINE] {
+    let mut buf = [0u8; INLINE];
+    let n = b.len();
+    debug_assert!(n <= INLINE);
+    if n >= 16 {
+        buf[..16].copy_from_slice(&b[..16]);
+        buf[n - 16..n].copy_from_slice(&b[n - 16..]);
+    } else if n >= 8 {
+        buf[..8].copy_from_slice(&b[..8]);
+        buf[n - 8..n].copy_from_slice(&b[n - 8..]);
+    } else if n >= 4 {
+        buf[..4].copy_from_slice(&b[..4]);
+        buf[n - 4..n].copy_from_slice(&b[n - 4..]);
+    } else if n > 0 {
+        buf[0] = b[0];
+        buf[n / 2] = b[n / 2];
+        buf[n - 1] = b[n - 1];
+    }
+    buf
 }
 
 impl Default for Text {

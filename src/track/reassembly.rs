@@ -88,6 +88,7 @@ impl Reassembly {
 
     /// Sort an arriving event: a duplicate, held for later, or in order.
     /// `fault`: its record was flagged `F_READ_FAULT` (kept with it).
+    #[inline]
     pub fn arrive(
         &mut self,
         pos: u64,
@@ -107,6 +108,19 @@ impl Reassembly {
         if pos <= self.next_pos {
             return Arrival::InOrder;
         }
+        self.hold(pos, orig_len, payload, stamp, fault, stats)
+    }
+
+    /// [`Reassembly::arrive`]'s event ahead of a missing position: held.
+    fn hold(
+        &mut self,
+        pos: u64,
+        orig_len: u32,
+        payload: &[u8],
+        stamp: Stamp,
+        fault: bool,
+        stats: &mut TrackerStats,
+    ) -> Arrival {
         stats.reordered_events += 1;
         let keep = self.held.get(&pos).is_none_or(|h| h.orig_len < orig_len);
         if keep {

@@ -7,7 +7,7 @@ use super::parser::{
     self, is_interim, parse_request, parse_response, request_framing, response_framing,
     BodyFraming, ChunkStep, ChunkedDecoder, Parse,
 };
-use super::record::Msg;
+use super::record::{Msg, MsgBox};
 use super::Http1Session;
 use crate::event::{Direction, Role};
 use crate::protocol::buffer::Buffered;
@@ -61,7 +61,7 @@ pub(super) struct DirState {
     pub input: Buffered,
     pub mode: Mode,
     /// The message whose body is being read.
-    pub cur: Option<Msg>,
+    pub cur: Option<MsgBox>,
     /// Bytes were lost since the last message head: the next one is flagged.
     pub gap_pending: bool,
     /// Bytes were lost while paused.
@@ -94,7 +94,7 @@ enum NoHead {
 
 /// A parsed head as a message, its length and its framing; or Err(None) for
 /// "need more", Err(Some(why)) for invalid.
-type HeadResult = Result<(Msg, usize, Result<BodyFraming, &'static str>), Option<&'static str>>;
+type HeadResult = Result<(MsgBox, usize, Result<BodyFraming, &'static str>), Option<&'static str>>;
 
 /// First offset in `buf` where a message of the wanted kind plausibly starts.
 fn find_start(buf: &[u8], carries: Carries) -> Option<usize> {
@@ -700,16 +700,15 @@ impl Http1Session {
                 let framing = request_framing(&h);
                 let upgrade_intent =
                     h.method == "CONNECT" || h.headers.get_known(super::headers::UPGRADE).is_some();
-                let m = Msg {
-                    is_req: true,
-                    method: Some(h.method),
-                    target: Some(h.target),
-                    minor: h.minor,
-                    headers: h.headers,
-                    header_bytes: n as u64,
-                    upgrade_intent,
-                    ..Msg::default()
-                };
+                // filled in where it lies (the rest as Msg::default())
+                let mut m = MsgBox::blank();
+                m.is_req = true;
+                m.method = Some(h.method);
+                m.target = Some(h.target);
+                m.minor = h.minor;
+                m.headers = h.headers;
+                m.header_bytes = n as u64;
+                m.upgrade_intent = upgrade_intent;
                 Ok((m, n, framing))
             }
             Parse::NeedMore => Err(None),
@@ -747,16 +746,13 @@ impl Http1Session {
                 if !is_interim(h.status) && method.is_some() {
                     self.req_methods.pop_front();
                 }
-                let m = Msg {
-                    is_req: false,
-                    status: Some(h.status),
-                    reason: Some(h.reason),
-                    minor: h.minor,
-                    headers: h.headers,
-                    header_bytes: n as u64,
-                    tunnel: framing == Ok(BodyFraming::Tunnel),
-                    ..Msg::default()
-                };
+                let mut m = MsgBox::blank();
+                m.status = Some(h.status);
+                m.reason = Some(h.reason);
+                m.minor = h.minor;
+                m.headers = h.headers;
+                m.header_bytes = n as u64;
+                m.tunnel = framing == Ok(BodyFraming::Tunnel);
                 Ok((m, n, framing))
             }
             Parse::NeedMore => Err(None),

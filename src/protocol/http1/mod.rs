@@ -23,7 +23,7 @@ pub use parser::{
 use super::{Chunk, Ctx, Detect, EndReason, Handover, Hint, PerDir, Protocol, Rest, Session, BOTH};
 use crate::event::Direction;
 use framing::{DirState, SkipKind};
-use record::Msg;
+use record::MsgBox;
 
 /// The HTTP/1.x protocol (`"http1"`).
 pub struct Http1;
@@ -59,8 +59,8 @@ impl Protocol for Http1 {
 #[derive(Default)]
 pub(crate) struct Http1Session {
     dirs: PerDir<DirState>,
-    reqs: VecDeque<Msg>,
-    resps: VecDeque<Msg>,
+    reqs: VecDeque<MsgBox>,
+    resps: VecDeque<MsgBox>,
     /// Method and start time of requests whose final response head has not
     /// been parsed yet (response framing depends on the method).
     req_methods: VecDeque<(Cow<'static, str>, u64)>,
@@ -130,6 +130,10 @@ impl Session for Http1Session {
 
     /// Process dirty directions and pair until nothing changes.
     fn settle(&mut self, cx: &mut Ctx) {
+        if !self.dirty.iter().any(|&x| x) && self.resps.is_empty() {
+            // (after every event) nothing to process again, nothing to pair
+            return;
+        }
         for _ in 0..8 {
             let mut any = false;
             for d in BOTH {

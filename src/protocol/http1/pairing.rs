@@ -5,14 +5,31 @@
 
 use super::framing::Mode;
 use super::is_interim;
-use super::record::{upgraded, Msg};
+use super::record::{emit_txn, upgraded, Msg, MsgBox};
 use super::Http1Session;
 use crate::event::Direction;
 use crate::protocol::{Ctx, EndReason, BOTH};
 
+/// What [`Http1Session::answer`] did with a response.
+enum Answer {
+    /// Paired with a request, or emitted alone: done with.
+    Done,
+    /// Paired with a request to `Upgrade: h2c`: the connection is HTTP/2's.
+    Switched,
+    /// It waits (in the queue's front) for a request still to come.
+    Wait,
+}
+
+/// What [`Http1Session::after_exchange`] needs of a paired exchange.
+struct Exchange {
+    upgraded: bool,
+    upgrade_intent: bool,
+    req_dir: Direction,
+}
+
 impl Http1Session {
     /// A message in direction `d` is complete (or abandoned).
-    pub(super) fn finish(&mut self, d: Direction, mut m: Msg, cx: &mut Ctx) {
+    pub(super) fn finish(&mut self, d: Direction, mut m: MsgBox, cx: &mut Ctx) {
         {
             let dir = &mut self.dirs[d];
             if !matches!(dir.mode, Mode::Tunnel | Mode::Resync | Mode::Paused) {
@@ -31,7 +48,7 @@ impl Http1Session {
                 cx.stats.pending_overflow += 1;
                 cx.stats.unanswered_requests += 1;
                 if let Some(mut old) = self.reqs.pop_front() {
-                    self.emit_txn(Some(&mut old), None, cx);
+                    self.emit_txn(Some(&mut *old), None, cx);
                 }
             }
         } else {
@@ -43,12 +60,20 @@ impl Http1Session {
             }
             m.interim = self.dirs[d].interim.take();
             self.emit_msg(&m, cx);
+            if self.resps.is_empty() {
+                // the common case: answered (or orphaned) where it is,
+                // not moved through the queue; queued only to wait
+                if let Answer::Wait = self.answer(&mut m, cx) {
+                    self.resps.push_back(m);
+                }
+                return;
+            }
             self.resps.push_back(m);
             if self.resps.len() > cap {
                 cx.stats.pending_overflow += 1;
                 cx.stats.orphan_responses += 1;
                 if let Some(mut old) = self.resps.pop_front() {
-                    self.emit_txn(None, Some(&mut old), cx);
+                    self.emit_txn(None, Some(&mut *old), cx);
                 }
             }
         }
@@ -57,61 +82,77 @@ impl Http1Session {
 
     /// Pair queued responses with queued requests.
     pub(super) fn pair(&mut self, cx: &mut Ctx) {
-        while let Some((resp_first_ts, resp_after_gap)) =
-            self.resps.front().map(|r| (r.first_ts, r.after_gap))
-        {
-            let too_early = self
-                .reqs
-                .front()
-                .is_some_and(|q| q.start_mono() > resp_first_ts);
-            if !self.reqs.is_empty() && !too_early {
-                if resp_after_gap {
-                    // Responses were lost: answer the newest request that
-                    // started before this response; older ones got no answer.
-                    while self.reqs.len() > 1 && self.reqs[1].first_ts <= resp_first_ts {
-                        let Some(mut old) = self.reqs.pop_front() else {
-                            break;
-                        };
-                        old.gap = true;
-                        cx.stats.unanswered_requests += 1;
-                        self.emit_txn(Some(&mut old), None, cx);
-                    }
-                }
-                // one at a time: a pair of Options (a Msg is 216 bytes)
-                // was copied three times over
-                let Some(mut req) = self.reqs.pop_front() else {
-                    return;
-                };
-                let Some(mut resp) = self.resps.pop_front() else {
-                    return;
-                };
-                if super::record::is_h2c_upgrade(&req, &resp) {
-                    // the exchange is HTTP/2's stream 1: its record comes
-                    // from the HTTP/2 session
-                    self.switch_to_h2c(&req, &resp, cx);
+        while let Some(mut resp) = self.resps.pop_front() {
+            match self.answer(&mut resp, cx) {
+                Answer::Done => {}
+                Answer::Switched => return,
+                Answer::Wait => {
+                    self.resps.push_front(resp);
                     return;
                 }
-                self.emit_txn(Some(&mut req), Some(&mut resp), cx);
-                self.after_exchange(&req, &resp, cx);
-                continue;
             }
-            // A response that began before the oldest waiting request was
-            // sent cannot answer it; nor can one arriving while no request
-            // is waiting or in progress.
-            let idle = too_early
-                || match cx.conn.request_dir() {
-                    Some(rd) => self.dirs[rd].is_idle(cx.streams[rd].holds),
-                    None => true,
-                };
-            if !idle {
-                return;
-            }
-            let Some(mut resp) = self.resps.pop_front() else {
-                return;
-            };
-            cx.stats.orphan_responses += 1;
-            self.emit_txn(None, Some(&mut resp), cx);
         }
+    }
+
+    /// What becomes of `resp`, the oldest response not yet answered (taken
+    /// out of the queue, or never in it): paired with the oldest waiting
+    /// request, emitted as an orphan, or left to wait (nothing changed).
+    fn answer(&mut self, resp: &mut Msg, cx: &mut Ctx) -> Answer {
+        let resp_first_ts = resp.first_ts;
+        let too_early = self
+            .reqs
+            .front()
+            .is_some_and(|q| q.start_mono() > resp_first_ts);
+        if !self.reqs.is_empty() && !too_early {
+            if resp.after_gap {
+                // Responses were lost: answer the newest request that
+                // started before this response; older ones got no answer.
+                while self.reqs.len() > 1 && self.reqs[1].first_ts <= resp_first_ts {
+                    let Some(mut old) = self.reqs.pop_front() else {
+                        break;
+                    };
+                    old.gap = true;
+                    cx.stats.unanswered_requests += 1;
+                    self.emit_txn(Some(&mut *old), None, cx);
+                }
+            }
+            let Some(req) = self.reqs.front_mut() else {
+                return Answer::Wait;
+            };
+            if super::record::is_h2c_upgrade(req, resp) {
+                // the exchange is HTTP/2's stream 1: its record comes
+                // from the HTTP/2 session
+                if let Some(req) = self.reqs.pop_front() {
+                    self.switch_to_h2c(&req, resp, cx);
+                }
+                return Answer::Switched;
+            }
+            // the request stays in its queue until its record is out:
+            // a Msg (216 bytes) is not moved for it
+            emit_txn(self.lost, Some(&mut *req), Some(&mut *resp), cx);
+            let exchange = Exchange {
+                upgraded: upgraded(Some(req), Some(resp)),
+                upgrade_intent: req.upgrade_intent,
+                req_dir: req.dir,
+            };
+            self.reqs.pop_front();
+            self.after_exchange(exchange, cx);
+            return Answer::Done;
+        }
+        // A response that began before the oldest waiting request was
+        // sent cannot answer it; nor can one arriving while no request
+        // is waiting or in progress.
+        let idle = too_early
+            || match cx.conn.request_dir() {
+                Some(rd) => self.dirs[rd].is_idle(cx.streams[rd].holds),
+                None => true,
+            };
+        if !idle {
+            return Answer::Wait;
+        }
+        cx.stats.orphan_responses += 1;
+        self.emit_txn(None, Some(resp), cx);
+        Answer::Done
     }
 
     /// `Upgrade: h2c` answered 101: the connection is HTTP/2 from the byte
@@ -145,8 +186,8 @@ impl Http1Session {
 
     /// After a paired exchange: the connection leaves HTTP (101, CONNECT
     /// 2xx), or a paused request direction resumes.
-    fn after_exchange(&mut self, req: &Msg, resp: &Msg, cx: &mut Ctx) {
-        if upgraded(Some(req), Some(resp)) {
+    fn after_exchange(&mut self, x: Exchange, cx: &mut Ctx) {
+        if x.upgraded {
             cx.stats.upgrades += 1;
             for d in BOTH {
                 self.drop_buf(d, cx);
@@ -157,8 +198,8 @@ impl Http1Session {
             cx.drop_held_events();
             self.reqs.clear();
             self.resps.clear();
-        } else if req.upgrade_intent && matches!(self.dirs[req.dir].mode, Mode::Paused) {
-            let rd = req.dir;
+        } else if x.upgrade_intent && matches!(self.dirs[x.req_dir].mode, Mode::Paused) {
+            let rd = x.req_dir;
             let dir = &mut self.dirs[rd];
             dir.mode = if dir.paused_gap {
                 Mode::Resync
@@ -210,11 +251,11 @@ impl Http1Session {
         while let Some(mut req) = self.reqs.pop_front() {
             req.gap |= resp_lost;
             cx.stats.unanswered_requests += 1;
-            self.emit_txn(Some(&mut req), None, cx);
+            self.emit_txn(Some(&mut *req), None, cx);
         }
         while let Some(mut resp) = self.resps.pop_front() {
             cx.stats.orphan_responses += 1;
-            self.emit_txn(None, Some(&mut resp), cx);
+            self.emit_txn(None, Some(&mut *resp), cx);
         }
         // last: a head not finished is the last request of its direction
         for mut m in partial {
