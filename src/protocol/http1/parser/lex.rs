@@ -69,6 +69,17 @@ pub(super) fn eol(i: &[u8]) -> R<'_> {
     alt((tag("\r\n"), tag("\n")))(i)
 }
 
+/// [`eol`] without nom: `Some(n)` a line end of `n` bytes at the start of
+/// `i`, None none there, [`Stop::More`] for a prefix of one.
+pub(super) fn line_end(i: &[u8]) -> Result<Option<usize>, Stop> {
+    match i {
+        [] | [b'\r'] => Err(Stop::More),
+        [b'\r', b'\n', ..] => Ok(Some(2)),
+        [b'\n', ..] => Ok(Some(1)),
+        _ => Ok(None),
+    }
+}
+
 pub(super) enum Stop {
     More,
     Bad(&'static str),
@@ -170,7 +181,30 @@ pub(super) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod find_tests {
-    use super::find_byte;
+    use super::{eol, find_byte, line_end, Stop};
+
+    #[test]
+    fn line_end_as_eol() {
+        let bytes = [b'\r', b'\n', b'a', b' ', 0];
+        for len in 0..4 {
+            for k in 0..bytes.len().pow(len) {
+                let i: Vec<u8> = (0..len)
+                    .map(|d| bytes[k / bytes.len().pow(d) % bytes.len()])
+                    .collect();
+                let want = match eol(&i) {
+                    Ok((r, _)) => Some(Some(i.len() - r.len())),
+                    Err(nom::Err::Incomplete(_)) => None,
+                    Err(_) => Some(None),
+                };
+                let got = match line_end(&i) {
+                    Ok(n) => Some(n),
+                    Err(Stop::More) => None,
+                    Err(Stop::Bad(_)) => panic!(),
+                };
+                assert_eq!(got, want, "{i:?}");
+            }
+        }
+    }
 
     #[test]
     fn find_byte_as_position_at_every_offset_and_length() {
