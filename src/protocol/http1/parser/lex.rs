@@ -138,6 +138,12 @@ fn lossy(b: &[u8]) -> String {
 
 /// [`lossy`] as a [`Text`]: a short one inline, not allocated.
 pub(super) fn lossy_text(b: &[u8]) -> Text {
+    if b.len() <= crate::text::INLINE && b.iter().fold(0, |or, &c| or | c) < 0x80 {
+        // short and ASCII (a target like `/r100`, a reason like `OK`):
+        // straight in
+        // SAFETY: ASCII is UTF-8
+        return Text::new(unsafe { std::str::from_utf8_unchecked(b) });
+    }
     Text::from(lossy_cow(b))
 }
 
@@ -182,6 +188,25 @@ pub(super) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod find_tests {
     use super::{eol, find_byte, line_end, Stop};
+
+    /// The short-ASCII shortcut gives what the general conversion gives,
+    /// every byte value at every position, lengths around the inline limit.
+    #[test]
+    fn lossy_text_as_lossy_cow() {
+        use super::{lossy_cow, lossy_text};
+        use crate::text::Text;
+        for len in 0..40usize {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    let (got, want) = (lossy_text(&v), Text::from(lossy_cow(&v)));
+                    assert_eq!(got, want, "{v:?}");
+                    assert_eq!(got.is_inline(), want.is_inline(), "{v:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn line_end_as_eol() {
