@@ -99,7 +99,23 @@ macro_rules! step {
 }
 pub(super) use step;
 
+#[inline]
 pub(super) fn version(i: &[u8]) -> Result<(&[u8], u8), Stop> {
+    // the usual: all eight bytes there, tested as one word
+    if let Some(w) = i.get(..8) {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        if w == u64::from_le_bytes(*b"HTTP/1.1") {
+            return Ok((&i[8..], 1));
+        }
+        if w == u64::from_le_bytes(*b"HTTP/1.0") {
+            return Ok((&i[8..], 0));
+        }
+    }
+    version_general(i)
+}
+
+/// [`version`] of any input: a prefix, another version, anything else.
+fn version_general(i: &[u8]) -> Result<(&[u8], u8), Stop> {
     // "HTTP/1.x": compared directly, a prefix of it needs more bytes
     const V: &[u8] = b"HTTP/1.";
     let n = i.len().min(V.len());
@@ -203,6 +219,30 @@ mod find_tests {
                     let (got, want) = (lossy_text(&v), Text::from(lossy_cow(&v)));
                     assert_eq!(got, want, "{v:?}");
                     assert_eq!(got.is_inline(), want.is_inline(), "{v:?}");
+                }
+            }
+        }
+    }
+
+    /// The one-word test of `HTTP/1.x` as the general comparison, every
+    /// byte value at every position, cut at every length.
+    #[test]
+    fn version_as_the_general_comparison() {
+        use super::{version, version_general};
+        let show = |r: Result<(&[u8], u8), Stop>| match r {
+            Ok((r, m)) => format!("{} {m}", r.len()),
+            Err(Stop::More) => "more".into(),
+            Err(Stop::Bad(m)) => m.into(),
+        };
+        for line in [&b"HTTP/1.1\r\n"[..], b"HTTP/1.0 200"] {
+            for at in 0..line.len() {
+                for b in 0..=255u8 {
+                    let mut v = line.to_vec();
+                    v[at] = b;
+                    for cut in 0..=v.len() {
+                        let i = &v[..cut];
+                        assert_eq!(show(version(i)), show(version_general(i)), "{i:?}");
+                    }
                 }
             }
         }
