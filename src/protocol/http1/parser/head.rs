@@ -245,12 +245,18 @@ fn field_line(i: &[u8]) -> Option<[usize; 4]> {
         // those after the ':' in the first sixteen bytes from its mask
         // (the run stops at `e`, no space)
         let mut v0 = c + 1 + (space >> (c + 1)).trailing_ones() as usize;
-        while v0 < e && i[v0] == b' ' {
-            v0 += 1;
+        if v0 == 16 {
+            // the run reaches past them
+            while v0 < e && i[v0] == b' ' {
+                v0 += 1;
+            }
         }
         let mut v1 = e;
-        while v1 > v0 && i[v1 - 1] == b' ' {
-            v1 -= 1;
+        if i[e - 1] == b' ' {
+            // (`e - 1` is at least `c`, the ':')
+            while v1 > v0 && i[v1 - 1] == b' ' {
+                v1 -= 1;
+            }
         }
         Some([c, v0, v1, next])
     }
