@@ -23,21 +23,37 @@ pub enum BodyFraming {
 
 /// One decimal number of up to 19 digits (which cannot overflow a u64).
 fn plain_number(v: &str) -> Option<u64> {
-    (!v.is_empty() && v.len() <= 19 && v.bytes().all(|c| c.is_ascii_digit()))
-        .then(|| v.bytes().fold(0u64, |n, c| n * 10 + (c - b'0') as u64))
+    if v.is_empty() || v.len() > 19 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &c in v.as_bytes() {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + d as u64;
+    }
+    Some(n)
 }
 
 fn content_length(h: &Headers) -> Result<Option<u64>, &'static str> {
     // the usual: no field, or one with one number
     match h.get_single_known(CONTENT_LENGTH) {
-        Some(None) => return Ok(None),
-        Some(Some(v)) => {
-            if let Some(n) = plain_number(v) {
-                return Ok(Some(n));
-            }
-        }
-        None => {}
+        Some(None) => Ok(None),
+        Some(Some(v)) => match plain_number(v) {
+            Some(n) => Ok(Some(n)),
+            None => content_length_all(h),
+        },
+        None => content_length_all(h),
     }
+}
+
+/// [`content_length`] of any fields: repeated, lists, anything invalid
+/// (out of line: the usual case above stays small).
+#[cold]
+#[inline(never)]
+fn content_length_all(h: &Headers) -> Result<Option<u64>, &'static str> {
     let mut found: Option<u64> = None;
     for v in h.get_all_known(CONTENT_LENGTH) {
         // the usual: one number (19 digits cannot overflow a u64)
@@ -70,6 +86,12 @@ fn te_chunked(h: &Headers) -> Option<bool> {
     if h.get_single_known(TRANSFER_ENCODING) == Some(None) {
         return None;
     }
+    te_chunked_all(h)
+}
+
+/// [`te_chunked`] when there is a Transfer-Encoding field (out of line).
+#[inline(never)]
+fn te_chunked_all(h: &Headers) -> Option<bool> {
     let mut last: Option<String> = None;
     let mut present = false;
     for v in h.get_all_known(TRANSFER_ENCODING) {

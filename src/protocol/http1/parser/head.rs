@@ -3,10 +3,8 @@
 //! line), the header block up to the empty line, and the [`MAX_HEAD_BYTES`]
 //! limit around them ([`parse_request`], [`parse_response`]).
 
-use nom::bytes::streaming::{tag, take_while, take_while1, take_while_m_n};
-
 use super::lex::{
-    eol, find_byte, is_field_char, is_ows, is_target_char, is_tchar, lossy_text, method_str, step,
+    find_byte, is_field_char, is_ows, is_target_char, is_tchar, line_end, lossy_text, method_str,
     version, Stop,
 };
 use crate::protocol::http1::headers::Known;
@@ -17,6 +15,20 @@ use super::{
 
 /// The request target, up to (not including) the space before the version.
 fn request_target(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
+    // the first byte that is no target char: the space after the target
+    // (any other is a bad byte in it, before any space)
+    match target_end(i) {
+        None => Err(Stop::More),
+        Some(0) => Err(Stop::Bad("bad request target")),
+        Some(end) if i[end] == b' ' => Ok((&i[end..], &i[..end])),
+        Some(_) => Err(Stop::Bad("bad request target")),
+    }
+}
+
+/// [`request_target`] as it was: a search for the space, then a test of
+/// the bytes before it (the reference of the tests).
+#[cfg(test)]
+fn request_target_by_space(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
     let end = find_byte(b' ', i).unwrap_or(i.len());
     let t = &i[..end];
     if !t.iter().fold(true, |ok, &c| ok & is_target_char(c)) {
@@ -29,6 +41,29 @@ fn request_target(i: &[u8]) -> Result<(&[u8], &[u8]), Stop> {
         return Err(Stop::Bad("bad request target"));
     }
     Ok((&i[end..], t))
+}
+
+/// `i.iter().position(|&c| !is_target_char(c))`, eight bytes a test: in
+/// a word, a lane below 0x21 (`- 0x21` borrows; `& !x` keeps lanes below
+/// 0x80) or equal to 0x7f (`^ 0x7f` is zero) sets its high bit, the lowest
+/// such lane exactly (a borrow runs upwards from a true one only).
+fn target_end(i: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while let Some(w) = i.get(at..at + 8) {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        let z = x ^ (LO * 0x7f);
+        let out = ((x.wrapping_sub(LO * 0x21) & !x) | (z.wrapping_sub(LO) & !z)) & HI;
+        if out != 0 {
+            return Some(at + (out.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    i[at..]
+        .iter()
+        .position(|&c| !is_target_char(c))
+        .map(|p| p + at)
 }
 
 /// A field value up to and including its line end (CRLF or LF), and
@@ -136,11 +171,115 @@ fn name_end(i: &[u8]) -> Option<usize> {
     i[at..].iter().position(|&c| !is_tchar(c)).map(|p| p + at)
 }
 
+/// One header line of the common shape, sixteen bytes a test (SSE2, on
+/// x86_64): a name of letters and '-' of at most 15 bytes, ':', a value of
+/// printable ASCII (0x20..=0x7e), CRLF or LF. Returns [name end, value
+/// start, value end, next line's start] (the value without the spaces
+/// around it), the results the general code of [`header_block`] would
+/// give; None for anything else (a digit or another tchar in the name, a
+/// tab, obs-text, a control, a line cut short, fewer than 16 bytes left),
+/// which that code then reads.
+#[cfg(target_arch = "x86_64")]
+fn field_line(i: &[u8]) -> Option<[usize; 4]> {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8,
+    };
+    if i.len() < 16 {
+        return None;
+    }
+    // SAFETY: SSE2 is part of x86_64; every load reads 16 bytes inside
+    // `i` (`at + 16 <= i.len()`, or the last 16 of its 16 or more)
+    unsafe {
+        let load = |at: usize| _mm_loadu_si128(i.as_ptr().add(at).cast::<__m128i>());
+        // lanes outside 0x20..=0x7e: below 0x20 or at 0x80 and up (signed
+        // below 0x20), or 0x7f
+        let outside = |v: __m128i| {
+            let lo = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+            let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+            _mm_movemask_epi8(_mm_or_si128(lo, del)) as u32
+        };
+        let v = load(0);
+        let colon = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b':' as i8))) as u32;
+        // a letter: with the case bit set in a..=z, which `+ 0x1f` moves
+        // to 0x80..=0x99, signed below -102 (nothing else lands there)
+        let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        let letter = _mm_cmplt_epi8(
+            _mm_add_epi8(lower, _mm_set1_epi8(0x1f)),
+            _mm_set1_epi8(-102),
+        );
+        let dash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
+        let name = _mm_movemask_epi8(_mm_or_si128(letter, dash)) as u32;
+        let space = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8))) as u32;
+        let c = colon.trailing_zeros() as usize;
+        // no ':' (c = 32), an empty name, or a byte before it not a letter or '-'
+        if c >= 16 || c == 0 || !name & ((1 << c) - 1) != 0 {
+            return None;
+        }
+        // the line end: the first byte outside the printable range (the
+        // name and ':' are inside it)
+        let mut out = outside(v);
+        let mut at = 0;
+        while out == 0 {
+            at += 16;
+            if at + 16 <= i.len() {
+                out = outside(load(at));
+            } else if at < i.len() {
+                // the last 16 bytes, less those already tested
+                let last = i.len() - 16;
+                out = outside(load(last)) >> (at - last);
+                if out == 0 {
+                    return None;
+                }
+            } else {
+                return None;
+            }
+        }
+        let e = at + out.trailing_zeros() as usize;
+        let next = match (i[e], i.get(e + 1)) {
+            (b'\n', _) => e + 1,
+            (b'\r', Some(b'\n')) => e + 2,
+            _ => return None,
+        };
+        // OWS around the value: spaces only (a tab is outside the range);
+        // those after the ':' in the first sixteen bytes from its mask
+        // (the run stops at `e`, no space)
+        let mut v0 = c + 1 + (space >> (c + 1)).trailing_ones() as usize;
+        if v0 == 16 {
+            // the run reaches past them
+            while v0 < e && i[v0] == b' ' {
+                v0 += 1;
+            }
+        }
+        let mut v1 = e;
+        if i[e - 1] == b' ' {
+            // (`e - 1` is at least `c`, the ':')
+            while v1 > v0 && i[v1 - 1] == b' ' {
+                v1 -= 1;
+            }
+        }
+        Some([c, v0, v1, next])
+    }
+}
+
+/// [`field_line`] elsewhere: every line is read by the general code.
+#[cfg(not(target_arch = "x86_64"))]
+fn field_line(_: &[u8]) -> Option<[usize; 4]> {
+    None
+}
+
 /// Header fields up to and including the empty line. Written out rather
 /// than with combinators (this is most of the parsing work of a message);
 /// the same results as `eol`, `take_while1(is_tchar)`, `tag(":")`,
 /// `take_while(is_ows)` and [`field_value`] in streaming mode.
 fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
+    header_block_as(block, true)
+}
+
+/// [`header_block`], `fast`: with [`field_line`] (false: the general
+/// code only, for the tests).
+#[inline(always)]
+fn header_block_as(block: &[u8], fast: bool) -> Result<(&[u8], Headers), Stop> {
     let mut i = block;
     let off = |s: &[u8]| (s.as_ptr() as usize - block.as_ptr() as usize) as u32;
     // the ranges of the fields: on the stack for the first `INLINE`,
@@ -175,6 +314,23 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
         }
         if n_fields >= MAX_HEADERS {
             return Err(Stop::Bad("too many headers"));
+        }
+        if let Some([name_len, v0, v1, next]) = fast.then(|| field_line(i)).flatten() {
+            // the common line, found at once: the same ranges as below
+            known.note(&i[..name_len], n_fields);
+            let n0 = off(i);
+            let f = [n0, n0 + name_len as u32, n0 + v0 as u32, n0 + v1 as u32];
+            if n_fields < INLINE {
+                inline[n_fields] = f;
+            } else {
+                if n_fields == INLINE {
+                    spill.extend_from_slice(&inline);
+                }
+                spill.push(f);
+            }
+            n_fields += 1;
+            i = &i[next..];
+            continue;
         }
         if is_ows(i[0]) {
             return Err(Stop::Bad("obsolete line folding"));
@@ -213,24 +369,35 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
 }
 
 fn request_head(i: &[u8]) -> Result<(&[u8], RequestHead), Stop> {
+    // Written out rather than with combinators: the same results as
+    // `eol`, `take_while1(is_tchar)`, `tag(" ")`, ... in streaming mode.
     // RFC 9112 §2.2: ignore at least one empty line before the request line.
     let mut i = i;
     for _ in 0..2 {
-        match eol(i) {
-            Ok((r, _)) => i = r,
-            Err(nom::Err::Incomplete(_)) => return Err(Stop::More),
-            Err(_) => break,
+        match line_end(i)? {
+            Some(n) => i = &i[n..],
+            None => break,
         }
     }
-    let (r, method) = step!(take_while1(is_tchar)(i), "bad method");
-    if method.len() > MAX_METHOD_LEN {
+    let m = match i.iter().position(|&c| !is_tchar(c)) {
+        None => return Err(Stop::More),
+        Some(0) => return Err(Stop::Bad("bad method")),
+        Some(m) => m,
+    };
+    if m > MAX_METHOD_LEN {
         return Err(Stop::Bad("method too long"));
     }
-    let (r, _) = step!(tag(" ")(r), "bad method");
-    let (r, target) = request_target(r)?;
-    let (r, _) = step!(tag(" ")(r), "bad request target");
-    let (r, minor) = version(r)?;
-    let (r, _) = step!(eol(r), "bad request line");
+    let (method, r) = i.split_at(m);
+    if r[0] != b' ' {
+        return Err(Stop::Bad("bad method"));
+    }
+    // (it stops at a space)
+    let (r, target) = request_target(&r[1..])?;
+    let (r, minor) = version(&r[1..])?;
+    let r = match line_end(r)? {
+        Some(n) => &r[n..],
+        None => return Err(Stop::Bad("bad request line")),
+    };
     let (r, headers) = header_block(r)?;
     Ok((
         r,
@@ -245,24 +412,39 @@ fn request_head(i: &[u8]) -> Result<(&[u8], RequestHead), Stop> {
 
 fn response_head(i: &[u8]) -> Result<(&[u8], ResponseHead), Stop> {
     let (r, minor) = version(i)?;
-    let (r, _) = step!(tag(" ")(r), "bad status line");
-    let (r, code) = step!(
-        take_while_m_n(3, 3, |c: u8| c.is_ascii_digit())(r),
-        "bad status code"
-    );
-    let status =
-        (code[0] - b'0') as u16 * 100 + (code[1] - b'0') as u16 * 10 + (code[2] - b'0') as u16;
+    let r = match r {
+        [] => return Err(Stop::More),
+        [b' ', r @ ..] => r,
+        _ => return Err(Stop::Bad("bad status line")),
+    };
+    // three digits
+    if !r[..r.len().min(3)].iter().all(u8::is_ascii_digit) {
+        return Err(Stop::Bad("bad status code"));
+    }
+    let (code, r) = match r {
+        [a, b, c, r @ ..] => ([a, b, c].map(|&d| (d - b'0') as u16), r),
+        _ => return Err(Stop::More),
+    };
+    let status = code[0] * 100 + code[1] * 10 + code[2];
     if status < 100 {
         return Err(Stop::Bad("bad status code"));
     }
-    let (r, reason) = match eol(r) {
-        Ok((r, _)) => (r, &b""[..]),
-        Err(nom::Err::Incomplete(_)) => return Err(Stop::More),
-        Err(_) => {
-            let (r, _) = step!(tag(" ")(r), "bad status line");
-            let (r, reason) = step!(take_while(is_field_char)(r), "bad reason phrase");
-            let (r, _) = step!(eol(r), "bad reason phrase");
-            (r, reason)
+    let (r, reason) = match line_end(r)? {
+        Some(n) => (&r[n..], &b""[..]),
+        None => {
+            let r = match r {
+                [b' ', r @ ..] => r,
+                _ => return Err(Stop::Bad("bad status line")),
+            };
+            let n = match r.iter().position(|&c| !is_field_char(c)) {
+                None => return Err(Stop::More),
+                Some(n) => n,
+            };
+            let (reason, r) = r.split_at(n);
+            match line_end(r)? {
+                Some(n) => (&r[n..], reason),
+                None => return Err(Stop::Bad("bad reason phrase")),
+            }
         }
     };
     let (r, headers) = header_block(r)?;
@@ -309,6 +491,235 @@ mod tests {
             (Err(Stop::More), Err(Stop::More)) => true,
             (Err(Stop::Bad(x)), Err(Stop::Bad(y))) => x == y,
             _ => false,
+        }
+    }
+
+    fn same_block(a: Result<(&[u8], Headers), Stop>, b: Result<(&[u8], Headers), Stop>) -> bool {
+        match (a, b) {
+            (Ok(x), Ok(y)) => x == y,
+            (Err(Stop::More), Err(Stop::More)) => true,
+            (Err(Stop::Bad(x)), Err(Stop::Bad(y))) => x == y,
+            _ => false,
+        }
+    }
+
+    /// The sixteen-byte line reader gives what the general code gives,
+    /// for every byte value at every position of lines of many shapes
+    /// (names to 16 bytes, values across several tests, spaces around
+    /// them, LF, CR without LF), cut short at every length.
+    #[test]
+    fn field_line_as_the_general_code() {
+        let lines: [&[u8]; 10] = [
+            b"Content-Type: text/html\r\n",
+            b"X:                 v \r\n",
+            b"X: y\r\n",
+            b"Server:nginx  \r\n",
+            b"abcdefghijklmno: v\r\n",
+            b"abcdefghijklmnop: v\r\n",
+            b"A:  \n",
+            b"Ab:\r\n",
+            b"Date: Sun, 29 Nov 2026 15:35:40 GMT\r\n",
+            b"Last-Modified: Sun, 29 Nov 2026 15:00:00 GMTxxxxxxxxxxxx\n",
+        ];
+        let mut n = 0;
+        for line in lines {
+            for at in 0..line.len() {
+                for b in 0..=255u8 {
+                    let mut v = line.to_vec();
+                    v[at] = b;
+                    v.extend_from_slice(b"Host: h\r\n\r\n");
+                    for cut in 0..=v.len() {
+                        let i = &v[..cut];
+                        assert!(
+                            same_block(header_block_as(i, true), header_block_as(i, false)),
+                            "{:?}",
+                            String::from_utf8_lossy(i)
+                        );
+                        n += field_line(i).is_some() as usize;
+                    }
+                }
+            }
+        }
+        // the fast path was taken (on x86_64)
+        assert!(n > 0 || cfg!(not(target_arch = "x86_64")));
+    }
+
+    /// The start lines as they were read with nom combinators (before
+    /// the written-out [`request_head`] and [`response_head`]), up to the
+    /// header block: the rest and (method, target, minor) or (minor,
+    /// status, reason).
+    mod by_nom {
+        use super::super::super::lex::{eol, is_field_char, is_tchar, step, version, Stop};
+        use super::super::{request_target_by_space as request_target, MAX_METHOD_LEN};
+        use nom::bytes::streaming::{tag, take_while, take_while1, take_while_m_n};
+
+        pub type Req<'a> = (&'a [u8], &'a [u8], &'a [u8], u8);
+        pub type Resp<'a> = (&'a [u8], u8, u16, &'a [u8]);
+
+        pub fn request_line(i: &[u8]) -> Result<Req<'_>, Stop> {
+            let mut i = i;
+            for _ in 0..2 {
+                match eol(i) {
+                    Ok((r, _)) => i = r,
+                    Err(nom::Err::Incomplete(_)) => return Err(Stop::More),
+                    Err(_) => break,
+                }
+            }
+            let (r, method) = step!(take_while1(is_tchar)(i), "bad method");
+            if method.len() > MAX_METHOD_LEN {
+                return Err(Stop::Bad("method too long"));
+            }
+            let (r, _) = step!(tag(" ")(r), "bad method");
+            let (r, target) = request_target(r)?;
+            let (r, _) = step!(tag(" ")(r), "bad request target");
+            let (r, minor) = version(r)?;
+            let (r, _) = step!(eol(r), "bad request line");
+            Ok((r, method, target, minor))
+        }
+
+        pub fn status_line(i: &[u8]) -> Result<Resp<'_>, Stop> {
+            let (r, minor) = version(i)?;
+            let (r, _) = step!(tag(" ")(r), "bad status line");
+            let (r, code) = step!(
+                take_while_m_n(3, 3, |c: u8| c.is_ascii_digit())(r),
+                "bad status code"
+            );
+            let status = (code[0] - b'0') as u16 * 100
+                + (code[1] - b'0') as u16 * 10
+                + (code[2] - b'0') as u16;
+            if status < 100 {
+                return Err(Stop::Bad("bad status code"));
+            }
+            let (r, reason) = match eol(r) {
+                Ok((r, _)) => (r, &b""[..]),
+                Err(nom::Err::Incomplete(_)) => return Err(Stop::More),
+                Err(_) => {
+                    let (r, _) = step!(tag(" ")(r), "bad status line");
+                    let (r, reason) = step!(take_while(is_field_char)(r), "bad reason phrase");
+                    let (r, _) = step!(eol(r), "bad reason phrase");
+                    (r, reason)
+                }
+            };
+            Ok((r, minor, status, reason))
+        }
+    }
+
+    /// What a head parser says of `i` whose start line `by_nom` read as
+    /// `line` (the start line's values, its length): the header block
+    /// after it decides the rest.
+    fn as_nom<T: PartialEq + std::fmt::Debug>(
+        got: Result<(&[u8], T), Stop>,
+        line: Result<(&[u8], T), Stop>,
+        i: &[u8],
+    ) {
+        let show = |r: &Result<(&[u8], T), Stop>| match r {
+            Ok((r, v)) => format!("ok {} {v:?}", r.len()),
+            Err(Stop::More) => "more".into(),
+            Err(Stop::Bad(m)) => format!("bad {m}"),
+        };
+        let want = match line {
+            Ok((r, v)) => match header_block(r) {
+                Ok((r, _)) => Ok((r, v)),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        assert_eq!(show(&got), show(&want), "{:?}", String::from_utf8_lossy(i));
+    }
+
+    /// The written-out start lines read what the combinators read, for
+    /// every byte value at every position, cut short at every length.
+    #[test]
+    fn start_lines_as_by_nom() {
+        let reqs: [&[u8]; 4] = [
+            b"GET /r100 HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"\r\nPOST / HTTP/1.0\n\n",
+            b"\n\r\nM /x HTTP/1.1\r\n\r\n",
+            b"\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        ];
+        for line in reqs {
+            for at in 0..line.len() {
+                for b in 0..=255u8 {
+                    let mut v = line.to_vec();
+                    v[at] = b;
+                    for cut in 0..=v.len() {
+                        let i = &v[..cut];
+                        let got = request_head(i).map(|(r, h)| {
+                            (r, (h.method.to_string(), h.target.to_string(), h.minor))
+                        });
+                        let line = by_nom::request_line(i).map(|(r, m, t, minor)| {
+                            (
+                                r,
+                                (method_str(m).to_string(), lossy_text(t).to_string(), minor),
+                            )
+                        });
+                        as_nom(got, line, i);
+                    }
+                }
+            }
+        }
+        let long = [&b"X"[..]; MAX_METHOD_LEN + 1].concat();
+        for m in [&long[..], &long[1..]] {
+            let i = [m, b" / HTTP/1.1\r\n\r\n"].concat();
+            for cut in 0..=i.len() {
+                let i = &i[..cut];
+                let got = request_head(i).map(|(r, h)| (r, h.minor));
+                as_nom(got, by_nom::request_line(i).map(|(r, _, _, m)| (r, m)), i);
+            }
+        }
+        let resps: [&[u8]; 4] = [
+            b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n",
+            b"HTTP/1.0 404\n\n",
+            b"HTTP/1.1 101 \r\n\r\n",
+            b"HTTP/1.1 599 A\tb \n\r\n",
+        ];
+        for line in resps {
+            for at in 0..line.len() {
+                for b in 0..=255u8 {
+                    let mut v = line.to_vec();
+                    v[at] = b;
+                    for cut in 0..=v.len() {
+                        let i = &v[..cut];
+                        let got = response_head(i)
+                            .map(|(r, h)| (r, (h.minor, h.status, h.reason.to_string())));
+                        let line = by_nom::status_line(i).map(|(r, minor, s, reason)| {
+                            (
+                                r,
+                                (minor, s, lossy_text(reason.trim_ascii_end()).to_string()),
+                            )
+                        });
+                        as_nom(got, line, i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The word-at-a-time target scan reads what the search for the space
+    /// read, for every byte value at every position, cut at every length.
+    #[test]
+    fn request_target_as_by_space() {
+        for len in 0..20usize {
+            for at in 0..len + 2 {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v.extend_from_slice(b" H");
+                    v[at] = b;
+                    for cut in 0..=v.len() {
+                        let i = &v[..cut];
+                        let show = |r: Result<(&[u8], &[u8]), Stop>| match r {
+                            Ok(x) => format!("{x:?}"),
+                            Err(Stop::More) => "more".into(),
+                            Err(Stop::Bad(m)) => m.into(),
+                        };
+                        assert_eq!(
+                            show(request_target(i)),
+                            show(request_target_by_space(i)),
+                            "{i:?}"
+                        );
+                    }
+                }
+            }
         }
     }
 

@@ -69,6 +69,17 @@ pub(super) fn eol(i: &[u8]) -> R<'_> {
     alt((tag("\r\n"), tag("\n")))(i)
 }
 
+/// [`eol`] without nom: `Some(n)` a line end of `n` bytes at the start of
+/// `i`, None none there, [`Stop::More`] for a prefix of one.
+pub(super) fn line_end(i: &[u8]) -> Result<Option<usize>, Stop> {
+    match i {
+        [] | [b'\r'] => Err(Stop::More),
+        [b'\r', b'\n', ..] => Ok(Some(2)),
+        [b'\n', ..] => Ok(Some(1)),
+        _ => Ok(None),
+    }
+}
+
 pub(super) enum Stop {
     More,
     Bad(&'static str),
@@ -88,7 +99,23 @@ macro_rules! step {
 }
 pub(super) use step;
 
+#[inline]
 pub(super) fn version(i: &[u8]) -> Result<(&[u8], u8), Stop> {
+    // the usual: all eight bytes there, tested as one word
+    if let Some(w) = i.get(..8) {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        if w == u64::from_le_bytes(*b"HTTP/1.1") {
+            return Ok((&i[8..], 1));
+        }
+        if w == u64::from_le_bytes(*b"HTTP/1.0") {
+            return Ok((&i[8..], 0));
+        }
+    }
+    version_general(i)
+}
+
+/// [`version`] of any input: a prefix, another version, anything else.
+fn version_general(i: &[u8]) -> Result<(&[u8], u8), Stop> {
     // "HTTP/1.x": compared directly, a prefix of it needs more bytes
     const V: &[u8] = b"HTTP/1.";
     let n = i.len().min(V.len());
@@ -127,6 +154,12 @@ fn lossy(b: &[u8]) -> String {
 
 /// [`lossy`] as a [`Text`]: a short one inline, not allocated.
 pub(super) fn lossy_text(b: &[u8]) -> Text {
+    if b.len() <= crate::text::INLINE && b.iter().fold(0, |or, &c| or | c) < 0x80 {
+        // short and ASCII (a target like `/r100`, a reason like `OK`):
+        // straight in
+        // SAFETY: ASCII is UTF-8
+        return Text::new(unsafe { std::str::from_utf8_unchecked(b) });
+    }
     Text::from(lossy_cow(b))
 }
 
@@ -170,7 +203,73 @@ pub(super) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod find_tests {
-    use super::find_byte;
+    use super::{eol, find_byte, line_end, Stop};
+
+    /// The short-ASCII shortcut gives what the general conversion gives,
+    /// every byte value at every position, lengths around the inline limit.
+    #[test]
+    fn lossy_text_as_lossy_cow() {
+        use super::{lossy_cow, lossy_text};
+        use crate::text::Text;
+        for len in 0..40usize {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    let (got, want) = (lossy_text(&v), Text::from(lossy_cow(&v)));
+                    assert_eq!(got, want, "{v:?}");
+                    assert_eq!(got.is_inline(), want.is_inline(), "{v:?}");
+                }
+            }
+        }
+    }
+
+    /// The one-word test of `HTTP/1.x` as the general comparison, every
+    /// byte value at every position, cut at every length.
+    #[test]
+    fn version_as_the_general_comparison() {
+        use super::{version, version_general};
+        let show = |r: Result<(&[u8], u8), Stop>| match r {
+            Ok((r, m)) => format!("{} {m}", r.len()),
+            Err(Stop::More) => "more".into(),
+            Err(Stop::Bad(m)) => m.into(),
+        };
+        for line in [&b"HTTP/1.1\r\n"[..], b"HTTP/1.0 200"] {
+            for at in 0..line.len() {
+                for b in 0..=255u8 {
+                    let mut v = line.to_vec();
+                    v[at] = b;
+                    for cut in 0..=v.len() {
+                        let i = &v[..cut];
+                        assert_eq!(show(version(i)), show(version_general(i)), "{i:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn line_end_as_eol() {
+        let bytes = [b'\r', b'\n', b'a', b' ', 0];
+        for len in 0..4 {
+            for k in 0..bytes.len().pow(len) {
+                let i: Vec<u8> = (0..len)
+                    .map(|d| bytes[k / bytes.len().pow(d) % bytes.len()])
+                    .collect();
+                let want = match eol(&i) {
+                    Ok((r, _)) => Some(Some(i.len() - r.len())),
+                    Err(nom::Err::Incomplete(_)) => None,
+                    Err(_) => Some(None),
+                };
+                let got = match line_end(&i) {
+                    Ok(n) => Some(n),
+                    Err(Stop::More) => None,
+                    Err(Stop::Bad(_)) => panic!(),
+                };
+                assert_eq!(got, want, "{i:?}");
+            }
+        }
+    }
 
     #[test]
     fn find_byte_as_position_at_every_offset_and_length() {

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! Streaming HTTP/1.0 and HTTP/1.1 parser built on `nom` streaming combinators.
+//! Streaming HTTP/1.0 and HTTP/1.1 parser: heads written out byte- and
+//! word-wise (the results of the `nom` streaming combinators they
+//! replaced), the chunked coding's lines with those combinators.
 //!
 //! Everything here is a pure function of its input bytes. Head parsers return a
 //! three-way [`Parse`] result: a complete value with the number of bytes it
