@@ -8,6 +8,7 @@ use super::lex::{
     version, Stop,
 };
 use crate::protocol::http1::headers::Known;
+use std::mem::MaybeUninit;
 
 use super::{
     Headers, Parse, RequestHead, ResponseHead, MAX_HEADERS, MAX_HEAD_BYTES, MAX_METHOD_LEN,
@@ -283,9 +284,11 @@ fn header_block_as(block: &[u8], fast: bool) -> Result<(&[u8], Headers), Stop> {
     let mut i = block;
     let off = |s: &[u8]| (s.as_ptr() as usize - block.as_ptr() as usize) as u32;
     // the ranges of the fields: on the stack for the first `INLINE`,
-    // copied to `spill` past that
+    // copied to `spill` past that. Not zeroed first (256 bytes a head):
+    // entry `k` is written before `n_fields` passes `k`, so entries
+    // `..n_fields.min(INLINE)` are always initialised.
     const INLINE: usize = 16;
-    let mut inline = [[0u32; 4]; INLINE];
+    let mut inline = [MaybeUninit::<[u32; 4]>::uninit(); INLINE];
     let mut spill: Vec<[u32; 4]> = Vec::new();
     let mut n_fields = 0;
     // every byte of the block outside the values is ASCII (names are
@@ -304,7 +307,11 @@ fn header_block_as(block: &[u8], fast: bool) -> Result<(&[u8], Headers), Stop> {
         if let Some(n) = end {
             let at = off(i) as usize;
             let fields = match n_fields {
-                n if n <= INLINE => &inline[..n],
+                // SAFETY: entries `..n` (n <= INLINE) are initialised (see
+                // `inline`); `MaybeUninit<T>` has the layout of `T`
+                n if n <= INLINE => unsafe {
+                    std::slice::from_raw_parts(inline.as_ptr().cast::<[u32; 4]>(), n)
+                },
                 _ => &spill[..],
             };
             return Ok((
@@ -321,10 +328,11 @@ fn header_block_as(block: &[u8], fast: bool) -> Result<(&[u8], Headers), Stop> {
             let n0 = off(i);
             let f = [n0, n0 + name_len as u32, n0 + v0 as u32, n0 + v1 as u32];
             if n_fields < INLINE {
-                inline[n_fields] = f;
+                inline[n_fields].write(f);
             } else {
                 if n_fields == INLINE {
-                    spill.extend_from_slice(&inline);
+                    // SAFETY: all `INLINE` entries are initialised here
+                    spill.extend(inline.iter().map(|f| unsafe { f.assume_init() }));
                 }
                 spill.push(f);
             }
@@ -356,10 +364,11 @@ fn header_block_as(block: &[u8], fast: bool) -> Result<(&[u8], Headers), Stop> {
         let (n0, v0) = (off(name), off(v));
         let f = [n0, n0 + name.len() as u32, v0, v0 + v.len() as u32];
         if n_fields < INLINE {
-            inline[n_fields] = f;
+            inline[n_fields].write(f);
         } else {
             if n_fields == INLINE {
-                spill.extend_from_slice(&inline);
+                // SAFETY: all `INLINE` entries are initialised here
+                spill.extend(inline.iter().map(|f| unsafe { f.assume_init() }));
             }
             spill.push(f);
         }
