@@ -228,24 +228,16 @@ mod find_tests {
     /// byte value at every position, cut at every length.
     #[test]
     fn version_as_the_general_comparison() {
+        use super::super::each_variant;
         use super::{version, version_general};
         let show = |r: Result<(&[u8], u8), Stop>| match r {
             Ok((r, m)) => format!("{} {m}", r.len()),
             Err(Stop::More) => "more".into(),
             Err(Stop::Bad(m)) => m.into(),
         };
-        for line in [&b"HTTP/1.1\r\n"[..], b"HTTP/1.0 200"] {
-            for at in 0..line.len() {
-                for b in 0..=255u8 {
-                    let mut v = line.to_vec();
-                    v[at] = b;
-                    for cut in 0..=v.len() {
-                        let i = &v[..cut];
-                        assert_eq!(show(version(i)), show(version_general(i)), "{i:?}");
-                    }
-                }
-            }
-        }
+        each_variant(&[b"HTTP/1.1\r\n", b"HTTP/1.0 200"], b"", |i| {
+            assert_eq!(show(version(i)), show(version_general(i)), "{i:?}");
+        });
     }
 
     #[test]

@@ -103,3 +103,21 @@ pub fn plausible_response_start(buf: &[u8]) -> bool {
     let n = p.len().min(buf.len());
     buf[..n] == p[..n] && !parse_response(buf).is_invalid()
 }
+
+/// For parser tests: each of `lines` with the byte at each position
+/// replaced by every value, `suffix` appended, cut at every length.
+#[cfg(test)]
+pub(super) fn each_variant(lines: &[&[u8]], suffix: &[u8], mut f: impl FnMut(&[u8])) {
+    for line in lines {
+        for at in 0..line.len() {
+            for b in 0..=255u8 {
+                let mut v = line.to_vec();
+                v[at] = b;
+                v.extend_from_slice(suffix);
+                for cut in 0..=v.len() {
+                    f(&v[..cut]);
+                }
+            }
+        }
+    }
+}
