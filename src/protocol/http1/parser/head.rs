@@ -277,20 +277,64 @@ fn header_block(block: &[u8]) -> Result<(&[u8], Headers), Stop> {
     header_block_as(block, true)
 }
 
+/// The ranges (name start, name end, value start, value end) of a head's
+/// fields, in order: on the stack for the first [`Ranges::INLINE`], all
+/// copied to `spill` past that. Not zeroed first (256 bytes a head): entry
+/// `k` is written before `n` passes `k`, so entries `..n.min(INLINE)` are
+/// always initialised.
+struct Ranges {
+    inline: [MaybeUninit<[u32; 4]>; Ranges::INLINE],
+    spill: Vec<[u32; 4]>,
+    /// Fields pushed.
+    n: usize,
+}
+
+impl Ranges {
+    const INLINE: usize = 16;
+
+    #[inline(always)]
+    fn new() -> Ranges {
+        Ranges {
+            inline: [MaybeUninit::uninit(); Ranges::INLINE],
+            spill: Vec::new(),
+            n: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, f: [u32; 4]) {
+        if self.n < Ranges::INLINE {
+            self.inline[self.n].write(f);
+        } else {
+            if self.n == Ranges::INLINE {
+                // SAFETY: all `INLINE` entries are initialised here
+                let inline = self.inline.iter().map(|f| unsafe { f.assume_init() });
+                self.spill.extend(inline);
+            }
+            self.spill.push(f);
+        }
+        self.n += 1;
+    }
+
+    #[inline(always)]
+    fn as_slice(&self) -> &[[u32; 4]] {
+        if self.n <= Ranges::INLINE {
+            // SAFETY: entries `..n` (n <= INLINE) are initialised (see
+            // `Ranges`); `MaybeUninit<T>` has the layout of `T`
+            unsafe { std::slice::from_raw_parts(self.inline.as_ptr().cast::<[u32; 4]>(), self.n) }
+        } else {
+            &self.spill
+        }
+    }
+}
+
 /// [`header_block`], `fast`: with [`field_line`] (false: the general
 /// code only, for the tests).
 #[inline(always)]
 fn header_block_as(block: &[u8], fast: bool) -> Result<(&[u8], Headers), Stop> {
     let mut i = block;
     let off = |s: &[u8]| (s.as_ptr() as usize - block.as_ptr() as usize) as u32;
-    // the ranges of the fields: on the stack for the first `INLINE`,
-    // copied to `spill` past that. Not zeroed first (256 bytes a head):
-    // entry `k` is written before `n_fields` passes `k`, so entries
-    // `..n_fields.min(INLINE)` are always initialised.
-    const INLINE: usize = 16;
-    let mut inline = [MaybeUninit::<[u32; 4]>::uninit(); INLINE];
-    let mut spill: Vec<[u32; 4]> = Vec::new();
-    let mut n_fields = 0;
+    let mut ranges = Ranges::new();
     // every byte of the block outside the values is ASCII (names are
     // tokens, then ':', OWS, CR, LF): the values tell whether it all is
     let mut ascii = true;
@@ -306,37 +350,19 @@ fn header_block_as(block: &[u8], fast: bool) -> Result<(&[u8], Headers), Stop> {
         };
         if let Some(n) = end {
             let at = off(i) as usize;
-            let fields = match n_fields {
-                // SAFETY: entries `..n` (n <= INLINE) are initialised (see
-                // `inline`); `MaybeUninit<T>` has the layout of `T`
-                n if n <= INLINE => unsafe {
-                    std::slice::from_raw_parts(inline.as_ptr().cast::<[u32; 4]>(), n)
-                },
-                _ => &spill[..],
-            };
             return Ok((
                 &i[n..],
-                Headers::from_block(&block[..at], fields, ascii, known),
+                Headers::from_block(&block[..at], ranges.as_slice(), ascii, known),
             ));
         }
-        if n_fields >= MAX_HEADERS {
+        if ranges.n >= MAX_HEADERS {
             return Err(Stop::Bad("too many headers"));
         }
         if let Some([name_len, v0, v1, next]) = fast.then(|| field_line(i)).flatten() {
             // the common line, found at once: the same ranges as below
-            known.note(&i[..name_len], n_fields);
+            known.note(&i[..name_len], ranges.n);
             let n0 = off(i);
-            let f = [n0, n0 + name_len as u32, n0 + v0 as u32, n0 + v1 as u32];
-            if n_fields < INLINE {
-                inline[n_fields].write(f);
-            } else {
-                if n_fields == INLINE {
-                    // SAFETY: all `INLINE` entries are initialised here
-                    spill.extend(inline.iter().map(|f| unsafe { f.assume_init() }));
-                }
-                spill.push(f);
-            }
-            n_fields += 1;
+            ranges.push([n0, n0 + name_len as u32, n0 + v0 as u32, n0 + v1 as u32]);
             i = &i[next..];
             continue;
         }
@@ -352,7 +378,7 @@ fn header_block_as(block: &[u8], fast: bool) -> Result<(&[u8], Headers), Stop> {
         if r[0] != b':' {
             return Err(Stop::Bad("bad header name"));
         }
-        known.note(name, n_fields);
+        known.note(name, ranges.n);
         let r = &r[1..];
         let r = match r.iter().position(|&c| !is_ows(c)) {
             None => return Err(Stop::More),
@@ -362,17 +388,7 @@ fn header_block_as(block: &[u8], fast: bool) -> Result<(&[u8], Headers), Stop> {
         ascii &= value_ascii;
         let v = value.trim_ascii_end();
         let (n0, v0) = (off(name), off(v));
-        let f = [n0, n0 + name.len() as u32, v0, v0 + v.len() as u32];
-        if n_fields < INLINE {
-            inline[n_fields].write(f);
-        } else {
-            if n_fields == INLINE {
-                // SAFETY: all `INLINE` entries are initialised here
-                spill.extend(inline.iter().map(|f| unsafe { f.assume_init() }));
-            }
-            spill.push(f);
-        }
-        n_fields += 1;
+        ranges.push([n0, n0 + name.len() as u32, v0, v0 + v.len() as u32]);
         i = r;
     }
 }
