@@ -77,15 +77,31 @@ struct Inline {
     out: Vec<Output>,
     last_tick: Instant,
     first_err: Option<std::io::Error>,
+    /// Events taken and records written since the shared counters were
+    /// last told ([`Inline::publish`]: once a poll round, not per event).
+    events: u64,
+    records: u64,
+}
+
+/// The inline state, also after a panic elsewhere while it was held (the
+/// tracker contains its parsers' panics; nothing in it is left half-done).
+fn lock(m: &std::sync::Mutex<Inline>) -> std::sync::MutexGuard<'_, Inline> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Inline {
+    /// Handle one event (`f`) and write what it made.
+    #[inline(always)]
+    fn feed(&mut self, counters: &Counters, f: impl FnOnce(&mut dyn Worker, &mut Vec<Output>)) {
+        self.events += 1;
+        f(self.worker.as_mut(), &mut self.out);
+        self.write_out(counters);
+    }
+
     fn write_out(&mut self, counters: &Counters) {
         for item in self.out.drain(..) {
             match self.sink.emit_owned(item) {
-                Ok(()) => {
-                    counters.records.fetch_add(1, Ordering::Relaxed);
-                }
+                Ok(()) => self.records += 1,
                 Err(e) => {
                     counters.write_errors.fetch_add(1, Ordering::Relaxed);
                     self.first_err.get_or_insert(e);
@@ -94,7 +110,20 @@ impl Inline {
         }
     }
 
-    /// End of a poll round: expiry once a second, and flush the sink.
+    /// Add the events and records counted since the last call to the
+    /// shared counters (the metrics endpoint and the summary read those).
+    fn publish(&mut self, counters: &Counters) {
+        if self.events > 0 {
+            counters.events.fetch_add(self.events, Ordering::Relaxed);
+        }
+        if self.records > 0 {
+            counters.records.fetch_add(self.records, Ordering::Relaxed);
+        }
+        (self.events, self.records) = (0, 0);
+    }
+
+    /// End of a poll round: expiry once a second, flush the sink, and
+    /// publish the round's counts.
     fn round(&mut self, counters: &Counters) {
         if self.last_tick.elapsed() >= TICK {
             self.last_tick = Instant::now();
@@ -106,6 +135,7 @@ impl Inline {
             counters.write_errors.fetch_add(1, Ordering::Relaxed);
             self.first_err.get_or_insert(e);
         }
+        self.publish(counters);
     }
 }
 
@@ -133,6 +163,9 @@ const BATCH: usize = 128;
 pub struct Batcher<'a> {
     p: &'a Pipeline,
     bufs: Vec<Vec<Event>>,
+    /// Inline mode: the worker and the sink, locked from a round's first
+    /// event to its [`Batcher::flush`] (one lock a round, not one an event).
+    held: Option<std::sync::MutexGuard<'a, Inline>>,
 }
 
 impl Batcher<'_> {
@@ -140,16 +173,17 @@ impl Batcher<'_> {
     /// [`crate::decode::decode_each`]: inline, the worker reads the
     /// captured bytes where they are (no copy of what it does not keep).
     pub fn push_parts(&mut self, ev: Event, payload: &[u8]) {
-        if self.p.inline.is_some() {
-            self.p.submit_parts(ev, payload);
-        } else {
-            self.push(ev.with_payload(payload))
+        let p = self.p;
+        match self.inline() {
+            Some(st) => st.feed(&p.counters, |w, out| w.on_event_parts(ev, payload, out)),
+            None => self.push(ev.with_payload(payload)),
         }
     }
 
     pub fn push(&mut self, ev: Event) {
-        if self.p.inline.is_some() {
-            self.p.submit(ev);
+        let p = self.p;
+        if let Some(st) = self.inline() {
+            st.feed(&p.counters, |w, out| w.on_event(ev, out));
             return;
         }
         let i = self.p.shard_of(&ev);
@@ -168,12 +202,21 @@ impl Batcher<'_> {
         let _ = self.p.shards[i].send(batch);
     }
 
-    /// Send everything held (inline mode: end of a poll round).
+    /// Inline mode: the worker and sink, locked until the next flush.
+    #[inline(always)]
+    fn inline(&mut self) -> Option<&mut Inline> {
+        if self.held.is_none() {
+            self.held = Some(lock(self.p.inline.as_ref()?));
+        }
+        self.held.as_deref_mut()
+    }
+
+    /// Send everything held (inline mode: end of a poll round; the lock
+    /// is let go).
     pub fn flush(&mut self) {
         if let Some(m) = &self.p.inline {
-            if let Ok(mut st) = m.lock() {
-                st.round(&self.p.counters);
-            }
+            let mut st = self.held.take().unwrap_or_else(|| lock(m));
+            st.round(&self.p.counters);
             return;
         }
         for i in 0..self.bufs.len() {
@@ -227,6 +270,8 @@ impl Pipeline {
                 out: Vec::new(),
                 last_tick: Instant::now(),
                 first_err: None,
+                events: 0,
+                records: 0,
             };
             return Pipeline {
                 inline: Some(std::sync::Mutex::new(st)),
@@ -372,34 +417,30 @@ impl Pipeline {
     /// [`crate::decode::decode_each`].
     pub fn submit_parts(&self, ev: Event, payload: &[u8]) {
         match &self.inline {
-            Some(m) => {
-                self.counters.events.fetch_add(1, Ordering::Relaxed);
-                self.feed_inline(m, |w, out| w.on_event_parts(ev, payload, out));
-            }
+            Some(m) => self.feed_inline(m, |w, out| w.on_event_parts(ev, payload, out)),
             None => self.submit(ev.with_payload(payload)),
         }
     }
 
     /// Let the inline worker handle one event (`f`) and write what it made.
+    /// (counted at once: no round ends for these).
     fn feed_inline(
         &self,
         m: &std::sync::Mutex<Inline>,
         f: impl FnOnce(&mut dyn Worker, &mut Vec<Output>),
     ) {
-        if let Ok(mut st) = m.lock() {
-            let st = &mut *st;
-            f(st.worker.as_mut(), &mut st.out);
-            st.write_out(&self.counters);
-        }
+        let mut st = lock(m);
+        st.feed(&self.counters, f);
+        st.publish(&self.counters);
     }
 
     /// Hand one event to its connection's shard (blocks when the shard is full).
     pub fn submit(&self, ev: Event) {
-        self.counters.events.fetch_add(1, Ordering::Relaxed);
         if let Some(m) = &self.inline {
             self.feed_inline(m, |w, out| w.on_event(ev, out));
             return;
         }
+        self.counters.events.fetch_add(1, Ordering::Relaxed);
         let idx = self.shard_of(&ev);
         // a send error means the worker died; its panic surfaces at finish()
         let _ = self.shards[idx].send(vec![ev]);
@@ -412,6 +453,7 @@ impl Pipeline {
         Batcher {
             p: self,
             bufs: vec![Vec::new(); self.shards.len().max(1)],
+            held: None,
         }
     }
 
@@ -446,6 +488,7 @@ impl Pipeline {
             let mut st = m.into_inner().unwrap_or_else(|p| p.into_inner());
             st.worker.finish(&mut st.out);
             st.write_out(&self.counters);
+            st.publish(&self.counters);
             let flushed = st.sink.flush();
             let sink_error = st
                 .first_err
@@ -661,6 +704,34 @@ pub(crate) mod tests {
         let s = p.finish();
         assert_eq!((s.stats.events, s.stats.records), (101, 101));
         assert_eq!(s.workers.len(), 1);
+    }
+
+    #[test]
+    fn inline_counts_are_published_at_the_end_of_a_round_and_the_lock_let_go() {
+        let sink = VecSink::default();
+        let lines = sink.0.clone();
+        let p = Pipeline::start(
+            0,
+            8,
+            |_| Box::new(EventsWorker::new(0, crate::redact::Redact::default())),
+            Box::new(sink),
+        );
+        let mut b = p.batcher();
+        for pos in 0..10 {
+            b.push_parts(data(1, pos), b"x");
+        }
+        assert_eq!(lines.lock().unwrap().len(), 10);
+        // counted in the round, told at its end
+        assert_eq!((p.stats().events, p.stats().records), (0, 0));
+        b.flush();
+        assert_eq!((p.stats().events, p.stats().records), (10, 10));
+        // the batcher holds no lock between rounds: a submit in between goes through
+        p.submit(data(2, 0));
+        assert_eq!((p.stats().events, p.stats().records), (11, 11));
+        b.push(data(1, 10));
+        drop(b); // a dropped batcher ends its round
+        let s = p.finish();
+        assert_eq!((s.stats.events, s.stats.records), (12, 12));
     }
 
     #[test]
