@@ -342,7 +342,8 @@ pub(crate) mod tests {
                 tls: false,
                 tls_library: None,
                 blocks: Default::default(),
-            },
+            }
+            .into(),
             gap: false,
             gap_cause: Default::default(),
             truncated: true,
@@ -414,8 +415,8 @@ pub(crate) mod tests {
         check(&t);
         // the identity fields, all set (one needing escapes)
         let mut i = base();
-        i.conn.ident = full_identity();
-        i.conn.exe = Some("/usr/bin/app".into());
+        i.conn_mut().ident = full_identity();
+        i.conn_mut().exe = Some("/usr/bin/app".into());
         check(&i);
         // each identity field set alone (the all-null run is one constant)
         for k in 0..11 {
@@ -435,7 +436,7 @@ pub(crate) mod tests {
                 _ => id.node = v,
             }
             let mut one = base();
-            one.conn.ident = Arc::new(id);
+            one.conn_mut().ident = Arc::new(id);
             check(&one);
         }
         // every Option as None, every enum variant, every bool flipped
@@ -456,23 +457,23 @@ pub(crate) mod tests {
         n.req_body_bytes = None;
         n.resp_body_bytes = None;
         n.resp_content_type = None;
-        n.conn.pid = None;
-        n.conn.tid = None;
-        n.conn.comm = None;
-        n.conn.local_addr = None;
-        n.conn.local_port = None;
-        n.conn.remote_addr = None;
-        n.conn.remote_port = None;
+        n.conn_mut().pid = None;
+        n.conn_mut().tid = None;
+        n.conn_mut().comm = None;
+        n.conn_mut().local_addr = None;
+        n.conn_mut().local_port = None;
+        n.conn_mut().remote_addr = None;
+        n.conn_mut().remote_port = None;
         n.interim_status = None;
-        n.conn.source = Source::Wire;
-        n.conn.role = Role::Unknown;
+        n.conn_mut().source = Source::Wire;
+        n.conn_mut().role = Role::Unknown;
         n.gap = true;
         n.truncated = false;
         n.no_response = true;
         n.upgraded = true;
         n.incomplete = true;
         check(&n);
-        n.conn.role = Role::Client;
+        n.conn_mut().role = Role::Client;
         n.method = Some(Cow::Owned("PROPFIND".into()));
         n.span = TimeSpan {
             start_ns: i64::MIN,
@@ -527,10 +528,10 @@ pub(crate) mod tests {
         n.h2.as_mut().unwrap().grpc = Some(Default::default());
         check(&n);
         // TLS plaintext
-        n.conn.tls = true;
-        n.conn.tls_library = Some("openssl");
+        n.conn_mut().tls = true;
+        n.conn_mut().tls_library = Some("openssl");
         check(&n);
-        n.conn.tls_library = Some("go");
+        n.conn_mut().tls_library = Some("go");
         check(&n);
     }
 
@@ -557,8 +558,8 @@ pub(crate) mod tests {
             t.target = Some(s.into());
             t.host = Some(format!("{s}{s}").into());
             t.reason = Some(s.into());
-            t.conn.comm = Some(Arc::from(s));
-            t.conn.conn_id = Arc::from(s);
+            t.conn_mut().comm = Some(Arc::from(s));
+            t.conn_mut().conn_id = Arc::from(s);
             t.method = Some(Cow::Owned(s.into()));
             t.req_headers = Some(vec![(s.into(), s.into())]);
             check(&t);
@@ -596,13 +597,13 @@ pub(crate) mod tests {
             t.host = some(3).then(|| s(next()).into());
             t.reason = some(4).then(|| s(next()).into());
             t.req_content_type = some(5).then(|| s(next()).into());
-            t.conn.comm = some(6).then(|| Arc::from(s(next())));
-            t.conn.local_port = some(7).then(|| next() as u16);
-            t.conn.pid = some(8).then(|| next() as u32);
+            t.conn_mut().comm = some(6).then(|| Arc::from(s(next())));
+            t.conn_mut().local_port = some(7).then(|| next() as u16);
+            t.conn_mut().pid = some(8).then(|| next() as u32);
             t.req_header_count = some(9).then(|| next() as u32);
             t.gap = some(10);
             t.upgraded = some(11);
-            t.conn.role = [Role::Unknown, Role::Client, Role::Server][(r >> 12) as usize % 3];
+            t.conn_mut().role = [Role::Unknown, Role::Client, Role::Server][(r >> 12) as usize % 3];
             t.resp_headers =
                 some(14).then(|| (0..(r >> 15) % 4).map(|_| (s(next()), s(next()))).collect());
             check(&t);

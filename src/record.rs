@@ -284,8 +284,10 @@ pub struct Transaction {
     pub resp_body_bytes: Option<u64>,
     pub req_content_type: Option<Text>,
     pub resp_content_type: Option<Text>,
+    /// Shared by a connection's records while its fields stay the same
+    /// ([`crate::protocol::ConnInfo::fields`]); [`Arc::make_mut`] to change.
     #[serde(flatten)]
-    pub conn: ConnFields,
+    pub conn: Arc<ConnFields>,
     /// Bytes were lost (or framing could not be followed) around this
     /// transaction; fields may be incomplete or pairing may be wrong.
     pub gap: bool,
@@ -361,6 +363,20 @@ pub struct GrpcFields {
     pub compressed: bool,
 }
 
+impl Transaction {
+    /// Its connection fields to change (a copy of them if shared).
+    pub fn conn_mut(&mut self) -> &mut ConnFields {
+        Arc::make_mut(&mut self.conn)
+    }
+}
+
+impl MsgRecord {
+    /// Its connection fields to change (a copy of them if shared).
+    pub fn conn_mut(&mut self) -> &mut ConnFields {
+        Arc::make_mut(&mut self.conn)
+    }
+}
+
 /// Which kind of message a [`MsgRecord`] describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -394,8 +410,10 @@ pub struct MsgRecord {
     pub header_bytes: u64,
     pub body_bytes: u64,
     pub content_type: Option<Text>,
+    /// Shared by a connection's records while its fields stay the same
+    /// ([`crate::protocol::ConnInfo::fields`]); [`Arc::make_mut`] to change.
     #[serde(flatten)]
-    pub conn: ConnFields,
+    pub conn: Arc<ConnFields>,
     pub gap: bool,
     #[serde(default)]
     pub gap_cause: GapCauses,
@@ -735,8 +753,8 @@ mod tests {
             }
         }
         t.http_version = None;
-        t.conn.source = Source::Wire;
-        t.conn.role = Role::Unknown;
+        t.conn_mut().source = Source::Wire;
+        t.conn_mut().role = Role::Unknown;
         t.req_headers = Some(vec![]);
         let r = Record::Transaction(Box::new(t));
         let ReadLine::Record(back) = read_json_line(r.to_json_line().as_bytes()).unwrap() else {

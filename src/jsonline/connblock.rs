@@ -164,7 +164,7 @@ mod tests {
     /// second use of the memo. True if the memo's block was used.
     fn same_as_plain(t: &Transaction, f: RecordFormat) -> bool {
         let mut plain = t.clone();
-        plain.conn.blocks = ConnBlocks::default();
+        plain.conn_mut().blocks = ConnBlocks::default();
         let want = line(&plain, f);
         assert_eq!(line(t, f), want, "{f:?}");
         assert_eq!(line(t, f), want, "{f:?}, second use");
@@ -175,7 +175,7 @@ mod tests {
     }
 
     fn with_memo(mut t: Transaction) -> Transaction {
-        t.conn.blocks = ConnBlocks::of(&t.conn);
+        t.conn_mut().blocks = ConnBlocks::of(&t.conn);
         t
     }
 
@@ -184,29 +184,29 @@ mod tests {
         let mut shapes = vec![base()];
         // container/Pod identity, node, exe (one value needing escapes)
         let mut i = base();
-        i.conn.ident = full_identity();
-        i.conn.exe = Some("/usr/bin/app".into());
-        i.conn.tls = true;
-        i.conn.tls_library = Some("openssl");
+        i.conn_mut().ident = full_identity();
+        i.conn_mut().exe = Some("/usr/bin/app".into());
+        i.conn_mut().tls = true;
+        i.conn_mut().tls_library = Some("openssl");
         shapes.push(i.clone());
         // only a node (compact: node's offset where a null one would be)
         let mut n = base();
-        n.conn.ident = Arc::new(Identity {
+        n.conn_mut().ident = Arc::new(Identity {
             node: Some("n".into()),
             ..Default::default()
         });
         shapes.push(n);
         // no addresses, wire source, no process, unknown role
         let mut w = base();
-        w.conn.local_addr = None;
-        w.conn.local_port = None;
-        w.conn.remote_addr = None;
-        w.conn.remote_port = None;
-        w.conn.source = Source::Wire;
-        w.conn.pid = None;
-        w.conn.tid = None;
-        w.conn.comm = None;
-        w.conn.role = Role::Unknown;
+        w.conn_mut().local_addr = None;
+        w.conn_mut().local_port = None;
+        w.conn_mut().remote_addr = None;
+        w.conn_mut().remote_port = None;
+        w.conn_mut().source = Source::Wire;
+        w.conn_mut().pid = None;
+        w.conn_mut().tid = None;
+        w.conn_mut().comm = None;
+        w.conn_mut().role = Role::Unknown;
         shapes.push(w);
         // HTTP/2 with identity
         let mut h = i;
@@ -227,16 +227,16 @@ mod tests {
             assert!(same_as_plain(&t, f));
         }
         let changes: [fn(&mut Transaction); 8] = [
-            |t| t.conn.comm = Some("nginx".into()), // equal text, another Arc
-            |t| t.conn.conn_id = "other".into(),
-            |t| t.conn.role = Role::Client,
-            |t| t.conn.local_port = Some(1),
-            |t| t.conn.remote_addr = None,
-            |t| t.conn.ident = Arc::new(Identity::default()),
-            |t| t.conn.exe = Some("/x".into()),
+            |t| t.conn_mut().comm = Some("nginx".into()), // equal text, another Arc
+            |t| t.conn_mut().conn_id = "other".into(),
+            |t| t.conn_mut().role = Role::Client,
+            |t| t.conn_mut().local_port = Some(1),
+            |t| t.conn_mut().remote_addr = None,
+            |t| t.conn_mut().ident = Arc::new(Identity::default()),
+            |t| t.conn_mut().exe = Some("/x".into()),
             |t| {
-                t.conn.tls = true;
-                t.conn.tls_library = Some("go")
+                t.conn_mut().tls = true;
+                t.conn_mut().tls_library = Some("go")
             },
         ];
         for change in changes {
@@ -248,8 +248,8 @@ mod tests {
         }
         // pid and tid are not in the run
         let mut u = t.clone();
-        u.conn.pid = Some(1);
-        u.conn.tid = Some(2);
+        u.conn_mut().pid = Some(1);
+        u.conn_mut().tid = Some(2);
         for f in FORMATS {
             assert!(same_as_plain(&u, f));
         }
@@ -270,11 +270,17 @@ mod tests {
         ConnInfo::new(id, Role::Unknown, addrs, proc_)
     }
 
-    /// A record of `c` now, by thread `tid`.
+    /// A record of `c` now, by thread `tid`: its fields those made anew.
     fn record(c: &mut ConnInfo, tid: u32, source: Source) -> Transaction {
         let mut t = base();
         t.conn = c.fields(tid, source);
+        assert_eq!(*t.conn, c.build_fields(tid, source));
         t
+    }
+
+    /// The two records' fields are one allocation (not only one memo).
+    fn same_fields(a: &Transaction, b: &Transaction) -> bool {
+        Arc::ptr_eq(&a.conn, &b.conn)
     }
 
     fn shared(a: &Transaction, b: &Transaction) -> bool {
@@ -302,10 +308,15 @@ mod tests {
             let mut c = conn(None);
             let first = record(&mut c, 10, source);
             through_memo(&first);
-            // tid changing: the same memo, lines differing only there
+            // nothing changing: the very same fields
+            let next = record(&mut c, 10, source);
+            assert!(same_fields(&first, &next));
+            // tid changing: the same memo, lines differing only there (wire
+            // records have no tid: the same fields)
             let other_tid = record(&mut c, 11, source);
             through_memo(&other_tid);
             assert!(shared(&first, &other_tid));
+            assert_eq!(same_fields(&first, &other_tid), source == Source::Wire);
             let (a, b) = (
                 line(&first, RecordFormat::Full).0,
                 line(&other_tid, RecordFormat::Full).0,
@@ -321,6 +332,7 @@ mod tests {
             let addressed = record(&mut c, 11, source);
             through_memo(&addressed);
             assert!(!shared(&other_tid, &addressed));
+            assert!(!same_fields(&other_tid, &addressed));
             assert!(line(&addressed, RecordFormat::Compact).0.contains(
                 ",\"local_addr\":\"127.0.0.1\",\"local_port\":8080,\"remote_addr\":\"::1\",\"remote_port\":50888,"
             ));
@@ -329,6 +341,7 @@ mod tests {
             let role = record(&mut c, 11, source);
             through_memo(&role);
             assert!(!shared(&addressed, &role));
+            assert!(!same_fields(&addressed, &role));
             assert!(line(&role, RecordFormat::Full)
                 .0
                 .contains(",\"role\":\"server\","));
@@ -347,6 +360,7 @@ mod tests {
             through_memo(&identified);
             // (wire records have none: theirs stays)
             assert_eq!(shared(&role, &identified), source == Source::Wire);
+            assert_eq!(same_fields(&role, &identified), source == Source::Wire);
             let full = line(&identified, RecordFormat::Full).0;
             assert_eq!(
                 full.contains(",\"pod_name\":\"cart-0\","),
@@ -364,6 +378,7 @@ mod tests {
             let tls = record(&mut c, 12, source);
             through_memo(&tls);
             assert!(!shared(&again, &tls));
+            assert!(!same_fields(&again, &tls));
             assert!(line(&tls, RecordFormat::Full)
                 .0
                 .contains(",\"tls\":true,\"tls_library\":\"openssl\""));
@@ -371,6 +386,22 @@ mod tests {
             let last = record(&mut c, 13, source);
             assert!(shared(&tls, &last));
             through_memo(&last);
+            // memos off (a large table): fields made anew for each record,
+            // none kept by the connection; the same lines
+            c.set_memo(false);
+            assert!(!c.has_memo());
+            let (a, b) = (record(&mut c, 13, source), record(&mut c, 13, source));
+            assert!(!same_fields(&a, &b) && !same_fields(&last, &a));
+            assert!(!a.conn.blocks.is_some() && !c.has_memo());
+            assert_eq!(
+                line(&a, RecordFormat::Full).0,
+                line(&last, RecordFormat::Full).0
+            );
+            // and on again: shared again
+            c.set_memo(true);
+            let (a, b) = (record(&mut c, 13, source), record(&mut c, 13, source));
+            assert!(same_fields(&a, &b) && c.has_memo());
+            through_memo(&a);
         }
     }
 }

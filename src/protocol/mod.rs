@@ -273,11 +273,12 @@ pub struct ConnInfo {
     /// The records come from TLS plaintext captured at this library.
     pub tls: Option<TlsLibrary>,
     labels: Option<Labels>,
-    /// The JSON writer's memo of the records' connection fields, shared
-    /// by them while those fields stay the same (`ConnBlocks`); made anew
-    /// by the first record after one of them changed (the addresses, the
-    /// role, the identity, TLS, the source).
-    blocks: ConnBlocks,
+    /// The last record's connection fields, with the JSON writer's memo of
+    /// them (`ConnBlocks`), shared by the records while those fields stay
+    /// the same; made anew by the first record after one of them changed
+    /// (the thread, the addresses, the role, the identity, TLS, the
+    /// source). None while memos are off.
+    last: Option<Arc<ConnFields>>,
     /// Memos may be made and kept: the tracker's table is at or below
     /// its eager-release threshold (see [`ConnInfo::set_memo`]).
     memo: bool,
@@ -304,7 +305,7 @@ impl ConnInfo {
             },
             tls: None,
             labels: None,
-            blocks: ConnBlocks::default(),
+            last: None,
             memo: true,
         }
     }
@@ -333,13 +334,13 @@ impl ConnInfo {
     pub fn set_memo(&mut self, on: bool) {
         self.memo = on;
         if !on {
-            self.blocks = ConnBlocks::default();
+            self.last = None;
         }
     }
 
     /// Holds a memo of its records' connection fields.
     pub fn has_memo(&self) -> bool {
-        self.blocks.is_some()
+        self.last.as_ref().is_some_and(|f| f.blocks.is_some())
     }
 
     /// (local, remote) ports.
@@ -351,8 +352,32 @@ impl ConnInfo {
     }
 
     /// The connection fields every record embeds; `tid`: the thread that
-    /// moved the record's first bytes. Wire records have no process.
-    pub fn fields(&mut self, tid: u32, source: Source) -> ConnFields {
+    /// moved the record's first bytes. Wire records have no process. While
+    /// memos are on, the last record's fields are shared with the next
+    /// one (one reference more, not a copy of each string's) until one of
+    /// them changes.
+    pub fn fields(&mut self, tid: u32, source: Source) -> Arc<ConnFields> {
+        if let Some(f) = &self.last {
+            if self.is_run_of(f, tid, source) {
+                return f.clone();
+            }
+        }
+        let mut f = self.build_fields(tid, source);
+        if !self.memo {
+            return Arc::new(f);
+        }
+        // the JSON writer's memo goes on while only `pid`/`tid` changed
+        f.blocks = match &self.last {
+            Some(last) if last.blocks.is_for(&f) => last.blocks.clone(),
+            _ => ConnBlocks::of(&f),
+        };
+        let f = Arc::new(f);
+        self.last = Some(f.clone());
+        f
+    }
+
+    /// [`ConnInfo::fields`] made anew, without a memo.
+    pub(crate) fn build_fields(&mut self, tid: u32, source: Source) -> ConnFields {
         let (local_port, remote_port) = self.ports();
         let (tgid, role, tls) = (self.proc.tgid, self.role, self.tls);
         let ebpf = source == Source::Ebpf;
@@ -362,7 +387,7 @@ impl ConnInfo {
             (crate::identity::Identity::empty(), None)
         };
         let l = self.labels();
-        let mut f = ConnFields {
+        ConnFields {
             pid: ebpf.then_some(tgid),
             tid: ebpf.then_some(tid),
             comm: ebpf.then(|| l.comm.clone()),
@@ -378,14 +403,43 @@ impl ConnInfo {
             tls: tls.is_some(),
             tls_library: tls.map(TlsLibrary::as_str),
             blocks: ConnBlocks::default(),
-        };
-        if self.memo {
-            if !self.blocks.is_for(&f) {
-                self.blocks = ConnBlocks::of(&f);
-            }
-            f.blocks = self.blocks.clone();
         }
-        f
+    }
+
+    /// `f` is what [`ConnInfo::fields`] would make now: the same strings
+    /// (the same allocations), identity, ports, role and TLS library.
+    fn is_run_of(&self, f: &ConnFields, tid: u32, source: Source) -> bool {
+        fn same(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+        }
+        let Some(l) = &self.labels else {
+            return false;
+        };
+        let ebpf = source == Source::Ebpf;
+        let (local_port, remote_port) = self.ports();
+        f.source == source
+            && f.tid == ebpf.then_some(tid)
+            && f.pid == ebpf.then_some(self.proc.tgid)
+            && f.role == self.role
+            && f.local_port == local_port
+            && f.remote_port == remote_port
+            && f.tls_library == self.tls.map(TlsLibrary::as_str)
+            && Arc::ptr_eq(&f.conn_id, &l.conn_id)
+            && same(&f.local_addr, &l.local_addr)
+            && same(&f.remote_addr, &l.remote_addr)
+            && if ebpf {
+                f.comm.as_ref().is_some_and(|c| Arc::ptr_eq(c, &l.comm))
+                    && Arc::ptr_eq(&f.ident, &self.ident.ident)
+                    && same(&f.exe, &self.ident.exe)
+            } else {
+                f.comm.is_none()
+                    && f.exe.is_none()
+                    && Arc::ptr_eq(&f.ident, &crate::identity::Identity::empty())
+            }
     }
 
     /// The direction that carries requests, once the role is known.

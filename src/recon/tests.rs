@@ -63,7 +63,8 @@ fn rec(
         tls: false,
         tls_library: None,
         blocks: Default::default(),
-    };
+    }
+    .into();
     serde_json::to_value(&t).unwrap()
 }
 

@@ -314,7 +314,7 @@ fn a_records_own_node_is_kept_a_null_one_replaced() {
     // the records' own line writer says where the node goes
     let mut ch = ClickHouseSink::connect(cfg(fake().port)).unwrap();
     let mut t = crate::jsonline::tests::base();
-    t.conn.ident = std::sync::Arc::new(crate::identity::Identity::default());
+    t.conn_mut().ident = std::sync::Arc::new(crate::identity::Identity::default());
     ch.emit(&Output::Record(Record::Transaction(Box::new(t))))
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&ch.cur.body).unwrap();
@@ -359,15 +359,15 @@ fn compact_rows_get_the_node_put_in_and_lose_only_nulls() {
     let nv = b"\"n1\"";
     let mut ch = ClickHouseSink::connect(cfg(fake().port)).unwrap();
     let mut own = crate::jsonline::tests::base();
-    own.conn.ident = std::sync::Arc::new(crate::identity::Identity {
+    own.conn_mut().ident = std::sync::Arc::new(crate::identity::Identity {
         node: Some("k8s-node-3".into()),
         ..Default::default()
     });
     let mut nulls = crate::jsonline::tests::base();
-    nulls.conn.exe = None; // `node` is then followed by `gap`
+    nulls.conn_mut().exe = None; // `node` is then followed by `gap`
     nulls.path = Some(",\"node\":null".into());
     let mut exe = crate::jsonline::tests::base();
-    exe.conn.exe = Some("/usr/sbin/nginx".into());
+    exe.conn_mut().exe = Some("/usr/sbin/nginx".into());
     let mut b = LineBatch::default();
     let mut want = Vec::new();
     for t in [&nulls, &own, &exe] {

@@ -403,7 +403,7 @@ mod tests {
         let mut r = Registry::new(Router::new(&[], 100).unwrap(), 100);
         let mut t = txn("/a\"b\\c\nd", Some(200), Some(1));
         t.method = Some("BREW".into());
-        t.conn.comm = Some("we\"ird\\".into());
+        t.conn_mut().comm = Some("we\"ird\\".into());
         r.observe(&t);
         let mut s = String::new();
         r.render(&mut s);
@@ -426,7 +426,7 @@ mod tests {
         id.container_id = Some("abc123".into());
         id.pod_namespace = Some("shop".into());
         id.pod_name = Some("cart-0".into());
-        t.conn.ident = std::sync::Arc::new(id);
+        t.conn_mut().ident = std::sync::Arc::new(id);
         t.h2 = Some(crate::record::Http2Fields {
             stream_id: 1,
             grpc: Some(crate::record::GrpcFields {

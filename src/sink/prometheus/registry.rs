@@ -476,8 +476,8 @@ mod tests {
         t.path = Some("/users/7".into());
         t.status = Some(status);
         t.latency_ns = Some(1_000);
-        t.conn.comm = Some(Arc::from(comm));
-        t.conn.remote_addr = Some(Arc::from("10.0.0.1"));
+        t.conn_mut().comm = Some(Arc::from(comm));
+        t.conn_mut().remote_addr = Some(Arc::from("10.0.0.1"));
         t
     }
 
