@@ -602,7 +602,7 @@ mod tests {
         open.addrs.laddr[..4].copy_from_slice(&[127, 0, 0, 1]);
         open.addrs.raddr[..4].copy_from_slice(&[10, 1, 2, 3]);
         open.cgroup_id = 0x1234_5678_9abc;
-        let want = Event::Open(ConnOpen {
+        let want = Event::open(ConnOpen {
             ts_ns: 77,
             conn,
             proc: proc_.clone(),

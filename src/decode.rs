@@ -267,7 +267,7 @@ fn decode_one(buf: &[u8]) -> Result<(Event, &[u8]), DecodeError> {
                 None
             };
             Ok((
-                Event::Open(ConnOpen {
+                Event::open(ConnOpen {
                     ts_ns: r.hdr.ts_ns,
                     conn: conn_id(&r.hdr),
                     proc: proc_info(&r.hdr),
@@ -440,7 +440,7 @@ mod tests {
 
     fn samples() -> Vec<Event> {
         vec![
-            Event::Open(ConnOpen {
+            Event::open(ConnOpen {
                 ts_ns: 1,
                 conn: conn(),
                 proc: proc_(),
@@ -454,7 +454,7 @@ mod tests {
                 cgroup_id: 0,
                 identity: None,
             }),
-            Event::Open(ConnOpen {
+            Event::open(ConnOpen {
                 ts_ns: 1,
                 conn: conn(),
                 proc: proc_(),

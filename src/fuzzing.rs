@@ -416,7 +416,7 @@ pub fn http2_frames(data: &[u8]) -> usize {
         tid: 7,
         comm: "grpc".into(),
     };
-    let mut ev = vec![Event::Open(ConnOpen {
+    let mut ev = vec![Event::open(ConnOpen {
         ts_ns: 1,
         conn,
         proc: proc_.clone(),

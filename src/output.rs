@@ -225,7 +225,7 @@ mod tests {
             local: "127.0.0.1:1".parse().unwrap(),
             remote: "127.0.0.1:2".parse().unwrap(),
         };
-        f.format(&Event::Open(ConnOpen {
+        f.format(&Event::open(ConnOpen {
             ts_ns: 1,
             conn: c,
             proc: p.clone(),

@@ -163,7 +163,7 @@ fn records(
     let mut ts = 1_000_000_000u64;
     let mut pos = vec![[0u64; 2]; conns as usize];
     for c in 0..conns {
-        out.push(decode::encode(&Event::Open(ConnOpen {
+        out.push(decode::encode(&Event::open(ConnOpen {
             ts_ns: ts,
             conn: conn(c),
             proc: proc_.clone(),

@@ -101,7 +101,7 @@ impl Synthetic {
             ("127.0.0.1", cport),
         );
         for s in [&client, &server] {
-            evs.push(Event::Open(ConnOpen {
+            evs.push(Event::open(ConnOpen {
                 ts_ns: t,
                 conn: s.conn,
                 proc: s.proc.clone(),

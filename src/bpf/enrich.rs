@@ -212,7 +212,7 @@ mod tests {
     }
 
     fn open(fd: i32, gen: u64) -> Event {
-        Event::Open(ConnOpen {
+        Event::open(ConnOpen {
             ts_ns: 1,
             conn: conn(fd, gen),
             proc: proc(),

@@ -217,7 +217,7 @@ pub fn seed_existing_connections(
                 continue;
             }
             n += 1;
-            pipeline.submit(Event::Open(ConnOpen {
+            pipeline.submit(Event::open(ConnOpen {
                 ts_ns: now,
                 conn: ConnId {
                     tgid: pid,

@@ -33,7 +33,7 @@ fn addrs() -> SockAddrs {
 }
 
 fn open(conn: ConnId, role: Role, ts: u64) -> Event {
-    Event::Open(ConnOpen {
+    Event::open(ConnOpen {
         ts_ns: ts,
         conn,
         proc: pinfo(),

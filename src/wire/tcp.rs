@@ -212,7 +212,7 @@ impl Reassembler {
             last_ts: ts,
             closing_since: None,
         };
-        out.push(Event::Open(ConnOpen {
+        out.push(Event::open(ConnOpen {
             ts_ns: ts,
             conn: f.conn(),
             proc: proc_info(),

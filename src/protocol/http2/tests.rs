@@ -48,7 +48,7 @@ impl Script {
             ts: 1_000_000,
             ev: Vec::new(),
         };
-        s.ev.push(Event::Open(ConnOpen {
+        s.ev.push(Event::open(ConnOpen {
             ts_ns: s.ts,
             conn: cid(),
             proc: pinfo(),

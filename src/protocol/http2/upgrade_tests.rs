@@ -49,7 +49,7 @@ fn pinfo() -> ProcInfo {
 fn events(role: Role, segs: &[(bool, Vec<u8>)], cap: usize) -> Vec<Event> {
     let mut ts = 1_000_000u64;
     let mut pos = [0u64; 2];
-    let mut ev = vec![Event::Open(ConnOpen {
+    let mut ev = vec![Event::open(ConnOpen {
         ts_ns: ts,
         conn: cid(),
         proc: pinfo(),
