@@ -67,7 +67,7 @@ thread_local! {
 
 /// `comm` as text, shared with the events before it of the same name
 /// (a burst of events is mostly one process's): no allocation per event.
-fn comm_shared(comm: &[u8; abi::COMM_LEN]) -> Arc<str> {
+pub(crate) fn comm_shared(comm: &[u8; abi::COMM_LEN]) -> Arc<str> {
     LAST_COMM.with_borrow_mut(|last| match last {
         Some((raw, s)) if raw == comm => s.clone(),
         _ => {
@@ -91,7 +91,8 @@ fn proc_info(h: &Hdr) -> ProcInfo {
     ProcInfo {
         tgid: h.tgid,
         tid: h.tid,
-        comm: comm_shared(&h.comm),
+        // as read: made text only where a connection or a line needs it
+        comm: crate::event::Comm::Raw(h.comm),
     }
 }
 
@@ -336,8 +337,9 @@ pub fn encode(ev: &Event) -> Vec<u8> {
     }
     fn hdr(kind: u8, ts: u64, c: &ConnId, p: &ProcInfo, sys: Syscall) -> Hdr {
         let mut comm = [0u8; abi::COMM_LEN];
-        let n = p.comm.len().min(abi::COMM_LEN - 1);
-        comm[..n].copy_from_slice(&p.comm.as_bytes()[..n]);
+        let text = p.comm.text();
+        let n = text.len().min(abi::COMM_LEN - 1);
+        comm[..n].copy_from_slice(&text.as_bytes()[..n]);
         Hdr {
             kind,
             syscall: syscall_code(sys),

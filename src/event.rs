@@ -198,9 +198,84 @@ impl SockAddrs {
 pub struct ProcInfo {
     pub tgid: u32,
     pub tid: u32,
-    /// Shared, not copied per event: the decoder hands every event of the
-    /// same command name one allocation ([`crate::decode`]).
-    pub comm: std::sync::Arc<str>,
+    pub comm: Comm,
+}
+
+/// A process's command name: the kernel's bytes as the decoder read them
+/// (no allocation, nothing counted per event), or text. [`Comm::shared`]
+/// gives it as text shared with every other use of the same name.
+#[derive(Clone)]
+pub enum Comm {
+    /// Up to the first NUL; not UTF-8 checked until read.
+    Raw([u8; crate::abi::COMM_LEN]),
+    Text(std::sync::Arc<str>),
+}
+
+impl Comm {
+    /// As shared text: a raw name is converted once and then shared with
+    /// the events before it of the same name ([`crate::decode`]).
+    pub fn shared(&self) -> std::sync::Arc<str> {
+        match self {
+            Comm::Raw(raw) => crate::decode::comm_shared(raw),
+            Comm::Text(t) => t.clone(),
+        }
+    }
+
+    /// As text (invalid UTF-8 replaced).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Comm::Raw(raw) => {
+                let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                String::from_utf8_lossy(&raw[..end])
+            }
+            Comm::Text(t) => std::borrow::Cow::Borrowed(t),
+        }
+    }
+}
+
+impl From<&str> for Comm {
+    fn from(s: &str) -> Comm {
+        Comm::Text(s.into())
+    }
+}
+
+impl From<String> for Comm {
+    fn from(s: String) -> Comm {
+        Comm::Text(s.into())
+    }
+}
+
+impl From<std::sync::Arc<str>> for Comm {
+    fn from(s: std::sync::Arc<str>) -> Comm {
+        Comm::Text(s)
+    }
+}
+
+/// Equal as text, however each is held.
+impl PartialEq for Comm {
+    fn eq(&self, other: &Comm) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for Comm {}
+
+impl fmt::Display for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl fmt::Debug for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.text(), f)
+    }
+}
+
+impl Serialize for Comm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
 }
 
 /// A connection started being tracked: connect() or accept() returned, or a
@@ -321,5 +396,26 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn an_event_stays_small_enough_to_move_without_memcpy() {
         assert!(std::mem::size_of::<super::Event>() <= 128);
+    }
+
+    #[test]
+    fn a_raw_command_name_reads_as_the_text_up_to_its_nul_and_is_shared() {
+        use super::Comm;
+        let mut raw = [0u8; crate::abi::COMM_LEN];
+        raw[..5].copy_from_slice(b"nginx");
+        raw[6] = b'x'; // past the NUL: not part of the name
+        let c = Comm::Raw(raw);
+        assert_eq!(c.text(), "nginx");
+        assert_eq!(c, Comm::from("nginx"));
+        assert_ne!(c, Comm::from("nginx:"));
+        assert_eq!(format!("{c} {c:?}"), "nginx \"nginx\"");
+        assert_eq!(serde_json::to_string(&c).unwrap(), "\"nginx\"");
+        // converted once, then the same allocation for the same name
+        assert!(std::sync::Arc::ptr_eq(&c.shared(), &Comm::Raw(raw).shared()));
+        assert_eq!(&*c.shared(), "nginx");
+        // bytes that are not UTF-8 are replaced, all 16 used when no NUL
+        let mut odd = [b'a'; crate::abi::COMM_LEN];
+        odd[0] = 0xff;
+        assert_eq!(Comm::Raw(odd).text(), format!("\u{fffd}{}", "a".repeat(15)));
     }
 }

@@ -320,7 +320,7 @@ impl ConnInfo {
         let (id, proc_, addrs) = (&self.id, &self.proc, &self.addrs);
         self.labels.get_or_insert_with(|| Labels {
             conn_id: id.to_string().into(),
-            comm: proc_.comm.clone(),
+            comm: proc_.comm.shared(),
             local_addr: addrs.map(|a| a.local.ip().to_string().into()),
             remote_addr: addrs.map(|a| a.remote.ip().to_string().into()),
         })
