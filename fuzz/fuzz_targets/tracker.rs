@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         let k = (c % 4) as usize;
         match op % 8 {
             0 => t.on_event(
-                &Event::Open(ConnOpen {
+                &Event::open(ConnOpen {
                     ts_ns: ts,
                     conn: id,
                     proc: proc_info(),
