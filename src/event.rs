@@ -411,7 +411,10 @@ mod tests {
         assert_eq!(format!("{c} {c:?}"), "nginx \"nginx\"");
         assert_eq!(serde_json::to_string(&c).unwrap(), "\"nginx\"");
         // converted once, then the same allocation for the same name
-        assert!(std::sync::Arc::ptr_eq(&c.shared(), &Comm::Raw(raw).shared()));
+        assert!(std::sync::Arc::ptr_eq(
+            &c.shared(),
+            &Comm::Raw(raw).shared()
+        ));
         assert_eq!(&*c.shared(), "nginx");
         // bytes that are not UTF-8 are replaced, all 16 used when no NUL
         let mut odd = [b'a'; crate::abi::COMM_LEN];

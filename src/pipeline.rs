@@ -682,16 +682,23 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn inline_mode_processes_in_the_callers_thread() {
+    /// A pipeline of `workers` event workers (0: inline) into a [`VecSink`],
+    /// and the sink's lines.
+    fn events_pipeline(workers: usize) -> (Pipeline, Arc<std::sync::Mutex<Vec<String>>>) {
         let sink = VecSink::default();
         let lines = sink.0.clone();
         let p = Pipeline::start(
-            0,
+            workers,
             8,
             |_| Box::new(EventsWorker::new(0, crate::redact::Redact::default())),
             Box::new(sink),
         );
+        (p, lines)
+    }
+
+    #[test]
+    fn inline_mode_processes_in_the_callers_thread() {
+        let (p, lines) = events_pipeline(0);
         let mut b = p.batcher();
         for pos in 0..100 {
             b.push(data(1, pos));
@@ -708,14 +715,7 @@ pub(crate) mod tests {
 
     #[test]
     fn inline_counts_are_published_at_the_end_of_a_round_and_the_lock_let_go() {
-        let sink = VecSink::default();
-        let lines = sink.0.clone();
-        let p = Pipeline::start(
-            0,
-            8,
-            |_| Box::new(EventsWorker::new(0, crate::redact::Redact::default())),
-            Box::new(sink),
-        );
+        let (p, lines) = events_pipeline(0);
         let mut b = p.batcher();
         for pos in 0..10 {
             b.push_parts(data(1, pos), b"x");
@@ -736,14 +736,7 @@ pub(crate) mod tests {
 
     #[test]
     fn batched_submission_keeps_order_and_counts() {
-        let sink = VecSink::default();
-        let lines = sink.0.clone();
-        let p = Pipeline::start(
-            2,
-            8,
-            |_| Box::new(EventsWorker::new(0, crate::redact::Redact::default())),
-            Box::new(sink),
-        );
+        let (p, lines) = events_pipeline(2);
         {
             let mut b = p.batcher();
             for pos in 0..1000 {
