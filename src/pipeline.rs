@@ -413,17 +413,8 @@ impl Pipeline {
         }
     }
 
-    /// [`Pipeline::submit`] for an event decoded by
-    /// [`crate::decode::decode_each`].
-    pub fn submit_parts(&self, ev: Event, payload: &[u8]) {
-        match &self.inline {
-            Some(m) => self.feed_inline(m, |w, out| w.on_event_parts(ev, payload, out)),
-            None => self.submit(ev.with_payload(payload)),
-        }
-    }
-
-    /// Let the inline worker handle one event (`f`) and write what it made.
-    /// (counted at once: no round ends for these).
+    /// Let the inline worker handle one event (`f`) and write what it made,
+    /// counted at once ([`Pipeline::submit`] has no poll round to end).
     fn feed_inline(
         &self,
         m: &std::sync::Mutex<Inline>,
