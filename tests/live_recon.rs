@@ -91,7 +91,7 @@ fn tcpdump_and_probe_agree_on_loopback_http() {
     wait_until(
         "tcpdump to write the whole exchange",
         || complete(&wire()),
-        || wire(),
+        wire,
     );
     capture.stop();
     let by = |comm: &str| recs.iter().filter(|r| r["comm"] == comm).count();

@@ -408,7 +408,7 @@ fn late_library(name: &str, src_dir: &str, file: &str, lib: &str, unmaps: bool) 
         || format!("{:?}\n{}", map_tgids("tls_sessions"), probe.stderr()),
     );
     probe.wait_for_records("the nofree client's transaction", |r| {
-        txns_of(r, d_pid).len() >= 1
+        !txns_of(r, d_pid).is_empty()
     });
     c.finish();
     let (recs, err) = probe.stop_ok();

@@ -188,7 +188,7 @@ impl Attacher {
             .then(|| std::fs::read(&path).ok())
             .flatten();
         if let Some(d) = &data {
-            if self.consider_go(obj, &path, &link, key, d) {
+            if self.consider_go(obj, &path, link, key, d) {
                 return;
             }
         }

@@ -166,7 +166,7 @@ impl State {
         }
     }
 
-    fn to_spool_or_drop(&mut self, b: Batch) {
+    fn spool_or_drop(&mut self, b: Batch) {
         let r = match &mut self.spool {
             Some(s) => s.put(&b.body, b.rows),
             None => Err(io::Error::other(
@@ -358,7 +358,7 @@ impl ClickHouseSink {
             };
             st.ready_rows -= old.rows;
             st.ready_bytes -= old.body.len() as u64;
-            st.to_spool_or_drop(old);
+            st.spool_or_drop(old);
         }
         drop(st);
         self.shared.cv.notify_one();
@@ -469,7 +469,7 @@ impl Sender {
         st.ready_bytes = 0;
         for b in left {
             let before = st.counts.dropped;
-            st.to_spool_or_drop(b);
+            st.spool_or_drop(b);
             st.lost_at_end += st.counts.dropped - before;
         }
     }

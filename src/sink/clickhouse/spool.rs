@@ -83,15 +83,12 @@ impl Spool {
     pub fn put(&mut self, body: &[u8], rows: u64) -> io::Result<()> {
         let len = body.len() as u64;
         if self.bytes + len > self.max_bytes {
-            return Err(io::Error::new(
-                io::ErrorKind::Other,
-                format!(
-                    "spool {} full ({} of {} bytes)",
-                    self.dir.display(),
-                    self.bytes,
-                    self.max_bytes
-                ),
-            ));
+            return Err(io::Error::other(format!(
+                "spool {} full ({} of {} bytes)",
+                self.dir.display(),
+                self.bytes,
+                self.max_bytes
+            )));
         }
         let seq = self.next;
         let tmp = self.dir.join(format!(".tmp-{seq:020}"));

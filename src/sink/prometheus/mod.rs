@@ -281,9 +281,12 @@ mod tests {
         t
     }
 
+    /// One sample of the exposition text: name, labels, value.
+    pub(crate) type Sample = (String, Vec<(String, String)>, f64);
+
     /// Parse the exposition text back: (name, labels, value) per sample;
     /// checks the line grammar on the way.
-    pub(crate) fn parse(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+    pub(crate) fn parse(text: &str) -> Vec<Sample> {
         let mut out = Vec::new();
         for l in text.lines() {
             if l.starts_with('#') {
@@ -422,10 +425,12 @@ mod tests {
     fn container_pod_and_grpc_status_labels_come_from_the_record() {
         let mut r = Registry::new(Router::new(&[], 100).unwrap(), 100);
         let mut t = txn("/shop.Cart/Add", Some(200), Some(1));
-        let mut id = crate::identity::Identity::default();
-        id.container_id = Some("abc123".into());
-        id.pod_namespace = Some("shop".into());
-        id.pod_name = Some("cart-0".into());
+        let id = crate::identity::Identity {
+            container_id: Some("abc123".into()),
+            pod_namespace: Some("shop".into()),
+            pod_name: Some("cart-0".into()),
+            ..Default::default()
+        };
         t.conn_mut().ident = std::sync::Arc::new(id);
         t.h2 = Some(crate::record::Http2Fields {
             stream_id: 1,

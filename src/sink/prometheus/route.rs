@@ -197,8 +197,8 @@ impl Router {
 
     fn resolve(&mut self, path: &str) -> u32 {
         let clean = path.split(['?', '#']).next().unwrap_or("");
-        let r = if clean.starts_with('/') {
-            let parts: Vec<&str> = clean[1..].split('/').collect();
+        let r = if let Some(rest) = clean.strip_prefix('/') {
+            let parts: Vec<&str> = rest.split('/').collect();
             match self.patterns.iter().find(|p| p.matches(&parts)) {
                 Some(p) => p.text.clone(),
                 None => template(clean),
