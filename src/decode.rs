@@ -54,9 +54,10 @@ fn read<T: plain::Plain + Default + Copy>(buf: &[u8], kind: u8) -> Result<T, Dec
     Ok(v)
 }
 
-pub fn comm_str(comm: &[u8]) -> String {
+/// A raw command name as text: up to its first NUL, invalid UTF-8 replaced.
+pub fn comm_text(comm: &[u8]) -> std::borrow::Cow<'_, str> {
     let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-    String::from_utf8_lossy(&comm[..end]).into_owned()
+    String::from_utf8_lossy(&comm[..end])
 }
 
 thread_local! {
@@ -71,7 +72,7 @@ pub(crate) fn comm_shared(comm: &[u8; abi::COMM_LEN]) -> Arc<str> {
     LAST_COMM.with_borrow_mut(|last| match last {
         Some((raw, s)) if raw == comm => s.clone(),
         _ => {
-            let s: Arc<str> = comm_str(comm).into();
+            let s: Arc<str> = comm_text(comm).into();
             *last = Some((*comm, s.clone()));
             s
         }

@@ -224,10 +224,7 @@ impl Comm {
     /// As text (invalid UTF-8 replaced).
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Comm::Raw(raw) => {
-                let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-                String::from_utf8_lossy(&raw[..end])
-            }
+            Comm::Raw(raw) => crate::decode::comm_text(raw),
             Comm::Text(t) => std::borrow::Cow::Borrowed(t),
         }
     }
