@@ -14,6 +14,7 @@ use crate::record::{ConnFields, Transaction};
 
 mod connblock;
 mod writer;
+pub(crate) use connblock::same as same_str;
 pub use connblock::ConnBlocks;
 use writer::W;
 

@@ -113,17 +113,20 @@ fn render<const COMPACT: bool>(c: &ConnFields) -> Block {
     }
 }
 
+/// Both the same allocation, or both none.
+#[inline(always)]
+pub(crate) fn same(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// The fields of the run are the same values: strings the same `Arc`s
 /// (immutable, kept alive by the memo: equal contents), the rest equal.
 #[inline(always)]
 fn same_run(a: &ConnFields, b: &ConnFields) -> bool {
-    fn same(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
-        match (a, b) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        }
-    }
     Arc::ptr_eq(&a.conn_id, &b.conn_id)
         && same(&a.comm, &b.comm)
         && a.role == b.role

@@ -409,13 +409,7 @@ impl ConnInfo {
     /// `f` is what [`ConnInfo::fields`] would make now: the same strings
     /// (the same allocations), identity, ports, role and TLS library.
     fn is_run_of(&self, f: &ConnFields, tid: u32, source: Source) -> bool {
-        fn same(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
-            match (a, b) {
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            }
-        }
+        use crate::jsonline::same_str as same;
         let Some(l) = &self.labels else {
             return false;
         };
