@@ -337,7 +337,7 @@ fn fallback_keeps_a_connection_reset_before_its_open_was_read() {
                  c.sendall(b'GET /reset HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'); got=b''; why='eof'\n\
                  try:\n  while (d:=c.recv(65536)): got+=d\n\
                  except ConnectionResetError: why='reset'\n\
-                 t.join(); print(p,why,got.endswith(b'hello'),flush=True); step(); c.close()\n",
+                 t.join(); print(p,l.getsockname()[1],why,got.endswith(b'hello'),flush=True); step(); c.close()\n",
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -359,19 +359,24 @@ fn fallback_keeps_a_connection_reset_before_its_open_was_read() {
     read.unwrap();
     let f: Vec<&str> = l.split_whitespace().collect();
     assert_eq!(
-        f.get(1..),
+        f.get(2..),
         Some(&["reset", "True"][..]),
         "no response, then a reset: {l}"
     );
     let port: u64 = f[0].parse().unwrap();
-    // the precondition: /proc lists the client's socket no more
-    let (tcp, hex) = (tcp.unwrap(), format!(":{port:04X}"));
+    let server: u64 = f[1].parse().unwrap();
+    // the precondition: /proc lists the client's socket no more. Matched
+    // on both ports: a TIME_WAIT socket of an earlier test may hold the
+    // same local port towards another peer (CI saw one)
+    let tcp = tcp.unwrap();
+    let (local, remote) = (format!(":{port:04X}"), format!(":{server:04X}"));
     assert!(
-        !tcp.lines().any(|r| r
-            .split_whitespace()
-            .nth(1)
-            .is_some_and(|a| a.ends_with(&hex))),
-        "port {port} still listed:\n{tcp}"
+        !tcp.lines().any(|r| {
+            let mut c = r.split_whitespace().skip(1);
+            c.next().is_some_and(|a| a.ends_with(&local))
+                && c.next().is_some_and(|a| a.ends_with(&remote))
+        }),
+        "the socket {port} -> {server} still listed:\n{tcp}"
     );
     let client = |r: &[serde_json::Value]| -> usize {
         txns(r, "python3")
