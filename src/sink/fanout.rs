@@ -535,7 +535,15 @@ mod tests {
         assert_eq!(r[0].queued, 20_000);
         // what the stuck sink took plus what it was refused is everything
         assert_eq!(r[0].counts.written + r[0].sink_dropped, 20_000);
-        assert!(r[0].sink_dropped >= 20_000 - 1000 - 256, "{:?}", r[0]);
+        // taken at most: the batch it blocked on, its queue's bound, and
+        // the last part-batch (20,000 = 78 × 256 + 32) that `reports`
+        // offers after the gate opened, by which time the thread may have
+        // emptied its queue (it did once, under load: 1,312 written)
+        assert!(
+            r[0].sink_dropped >= 20_000 - 1000 - 2 * BATCH as u64,
+            "{:?}",
+            r[0]
+        );
         assert_eq!(r[1].sink_dropped, 0, "{:?}", r[1]);
         assert_eq!(fast_lines.lock().unwrap().len(), 20_000);
         assert!(r[0].to_string().contains("sink_dropped"));
@@ -602,7 +610,8 @@ mod tests {
         drop(hold);
         let r = f.reports();
         assert_eq!(r[0].queued, 10_000);
-        // at most the bound plus the batch the sink held when it stopped
+        // at most the bound, the batch the sink held when it stopped and
+        // the last part-batch, offered by `reports` after the gate opened
         assert!(
             r[0].queue_full >= 10_000 - 1000 - 2 * BATCH as u64,
             "{:?}",
