@@ -239,12 +239,17 @@ fn curl_to_nginx_over_https_matches_the_decrypted_capture() {
     // to be compared with then, so the exchange is run again, with a new
     // capture and a new probe, at most three times; each such attempt
     // says why on stderr and a third fails the test.
+    let nginx = site.server.0.id().to_string();
     let mut attempt = 0;
     let (recs, err, want) = loop {
         attempt += 1;
         let _ = std::fs::remove_file(&keys);
         let cap = Capture::start(&dir, tls_port);
-        let probe = site.probe(&["--comm", "curl", "--comm", "nginx"]);
+        // nginx by its pid (master and worker), not by name: the kernel's
+        // tls_no_conn, checked below to be 0, counts any traced process,
+        // and once (in CI, with every exchange recorded exactly) it was 2,
+        // from nothing this test ran: another test's nginx is the suspect
+        let probe = site.probe(&["--comm", "curl", "--pid", &nginx]);
         // keep-alive: two requests on one connection
         curl_tls(&[
             "-o",
