@@ -110,4 +110,11 @@ static __always_inline void count(enum osprey_counter c, __u64 n)
 		__sync_fetch_and_add(&counters[c], n);
 }
 
+/* A slot that holds a value, not a count (the last one written wins). */
+static __always_inline void note_value(enum osprey_counter c, __u64 v)
+{
+	if (c < OSPREY_CNT__MAX)
+		*(volatile __u64 *)&counters[c] = v;
+}
+
 #endif /* __OSPREY_COMMON_BPF_H */

@@ -273,6 +273,7 @@ static __always_inline int go_tls_exit(struct pt_regs *ctx)
 	g = go_tls_conn(key.tgid, c.fd);
 	if (!g) {
 		count(OSPREY_CNT_TLS_NO_CONN, 1);
+		note_value(OSPREY_CNT_TLS_NO_CONN_PID, key.tgid);
 		return 0;
 	}
 	go_tls_emit(g, pid_tgid, c.buf, c.start_ns, c.code, n);

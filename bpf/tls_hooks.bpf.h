@@ -191,6 +191,7 @@ static __always_inline int tls_exit(__s64 ret, __u8 dir)
 	}
 	if (!s) {
 		count(OSPREY_CNT_TLS_NO_CONN, 1);
+		note_value(OSPREY_CNT_TLS_NO_CONN_PID, key.tgid);
 		return 0;
 	}
 	if (s->cs.role == OSPREY_ROLE_UNKNOWN && c.has_conn)

@@ -275,6 +275,8 @@ enum osprey_counter {
 				    * runs of the same program on their CPU, every
 				    * busy slot taken (objects without kfuncs;
 				    * compat.bpf.h, UPROBE_GUARDED) */
+	OSPREY_CNT_TLS_NO_CONN_PID, /* not a count: the process (tgid) of the last
+				    * call counted in OSPREY_CNT_TLS_NO_CONN (0: none) */
 	OSPREY_CNT__MAX,
 };
 

@@ -105,7 +105,7 @@ pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// Kernel counters (`counters[]` in `.bss`), in header order.
-pub const COUNTER_NAMES: [&str; 24] = [
+pub const COUNTER_NAMES: [&str; 25] = [
     "events",
     "ringbuf_drops",
     "ringbuf_drop_bytes",
@@ -130,6 +130,7 @@ pub const COUNTER_NAMES: [&str; 24] = [
     "tls_go_no_call",
     "skipped_body_bytes",
     "tls_reentry_dropped",
+    "tls_no_conn_pid",
 ];
 pub const CNT_RB_DROPS: usize = 1;
 
@@ -418,6 +419,7 @@ mod tests {
             ("OSPREY_CNT_TLS_GO_NO_CALL", "tls_go_no_call"),
             ("OSPREY_CNT_SKIPPED_BYTES", "skipped_body_bytes"),
             ("OSPREY_CNT_TLS_REENTRY_DROPPED", "tls_reentry_dropped"),
+            ("OSPREY_CNT_TLS_NO_CONN_PID", "tls_no_conn_pid"),
         ];
         let in_header = h
             .keys()

@@ -306,6 +306,10 @@ pub struct KernelCounters {
     /// objects without kfuncs: bpf/compat.bpf.h); 0 with the kernel's
     /// BTF, where preemption is off around them instead.
     pub tls_reentry_dropped: u64,
+    /// Not a count: the process (tgid) of the last TLS call counted in
+    /// `tls_no_conn` (0: none), so that a user can tell whose sessions
+    /// were never tied to a socket.
+    pub tls_no_conn_pid: u64,
     /// What user space attached (libraries, uprobes, failures).
     #[serde(flatten)]
     pub tls: crate::tls::attach::TlsStats,
@@ -338,6 +342,7 @@ impl KernelCounters {
             tls_go_no_call: c[21],
             skipped_body_bytes: c[22],
             tls_reentry_dropped: c[23],
+            tls_no_conn_pid: c[24],
             ..Default::default()
         }
     }

@@ -245,6 +245,9 @@ pub fn run(a: RunArgs) -> Result<()> {
                 "osprey: TLS: uprobes on {} library files ({} failed to attach, {} executables with TLS linked in but no symbols), {} plaintext records on {} connections ({} ciphertext events of them not parsed), {} calls on sockets never seen, {} calls that moved no bytes (end of stream, error, would block; or a short Go write), {} calls of processes outside the allowlist dropped, {} uprobe runs dropped (they preempted runs of the same program on their CPU)",
                 k.tls.tls_libraries, k.tls.tls_attach_failed, k.tls.tls_no_symbols, k.tls_records, sum("tls_conns"), sum("tls_ciphertext_events"), k.tls_no_conn, k.tls_failed, k.tls_filtered, k.tls_reentry_dropped
             );
+            if k.tls_no_conn > 0 {
+                say!("osprey: TLS: {}", no_conn_whose(k.tls_no_conn_pid));
+            }
             if k.tls.tls_go_binaries > 0 || k.tls.tls_go_unsupported > 0 {
                 say!(
                     "osprey: TLS: Go crypto/tls: uprobes on {} executables, {} not supported, {} returns whose call was not seen",
@@ -316,4 +319,43 @@ pub fn run(a: RunArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The summary's note on `tls_no_conn`: whose TLS calls were on sessions
+/// never tied to a socket (the last such process the kernel saw, and its
+/// name while it still runs).
+fn no_conn_whose(pid: u64) -> String {
+    let name = u32::try_from(pid)
+        .ok()
+        .filter(|&p| p > 0)
+        .and_then(osprey::procnet::comm);
+    no_conn_note(pid, name.as_deref())
+}
+
+fn no_conn_note(pid: u64, name: Option<&str>) -> String {
+    let who = match (pid, name) {
+        (0, _) => "a process the kernel did not name".to_string(),
+        (p, Some(n)) => format!("process {p} ({n})"),
+        (p, None) => format!("process {p} (exited)"),
+    };
+    format!(
+        "the calls on sockets never seen came last from {who}: TLS over something Osprey does \
+         not trace as a TCP connection (a Unix socket or a pipe; in Go, a net.Conn that is not a \
+         *net.TCPConn), its plaintext not recorded"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_conn_note_names_the_process_or_says_it_is_gone() {
+        assert!(no_conn_note(1234, Some("curl")).contains("process 1234 (curl)"));
+        assert!(no_conn_note(1234, None).contains("process 1234 (exited)"));
+        assert!(no_conn_note(0, None).contains("did not name"));
+        // pid 1 runs while the tests do: its name is read
+        assert!(no_conn_whose(1).contains("process 1 ("));
+        assert!(!no_conn_whose(1).contains("exited"));
+    }
 }

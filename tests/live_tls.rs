@@ -387,6 +387,52 @@ fn python_ssl_client_and_server_ex_calls_match_the_decrypted_capture() {
     assert_eq!(ringbuf_drops(&err), 0);
 }
 
+/// TLS over a Unix socket pair (Python's `ssl`, one process `tlsunix`
+/// after [`PY_TLS_PRELUDE`]; its own argument: a file for its pid). The
+/// uprobes see every call, but no TCP connection carries them.
+const PY_UNIX: &str = r#"
+import os
+open(sys.argv[5], "w").write(str(os.getpid()))
+a, b = socket.socketpair()
+def serve():
+    s = sctx.wrap_socket(a, server_side=True)
+    s.sendall(b"pong:" + s.recv(100))
+    s.close()
+th = threading.Thread(target=serve); th.start()
+c = cctx.wrap_socket(b, server_hostname="x")
+c.sendall(b"ping"); got = c.recv(100)
+th.join(); c.close()
+assert got == b"pong:ping", got
+print("done")
+"#;
+
+/// The calls of [`PY_UNIX`] are counted as `tls_no_conn`, never recorded
+/// (its plaintext is not on any connection Osprey traces), and the
+/// summary names the process they came from (`tls_no_conn_pid`).
+#[test]
+#[cfg_attr(osprey_skip_live, ignore = "OSPREY_SKIP_LIVE=1")]
+fn tls_over_a_unix_socket_is_counted_and_its_process_named() {
+    let dir = tmpdir("tls-unix");
+    let cert = make_cert(&dir);
+    let pid_file = dir.join("pid");
+    let probe = Osprey::start(&["--comm", "tlsunix"], dir.join("out.jsonl"));
+    // the port is not used: the script makes no TCP connection
+    run_python_tls("tlsunix", PY_UNIX, &cert, 0, &[&pid_file]);
+    let pid: u64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let (recs, err) = probe.stop_ok();
+    let k = &summary(&err)["kernel"];
+    // at least the client's write and read and the server's read and
+    // write: every one moved bytes
+    assert!(k["tls_no_conn"].as_u64().unwrap() >= 4, "{k}\n{err}");
+    assert_eq!(k["tls_no_conn_pid"], pid, "{k}");
+    assert_eq!(k["tls_records"], 0, "{k}");
+    assert!(
+        err.contains(&format!("came last from process {pid} (exited)")),
+        "{err}"
+    );
+    assert!(txns(&recs, "tlsunix").is_empty(), "{recs:#?}");
+}
+
 /// With `--tls off` no uprobe is attached: HTTPS stays ciphertext, no
 /// record, and the summary counts it as blind (what Osprey cannot read).
 #[test]
