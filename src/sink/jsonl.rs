@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
+use super::pagecache::Recycle;
 use super::{Sink, SinkLoss};
 use crate::jsonline::RecordFormat;
 use crate::output::Output;
@@ -29,6 +30,9 @@ pub struct JsonlSink<W: Write + Send> {
     first_err: Option<(io::ErrorKind, String)>,
     /// The fields of transaction lines (`--record-format`).
     format: RecordFormat,
+    /// The output is a regular file: its written pages leave the page
+    /// cache behind it (`pagecache.rs`).
+    recycle: Option<Recycle>,
 }
 
 const BUF: usize = 256 * 1024;
@@ -44,6 +48,7 @@ impl<W: Write + Send> JsonlSink<W> {
             failed: None,
             first_err: None,
             format: RecordFormat::Full,
+            recycle: None,
         }
     }
 
@@ -86,6 +91,9 @@ impl<W: Write + Send> JsonlSink<W> {
         };
         // the buffer holds `lines` whole lines: all of them went out unless
         // the write stopped part-way (then count the ones that did)
+        if let Some(r) = self.recycle.as_mut() {
+            r.wrote(done);
+        }
         let whole = if done == self.buf.len() {
             self.lines
         } else {
@@ -122,12 +130,11 @@ impl<W: Write + Send> JsonlSink<W> {
 
 impl JsonlSink<Box<dyn Write + Send>> {
     /// stdout when `path` is None or "-", else the file (created/truncated
-    /// by [`create_private`]; `force`: follow a symlink).
+    /// by [`create_private`]; `force`: follow a symlink). Either one, when
+    /// it is a regular file, lets go of its written pages (`pagecache.rs`).
     pub fn open(path: Option<&Path>, force: bool) -> io::Result<Self> {
-        let w: Box<dyn Write + Send> = match path {
-            None => Box::new(io::stdout()),
-            Some(p) if p.as_os_str() == "-" => Box::new(io::stdout()),
-            Some(p) => {
+        match path {
+            Some(p) if p.as_os_str() != "-" => {
                 let f = create_private(p, force)?;
                 let file = f
                     .metadata()
@@ -135,11 +142,26 @@ impl JsonlSink<Box<dyn Write + Send>> {
                     .then(|| f.try_clone().ok())
                     .flatten();
                 let mut s = JsonlSink::new(Box::new(f) as Box<dyn Write + Send>);
+                s.recycle = file
+                    .as_ref()
+                    .and_then(|f| f.try_clone().ok())
+                    .and_then(Recycle::new);
                 s.file = file;
-                return Ok(s);
+                Ok(s)
             }
-        };
-        Ok(JsonlSink::new(w))
+            _ => {
+                use std::os::fd::AsFd;
+                let mut s = JsonlSink::new(Box::new(io::stdout()) as Box<dyn Write + Send>);
+                // `osprey > FILE`: the shell's file
+                s.recycle = io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .ok()
+                    .map(File::from)
+                    .and_then(Recycle::new);
+                Ok(s)
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //!
 //! * `jsonl.rs` — JSON lines to stdout or a file (`create_private`);
 //! * `rotate.rs` — the file of `-o` rotated by size and time;
+//! * `pagecache.rs` — a written file's pages let go of behind the writer;
 //! * `fanout.rs` — several sinks at once, a queue and a thread each;
 //! * `prometheus/` — RED metrics and Osprey's health, served over HTTP;
 //! * `clickhouse/` — batched inserts over ClickHouse's HTTP interface,
@@ -22,6 +23,7 @@ pub mod clickhouse;
 pub mod fanout;
 pub mod http;
 pub mod jsonl;
+pub mod pagecache;
 pub mod prometheus;
 pub mod rotate;
 

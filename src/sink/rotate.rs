@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::create_private;
+use super::pagecache::Recycle;
 
 /// When to rotate and how many files to keep.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub struct RotatingFile {
     mid_line: bool,
     /// Rotations done.
     pub rotations: u64,
+    /// The current file's written pages, let go of behind the writer.
+    recycle: Option<Recycle>,
 }
 
 impl RotatingFile {
@@ -68,11 +71,12 @@ impl RotatingFile {
             path: path.to_path_buf(),
             force,
             cfg,
-            file,
             size: 0,
             opened: Instant::now(),
             mid_line: false,
             rotations: 0,
+            recycle: file.try_clone().ok().and_then(Recycle::new),
+            file,
         })
     }
 
@@ -100,8 +104,12 @@ impl RotatingFile {
             }
             std::fs::rename(&self.path, self.numbered(1))?;
         }
+        if let Some(r) = self.recycle.take() {
+            r.finish();
+        }
         // keep 1: the file starts again (truncated)
         self.file = create_private(&self.path, self.force)?;
+        self.recycle = self.file.try_clone().ok().and_then(Recycle::new);
         self.size = 0;
         self.opened = Instant::now();
         self.rotations += 1;
@@ -145,6 +153,9 @@ impl Write for RotatingFile {
             }
         }
         let n = self.file.write(&b[..take])?;
+        if let Some(r) = self.recycle.as_mut() {
+            r.wrote(n);
+        }
         if n > 0 {
             self.size += n as u64;
             self.mid_line = b[n - 1] != b'\n';

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+//! The page cache behind a file Osprey writes: let go of it.
+//!
+//! Records written to a file stay in the page cache until memory runs
+//! short, so a long run fills the node's free memory with pages nothing
+//! reads again, pushing out the applications' own cached files, and
+//! charged to Osprey's cgroup (a DaemonSet pod's memory limit). Each new
+//! page must also be allocated, and on a VM whose free pages go back to
+//! the host (virtio-balloon free page reporting) its first touch faults on
+//! the host: writing to new pages cost 0.5–2.3 ns a byte on the benchmark
+//! VM against 0.1–0.2 over pages already there (docs/performance.md).
+//!
+//! [`Recycle`] follows what a writer wrote, in windows of [`WINDOW`]
+//! bytes. When a window is full it asks the kernel to start writing it
+//! back (`posix_fadvise(POSIX_FADV_DONTNEED)` starts writeback of dirty
+//! pages without waiting for it), and asks again for the window [`LAG`]
+//! windows behind, whose writeback is done by then: clean pages are
+//! dropped, and the next writes reuse them. Nothing waits for the disk:
+//! a page still dirty or under writeback is left where it is (the kernel
+//! reclaims it as before). A reader of the file's last [`LAG`] MiB (`tail
+//! -f`, a log shipper keeping up) still finds them cached; one further
+//! behind reads from the disk. Regular files only; any error turns it off
+//! for that file (a file system without the call: nothing changes).
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+/// Bytes handed to the kernel at a time.
+pub const WINDOW: u64 = 1 << 20;
+/// Windows between starting a window's writeback and dropping its pages.
+pub const LAG: u64 = 8;
+
+/// Where a file's writing stands, in windows (no system calls: the
+/// arithmetic of [`Recycle`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Windows {
+    /// Where the first window starts (the offset writing started at).
+    start: u64,
+    /// File offset up to which windows were handed over.
+    done: u64,
+    /// File offset of the end of what was written.
+    off: u64,
+}
+
+/// What to ask of the kernel for one window (its file offset).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Advice {
+    /// Start writing the window back.
+    Write(u64),
+    /// Drop the window's pages (written back by now).
+    Drop(u64),
+}
+
+impl Windows {
+    pub fn new(start: u64) -> Windows {
+        Windows {
+            start,
+            done: start,
+            off: start,
+        }
+    }
+
+    /// `n` more bytes were written: `advise` is called for each window
+    /// this completes (a write of many MiB: several), in file order.
+    pub fn wrote(&mut self, n: usize, mut advise: impl FnMut(Advice)) {
+        self.off += n as u64;
+        while self.done + WINDOW <= self.off {
+            advise(Advice::Write(self.done));
+            if self.done >= self.start + LAG * WINDOW {
+                advise(Advice::Drop(self.done - LAG * WINDOW));
+            }
+            self.done += WINDOW;
+        }
+    }
+
+    /// The range written so far: (offset, length).
+    pub fn written(&self) -> (u64, u64) {
+        (self.start, self.off - self.start)
+    }
+}
+
+/// One file's written range, advised window by window (see the module
+/// documentation).
+pub struct Recycle {
+    file: File,
+    windows: Windows,
+    on: bool,
+}
+
+impl Recycle {
+    /// For `file` (a handle of its own: a clone), from its current offset.
+    /// `None` unless it is a regular file.
+    pub fn new(file: File) -> Option<Recycle> {
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        // SAFETY: lseek on a descriptor this handle owns
+        let at = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_CUR) };
+        Some(Recycle {
+            file,
+            windows: Windows::new(u64::try_from(at).ok()?),
+            on: true,
+        })
+    }
+
+    /// `n` more bytes were written.
+    pub fn wrote(&mut self, n: usize) {
+        if !self.on {
+            return;
+        }
+        let mut w = self.windows;
+        w.wrote(n, |a| {
+            let (Advice::Write(at) | Advice::Drop(at)) = a;
+            self.advise(at, WINDOW);
+        });
+        self.windows = w;
+    }
+
+    /// The file is finished (rotated away): its writeback starts, and
+    /// whatever of it is clean is dropped.
+    pub fn finish(mut self) {
+        let (at, len) = self.windows.written();
+        if len > 0 {
+            self.advise(at, len);
+        }
+    }
+
+    fn advise(&mut self, at: u64, len: u64) {
+        if !self.on {
+            return;
+        }
+        let (Ok(at), Ok(len)) = (i64::try_from(at), i64::try_from(len)) else {
+            self.on = false;
+            return;
+        };
+        // SAFETY: a hint about a descriptor this handle owns
+        let e = unsafe {
+            libc::posix_fadvise(self.file.as_raw_fd(), at, len, libc::POSIX_FADV_DONTNEED)
+        };
+        if e != 0 {
+            log::debug!(
+                "posix_fadvise on the output: {} (its page cache is left to the kernel)",
+                std::io::Error::from_raw_os_error(e)
+            );
+            self.on = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
