@@ -57,6 +57,14 @@ pub struct SinkArgs {
     /// Write no JSON lines (with --metrics-addr or --clickhouse).
     #[arg(long, help_heading = "Output files")]
     pub no_output: bool,
+    /// A regular output file (-o, rotated, or stdout redirected to one)
+    /// keeps 8 MiB of itself in the page cache: each MiB is written back
+    /// as it fills and dropped 8 MiB later. For long runs where memory is
+    /// tight (a pod's memory limit counts the page cache its writes fill);
+    /// the writeback then runs in Osprey's thread, not later in the
+    /// kernel's. docs/output.md.
+    #[arg(long, help_heading = "Output files")]
+    pub drop_page_cache: bool,
 
     /// Serve Prometheus metrics (RED metrics of the transactions, Osprey's
     /// health) at http://ADDR:PORT/metrics. A port already taken is an
@@ -166,6 +174,11 @@ impl SinkArgs {
         if self.no_output && output.is_some() {
             bail!("--no-output and -o: choose one");
         }
+        if self.no_output && self.drop_page_cache {
+            bail!(
+                "--drop-page-cache applies to the JSON-lines output, and --no-output writes none"
+            );
+        }
         if self.no_output && self.metrics_addr.is_none() && self.clickhouse.is_none() {
             bail!("--no-output: nothing would be written (add --metrics-addr or --clickhouse)");
         }
@@ -218,15 +231,18 @@ impl SinkArgs {
             };
             Some(match output {
                 Some(p) if rc.active() => {
-                    let w = RotatingFile::create(p, force, rc)
+                    let mut w = RotatingFile::create(p, force, rc)
                         .with_context(|| format!("opening output {name}"))?;
+                    if self.drop_page_cache {
+                        w = w.dropping_page_cache();
+                    }
                     Box::new(
                         JsonlSink::new(Box::new(w) as Box<dyn std::io::Write + Send>)
                             .with_format(self.record_format),
                     )
                 }
                 _ => Box::new(
-                    JsonlSink::open(output, force)
+                    JsonlSink::open(output, force, self.drop_page_cache)
                         .with_context(|| format!("opening output {name}"))?
                         .with_format(self.record_format),
                 ),

@@ -30,8 +30,8 @@ pub struct JsonlSink<W: Write + Send> {
     first_err: Option<(io::ErrorKind, String)>,
     /// The fields of transaction lines (`--record-format`).
     format: RecordFormat,
-    /// The output is a regular file: its written pages leave the page
-    /// cache behind it (`pagecache.rs`).
+    /// `--drop-page-cache` and the output is a regular file: its written
+    /// pages leave the page cache behind it (`pagecache.rs`).
     recycle: Option<Recycle>,
 }
 
@@ -130,9 +130,10 @@ impl<W: Write + Send> JsonlSink<W> {
 
 impl JsonlSink<Box<dyn Write + Send>> {
     /// stdout when `path` is None or "-", else the file (created/truncated
-    /// by [`create_private`]; `force`: follow a symlink). Either one, when
-    /// it is a regular file, lets go of its written pages (`pagecache.rs`).
-    pub fn open(path: Option<&Path>, force: bool) -> io::Result<Self> {
+    /// by [`create_private`]; `force`: follow a symlink). `drop_cache`
+    /// (`--drop-page-cache`): either one, when it is a regular file, lets
+    /// go of its written pages (`pagecache.rs`).
+    pub fn open(path: Option<&Path>, force: bool, drop_cache: bool) -> io::Result<Self> {
         match path {
             Some(p) if p.as_os_str() != "-" => {
                 let f = create_private(p, force)?;
@@ -142,23 +143,27 @@ impl JsonlSink<Box<dyn Write + Send>> {
                     .then(|| f.try_clone().ok())
                     .flatten();
                 let mut s = JsonlSink::new(Box::new(f) as Box<dyn Write + Send>);
-                s.recycle = file
-                    .as_ref()
-                    .and_then(|f| f.try_clone().ok())
-                    .and_then(Recycle::new);
+                if drop_cache {
+                    s.recycle = file
+                        .as_ref()
+                        .and_then(|f| f.try_clone().ok())
+                        .and_then(Recycle::new);
+                }
                 s.file = file;
                 Ok(s)
             }
             _ => {
                 use std::os::fd::AsFd;
                 let mut s = JsonlSink::new(Box::new(io::stdout()) as Box<dyn Write + Send>);
-                // `osprey > FILE`: the shell's file
-                s.recycle = io::stdout()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .ok()
-                    .map(File::from)
-                    .and_then(Recycle::new);
+                if drop_cache {
+                    // `osprey > FILE`: the shell's file
+                    s.recycle = io::stdout()
+                        .as_fd()
+                        .try_clone_to_owned()
+                        .ok()
+                        .map(File::from)
+                        .and_then(Recycle::new);
+                }
                 Ok(s)
             }
         }

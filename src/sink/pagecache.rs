@@ -1,19 +1,16 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-//! The page cache behind a file Osprey writes: let go of it.
+//! `--drop-page-cache`: the page cache behind a file Osprey writes, let go.
 //!
 //! Records written to a file stay in the page cache until memory runs
-//! short, so a long run fills the node's free memory with pages nothing
-//! reads again, pushing out the applications' own cached files, and
-//! charged to Osprey's cgroup (a DaemonSet pod's memory limit). Each new
-//! page must also be allocated, and on a VM whose free pages go back to
-//! the host (virtio-balloon free page reporting) its first touch faults on
-//! the host: writing to new pages cost 0.5–2.3 ns a byte on the benchmark
-//! VM against 0.1–0.2 over pages already there (docs/performance.md).
+//! short, and the kernel writes them back later (after 30 s, or when a
+//! tenth of memory is dirty). A long run fills the node's free memory with
+//! pages nothing reads again, charged to Osprey's cgroup (a DaemonSet
+//! pod's memory limit counts them).
 //!
 //! [`Recycle`] follows what a writer wrote, in windows of [`WINDOW`]
-//! bytes. When a window is full it asks the kernel to start writing it
-//! back (`posix_fadvise(POSIX_FADV_DONTNEED)` starts writeback of dirty
-//! pages without waiting for it), and asks again for the window [`LAG`]
+//! bytes. When a window is full it asks the kernel to write it back
+//! (`posix_fadvise(POSIX_FADV_DONTNEED)` starts writeback of dirty pages
+//! without waiting for it), and asks again for the window [`LAG`]
 //! windows behind, whose writeback is done by then: clean pages are
 //! dropped, and the next writes reuse them. Nothing waits for the disk:
 //! a page still dirty or under writeback is left where it is (the kernel
@@ -21,6 +18,11 @@
 //! -f`, a log shipper keeping up) still finds them cached; one further
 //! behind reads from the disk. Regular files only; any error turns it off
 //! for that file (a file system without the call: nothing changes).
+//!
+//! The price: the writeback is started in Osprey's thread as the output
+//! grows, instead of by the kernel's flusher threads later (or never, for
+//! a file deleted within 30 s), which the benchmark measures as more CPU
+//! a record (docs/performance.md). Hence a flag, not the default.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

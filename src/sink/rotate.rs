@@ -54,8 +54,10 @@ pub struct RotatingFile {
     mid_line: bool,
     /// Rotations done.
     pub rotations: u64,
-    /// The current file's written pages, let go of behind the writer.
+    /// `--drop-page-cache`: the current file's written pages, let go of
+    /// behind the writer (`pagecache.rs`), and every later file's.
     recycle: Option<Recycle>,
+    drop_cache: bool,
 }
 
 impl RotatingFile {
@@ -75,9 +77,19 @@ impl RotatingFile {
             opened: Instant::now(),
             mid_line: false,
             rotations: 0,
-            recycle: file.try_clone().ok().and_then(Recycle::new),
             file,
+            recycle: None,
+            drop_cache: false,
         })
+    }
+
+    /// `--drop-page-cache` (see `pagecache.rs`).
+    pub fn dropping_page_cache(mut self) -> Self {
+        self.drop_cache = true;
+        if self.drop_cache {
+            self.recycle = self.file.try_clone().ok().and_then(Recycle::new);
+        }
+        self
     }
 
     /// FILE.i

@@ -112,6 +112,17 @@ fn disk_dir(name: &str) -> PathBuf {
         .join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
+    let c = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: statfs into a zeroed struct of its own type
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, 0);
+    assert_ne!(
+        st.f_type,
+        libc::TMPFS_MAGIC,
+        "{} is on tmpfs, whose pages are the files themselves: these tests need the target \
+         directory on a disk file system",
+        d.display()
+    );
     d
 }
 
@@ -128,18 +139,18 @@ fn fill(s: &mut JsonlSink<Box<dyn Write + Send>>, bytes: u64) {
 #[test]
 fn written_pages_leave_the_page_cache_lag_windows_behind_the_writer() {
     let d = disk_dir("pagecache-test");
-    // the same writes through the sink and through a plain file, each
-    // made clean (written back) half-way, then as many again
+    // the same writes through the sink with --drop-page-cache and without
+    // it, each made clean (written back) half-way, then as many again
     let (ours, plain) = (d.join("sink.jsonl"), d.join("plain.jsonl"));
-    let mut s = JsonlSink::open(Some(&ours), false).unwrap();
-    let mut f = File::create(&plain).unwrap();
+    let mut s = JsonlSink::open(Some(&ours), false, true).unwrap();
+    let mut q = JsonlSink::open(Some(&plain), false, false).unwrap();
     let half = 12 * W;
     fill(&mut s, half);
-    f.write_all(&vec![b'x'; half as usize]).unwrap();
+    fill(&mut q, half);
     File::open(&ours).unwrap().sync_all().unwrap();
-    f.sync_all().unwrap();
+    File::open(&plain).unwrap().sync_all().unwrap();
     fill(&mut s, half);
-    f.write_all(&vec![b'x'; half as usize]).unwrap();
+    fill(&mut q, half);
 
     let (r, p) = (resident_per_window(&ours), resident_per_window(&plain));
     // 24 windows written; the second half's windows 12..=23 each asked to
@@ -155,8 +166,8 @@ fn written_pages_leave_the_page_cache_lag_windows_behind_the_writer() {
         r[r.len() - 4..].iter().all(|&x| x > 0.95),
         "the newest windows: {r:?}"
     );
-    // and the plain file, written the same way, kept everything: the
-    // drops are this code's, not the kernel's
+    // and the file written the same way without the flag kept everything:
+    // the drops are this code's, not the kernel's
     assert!(
         p[4..=11].iter().all(|&x| x > 0.95),
         "the plain file's windows: {p:?}"
@@ -174,7 +185,9 @@ fn a_rotated_file_lets_go_of_its_pages_and_the_new_one_recycles_too() {
         interval: None,
         keep: 2,
     };
-    let mut f = RotatingFile::create(&path, false, cfg).unwrap();
+    let mut f = RotatingFile::create(&path, false, cfg)
+        .unwrap()
+        .dropping_page_cache();
     let chunk = [vec![b'x'; 1023], b"\n".to_vec()].concat();
     let put = |f: &mut RotatingFile, bytes: u64| {
         for _ in 0..bytes / 1024 {
