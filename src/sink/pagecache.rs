@@ -110,42 +110,41 @@ impl Recycle {
         if !self.on {
             return;
         }
-        let mut w = self.windows;
-        w.wrote(n, |a| {
+        let (file, on) = (&self.file, &mut self.on);
+        self.windows.wrote(n, |a| {
             let (Advice::Write(at) | Advice::Drop(at)) = a;
-            self.advise(at, WINDOW);
+            advise(file, on, at, WINDOW);
         });
-        self.windows = w;
     }
 
     /// The file is finished (rotated away): its writeback starts, and
     /// whatever of it is clean is dropped.
     pub fn finish(mut self) {
         let (at, len) = self.windows.written();
-        if len > 0 {
-            self.advise(at, len);
+        if self.on && len > 0 {
+            advise(&self.file, &mut self.on, at, len);
         }
     }
+}
 
-    fn advise(&mut self, at: u64, len: u64) {
-        if !self.on {
-            return;
-        }
-        let (Ok(at), Ok(len)) = (i64::try_from(at), i64::try_from(len)) else {
-            self.on = false;
-            return;
-        };
-        // SAFETY: a hint about a descriptor this handle owns
-        let e = unsafe {
-            libc::posix_fadvise(self.file.as_raw_fd(), at, len, libc::POSIX_FADV_DONTNEED)
-        };
-        if e != 0 {
-            log::debug!(
-                "posix_fadvise on the output: {} (its page cache is left to the kernel)",
-                std::io::Error::from_raw_os_error(e)
-            );
-            self.on = false;
-        }
+/// `POSIX_FADV_DONTNEED` for `len` bytes of `file` at `at`, while `on`;
+/// an error turns it off.
+fn advise(file: &File, on: &mut bool, at: u64, len: u64) {
+    if !*on {
+        return;
+    }
+    let (Ok(at), Ok(len)) = (i64::try_from(at), i64::try_from(len)) else {
+        *on = false;
+        return;
+    };
+    // SAFETY: a hint about a descriptor `file` owns
+    let e = unsafe { libc::posix_fadvise(file.as_raw_fd(), at, len, libc::POSIX_FADV_DONTNEED) };
+    if e != 0 {
+        log::debug!(
+            "posix_fadvise on the output: {} (its page cache is left to the kernel)",
+            std::io::Error::from_raw_os_error(e)
+        );
+        *on = false;
     }
 }
 

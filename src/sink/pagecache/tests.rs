@@ -161,7 +161,7 @@ fn written_pages_leave_the_page_cache_lag_windows_behind_the_writer() {
         r[4..=11].iter().all(|&x| x < 0.05),
         "windows 4..=11 should have left the page cache: {r:?}"
     );
-    // the last LAG windows are still there (a reader keeping up finds them)
+    // the newest windows are still there (a reader keeping up finds them)
     assert!(
         r[r.len() - 4..].iter().all(|&x| x > 0.95),
         "the newest windows: {r:?}"
