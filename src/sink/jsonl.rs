@@ -89,11 +89,11 @@ impl<W: Write + Send> JsonlSink<W> {
                 Err(e) => break Err(e),
             }
         };
-        // the buffer holds `lines` whole lines: all of them went out unless
-        // the write stopped part-way (then count the ones that did)
         if let Some(r) = self.recycle.as_mut() {
             r.wrote(done);
         }
+        // the buffer holds `lines` whole lines: all of them went out unless
+        // the write stopped part-way (then count the ones that did)
         let whole = if done == self.buf.len() {
             self.lines
         } else {

@@ -73,11 +73,11 @@ impl RotatingFile {
             path: path.to_path_buf(),
             force,
             cfg,
+            file,
             size: 0,
             opened: Instant::now(),
             mid_line: false,
             rotations: 0,
-            file,
             recycle: None,
             drop_cache: false,
         })
@@ -86,9 +86,7 @@ impl RotatingFile {
     /// `--drop-page-cache` (see `pagecache.rs`).
     pub fn dropping_page_cache(mut self) -> Self {
         self.drop_cache = true;
-        if self.drop_cache {
-            self.recycle = self.file.try_clone().ok().and_then(Recycle::new);
-        }
+        self.recycle = self.file.try_clone().ok().and_then(Recycle::new);
         self
     }
 
@@ -121,7 +119,9 @@ impl RotatingFile {
         }
         // keep 1: the file starts again (truncated)
         self.file = create_private(&self.path, self.force)?;
-        self.recycle = self.file.try_clone().ok().and_then(Recycle::new);
+        if self.drop_cache {
+            self.recycle = self.file.try_clone().ok().and_then(Recycle::new);
+        }
         self.size = 0;
         self.opened = Instant::now();
         self.rotations += 1;

@@ -175,19 +175,22 @@ fn written_pages_leave_the_page_cache_lag_windows_behind_the_writer() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
-#[test]
-fn a_rotated_file_lets_go_of_its_pages_and_the_new_one_recycles_too() {
+/// Page residency per window of the rotated file and of the new one,
+/// after the same writes as in the test below, with or without
+/// `--drop-page-cache`.
+fn rotated_then_new(name: &str, drop: bool) -> (Vec<f64>, Vec<f64>) {
     use crate::sink::rotate::{RotateConfig, RotatingFile};
-    let d = disk_dir("pagecache-rotate-test");
+    let d = disk_dir(name);
     let path = d.join("o.jsonl");
     let cfg = RotateConfig {
         max_bytes: Some(16 * W),
         interval: None,
         keep: 2,
     };
-    let mut f = RotatingFile::create(&path, false, cfg)
-        .unwrap()
-        .dropping_page_cache();
+    let mut f = RotatingFile::create(&path, false, cfg).unwrap();
+    if drop {
+        f = f.dropping_page_cache();
+    }
     let chunk = [vec![b'x'; 1023], b"\n".to_vec()].concat();
     let put = |f: &mut RotatingFile, bytes: u64| {
         for _ in 0..bytes / 1024 {
@@ -203,10 +206,6 @@ fn a_rotated_file_lets_go_of_its_pages_and_the_new_one_recycles_too() {
     assert_eq!(f.rotations, 1);
     let old = resident_per_window(&d.join("o.jsonl.1"));
     assert_eq!(old.len(), 16);
-    assert!(
-        old[..12].iter().all(|&x| x < 0.05),
-        "the rotated file's clean windows: {old:?}"
-    );
     // the new file follows its own windows from its start
     // (10 + 5 MiB: under the limit; windows 10..=14 drop 2..=6, clean)
     put(&mut f, 10 * W);
@@ -214,6 +213,17 @@ fn a_rotated_file_lets_go_of_its_pages_and_the_new_one_recycles_too() {
     put(&mut f, 5 * W);
     assert_eq!(f.rotations, 1);
     let new = resident_per_window(&path);
+    std::fs::remove_dir_all(&d).unwrap();
+    (old, new)
+}
+
+#[test]
+fn a_rotated_file_lets_go_of_its_pages_and_the_new_one_recycles_too() {
+    let (old, new) = rotated_then_new("pagecache-rotate-test", true);
+    assert!(
+        old[..12].iter().all(|&x| x < 0.05),
+        "the rotated file's clean windows: {old:?}"
+    );
     assert!(
         new[2..=6].iter().all(|&x| x < 0.05),
         "the new file's windows: {new:?}"
@@ -222,5 +232,17 @@ fn a_rotated_file_lets_go_of_its_pages_and_the_new_one_recycles_too() {
         new[new.len() - 3..].iter().all(|&x| x > 0.95),
         "the new file's newest windows: {new:?}"
     );
-    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn without_the_flag_rotated_files_keep_their_pages() {
+    let (old, new) = rotated_then_new("pagecache-rotate-control", false);
+    assert!(
+        old[..12].iter().all(|&x| x > 0.95),
+        "the rotated file's windows: {old:?}"
+    );
+    assert!(
+        new[2..=6].iter().all(|&x| x > 0.95),
+        "the new file's windows (the rotation must not turn the flag on): {new:?}"
+    );
 }
