@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Shared pieces of the benchmark scripts (bench-overhead, bench-latency, bench-loss, bench-conns)."""
-import atexit, json, os, re, signal, socket, subprocess, sys, time
+import atexit, json, os, re, resource, signal, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the release build, in $CARGO_TARGET_DIR when that is set (as cargo puts it);
@@ -115,12 +115,30 @@ def wrk(url, duration, conns, threads=1):
     return int(m.group(1)), float(rps.group(1))
 
 
-def wrk_measuring(url, duration, conns, worker):
+def busy_jiffies():
+    """All CPUs' non-idle time (jiffies) from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return sum(v[:8]) - idle
+
+
+def wrk_measuring(url, duration, conns, worker, who_pays=None):
     """One wrk run: (requests, req/s, CPU seconds of the server process
-    `worker` during it, the run's length in seconds)."""
+    `worker` during it, the run's length in seconds). With a dict
+    `who_pays`, also the CPU seconds of wrk itself (`wrk_cpu_s`: the
+    children's rusage around the run, which counts wrk alone, the one
+    child waited for meanwhile) and of all CPUs (`machine_cpu_s`)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    j0 = busy_jiffies()
     c0, t0 = proc_cpu_s(worker), time.monotonic()
     requests, rps = wrk(url, duration, conns)
-    return requests, rps, proc_cpu_s(worker) - c0, time.monotonic() - t0
+    c1, t1 = proc_cpu_s(worker), time.monotonic()
+    if who_pays is not None:
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        who_pays["wrk_cpu_s"] = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+        who_pays["machine_cpu_s"] = (busy_jiffies() - j0) / os.sysconf("SC_CLK_TCK")
+    return requests, rps, c1 - c0, t1 - t0
 
 
 def h2load_measuring(url, duration, conns, streams, worker):
