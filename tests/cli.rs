@@ -713,3 +713,45 @@ fn drop_page_cache_writes_every_record_whole_and_needs_an_output() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// `osprey --drop-page-cache >> FILE`: stdout appending to a file that
+/// already holds lines; they are kept, and every new record follows them
+/// whole. (Where the advice starts, the end of the file: the unit test
+/// `an_append_descriptor_counts_from_the_end_of_the_file`.)
+#[test]
+fn drop_page_cache_on_stdout_appended_to_a_file_keeps_what_was_there() {
+    let d = tmp_dir("drop-page-cache-append");
+    let out = d.join("o.jsonl");
+    let before = "{\"earlier\":1}\n".repeat(200_000);
+    std::fs::write(&out, &before).unwrap();
+    let f = std::fs::OpenOptions::new().append(true).open(&out).unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "--synthetic",
+            "--synthetic-conns",
+            "5000",
+            "--synthetic-txns",
+            "2",
+            "--drop-page-cache",
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(f)
+        .output()
+        .expect("running osprey");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.starts_with(&before),
+        "the file's earlier lines changed"
+    );
+    let new = &text[before.len()..];
+    assert!(new.len() > 9 << 20, "only {} bytes appended", new.len());
+    let mut n = 0;
+    for l in new.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["type"], "http_transaction");
+        n += 1;
+    }
+    assert_eq!(n, 2 * 5000 * 2);
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -93,14 +93,25 @@ impl Recycle {
     /// For `file` (a handle of its own: a clone), from its current offset.
     /// `None` unless it is a regular file.
     pub fn new(file: File) -> Option<Recycle> {
-        if !file.metadata().is_ok_and(|m| m.is_file()) {
-            return None;
-        }
-        // SAFETY: lseek on a descriptor this handle owns
-        let at = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_CUR) };
+        let meta = file.metadata().ok().filter(|m| m.is_file())?;
+        let fd = file.as_raw_fd();
+        // SAFETY: fcntl and lseek on a descriptor this handle owns
+        let (flags, at) = unsafe {
+            (
+                libc::fcntl(fd, libc::F_GETFL),
+                libc::lseek(fd, 0, libc::SEEK_CUR),
+            )
+        };
+        // `osprey >> FILE`: an O_APPEND descriptor's offset says 0 until
+        // its first write, and every write lands at the end
+        let at = if flags >= 0 && flags & libc::O_APPEND != 0 {
+            meta.len()
+        } else {
+            u64::try_from(at).ok()?
+        };
         Some(Recycle {
             file,
-            windows: Windows::new(u64::try_from(at).ok()?),
+            windows: Windows::new(at),
             on: true,
         })
     }

@@ -75,6 +75,48 @@ fn only_regular_files_are_followed() {
     assert!(Recycle::new(null).is_none());
 }
 
+/// A file of `prefix` bytes, and where a `Recycle` of it opened with
+/// `opts` starts its windows.
+fn start_of(name: &str, prefix: usize, opts: &std::fs::OpenOptions, seek_end: bool) -> u64 {
+    use std::io::Seek;
+    let d = disk_dir(name);
+    let path = d.join("o.jsonl");
+    std::fs::write(&path, vec![b'x'; prefix]).unwrap();
+    let mut f = opts.open(&path).unwrap();
+    if seek_end {
+        f.seek(std::io::SeekFrom::End(0)).unwrap();
+    }
+    let r = Recycle::new(f).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+    r.windows.written().0
+}
+
+#[test]
+fn a_descriptor_handed_over_mid_file_counts_from_its_offset() {
+    // `osprey 1<>FILE` after a seek, or stdout of a parent that wrote first
+    let start = start_of(
+        "pagecache-offset",
+        3 * W as usize + 12345,
+        File::options().write(true),
+        true,
+    );
+    assert_eq!(start, 3 * W + 12345);
+}
+
+#[test]
+fn an_append_descriptor_counts_from_the_end_of_the_file() {
+    // `osprey >> FILE`: the offset of an O_APPEND descriptor says 0 until
+    // its first write, which lands at the end; windows from 0 would drop
+    // the file's earlier pages and never reach the new ones
+    let start = start_of(
+        "pagecache-append",
+        3 * W as usize + 12345,
+        File::options().append(true),
+        false,
+    );
+    assert_eq!(start, 3 * W + 12345);
+}
+
 /// Pages of `path` in the page cache, per window (mincore on a mapping).
 fn resident_per_window(path: &std::path::Path) -> Vec<f64> {
     let f = File::open(path).unwrap();
