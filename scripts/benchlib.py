@@ -123,14 +123,29 @@ def busy_jiffies():
     return sum(v[:8]) - idle
 
 
+def steal_jiffies():
+    """(steal, all) jiffies of all CPUs from /proc/stat: over an interval,
+    the difference of steal over that of all is the share of the guest's
+    CPU time its host ran something else (a VM's noise, made visible)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[7], sum(v[:8])
+
+
+def steal_pct(before, after):
+    """Steal between two steal_jiffies() readings, in % of all CPU time."""
+    return 100.0 * (after[0] - before[0]) / max(after[1] - before[1], 1)
+
+
 def wrk_measuring(url, duration, conns, worker, who_pays=None):
     """One wrk run: (requests, req/s, CPU seconds of the server process
     `worker` during it, the run's length in seconds). With a dict
     `who_pays`, also the CPU seconds of wrk itself (`wrk_cpu_s`: the
     children's rusage around the run, which counts wrk alone, the one
-    child waited for meanwhile) and of all CPUs (`machine_cpu_s`)."""
+    child waited for meanwhile), of all CPUs (`machine_cpu_s`) and the
+    host's steal (`steal_pct`)."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    j0 = busy_jiffies()
+    j0, st0 = busy_jiffies(), steal_jiffies()
     c0, t0 = proc_cpu_s(worker), time.monotonic()
     requests, rps = wrk(url, duration, conns)
     c1, t1 = proc_cpu_s(worker), time.monotonic()
@@ -138,6 +153,7 @@ def wrk_measuring(url, duration, conns, worker, who_pays=None):
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         who_pays["wrk_cpu_s"] = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
         who_pays["machine_cpu_s"] = (busy_jiffies() - j0) / os.sysconf("SC_CLK_TCK")
+        who_pays["steal_pct"] = steal_pct(st0, steal_jiffies())
     return requests, rps, c1 - c0, t1 - t0
 
 
