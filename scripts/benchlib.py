@@ -115,21 +115,25 @@ def wrk(url, duration, conns, threads=1):
     return int(m.group(1)), float(rps.group(1))
 
 
+def _cpu_jiffies():
+    """All CPUs' user, nice, system, idle, iowait, irq, softirq and steal
+    jiffies: the first line of /proc/stat."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
 def busy_jiffies():
     """All CPUs' non-idle time (jiffies) from /proc/stat."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + v[4]  # idle + iowait
-    return sum(v[:8]) - idle
+    v = _cpu_jiffies()
+    return sum(v) - v[3] - v[4]  # less idle and iowait
 
 
 def steal_jiffies():
     """(steal, all) jiffies of all CPUs from /proc/stat: over an interval,
     the difference of steal over that of all is the share of the guest's
     CPU time its host ran something else (a VM's noise, made visible)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return v[7], sum(v[:8])
+    v = _cpu_jiffies()
+    return v[7], sum(v)
 
 
 def steal_pct(before, after):

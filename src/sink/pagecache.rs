@@ -90,8 +90,9 @@ pub struct Recycle {
 }
 
 impl Recycle {
-    /// For `file` (a handle of its own: a clone), from its current offset.
-    /// `None` unless it is a regular file.
+    /// For `file` (a handle of its own: a clone), from its current offset,
+    /// or from the end of the file if it appends. `None` unless it is a
+    /// regular file.
     pub fn new(file: File) -> Option<Recycle> {
         let meta = file.metadata().ok().filter(|m| m.is_file())?;
         let fd = file.as_raw_fd();
