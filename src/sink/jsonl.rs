@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::pagecache::Recycle;
@@ -144,25 +145,16 @@ impl JsonlSink<Box<dyn Write + Send>> {
                     .flatten();
                 let mut s = JsonlSink::new(Box::new(f) as Box<dyn Write + Send>);
                 if drop_cache {
-                    s.recycle = file
-                        .as_ref()
-                        .and_then(|f| f.try_clone().ok())
-                        .and_then(Recycle::new);
+                    s.recycle = file.as_ref().and_then(|f| Recycle::of(f.as_fd()));
                 }
                 s.file = file;
                 Ok(s)
             }
             _ => {
-                use std::os::fd::AsFd;
                 let mut s = JsonlSink::new(Box::new(io::stdout()) as Box<dyn Write + Send>);
                 if drop_cache {
                     // `osprey > FILE`: the shell's file
-                    s.recycle = io::stdout()
-                        .as_fd()
-                        .try_clone_to_owned()
-                        .ok()
-                        .map(File::from)
-                        .and_then(Recycle::new);
+                    s.recycle = Recycle::of(io::stdout().as_fd());
                 }
                 Ok(s)
             }

@@ -25,7 +25,7 @@
 //! a record (docs/performance.md). Hence a flag, not the default.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// Bytes handed to the kernel at a time.
 pub const WINDOW: u64 = 1 << 20;
@@ -90,10 +90,11 @@ pub struct Recycle {
 }
 
 impl Recycle {
-    /// For `file` (a handle of its own: a clone), from its current offset,
-    /// or from the end of the file if it appends. `None` unless it is a
-    /// regular file.
-    pub fn new(file: File) -> Option<Recycle> {
+    /// For the file open on `fd` (through a clone of the descriptor of
+    /// its own), from its current offset, or from the end of the file if
+    /// it appends. `None` unless it is a regular file.
+    pub fn of(fd: BorrowedFd<'_>) -> Option<Recycle> {
+        let file = File::from(fd.try_clone_to_owned().ok()?);
         let meta = file.metadata().ok().filter(|m| m.is_file())?;
         let fd = file.as_raw_fd();
         // SAFETY: fcntl and lseek on a descriptor this handle owns

@@ -14,6 +14,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -86,7 +87,7 @@ impl RotatingFile {
     /// `--drop-page-cache` (see `pagecache.rs`).
     pub fn dropping_page_cache(mut self) -> Self {
         self.drop_cache = true;
-        self.recycle = self.file.try_clone().ok().and_then(Recycle::new);
+        self.recycle = Recycle::of(self.file.as_fd());
         self
     }
 
@@ -120,7 +121,7 @@ impl RotatingFile {
         // keep 1: the file starts again (truncated)
         self.file = create_private(&self.path, self.force)?;
         if self.drop_cache {
-            self.recycle = self.file.try_clone().ok().and_then(Recycle::new);
+            self.recycle = Recycle::of(self.file.as_fd());
         }
         self.size = 0;
         self.opened = Instant::now();

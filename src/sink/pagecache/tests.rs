@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
 use super::*;
@@ -72,7 +72,7 @@ fn a_file_written_from_an_offset_counts_its_windows_from_there() {
 #[test]
 fn only_regular_files_are_followed() {
     let null = File::options().write(true).open("/dev/null").unwrap();
-    assert!(Recycle::new(null).is_none());
+    assert!(Recycle::of(null.as_fd()).is_none());
 }
 
 /// A file of `prefix` bytes, and where a `Recycle` of it opened with
@@ -86,7 +86,7 @@ fn start_of(name: &str, prefix: usize, opts: &std::fs::OpenOptions, seek_end: bo
     if seek_end {
         f.seek(std::io::SeekFrom::End(0)).unwrap();
     }
-    let r = Recycle::new(f).unwrap();
+    let r = Recycle::of(f.as_fd()).unwrap();
     std::fs::remove_dir_all(&d).unwrap();
     r.windows.written().0
 }
